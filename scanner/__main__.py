@@ -1,0 +1,5 @@
+"""`python -m scanner` is the same as the `acrguard` console script."""
+
+from scanner.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Package and OS detectors: one module per format, registered in `registry.py`."""

@@ -1,0 +1,33 @@
+"""One error base per seam; the CLI catches only `AcrguardError` and prints its one-line message."""
+
+
+class AcrguardError(Exception):
+    """Base of every error a user may see. `str(err)` is a single line naming what and where."""
+
+    def __str__(self) -> str:
+        # A user sees exactly one line, whatever the underlying message held.
+        return " ".join(super().__str__().split())
+
+
+class ReferenceError_(AcrguardError):
+    """An image reference that cannot be parsed."""
+
+
+class ImageError(AcrguardError):
+    """An image source (archive, layout, registry) that cannot be read or is malformed."""
+
+
+class RegistryError(ImageError):
+    """A registry answered with an error or could not be reached."""
+
+
+class DigestMismatchError(ImageError):
+    """A blob's content does not match its digest or declared size."""
+
+
+class LayerError(ImageError):
+    """A layer that cannot be read safely (corrupt, truncated, over a limit)."""
+
+
+class LimitExceededError(LayerError):
+    """A configured bound (bytes, members, file size, depth) was exceeded."""
