@@ -1,0 +1,1 @@
+"""Image acquisition: references, sources (archives, layouts, registries), manifests, safe layer reading."""

@@ -1,0 +1,186 @@
+"""Safe reading of one layer's tar stream into the squashed tree.
+
+Nothing from the image is ever written to the host filesystem under a name the image chose, and no
+link is ever followed outside the image root (see tree.py). Member-level problems (escaping paths,
+device files, loops) are contained: the member is skipped and a warning names the layer and member.
+Stream-level problems (corrupt compression, truncation, limits) raise LayerError.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Callable
+
+from scanner.errors import LayerError, LimitExceededError
+from scanner.image.content import ContentStore
+from scanner.image.streams import Budget, LayerStream
+from scanner.image.tree import Dir, File, Link, PathError, Tree, join, split
+from scanner.limits import Limits
+from scanner.models import Warning_
+
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+
+
+def display(name: str) -> str:
+    """A member name as one printable line (non-UTF-8 bytes and control characters escaped)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    text = raw.decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def normalise(name: str) -> list[str] | None:
+    """Member name → path components inside the root; None if `..` climbs above the root."""
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        else:
+            parts.append(part)
+    return parts
+
+
+def _climbs_out(base: list[str], target: str) -> bool:
+    depth = 0 if target.startswith("/") else len(base)
+    for part in target.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
+
+
+class LayerReader:
+    """Replays layers into a Tree, capturing the files `wanted(path)` accepts."""
+
+    def __init__(
+        self,
+        tree: Tree,
+        wanted: Callable[[str], bool],
+        store: ContentStore,
+        budget: Budget,
+        limits: Limits,
+    ) -> None:
+        self.tree = tree
+        self.wanted = wanted
+        self.store = store
+        self.budget = budget
+        self.limits = limits
+        self.warnings: list[Warning_] = []
+
+    def read(self, stream: LayerStream, index: int, label: str) -> None:
+        """Apply one layer. `label` names the layer in messages (its digest)."""
+        current = ""
+        try:
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=64 * 1024) as archive:  # type: ignore[call-overload]
+                for member in archive:
+                    current = member.name
+                    self.budget.add_member(f"layer {label}")
+                    self._member(archive, member, index, label)
+        except (tarfile.TarError, EOFError) as exc:
+            where = f" after member '{display(current)}'" if current else ""
+            raise LayerError(f"layer {label}: not a valid tar stream{where} ({exc})") from None
+        except LimitExceededError:
+            raise
+        except LayerError as exc:
+            where = f" at member '{display(current)}'" if current else ""
+            raise LayerError(f"{exc}{where}") from None
+        if stream.drain():
+            self._warn(label, "", "data after the end of the tar archive was ignored")
+
+    def _warn(self, label: str, member: str, message: str) -> None:
+        where = f"layer {label}" + (f" member '{display(member)}'" if member else "")
+        self.warnings.append(Warning_(where, message))
+
+    def _member(self, archive: tarfile.TarFile, member: tarfile.TarInfo, index: int, label: str) -> None:
+        name = member.name
+        if len(name) > self.limits.max_path_length:
+            self._warn(label, name[:80] + "…", f"path longer than {self.limits.max_path_length}: skipped")
+            return
+        parts = normalise(name)
+        if parts is None:
+            self._warn(label, name, "path escapes the image root: skipped")
+            return
+        if not parts:
+            return  # the root directory itself
+        base = parts[-1]
+        try:
+            if base.startswith(WHITEOUT):
+                self._whiteout(parts, index, label, name)
+            elif member.isdir():
+                self.tree.put(parts, Dir(index), index)
+            elif member.issym():
+                self._symlink(parts, member, index, label)
+            elif member.islnk():
+                self._hardlink(parts, member, index, label)
+            elif member.isreg():
+                self._regular(archive, parts, member, index, label)
+            elif member.ischr() or member.isblk() or member.isfifo():
+                self.tree.put(parts, None, index)
+                self._warn(label, name, "device or fifo member: not created, content not read")
+            else:
+                self._warn(label, name, f"unsupported tar member type {member.type!r}: skipped")
+        except PathError as exc:
+            self._warn(label, name, f"{exc}: skipped")
+
+    def _whiteout(self, parts: list[str], index: int, label: str, name: str) -> None:
+        base = parts[-1]
+        if base == OPAQUE:
+            self.tree.make_opaque(parts[:-1], index)
+            return
+        target = base[len(WHITEOUT) :]
+        if target.startswith(WHITEOUT) or target in ("", ".", ".."):
+            return  # aufs metadata (.wh..wh.plnk and similar), not a whiteout of a file
+        self.tree.remove([*parts[:-1], target], index)
+
+    def _symlink(self, parts: list[str], member: tarfile.TarInfo, index: int, label: str) -> None:
+        target = member.linkname
+        if not target or len(target) > self.limits.max_path_length or "\0" in target:
+            self._warn(label, member.name, "symlink with an empty or oversized target: skipped")
+            self.tree.put(parts, None, index)
+            return
+        if _climbs_out(parts[:-1], target):
+            self._warn(label, member.name, "symlink target climbs above the image root; resolved inside it")
+        self.tree.put(parts, Link(index, target), index)
+
+    def _hardlink(self, parts: list[str], member: tarfile.TarInfo, index: int, label: str) -> None:
+        target_parts = normalise(member.linkname)
+        if not target_parts:
+            self._warn(label, member.name, "hard link target escapes the image root: skipped")
+            return
+        real_parent, parent = self.tree.parent_for_write(parts, index)
+        path = join([*real_parent, parts[-1]])
+        node = self.tree.lookup(join(target_parts))
+        if isinstance(node, File):
+            self.tree.place(real_parent, parent, parts[-1], File(index, node.content), index)
+            return
+        self.tree.place(real_parent, parent, parts[-1], None, index)
+        if self.wanted(path):
+            self._warn(label, member.name, "hard link to a file whose content was not kept: not read")
+
+    def _regular(
+        self, archive: tarfile.TarFile, parts: list[str], member: tarfile.TarInfo, index: int, label: str
+    ) -> None:
+        real_parent, parent = self.tree.parent_for_write(parts, index)
+        path = join([*real_parent, parts[-1]])
+        if not self.wanted(path):
+            self.tree.place(real_parent, parent, parts[-1], None, index)
+            return
+        if member.size > self.limits.max_file_size:
+            self.tree.place(real_parent, parent, parts[-1], None, index)
+            self._warn(label, member.name, f"{member.size} bytes is over max_file_size: not read")
+            return
+        handle = archive.extractfile(member)
+        if handle is None:
+            return
+        content = self.store.capture(handle, member.size, f"layer {label} member '{display(member.name)}'")
+        self.tree.place(real_parent, parent, parts[-1], File(index, content), index)
+
+
+__all__ = ["LayerReader", "display", "normalise", "split"]

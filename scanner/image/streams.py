@@ -1,0 +1,312 @@
+"""Byte streams for blobs: digest and size verification while streaming, and bounded decompression.
+
+The compression of a layer is read from its first bytes, not trusted from the media type (docker save
+writes plain tars under gzip media types and vice versa). Every decompressor is asked for bounded
+output per call, so a decompression bomb is stopped by the image's byte budget, not by memory.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import lzma
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+import zstandard
+
+from scanner.errors import DigestMismatchError, LayerError, LimitExceededError
+
+CHUNK = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+BZIP2_MAGIC = b"BZh"
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _hasher(digest: str) -> hashlib._Hash | None:
+    algorithm = digest.partition(":")[0]
+    if algorithm in ("sha256", "sha512"):
+        return hashlib.new(algorithm)
+    return None
+
+
+class VerifyingReader:
+    """Reads chunks from an iterator, hashing and counting them; `verify()` checks digest and size.
+
+    `digest` may be "" where the source has no content address (legacy docker save layers).
+    Reading past `expected_size` (or `max_size` when the size is unknown) is an error at once, so a
+    registry that streams forever cannot exhaust memory or disk.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], digest: str, expected_size: int, max_size: int, what: str):
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._digest = digest
+        self._hash = _hasher(digest) if digest else None
+        if digest and self._hash is None:
+            raise DigestMismatchError(f"{what}: unsupported digest algorithm in '{digest}'")
+        self._expected = expected_size
+        self._max = expected_size if expected_size >= 0 else max_size
+        self._what = what
+        self._buf = bytearray()
+        self._eof = False
+        self.count = 0
+
+    def _pull(self) -> bool:
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            self._eof = True
+            return False
+        self.count += len(chunk)
+        if self.count > self._max:
+            if self._expected >= 0:
+                raise DigestMismatchError(f"{self._what}: blob is larger than its declared size {self._expected}")
+            raise LimitExceededError(f"{self._what}: blob exceeds the limit of {self._max} bytes")
+        if self._hash is not None:
+            self._hash.update(chunk)
+        self._buf += chunk
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        if size is None or size < 0:
+            while self._pull():
+                pass
+            out = bytes(self._buf)
+            self._buf.clear()
+            return out
+        while len(self._buf) < size and not self._eof and self._pull():
+            pass
+        out = bytes(self._buf[:size])
+        del self._buf[:size]
+        return out
+
+    def verify(self) -> None:
+        """Drain what is left and check size and digest; raises DigestMismatchError."""
+        while self._pull():
+            self._buf.clear()
+        if self._expected >= 0 and self.count != self._expected:
+            raise DigestMismatchError(
+                f"{self._what}: blob has {self.count} bytes, the manifest declares {self._expected}"
+            )
+        if self._hash is not None:
+            actual = f"{self._digest.partition(':')[0]}:{self._hash.hexdigest()}"
+            if actual != self._digest:
+                raise DigestMismatchError(f"{self._what}: content digest {actual} does not match {self._digest}")
+
+
+def file_chunks(handle: Readable, chunk_size: int = CHUNK) -> Iterator[bytes]:
+    while True:
+        chunk = handle.read(chunk_size)
+        if not chunk:
+            return
+        yield chunk
+
+
+class Budget:
+    """Uncompressed bytes and tar members read for one image, across its layers."""
+
+    def __init__(self, max_bytes: int, max_members: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_members = max_members
+        self.bytes = 0
+        self.members = 0
+
+    def add_bytes(self, n: int, what: str) -> None:
+        self.bytes += n
+        if self.bytes > self.max_bytes:
+            raise LimitExceededError(
+                f"{what}: more than {self.max_bytes} uncompressed bytes (decompression bomb?); "
+                "raise limit max_total_bytes if the image is genuine"
+            )
+
+    def add_member(self, what: str) -> None:
+        self.members += 1
+        if self.members > self.max_members:
+            raise LimitExceededError(
+                f"{what}: more than {self.max_members} tar members; raise limit max_members if genuine"
+            )
+
+
+class _Decoder(Protocol):
+    def feed(self, data: bytes, max_out: int) -> bytes: ...
+    def needs_input(self) -> bool: ...
+    def finished(self) -> bool: ...
+
+
+class _Zlib:
+    """gzip, including multi-member streams (eStargz, pigz) and zero padding after the last member."""
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj(wbits=31)
+        self._done = False
+
+    def feed(self, data: bytes, max_out: int) -> bytes:
+        if self._done:
+            if data.strip(b"\0"):
+                if not data.startswith(GZIP_MAGIC):
+                    raise zlib.error("trailing garbage after gzip stream")
+                self._d, self._done = zlib.decompressobj(wbits=31), False
+            else:
+                return b""
+        out = self._d.decompress(self._d.unconsumed_tail + data if data else self._d.unconsumed_tail, max_out)
+        if self._d.eof:
+            rest = self._d.unused_data
+            self._done = True
+            if rest:
+                out += self.feed(rest, max(max_out - len(out), 1))
+        return out
+
+    def needs_input(self) -> bool:
+        return self._done or not self._d.unconsumed_tail
+
+    def finished(self) -> bool:
+        return self._done
+
+
+class _Zstd:
+    """zstd, multi-frame. python-zstandard's decompressobj has no output bound, so input is fed in
+    small slices: one 2 KiB slice can expand to at most 64 MiB (RLE blocks), which the budget then sees.
+    """
+
+    SLICE = 2048
+
+    def __init__(self) -> None:
+        self._d = zstandard.ZstdDecompressor().decompressobj()
+        self._input = b""
+        self._pos = 0
+        self._done = False
+
+    def feed(self, data: bytes, max_out: int) -> bytes:
+        if data:
+            self._input, self._pos = self._input[self._pos :] + data, 0
+        out = bytearray()
+        while self._pos < len(self._input) and len(out) < max_out:
+            piece = self._input[self._pos : self._pos + self.SLICE]
+            self._pos += len(piece)
+            if self._done:
+                if not piece.strip(b"\0"):
+                    continue
+                self._d, self._done = zstandard.ZstdDecompressor().decompressobj(), False
+            out += self._d.decompress(piece)
+            if self._d.eof:
+                self._done = True
+                rest = self._d.unused_data
+                if rest:
+                    self._input, self._pos = rest + self._input[self._pos :], 0
+        return bytes(out)
+
+    def needs_input(self) -> bool:
+        return self._pos >= len(self._input)
+
+    def finished(self) -> bool:
+        return self._done
+
+
+class _Generic:
+    """xz and bzip2 through the stdlib's max_length-aware decompressors."""
+
+    def __init__(self, kind: str) -> None:
+        self._d: lzma.LZMADecompressor | bz2.BZ2Decompressor = (
+            lzma.LZMADecompressor() if kind == "xz" else bz2.BZ2Decompressor()
+        )
+
+    def feed(self, data: bytes, max_out: int) -> bytes:
+        if self._d.eof:
+            return b""
+        return self._d.decompress(data, max_out)
+
+    def needs_input(self) -> bool:
+        return self._d.eof or self._d.needs_input
+
+    def finished(self) -> bool:
+        return self._d.eof
+
+
+class LayerStream:
+    """Uncompressed view of a layer blob with `read(n)`, for tarfile's stream mode.
+
+    Counts bytes against the image budget and hashes them, so the diff_id can be checked.
+    """
+
+    def __init__(self, raw: Readable, budget: Budget, what: str) -> None:
+        self._raw = raw
+        self._budget = budget
+        self._what = what
+        self._buf = bytearray()
+        self._eof = False
+        self.diff_hash = hashlib.sha256()
+        self.count = 0
+        head = raw.read(CHUNK)
+        self.compression = _sniff(head)
+        self._pending = head
+        self._decoder: _Decoder | None = None
+        if self.compression == "gzip":
+            self._decoder = _Zlib()
+        elif self.compression == "zstd":
+            self._decoder = _Zstd()
+        elif self.compression in ("xz", "bzip2"):
+            self._decoder = _Generic(self.compression)
+
+    def _produce(self) -> bytes:
+        """Next piece of uncompressed output; b"" at the end of the stream."""
+        if self.compression == "none":
+            data, self._pending = (self._pending or self._raw.read(CHUNK)), b""
+            return data
+        assert self._decoder is not None
+        while True:
+            data = b""
+            if self._decoder.needs_input():
+                data, self._pending = (self._pending or self._raw.read(CHUNK)), b""
+                if not data:
+                    if not self._decoder.finished():
+                        raise EOFError(f"truncated {self.compression} stream")
+                    return b""
+            out = self._decoder.feed(data, CHUNK)
+            if out:
+                return out
+
+    def read(self, size: int = -1, /) -> bytes:
+        want = size if size is not None and size >= 0 else 1 << 62
+        try:
+            while len(self._buf) < want and not self._eof:
+                out = self._produce()
+                if not out:
+                    self._eof = True
+                    break
+                self.count += len(out)
+                self._budget.add_bytes(len(out), self._what)
+                self.diff_hash.update(out)
+                self._buf += out
+        except (zlib.error, lzma.LZMAError, OSError, EOFError, zstandard.ZstdError) as exc:
+            raise LayerError(f"{self._what}: corrupt or truncated {self.compression} data ({exc})") from None
+        out = bytes(self._buf[:want])
+        del self._buf[:want]
+        return out
+
+    def drain(self) -> bool:
+        """Read to the end (for digests); True if non-zero data was found after the tar's end."""
+        extra = False
+        while True:
+            chunk = self.read(CHUNK)
+            if not chunk:
+                return extra
+            if not extra and chunk.strip(b"\0"):
+                extra = True
+
+
+def _sniff(head: bytes) -> str:
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    if head.startswith(XZ_MAGIC):
+        return "xz"
+    if head.startswith(BZIP2_MAGIC) and len(head) > 3 and head[3:4].isdigit():
+        return "bzip2"
+    return "none"
