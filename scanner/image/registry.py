@@ -1,0 +1,184 @@
+"""Registry source: the OCI distribution /v2/ API through azure-containerregistry's client.
+
+Only `get_manifest` and `download_blob` are used: the `/acr/v1/` calls answer 404 on a plain
+distribution registry. Library errors are translated here, so callers see only RegistryError and
+DigestMismatchError.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.containerregistry import ContainerRegistryClient, DigestValidationError
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+from scanner.errors import DigestMismatchError, RegistryError
+from scanner.image.manifest import Descriptor
+from scanner.image.reference import RegistryReference
+from scanner.image.resolve import ImageSource
+from scanner.image.streams import VerifyingReader
+
+ACR_SUFFIXES = (".azurecr.io", ".azurecr.cn", ".azurecr.us", ".azurecr.de")
+
+
+@dataclass(frozen=True)
+class RegistryOptions:
+    insecure: bool = False  # plain HTTP
+    ca_file: str | None = None
+    username: str | None = None
+    password: str | None = None
+    docker_config: str | None = None  # path to a docker config.json
+    retries: int = 2
+    max_blob_size: int = 32 * 1024**3
+
+
+class _AllowHttp(SansIOHTTPPolicy[Any, Any]):
+    """The SDK refuses bearer auth over http:// even without a credential; this lifts it client-wide."""
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        request.context["enforce_https"] = False
+
+
+class _BasicAuth(SansIOHTTPPolicy[Any, Any]):
+    """Pre-emptive basic credentials (distribution's htpasswd, ACR admin user or tokens)."""
+
+    def __init__(self, username: str, password: str) -> None:
+        super().__init__()
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self._header = f"Basic {token}"
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        request.http_request.headers["Authorization"] = self._header
+
+
+def basic_credentials(registry: str, options: RegistryOptions) -> tuple[str, str] | None:
+    """Basic credentials: explicit options, then ACRGUARD_REGISTRY_USERNAME/PASSWORD, then the docker
+    config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json) `auths` entry for the host."""
+    if options.username and options.password:
+        return options.username, options.password
+    user = os.environ.get("ACRGUARD_REGISTRY_USERNAME")
+    password = os.environ.get("ACRGUARD_REGISTRY_PASSWORD")
+    if user and password:
+        return user, password
+    path = Path(options.docker_config) if options.docker_config else _docker_config_path()
+    if not path.is_file():
+        return None
+    try:
+        auths = json.loads(path.read_text()).get("auths", {})
+    except (OSError, ValueError, AttributeError) as exc:
+        raise RegistryError(f"docker config {path}: cannot read ({exc})") from None
+    for key in (registry, f"https://{registry}", f"http://{registry}", f"https://{registry}/v2/"):
+        entry = auths.get(key) if isinstance(auths, dict) else None
+        if isinstance(entry, dict) and isinstance(entry.get("auth"), str):
+            try:
+                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            except ValueError:
+                raise RegistryError(f"docker config {path}: auth for {registry} is not base64 user:password") from None
+            return user, password
+    return None
+
+
+def _docker_config_path() -> Path:
+    base = os.environ.get("DOCKER_CONFIG")
+    return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
+
+
+def make_client(ref: RegistryReference, options: RegistryOptions) -> ContainerRegistryClient:
+    scheme = "http" if options.insecure else "https"
+    kwargs: dict[str, Any] = {"retry_total": options.retries, "retry_backoff_factor": 0.3}
+    if options.ca_file:
+        kwargs["connection_verify"] = options.ca_file
+    policies: list[SansIOHTTPPolicy[Any, Any]] = []
+    if options.insecure:
+        policies.append(_AllowHttp())
+    credential = None
+    basic = basic_credentials(ref.registry, options)
+    if basic is not None:
+        policies.append(_BasicAuth(*basic))
+    elif ref.registry.endswith(ACR_SUFFIXES):
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    if policies:
+        kwargs["per_call_policies"] = policies
+    return ContainerRegistryClient(f"{scheme}://{ref.registry}", credential, **kwargs)
+
+
+def _translate(exc: Exception, what: str) -> Exception:
+    if isinstance(exc, DigestValidationError):
+        return DigestMismatchError(f"{what}: {exc}")
+    if isinstance(exc, ResourceNotFoundError):
+        return RegistryError(f"{what}: not found in the registry")
+    if isinstance(exc, ClientAuthenticationError):
+        return RegistryError(f"{what}: authentication failed ({_first_line(exc)})")
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return RegistryError(f"{what}: cannot reach the registry ({_first_line(exc)})")
+    if isinstance(exc, HttpResponseError):
+        return RegistryError(f"{what}: registry answered HTTP {exc.status_code} ({_first_line(exc)})")
+    return RegistryError(f"{what}: {_first_line(exc)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+class RegistrySource(ImageSource):
+    def __init__(self, ref: RegistryReference, options: RegistryOptions) -> None:
+        self.ref = ref
+        self.reference = str(ref)
+        self.options = options
+        self.client = make_client(ref, options)
+
+    def _manifest(self, tag_or_digest: str, what: str) -> tuple[Any, str, str]:
+        try:
+            result = self.client.get_manifest(self.ref.repository, tag_or_digest)
+        except (AzureError, ValueError, KeyError) as exc:
+            raise _translate(exc, what) from None
+        media_type = str(result.media_type or "").split(";")[0].strip()
+        return result.manifest, media_type, str(result.digest)
+
+    def root(self) -> tuple[Any, str, str]:
+        return self._manifest(self.ref.tag_or_digest, f"{self.reference}: manifest")
+
+    def document(self, descriptor: Descriptor, what: str) -> Any:
+        doc, _, _ = self._manifest(descriptor.digest, what)
+        return doc
+
+    def open_blob(self, descriptor: Descriptor, what: str) -> VerifyingReader:
+        try:
+            stream = self.client.download_blob(self.ref.repository, descriptor.digest)
+        except (AzureError, ValueError, KeyError) as exc:
+            raise _translate(exc, f"{what}: blob {descriptor.digest}") from None
+        return VerifyingReader(
+            self._chunks(stream, f"{what}: blob {descriptor.digest}"),
+            descriptor.digest,
+            descriptor.size,
+            self.options.max_blob_size,
+            what,
+        )
+
+    @staticmethod
+    def _chunks(stream: Iterator[bytes], what: str) -> Iterator[bytes]:
+        try:
+            yield from stream
+        except (AzureError, ValueError, KeyError) as exc:
+            raise _translate(exc, what) from None
+
+    def close(self) -> None:
+        self.client.close()
