@@ -64,5 +64,5 @@ class Limits:
     def from_environment(cls, environ: dict[str, str] | None = None) -> Limits:
         env = os.environ if environ is None else environ
         prefix = "ACRGUARD_LIMIT_"
-        pairs = {k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)}
+        pairs = {k[len(prefix) :]: v for k, v in env.items() if k.startswith(prefix)}
         return cls().with_overrides(pairs)

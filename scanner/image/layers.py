@@ -83,6 +83,8 @@ class LayerReader:
                     current = member.name
                     self.budget.add_member(f"layer {label}")
                     self._member(archive, member, index, label)
+                # tarfile reads ahead: what it buffered past the end marker is not seen by drain().
+                read_ahead = bytes(getattr(archive.fileobj, "buf", b""))
         except (tarfile.TarError, EOFError) as exc:
             where = f" after member '{display(current)}'" if current else ""
             raise LayerError(f"layer {label}: not a valid tar stream{where} ({exc})") from None
@@ -91,7 +93,7 @@ class LayerReader:
         except LayerError as exc:
             where = f" at member '{display(current)}'" if current else ""
             raise LayerError(f"{exc}{where}") from None
-        if stream.drain():
+        if stream.drain() or read_ahead.strip(b"\0"):
             self._warn(label, "", "data after the end of the tar archive was ignored")
 
     def _warn(self, label: str, member: str, message: str) -> None:

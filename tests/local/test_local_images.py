@@ -44,7 +44,7 @@ def apk_db_of(name: str) -> set[tuple[str, str]]:
                     if member.name.lstrip("./") == "lib/apk/db/installed":
                         found = layer.extractfile(member).read()  # type: ignore[union-attr]
     pkgs, current = set(), {}
-    for line in found.decode().splitlines() + [""]:
+    for line in [*found.decode().splitlines(), ""]:
         if not line:
             if "P" in current and "V" in current:
                 pkgs.add((current["P"], current["V"]))
@@ -86,9 +86,11 @@ def test_alpine_images_match_their_apk_database(acrguard: Any, name: str, os_ver
     doc = run.json()
     assert doc["status"] == "Scanned"
     assert doc["image"]["os"]["version"] == os_version
-    assert doc["image"]["config_digest"] == FACTS[name]["images"][0]["config_sha256"] if "config_sha256" in (
-        FACTS[name]["images"][0]
-    ) else True
+    assert (
+        doc["image"]["config_digest"] == FACTS[name]["images"][0]["config_sha256"]
+        if "config_sha256" in (FACTS[name]["images"][0])
+        else True
+    )
     got = {(p["name"], p["version"]) for p in doc["packages"]}
     assert got == apk_db_of(name)
     assert len(got) >= 14
@@ -139,8 +141,7 @@ def debian_layers() -> tuple[bytes, bytes]:
         b"Architecture: amd64\nSource: zlib\n"
     )
     status2 = status + (
-        b"\nPackage: python3-six\nStatus: install ok installed\nVersion: 1.16.0-4\nArchitecture: all\n"
-        b"Source: six\n"
+        b"\nPackage: python3-six\nStatus: install ok installed\nVersion: 1.16.0-4\nArchitecture: all\nSource: six\n"
     )
     base = layer_tar(
         [
@@ -155,8 +156,10 @@ def debian_layers() -> tuple[bytes, bytes]:
             Entry("var/lib/dpkg/status", status2),
             Entry("var/lib/dpkg/info/python3-six.list", f"/{dist}\n/usr/lib/python3/dist-packages/six.py\n".encode()),
             Entry(dist, b"Metadata-Version: 1.2\nName: six\nVersion: 1.16.0\n"),
-            Entry("opt/venv/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA",
-                  b"Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\n"),
+            Entry(
+                "opt/venv/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA",
+                b"Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\n",
+            ),
         ]
     )
     return base, second
@@ -217,4 +220,6 @@ def test_dir_rootfs_does_not_follow_links_out(acrguard: Any, tmp_path: Path) -> 
     doc = acrguard("sbom", f"dir:{root}").json()
     assert doc["status"] == "Scanned"
     assert doc["image"]["os"]["id"] == "alpine" and doc["image"]["os"]["version"] == "3.19.1"
-    assert [(p["name"], p["version"], p["ecosystem"]) for p in doc["packages"]] == [("musl", "1.2.4-r2", "Alpine:v3.19")]
+    assert [(p["name"], p["version"], p["ecosystem"]) for p in doc["packages"]] == [
+        ("musl", "1.2.4-r2", "Alpine:v3.19")
+    ]
