@@ -127,6 +127,7 @@ def _inventory_image(
         for info, descriptor in zip(layers, image.layers, strict=True):
             label = info.digest or f"#{info.index}"
             raw = source.open_blob(descriptor, f"layer {label}")
+            raw.on_chunk = lambda n: hook("bytes", n)
             stream = LayerStream(raw, analysis.budget, f"layer {label}")
             analysis.reader.read(stream, info.index, label)
             raw.verify()
@@ -134,7 +135,6 @@ def _inventory_image(
             if info.diff_id and info.diff_id.startswith("sha256:") and actual != info.diff_id:
                 raise ImageError(f"layer {label}: uncompressed content {actual} does not match diff_id {info.diff_id}")
             analysis.after_layer(info.index)
-            hook("bytes", info.size)
         os_info, packages, warnings = analysis.finish(layers)
     finally:
         analysis.close()

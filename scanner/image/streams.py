@@ -11,7 +11,7 @@ import bz2
 import hashlib
 import lzma
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 import zstandard
@@ -56,6 +56,7 @@ class VerifyingReader:
         self._buf = bytearray()
         self._eof = False
         self.count = 0
+        self.on_chunk: Callable[[int], None] | None = None  # progress reporting
 
     def _pull(self) -> bool:
         try:
@@ -70,6 +71,8 @@ class VerifyingReader:
             raise LimitExceededError(f"{self._what}: blob exceeds the limit of {self._max} bytes")
         if self._hash is not None:
             self._hash.update(chunk)
+        if self.on_chunk is not None:
+            self.on_chunk(len(chunk))
         self._buf += chunk
         return True
 
