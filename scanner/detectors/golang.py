@@ -3,13 +3,13 @@
 Since Go 1.18 the linker writes a 32-byte header into the `.go.buildinfo` section: the magic
 `\\xff Go buildinf:`, the pointer size, a flags byte whose bit 0x2 says the strings follow inline, then two
 uvarint-length-prefixed strings: the toolchain version (`go1.22.5`) and the module info, wrapped in two
-16-byte sentinels, in `runtime/debug.BuildInfo.String()` form:
+16-byte sentinels, in `runtime/debug.BuildInfo.String()` form (fields tab-separated):
 
-    path	example.com/cmd/app
-    mod	example.com/app	v1.2.0	h1:…
-    dep	golang.org/x/text	v0.14.0	h1:…
-    =>	golang.org/x/text	v0.13.0	h1:…     (replaces the module on the line before)
-    build	GOOS=linux
+    path  example.com/cmd/app
+    mod  example.com/app  v1.2.0  h1:…
+    dep  golang.org/x/text  v0.14.0  h1:…
+    =>  golang.org/x/text  v0.13.0  h1:…     (replaces the module on the line before)
+    build  GOOS=linux
 
 Reported: every `dep` (its replacement when there is one with a version; a replacement by a local
 directory has no version, its code is not the module's, so nothing is reported for it), the main module
@@ -114,11 +114,11 @@ def _section(data: bytes, wanted: bytes) -> tuple[int, int] | None:
         is64 = data[4] == 2
         endian = ">" if data[5] == 2 else "<"
         if is64:
-            shoff, = struct.unpack_from(endian + "Q", data, 0x28)
+            (shoff,) = struct.unpack_from(endian + "Q", data, 0x28)
             shentsize, shnum, shstrndx = struct.unpack_from(endian + "HHH", data, 0x3A)
             header = endian + "IIQQQQ"  # name, type, flags, addr, offset, size
         else:
-            shoff, = struct.unpack_from(endian + "I", data, 0x20)
+            (shoff,) = struct.unpack_from(endian + "I", data, 0x20)
             shentsize, shnum, shstrndx = struct.unpack_from(endian + "HHH", data, 0x2E)
             header = endian + "IIIIII"
         if shoff == 0 or shnum == 0 or shnum > _MAX_SECTIONS or shentsize < struct.calcsize(header):
@@ -154,21 +154,21 @@ def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
 def _inline_strings(blob: bytes) -> tuple[str, str] | None:
     """(toolchain version, module info) from a build info header at the start of `blob`, as Go's
     debug/buildinfo decodes them; None if a length runs past the data."""
-    strings: list[str] = []
+    strings: list[bytes] = []
     pos = _HEADER_SIZE
     for _ in range(2):
         length, pos = _uvarint(blob, pos)
         if length < 0 or length > len(blob) - pos:
             return None
-        strings.append(blob[pos : pos + length].decode("utf-8", errors="replace"))
+        strings.append(blob[pos : pos + length])
         pos += length
     version, modinfo = strings
-    # Strip the sentinels; without them (or too short) the module info is absent, as in Go.
-    if len(modinfo) >= 2 * _SENTINEL + 1 and modinfo[-_SENTINEL - 1] == "\n":
+    # Strip the sentinels (binary, so before decoding); without them the module info is absent, as in Go.
+    if len(modinfo) >= 2 * _SENTINEL + 1 and modinfo[-_SENTINEL - 1] == ord("\n"):
         modinfo = modinfo[_SENTINEL:-_SENTINEL]
     else:
-        modinfo = ""
-    return version, modinfo
+        modinfo = b""
+    return version.decode("utf-8", errors="replace"), modinfo.decode("utf-8", errors="replace")
 
 
 def _build_info(path: str, data: bytes, warnings: list[Warning_]) -> tuple[str, str] | None:
