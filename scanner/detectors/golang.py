@@ -67,6 +67,7 @@ _ALIGN = 16
 _FLAG_INLINE = 0x2
 # cmd/go/internal/modload's infoStart/infoEnd sentinels are 16 bytes each around the module info.
 _SENTINEL = 16
+_NO_SECTION = (-1, -1)
 # Most section headers one ELF file may declare (the field is 16 bits anyway).
 _MAX_SECTIONS = 0xFFFF
 # Toolchain versions: go1.21.0, go1.20 (before 1.21 the first release had no .0), go1.21rc2, go1.9beta1.
@@ -108,8 +109,9 @@ class GoBinaryDetector(Detector):
 
 
 def _section(data: bytes, wanted: bytes) -> tuple[int, int] | None:
-    """(file offset, size) of the ELF section named `wanted`, None if there is none or the headers are
-    unreadable. Every offset is checked against the data: headers are hostile input."""
+    """(file offset, size) of the ELF section named `wanted`; `_NO_SECTION` if the section headers were
+    read and name no such section; None if there are no usable section headers. Every offset is checked
+    against the data: headers are hostile input."""
     try:
         is64 = data[4] == 2
         endian = ">" if data[5] == 2 else "<"
@@ -136,7 +138,7 @@ def _section(data: bytes, wanted: bytes) -> tuple[int, int] | None:
                 return offset, size
     except (struct.error, IndexError):
         return None
-    return None
+    return _NO_SECTION
 
 
 def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
@@ -173,6 +175,10 @@ def _inline_strings(blob: bytes) -> tuple[str, str] | None:
 
 def _build_info(path: str, data: bytes, warnings: list[Warning_]) -> tuple[str, str] | None:
     section = _section(data, b".go.buildinfo")
+    if section == _NO_SECTION:
+        # Every Go toolchain since 1.13 emits the section: a file with readable section headers and no
+        # .go.buildinfo is a C (or Rust, …) program. Not scanning it spares a pass over every such binary.
+        return None
     if section is not None:
         offset, size = section
         candidates = [data[offset : offset + size]]

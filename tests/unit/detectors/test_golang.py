@@ -63,13 +63,21 @@ def buildinfo(version: str, modinfo: str | None, *, flags: int = 0x2) -> bytes:
     return header + uvarint(len(version)) + version.encode() + uvarint(len(mod)) + mod
 
 
-def elf(section: bytes, *, bits: int = 64, big: bool = False, headers: bool = True, prefix: bytes = b"") -> bytes:
+def elf(
+    section: bytes,
+    *,
+    bits: int = 64,
+    big: bool = False,
+    headers: bool = True,
+    prefix: bytes = b"",
+    name: bytes = b".go.buildinfo",
+) -> bytes:
     """A minimal ELF file holding `section` as .go.buildinfo (16-byte aligned, as the linker places it).
     `prefix` goes in a .rodata section before it; `headers=False` drops the section headers, as
     `strip --strip-section-headers` does."""
     e = ">" if big else "<"
     ehsize, shentsize = (64, 64) if bits == 64 else (52, 40)
-    shstrtab = b"\0.shstrtab\0.rodata\0.go.buildinfo\0"
+    shstrtab = b"\0.shstrtab\0.rodata\0" + name + b"\0"
     body = bytearray(b"\0" * ehsize)
     layout = []
     for data in (shstrtab, prefix, section):
@@ -80,11 +88,11 @@ def elf(section: bytes, *, bits: int = 64, big: bool = False, headers: bool = Tr
     shoff = len(body)
     names = (1, 11, 19)  # offsets of the three names in shstrtab
     table = bytearray(b"\0" * shentsize)  # section 0: SHT_NULL
-    for (offset, size), name, kind in zip(layout, names, (3, 1, 1), strict=True):
+    for (offset, size), name_at, kind in zip(layout, names, (3, 1, 1), strict=True):
         if bits == 64:
-            entry = struct.pack(e + "IIQQQQIIQQ", name, kind, 0, 0, offset, size, 0, 0, 16, 0)
+            entry = struct.pack(e + "IIQQQQIIQQ", name_at, kind, 0, 0, offset, size, 0, 0, 16, 0)
         else:
-            entry = struct.pack(e + "IIIIIIIIII", name, kind, 0, 0, offset, size, 0, 0, 16, 0)
+            entry = struct.pack(e + "IIIIIIIIII", name_at, kind, 0, 0, offset, size, 0, 0, 16, 0)
         table += entry
     body += table
     ident = b"\x7fELF" + bytes([2 if bits == 64 else 1, 2 if big else 1, 1]) + b"\0" * 9
@@ -243,6 +251,12 @@ def test_without_section_headers_the_aligned_header_is_found() -> None:
     packages, warnings = extract({"/usr/bin/tool": binary})
     assert warnings == []
     assert [p.name for p in packages][:2] == ["stdlib", "example.com/app"]
+
+
+def test_build_info_outside_the_section_is_not_searched_when_section_headers_exist() -> None:
+    # Readable section headers without .go.buildinfo: not a Go program, whatever bytes it holds.
+    assert extract({"/usr/bin/c": elf(b"", prefix=buildinfo("go1.22.5", MODINFO), name=b".data")}) == ([], [])
+    assert extract({"/usr/bin/c": elf(buildinfo("go1.22.5", None), name=b".data")}) == ([], [])
 
 
 def test_module_info_without_sentinels_is_ignored() -> None:
