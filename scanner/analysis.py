@@ -66,6 +66,8 @@ class Analysis:
                 continue
             real = self.tree.resolve(link_path)
             node = self.tree.files.get(real) if real else None
+            if real in files:
+                continue  # the detector already sees the file under its own path: report it once
             if node is not None:
                 files[link_path] = node.content
             else:

@@ -80,3 +80,20 @@ class MemoryFileSet:
 
     def size(self, path: str) -> int:
         return len(self._files[path])
+
+
+def language_package(
+    kind: str, ecosystem: str, name: str, version: str, purl: str, path: str, metadata: list[tuple[str, str]]
+) -> RawPackage:
+    """A language package: its own source, found at one metadata file or archive."""
+    return RawPackage(
+        name=name,
+        version=version,
+        ecosystem=ecosystem,
+        purl=purl,
+        source_name=name,
+        source_version=version,
+        locations=(path,),
+        kind=kind,
+        metadata=tuple(metadata),
+    )

@@ -36,16 +36,17 @@ from dataclasses import dataclass
 
 from packageurl import PackageURL
 
-from scanner.detectors.base import DetectContext, Detector, Extraction, FileSet
+from scanner.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
 from scanner.models import RawPackage, Warning_
 
 _BIN_DIRS = frozenset(
     {
+        # /usr/bin, /usr/sbin and /sbin are left out on purpose: there the distribution's package
+        # manager installs its binaries (assessed through the distribution's advisories), and reading
+        # every distro executable would dominate scan time. Scratch-style images put Go binaries in /,
+        # /bin or an application directory, which are covered.
         "",  # files directly in /
         "/bin",
-        "/sbin",
-        "/usr/bin",
-        "/usr/sbin",
         "/usr/local/bin",
         "/usr/local/sbin",
         "/usr/local/go/bin",
@@ -258,14 +259,4 @@ def _packages(path: str, toolchain: str, modinfo: str, warnings: list[Warning_])
 def _package(path: str, module: str, version: str, metadata: list[tuple[str, str]]) -> RawPackage:
     namespace, _, name = module.rpartition("/")
     purl = PackageURL(type="golang", namespace=namespace or None, name=name, version=version)
-    return RawPackage(
-        name=module,
-        version=version,
-        ecosystem="Go",
-        purl=str(purl.to_string()),
-        source_name=module,
-        source_version=version,
-        locations=(path,),
-        kind="golang",
-        metadata=tuple(metadata),
-    )
+    return language_package("golang", "Go", module, version, str(purl.to_string()), path, metadata)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from packageurl import PackageURL
 
-from scanner.detectors.base import DetectContext, Detector, Extraction, FileSet
+from scanner.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
 from scanner.models import RawPackage, Warning_
 
 _ARCHIVES = (".jar", ".war", ".ear")
@@ -121,17 +121,7 @@ def _package(path: str, artifact: _Artifact) -> RawPackage:
     metadata = [("evidence", artifact.evidence)]
     if artifact.archive:
         metadata.append(("archive", artifact.archive))
-    return RawPackage(
-        name=name,
-        version=artifact.version,
-        ecosystem="Maven",
-        purl=str(purl.to_string()),
-        source_name=name,
-        source_version=artifact.version,
-        locations=(path,),
-        kind="maven",
-        metadata=tuple(metadata),
-    )
+    return language_package("maven", "Maven", name, artifact.version, str(purl.to_string()), path, metadata)
 
 
 def _scan(path: str, data: bytes, warnings: list[Warning_]) -> list[_Artifact]:

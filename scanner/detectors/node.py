@@ -38,7 +38,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from scanner.detectors.base import DetectContext, Detector, Extraction, FileSet
+from scanner.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
 from scanner.models import RawPackage, Warning_
 
 _NODE_MODULES = "/node_modules/"
@@ -189,17 +189,7 @@ def _package(
     metadata += [(flag, "true") for flag in flags]
     if licence:
         metadata.append(("license", licence))
-    return RawPackage(
-        name=name,
-        version=version,
-        ecosystem="npm",
-        purl=str(purl.to_string()),
-        source_name=name,
-        source_version=version,
-        locations=(location,),
-        kind="npm",
-        metadata=tuple(metadata),
-    )
+    return language_package("npm", "npm", name, version, str(purl.to_string()), location, metadata)
 
 
 def _from_manifest(path: str, data: bytes, warnings: list[Warning_]) -> RawPackage | None:

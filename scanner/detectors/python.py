@@ -16,7 +16,7 @@ import re
 
 from packageurl import PackageURL
 
-from scanner.detectors.base import DetectContext, Detector, Extraction, FileSet
+from scanner.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
 from scanner.models import RawPackage, Warning_
 
 # Every metadata file we read ends with one of these; `str.endswith(tuple)` is a single C call, so the
@@ -142,14 +142,4 @@ def _parse(path: str, data: bytes, warnings: list[Warning_]) -> RawPackage | Non
     if licence:
         metadata.append(("license", licence))
     purl = str(PackageURL(type="pypi", name=normalise_name(name), version=version).to_string())
-    return RawPackage(
-        name=name,
-        version=version,
-        ecosystem="PyPI",
-        purl=purl,
-        source_name=name,
-        source_version=version,
-        locations=(path,),
-        kind="pypi",
-        metadata=tuple(metadata),
-    )
+    return language_package("pypi", "PyPI", name, version, purl, path, metadata)

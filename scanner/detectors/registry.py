@@ -40,11 +40,22 @@ def default_registry() -> DetectorRegistry:
     """Every built-in detector. Imports are local so a plugin's import cost is paid only when used."""
     from scanner.detectors.apk import ApkDetector
     from scanner.detectors.dpkg import DpkgDetector
+    from scanner.detectors.golang import GoBinaryDetector
+    from scanner.detectors.java import JavaDetector
     from scanner.detectors.node import NodeDetector
     from scanner.detectors.os_release import OSReleaseDetector
     from scanner.detectors.python import PythonDetector
     from scanner.detectors.rpm import RpmDetector
 
     return DetectorRegistry(
-        [OSReleaseDetector(), DpkgDetector(), ApkDetector(), RpmDetector(), PythonDetector(), NodeDetector()]
+        [
+            OSReleaseDetector(),
+            DpkgDetector(),
+            ApkDetector(),
+            RpmDetector(),
+            PythonDetector(),
+            NodeDetector(),
+            JavaDetector(),
+            GoBinaryDetector(),
+        ]
     )
