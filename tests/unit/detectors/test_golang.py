@@ -162,10 +162,10 @@ def test_required(path: str, wanted: bool) -> None:
 
 def test_real_umoci_build_info() -> None:
     # Debian builds in GOPATH mode: no module lines, only the toolchain.
-    packages, warnings = extract({"/usr/bin/umoci": elf(UMOCI_BUILDINFO)})
+    packages, warnings = extract({"/usr/local/bin/umoci": elf(UMOCI_BUILDINFO)})
     assert warnings == []
     assert packages == [
-        go("stdlib", "v1.19.8", "pkg:golang/stdlib@v1.19.8", "/usr/bin/umoci", ("go_version", "go1.19.8"))
+        go("stdlib", "v1.19.8", "pkg:golang/stdlib@v1.19.8", "/usr/local/bin/umoci", ("go_version", "go1.19.8"))
     ]
 
 
@@ -232,7 +232,7 @@ def test_stdlib_versions(toolchain: str, version: str) -> None:
 
 
 def test_32_bit_big_endian() -> None:
-    packages, warnings = extract({"/usr/bin/tool": elf(buildinfo("go1.22.5", MODINFO), bits=32, big=True)})
+    packages, warnings = extract({"/usr/local/bin/tool": elf(buildinfo("go1.22.5", MODINFO), bits=32, big=True)})
     assert warnings == []
     assert [p.name for p in packages] == [
         "stdlib",
@@ -248,28 +248,28 @@ def test_without_section_headers_the_aligned_header_is_found() -> None:
     # more sits misaligned. Neither decodes to a version, so the search goes on to the real one.
     decoys = MAGIC + b"\x08\x02" + b"\0" * 16 + b"\x7f" + b"\0" * 11 + b"x" + MAGIC + b"\0" * 15
     binary = elf(buildinfo("go1.22.5", MODINFO), headers=False, prefix=decoys)
-    packages, warnings = extract({"/usr/bin/tool": binary})
+    packages, warnings = extract({"/usr/local/bin/tool": binary})
     assert warnings == []
     assert [p.name for p in packages][:2] == ["stdlib", "example.com/app"]
 
 
 def test_build_info_outside_the_section_is_not_searched_when_section_headers_exist() -> None:
     # Readable section headers without .go.buildinfo: not a Go program, whatever bytes it holds.
-    assert extract({"/usr/bin/c": elf(b"", prefix=buildinfo("go1.22.5", MODINFO), name=b".data")}) == ([], [])
-    assert extract({"/usr/bin/c": elf(buildinfo("go1.22.5", None), name=b".data")}) == ([], [])
+    assert extract({"/usr/local/bin/c": elf(b"", prefix=buildinfo("go1.22.5", MODINFO), name=b".data")}) == ([], [])
+    assert extract({"/usr/local/bin/c": elf(buildinfo("go1.22.5", None), name=b".data")}) == ([], [])
 
 
 def test_module_info_without_sentinels_is_ignored() -> None:
     blob = MAGIC + bytes([8, 2]) + b"\0" * 16 + uvarint(8) + b"go1.22.5" + uvarint(len(MODINFO)) + MODINFO.encode()
-    packages, warnings = extract({"/usr/bin/tool": elf(blob)})
+    packages, warnings = extract({"/usr/local/bin/tool": elf(blob)})
     assert [p.name for p in packages] == ["stdlib"]
     assert warnings == []
 
 
 def test_pre_1_18_format_is_a_warning() -> None:
-    packages, warnings = extract({"/usr/bin/old": elf(MAGIC + bytes([8, 0]) + b"\0" * 16 + b"\0" * 16)})
+    packages, warnings = extract({"/usr/local/bin/old": elf(MAGIC + bytes([8, 0]) + b"\0" * 16 + b"\0" * 16)})
     assert packages == []
-    assert warnings == ["/usr/bin/old: Go build info in the pre-1.18 format is not supported; skipped"]
+    assert warnings == ["/usr/local/bin/old: Go build info in the pre-1.18 format is not supported; skipped"]
 
 
 @pytest.mark.parametrize(
@@ -282,9 +282,9 @@ def test_pre_1_18_format_is_a_warning() -> None:
     ],
 )
 def test_unreadable_section_is_a_warning(section: bytes) -> None:
-    packages, warnings = extract({"/usr/bin/bad": elf(section)})
+    packages, warnings = extract({"/usr/local/bin/bad": elf(section)})
     assert packages == []
-    assert warnings == ["/usr/bin/bad: unreadable .go.buildinfo section; skipped"]
+    assert warnings == ["/usr/local/bin/bad: unreadable .go.buildinfo section; skipped"]
 
 
 @pytest.mark.parametrize(
@@ -298,7 +298,7 @@ def test_unreadable_section_is_a_warning(section: bytes) -> None:
     ],
 )
 def test_other_files_are_skipped_silently(data: bytes) -> None:
-    assert extract({"/usr/bin/x": data}) == ([], [])
+    assert extract({"/usr/local/bin/x": data}) == ([], [])
 
 
 def test_files_not_required_are_ignored() -> None:
