@@ -34,6 +34,9 @@ class TreeFileSet:
     def size(self, path: str) -> int:
         return self._files[path].size
 
+    def content(self, path: str) -> Content:
+        return self._files[path]
+
 
 @dataclass
 class _Run:
@@ -54,6 +57,7 @@ class Analysis:
         self.first_seen: dict[str, dict[tuple[str, str, str, str, tuple[str, ...]], int]] = {}
         self.runs: dict[str, _Run] = {}
         self.wanted_links: set[str] = set()
+        self._per_file: dict[str, dict[str, tuple[Content, Extraction]]] = {}
         self.warnings: list[Warning_] = []
 
     def wanted(self, path: str) -> bool:
@@ -75,8 +79,28 @@ class Analysis:
         return TreeFileSet(files)
 
     def _run(self, detector: Detector) -> Extraction:
+        files = self._fileset(detector)
+        if not detector.per_file:
+            return self._extract(detector, files)
+        # Re-parse only files whose content changed since the last run (a jar-heavy image would
+        # otherwise re-read every archive after each layer that touches one).
+        merged = Extraction()
+        cache = self._per_file.setdefault(detector.name, {})
+        fresh: dict[str, tuple[Content, Extraction]] = {}
+        for path in files.paths():
+            content = files.content(path)
+            hit = cache.get(path)
+            if hit is None or hit[0] is not content:
+                hit = (content, self._extract(detector, TreeFileSet({path: content})))
+            fresh[path] = hit
+            merged.packages.extend(hit[1].packages)
+            merged.warnings.extend(hit[1].warnings)
+        self._per_file[detector.name] = fresh
+        return merged
+
+    def _extract(self, detector: Detector, files: TreeFileSet) -> Extraction:
         try:
-            return detector.extract(self._fileset(detector), DetectContext(self.os))
+            return detector.extract(files, DetectContext(self.os))
         except Exception as exc:  # a detector bug must not lose the rest of the inventory
             return Extraction(warnings=[Warning_(detector.ident, f"detector failed: {type(exc).__name__}: {exc}")])
 

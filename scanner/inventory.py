@@ -129,7 +129,11 @@ def _inventory_image(
             raw = source.open_blob(descriptor, f"layer {label}")
             raw.on_chunk = lambda n: hook("bytes", n)
             stream = LayerStream(raw, analysis.budget, f"layer {label}")
-            analysis.reader.read(stream, info.index, label)
+            stream.start_background()
+            try:
+                analysis.reader.read(stream, info.index, label)
+            finally:
+                stream.close()
             raw.verify()
             actual = "sha256:" + stream.diff_hash.hexdigest()
             if info.diff_id and info.diff_id.startswith("sha256:") and actual != info.diff_id:

@@ -52,6 +52,9 @@ class Detector(ABC):
     name: ClassVar[str]
     version: ClassVar[int]
     group: ClassVar[Group]
+    # True when each file is parsed on its own (no cross-file logic): the core may then call extract
+    # with one file at a time and reuse results for files that did not change between layers.
+    per_file: ClassVar[bool] = False
 
     @abstractmethod
     def required(self, path: str) -> bool:

@@ -87,6 +87,7 @@ class GoBinaryDetector(Detector):
     name = "go-binary"
     version = 1
     group = "language"
+    per_file = True
 
     def required(self, path: str) -> bool:
         # Hot path (every file of every layer): one rfind and one set lookup, no regex.

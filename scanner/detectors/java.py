@@ -96,6 +96,7 @@ class JavaDetector(Detector):
     name = "java"
     version = 1
     group = "language"
+    per_file = True
 
     def required(self, path: str) -> bool:
         # Hot path (every file of every layer): one C-level suffix check. Upper-case suffixes are rare

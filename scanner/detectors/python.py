@@ -42,6 +42,7 @@ class PythonDetector(Detector):
     name = "python"
     version = 1
     group = "language"
+    per_file = True
 
     def required(self, path: str) -> bool:
         # Hot path (every file of every layer): suffix checks first, substring search last.

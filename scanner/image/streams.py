@@ -10,6 +10,8 @@ from __future__ import annotations
 import bz2
 import hashlib
 import lzma
+import queue
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
@@ -249,6 +251,7 @@ class LayerStream:
         self.compression = _sniff(head)
         self._pending = head
         self._decoder: _Decoder | None = None
+        self._thread: threading.Thread | None = None
         if self.compression == "gzip":
             self._decoder = _Zlib()
         elif self.compression == "zstd":
@@ -274,20 +277,70 @@ class LayerStream:
             if out:
                 return out
 
-    def read(self, size: int = -1, /) -> bytes:
-        want = size if size is not None and size >= 0 else 1 << 62
+    def _next_piece(self) -> bytes:
+        """One piece of uncompressed output, counted and hashed; b"" at the end of the stream."""
         try:
-            while len(self._buf) < want and not self._eof:
-                out = self._produce()
-                if not out:
-                    self._eof = True
-                    break
-                self.count += len(out)
-                self._budget.add_bytes(len(out), self._what)
-                self.diff_hash.update(out)
-                self._buf += out
+            out = self._produce()
         except (zlib.error, lzma.LZMAError, OSError, EOFError, zstandard.ZstdError) as exc:
             raise LayerError(f"{self._what}: corrupt or truncated {self.compression} data ({exc})") from None
+        if out:
+            self.count += len(out)
+            self._budget.add_bytes(len(out), self._what)
+            self.diff_hash.update(out)
+        return out
+
+    def start_background(self) -> None:
+        """Fetch, verify and decompress in a thread while the caller parses the tar stream.
+
+        zlib, zstd and hashlib release the GIL, so on two cores decompression overlaps tar parsing.
+        The queue holds at most 8 pieces (8 MiB), so memory stays bounded whatever the layer size.
+        """
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=8)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pump, name="acrguard-layer", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        try:
+            while not self._stop.is_set():
+                piece = self._next_piece()
+                self._put(piece)
+                if not piece:
+                    return
+        except BaseException as exc:  # handed to the reading thread, which raises it
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _fetch(self) -> bytes:
+        if self._thread is None:
+            return self._next_piece()
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop the background thread, if any (safe to call more than once)."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+
+    def read(self, size: int = -1, /) -> bytes:
+        want = size if size is not None and size >= 0 else 1 << 62
+        while len(self._buf) < want and not self._eof:
+            out = self._fetch()
+            if not out:
+                self._eof = True
+                break
+            self._buf += out
         out = bytes(self._buf[:want])
         del self._buf[:want]
         return out
