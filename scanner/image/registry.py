@@ -119,7 +119,16 @@ def make_client(ref: RegistryReference, options: RegistryOptions) -> ContainerRe
     return ContainerRegistryClient(f"{scheme}://{ref.registry}", credential, **kwargs)
 
 
-def _translate(exc: Exception, what: str) -> Exception:
+def _translate(exc: Exception, what: str, has_credentials: bool = False) -> Exception:
+    if isinstance(exc, KeyError) and exc.args == ("service",):
+        # The SDK's challenge policy only speaks ACR's bearer-token exchange; a registry that answers
+        # 401 with a Basic challenge surfaces as this KeyError.
+        if has_credentials:
+            return RegistryError(f"{what}: authentication failed: the registry refused the credentials")
+        return RegistryError(
+            f"{what}: authentication required: give --username/--password-stdin, "
+            "ACRGUARD_REGISTRY_USERNAME/ACRGUARD_REGISTRY_PASSWORD or a docker config with auths for this host"
+        )
     if isinstance(exc, DigestValidationError):
         return DigestMismatchError(f"{what}: {exc}")
     if isinstance(exc, ResourceNotFoundError):
@@ -144,12 +153,13 @@ class RegistrySource(ImageSource):
         self.reference = str(ref)
         self.options = options
         self.client = make_client(ref, options)
+        self.has_credentials = basic_credentials(ref.registry, options) is not None
 
     def _manifest(self, tag_or_digest: str, what: str) -> tuple[Any, str, str]:
         try:
             result = self.client.get_manifest(self.ref.repository, tag_or_digest)
         except (AzureError, ValueError, KeyError) as exc:
-            raise _translate(exc, what) from None
+            raise _translate(exc, what, self.has_credentials) from None
         media_type = str(result.media_type or "").split(";")[0].strip()
         return result.manifest, media_type, str(result.digest)
 
@@ -164,7 +174,7 @@ class RegistrySource(ImageSource):
         try:
             stream = self.client.download_blob(self.ref.repository, descriptor.digest)
         except (AzureError, ValueError, KeyError) as exc:
-            raise _translate(exc, f"{what}: blob {descriptor.digest}") from None
+            raise _translate(exc, f"{what}: blob {descriptor.digest}", self.has_credentials) from None
         return VerifyingReader(
             self._chunks(stream, f"{what}: blob {descriptor.digest}"),
             descriptor.digest,
