@@ -16,7 +16,7 @@ from scanner.detectors.registry import DetectorRegistry
 from scanner.image.content import ContentStore
 from scanner.image.layers import LayerReader
 from scanner.image.streams import Budget
-from scanner.image.tree import Content, Tree
+from scanner.image.tree import Content, Dir, Tree
 from scanner.limits import Limits
 from scanner.models import LayerInfo, OSInfo, Package, RawPackage, Warning_
 
@@ -65,7 +65,7 @@ class Analysis:
 
     def _fileset(self, detector: Detector) -> TreeFileSet:
         files = {p: f.content for p, f in self.tree.files.items() if detector.required(p)}
-        for link_path in self.wanted_links:
+        for link_path in sorted(self.wanted_links):
             if link_path in files or not detector.required(link_path):
                 continue
             real = self.tree.resolve(link_path)
@@ -74,7 +74,9 @@ class Analysis:
                 continue  # the detector already sees the file under its own path: report it once
             if node is not None:
                 files[link_path] = node.content
-            else:
+            elif real is not None and isinstance(self.tree.lookup(real), Dir):
+                continue  # a link to a directory (merged-/usr /bin -> usr/bin): not a file anyone wants
+            elif detector.group != "language":
                 self.warnings.append(Warning_(link_path, "symlink to a file that is missing or was not read"))
         return TreeFileSet(files)
 

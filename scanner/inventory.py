@@ -126,7 +126,7 @@ def _inventory_image(
     try:
         for info, descriptor in zip(layers, image.layers, strict=True):
             label = info.digest or f"#{info.index}"
-            raw = source.open_blob(descriptor, f"layer {label}")
+            raw = source.open_blob(descriptor, f"{image.reference}: layer {label}")
             raw.on_chunk = lambda n: hook("bytes", n)
             stream = LayerStream(raw, analysis.budget, f"layer {label}")
             stream.start_background()

@@ -81,7 +81,7 @@ class OCILayoutSource(ImageSource):
         if not _BLOB_PATH.match(name):
             raise ImageError(f"{what}: invalid digest '{digest}'")
         if not self.container.exists(name):
-            raise ImageError(f"{what}: blob {digest} is missing from the layout")
+            raise ImageError(f"{what}: missing from the layout")
         reader = VerifyingReader(file_chunks(self.container.open(name)), digest, -1, limit, what)
         data = reader.read(limit + 1)
         reader.verify()
@@ -92,7 +92,7 @@ class OCILayoutSource(ImageSource):
         if not _BLOB_PATH.match(name):
             raise ImageError(f"{what}: invalid digest '{descriptor.digest}'")
         if not self.container.exists(name):
-            raise ImageError(f"{what}: blob {descriptor.digest} is missing from the layout")
+            raise ImageError(f"{what}: missing from the layout")
         handle = self.container.open(name)
         return VerifyingReader(file_chunks(handle), descriptor.digest, descriptor.size, self.max_blob, what)
 

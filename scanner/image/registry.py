@@ -174,9 +174,9 @@ class RegistrySource(ImageSource):
         try:
             stream = self.client.download_blob(self.ref.repository, descriptor.digest)
         except (AzureError, ValueError, KeyError) as exc:
-            raise _translate(exc, f"{what}: blob {descriptor.digest}", self.has_credentials) from None
+            raise _translate(exc, what, self.has_credentials) from None
         return VerifyingReader(
-            self._chunks(stream, f"{what}: blob {descriptor.digest}"),
+            self._chunks(stream, what),
             descriptor.digest,
             descriptor.size,
             self.options.max_blob_size,

@@ -204,7 +204,7 @@ def test_manifest_pointing_to_missing_blob(acrguard: Any, sandbox: Path) -> None
     layer = Layer(layer_tar([Entry("a", b"1")]))
     write_layout(sandbox / "m", [Image([layer], omit_blobs={sha(layer.blob)})])
     line = one_line_error(acrguard("sbom", f"oci:{sandbox / 'm'}"))
-    assert f"blob {sha(layer.blob)} is missing" in line
+    assert f"layer {sha(layer.blob)}: missing from the layout" in line and "oci:" in line
 
 
 def test_blob_digest_and_size_mismatch(acrguard: Any, sandbox: Path) -> None:
