@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from scanner import __version__
 from scanner.errors import AcrguardError
 from scanner.image.manifest import Platform
-from scanner.image.registry import RegistryOptions
+from scanner.image.registry_options import RegistryOptions
 from scanner.inventory import ScanOptions, inventory
 from scanner.limits import Limits
-from scanner.output.cyclonedx_sbom import to_cyclonedx
 from scanner.output.inventory_json import inventory_dict
 from scanner.progress import progress_hook
 
@@ -73,6 +72,8 @@ def _run_sbom(args: argparse.Namespace) -> int:
     with progress_hook(enabled) as hook:
         inventories = inventory(args.image, options, progress=hook)
     if args.format == "cyclonedx-json":
+        from scanner.output.cyclonedx_sbom import to_cyclonedx  # heavy import, only when asked for
+
         text = "\n".join(to_cyclonedx(inv) for inv in inventories)
     else:
         docs = [inventory_dict(inv) for inv in inventories]
