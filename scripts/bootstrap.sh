@@ -21,8 +21,14 @@ if [ ! -x .venv/bin/python ]; then
   fi
   .venv/bin/python -m pip install -q --upgrade pip
 fi
-if [ "${1:-}" = "dev" ]; then
-  .venv/bin/python -m pip install -q -e '.[dev]'
-else
-  .venv/bin/python -m pip install -q -e .
+# Reinstall only when the dependencies changed (the package itself is an editable install).
+mode=${1:-run}
+stamp=".venv/.acrguard-$mode-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  if [ "$mode" = "dev" ]; then
+    .venv/bin/python -m pip install -q -e '.[dev]'
+  else
+    .venv/bin/python -m pip install -q -e .
+  fi
+  touch "$stamp"
 fi
