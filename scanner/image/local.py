@@ -111,6 +111,7 @@ class DockerArchiveSource(ImageSource):
         self.max_document = max_document
         self.max_blob = max_blob
         self._oci: OCILayoutSource | None = None
+        self._config: tuple[str, bytes] | None = None  # (digest, bytes) of the chosen image's config
         if container.exists("index.json") and self._index_has_images():
             self._oci = OCILayoutSource(container, reference, ref, max_document, max_blob)
 
@@ -189,7 +190,7 @@ class DockerArchiveSource(ImageSource):
         if self._oci is not None:
             return self._oci.open_blob(descriptor, what)
         annotations = dict(descriptor.annotations)
-        if descriptor.digest == getattr(self, "_config", ("", b""))[0]:
+        if self._config is not None and descriptor.digest == self._config[0]:
             config = self._config[1]
             return VerifyingReader(iter([config]), descriptor.digest, len(config), self.max_document, what)
         member = annotations.get(MEMBER_ANNOTATION)

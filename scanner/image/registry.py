@@ -130,7 +130,9 @@ def _translate(exc: Exception, what: str, has_credentials: bool = False) -> Exce
     if isinstance(exc, ClientAuthenticationError):
         return RegistryError(f"{what}: authentication failed ({_first_line(exc)})")
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-        return RegistryError(f"{what}: cannot reach the registry ({_first_line(exc)})")
+        detail = _first_line(exc)
+        hint = " (a plain-HTTP registry? add --insecure)" if "WRONG_VERSION_NUMBER" in detail.upper() else ""
+        return RegistryError(f"{what}: cannot reach the registry ({detail}){hint}")
     if isinstance(exc, HttpResponseError):
         return RegistryError(f"{what}: registry answered HTTP {exc.status_code} ({_first_line(exc)})")
     return RegistryError(f"{what}: {_first_line(exc)}")

@@ -283,11 +283,18 @@ def test_registry_down_is_one_line(images: realparts.ImageSet) -> None:
     assert result.seconds < 120, f"giving up on a closed port took {result.seconds:.0f}s"
 
 
+def test_plain_http_registry_without_insecure_says_so(images: realparts.ImageSet) -> None:
+    reference = f"{images.registry.host}/debian:bookworm"
+    line = acrguard(reference).error_line()
+    assert reference in line and "add --insecure" in line, line
+
+
 def test_missing_blob_is_one_line_naming_the_blob(images: realparts.ImageSet) -> None:
     assert images.broken is not None
     assert images.registry.blob_status("broken", images.missing_blob) == 404
     line = acrguard(images.broken.reference, "--insecure").error_line()
     assert images.missing_blob.split(":", 1)[1] in line, line
+    assert line.count(images.missing_blob) == 1 and images.broken.reference in line, line
 
 
 def test_cyclonedx_output_validates_and_counts_every_package(images: realparts.ImageSet) -> None:
