@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from packageurl import PackageURL
 
-from scanner.detectors.base import DetectContext, Detector, Extraction, FileSet
+from scanner.detectors.base import DetectContext, Extraction, FileSet, FixedPathDetector
 from scanner.detectors.ecosystem import os_ecosystem, purl_distro, purl_namespace
 from scanner.models import OSInfo, RawPackage, Warning_
 
@@ -122,13 +122,11 @@ def _package(entry: ApkEntry, path: str, os_info: OSInfo | None) -> RawPackage:
     )
 
 
-class ApkDetector(Detector):
+class ApkDetector(FixedPathDetector):
     name = "apk"
     version = 1
     group = "os-packages"
-
-    def required(self, path: str) -> bool:
-        return path in DB_PATHS
+    paths = frozenset(DB_PATHS)
 
     def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
         present = set(files.paths())

@@ -69,6 +69,15 @@ class Detector(ABC):
         return f"{self.name}@{self.version}"
 
 
+class FixedPathDetector(Detector, ABC):
+    """A detector whose files live at known absolute paths (package databases, release files)."""
+
+    paths: ClassVar[frozenset[str]]
+
+    def required(self, path: str) -> bool:
+        return path in self.paths
+
+
 class MemoryFileSet:
     """A FileSet over a dict; used by tests and by the orchestrator for small views."""
 

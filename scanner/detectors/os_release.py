@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from scanner.detectors.base import DetectContext, Detector, Extraction, FileSet
+from scanner.detectors.base import DetectContext, Extraction, FileSet, FixedPathDetector
 from scanner.models import OSInfo, Warning_
 
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
@@ -298,13 +298,11 @@ _FALLBACKS: tuple[tuple[str, Callable[[str, str], OSInfo | None]], ...] = (
 REQUIRED_PATHS = frozenset((*OS_RELEASE_PATHS, *(path for path, _ in _FALLBACKS)))
 
 
-class OSReleaseDetector(Detector):
+class OSReleaseDetector(FixedPathDetector):
     name = "os-release"
     version = 1
     group = "os"
-
-    def required(self, path: str) -> bool:
-        return path in REQUIRED_PATHS
+    paths = frozenset(REQUIRED_PATHS)
 
     def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
         wanted = REQUIRED_PATHS.intersection(files.paths())

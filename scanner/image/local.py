@@ -22,16 +22,21 @@ def _blob_name(digest: str) -> str:
     return f"blobs/{algorithm}/{hexpart}"
 
 
-class OCILayoutSource(ImageSource):
-    """An OCI image layout in a directory or archive; `ref` picks an entry of index.json by its
-    org.opencontainers.image.ref.name annotation (or `@N`, the N-th entry)."""
-
+class _LocalSource(ImageSource):
     def __init__(self, container: Container, reference: str, ref: str, max_document: int, max_blob: int) -> None:
         self.container = container
         self.reference = reference
-        self.ref = ref
+        self.ref = ref  # the image inside the archive or layout, if it holds several
         self.max_document = max_document
         self.max_blob = max_blob
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class OCILayoutSource(_LocalSource):
+    """An OCI image layout in a directory or archive; `ref` picks an entry of index.json by its
+    org.opencontainers.image.ref.name annotation (or `@N`, the N-th entry)."""
 
     def _index_json(self) -> dict[str, Any]:
         if not self.container.exists("index.json"):
@@ -96,20 +101,13 @@ class OCILayoutSource(ImageSource):
         handle = self.container.open(name)
         return VerifyingReader(file_chunks(handle), descriptor.digest, descriptor.size, self.max_blob, what)
 
-    def close(self) -> None:
-        self.container.close()
 
-
-class DockerArchiveSource(ImageSource):
+class DockerArchiveSource(_LocalSource):
     """`docker save` output: manifest.json with Config and Layers paths. Docker 25+ saves also hold an
     OCI layout; when its index.json lists images, that (content-addressed) view is used instead."""
 
     def __init__(self, container: Container, reference: str, ref: str, max_document: int, max_blob: int) -> None:
-        self.container = container
-        self.reference = reference
-        self.ref = ref
-        self.max_document = max_document
-        self.max_blob = max_blob
+        super().__init__(container, reference, ref, max_document, max_blob)
         self._oci: OCILayoutSource | None = None
         self._config: tuple[str, bytes] | None = None  # (digest, bytes) of the chosen image's config
         if container.exists("index.json") and self._index_has_images():
@@ -199,6 +197,3 @@ class DockerArchiveSource(ImageSource):
         digest = descriptor.digest if annotations.get("acrguard.verified") == "yes" else ""
         handle = self.container.open(member)
         return VerifyingReader(file_chunks(handle), digest, descriptor.size, self.max_blob, what)
-
-    def close(self) -> None:
-        self.container.close()

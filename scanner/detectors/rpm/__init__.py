@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from scanner.detectors.base import DetectContext, Detector, Extraction, FileSet
+from scanner.detectors.base import DetectContext, Extraction, FileSet, FixedPathDetector
 from scanner.detectors.rpm.bdb import read_bdb
 from scanner.detectors.rpm.header import Header, HeaderError
 from scanner.detectors.rpm.ndb import read_ndb
@@ -84,13 +84,11 @@ class _DatabaseRead:
         self.out.packages.append(to_raw_package(facts, self.ctx, self.path))
 
 
-class RpmDetector(Detector):
+class RpmDetector(FixedPathDetector):
     name = "rpm"
     version = 1
     group = "os-packages"
-
-    def required(self, path: str) -> bool:
-        return path in _PATHS
+    paths = frozenset(_PATHS)
 
     def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
         out = Extraction()
