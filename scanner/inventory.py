@@ -9,7 +9,6 @@ from scanner.analysis import Analysis
 from scanner.detectors.registry import DetectorRegistry, default_registry
 from scanner.errors import ImageError
 from scanner.image.containers import open_container
-from scanner.image.layers import display
 from scanner.image.local import DockerArchiveSource, OCILayoutSource
 from scanner.image.manifest import Platform
 from scanner.image.reference import LocalReference, RegistryReference, parse_reference
@@ -168,4 +167,4 @@ def _status(os_info: OSInfo | None, packages: list[Package]) -> tuple[Status, st
     return "Scanned", ""
 
 
-__all__ = ["ScanOptions", "display", "inventory", "open_source"]
+__all__ = ["ScanOptions", "inventory", "open_source"]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from scanner.errors import LayerError, LimitExceededError
 from scanner.image.content import ContentStore
 from scanner.image.streams import Budget, LayerStream
-from scanner.image.tree import Dir, File, Link, PathError, Tree, join, split
+from scanner.image.tree import Dir, File, Link, PathError, Tree, join
 from scanner.limits import Limits
 from scanner.models import Warning_
 
@@ -183,6 +183,3 @@ class LayerReader:
             return
         content = self.store.capture(handle, member.size, f"layer {label} member '{display(member.name)}'")
         self.tree.place(real_parent, parent, parts[-1], File(index, content), index)
-
-
-__all__ = ["LayerReader", "display", "normalise", "split"]

@@ -65,6 +65,7 @@ class PathError(Exception):
 
 
 def split(path: str) -> list[str]:
+    """Path components; `..` is kept (resolution handles it), empty and `.` parts are dropped."""
     return [p for p in path.split("/") if p and p != "."]
 
 
@@ -137,7 +138,7 @@ class Tree:
                 node = chain[-1].children.get(parts[-1])
                 if isinstance(node, Link):
                     base = [] if node.target.startswith("/") else real
-                    parts = [*base, *split_keep_dotdot(node.target)]
+                    parts = [*base, *split(node.target)]
                     continue
                 return join([*real, parts[-1]]) if node is not None else None
         except PathError:
@@ -242,10 +243,6 @@ class Tree:
     def take_touched(self) -> set[str]:
         touched, self._touched = self._touched, set()
         return touched
-
-
-def split_keep_dotdot(target: str) -> list[str]:
-    return [p for p in target.split("/") if p and p != "."]
 
 
 def _walk_subtree(path: str, node: Node) -> Iterator[tuple[str, Node]]:
