@@ -116,3 +116,48 @@ class Inventory:
     reason: str
     packages: tuple[Package, ...]
     warnings: tuple[Warning_, ...] = ()
+
+
+Severity = Literal["Critical", "High", "Medium", "Low", "Unknown"]
+SEVERITY_ORDER: tuple[Severity, ...] = ("Critical", "High", "Medium", "Low", "Unknown")
+FixStatus = Literal["fixed", "not_fixed", "wont_fix"]
+Category = Literal["os", "language"]
+Health = Literal["Healthy", "Unhealthy", "Unsupported", "NotApplicable"]
+
+
+@dataclass(frozen=True)
+class Cvss:
+    version: str  # "3.1", "3.0", "4.0"
+    vector: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One vulnerability in one package of one image (aliases of the same vulnerability merged)."""
+
+    id: str  # the preferred record's id (the distribution's for an OS package)
+    aliases: tuple[str, ...]  # every other id of the same vulnerability (CVE, DSA/DLA, GHSA, PYSEC…)
+    package: Package
+    installed_version: str  # the version compared (the source version for Debian/Ubuntu)
+    fixed_version: str  # "" when there is no fix
+    fix_status: FixStatus
+    severity: Severity
+    severity_source: str  # where the class came from: "debian", "ghsa", "cvss:3.1", "none"…
+    cvss: Cvss | None
+    category: Category
+    summary: str = ""
+    references: tuple[str, ...] = ()
+    published: str = ""
+    modified: str = ""
+    disabled: bool = False
+    disabled_by: str = ""
+    remediation: str = ""
+
+    @property
+    def patchable(self) -> bool:
+        return self.fix_status == "fixed"
+
+    @property
+    def cve_ids(self) -> tuple[str, ...]:
+        return tuple(i for i in (self.id, *self.aliases) if i.startswith("CVE-"))

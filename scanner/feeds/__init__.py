@@ -1,0 +1,1 @@
+"""Vulnerability feeds: OSV and Alpine secdb import, the SQLite vulnerability database, updates."""
