@@ -1,0 +1,39 @@
+"""Fixtures of the feeds tests: a local HTTP feed server, and a home directory of their own."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from scanner.feeds.snapshot import default_db_path
+from tests.unit.feeds.feedtools import FeedServer, handler_for
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    state = FeedServer()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(state))
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the real ~/.cache/acrguard, $ACRGUARD_DB or $ACRGUARD_OSV_BASE_URL."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("ACRGUARD_DB", raising=False)
+    monkeypatch.delenv("ACRGUARD_OSV_BASE_URL", raising=False)
+    default_db_path.cache_clear()  # the snapshot database is remembered per process, i.e. per home
+    return home
