@@ -212,7 +212,7 @@ class SqliteVulnDatabase:
         with self._lock:
             cached = self._lookups.get(key)
             if cached is not None:
-                return cached
+                return list(cached)  # the records are shared, the list is the caller's
             # One query; the head comes along even when cached (cheaper than a second query for the missing ones).
             rows: list[tuple[str, str, str]] = self._query(
                 "SELECT a.record_id, a.entries, r.head FROM affected_index a JOIN records r ON r.id = a.record_id "
@@ -228,7 +228,7 @@ class SqliteVulnDatabase:
                         head = heads[record_id] = json.loads(text)
                     result.append({**head, "affected": json.loads(entries)})
             self._lookups[key] = result
-            return result
+            return list(result)
 
     def by_id(self, vuln_id: str) -> list[OsvRecord]:
         """Whole records, withdrawn ones excluded."""
@@ -241,7 +241,7 @@ class SqliteVulnDatabase:
                     (vuln_id, vuln_id),
                 )
                 cached = self._whole[vuln_id] = [json.loads(text) for (text,) in rows]
-            return cached
+            return list(cached)
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
