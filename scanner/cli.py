@@ -13,6 +13,7 @@ from scanner.image.manifest import Platform
 from scanner.image.registry_options import RegistryOptions
 from scanner.inventory import ScanOptions, inventory
 from scanner.limits import Limits
+from scanner.models import Inventory
 from scanner.output.inventory_json import inventory_dict
 from scanner.progress import progress_hook
 
@@ -30,23 +31,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"acrguard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sbom = sub.add_parser("sbom", help="inventory the packages in an image (SBOM)")
-    sbom.add_argument("image", help="docker-archive:PATH, oci-archive:PATH, oci:DIR[:REF], dir:PATH or HOST/REPO:TAG")
+    add_image_arguments(sbom)
     sbom.add_argument("--format", choices=["json", "cyclonedx-json"], default="json")
-    sbom.add_argument("--output", "-o", help="write to this file instead of stdout")
-    sbom.add_argument("--platform", help="OS/ARCH[/VARIANT] to pick from a multi-arch index (default linux/amd64)")
-    sbom.add_argument("--all-platforms", action="store_true", help="inventory every platform of an index")
-    sbom.add_argument("--insecure", action="store_true", help="plain HTTP to the registry")
-    sbom.add_argument("--ca-file", help="CA bundle for a registry with a private CA")
-    sbom.add_argument("--username", help="registry user (or ACRGUARD_REGISTRY_USERNAME / docker config)")
-    sbom.add_argument("--password-stdin", action="store_true", help="read the registry password from stdin")
-    sbom.add_argument("--docker-config", help="docker config.json with registry credentials")
-    sbom.add_argument("--scratch-dir", help="where large captured files are spilled (default: system temp)")
-    sbom.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE", help="override a safety limit")
-    sbom.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
+    from scanner.scan_cli import add_scan_parser
+
+    add_scan_parser(sub)
+    from scanner.db_cli import add_db_parser
+
+    add_db_parser(sub)
     return parser
 
 
-def _options(args: argparse.Namespace) -> ScanOptions:
+def add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments every command that reads an image shares (`sbom`, `scan`)."""
+    parser.add_argument("image", help="docker-archive:PATH, oci-archive:PATH, oci:DIR[:REF], dir:PATH or HOST/REPO:TAG")
+    parser.add_argument("--output", "-o", help="write to this file instead of stdout")
+    parser.add_argument("--platform", help="OS/ARCH[/VARIANT] to pick from a multi-arch index (default linux/amd64)")
+    parser.add_argument("--all-platforms", action="store_true", help="every platform of an index")
+    parser.add_argument("--insecure", action="store_true", help="plain HTTP to the registry")
+    parser.add_argument("--ca-file", help="CA bundle for a registry with a private CA")
+    parser.add_argument("--username", help="registry user (or ACRGUARD_REGISTRY_USERNAME / docker config)")
+    parser.add_argument("--password-stdin", action="store_true", help="read the registry password from stdin")
+    parser.add_argument("--docker-config", help="docker config.json with registry credentials")
+    parser.add_argument("--scratch-dir", help="where large captured files are spilled (default: system temp)")
+    parser.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE", help="override a safety limit")
+    parser.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
+
+
+def image_options(args: argparse.Namespace) -> ScanOptions:
     pairs: dict[str, str] = {}
     for item in args.limit:
         name, sep, value = item.partition("=")
@@ -67,10 +79,7 @@ def _options(args: argparse.Namespace) -> ScanOptions:
 
 
 def _run_sbom(args: argparse.Namespace) -> int:
-    options = _options(args)
-    enabled = {"auto": None, "always": True, "never": False}[args.progress]
-    with progress_hook(enabled) as hook:
-        inventories = inventory(args.image, options, progress=hook)
+    inventories = read_inventories(args)
     if args.format == "cyclonedx-json":
         from scanner.output.cyclonedx_sbom import to_cyclonedx  # heavy import, only when asked for
 
@@ -78,12 +87,23 @@ def _run_sbom(args: argparse.Namespace) -> int:
     else:
         docs = [inventory_dict(inv) for inv in inventories]
         text = json.dumps(docs if args.all_platforms else docs[0], indent=2)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as out:
+    write_output(args.output, text)
+    return EXIT_OK
+
+
+def read_inventories(args: argparse.Namespace) -> list[Inventory]:
+    options = image_options(args)
+    enabled = {"auto": None, "always": True, "never": False}[args.progress]
+    with progress_hook(enabled) as hook:
+        return inventory(args.image, options, progress=hook)
+
+
+def write_output(path: str | None, text: str) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as out:
             out.write(text + "\n")
     else:
         sys.stdout.write(text + "\n")
-    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,6 +111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sbom":
             return _run_sbom(args)
+        if args.command == "scan":
+            from scanner.scan_cli import run_scan
+
+            return run_scan(args)
+        if args.command == "db":
+            from scanner.db_cli import run_db
+
+            return run_db(args)
     except AcrguardError as exc:
         sys.stderr.write(f"acrguard: {exc}\n")
         return EXIT_ERROR

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import shlex
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +19,11 @@ from typing import Any
 
 import jinja2
 from markupsafe import Markup
-from univers import versions as uv
 
 from scanner.errors import AcrguardError
 from scanner.image_context import ImageContext, rpm_manager
 from scanner.models import SEVERITY_ORDER, Finding, FixStatus, LayerInfo, Package, Severity
+from scanner.versions import VersionError, sort_key
 
 PACKAGED_TEMPLATES = Path(__file__).resolve().parent / "data" / "templates"
 # In a git checkout the user-editable copy sits next to the package; an installed wheel has only the
@@ -45,15 +45,6 @@ _LANGUAGE_MANAGERS = {
     "cargo": "cargo",
     "nuget": "dotnet",
     "composer": "composer",
-}
-_VERSION_CLASSES: dict[str, type[uv.Version]] = {
-    "deb": uv.DebianVersion,
-    "apk": uv.AlpineLinuxVersion,
-    "rpm": uv.RpmVersion,
-    "pypi": uv.PypiVersion,
-    "npm": uv.SemverVersion,
-    "maven": uv.MavenVersion,
-    "golang": uv.GolangVersion,
 }
 _FIX_ORDER: tuple[FixStatus, ...] = ("fixed", "not_fixed", "wont_fix")
 # C0/C1 controls except tab and newline: a terminal would act on them.
@@ -230,7 +221,7 @@ def build_actions(
     for group in groups.values():
         group.sort(key=lambda f: (SEVERITY_ORDER.index(f.severity), f.id))
         package = group[0].package
-        version = max((f.fixed_version for f in group), key=_version_sort_key(package.kind))
+        version = highest_version(package.ecosystem, [f.fixed_version for f in group])
         manager = package_manager(package, image)
         command = upgrade_command(env, manager, package, version) if env is not None else ""
         actions.append(Action(package, manager, version, tuple(group), group[0].severity, command))
@@ -238,28 +229,23 @@ def build_actions(
     return actions
 
 
-def _version_sort_key(kind: str) -> Callable[[str], Any]:
-    cls = _VERSION_CLASSES.get(kind)
-
-    def key(version: str) -> tuple[int, Any]:
-        # A version the ecosystem's scheme cannot parse sorts below every parsed one (then by text), so
-        # one odd advisory cannot pin the action to a malformed string.
-        if cls is not None:
-            try:
-                return (1, cls(version))
-            except Exception:  # univers raises a variety of errors on malformed input
-                pass
-        return (0, version)
-
-    return key
+def highest_version(ecosystem: str, versions: list[str]) -> str:
+    """The highest version in the ecosystem's own order; text order if the ecosystem has none, so one odd
+    advisory cannot break the summary."""
+    try:
+        return max(versions, key=sort_key(ecosystem))
+    except VersionError:
+        return max(versions)
 
 
 def base_image_hint(active: Sequence[Finding], base_layer_count: int | None = None) -> BaseImageHint | None:
-    """A hint when strictly more than half of the active findings come from the base image.
+    """A hint when strictly more than half of the active, patchable findings come from the base image.
 
-    The base image is layers `0 .. base_layer_count-1`. Without a count, it ends at the first layer that
-    introduced OS packages (where the OS package database appears: layer 0 for most images).
+    Only patchable findings count: a newer base image cannot fix what has no fix yet. The base image is
+    layers `0 .. base_layer_count-1`. Without a count, it ends at the first layer that introduced OS
+    packages (where the OS package database appears: layer 0 for most images).
     """
+    active = [f for f in active if f.patchable]
     if not active:
         return None
     if base_layer_count is None:

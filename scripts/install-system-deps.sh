@@ -6,6 +6,11 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
 done
+# Second implementations the version tests compare against (node-semver, Maven's ComparableVersion).
+command -v node >/dev/null || missing+=(nodejs)
+[ -d /usr/lib/node_modules/npm/node_modules/semver ] || [ -d /usr/share/nodejs/semver ] || missing+=(node-semver)
+command -v java >/dev/null || missing+=(default-jre-headless)
+[ -f /usr/share/java/maven-artifact-3.x.jar ] || missing+=(libmaven3-core-java)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -37,10 +37,11 @@ def image(os_id: str = "debian", version: str = "12") -> ImageContext:
 def package(
     kind: str, name: str, version: str, source: str = "", location: str = "", layer: LayerInfo = BASE
 ) -> Package:
+    ecosystems = {"deb": "Debian:12", "apk": "Alpine:v3.19", "rpm": "AlmaLinux:9", "pypi": "PyPI", "npm": "npm"}
     return Package(
         name=name,
         version=version,
-        ecosystem="x",
+        ecosystem=ecosystems.get(kind, {"maven": "Maven", "golang": "Go"}.get(kind, "x")),
         purl=f"pkg:{kind}/{name}@{version}",
         source_name=source,
         source_version=version,
@@ -272,7 +273,7 @@ def test_summary_text_exactly(env: jinja2.Environment) -> None:
         "2. Upgrade requests to 2.31.0 or later: fixes 1 finding (worst: Medium).\n"
         "   pip install 'requests>=2.31.0'\n"
         "\n"
-        "Most findings (3 of 4) come from the base image (layer sha256:111111111111, "
+        "Most fixable findings (2 of 3) come from the base image (layer sha256:111111111111, "
         "`/bin/sh -c #(nop) ADD file:9a8b in /`): rebuild on a newer base image.\n"
     )
 

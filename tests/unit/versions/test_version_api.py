@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import itertools
 import random
-import time
 
 import pytest
 from version_fixtures import apk_data, claircore_cases, dpkg_data, scalibr
@@ -141,44 +140,9 @@ HOSTILE = [
 
 @pytest.mark.parametrize("ecosystem", sorted(SCHEMES))
 def test_hostile_versions_neither_raise_nor_stall(ecosystem: str) -> None:
-    start = time.perf_counter()
+    # Bounded input handling is the point; speed is measured in benchmarks/, never asserted in tests.
     for version in HOSTILE:
         assert compare(ecosystem, version, version) == 0
         assert compare(ecosystem, version, "1.0") == -compare(ecosystem, "1.0", version)
         assert compare(ecosystem, version, version + "1") in (-1, 0, 1)
         assert is_valid(ecosystem, version) in (True, False)
-    assert time.perf_counter() - start < 2.0
-
-
-def _inventory(rng: random.Random) -> list[tuple[str, str, list[str]]]:
-    """500 packages as the matcher sees them: ecosystem, installed version, events of a few advisories."""
-    per_ecosystem = {
-        "Debian:12": ["1.2.3-1", "2:1.0.8+dfsg-2", "3.0.11-1~deb12u2", "1.21.22", "0.0~git20230123.b2528b0-1"],
-        "Alpine:v3.19": ["1.2.3-r0", "3.1.4-r5", "9.1.0707-r0", "2.38.1_rc1-r1", "1.36.1-r15"],
-        "Red Hat:enterprise_linux:9::appstream": ["0:2.32.1-42.el8_8", "1:1.1.1k-12.el8_9", "2.28-225.el9"],
-        "PyPI": ["1.26.4", "2.0.0rc1", "0.9.post1", "1!2.0", "2.31.0"],
-        "npm": ["4.17.21", "1.0.0-beta.2", "7.5.4", "0.2.1"],
-        "Maven": ["2.15.2", "5.3.31", "1.0.0-SNAPSHOT", "2.0.RELEASE", "9.4.51.v20230217"],
-        "Go": ["v1.2.3", "v0.0.0-20210101000000-abcdef123456", "v2.0.0+incompatible", "1.20.5"],
-    }
-    packages = []
-    for index in range(500):
-        ecosystem = rng.choice(sorted(per_ecosystem))
-        versions = per_ecosystem[ecosystem]
-        # Unique strings per package so the parse caches start cold.
-        installed = rng.choice(versions).replace("1", str(index % 9 + 1), 1)
-        events = [rng.choice(versions).replace("2", str(index % 7 + 2), 1) for _ in range(6)]
-        packages.append((ecosystem, installed, events))
-    return packages
-
-
-def test_matching_a_500_package_inventory_takes_well_under_50_ms() -> None:
-    packages = _inventory(random.Random(5))
-    best = float("inf")
-    for _ in range(3):  # best of three, to keep a loaded machine from failing the test
-        start = time.perf_counter()
-        for ecosystem, installed, events in packages:
-            for event in events:
-                compare(ecosystem, installed, event)
-        best = min(best, time.perf_counter() - start)
-    assert best < 0.050, f"3000 comparisons took {best * 1000:.1f} ms"
