@@ -236,12 +236,10 @@ class DatabaseWriter:
         self.close()
 
     def set_meta(self, key: str, value: str) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
-    def validators(self) -> dict[str, tuple[str | None, str | None]]:
-        """Per source name: the ETag and Last-Modified of the copy imported last."""
-        rows = self.conn.execute("SELECT name, etag, last_modified FROM sources").fetchall()
-        return {name: (etag, last_modified) for name, etag, last_modified in rows}
+        try:
+            self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        except sqlite3.Error as exc:
+            raise FeedError(f"{self.path}: cannot write vulnerability database ({exc})") from exc
 
     @contextmanager
     def source(self, name: str) -> Iterator[SourceSession]:

@@ -8,6 +8,7 @@ database format: a new acrguard with a new snapshot builds a new file, never rea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -67,7 +68,10 @@ def _candidates() -> list[Path]:
 @cache
 def default_db_path() -> Path:
     """The database of the bundled snapshot, built on first use and reused while the snapshot is unchanged."""
-    name = f"{_PREFIX}{snapshot_digest()[:16]}.sqlite"
+    try:
+        name = f"{_PREFIX}{snapshot_digest()[:16]}.sqlite"
+    except OSError as exc:
+        raise FeedError(f"bundled OSV snapshot unreadable ({exc})") from exc
     failures: list[str] = []
     for directory in _candidates():
         target = directory / name
@@ -88,4 +92,5 @@ def _remove_stale(directory: Path, keep: str) -> None:
     # Databases of earlier snapshots are never read again.
     for old in directory.glob(f"{_PREFIX}*.sqlite"):
         if old.name != keep:
-            old.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # tidying up; a file we may not remove does no harm
+                old.unlink(missing_ok=True)
