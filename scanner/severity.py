@@ -7,6 +7,7 @@ High (and Unknown to Low); the exact class and score stay in the finding.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -45,6 +46,7 @@ def azure_severity(severity: Severity) -> str:
     return {"Critical": "High", "High": "High", "Medium": "Medium", "Low": "Low", "Unknown": "Low"}[severity]
 
 
+@functools.lru_cache(maxsize=16384)
 def parse_cvss(kind: str, vector: str) -> Cvss | None:
     """A CVSS vector as OSV carries it (`CVSS_V3`, `CVSS_V4`, `CVSS_V2`); None if it does not parse."""
     try:
@@ -116,14 +118,16 @@ def assess(
 ) -> tuple[Severity, str, Cvss | None]:
     """(class, source, cvss): vendor rating, else the record's CVSS, else a CVE alias record's CVSS."""
     cvss = record_cvss(record)
+    vendor = vendor_rating(record, ecosystem_specific, database_specific)
+    if vendor is not None:
+        # The vendor's word decides; its own CVSS (if any) is kept as the score. Alias records are not
+        # read just for a score: that lookup is the costly part of matching.
+        return vendor[0], vendor[1], cvss
     if cvss is None:
         for other in alias_records:
             cvss = record_cvss(other)
             if cvss is not None:
                 break
-    vendor = vendor_rating(record, ecosystem_specific, database_specific)
-    if vendor is not None:
-        return vendor[0], vendor[1], cvss
     if cvss is not None:
         return class_of(cvss.score), f"cvss:{cvss.version}", cvss
     return "Unknown", "none", None

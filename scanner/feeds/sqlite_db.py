@@ -19,16 +19,17 @@ version it opened.
 from __future__ import annotations
 
 import gc
-import json
 import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+import orjson
 
 from scanner.feeds.errors import DatabaseMissingError, FeedError
 from scanner.vulndb import OsvRecord, base_ecosystem, normalise_name
@@ -156,6 +157,9 @@ def missing_database_message(path: Path) -> str:
 MMAP_BYTES = 1 << 30
 
 
+PREFETCH_BATCH = 400  # (ecosystem, name) pairs per query: 800 parameters, far below SQLite's limit
+
+
 class SqliteVulnDatabase:
     """`VulnDatabase` over the SQLite file, read-only. Parsed records are cached for the life of the object, so
     the records it returns are shared: callers must not modify them."""
@@ -219,16 +223,41 @@ class SqliteVulnDatabase:
                 "WHERE a.base_ecosystem = ? AND a.name_key = ? ORDER BY a.record_id",
                 key,
             )
-            heads = self._heads
-            result: list[OsvRecord] = []
-            with _gc_paused():
-                for record_id, entries, text in rows:
-                    head = heads.get(record_id)
-                    if head is None:
-                        head = heads[record_id] = json.loads(text)
-                    result.append({**head, "affected": json.loads(entries)})
-            self._lookups[key] = result
+            result = self._lookups[key] = self._records(rows)
             return list(result)
+
+    def _records(self, rows: list[tuple[str, str, str]]) -> list[OsvRecord]:
+        heads = self._heads
+        result: list[OsvRecord] = []
+        with _gc_paused():
+            for record_id, entries, text in rows:
+                head = heads.get(record_id)
+                if head is None:
+                    head = heads[record_id] = orjson.loads(text)
+                result.append({**head, "affected": orjson.loads(entries)})
+        return result
+
+    def prefetch(self, packages: Iterable[tuple[str, str]]) -> None:
+        """Fill the lookup cache for many (ecosystem, name) pairs in one query: a scan looks up hundreds of
+        packages, and one query per package costs more than the matching itself."""
+        keys = sorted({(base_ecosystem(e), normalise_name(e, n)) for e, n in packages} - self._lookups.keys())
+        for start in range(0, len(keys), PREFETCH_BATCH):
+            batch = keys[start : start + PREFETCH_BATCH]
+            values = ",".join("(?, ?)" for _ in batch)
+            params = tuple(part for key in batch for part in key)
+            with self._lock:
+                rows: list[tuple[str, str, str, str, str]] = self._query(
+                    f"WITH wanted(e, n) AS (VALUES {values}) "
+                    "SELECT a.base_ecosystem, a.name_key, a.record_id, a.entries, r.head FROM wanted "
+                    "JOIN affected_index a ON a.base_ecosystem = wanted.e AND a.name_key = wanted.n "
+                    "JOIN records r ON r.id = a.record_id ORDER BY a.base_ecosystem, a.name_key, a.record_id",
+                    params,
+                )
+                grouped: dict[tuple[str, str], list[tuple[str, str, str]]] = {key: [] for key in batch}
+                for eco, name, record_id, entries, head in rows:
+                    grouped[(eco, name)].append((record_id, entries, head))
+                for key, key_rows in grouped.items():
+                    self._lookups[key] = self._records(key_rows)
 
     def by_id(self, vuln_id: str) -> list[OsvRecord]:
         """Whole records, withdrawn ones excluded."""
@@ -240,7 +269,7 @@ class SqliteVulnDatabase:
                     "(SELECT ? UNION SELECT record_id FROM aliases WHERE alias = ?) ORDER BY id",
                     (vuln_id, vuln_id),
                 )
-                cached = self._whole[vuln_id] = [json.loads(text) for (text,) in rows]
+                cached = self._whole[vuln_id] = [orjson.loads(text) for (text,) in rows]
             return list(cached)
 
     def describe(self) -> dict[str, Any]:
