@@ -26,9 +26,9 @@ mode=${1:-run}
 stamp=".venv/.acrguard-$mode-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   if [ "$mode" = "dev" ]; then
-    .venv/bin/python -m pip install -q -e '.[dev]'
+    PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e '.[dev]'
   else
-    .venv/bin/python -m pip install -q -e .
+    PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e .
   fi
   touch "$stamp"
 fi
