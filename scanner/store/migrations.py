@@ -1,0 +1,104 @@
+"""Numbered schema migrations, applied in one transaction under a lock and recorded in schema_migrations.
+
+The DDL is written once for both dialects: times are fixed-width UTC ISO-8601 TEXT (so ordering, MIN and
+MAX agree in SQLite and PostgreSQL), flags are INTEGER 0/1 and documents are JSON TEXT. Never edit a
+released migration; append a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from scanner.store.sql import Tx, utc_text
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "images, tags, pulls, scans, inventories, layers, findings, usage",
+        (
+            """CREATE TABLE images (
+                registry TEXT NOT NULL, repository TEXT NOT NULL, digest TEXT NOT NULL,
+                media_type TEXT NOT NULL DEFAULT '', first_push TEXT, last_push TEXT, last_pull TEXT,
+                deleted_at TEXT, deleted INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (registry, repository, digest))""",
+            "CREATE INDEX images_by_digest ON images (registry, digest)",
+            "CREATE INDEX images_by_last_pull ON images (last_pull)",
+            """CREATE TABLE tags (
+                registry TEXT NOT NULL, repository TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL,
+                first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, is_current INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (registry, repository, tag, digest))""",
+            "CREATE INDEX tags_by_digest ON tags (registry, digest)",
+            """CREATE TABLE pulls (
+                registry TEXT NOT NULL, repository TEXT NOT NULL, digest TEXT NOT NULL,
+                pulled_at TEXT NOT NULL, source TEXT NOT NULL,
+                PRIMARY KEY (registry, repository, digest, pulled_at, source))""",
+            """CREATE TABLE scans (
+                scan_id TEXT PRIMARY KEY, registry TEXT NOT NULL, repository TEXT NOT NULL,
+                digest TEXT NOT NULL, scan_trigger TEXT NOT NULL, status TEXT NOT NULL,
+                started_at TEXT NOT NULL, finished_at TEXT, error TEXT NOT NULL DEFAULT '',
+                timings TEXT NOT NULL DEFAULT '{}', scanner_version TEXT NOT NULL DEFAULT '',
+                db_version TEXT NOT NULL DEFAULT '', detector_versions TEXT NOT NULL DEFAULT '[]')""",
+            "CREATE INDEX scans_by_digest ON scans (registry, digest, started_at)",
+            """CREATE TABLE inventories (
+                registry TEXT NOT NULL, digest TEXT NOT NULL, scanner_version TEXT NOT NULL,
+                detector_versions TEXT NOT NULL, inventory TEXT NOT NULL, saved_at TEXT NOT NULL,
+                PRIMARY KEY (registry, digest))""",
+            """CREATE TABLE layers (
+                layer_digest TEXT NOT NULL, detector_set_key TEXT NOT NULL, packages TEXT NOT NULL,
+                PRIMARY KEY (layer_digest, detector_set_key))""",
+            """CREATE TABLE assessments (
+                registry TEXT NOT NULL, digest TEXT NOT NULL, health TEXT NOT NULL, reason TEXT NOT NULL,
+                summary TEXT NOT NULL, assessed_at TEXT NOT NULL, PRIMARY KEY (registry, digest))""",
+            """CREATE TABLE findings (
+                registry TEXT NOT NULL, digest TEXT NOT NULL, finding_key TEXT NOT NULL,
+                vuln_id TEXT NOT NULL, severity TEXT NOT NULL, fix_status TEXT NOT NULL,
+                disabled INTEGER NOT NULL, finding TEXT NOT NULL, first_seen TEXT NOT NULL,
+                last_seen TEXT NOT NULL, resolved_at TEXT, reopened INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (registry, digest, finding_key))""",
+            """CREATE TABLE finding_ids (
+                vuln_id TEXT NOT NULL, registry TEXT NOT NULL, digest TEXT NOT NULL, finding_key TEXT NOT NULL,
+                PRIMARY KEY (vuln_id, registry, digest, finding_key))""",
+            """CREATE TABLE usage_events (
+                registry TEXT NOT NULL, digest TEXT NOT NULL, kind TEXT NOT NULL, event_at TEXT NOT NULL,
+                PRIMARY KEY (registry, digest, kind, event_at))""",
+            "CREATE INDEX usage_by_time ON usage_events (registry, event_at)",
+            """CREATE TABLE billed_digests (
+                registry TEXT NOT NULL, digest TEXT NOT NULL, billed_at TEXT NOT NULL,
+                PRIMARY KEY (registry, digest))""",
+            # Rows locked FOR UPDATE to serialise read-modify-write per repository or digest (PostgreSQL).
+            "CREATE TABLE store_locks (scope TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (scope, name))",
+        ),
+    ),
+)
+
+_LEDGER = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations"
+    " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+)
+
+
+def apply(tx: Tx, migrations: tuple[Migration, ...] = MIGRATIONS, now: Callable[[], str] = utc_text) -> list[int]:
+    """Apply what is missing inside `tx`, which already holds the migration lock. Returns versions applied."""
+    tx.run(_LEDGER)
+    done = {int(row[0]) for row in tx.rows("SELECT version FROM schema_migrations")}
+    applied = []
+    for migration in migrations:
+        if migration.version in done:
+            continue
+        for statement in migration.statements:
+            tx.run(statement)
+        tx.run(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (migration.version, migration.name, now()),
+        )
+        applied.append(migration.version)
+    return applied

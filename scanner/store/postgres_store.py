@@ -1,0 +1,95 @@
+"""The scale-out store: PostgreSQL through psycopg 3, shared by every function instance.
+
+Statements are the shared SQL with `?` placeholders rewritten for psycopg; the SQL never holds a literal
+`%` or `?` otherwise. Migrations serialise on a transaction-scoped advisory lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import psycopg
+
+from scanner.store.errors import StoreError
+from scanner.store.sql import Dialect, Params, Row, Tx
+from scanner.store.sql_store import SqlStore
+
+# Arbitrary but fixed: every acrguard instance contends on the same advisory lock while migrating.
+MIGRATION_LOCK_ID = 0x616372_6775_6172  # "acrguar"
+CONNECT_TIMEOUT_S = 10
+
+
+def _sql(statement: str) -> str:
+    return statement.replace("?", "%s")
+
+
+class _PostgresTx:
+    def __init__(self, cur: psycopg.Cursor[Any]) -> None:
+        self._cur = cur
+
+    def rows(self, sql: str, params: Params = ()) -> list[Row]:
+        self._cur.execute(_sql(sql), tuple(params))
+        return [tuple(r) for r in self._cur.fetchall()]
+
+    def run(self, sql: str, params: Params = ()) -> int:
+        self._cur.execute(_sql(sql), tuple(params))
+        return self._cur.rowcount
+
+
+def _redacted(url: str) -> str:
+    """The connection string without its password, for messages."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return "postgresql://…"
+    return f"postgresql://{info.get('host', '')}:{info.get('port', '')}/{info.get('dbname', '')}"
+
+
+class PostgresStore(SqlStore):
+    dialect = Dialect(name="postgresql", lock_suffix=" FOR UPDATE")
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._where = _redacted(url)
+        self._mutex = threading.RLock()
+        self._conn: psycopg.Connection[Any] | None = None
+        with self._mutex:
+            self._connection()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        # Reconnect after a dropped connection (database restart, idle timeout) instead of failing forever.
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            try:
+                self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+            except psycopg.Error as err:
+                raise StoreError(f"cannot connect to findings store {self._where}: {err}") from err
+        return self._conn
+
+    @contextmanager
+    def _begin(self, advisory_lock: bool, write: bool) -> Iterator[_PostgresTx]:
+        with self._mutex:
+            conn = self._connection()
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    if not write:
+                        cur.execute("SET TRANSACTION READ ONLY")
+                    if advisory_lock:
+                        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
+                    yield _PostgresTx(cur)
+            except psycopg.Error as err:
+                raise StoreError(f"findings store {self._where}: {err}") from err
+
+    def _tx(self, write: bool = True) -> AbstractContextManager[Tx]:
+        return self._begin(advisory_lock=False, write=write)
+
+    def _migration_tx(self) -> AbstractContextManager[Tx]:
+        return self._begin(advisory_lock=True, write=True)
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

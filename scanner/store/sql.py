@@ -1,0 +1,82 @@
+"""What the SQLite and PostgreSQL adapters share: the transaction protocol, the dialect, value encoding."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from scanner.store.errors import StoreError
+
+Row = tuple[Any, ...]
+Params = Sequence[Any]
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class Tx(Protocol):
+    """One open transaction. SQL uses `?` placeholders; the adapter translates them for its driver."""
+
+    def rows(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    def run(self, sql: str, params: Params = ()) -> int:
+        """Execute; the number of rows changed."""
+        ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The only places SQLite and PostgreSQL differ for this store."""
+
+    name: str
+    # Appended to the SELECT that takes a store lock: SQLite's BEGIN IMMEDIATE already serialises writers.
+    lock_suffix: str
+
+
+def to_text(at: datetime) -> str:
+    """Fixed-width UTC text, so comparisons and MIN/MAX order correctly as strings in both dialects."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"naive datetime {at!r}: the findings store takes timezone-aware times")
+    return at.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def from_text(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def req_time(value: str) -> datetime:
+    at = from_text(value)
+    assert at is not None
+    return at
+
+
+def utc_text() -> str:
+    return to_text(datetime.now(UTC))
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def loads(value: str) -> Any:
+    return json.loads(value)
+
+
+def encode_cursor(key: Sequence[str]) -> str:
+    return base64.urlsafe_b64encode(dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[str]:
+    """The opaque cursor is the last key of the previous page; anything else is a client error."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+    except (ValueError, TypeError) as err:
+        raise StoreError(f"invalid page cursor {cursor!r}") from err
+    if not isinstance(key, list) or len(key) != size or not all(isinstance(k, str) for k in key):
+        raise StoreError(f"invalid page cursor {cursor!r}")
+    return key

@@ -1,0 +1,378 @@
+"""The store's logic over SQL both dialects understand; adapters supply transactions and the dialect.
+
+Writes that read before they write (tag moves, deletes, finding history) first take a row lock on
+`store_locks` for their repository or digest, so two instances upserting the same image serialise instead
+of interleaving. SQLite gets the same effect from BEGIN IMMEDIATE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from abc import abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from scanner.codec import (
+    finding_to_dict,
+    inventory_from_dict,
+    inventory_to_dict,
+    package_from_dict,
+    package_to_dict,
+)
+from scanner.models import Finding, Health, Inventory, Package
+from scanner.store import lookups
+from scanner.store.errors import StoreError
+from scanner.store.interface import BILLABLE_KIND, FindingsStore
+from scanner.store.migrations import apply
+from scanner.store.records import AssessmentChange, ScanStatus, StoredInventory, UsageCounts
+from scanner.store.sql import Dialect, Tx, dumps, loads, req_time, to_text
+
+
+def finding_key(finding: Finding) -> str:
+    """Identity of a finding across rescans: the vulnerability and the package instance it is in."""
+    pkg = finding.package
+    parts = [finding.id, pkg.kind, pkg.ecosystem, pkg.name, pkg.version, pkg.arch, *pkg.locations]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+class SqlStore(lookups.SqlLookups, FindingsStore):
+    dialect: Dialect
+
+    @abstractmethod
+    def _migration_tx(self) -> AbstractContextManager[Tx]:
+        """A transaction holding the store-wide migration lock."""
+
+    def migrate(self) -> None:
+        with self._migration_tx() as tx:
+            apply(tx)
+
+    def _lock(self, tx: Tx, scope: str, name: str) -> None:
+        if not self.dialect.lock_suffix:
+            return
+        tx.run("INSERT INTO store_locks (scope, name) VALUES (?, ?) ON CONFLICT DO NOTHING", (scope, name))
+        tx.rows(f"SELECT 1 FROM store_locks WHERE scope = ? AND name = ?{self.dialect.lock_suffix}", (scope, name))
+
+    # --- registry events -------------------------------------------------------------------------------
+    def _ensure_image(self, tx: Tx, registry: str, repository: str, digest: str) -> None:
+        tx.run(
+            "INSERT INTO images (registry, repository, digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (registry, repository, digest),
+        )
+
+    def _refresh_deleted(self, tx: Tx, registry: str, repository: str, digest: str) -> None:
+        # Deleted when the last delete is not older than the last push: order-independent on replay.
+        tx.run(
+            "UPDATE images SET deleted = CASE WHEN deleted_at IS NOT NULL AND (last_push IS NULL OR"
+            " deleted_at >= last_push) THEN 1 ELSE 0 END WHERE registry = ? AND repository = ? AND digest = ?",
+            (registry, repository, digest),
+        )
+
+    def _refresh_tags(self, tx: Tx, registry: str, repository: str, tags: Sequence[str]) -> None:
+        """A tag points at the digest it was pushed with last, unless that manifest was deleted after."""
+        for tag in tags:
+            rows = tx.rows(
+                "SELECT t.digest, t.last_seen, i.deleted_at FROM tags t JOIN images i ON i.registry = t.registry"
+                " AND i.repository = t.repository AND i.digest = t.digest WHERE t.registry = ? AND t.repository = ?"
+                " AND t.tag = ? ORDER BY t.last_seen DESC, t.digest DESC",
+                (registry, repository, tag),
+            )
+            alive = rows and (rows[0][2] is None or rows[0][1] > rows[0][2])
+            winner = rows[0][0] if alive else None
+            for digest, _, _ in rows:
+                tx.run(
+                    "UPDATE tags SET is_current = ? WHERE registry = ? AND repository = ? AND tag = ? AND digest = ?",
+                    (1 if digest == winner else 0, registry, repository, tag, digest),
+                )
+
+    def record_push(
+        self, registry: str, repository: str, digest: str, tag: str | None, media_type: str, at: datetime
+    ) -> None:
+        when = to_text(at)
+        with self._tx() as tx:
+            self._lock(tx, "repository", f"{registry}/{repository}")
+            self._ensure_image(tx, registry, repository, digest)
+            tx.run(
+                "UPDATE images SET media_type = CASE WHEN last_push IS NULL OR ? >= last_push OR media_type = ''"
+                " THEN ? ELSE media_type END,"
+                " first_push = CASE WHEN first_push IS NULL OR ? < first_push THEN ? ELSE first_push END,"
+                " last_push = CASE WHEN last_push IS NULL OR ? > last_push THEN ? ELSE last_push END"
+                " WHERE registry = ? AND repository = ? AND digest = ?",
+                (when, media_type, when, when, when, when, registry, repository, digest),
+            )
+            self._refresh_deleted(tx, registry, repository, digest)
+            if tag:
+                tx.run(
+                    "INSERT INTO tags (registry, repository, tag, digest, first_seen, last_seen)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (registry, repository, tag, digest) DO UPDATE SET"
+                    " first_seen = CASE WHEN excluded.first_seen < tags.first_seen"
+                    " THEN excluded.first_seen ELSE tags.first_seen END,"
+                    " last_seen = CASE WHEN excluded.last_seen > tags.last_seen"
+                    " THEN excluded.last_seen ELSE tags.last_seen END",
+                    (registry, repository, tag, digest, when, when),
+                )
+            self._refresh_tags(tx, registry, repository, self._tags_of(tx, registry, repository, digest))
+
+    def _tags_of(self, tx: Tx, registry: str, repository: str, digest: str) -> list[str]:
+        rows = tx.rows(
+            "SELECT tag FROM tags WHERE registry = ? AND repository = ? AND digest = ?", (registry, repository, digest)
+        )
+        return [r[0] for r in rows]
+
+    def mark_deleted(self, registry: str, repository: str, digest: str, at: datetime) -> None:
+        when = to_text(at)
+        with self._tx() as tx:
+            self._lock(tx, "repository", f"{registry}/{repository}")
+            self._ensure_image(tx, registry, repository, digest)
+            tx.run(
+                "UPDATE images SET deleted_at = CASE WHEN deleted_at IS NULL OR ? > deleted_at"
+                " THEN ? ELSE deleted_at END WHERE registry = ? AND repository = ? AND digest = ?",
+                (when, when, registry, repository, digest),
+            )
+            self._refresh_deleted(tx, registry, repository, digest)
+            self._refresh_tags(tx, registry, repository, self._tags_of(tx, registry, repository, digest))
+
+    def record_pull(self, registry: str, repository: str, digest: str, at: datetime, source: str) -> None:
+        when = to_text(at)
+        with self._tx() as tx:
+            tx.run(
+                "INSERT INTO pulls (registry, repository, digest, pulled_at, source) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (registry, repository, digest, when, source),
+            )
+            # A single-row upsert: atomic in both dialects, no lock needed.
+            tx.run(
+                "INSERT INTO images (registry, repository, digest, last_pull) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (registry, repository, digest) DO UPDATE SET last_pull = CASE WHEN"
+                " images.last_pull IS NULL OR excluded.last_pull > images.last_pull"
+                " THEN excluded.last_pull ELSE images.last_pull END",
+                (registry, repository, digest, when),
+            )
+
+    # --- scans -----------------------------------------------------------------------------------------
+    def start_scan(
+        self,
+        registry: str,
+        repository: str,
+        digest: str,
+        trigger: str,
+        at: datetime,
+        scan_id: str | None = None,
+    ) -> str:
+        when = to_text(at)
+        scan_id = scan_id or str(
+            uuid.uuid5(uuid.NAMESPACE_URL, "\0".join((registry, repository, digest, trigger, when)))
+        )
+        with self._tx() as tx:
+            tx.run(
+                "INSERT INTO scans (scan_id, registry, repository, digest, scan_trigger, status, started_at)"
+                " VALUES (?, ?, ?, ?, ?, 'running', ?) ON CONFLICT DO NOTHING",
+                (scan_id, registry, repository, digest, trigger, when),
+            )
+        return scan_id
+
+    def finish_scan(
+        self,
+        scan_id: str,
+        status: ScanStatus,
+        error: str,
+        timings: dict[str, float],
+        scanner_version: str,
+        db_version: str,
+        detector_versions: Sequence[str],
+        at: datetime,
+    ) -> None:
+        with self._tx() as tx:
+            changed = tx.run(
+                "UPDATE scans SET status = ?, error = ?, timings = ?, scanner_version = ?, db_version = ?,"
+                " detector_versions = ?, finished_at = ? WHERE scan_id = ?",
+                (
+                    status,
+                    error,
+                    dumps(timings),
+                    scanner_version,
+                    db_version,
+                    dumps(list(detector_versions)),
+                    to_text(at),
+                    scan_id,
+                ),
+            )
+        if not changed:
+            raise StoreError(f"finish_scan: no scan {scan_id!r} was started")
+
+    def has_current_scan(self, registry: str, digest: str, scanner_version: str) -> bool:
+        with self._tx(write=False) as tx:
+            rows = tx.rows(
+                "SELECT 1 FROM scans WHERE registry = ? AND digest = ? AND scanner_version = ?"
+                " AND status = 'succeeded' LIMIT 1",
+                (registry, digest, scanner_version),
+            )
+        return bool(rows)
+
+    def save_inventory(
+        self,
+        registry: str,
+        digest: str,
+        inventory: Inventory,
+        scanner_version: str,
+        detector_versions: Sequence[str],
+        at: datetime,
+    ) -> None:
+        with self._tx() as tx:
+            tx.run(
+                "INSERT INTO inventories (registry, digest, scanner_version, detector_versions, inventory, saved_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (registry, digest) DO UPDATE SET"
+                " scanner_version = excluded.scanner_version, detector_versions = excluded.detector_versions,"
+                " inventory = excluded.inventory, saved_at = excluded.saved_at"
+                " WHERE excluded.saved_at >= inventories.saved_at",
+                (
+                    registry,
+                    digest,
+                    scanner_version,
+                    dumps(list(detector_versions)),
+                    dumps(inventory_to_dict(inventory)),
+                    to_text(at),
+                ),
+            )
+
+    def load_inventory(self, registry: str, digest: str) -> StoredInventory | None:
+        with self._tx(write=False) as tx:
+            rows = tx.rows(
+                "SELECT inventory, scanner_version, detector_versions, saved_at FROM inventories"
+                " WHERE registry = ? AND digest = ?",
+                (registry, digest),
+            )
+        if not rows:
+            return None
+        doc, version, detectors, saved = rows[0]
+        return StoredInventory(inventory_from_dict(loads(doc)), version, tuple(loads(detectors)), req_time(saved))
+
+    def save_layer(self, layer_digest: str, detector_set_key: str, packages: Sequence[Package]) -> None:
+        # Content-addressed: the same layer and detector set always yield the same packages.
+        with self._tx() as tx:
+            tx.run(
+                "INSERT INTO layers (layer_digest, detector_set_key, packages) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (layer_digest, detector_set_key, dumps([package_to_dict(p) for p in packages])),
+            )
+
+    def load_layer(self, layer_digest: str, detector_set_key: str) -> tuple[Package, ...] | None:
+        with self._tx(write=False) as tx:
+            rows = tx.rows(
+                "SELECT packages FROM layers WHERE layer_digest = ? AND detector_set_key = ?",
+                (layer_digest, detector_set_key),
+            )
+        return tuple(package_from_dict(p) for p in loads(rows[0][0])) if rows else None
+
+    # --- assessments -----------------------------------------------------------------------------------
+    def save_assessment(
+        self,
+        registry: str,
+        digest: str,
+        findings: Sequence[Finding],
+        health: Health,
+        reason: str,
+        summary: dict[str, Any],
+        at: datetime,
+    ) -> AssessmentChange:
+        when = to_text(at)
+        incoming = {finding_key(f): f for f in findings}
+        with self._tx() as tx:
+            self._lock(tx, "digest", f"{registry}@{digest}")
+            prev = tx.rows(
+                "SELECT health, assessed_at FROM assessments WHERE registry = ? AND digest = ?", (registry, digest)
+            )
+            previous_health = prev[0][0] if prev else None
+            if prev and when < prev[0][1]:
+                return AssessmentChange(prev[0][0], prev[0][0], stale=True)
+            existing = {
+                key: (resolved, disabled)
+                for key, resolved, disabled in tx.rows(
+                    "SELECT finding_key, resolved_at, disabled FROM findings WHERE registry = ? AND digest = ?",
+                    (registry, digest),
+                )
+            }
+            before = {k for k, (resolved, disabled) in existing.items() if resolved is None and not disabled}
+            for key, finding in incoming.items():
+                reopening = key in existing and existing[key][0] is not None
+                self._upsert_finding(tx, registry, digest, key, finding, when, reopening)
+            for key in sorted(k for k, (resolved, _) in existing.items() if resolved is None and k not in incoming):
+                tx.run(
+                    "UPDATE findings SET resolved_at = ? WHERE registry = ? AND digest = ? AND finding_key = ?",
+                    (when, registry, digest, key),
+                )
+            tx.run(
+                "INSERT INTO assessments (registry, digest, health, reason, summary, assessed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (registry, digest) DO UPDATE SET health = excluded.health,"
+                " reason = excluded.reason, summary = excluded.summary, assessed_at = excluded.assessed_at",
+                (registry, digest, health, reason, dumps(summary), when),
+            )
+        after = {k for k, f in incoming.items() if not f.disabled}
+        return AssessmentChange(previous_health, health, tuple(sorted(after - before)), tuple(sorted(before - after)))
+
+    def _upsert_finding(
+        self, tx: Tx, registry: str, digest: str, key: str, finding: Finding, when: str, reopening: bool
+    ) -> None:
+        tx.run(
+            "INSERT INTO findings (registry, digest, finding_key, vuln_id, severity, fix_status, disabled, finding,"
+            " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (registry, digest, finding_key) DO UPDATE SET severity = excluded.severity,"
+            " fix_status = excluded.fix_status, disabled = excluded.disabled, finding = excluded.finding,"
+            " last_seen = excluded.last_seen, resolved_at = NULL,"
+            f" reopened = findings.reopened + {1 if reopening else 0}",
+            (
+                registry,
+                digest,
+                key,
+                finding.id,
+                finding.severity,
+                finding.fix_status,
+                int(finding.disabled),
+                dumps(finding_to_dict(finding)),
+                when,
+                when,
+            ),
+        )
+        for vuln_id in (finding.id, *finding.aliases):
+            tx.run(
+                "INSERT INTO finding_ids (vuln_id, registry, digest, finding_key) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (vuln_id, registry, digest, key),
+            )
+
+    # --- usage -----------------------------------------------------------------------------------------
+    def record_usage(self, registry: str, digest: str, kind: str, at: datetime) -> bool:
+        when = to_text(at)
+        with self._tx() as tx:
+            tx.run(
+                "INSERT INTO usage_events (registry, digest, kind, event_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (registry, digest, kind, when),
+            )
+            if kind != BILLABLE_KIND:
+                return False
+            # One charge per digest: the insert that wins the primary key is the charge, even when two
+            # instances race; a later call only moves the charge's date to the earliest scan seen.
+            created = tx.run(
+                "INSERT INTO billed_digests (registry, digest, billed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (registry, digest, when),
+            )
+            if not created:
+                tx.run(
+                    "UPDATE billed_digests SET billed_at = ? WHERE registry = ? AND digest = ? AND billed_at > ?",
+                    (when, registry, digest, when),
+                )
+        return bool(created)
+
+    def usage(self, registry: str, since: datetime) -> UsageCounts:
+        when = to_text(since)
+        with self._tx(write=False) as tx:
+            billed = tx.rows(
+                "SELECT COUNT(*) FROM billed_digests WHERE registry = ? AND billed_at >= ?", (registry, when)
+            )
+            kinds = tx.rows(
+                "SELECT kind, COUNT(*) FROM usage_events WHERE registry = ? AND event_at >= ? GROUP BY kind",
+                (registry, when),
+            )
+        return UsageCounts(int(billed[0][0]), {k: int(n) for k, n in kinds})

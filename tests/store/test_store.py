@@ -1,0 +1,266 @@
+"""The findings store contract, run against SQLite and a real PostgreSQL (see conftest.py).
+
+Every write is also replayed to check idempotency."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from scanner.models import Finding, Inventory
+from scanner.store import FindingsStore, ImageKey, StoreError, open_store
+from scanner.store.sql_store import finding_key
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+REG, REPO, D1, D2 = "reg.azurecr.io", "app/web", "sha256:" + "1" * 64, "sha256:" + "2" * 64
+MT = "application/vnd.oci.image.manifest.v1+json"
+
+
+def t(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def twice(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    first = fn(*args, **kwargs)
+    fn(*args, **kwargs)
+    return first
+
+
+def test_push_repush_and_new_tag_keep_one_image(store: FindingsStore) -> None:
+    twice(store.record_push, REG, REPO, D1, "1.0", MT, t(0))
+    twice(store.record_push, REG, REPO, D1, "1.0", MT, t(5))
+    twice(store.record_push, REG, REPO, D1, "latest", MT, t(3))
+    page = store.list_images()
+    assert [i.key for i in page.items] == [ImageKey(REG, REPO, D1)] and page.cursor is None
+    item = page.items[0]
+    assert item.tags == ("1.0", "latest") and item.first_push == t(0) and item.last_push == t(5)
+    detail = store.get_image(REG, D1)
+    assert detail is not None
+    assert {(r.tag, r.first_seen, r.last_seen, r.current) for r in detail.tag_history} == {
+        ("1.0", t(0), t(5), True),
+        ("latest", t(3), t(3), True),
+    }
+
+
+def test_tag_moved_to_another_digest_keeps_old_history(store: FindingsStore) -> None:
+    store.record_push(REG, REPO, D1, "latest", MT, t(0))
+    twice(store.record_push, REG, REPO, D2, "latest", MT, t(10))
+    store.record_push(REG, REPO, D1, "latest", MT, t(0))  # an old event replayed late changes nothing
+    old, new = store.get_image(REG, D1), store.get_image(REG, D2)
+    assert old is not None and new is not None
+    assert [(r.tag, r.current, r.last_seen) for r in old.tag_history] == [("latest", False, t(0))]
+    assert [(r.tag, r.current) for r in new.tag_history] == [("latest", True)]
+    assert {i.key.digest: i.tags for i in store.list_images().items} == {D1: (), D2: ("latest",)}
+
+
+def test_delete_leaves_health_views_but_keeps_history(
+    store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]
+) -> None:
+    findings = alpine_image[1]
+    store.record_push(REG, REPO, D1, "v1", MT, t(0))
+    store.record_pull(REG, REPO, D1, t(1), "registry")
+    store.save_assessment(REG, D1, findings, "Unhealthy", "", {}, t(2))
+    twice(store.mark_deleted, REG, REPO, D1, t(5))
+    assert store.list_images().items == ()
+    assert store.images_with_vulnerability(findings[0].id) == []
+    assert store.recently_pulled(t(0)) == []
+    detail = store.get_image(REG, D1)
+    assert detail is not None and detail.repositories[0].deleted and detail.health == "Unhealthy"
+    assert [r.current for r in detail.tag_history] == [False] and detail.findings
+    store.record_push(REG, REPO, D1, "v1", MT, t(4))  # older than the delete: stays deleted
+    assert store.list_images().items == ()
+    store.record_push(REG, REPO, D1, "v2", MT, t(9))  # pushed again later: back
+    assert [i.tags for i in store.list_images().items] == [("v2",)]
+
+
+def test_pulls_and_recently_pulled(store: FindingsStore) -> None:
+    store.record_push(REG, REPO, D1, "a", MT, t(0))
+    twice(store.record_pull, REG, REPO, D1, t(30), "registry")
+    store.record_pull(REG, REPO, D1, t(20), "log-analytics")  # out of order: last_pull stays the max
+    store.record_pull(REG, "other", D2, t(5), "registry")  # never seen pushed: recorded anyway
+    assert store.recently_pulled(t(10)) == [ImageKey(REG, REPO, D1)]
+    assert store.recently_pulled(t(0)) == [ImageKey(REG, REPO, D1), ImageKey(REG, "other", D2)]
+    assert store.recently_pulled(t(31)) == []
+    detail = store.get_image(REG, D1)
+    assert detail is not None and detail.repositories[0].last_pull == t(30)
+
+
+def test_scan_lifecycle_and_current_scan_by_version(store: FindingsStore) -> None:
+    scan_id = twice(store.start_scan, REG, REPO, D1, "push", t(0))
+    assert store.start_scan(REG, REPO, D1, "push", t(0)) == scan_id  # a replayed trigger names the same scan
+    assert not store.has_current_scan(REG, D1, "1.0")
+    twice(store.finish_scan, scan_id, "succeeded", "", {"pull": 1.5}, "1.0", "db-7", ["apk@1", "os@1"], t(1))
+    assert store.has_current_scan(REG, D1, "1.0") and not store.has_current_scan(REG, D1, "1.1")
+    assert not store.has_current_scan(REG, D2, "1.0")
+    failed = store.start_scan(REG, REPO, D1, "rescan", t(2))
+    store.finish_scan(failed, "failed", "registry unreachable", {}, "1.1", "db-8", [], t(3))
+    assert not store.has_current_scan(REG, D1, "1.1")
+    store.record_push(REG, REPO, D1, None, MT, t(0))
+    detail = store.get_image(REG, D1)
+    assert detail is not None and detail.last_scan is not None
+    last = detail.last_scan
+    assert (last.scan_id, last.status, last.error, last.finished_at) == (failed, "failed", "registry unreachable", t(3))
+    with pytest.raises(StoreError, match="no scan"):
+        store.finish_scan("nope", "failed", "", {}, "", "", [], t(3))
+
+
+def test_inventory_and_layer_round_trip(store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]) -> None:
+    inv = alpine_image[0]
+    assert store.load_inventory(REG, D1) is None
+    twice(store.save_inventory, REG, D1, inv, "1.0", ["apk@1"], t(0))
+    stored = store.load_inventory(REG, D1)
+    assert stored is not None and stored.inventory == inv
+    assert (stored.scanner_version, stored.detector_versions, stored.saved_at) == ("1.0", ("apk@1",), t(0))
+    store.save_inventory(REG, D1, replace(inv, reason="old"), "0.9", [], t(-5))  # older: ignored
+    assert store.load_inventory(REG, D1) == stored
+    layer = inv.image.layers[0].digest
+    assert store.load_layer(layer, "apk@1,os@1") is None
+    twice(store.save_layer, layer, "apk@1,os@1", inv.packages)
+    assert store.load_layer(layer, "apk@1,os@1") == inv.packages
+    assert store.load_layer(layer, "apk@2,os@1") is None
+    store.save_layer("sha256:empty", "k", [])
+    assert store.load_layer("sha256:empty", "k") == ()
+
+
+def test_assessment_history_first_seen_resolved_reopened(
+    store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]
+) -> None:
+    findings = alpine_image[1][:3]
+    a, b, c = findings
+    change = twice(store.save_assessment, REG, D1, findings, "Unhealthy", "3", {"active": 3}, t(0))
+    assert change.previous_health is None and change.changed and len(change.added) == 3
+    store.save_assessment(REG, D1, [a, b], "Unhealthy", "2", {"active": 2}, t(10))
+    got = {s.key: s for s in store.list_findings(REG, D1)}
+    assert set(got) == {finding_key(a), finding_key(b)}
+    assert got[finding_key(a)].first_seen == t(0) and got[finding_key(a)].last_seen == t(10)
+    change = twice(store.save_assessment, REG, D1, [a, b, c], "Unhealthy", "3", {"active": 3}, t(20))
+    back = {s.key: s for s in store.list_findings(REG, D1)}[finding_key(c)]
+    assert (back.first_seen, back.resolved_at, back.reopened, back.last_seen) == (t(0), None, 1, t(20))
+    assert change.added == (finding_key(c),)
+    store.save_assessment(REG, D1, [], "Healthy", "", {"active": 0}, t(30))
+    assert store.list_findings(REG, D1) == []
+    stale = store.save_assessment(REG, D1, [a], "Unhealthy", "", {}, t(25))
+    assert stale.stale and not stale.changed and store.list_findings(REG, D1) == []
+
+
+def test_change_detection(store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]) -> None:
+    a, b = alpine_image[1][:2]
+    first = store.save_assessment(REG, D1, [a], "Unhealthy", "", {}, t(0))
+    assert first.changed and first.health_changed
+    same = store.save_assessment(REG, D1, [replace(a, summary="reworded")], "Unhealthy", "", {}, t(1))
+    assert not same.changed and same.added == () and same.removed == ()
+    more = store.save_assessment(REG, D1, [a, b], "Unhealthy", "", {}, t(2))
+    assert more.changed and not more.health_changed and more.added == (finding_key(b),)
+    disabled = store.save_assessment(REG, D1, [a, replace(b, disabled=True)], "Unhealthy", "", {}, t(3))
+    assert disabled.removed == (finding_key(b),)
+    healthy = store.save_assessment(
+        REG, D1, [replace(a, disabled=True), replace(b, disabled=True)], "Healthy", "", {}, t(4)
+    )
+    assert healthy.health_changed and healthy.previous_health == "Unhealthy" and healthy.removed == (finding_key(a),)
+
+
+def test_usage_bills_first_scan_only(store: FindingsStore) -> None:
+    assert store.record_usage(REG, D1, "rescan", t(1)) is False  # reordered: the rescan arrives first
+    assert store.record_usage(REG, D1, "scan", t(2)) is True
+    assert store.record_usage(REG, D1, "scan", t(2)) is False  # duplicated
+    assert store.record_usage(REG, D1, "scan", t(0)) is False  # an earlier scan replayed late: still one charge
+    assert store.record_usage(REG, D1, "push", t(3)) is False
+    assert store.record_usage(REG, D2, "scan", t(5)) is True
+    store.record_usage("other.azurecr.io", D2, "scan", t(5))
+    counts = store.usage(REG, t(0))
+    assert counts.billable == 2 and counts.events == {"rescan": 1, "scan": 3, "push": 1} and counts.free == 3
+    later = store.usage(REG, t(1))  # D1's charge dates from its earliest scan, t(0)
+    assert later.billable == 1 and later.events == {"rescan": 1, "scan": 2, "push": 1}
+
+
+def test_lookups_filters_and_paging(store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]) -> None:
+    findings = alpine_image[1]
+    digests = [f"sha256:{i:064x}" for i in range(7)]
+    for i, digest in enumerate(digests):
+        store.record_push(REG if i < 5 else "b.io", f"repo{i % 2}", digest, f"t{i}", MT, t(i))
+        store.save_assessment(
+            REG if i < 5 else "b.io",
+            digest,
+            findings if i % 3 else [],
+            "Unhealthy" if i % 3 else "Healthy",
+            "",
+            {},
+            t(i),
+        )
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = store.list_images(limit=3, cursor=cursor)
+        seen.extend(page.items)
+        pages += 1
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert pages == 3 and len(seen) == 7 and [i.key for i in seen] == sorted(i.key for i in seen)
+    assert {i.key.digest for i in store.list_images(registry=REG, repository="repo0").items} == {
+        digests[0],
+        digests[2],
+        digests[4],
+    }
+    healthy = store.list_images(status="Healthy").items
+    assert {i.key.digest for i in healthy} == {digests[0], digests[3], digests[6]}
+    with pytest.raises(StoreError, match="cursor"):
+        store.list_images(cursor="not-a-cursor")
+    fixed = store.list_findings(REG, digests[1], patchable=True)
+    assert fixed and all(s.finding.patchable for s in fixed)
+    unfixed = store.list_findings(REG, digests[1], patchable=False)
+    assert len(fixed) + len(unfixed) == len(findings)
+    sev = findings[0].severity
+    assert all(s.finding.severity == sev for s in store.list_findings(REG, digests[1], severity=sev))
+    assert store.list_findings(REG, digests[1], fix_status="fixed") == fixed
+    detail = store.get_image(REG, digests[1])
+    assert detail is not None and len(detail.findings) == len(findings) and store.get_image(REG, "sha256:none") is None
+
+
+def test_disabled_findings_only_on_request(store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]) -> None:
+    a, b = alpine_image[1][:2]
+    store.record_push(REG, REPO, D1, "x", MT, t(0))
+    store.save_assessment(REG, D1, [a, replace(b, disabled=True, disabled_by="r")], "Unhealthy", "", {}, t(0))
+    assert [s.finding.id for s in store.list_findings(REG, D1)] == [a.id]
+    assert len(store.list_findings(REG, D1, include_disabled=True)) == 2
+    assert store.images_with_vulnerability(b.id) == []
+
+
+def test_images_with_vulnerability_by_id_or_alias(
+    store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]
+) -> None:
+    a = replace(alpine_image[1][0], id="ALPINE-CVE-2099-1", aliases=("CVE-2099-1", "GHSA-xxxx"))
+    for repo in ("r1", "r2"):
+        store.record_push(REG, repo, D1, "x", MT, t(0))
+    store.record_push(REG, REPO, D2, "y", MT, t(0))
+    store.save_assessment(REG, D1, [a], "Unhealthy", "", {}, t(1))
+    store.save_assessment(REG, D2, [a], "Unhealthy", "", {}, t(1))
+    both = [ImageKey(REG, REPO, D2), ImageKey(REG, "r1", D1), ImageKey(REG, "r2", D1)]
+    assert store.images_with_vulnerability("CVE-2099-1") == both
+    assert store.images_with_vulnerability("ALPINE-CVE-2099-1") == both == store.images_with_vulnerability("GHSA-xxxx")
+    store.save_assessment(REG, D2, [], "Healthy", "", {}, t(2))  # resolved: no longer listed
+    store.mark_deleted(REG, "r2", D1, t(3))
+    assert store.images_with_vulnerability("CVE-2099-1") == [ImageKey(REG, "r1", D1)]
+    assert store.images_with_vulnerability("CVE-0000-0") == []
+
+
+def test_times_are_utc_and_naive_times_refused(store: FindingsStore) -> None:
+    store.record_push(REG, REPO, D1, "x", MT, datetime(2025, 1, 1, 2, 0, tzinfo=timezone(timedelta(hours=2))))
+    item = store.list_images().items[0]
+    assert item.first_push == T0 and item.first_push is not None and item.first_push.tzinfo == UTC
+    with pytest.raises(ValueError, match="naive"):
+        store.record_push(REG, REPO, D1, "x", MT, datetime(2025, 1, 1))
+
+
+def test_migrate_is_repeatable_and_open_store_urls(store_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with open_store(store_url) as first:
+        first.migrate()
+        first.migrate()
+    with open_store(store_url, migrate=True) as again:
+        again.record_push(REG, REPO, D1, None, MT, t(0))
+        assert len(again.list_images().items) == 1
+    with open_store(f"sqlite:///{tmp_path}/x.sqlite") as by_url:
+        assert by_url.list_images().items == ()
+    with pytest.raises(StoreError, match="unsupported"):
+        open_store("mysql://x")
