@@ -1,0 +1,100 @@
+"""`acrguard job IMAGE`: the sandboxed scan job. Fetch here (network, credentials), parse in a sandbox,
+print the checked inventory JSON (the document `acrguard sbom --format json` prints)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from scanner.errors import AcrguardError
+from scanner.jobs.errors import JobError
+from scanner.jobs.sandbox import JobLimits, SandboxRunner
+from scanner.limits import Limits
+
+RUNNERS = ("bubblewrap", "docker", "none")
+EXIT_OK, EXIT_ERROR = 0, 2
+
+
+def add_job_parser(sub: Any) -> None:
+    from scanner.cli import add_image_arguments
+
+    job = sub.add_parser("job", help="inventory an image in a sandbox (fetch here, parse isolated)")
+    add_image_arguments(job)
+    job.add_argument("--runner", choices=RUNNERS, default="bubblewrap", help="where the parse runs")
+    job.add_argument(
+        "--job-limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"override a sandbox limit ({', '.join(JobLimits.names())}; or ACRGUARD_JOB_LIMIT_<NAME>)",
+    )
+    job.add_argument("--docker-image", default="acrguard-job:latest", help="scanner image for --runner docker")
+
+
+def run_job(args: argparse.Namespace) -> int:
+    from scanner.cli import image_options, write_output
+    from scanner.jobs.job import run_scan_job
+
+    try:
+        if args.all_platforms:
+            raise JobError("job: one image per job; --all-platforms is not supported (use --platform)")
+        options = image_options(args)
+        limits = JobLimits.from_environment().with_overrides(_pairs(args.job_limit, "--job-limit"))
+        runner = make_runner(args.runner, _scan_args(options.limits), args.docker_image)
+        doc = run_scan_job(args.image, options, runner, limits)
+        write_output(args.output, json.dumps(doc, indent=2))
+    except AcrguardError as exc:
+        sys.stderr.write(f"acrguard: {exc}\n")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def make_runner(name: str, scan_args: Sequence[str], docker_image: str) -> SandboxRunner:
+    if name == "bubblewrap":
+        from scanner.jobs.bubblewrap import BubblewrapRunner
+
+        return BubblewrapRunner(scan_args=scan_args)
+    if name == "docker":
+        from scanner.jobs.docker_runner import DockerRunner
+
+        return DockerRunner(docker_image, scan_args=scan_args)
+    if name == "none":
+        from scanner.jobs.direct import DirectRunner
+
+        return DirectRunner(scan_args=scan_args)
+    raise JobError(f"job: unknown runner '{name}' (known: {', '.join(RUNNERS)})")
+
+
+def _scan_args(limits: Limits) -> list[str]:
+    """The image limits as the child's own `--limit` options: its environment carries none of ours."""
+    default = Limits()
+    return [
+        f"--limit={name}={getattr(limits, name)}"
+        for name in Limits.names()
+        if getattr(limits, name) != getattr(default, name)
+    ]
+
+
+def _pairs(items: Sequence[str], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise JobError(f"{option} '{item}': expected NAME=VALUE")
+        pairs[name] = value
+    return pairs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from scanner.cli import _Parser
+
+    parser = _Parser(prog="acrguard")
+    add_job_parser(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
+    return run_job(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
