@@ -1,0 +1,237 @@
+"""The embedded queue: one SQLite file shared by several processes.
+
+A received message stays in its table with `visible_at` moved forward (its lease) and a fresh
+`pop_receipt`; completing deletes it, so a consumer that dies without completing simply lets the lease
+run out. Every state change is one transaction (BEGIN IMMEDIATE takes the write lock before reading, so
+two consumers never lease the same row), and WAL with synchronous=FULL keeps committed changes across
+process crashes. Times are wall-clock seconds because several processes compare them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from scanner.queue.errors import LeaseLostError, QueueError
+from scanner.queue.interface import (
+    DEFAULT_MAX_ATTEMPTS,
+    DeadLetter,
+    Message,
+    ScanQueue,
+    ScanRequest,
+    Sent,
+    abandoned_error,
+    check_seconds,
+)
+
+log = logging.getLogger(__name__)
+
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    dedupe_key TEXT,
+    enqueued_at REAL NOT NULL,
+    visible_at REAL NOT NULL,
+    dequeue_count INTEGER NOT NULL DEFAULT 0,
+    pop_receipt TEXT,
+    UNIQUE (queue, dedupe_key)
+);
+CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at, seq);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    dead_at REAL NOT NULL
+);
+"""
+
+
+class SqliteQueue(ScanQueue):
+    """A named queue in a SQLite file; several queues (and processes) may share the file."""
+
+    def __init__(
+        self, path: str | Path, queue_name: str = "scan-requests", max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    ) -> None:
+        super().__init__(max_attempts)
+        self.path = Path(path)
+        self.name = queue_name
+        # One connection per queue object, serialised by a lock so threads may share the object.
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+        except (OSError, sqlite3.Error) as err:
+            raise QueueError(f"queue {self.path}: cannot open: {err}") from err
+        with self._tx() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > _SCHEMA_VERSION:
+                raise QueueError(f"queue {self.path}: schema {version} is newer than this acrguard ({_SCHEMA_VERSION})")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; sqlite errors become `QueueError`, and any error rolls back."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                raise QueueError(f"queue {self.path}: {err}") from err
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException as err:
+                self._db.execute("ROLLBACK")
+                if isinstance(err, sqlite3.Error):
+                    raise QueueError(f"queue {self.path}: {err}") from err
+                raise
+
+    def send_raw(self, body: str, dedupe_key: str | None = None) -> Sent:
+        with self._tx() as db:
+            if dedupe_key is not None:
+                row = db.execute(
+                    "SELECT id FROM messages WHERE queue = ? AND dedupe_key = ?", (self.name, dedupe_key)
+                ).fetchone()
+                if row is not None:
+                    return Sent(row[0], deduplicated=True)
+            message_id = uuid.uuid4().hex
+            now = time.time()
+            db.execute(
+                "INSERT INTO messages (queue, id, body, dedupe_key, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (self.name, message_id, body, dedupe_key, now, now),
+            )
+        return Sent(message_id)
+
+    def receive(self, max_messages: int = 1, visibility_timeout: int = 300) -> list[Message]:
+        if max_messages < 1:
+            raise QueueError(f"queue: max_messages must be at least 1, not {max_messages}")
+        check_seconds("visibility_timeout", visibility_timeout, 1)
+        received: list[Message] = []
+        with self._tx() as db:
+            now = time.time()
+            # Dead-lettered rows free their slot, so keep reading until the batch is full or nothing is visible.
+            while len(received) < max_messages:
+                rows = db.execute(
+                    "SELECT id, body, dequeue_count FROM messages WHERE queue = ? AND visible_at <= ?"
+                    " ORDER BY seq LIMIT ?",
+                    (self.name, now, max_messages - len(received)),
+                ).fetchall()
+                if not rows:
+                    break
+                for message_id, body, count in rows:
+                    if count >= self.max_attempts:
+                        self._bury(db, message_id, body, abandoned_error(count), count)
+                        continue
+                    try:
+                        request = ScanRequest.from_json(body)
+                    except QueueError as err:
+                        self._bury(db, message_id, body, str(err), count + 1)
+                        continue
+                    receipt = uuid.uuid4().hex
+                    db.execute(
+                        "UPDATE messages SET dequeue_count = ?, pop_receipt = ?, visible_at = ? WHERE id = ?",
+                        (count + 1, receipt, now + visibility_timeout, message_id),
+                    )
+                    received.append(Message(message_id, receipt, count + 1, request, body))
+        return received
+
+    def complete(self, message: Message) -> None:
+        with self._tx() as db:
+            deleted = db.execute(
+                "DELETE FROM messages WHERE queue = ? AND id = ? AND pop_receipt = ?",
+                (self.name, message.id, message.pop_receipt),
+            ).rowcount
+        if not deleted:
+            raise LeaseLostError(f"queue {self.name}: message {message.id}: lease lost before completion")
+
+    def fail(self, message: Message, error: str, retry_after: int = 0) -> bool:
+        check_seconds("retry_after", retry_after, 0)
+        with self._tx() as db:
+            row = self._leased(db, message)
+            count = row[1]
+            if count >= self.max_attempts:
+                self._bury(db, message.id, row[0], error, count)
+                return True
+            # A new receipt voids the caller's lease, as Azure's update_message does.
+            db.execute(
+                "UPDATE messages SET visible_at = ?, pop_receipt = ? WHERE id = ?",
+                (time.time() + retry_after, uuid.uuid4().hex, message.id),
+            )
+        return False
+
+    def extend(self, message: Message, seconds: int) -> Message:
+        check_seconds("extend", seconds, 0)
+        receipt = uuid.uuid4().hex
+        with self._tx() as db:
+            self._leased(db, message)
+            db.execute(
+                "UPDATE messages SET visible_at = ?, pop_receipt = ? WHERE id = ?",
+                (time.time() + seconds, receipt, message.id),
+            )
+        return replace(message, pop_receipt=receipt)
+
+    def dead_letters(self) -> list[DeadLetter]:
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT id, body, error, attempts, dead_at FROM dead_letters WHERE queue = ? ORDER BY seq",
+                (self.name,),
+            ).fetchall()
+        return [DeadLetter(i, body, err, n, datetime.fromtimestamp(at, UTC)) for i, body, err, n, at in rows]
+
+    def requeue_dead_letter(self, dead_letter_id: str) -> Sent:
+        message_id = uuid.uuid4().hex
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT body FROM dead_letters WHERE queue = ? AND id = ?", (self.name, dead_letter_id)
+            ).fetchone()
+            if row is None:
+                raise QueueError(f"queue {self.name}: no dead letter {dead_letter_id!r}")
+            # Without its dedupe key: the operator asked for this run explicitly.
+            now = time.time()
+            db.execute(
+                "INSERT INTO messages (queue, id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?)",
+                (self.name, message_id, row[0], now, now),
+            )
+            db.execute("DELETE FROM dead_letters WHERE id = ?", (dead_letter_id,))
+        return Sent(message_id)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _leased(self, db: sqlite3.Connection, message: Message) -> tuple[str, int]:
+        row = db.execute(
+            "SELECT body, dequeue_count FROM messages WHERE queue = ? AND id = ? AND pop_receipt = ?",
+            (self.name, message.id, message.pop_receipt),
+        ).fetchone()
+        if row is None:
+            raise LeaseLostError(f"queue {self.name}: message {message.id}: lease lost")
+        return row[0], row[1]
+
+    def _bury(self, db: sqlite3.Connection, message_id: str, body: str, error: str, attempts: int) -> None:
+        """Moves a message to the dead letters in the caller's transaction: both rows change or neither."""
+        log.warning("queue %s: message %s dead-lettered after %d attempts: %s", self.name, message_id, attempts, error)
+        db.execute(
+            "INSERT INTO dead_letters (queue, id, body, error, attempts, dead_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (self.name, message_id, body, error, attempts, time.time()),
+        )
+        db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
