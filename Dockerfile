@@ -1,0 +1,19 @@
+# The scan job's image (Container Apps job or `--runner docker`). Not built in the development
+# environment (no Docker engine there): treat it as untested until CI builds it.
+FROM python:3.11-slim
+
+# bubblewrap and libseccomp let `acrguard job --runner bubblewrap` nest a sandbox where the platform
+# allows user namespaces; the Container Apps job itself runs `--runner none` (the container is the boundary).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends bubblewrap libseccomp2 \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/acrguard
+COPY pyproject.toml README.md ./
+COPY scanner ./scanner
+RUN pip install --no-cache-dir . \
+    && useradd --system --uid 10001 --home-dir /home/acrguard --create-home acrguard
+
+USER 10001
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ENTRYPOINT ["acrguard", "job"]
