@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     from scanner.db_cli import add_db_parser
 
     add_db_parser(sub)
+    from scanner.job_cli import add_job_parser
+
+    add_job_parser(sub)
     return parser
 
 
@@ -119,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from scanner.db_cli import run_db
 
             return run_db(args)
+        if args.command == "job":
+            from scanner.job_cli import run_job
+
+            return run_job(args)
     except AcrguardError as exc:
         sys.stderr.write(f"acrguard: {exc}\n")
         return EXIT_ERROR
