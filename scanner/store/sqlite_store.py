@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -30,6 +31,20 @@ class _SqliteTx:
         return self._conn.execute(sql, tuple(params)).rowcount
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switching a new file to WAL can fail with SQLITE_BUSY without waiting on the busy handler when
+    another process opens the same file at that moment: retry within the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteStore(SqlStore):
     dialect = Dialect(name="sqlite", lock_suffix="")
 
@@ -43,7 +58,7 @@ class SqliteStore(SqlStore):
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
         except (sqlite3.Error, OSError) as err:
             raise StoreError(f"cannot open findings store {self.path}: {err}") from err
