@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
@@ -85,10 +86,11 @@ class AzureStorageQueue(ScanQueue):
         try:
             yield
         except HttpResponseError as err:
-            code = getattr(err, "error_code", None)
+            code = _error_code(err)
             if code in _LEASE_LOST_CODES:
                 raise LeaseLostError(f"queue {self.name}: {action}: lease lost ({code})") from err
-            raise QueueError(f"queue {self.name}: {action}: {_first_line(err)}") from err
+            status = code or f"HTTP {err.status_code}"
+            raise QueueError(f"queue {self.name}: {action}: {status}: {_first_line(err)}") from err
         except AzureError as err:
             raise QueueError(f"queue {self.name}: {action}: {_first_line(err)}") from err
 
@@ -264,6 +266,14 @@ def _dead_letter(item: QueueMessage) -> DeadLetter:
         except (KeyError, TypeError, ValueError):
             pass
     return DeadLetter(item.id, raw, "moved to the poison queue by another consumer (no error recorded)", 0, inserted)
+
+
+def _error_code(err: HttpResponseError) -> str | None:
+    """The storage error code as its wire name (the SDK hands out str enums or plain strings)."""
+    code = getattr(err, "error_code", None)
+    if isinstance(code, Enum):
+        return str(code.value)
+    return str(code) if code else None
 
 
 def _first_line(err: BaseException) -> str:

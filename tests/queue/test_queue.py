@@ -210,3 +210,13 @@ def test_two_consumers_process_each_message_exactly_once(queue: ScanQueue, locat
         seen += [json.loads(line)["request_id"] for line in out.splitlines()]
     assert sorted(seen) == sorted(r.request_id for r in requests)  # none lost, none twice
     assert queue.receive(visibility_timeout=LEASE) == []
+
+
+def test_dead_letters_lists_more_than_one_page(queue: ScanQueue) -> None:
+    # Azure returns at most 32 messages per call; the listing must not stop there.
+    for n in range(40):
+        queue.send_raw(f"garbage {n}")
+    assert queue.receive(max_messages=40, visibility_timeout=30) == []
+    letters = queue.dead_letters()
+    assert sorted(letter.raw for letter in letters) == sorted(f"garbage {n}" for n in range(40))
+    assert queue.dead_letters() == letters  # listing is read-only: released again at once
