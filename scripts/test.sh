@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
 bash scripts/bootstrap.sh dev
+bash scripts/install-azurite.sh
 .venv/bin/ruff check scanner tests benchmarks function_app.py
 .venv/bin/ruff format --check scanner tests benchmarks function_app.py
 .venv/bin/mypy
+bash scripts/install-azurite.sh
 .venv/bin/python -m pytest -q -ra tests "$@"
