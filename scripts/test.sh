@@ -9,5 +9,4 @@ bash scripts/install-azurite.sh
 .venv/bin/ruff check scanner tests benchmarks function_app.py
 .venv/bin/ruff format --check scanner tests benchmarks function_app.py
 .venv/bin/mypy
-bash scripts/install-azurite.sh
 .venv/bin/python -m pytest -q -ra tests "$@"
