@@ -8,14 +8,23 @@ cd "$(dirname "$0")/.."
 version=${AZURITE_VERSION:-3.35.0}
 prefix=.cache/azurite
 bin="$prefix/node_modules/.bin/azurite-queue"
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "install-azurite: node and npm are needed (Debian/Ubuntu: apt-get install nodejs npm)" >&2
-  exit 1
-fi
 installed=$(node -p "require('./$prefix/node_modules/azurite/package.json').version" 2>/dev/null || true)
 if [ "$installed" = "$version" ] && [ -x "$bin" ]; then
   exit 0
 fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  # Debian's nodejs package comes without npm.
+  if command -v apt-get >/dev/null; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
+  fi
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "install-azurite: node and npm are needed (Debian/Ubuntu: apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+fi
 mkdir -p "$prefix"
-npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error "azurite@$version"
+npm install --prefix "$prefix" --save-exact --no-audit --no-fund --loglevel=error "azurite@$version"
 "$bin" --version >/dev/null
