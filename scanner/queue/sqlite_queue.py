@@ -9,6 +9,7 @@ process crashes. Times are wall-clock seconds because several processes compare 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -100,7 +101,9 @@ class SqliteQueue(ScanQueue):
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException as err:
-                self._db.execute("ROLLBACK")
+                # A failed COMMIT may have ended the transaction already; the original error matters more.
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
                 if isinstance(err, sqlite3.Error):
                     raise QueueError(f"queue {self.path}: {err}") from err
                 raise
