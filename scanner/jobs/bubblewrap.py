@@ -87,11 +87,13 @@ class BubblewrapRunner(SandboxRunner):
         for path in _ETC_FILES:
             if os.path.exists(path):
                 args += ["--ro-bind", path, path]
+        # The tmpfs comes before the interpreter's binds: bwrap applies mounts in order, and a checkout or
+        # virtualenv that lives under the host's /tmp must stay visible on top of the sandbox's own /tmp.
+        args += ["--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
         for bind in _outermost([*python_paths(), *self.extra_ro_binds]):
             if not bind.is_relative_to("/usr"):
                 args += ["--ro-bind", str(bind), str(bind)]
         args += ["--ro-bind", str(layout_dir), INPUT_DIR]
-        args += ["--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
         args += ["--dev", "/dev", "--proc", "/proc", "--chdir", "/tmp"]
         # bwrap builds the root on a scratch tmpfs: made read-only last, so /tmp stays the only writable place.
         args += ["--remount-ro", "/"]
