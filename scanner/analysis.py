@@ -117,9 +117,7 @@ class Analysis:
         for detector in sorted(dirty, key=lambda d: d.group != "os"):
             extraction = self._run(detector)
             if detector.group == "os":
-                self.os = extraction.os
-                self.runs[detector.name] = _Run(extraction, self.os)
-                continue
+                self.os = extraction.os  # sorted first: package detectors below see this layer's OS
             self.runs[detector.name] = _Run(extraction, self.os)
             previous = self.first_seen.get(detector.name, {})
             self.first_seen[detector.name] = {p.key(): previous.get(p.key(), index) for p in extraction.packages}
