@@ -1,0 +1,74 @@
+"""The function app's adapters, configured from the environment and created once, on first use.
+
+`ACRGUARD_STORE` (findings store URL or path), `ACRGUARD_QUEUE` (queue URL, path or Storage connection
+string), `ACRGUARD_DB` (vulnerability database path; `scanner.feeds.location` reads it).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from scanner.feeds.location import open_scan_database
+from scanner.feeds.sqlite_db import SqliteVulnDatabase
+from scanner.queue import ScanQueue, open_queue
+from scanner.store import FindingsStore, open_store
+
+STORE_ENV = "ACRGUARD_STORE"
+QUEUE_ENV = "ACRGUARD_QUEUE"
+# Malformed events go to their own queue: the scan queue would dead-letter them with a generic error.
+EVENT_DEAD_LETTER_QUEUE = "acrguard-event-dead-letters"
+
+
+class Clients:
+    """Lazily opened store, queue, event dead-letter queue and database; one set per worker process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._store: FindingsStore | None = None
+        self._queue: ScanQueue | None = None
+        self._dead: ScanQueue | None = None
+        self._db: SqliteVulnDatabase | None = None
+
+    def store(self) -> FindingsStore:
+        with self._lock:
+            if self._store is None:
+                self._store = open_store(_required(STORE_ENV))
+            return self._store
+
+    def queue(self) -> ScanQueue:
+        with self._lock:
+            if self._queue is None:
+                self._queue = open_queue(_required(QUEUE_ENV))
+            return self._queue
+
+    def dead_letters(self) -> ScanQueue:
+        with self._lock:
+            if self._dead is None:
+                self._dead = open_queue(_required(QUEUE_ENV), EVENT_DEAD_LETTER_QUEUE)
+            return self._dead
+
+    def db(self) -> SqliteVulnDatabase:
+        with self._lock:
+            if self._db is None:
+                self._db = open_scan_database()
+            return self._db
+
+    def close(self) -> None:
+        """For tests that change the environment between cases."""
+        with self._lock:
+            for client in (self._store, self._queue, self._dead, self._db):
+                if client is not None:
+                    client.close()
+            self._store = self._queue = self._dead = None
+            self._db = None
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise RuntimeError(f"configuration: environment variable {name} is not set")
+    return value
+
+
+clients = Clients()

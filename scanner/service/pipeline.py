@@ -1,0 +1,236 @@
+"""Registry events → store and queue; queued requests → scans; pulled digests → rescans.
+
+Store, queue, database and the fetch step are injected: the function app passes the real adapters (the
+sandboxed job for the fetch), tests pass a local archive. Every step is idempotent because events and
+queue messages are delivered at least once and possibly out of order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from scanner.assessment import ApplyRules, AttachRemediation, SummariseRemediation, assess
+from scanner.detectors.registry import default_registry
+from scanner.models import Inventory
+from scanner.queue.interface import Reason, ScanQueue, ScanRequest
+from scanner.service.events import RegistryEvent
+from scanner.store.interface import BILLABLE_KIND, FindingsStore
+from scanner.store.records import AssessmentChange
+from scanner.vulndb import VulnDatabase
+
+log = logging.getLogger(__name__)
+
+# The real implementation runs `scanner.jobs.job` in the sandbox; it must return the image's inventory.
+FetchAndInventory = Callable[[ScanRequest], Inventory]
+PULL_SOURCE = "registry-notification"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The optional user rules and remediation, loaded once by the caller."""
+
+    apply_rules: ApplyRules | None = None
+    attach_remediation: AttachRemediation | None = None
+    summarise_remediation: SummariseRemediation | None = None
+
+
+@dataclass(frozen=True)
+class RescanCounts:
+    rematched: int = 0  # re-assessed from the stored inventory, nothing pulled
+    requeued: int = 0  # stored inventory missing or made by other scanner/detector versions
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class DrainCounts:
+    processed: int = 0
+    failed: int = 0
+
+
+def current_detector_versions() -> tuple[str, ...]:
+    """The detector set's identity ("name@version"): an inventory made by another set is stale."""
+    return tuple(sorted(f"{d.name}@{d.version}" for d in default_registry()))
+
+
+def handle_push(
+    event: RegistryEvent, store: FindingsStore, queue: ScanQueue, scanner_version: str
+) -> ScanRequest | None:
+    """Records the push (and tag) and queues one scan per (registry, digest). None when nothing was
+    queued: a chart, a digest already scanned by this scanner version, or a scan already pending."""
+    if event.kind == "chart":
+        return None
+    store.record_push(event.registry, event.repository, event.digest, event.tag, event.media_type, event.at)
+    if store.has_current_scan(event.registry, event.digest, scanner_version):
+        return None  # a re-push or a new tag: the tag is attached, no second scan and no second charge
+    reason: Reason = "import" if event.kind == "import" else "push"
+    request = ScanRequest.create(event.registry, event.repository, event.digest, tag=event.tag, reason=reason)
+    sent = queue.send(request, request.dedupe_key(scanner_version))
+    return None if sent.deduplicated else request
+
+
+def handle_delete(event: RegistryEvent, store: FindingsStore) -> None:
+    store.mark_deleted(event.registry, event.repository, event.digest, event.at)
+
+
+def handle_pull(event: RegistryEvent, store: FindingsStore, source: str = PULL_SOURCE) -> None:
+    store.record_pull(event.registry, event.repository, event.digest, event.at, source)
+
+
+def handle_event(
+    event: RegistryEvent, store: FindingsStore, queue: ScanQueue, scanner_version: str
+) -> ScanRequest | None:
+    """Dispatch by kind; the one entry point the function handlers call."""
+    if event.kind in ("push", "import"):
+        return handle_push(event, store, queue, scanner_version)
+    if event.kind == "delete":
+        handle_delete(event, store)
+    elif event.kind == "pull":
+        handle_pull(event, store)
+    return None
+
+
+def process_scan(
+    request: ScanRequest,
+    store: FindingsStore,
+    db: VulnDatabase,
+    fetch_and_inventory: FetchAndInventory,
+    scanner_version: str,
+    policy: Policy | None = None,
+    detector_versions: Sequence[str] | None = None,
+) -> AssessmentChange:
+    """One full scan. On error the scan is recorded as failed (one line) and the error re-raised so that
+    the queue retries the message."""
+    policy = policy or Policy()
+    detectors = tuple(sorted(detector_versions)) if detector_versions is not None else current_detector_versions()
+    # Stamped with the request's time: a redelivered message names the same scan record.
+    scan_id = store.start_scan(
+        request.registry, request.repository, request.digest, request.reason, request.requested_at
+    )
+    timings: dict[str, float] = {}
+    try:
+        started = time.monotonic()
+        inventory = fetch_and_inventory(request)
+        timings["inventory"] = time.monotonic() - started
+        now = datetime.now(UTC)
+        store.save_inventory(request.registry, request.digest, inventory, scanner_version, detectors, now)
+        change = _assess_and_save(request.registry, request.digest, inventory, store, db, policy, now)
+        timings["total"] = time.monotonic() - started
+        store.record_usage(request.registry, request.digest, BILLABLE_KIND, now)
+    except Exception as err:
+        store.finish_scan(
+            scan_id, "failed", _one_line(err), timings, scanner_version, db_version(db), detectors, datetime.now(UTC)
+        )
+        raise
+    store.finish_scan(scan_id, "succeeded", "", timings, scanner_version, db_version(db), detectors, datetime.now(UTC))
+    return change
+
+
+def rescan_recent(
+    store: FindingsStore,
+    db: VulnDatabase,
+    since: datetime,
+    scanner_version: str,
+    queue: ScanQueue | None = None,
+    policy: Policy | None = None,
+    detector_versions: Sequence[str] | None = None,
+) -> RescanCounts:
+    """Re-matches every digest pulled since `since` against the current database from its stored
+    inventory, without pulling. Only a digest whose inventory is missing or came from other scanner or
+    detector versions is queued for a full scan (when a queue is given)."""
+    policy = policy or Policy()
+    detectors = tuple(sorted(detector_versions)) if detector_versions is not None else current_detector_versions()
+    rematched = requeued = failed = 0
+    seen: set[tuple[str, str]] = set()
+    for key in store.recently_pulled(since):
+        if (key.registry, key.digest) in seen:
+            continue  # the same digest in several repositories is one image
+        seen.add((key.registry, key.digest))
+        stored = store.load_inventory(key.registry, key.digest)
+        fresh = (
+            stored is not None
+            and stored.scanner_version == scanner_version
+            and tuple(sorted(stored.detector_versions)) == detectors
+        )
+        if stored is None or not fresh:
+            if queue is not None:
+                request = ScanRequest.create(key.registry, key.repository, key.digest, reason="rescan")
+                queue.send(request, request.dedupe_key(scanner_version))
+                requeued += 1
+            continue
+        try:
+            now = datetime.now(UTC)
+            _assess_and_save(key.registry, key.digest, stored.inventory, store, db, policy, now)
+            store.record_usage(key.registry, key.digest, "rescan", now)
+            rematched += 1
+        except Exception as err:  # one bad image must not stop the nightly run
+            log.warning("rescan of %s@%s failed: %s", key.registry, key.digest, _one_line(err))
+            failed += 1
+    return RescanCounts(rematched, requeued, failed)
+
+
+def drain_queue(
+    queue: ScanQueue,
+    store: FindingsStore,
+    db: VulnDatabase,
+    fetch_and_inventory: FetchAndInventory,
+    scanner_version: str,
+    max_messages: int = 16,
+    policy: Policy | None = None,
+    visibility_timeout: int = 900,
+    retry_after: int = 60,
+) -> DrainCounts:
+    """Processes up to `max_messages` messages: completed on success, failed (retried, then
+    dead-lettered by the queue) on error."""
+    processed = failed = 0
+    while processed + failed < max_messages:
+        messages = queue.receive(1, visibility_timeout)
+        if not messages:
+            break
+        message = messages[0]
+        try:
+            process_scan(message.request, store, db, fetch_and_inventory, scanner_version, policy)
+        except Exception as err:
+            queue.fail(message, _one_line(err), retry_after)
+            failed += 1
+            continue
+        queue.complete(message)
+        processed += 1
+    return DrainCounts(processed, failed)
+
+
+def db_version(db: VulnDatabase) -> str:
+    """The database's freshness: the latest import time of its sources (the format if it has none)."""
+    try:
+        info = db.describe()
+    except Exception:  # a stand-in database may not describe itself; the version is informative only
+        return ""
+    times = [str(s.get("imported_at") or "") for s in info.get("sources", []) if isinstance(s, dict)]
+    return max(times, default="") or f"format-{info.get('format_version', '')}"
+
+
+def _assess_and_save(
+    registry: str,
+    digest: str,
+    inventory: Inventory,
+    store: FindingsStore,
+    db: VulnDatabase,
+    policy: Policy,
+    at: datetime,
+) -> AssessmentChange:
+    result = assess(
+        inventory,
+        db,
+        apply_rules=policy.apply_rules,
+        attach_remediation=policy.attach_remediation,
+        summarise_remediation=policy.summarise_remediation,
+    )
+    return store.save_assessment(registry, digest, result.findings, result.health, result.reason, result.summary, at)
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text[:500]
