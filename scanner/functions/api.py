@@ -1,19 +1,352 @@
-"""HTTP blueprint. For now only a health probe; the sub-assessment API arrives with the function set."""
+"""HTTP blueprint: health, the Azure-shaped sub-assessments API and the findings lookups (issue 4 §1).
+
+Handlers decode parameters, check the caller (`auth.authorize`) and call the store; shapes live in
+`scanner.subassessments` and `scanner.output.scan_json`. Errors are one-line JSON naming the culprit.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import azure.functions as func
 
 from scanner import __version__
+from scanner.functions.auth import authorize
+from scanner.functions.openapi import document
+from scanner.models import SEVERITY_ORDER, Health, Severity
+from scanner.output.scan_json import finding_dict
+from scanner.store import FindingsStore, StoreError, open_store
+from scanner.store.records import ImageDetail, ImageSummary, StoredFinding
+from scanner.subassessments import SHAPES, Scope, Shape, image_sub_assessments, shape_for_key
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
+STORE_SETTING = "ACRGUARD_STORE"
+SUB_ROUTE = (
+    "subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}"
+    "/providers/Microsoft.Security/assessments/{key}/subAssessments"
+)
+HEALTHS: tuple[Health, ...] = ("Healthy", "Unhealthy", "Unsupported", "NotApplicable")
+FIX_STATUSES = ("fixed", "not_fixed", "wont_fix")
+MAX_PAGE = 1000
+T = TypeVar("T")
 
+
+class BadRequest(Exception):
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+
+
+# One store per URL, opened on first use: a cold start that only serves /health never touches it.
+_stores: dict[str, FindingsStore] = {}
+_stores_lock = threading.Lock()
+
+
+def _store() -> FindingsStore:
+    url = os.environ.get(STORE_SETTING, "")
+    if not url:
+        raise StoreError(f"{STORE_SETTING} is not set")
+    with _stores_lock:
+        if url not in _stores:
+            _stores[url] = open_store(url)
+        return _stores[url]
+
+
+def _json(body: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
+def _error(status: int, code: str, message: str) -> func.HttpResponse:
+    return _json({"error": {"code": code, "message": message}}, status)
+
+
+def _guarded(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], Any]:
+    """Authorization first, then the handler; bad parameters → 400, store trouble → 503."""
+
+    def run(req: func.HttpRequest) -> func.HttpResponse:
+        denied = authorize(req)
+        if denied is not None:
+            return denied
+        try:
+            return handler(req)
+        except BadRequest as bad:
+            return _error(400, "BadRequest", str(bad))
+        except StoreError as trouble:
+            return _error(503, "StoreUnavailable", str(trouble).splitlines()[0] if str(trouble) else "store error")
+
+    run.__name__ = handler.__name__
+    run.__doc__ = handler.__doc__
+    return run
+
+
+# --- parameters ------------------------------------------------------------------------------------------
+def _choice(req: func.HttpRequest, name: str, allowed: tuple[T, ...]) -> T | None:
+    value = req.params.get(name)
+    if value is None or value == "":
+        return None
+    for option in allowed:
+        if str(option).lower() == value.lower():
+            return option
+    raise BadRequest(name, f"expected one of {', '.join(map(str, allowed))}")
+
+
+def _flag(req: func.HttpRequest, name: str) -> bool | None:
+    value = _choice(req, name, ("true", "false"))
+    return None if value is None else value == "true"
+
+
+def _int(req: func.HttpRequest, name: str, default: int) -> int:
+    value = req.params.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+        raise BadRequest(name, f"expected an integer from 1 to {MAX_PAGE}")
+    return int(value)
+
+
+def _next_link(req: func.HttpRequest, name: str, token: str | None) -> str | None:
+    if token is None:
+        return None
+    parts = urlsplit(req.url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    if not query:  # HttpRequest keeps params apart from the URL in tests and some hosts
+        query = [(k, v) for k, v in req.params.items() if k != name]
+    return str(urlunsplit(parts._replace(query=urlencode([*query, (name, token)], safe="$"))))
+
+
+def _encode_offset(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+
+
+def _decode_offset(token: str) -> int:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        offset = raw["o"]
+    except (ValueError, TypeError, KeyError):
+        raise BadRequest("$skipToken", "not a token this API issued") from None
+    if not isinstance(offset, int) or offset < 0:
+        raise BadRequest("$skipToken", "not a token this API issued")
+    return offset
+
+
+# --- sub-assessments -------------------------------------------------------------------------------------
+def _scope_and_shape(req: func.HttpRequest) -> tuple[Scope, Shape] | func.HttpResponse:
+    route = req.route_params
+    key = route.get("key", "")
+    default = shape_for_key(key)
+    if default is None:
+        return _error(404, "NotFound", f"unknown assessment {key!r}")
+    shape = _choice(req, "shape", SHAPES) or default
+    return Scope(route.get("sub", ""), route.get("rg", ""), route.get("registry", ""), key.lower()), shape
+
+
+def _registry_images(registry: str) -> list[ImageSummary]:
+    """Every live image of an ACR by resource name; the store may know it by login server."""
+    store = _store()
+    for name in (registry, f"{registry}.azurecr.io"):
+        images: list[ImageSummary] = []
+        cursor: str | None = None
+        while True:
+            page = store.list_images(registry=name, limit=MAX_PAGE, cursor=cursor)
+            images.extend(page.items)
+            cursor = page.cursor
+            if cursor is None:
+                break
+        if images:
+            return images
+    return []
+
+
+def _all_rows(scope: Scope, shape: Shape) -> list[dict[str, Any]]:
+    # The whole registry is built per page: an offset into a deterministic order needs no server state,
+    # and a registry's rows are bounded by its images times findings.
+    rows: list[dict[str, Any]] = []
+    store = _store()
+    for image in _registry_images(scope.registry):
+        findings = store.list_findings(image.key.registry, image.key.digest) if image.health == "Unhealthy" else []
+        rows.extend(image_sub_assessments(scope, image, findings, shape))
+    return rows
+
+
+def _list_sub_assessments(req: func.HttpRequest) -> func.HttpResponse:
+    """Azure's List: `nextLink` with an opaque `$skipToken`; `api-version` is accepted and ignored."""
+    resolved = _scope_and_shape(req)
+    if isinstance(resolved, func.HttpResponse):
+        return resolved
+    top = _int(req, "$top", 100)
+    token = req.params.get("$skipToken")
+    offset = _decode_offset(token) if token else 0
+    rows = _all_rows(*resolved)
+    page = rows[offset : offset + top]
+    following = _encode_offset(offset + top) if offset + top < len(rows) else None
+    body: dict[str, Any] = {"value": page}
+    link = _next_link(req, "$skipToken", following)
+    if link:
+        body["nextLink"] = link
+    return _json(body)
+
+
+def _get_sub_assessment(req: func.HttpRequest) -> func.HttpResponse:
+    resolved = _scope_and_shape(req)
+    if isinstance(resolved, func.HttpResponse):
+        return resolved
+    name = req.route_params.get("name", "").lower()
+    for row in _all_rows(*resolved):
+        if row["name"] == name:
+            return _json(row)
+    return _error(404, "NotFound", f"no sub-assessment {name!r}")
+
+
+# --- lookups ----------------------------------------------------------------------------------------------
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _summary_dict(image: ImageSummary) -> dict[str, Any]:
+    return {
+        "registry": image.key.registry,
+        "repository": image.key.repository,
+        "digest": image.key.digest,
+        "mediaType": image.media_type,
+        "tags": list(image.tags),
+        "health": image.health,
+        "reason": image.reason,
+        "summary": image.summary,
+        "firstPush": _iso(image.first_push),
+        "lastPush": _iso(image.last_push),
+        "lastPull": _iso(image.last_pull),
+        "assessedAt": _iso(image.assessed_at),
+        "deleted": image.deleted,
+    }
+
+
+def _stored_dict(stored: StoredFinding) -> dict[str, Any]:
+    return finding_dict(stored.finding) | {
+        "key": stored.key,
+        "active": stored.active,
+        "firstSeen": _iso(stored.first_seen),
+        "lastSeen": _iso(stored.last_seen),
+        "reopened": stored.reopened,
+    }
+
+
+def _detail_dict(detail: ImageDetail) -> dict[str, Any]:
+    scan = detail.last_scan
+    return {
+        "registry": detail.registry,
+        "digest": detail.digest,
+        "health": detail.health,
+        "reason": detail.reason,
+        "summary": detail.summary,
+        "assessedAt": _iso(detail.assessed_at),
+        "repositories": [_summary_dict(r) for r in detail.repositories],
+        "tags": sorted({f"{r.key.repository}:{t}" for r in detail.repositories for t in r.tags}),
+        "tagHistory": [
+            {
+                "repository": t.repository,
+                "tag": t.tag,
+                "current": t.current,
+                "firstSeen": _iso(t.first_seen),
+                "lastSeen": _iso(t.last_seen),
+            }
+            for t in detail.tag_history
+        ],
+        "lastScan": None
+        if scan is None
+        else {
+            "scanId": scan.scan_id,
+            "status": scan.status,
+            "trigger": scan.trigger,
+            "startedAt": _iso(scan.started_at),
+            "finishedAt": _iso(scan.finished_at),
+            "scannerVersion": scan.scanner_version,
+            "dbVersion": scan.db_version,
+        },
+        "findings": [_stored_dict(f) for f in detail.findings],
+    }
+
+
+def _list_images(req: func.HttpRequest) -> func.HttpResponse:
+    status = _choice(req, "status", HEALTHS)
+    limit = _int(req, "limit", 100)
+    try:
+        page = _store().list_images(
+            registry=req.params.get("registry") or None,
+            repository=req.params.get("repository") or None,
+            status=status,
+            limit=limit,
+            cursor=req.params.get("cursor") or None,
+        )
+    except (StoreError, ValueError) as bad:  # a cursor the store did not issue
+        if req.params.get("cursor"):
+            raise BadRequest("cursor", "not a cursor this API issued") from bad
+        raise
+    body: dict[str, Any] = {"value": [_summary_dict(i) for i in page.items]}
+    link = _next_link(req, "cursor", page.cursor)
+    if link:
+        body["nextLink"] = link
+    return _json(body)
+
+
+def _get_image(req: func.HttpRequest) -> func.HttpResponse:
+    registry, digest = req.route_params.get("registry", ""), req.route_params.get("digest", "")
+    detail = _store().get_image(registry, digest)
+    if detail is None:
+        return _error(404, "NotFound", f"no image {registry}/{digest}")
+    return _json(_detail_dict(detail))
+
+
+def _image_findings(req: func.HttpRequest) -> func.HttpResponse:
+    registry, digest = req.route_params.get("registry", ""), req.route_params.get("digest", "")
+    severity: Severity | None = _choice(req, "severity", SEVERITY_ORDER)
+    patchable = _flag(req, "patchable")
+    fix_status = _choice(req, "fix_status", FIX_STATUSES)
+    include_disabled = bool(_flag(req, "include_disabled"))
+    store = _store()
+    if store.get_image(registry, digest) is None:
+        return _error(404, "NotFound", f"no image {registry}/{digest}")
+    found = store.list_findings(registry, digest, severity, patchable, fix_status, include_disabled)
+    return _json({"value": [_stored_dict(f) for f in found]})
+
+
+def _vulnerability_images(req: func.HttpRequest) -> func.HttpResponse:
+    vuln_id = req.route_params.get("vuln_id", "")
+    keys = _store().images_with_vulnerability(vuln_id)
+    return _json(
+        {
+            "vulnerability": vuln_id,
+            "value": [{"registry": k.registry, "repository": k.repository, "digest": k.digest} for k in keys],
+        }
+    )
+
+
+# --- routes -----------------------------------------------------------------------------------------------
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """Liveness: the app imported and its scanner version. Reveals nothing about findings."""
     del req
     body = json.dumps({"status": "ok", "scanner_version": __version__})
     return func.HttpResponse(body, status_code=200, mimetype="application/json")
+
+
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+    """The API's description; static, so it reveals no findings."""
+    del req
+    return _json(document())
+
+
+bp.route(route=SUB_ROUTE, methods=["GET"])(_guarded(_list_sub_assessments))
+bp.route(route=SUB_ROUTE + "/{name}", methods=["GET"])(_guarded(_get_sub_assessment))
+bp.route(route="images", methods=["GET"])(_guarded(_list_images))
+bp.route(route="images/{registry}/{digest}", methods=["GET"])(_guarded(_get_image))
+bp.route(route="images/{registry}/{digest}/findings", methods=["GET"])(_guarded(_image_findings))
+bp.route(route="vulnerabilities/{vuln_id}/images", methods=["GET"])(_guarded(_vulnerability_images))

@@ -1,0 +1,215 @@
+"""The OpenAPI 3.1 document of the HTTP API, built in code so it cannot drift from the route table's
+parameters without a test noticing (tests/api/test_openapi.py checks every route is described)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scanner import __version__
+
+SUB_PATH = (
+    "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}"
+    "/providers/Microsoft.Security/assessments/{key}/subAssessments"
+)
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _ok(description: str, schema_ref: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+    }
+
+
+_ERRORS = {
+    "400": {"$ref": "#/components/responses/Error"},
+    "401": {"$ref": "#/components/responses/Error"},
+    "404": {"$ref": "#/components/responses/Error"},
+    "503": {"$ref": "#/components/responses/Error"},
+}
+_SUB_PARAMS = [
+    _path("sub", "subscription id"),
+    _path("rg", "resource group"),
+    _path("registry", "container registry name"),
+    _path("key", "assessment key: dbd0cb49-… (Qualys-era shape) or c0b7cfc6-… (MDVM-era shape)"),
+    _query("api-version", "accepted for Azure compatibility (2019-01-01-preview)"),
+    _query("shape", "overrides the additionalData shape the key selects", {"enum": ["qualys", "mdvm"]}),
+]
+_SEVERITIES = ["Critical", "High", "Medium", "Low", "Unknown"]
+_HEALTHS = ["Healthy", "Unhealthy", "Unsupported", "NotApplicable"]
+_BOOL = {"enum": ["true", "false"]}
+_OBJECT = {"type": "object", "additionalProperties": True}
+
+
+def _get(summary: str, parameters: list[dict[str, Any]], ok: dict[str, Any], secured: bool = True) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "parameters": parameters, "responses": {"200": ok, **_ERRORS}}
+    if not secured:
+        operation["security"] = []
+    return {"get": operation}
+
+
+def document() -> dict[str, Any]:
+    image_params = [_path("registry", "registry login server"), _path("digest", "manifest digest")]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "acrguard",
+            "version": __version__,
+            "description": "Container registry vulnerability findings, Azure sub-assessment compatible.",
+        },
+        "servers": [{"url": "/api"}],
+        "security": [{"functionKey": []}, {"apiKey": []}, {"bearer": []}],
+        "paths": {
+            "/health": _get("Liveness", [], _ok("alive", "Health"), secured=False),
+            "/openapi.json": _get("This document", [], {"description": "OpenAPI 3.1"}, secured=False),
+            SUB_PATH: _get(
+                "List sub-assessments (Azure List)",
+                [
+                    *_SUB_PARAMS,
+                    _query("$top", "page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                    _query("$skipToken", "opaque token from nextLink"),
+                ],
+                _ok("a page", "SubAssessmentList"),
+            ),
+            SUB_PATH + "/{name}": _get(
+                "Get one sub-assessment (Azure Get)",
+                [*_SUB_PARAMS, _path("name", "sub-assessment name")],
+                _ok("the resource", "SubAssessment"),
+            ),
+            "/images": _get(
+                "Images (not deleted) with their health",
+                [
+                    _query("registry", "registry login server"),
+                    _query("repository", "repository"),
+                    _query("status", "health", {"enum": _HEALTHS}),
+                    _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                    _query("cursor", "opaque cursor from nextLink"),
+                ],
+                _ok("a page", "ImageList"),
+            ),
+            "/images/{registry}/{digest}": _get(
+                "One image: health, summary, tags, findings", image_params, _ok("the image", "Image")
+            ),
+            "/images/{registry}/{digest}/findings": _get(
+                "An image's unresolved findings, most severe first",
+                [
+                    *image_params,
+                    _query("severity", "exact class", {"enum": _SEVERITIES}),
+                    _query("patchable", "fix available", _BOOL),
+                    _query("fix_status", "fix state", {"enum": ["fixed", "not_fixed", "wont_fix"]}),
+                    _query("include_disabled", "include findings disabled by rules", _BOOL),
+                ],
+                _ok("findings", "FindingList"),
+            ),
+            "/vulnerabilities/{vuln_id}/images": _get(
+                "Images with an active finding for a vulnerability id or alias",
+                [_path("vuln_id", "CVE, GHSA, ALPINE… id")],
+                _ok("images", "ImageKeyList"),
+            ),
+        },
+        "components": {
+            "securitySchemes": {
+                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+            "responses": {
+                "Error": {
+                    "description": "one-line error",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+            },
+            "schemas": _schemas(),
+        },
+    }
+
+
+def _list_of(ref: str, paged: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {"value": {"type": "array", "items": {"$ref": f"#/components/schemas/{ref}"}}}
+    if paged:
+        properties["nextLink"] = {"type": "string"}
+    return {"type": "object", "required": ["value"], "properties": properties}
+
+
+def _schemas() -> dict[str, Any]:
+    status = {
+        "type": "object",
+        "properties": {
+            "code": {"enum": ["Healthy", "Unhealthy", "NotApplicable"]},
+            "cause": {"type": "string"},
+            "description": {"type": "string"},
+            "severity": {"enum": ["Low", "Medium", "High"]},
+        },
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}
+            },
+        },
+        "Health": {
+            "type": "object",
+            "properties": {"status": {"type": "string"}, "scanner_version": {"type": "string"}},
+        },
+        "SubAssessment": {
+            "type": "object",
+            "required": ["id", "name", "type", "properties"],
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "type": {"const": "Microsoft.Security/assessments/subAssessments"},
+                "properties": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "displayName": {"type": "string"},
+                        "remediation": {"type": "string"},
+                        "impact": {"type": "string"},
+                        "category": {"type": "string"},
+                        "description": {"type": "string"},
+                        "timeGenerated": {"type": "string"},
+                        "status": status,
+                        "resourceDetails": {
+                            "type": "object",
+                            "properties": {"source": {"const": "Azure"}, "id": {"type": "string"}},
+                        },
+                        "additionalData": {
+                            "type": "object",
+                            "required": ["assessedResourceType"],
+                            "properties": {
+                                "assessedResourceType": {
+                                    "enum": ["ContainerRegistryVulnerability", "AzureContainerRegistryVulnerability"]
+                                }
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "SubAssessmentList": _list_of("SubAssessment", paged=True),
+        "ImageSummary": _OBJECT,
+        "ImageList": _list_of("ImageSummary", paged=True),
+        "Image": _OBJECT,
+        "Finding": _OBJECT,
+        "FindingList": _list_of("Finding", paged=False),
+        "ImageKey": {
+            "type": "object",
+            "properties": {k: {"type": "string"} for k in ("registry", "repository", "digest")},
+        },
+        "ImageKeyList": _list_of("ImageKey", paged=False),
+    }
