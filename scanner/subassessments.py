@@ -140,7 +140,7 @@ def _finding_row(scope: Scope, image: ImageSummary, stored: StoredFinding, shape
             "severity": azure_severity(finding.severity),  # Azure knows three levels; exact class below
         },
         "resourceDetails": _resource_details(image),
-        "additionalData": _qualys_data(image, finding) if shape == "qualys" else _mdvm_data(image, finding),
+        "additionalData": _qualys_data(image, stored) if shape == "qualys" else _mdvm_data(image, stored),
     }
     name = sub_assessment_name(image.key.repository, image.key.digest, finding.id, f"{pkg.name}@{pkg.version}")
     return _resource(scope, name, properties)
@@ -168,8 +168,9 @@ def _cvss3(finding: Finding, with_vector: bool) -> dict[str, Any]:
     return {"3.0": entry}
 
 
-def _exact(finding: Finding, stored_key: str = "") -> dict[str, Any]:
+def _exact(stored: StoredFinding) -> dict[str, Any]:
     """Ours, beside Azure's fields: the exact class and score Azure's three levels lose."""
+    finding = stored.finding
     cvss = finding.cvss
     return {
         "severity": finding.severity,
@@ -177,10 +178,13 @@ def _exact(finding: Finding, stored_key: str = "") -> dict[str, Any]:
         "cvss": {"version": cvss.version, "vector": cvss.vector, "score": cvss.score} if cvss else None,
         "aliases": list(finding.aliases),
         "fixStatus": finding.fix_status,
-    } | ({"findingKey": stored_key} if stored_key else {})
+        "findingKey": stored.key,
+        "firstSeen": _iso(stored.first_seen),
+    }
 
 
-def _qualys_data(image: ImageSummary, finding: Finding) -> dict[str, Any]:
+def _qualys_data(image: ImageSummary, stored: StoredFinding) -> dict[str, Any]:
+    finding = stored.finding
     return {
         "assessedResourceType": "ContainerRegistryVulnerability",
         "type": "Vulnerability",
@@ -192,11 +196,12 @@ def _qualys_data(image: ImageSummary, finding: Finding) -> dict[str, Any]:
         "repositoryName": image.key.repository,
         "imageDigest": image.key.digest,
         "registryHost": registry_host(image.key.registry),
-        "acrguard": _exact(finding),
+        "acrguard": _exact(stored),
     }
 
 
-def _mdvm_data(image: ImageSummary, finding: Finding) -> dict[str, Any]:
+def _mdvm_data(image: ImageSummary, stored: StoredFinding) -> dict[str, Any]:
+    finding = stored.finding
     pkg = finding.package
     cvss3 = _cvss3(finding, with_vector=True)
     os_name, _, os_version = pkg.ecosystem.partition(":")
@@ -222,7 +227,7 @@ def _mdvm_data(image: ImageSummary, finding: Finding) -> dict[str, Any]:
             else None,
         },
         "cvssV30Score": cvss3["3.0"]["base"] if cvss3 else None,
-        "acrguard": _exact(finding),
+        "acrguard": _exact(stored),
     }
 
 

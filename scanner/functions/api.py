@@ -82,7 +82,8 @@ def _guarded(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callab
         except StoreError as trouble:
             return _error(503, "StoreUnavailable", str(trouble).splitlines()[0] if str(trouble) else "store error")
 
-    run.__name__ = handler.__name__
+    # The host's function name comes from __name__ and must start with a letter.
+    run.__name__ = handler.__name__.lstrip("_")
     run.__doc__ = handler.__doc__
     return run
 
@@ -285,8 +286,8 @@ def _list_images(req: func.HttpRequest) -> func.HttpResponse:
             limit=limit,
             cursor=req.params.get("cursor") or None,
         )
-    except (StoreError, ValueError) as bad:  # a cursor the store did not issue
-        if req.params.get("cursor"):
+    except StoreError as bad:
+        if "cursor" in str(bad):  # a cursor the store did not issue; other store errors stay 503
             raise BadRequest("cursor", "not a cursor this API issued") from bad
         raise
     body: dict[str, Any] = {"value": [_summary_dict(i) for i in page.items]}

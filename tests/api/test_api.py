@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,7 +15,7 @@ from scanner.subassessments import MDVM_KEY, QUALYS_KEY
 from tests.api.conftest import DELETED, HEALTHY, KEY, REG, UNHEALTHY, UNSCANNED, Call
 
 ROUTE = {"sub": "0000", "rg": "rg1", "registry": "contoso"}
-SUB = "_list_sub_assessments"
+SUB = "list_sub_assessments"
 
 
 def sub_route(key: str = QUALYS_KEY, **extra: str) -> dict[str, str]:
@@ -37,28 +38,29 @@ def test_bindings_routes_methods_auth_levels(functions: dict[str, Any]) -> None:
     expected = {
         "health": ("health", "ANONYMOUS"),
         "openapi_document": ("openapi.json", "ANONYMOUS"),
-        "_list_sub_assessments": (None, "FUNCTION"),
-        "_get_sub_assessment": (None, "FUNCTION"),
-        "_list_images": ("images", "FUNCTION"),
-        "_get_image": ("images/{registry}/{digest}", "FUNCTION"),
-        "_image_findings": ("images/{registry}/{digest}/findings", "FUNCTION"),
-        "_vulnerability_images": ("vulnerabilities/{vuln_id}/images", "FUNCTION"),
+        "list_sub_assessments": (None, "FUNCTION"),
+        "get_sub_assessment": (None, "FUNCTION"),
+        "list_images": ("images", "FUNCTION"),
+        "get_image": ("images/{registry}/{digest}", "FUNCTION"),
+        "image_findings": ("images/{registry}/{digest}/findings", "FUNCTION"),
+        "vulnerability_images": ("vulnerabilities/{vuln_id}/images", "FUNCTION"),
     }
     assert set(functions) == set(expected)
+    assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name) for name in functions)  # the host's rule
     for name, (route, level) in expected.items():
         binding = json.loads(functions[name].get_function_json())["bindings"][0]
         assert binding["methods"] == ["GET"]
         assert binding.get("authLevel", "FUNCTION") == level, name
         if route is not None:
             assert binding["route"] == route
-    sub_list = json.loads(functions["_list_sub_assessments"].get_function_json())["bindings"][0]["route"]
+    sub_list = json.loads(functions["list_sub_assessments"].get_function_json())["bindings"][0]["route"]
     assert sub_list.endswith("/providers/Microsoft.Security/assessments/{key}/subAssessments")
     assert sub_list.startswith("subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/")
 
 
 @pytest.fixture
 def fn(functions: dict[str, Any]) -> dict[str, str]:
-    return {"list": "_list_sub_assessments", "get": "_get_sub_assessment"}
+    return {"list": "list_sub_assessments", "get": "get_sub_assessment"}
 
 
 def test_list_one_row_per_active_finding_in_both_shapes(call: Call, alpine_findings: list[Finding]) -> None:
@@ -99,7 +101,7 @@ def test_unknown_severity_is_low(call: Call, alpine_findings: list[Finding]) -> 
 
 
 def test_shape_parameter_overrides_the_key(call: Call) -> None:
-    status, body = call("_list_sub_assessments", sub_route(QUALYS_KEY), {"shape": "mdvm"})
+    status, body = call("list_sub_assessments", sub_route(QUALYS_KEY), {"shape": "mdvm"})
     assert status == 200
     kinds = {r["properties"]["additionalData"]["assessedResourceType"] for r in body["value"]}
     assert "AzureContainerRegistryVulnerability" in kinds
@@ -114,71 +116,72 @@ def test_paging_is_stable_and_complete(call: Call) -> None:
     whole = all_rows(call, QUALYS_KEY, {"$top": "1000"})
     paged = all_rows(call, QUALYS_KEY, {"$top": "2"})
     assert [r["name"] for r in paged] == [r["name"] for r in whole]
-    status, first = call("_list_sub_assessments", sub_route(), {"$top": "2"})
+    status, first = call("list_sub_assessments", sub_route(), {"$top": "2"})
     assert status == 200 and len(first["value"]) == 2 and "$skipToken" in first["nextLink"]
 
 
 def test_get_one_and_missing(call: Call) -> None:
     rows = all_rows(call, MDVM_KEY)
-    status, row = call("_get_sub_assessment", sub_route(MDVM_KEY, name=rows[3]["name"]))
+    status, row = call("get_sub_assessment", sub_route(MDVM_KEY, name=rows[3]["name"]))
     assert status == 200 and row == rows[3]
-    status, body = call("_get_sub_assessment", sub_route(MDVM_KEY, name="00000000-0000-0000-0000-000000000000"))
+    status, body = call("get_sub_assessment", sub_route(MDVM_KEY, name="00000000-0000-0000-0000-000000000000"))
     assert status == 404 and body["error"]["code"] == "NotFound"
 
 
 def test_unknown_assessment_key_is_404(call: Call) -> None:
-    status, body = call("_list_sub_assessments", sub_route("not-a-key"))
+    status, body = call("list_sub_assessments", sub_route("not-a-key"))
     assert status == 404 and "not-a-key" in body["error"]["message"]
 
 
 def test_images_listing_paged_and_filtered(call: Call) -> None:
-    status, body = call("_list_images", params={"registry": REG, "limit": "2"})
+    status, body = call("list_images", params={"registry": REG, "limit": "2"})
     assert status == 200 and len(body["value"]) == 2 and "cursor=" in body["nextLink"]
-    status, body = call("_list_images", params={"registry": REG, "status": "Healthy"})
+    status, body = call("list_images", params={"registry": REG, "status": "Healthy"})
     assert [i["digest"] for i in body["value"]] == [HEALTHY]
-    status, body = call("_list_images", params={"registry": REG, "repository": "app/alpine"})
+    status, body = call("list_images", params={"registry": REG, "repository": "app/alpine"})
     assert [i["digest"] for i in body["value"]] == [UNHEALTHY]
 
 
 def test_image_detail_and_404(call: Call) -> None:
-    status, body = call("_get_image", {"registry": REG, "digest": UNHEALTHY})
+    status, body = call("get_image", {"registry": REG, "digest": UNHEALTHY})
     assert status == 200
     assert body["health"] == "Unhealthy" and len(body["findings"]) == 8 and body["tags"] == ["app/alpine:3.10"]
     assert body["summary"]
-    status, body = call("_get_image", {"registry": REG, "digest": "sha256:" + "9" * 64})
+    status, body = call("get_image", {"registry": REG, "digest": "sha256:" + "9" * 64})
     assert status == 404
 
 
 def test_vulnerability_lookup(call: Call, alpine_findings: list[Finding]) -> None:
     cve = next(c for f in alpine_findings for c in f.cve_ids)
-    status, body = call("_vulnerability_images", {"vuln_id": cve})
+    status, body = call("vulnerability_images", {"vuln_id": cve})
     assert status == 200
     assert [(i["repository"], i["digest"]) for i in body["value"]] == [("app/alpine", UNHEALTHY)]
 
 
 def test_findings_filters(call: Call, alpine_findings: list[Finding]) -> None:
     route = {"registry": REG, "digest": UNHEALTHY}
-    assert len(call("_image_findings", route)[1]["value"]) == 8
+    assert len(call("image_findings", route)[1]["value"]) == 8
     patchable = sum(f.patchable for f in alpine_findings)
-    assert len(call("_image_findings", route, {"patchable": "true"})[1]["value"]) == patchable
-    assert len(call("_image_findings", route, {"fix_status": "fixed"})[1]["value"]) == patchable
+    assert len(call("image_findings", route, {"patchable": "true"})[1]["value"]) == patchable
+    assert len(call("image_findings", route, {"fix_status": "fixed"})[1]["value"]) == patchable
     severity = alpine_findings[0].severity
-    rows = call("_image_findings", route, {"severity": severity, "include_disabled": "true"})[1]["value"]
+    rows = call("image_findings", route, {"severity": severity, "include_disabled": "true"})[1]["value"]
     assert rows and all(r["severity"] == severity for r in rows)
 
 
 @pytest.mark.parametrize(
     ("function", "route", "params", "parameter"),
     [
-        ("_image_findings", {"registry": REG, "digest": UNHEALTHY}, {"severity": "Huge"}, "severity"),
-        ("_image_findings", {"registry": REG, "digest": UNHEALTHY}, {"patchable": "maybe"}, "patchable"),
-        ("_image_findings", {"registry": REG, "digest": UNHEALTHY}, {"fix_status": "x"}, "fix_status"),
-        ("_image_findings", {"registry": REG, "digest": UNHEALTHY}, {"include_disabled": "1"}, "include_disabled"),
-        ("_list_images", {}, {"status": "Sick"}, "status"),
-        ("_list_images", {}, {"limit": "0"}, "limit"),
-        ("_list_sub_assessments", sub_route(), {"$skipToken": "garbage!"}, "$skipToken"),
-        ("_list_sub_assessments", sub_route(), {"$top": "-1"}, "$top"),
-        ("_list_sub_assessments", sub_route(), {"shape": "other"}, "shape"),
+        ("image_findings", {"registry": REG, "digest": UNHEALTHY}, {"severity": "Huge"}, "severity"),
+        ("image_findings", {"registry": REG, "digest": UNHEALTHY}, {"patchable": "maybe"}, "patchable"),
+        ("image_findings", {"registry": REG, "digest": UNHEALTHY}, {"fix_status": "x"}, "fix_status"),
+        ("image_findings", {"registry": REG, "digest": UNHEALTHY}, {"include_disabled": "1"}, "include_disabled"),
+        ("list_images", {}, {"status": "Sick"}, "status"),
+        ("list_images", {}, {"limit": "0"}, "limit"),
+        ("list_images", {}, {"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
+        ("list_sub_assessments", sub_route(), {"$skipToken": "garbage!"}, "$skipToken"),
+        ("list_sub_assessments", sub_route(), {"$top": "-1"}, "$top"),
+        ("list_sub_assessments", sub_route(), {"shape": "other"}, "shape"),
     ],
 )
 def test_bad_parameters_are_400_naming_them(
@@ -191,32 +194,32 @@ def test_bad_parameters_are_400_naming_them(
 
 def test_key_required_when_configured(call: Call) -> None:
     route = {"registry": REG, "digest": UNHEALTHY}
-    assert call("_get_image", route, headers={})[0] == 401
-    assert call("_get_image", route, headers={"x-api-key": "wrong"})[0] == 401
-    assert call("_get_image", route, headers={"Authorization": f"Bearer {KEY}"})[0] == 200
-    assert call("_get_image", route, headers={"X-Api-Key": KEY})[0] == 200
+    assert call("get_image", route, headers={})[0] == 401
+    assert call("get_image", route, headers={"x-api-key": "wrong"})[0] == 401
+    assert call("get_image", route, headers={"Authorization": f"Bearer {KEY}"})[0] == 200
+    assert call("get_image", route, headers={"X-Api-Key": KEY})[0] == 200
 
 
 def test_bearer_token_setting(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ACRGUARD_API_KEY")
     monkeypatch.setenv("ACRGUARD_API_TOKEN", "tok")
-    assert call("_list_images", headers={"Authorization": "Bearer tok"})[0] == 200
-    assert call("_list_images", headers={"Authorization": "Bearer nope"})[0] == 401
+    assert call("list_images", headers={"Authorization": "Bearer tok"})[0] == 200
+    assert call("list_images", headers={"Authorization": "Bearer nope"})[0] == 401
 
 
 def test_anonymous_refused_unless_explicitly_allowed(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ACRGUARD_API_KEY")
-    assert call("_list_images", headers={})[0] == 401
+    assert call("list_images", headers={})[0] == 401
     monkeypatch.setenv("ACRGUARD_ALLOW_ANONYMOUS", "yes")  # only the exact word opens it
-    assert call("_list_images", headers={})[0] == 401
+    assert call("list_images", headers={})[0] == 401
     monkeypatch.setenv("ACRGUARD_ALLOW_ANONYMOUS", "true")
-    assert call("_list_images", headers={})[0] == 200
+    assert call("list_images", headers={})[0] == 200
 
 
 def test_in_azure_the_host_checks_function_keys(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ACRGUARD_API_KEY")
     monkeypatch.setenv("WEBSITE_INSTANCE_ID", "abc")
-    assert call("_list_images", headers={})[0] == 200
+    assert call("list_images", headers={})[0] == 200
 
 
 def test_health_stays_anonymous_and_says_nothing(call: Call) -> None:
@@ -226,5 +229,5 @@ def test_health_stays_anonymous_and_says_nothing(call: Call) -> None:
 
 def test_store_not_configured_is_503(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ACRGUARD_STORE")
-    status, body = call("_list_images")
+    status, body = call("list_images")
     assert status == 503 and "ACRGUARD_STORE" in body["error"]["message"]

@@ -53,7 +53,7 @@ def _validator(doc: dict[str, Any], name: str) -> Draft202012Validator:
 def test_responses_match_the_described_schemas(call: Call) -> None:
     doc = call("openapi_document", headers={})[1]
     sub = {"sub": "s", "rg": "r", "registry": "contoso", "key": QUALYS_KEY}
-    _validator(doc, "SubAssessmentList").validate(call("_list_sub_assessments", sub, {"$top": "2"})[1])
-    _validator(doc, "ImageList").validate(call("_list_images", params={"limit": "1"})[1])
-    _validator(doc, "FindingList").validate(call("_image_findings", {"registry": REG, "digest": UNHEALTHY})[1])
-    _validator(doc, "Error").validate(call("_get_image", {"registry": REG, "digest": "x"})[1])
+    _validator(doc, "SubAssessmentList").validate(call("list_sub_assessments", sub, {"$top": "2"})[1])
+    _validator(doc, "ImageList").validate(call("list_images", params={"limit": "1"})[1])
+    _validator(doc, "FindingList").validate(call("image_findings", {"registry": REG, "digest": UNHEALTHY})[1])
+    _validator(doc, "Error").validate(call("get_image", {"registry": REG, "digest": "x"})[1])
