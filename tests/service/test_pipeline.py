@@ -4,6 +4,7 @@ a real docker-save archive through the injected fetch step)."""
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -11,9 +12,11 @@ import pytest
 from service_support import CountingFetch, load_event
 
 from scanner.feeds.sqlite_db import SqliteVulnDatabase
-from scanner.queue import ScanQueue
+from scanner.output.inventory_json import inventory_dict
+from scanner.queue import ScanQueue, ScanRequest
 from scanner.service.events import RegistryEvent, parse_event, parse_notifications
 from scanner.service.pipeline import drain_queue, handle_event, handle_push, process_scan, rescan_recent
+from scanner.service.sandboxed import inventory_from_document, request_reference
 from scanner.store import FindingsStore
 
 VERSION = "test-1"
@@ -115,3 +118,18 @@ def test_delete_and_notification_pull(store: FindingsStore, queue: ScanQueue) ->
     later = replace(push, kind="delete", tag=None, at=push.at + timedelta(seconds=1))
     handle_event(later, store, queue, VERSION)
     assert store.recently_pulled(EPOCH) == []
+
+
+def test_job_document_round_trip_gives_the_same_findings(
+    store: FindingsStore, db: SqliteVulnDatabase, fetch: CountingFetch
+) -> None:
+    # The sandboxed job returns the inventory JSON document; decoded, it must match like the original.
+    doc = json.loads(json.dumps(inventory_dict(fetch.result)))
+    request = ScanRequest.create("myreg.azurecr.io", "samples/nginx", "sha256:" + "a" * 64)
+    assert request_reference(request) == f"docker://myreg.azurecr.io/samples/nginx@sha256:{'a' * 64}"
+    decoded = inventory_from_document(doc)
+    assert {(p.name, p.version, p.kind) for p in decoded.packages} == {
+        (p.name, p.version, p.kind) for p in fetch.result.packages
+    }
+    process_scan(request, store, db, lambda _request: decoded, VERSION)
+    assert len(store.list_findings(request.registry, request.digest)) == 8

@@ -147,3 +147,8 @@ def test_malformed_notifications() -> None:
     del broken["events"][0]["target"]["digest"]
     with pytest.raises(EventError, match="digest"):
         parse_notifications(broken)
+
+
+def test_import_event_is_its_own_kind() -> None:
+    raw = {**load("eventgrid-image-pushed.json"), "eventType": "Acrguard.ImageImported"}
+    assert parse_event(raw).kind == "import"

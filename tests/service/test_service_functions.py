@@ -140,3 +140,22 @@ def test_malformed_notification_is_dead_lettered(env: Path) -> None:
     with open_queue(env / "queue.sqlite", EVENT_DEAD_LETTER_QUEUE) as dead:
         (letter,) = _raw_messages(dead)
     assert "not JSON" in json.loads(letter.raw)["error"]
+
+
+def test_cloud_event_through_the_trigger(env: Path) -> None:
+    raw = load_event("cloudevent-image-pushed.json")
+    event = func.CloudEvent(
+        id=raw["id"], source=raw["source"], type=raw["type"], specversion="1.0", data=raw["data"], subject="s"
+    )
+    handler("acr_events")(event)
+    with open_queue(env / "queue.sqlite") as queue:
+        (message,) = queue.receive(5)
+    assert (message.request.registry, message.request.tag) == ("myreg.azurecr.io", "v2")
+
+
+def test_chart_event_is_ignored(env: Path) -> None:
+    handler("acr_events")(grid_event(load_event("eventgrid-chart-pushed.json")))
+    with open_queue(env / "queue.sqlite") as queue:
+        assert queue.receive(5) == []
+    with open_queue(env / "queue.sqlite", EVENT_DEAD_LETTER_QUEUE) as dead:
+        assert _raw_messages(dead) == []
