@@ -1,0 +1,353 @@
+"""Gates: YAML policies that judge an image by its active findings and name the actions to take (pure).
+
+A gate file (`policies/gates/*.yaml`, schema in policies/gates/README.md) lists gates. Each gate has
+filters (`fix_status`, `packages`) that narrow the active findings it looks at, and conditions
+(`any_severity_at_least`, `patchable_severity_at_least`, `count_at_least`) of which any one met fails
+the gate. Validation is as strict as for disable rules (scanner/rules.py): a gate that silently never
+fails would let an image through that the policy meant to stop.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, Literal, NoReturn, TypeVar, cast
+
+import yaml
+
+from scanner.errors import AcrguardError
+from scanner.health import at_least
+from scanner.image_context import ImageContext
+from scanner.models import SEVERITY_ORDER, Finding, FixStatus, Severity
+
+DEFAULT_GATES_DIR = Path("policies/gates")
+
+Action = Literal["lock", "quarantine", "notify"]
+ACTIONS: tuple[Action, ...] = ("lock", "quarantine", "notify")
+FIX_STATUSES: tuple[FixStatus, ...] = ("fixed", "not_fixed", "wont_fix")
+
+_FILE_KEYS = ("version", "gates")
+_GATE_KEYS = ("name", "description", "when", "repositories", "actions")
+_WHEN_KEYS = ("any_severity_at_least", "patchable_severity_at_least", "count_at_least", "fix_status", "packages")
+_CONDITION_KEYS = ("any_severity_at_least", "patchable_severity_at_least", "count_at_least")
+_COUNT_KEYS = ("severity", "count")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class GateError(AcrguardError):
+    """A gate file that does not follow the schema, or a gate action that could not be carried out."""
+
+
+@dataclass(frozen=True)
+class CountAtLeast:
+    severity: Severity
+    count: int
+
+
+@dataclass(frozen=True)
+class When:
+    """Criteria; `None` means "not given". No condition given: any finding left by the filters fails."""
+
+    any_severity_at_least: Severity | None = None
+    patchable_severity_at_least: Severity | None = None
+    count_at_least: CountAtLeast | None = None
+    fix_status: frozenset[FixStatus] | None = None
+    packages: tuple[str, ...] | None = None  # case-folded globs on binary/source name, or purl globs
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    description: str
+    when: When
+    actions: tuple[Action, ...]
+    repositories: tuple[str, ...] | None = None  # case-folded globs; None: every repository
+    source: str = ""  # file it came from
+    index: int = 0  # 1-based position in that file
+
+    def applies_to(self, image: ImageContext) -> bool:
+        if self.repositories is None:
+            return True
+        # An image with no repository (a local archive) is in no scoped gate's reach, not even "*".
+        repo = image.repository.casefold()
+        return bool(repo) and any(fnmatchcase(repo, g) for g in self.repositories)
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    gate: Gate
+    failed: bool
+    reasons: tuple[str, ...] = ()  # why it failed; empty when it passed
+
+
+def evaluate(gates: Sequence[Gate], image: ImageContext, findings: Iterable[Finding]) -> list[GateVerdict]:
+    """A verdict for each gate whose `repositories` scope covers the image, in gate order.
+
+    Only active findings count: a finding a disable rule accepted must not lock an image.
+    """
+    active = [f for f in findings if not f.disabled]
+    return [_verdict(gate, active) for gate in gates if gate.applies_to(image)]
+
+
+def _verdict(gate: Gate, active: Sequence[Finding]) -> GateVerdict:
+    when = gate.when
+    considered = [f for f in active if _passes_filters(when, f)]
+    reasons: list[str] = []
+    if when.any_severity_at_least is not None:
+        hits = [f for f in considered if at_least(f.severity, when.any_severity_at_least)]
+        if hits:
+            reasons.append(f"{len(hits)} finding(s) at least {when.any_severity_at_least}: {_ids(hits)}")
+    if when.patchable_severity_at_least is not None:
+        hits = [f for f in considered if f.patchable and at_least(f.severity, when.patchable_severity_at_least)]
+        if hits:
+            reasons.append(
+                f"{len(hits)} patchable finding(s) at least {when.patchable_severity_at_least}: {_ids(hits)}"
+            )
+    if when.count_at_least is not None:
+        rule = when.count_at_least
+        hits = [f for f in considered if at_least(f.severity, rule.severity)]
+        if len(hits) >= rule.count:
+            reasons.append(f"{len(hits)} finding(s) at least {rule.severity} (limit {rule.count})")
+    has_condition = any(getattr(when, k) is not None for k in _CONDITION_KEYS)
+    if not has_condition and considered:
+        reasons.append(f"{len(considered)} matching finding(s): {_ids(considered)}")
+    return GateVerdict(gate, bool(reasons), tuple(reasons))
+
+
+def _passes_filters(when: When, f: Finding) -> bool:
+    if when.fix_status is not None and f.fix_status not in when.fix_status:
+        return False
+    if when.packages is None:
+        return True
+    # Binary and source names both count, as in disable rules: openssl (source) or libssl3 (binary).
+    names = {f.package.name.casefold(), f.package.source_name.casefold()} - {""}
+    purl = f.package.purl.casefold()
+    for glob in when.packages:
+        if glob.startswith("pkg:"):
+            if purl and fnmatchcase(purl, glob):
+                return True
+        elif any(fnmatchcase(n, glob) for n in names):
+            return True
+    return False
+
+
+def _ids(findings: Sequence[Finding], limit: int = 5) -> str:
+    # Reasons end up in quarantine details and events: keep them short and stable.
+    ids = sorted({f.id for f in findings})
+    more = f" (+{len(ids) - limit} more)" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+# --------------------------------------------------------------------------------------------------
+# loading
+
+
+def load_gates(directory: str | Path = DEFAULT_GATES_DIR, *, missing_ok: bool = False) -> list[Gate]:
+    """Gates from `*.yaml` / `*.yml` files directly in `directory`, files in name order; names unique."""
+    root = Path(directory)
+    if not root.is_dir():
+        if missing_ok and not root.exists():
+            return []
+        raise GateError(f"{root}: gates directory does not exist or is not a directory")
+    files = sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+    gates: list[Gate] = []
+    seen: dict[str, Gate] = {}
+    for path in files:
+        for gate in load_gate_file(path):
+            other = seen.get(gate.name.casefold())
+            if other is not None:
+                raise GateError(
+                    f"{path}: gate {gate.index} ('{gate.name}'): 'name': '{gate.name}' is already used by "
+                    f"{other.source} gate {other.index}"
+                )
+            seen[gate.name.casefold()] = gate
+            gates.append(gate)
+    return gates
+
+
+def load_gate_file(path: str | Path) -> list[Gate]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise GateError(f"{path}: cannot read: {e}") from e
+    try:
+        doc = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise GateError(f"{path}: invalid YAML{at}: {e.problem or e.context}") from e
+    except (yaml.YAMLError, ValueError) as e:
+        raise GateError(f"{path}: invalid YAML: {e}") from e
+    if doc is None:
+        return []  # an empty file, or every gate commented out
+    where = str(path)
+    if not isinstance(doc, dict):
+        raise GateError(f"{where}: expected a mapping with a 'gates' list, got {_kind(doc)}")
+    _no_unknown_keys(where, doc, _FILE_KEYS, "top-level key")
+    if "version" in doc and doc["version"] != 1:
+        _fail(where, "version", f"{_show(doc['version'])} is not supported (only 1)")
+    if "gates" not in doc:
+        _fail(where, "gates", "missing (expected a list of gates)")
+    raw_gates = doc["gates"]
+    if raw_gates is None:
+        return []
+    if not isinstance(raw_gates, list):
+        _fail(where, "gates", f"expected a list, got {_kind(raw_gates)}")
+    return [_parse_gate(f"{where}: gate {i}", raw, where, i) for i, raw in enumerate(raw_gates, start=1)]
+
+
+def _parse_gate(where: str, raw: object, source: str, index: int) -> Gate:
+    if not isinstance(raw, dict):
+        raise GateError(f"{where}: expected a mapping, got {_kind(raw)}")
+    name = raw.get("name")
+    if isinstance(name, str) and _NAME.fullmatch(name):
+        where = f"{where} ('{name}')"
+    _no_unknown_keys(where, raw, _GATE_KEYS, "key in a gate")
+    for key in ("name", "description", "when", "actions"):
+        if key not in raw:
+            _fail(where, key, "missing")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        _fail(where, "name", f"{_show(name)} is not a name (letters, digits, '.', '_', '-'; at most 100)")
+    description = raw["description"]
+    if not isinstance(description, str) or not description.strip():
+        _fail(where, "description", f"{_show(description)} is not a non-empty string: say what the gate is for")
+    repositories = None
+    if "repositories" in raw:
+        repositories = tuple(s.casefold() for s in _strings(where, "repositories", raw["repositories"]))
+    return Gate(
+        name=name,
+        description=description.strip(),
+        when=_parse_when(where, raw["when"]),
+        actions=_parse_actions(where, raw["actions"]),
+        repositories=repositories,
+        source=source,
+        index=index,
+    )
+
+
+def _parse_when(where: str, raw: object) -> When:
+    if not isinstance(raw, dict):
+        _fail(where, "when", f"expected a mapping of criteria, got {_kind(raw)}")
+    _no_unknown_keys(where, raw, _WHEN_KEYS, "criterion in 'when'")
+    if not raw:
+        _fail(where, "when", f"needs at least one criterion: {', '.join(_WHEN_KEYS)}")
+    fields: dict[str, Any] = {}
+    for key in ("any_severity_at_least", "patchable_severity_at_least"):
+        if key in raw:
+            fields[key] = _choice(where, key, raw[key], SEVERITY_ORDER)
+    if "count_at_least" in raw:
+        fields["count_at_least"] = _parse_count(where, raw["count_at_least"])
+    if "fix_status" in raw:
+        value = raw["fix_status"]
+        if not isinstance(value, list) or not value:
+            _fail(where, "fix_status", f"expected a non-empty list of {', '.join(FIX_STATUSES)}, got {_kind(value)}")
+        fields["fix_status"] = frozenset(_choice(where, "fix_status", v, FIX_STATUSES) for v in value)
+    if "packages" in raw:
+        fields["packages"] = tuple(s.casefold() for s in _strings(where, "packages", raw["packages"]))
+    return When(**fields)
+
+
+def _parse_count(where: str, raw: object) -> CountAtLeast:
+    key = "count_at_least"
+    if not isinstance(raw, dict):
+        _fail(where, key, f"expected a mapping with 'severity' and 'count', got {_kind(raw)}")
+    _no_unknown_keys(where, raw, _COUNT_KEYS, "key in 'count_at_least'")
+    for sub in _COUNT_KEYS:
+        if sub not in raw:
+            _fail(where, f"{key}.{sub}", "missing")
+    count = raw["count"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        _fail(where, f"{key}.count", f"{_show(count)} is not a whole number of at least 1")
+    return CountAtLeast(_choice(where, f"{key}.severity", raw["severity"], SEVERITY_ORDER), count)
+
+
+def _parse_actions(where: str, raw: object) -> tuple[Action, ...]:
+    # An empty list is refused: a gate with no action is a typo, and "report only" is spelled `notify`.
+    if not isinstance(raw, list) or not raw:
+        _fail(where, "actions", f"expected a non-empty list of {', '.join(ACTIONS)}, got {_kind(raw)}")
+    out: list[Action] = []
+    for item in raw:
+        action = _choice(where, "actions", item, ACTIONS)
+        if action in out:
+            _fail(where, "actions", f"'{action}' is listed twice")
+        out.append(action)
+    return tuple(out)
+
+
+def _strings(where: str, key: str, value: object) -> list[str]:
+    if not isinstance(value, list) or not value:
+        _fail(where, key, f"expected a non-empty list, got {_kind(value)}")
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            _fail(where, key, f"{_show(item)} is not a non-empty string")
+    return [cast(str, item).strip() for item in value]
+
+
+_E = TypeVar("_E", bound=str)
+
+
+def _choice(where: str, key: str, value: object, choices: Sequence[_E]) -> _E:
+    if isinstance(value, str):
+        for choice in choices:
+            if value.casefold() == choice.casefold():
+                return choice
+    _fail(where, key, f"{_show(value)} is not one of {', '.join(choices)}")
+
+
+def _no_unknown_keys(where: str, raw: Mapping[Any, Any], allowed: Sequence[str], what: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f" (expected {', '.join(allowed)})"
+            _fail(where, str(key), f"unknown {what}{hint}")
+
+
+def _fail(where: str, field: str, message: str) -> NoReturn:
+    raise GateError(f"{where}: '{field}': {message}")
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, list | dict) or value is None:
+        return _kind(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _kind(value: object) -> str:
+    kinds: list[tuple[type | tuple[type, ...], str]] = [
+        (bool, "true/false"),
+        ((int, float), "a number"),
+        (str, "a string"),
+        (list, "a list"),
+        (dict, "a mapping"),
+        ((date, datetime), "a date"),
+    ]
+    if value is None:
+        return "nothing"
+    return next((label for types, label in kinds if isinstance(value, types)), type(value).__name__)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys: PyYAML keeps the last silently, hiding half a gate."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, str | int | float | bool | date):
+            continue  # an unhashable key: construct_mapping reports it
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
