@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     from scanner.job_cli import add_job_parser
 
     add_job_parser(sub)
+    from scanner.serve_cli import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -126,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from scanner.job_cli import run_job
 
             return run_job(args)
+        if args.command == "serve":
+            from scanner.serve_cli import run_serve
+
+            return run_serve(args)
     except AcrguardError as exc:
         sys.stderr.write(f"acrguard: {exc}\n")
         return EXIT_ERROR

@@ -1,0 +1,92 @@
+"""The pieces of `acrguard serve` that need no server: NCRONTAB, route templates, the Event Grid handshake."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from scanner.serve import CronError, Dispatcher, FunctionIndex, parse_ncrontab, route_pattern
+
+T0 = datetime(2026, 11, 24, 16, 30, 15, tzinfo=UTC)  # a Tuesday
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ("0 0 3 * * *", datetime(2026, 11, 25, 3, 0, 0, tzinfo=UTC)),
+        ("*/10 * * * * *", datetime(2026, 11, 24, 16, 30, 20, tzinfo=UTC)),
+        ("0 */30 * * * *", datetime(2026, 11, 24, 17, 0, 0, tzinfo=UTC)),
+        ("0 0 9-17 * * mon-fri", datetime(2026, 11, 24, 17, 0, 0, tzinfo=UTC)),
+        ("0 0 0 * * 0", datetime(2026, 11, 29, 0, 0, 0, tzinfo=UTC)),  # Sunday
+        ("0 0 0 * * 7", datetime(2026, 11, 29, 0, 0, 0, tzinfo=UTC)),  # 7 is Sunday too
+        ("0 0 0 1 jan *", datetime(2027, 1, 1, 0, 0, 0, tzinfo=UTC)),
+        ("0 0 0 29 2 *", datetime(2028, 2, 29, 0, 0, 0, tzinfo=UTC)),
+        ("5,45 30 16 * * *", datetime(2026, 11, 24, 16, 30, 45, tzinfo=UTC)),
+        ("0 0 12 1 * fri", datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)),  # day OR weekday, as in cron
+    ],
+)
+def test_next_run(schedule: str, expected: datetime) -> None:
+    assert parse_ncrontab(schedule).next_after(T0) == expected
+
+
+@pytest.mark.parametrize("bad", ["0 3 * * *", "60 * * * * *", "* * * 0 * *", "a * * * * *", "*/0 * * * * *"])
+def test_bad_schedules(bad: str) -> None:
+    with pytest.raises(CronError):
+        parse_ncrontab(bad)
+
+
+def test_next_run_is_strictly_after() -> None:
+    assert parse_ncrontab("* * * * * *").next_after(T0) == datetime(2026, 11, 24, 16, 30, 16, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("route", "path", "params"),
+    [
+        ("images/{registry}/{digest}", "images/r.io:5000/sha256:ab", {"registry": "r.io:5000", "digest": "sha256:ab"}),
+        ("images/{registry}/{digest}/findings", "images/r/d/findings", {"registry": "r", "digest": "d"}),
+        ("health", "health/", {}),
+        ("items/{id:int}", "items/7", {"id": "7"}),
+        ("files/{*rest}", "files/a/b/c", {"rest": "a/b/c"}),
+        ("opt/{name?}", "opt", {}),
+    ],
+)
+def test_route_templates(route: str, path: str, params: dict[str, str]) -> None:
+    match = route_pattern(route).fullmatch(path)
+    assert match is not None
+    assert {k: v for k, v in match.groupdict().items() if v is not None} == params
+
+
+def test_route_templates_do_not_overmatch() -> None:
+    assert route_pattern("images/{registry}/{digest}").fullmatch("images/r/d/findings") is None
+    assert route_pattern("health").fullmatch("healthz") is None
+
+
+def _dispatcher(seen: list[Any]) -> Dispatcher:
+    return Dispatcher(FunctionIndex(event_grid={"acr_events": seen.append}), function_key="k")
+
+
+def test_event_grid_validation_and_options_handshake() -> None:
+    seen: list[Any] = []
+    body = json.dumps(
+        [{"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "data": {"validationCode": "v1"}}]
+    )
+    target = "/runtime/webhooks/eventgrid?functionName=acr_events&code=k"
+    reply = _dispatcher(seen).dispatch("POST", target, {"aeg-event-type": "SubscriptionValidation"}, body.encode(), "h")
+    assert (reply.status, json.loads(reply.body)) == (200, {"validationResponse": "v1"})
+    options = _dispatcher(seen).dispatch("OPTIONS", target, {"WebHook-Request-Origin": "eventgrid.azure.net"}, b"", "h")
+    assert options.status == 200 and options.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
+    assert seen == []
+
+
+def test_event_grid_notifications_reach_the_handler_and_need_the_key() -> None:
+    seen: list[Any] = []
+    cloud = {"specversion": "1.0", "id": "1", "type": "t", "source": "s", "data": {}}
+    target = "/runtime/webhooks/eventgrid?functionName=acr_events"
+    assert _dispatcher(seen).dispatch("POST", target, {}, json.dumps(cloud).encode(), "h").status == 401
+    reply = _dispatcher(seen).dispatch("POST", target + "&code=k", {}, json.dumps([cloud, cloud]).encode(), "h")
+    assert reply.status == 200 and seen == [cloud, cloud]
+    missing = _dispatcher(seen).dispatch("POST", target.replace("acr_events", "other") + "&code=k", {}, b"[]", "h")
+    assert missing.status == 404
