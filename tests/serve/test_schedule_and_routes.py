@@ -90,3 +90,68 @@ def test_event_grid_notifications_reach_the_handler_and_need_the_key() -> None:
     assert reply.status == 200 and seen == [cloud, cloud]
     missing = _dispatcher(seen).dispatch("POST", target.replace("acr_events", "other") + "&code=k", {}, b"[]", "h")
     assert missing.status == 404
+
+
+def _echo(req: Any) -> Any:
+    import azure.functions as func
+
+    body = {"method": req.method, "route": dict(req.route_params), "params": dict(req.params), "url": req.url}
+    return func.HttpResponse(json.dumps(body), status_code=201, mimetype="application/json")
+
+
+def _http_dispatcher(anonymous: bool = False) -> Dispatcher:
+    from scanner.serve import HttpFunction
+
+    route = "images/{registry}/{digest}"
+    fn = HttpFunction("get_image", route, frozenset({"GET"}), anonymous, route_pattern(route), _echo)
+    return Dispatcher(FunctionIndex(http=[fn]), function_key="k")
+
+
+def test_http_functions_get_the_hosts_request_and_answer_with_theirs() -> None:
+    reply = _http_dispatcher().dispatch("GET", "/api/images/r.io%3A5000/sha256:ab?code=k&x=1", {}, b"", "h:1")
+    assert reply.status == 201 and reply.headers["Content-Type"].startswith("application/json")
+    assert json.loads(reply.body) == {
+        "method": "GET",
+        "route": {"registry": "r.io:5000", "digest": "sha256:ab"},
+        "params": {"code": "k", "x": "1"},
+        "url": "http://h:1/api/images/r.io%3A5000/sha256:ab?code=k&x=1",
+    }
+
+
+def test_http_method_key_and_path_errors() -> None:
+    dispatcher = _http_dispatcher()
+    assert dispatcher.dispatch("GET", "/api/images/r/d", {}, b"", "h").status == 401
+    assert dispatcher.dispatch("GET", "/api/images/r/d", {"X-Functions-Key": "k"}, b"", "h").status == 201
+    assert dispatcher.dispatch("POST", "/api/images/r/d?code=k", {}, b"", "h").status == 405
+    assert dispatcher.dispatch("GET", "/api/nothing?code=k", {}, b"", "h").status == 404
+    assert dispatcher.dispatch("GET", "/elsewhere", {}, b"", "h").status == 404
+    assert _http_dispatcher(anonymous=True).dispatch("GET", "/api/images/r/d", {}, b"", "h").status == 201
+
+
+def test_a_failing_handler_is_a_500_not_the_servers_end() -> None:
+    def boom(event: Any) -> None:
+        raise RuntimeError("store down")
+
+    dispatcher = Dispatcher(FunctionIndex(event_grid={"acr_events": boom}))
+    target = "/runtime/webhooks/eventgrid?functionName=acr_events"
+    assert dispatcher.dispatch("POST", target, {"aeg-event-type": "Notification"}, b"[{}]", "h").status == 500
+
+
+def test_worker_drains_until_stopped() -> None:
+    import threading
+
+    from scanner.serve import run_worker
+
+    stop = threading.Event()
+    calls: list[int] = []
+
+    def drain_once() -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("queue briefly unavailable")  # logged, and the worker carries on
+        if len(calls) >= 5:
+            stop.set()
+        return 1 if len(calls) < 3 else 0
+
+    run_worker(drain_once, stop, idle_sleep=0.01)
+    assert len(calls) == 5
