@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from scanner.assessment import ApplyRules, AttachRemediation, SummariseRemediation, assess
 from scanner.detectors.registry import default_registry
+from scanner.gate_actions import ActionsAdapter, apply_verdicts
+from scanner.gates import Gate, evaluate
+from scanner.image_context import ImageContext
 from scanner.models import Inventory
 from scanner.queue.interface import Reason, ScanQueue, ScanRequest
 from scanner.service.events import RegistryEvent
@@ -31,11 +34,13 @@ PULL_SOURCE = "registry-notification"
 
 @dataclass(frozen=True)
 class Policy:
-    """The optional user rules and remediation, loaded once by the caller."""
+    """The optional user rules, remediation and gates, loaded once by the caller."""
 
     apply_rules: ApplyRules | None = None
     attach_remediation: AttachRemediation | None = None
     summarise_remediation: SummariseRemediation | None = None
+    gates: tuple[Gate, ...] = ()
+    gate_actions: ActionsAdapter | None = None  # lock / quarantine / publish; None evaluates without acting
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,9 @@ def process_scan(
         timings["inventory"] = time.monotonic() - started
         now = datetime.now(UTC)
         store.save_inventory(request.registry, request.digest, inventory, scanner_version, detectors, now)
-        change = _assess_and_save(request.registry, request.digest, inventory, store, db, policy, now)
+        change = _assess_and_save(
+            request.registry, request.repository, request.digest, inventory, store, db, policy, now
+        )
         timings["total"] = time.monotonic() - started
         store.record_usage(request.registry, request.digest, BILLABLE_KIND, now)
     except Exception as err:
@@ -163,7 +170,7 @@ def rescan_recent(
             continue
         try:
             now = datetime.now(UTC)
-            _assess_and_save(key.registry, key.digest, stored.inventory, store, db, policy, now)
+            _assess_and_save(key.registry, key.repository, key.digest, stored.inventory, store, db, policy, now)
             store.record_usage(key.registry, key.digest, "rescan", now)
             rematched += 1
         except Exception as err:  # one bad image must not stop the nightly run
@@ -214,6 +221,7 @@ def db_version(db: VulnDatabase) -> str:
 
 def _assess_and_save(
     registry: str,
+    repository: str,
     digest: str,
     inventory: Inventory,
     store: FindingsStore,
@@ -228,7 +236,18 @@ def _assess_and_save(
         attach_remediation=policy.attach_remediation,
         summarise_remediation=policy.summarise_remediation,
     )
-    return store.save_assessment(registry, digest, result.findings, result.health, result.reason, result.summary, at)
+    change = store.save_assessment(registry, digest, result.findings, result.health, result.reason, result.summary, at)
+    # Gates judge only images that were assessed (an Unsupported image has no findings, and passing it would
+    # unlock or release it), and only the newest assessment (a stale replay must not undo a newer verdict).
+    assessed = result.health in ("Healthy", "Unhealthy")
+    if policy.gates and policy.gate_actions is not None and assessed and not change.stale:
+        # The image as the registry knows it (the inventory's own reference may be a scratch layout's).
+        image = replace(ImageContext.from_inventory(inventory), registry=registry, repository=repository, digest=digest)
+        verdicts = evaluate(policy.gates, image, result.findings)
+        report = apply_verdicts(verdicts, image, policy.gate_actions, change, summary=result.summary)
+        for error in report.errors:  # never raised into the scan: the findings are already stored
+            log.warning("gate action failed for %s@%s: %s", registry, digest, error)
+    return change
 
 
 def _one_line(err: BaseException) -> str:
