@@ -438,7 +438,9 @@ def serve(config: ServeConfig, stop: threading.Event) -> None:
     fetch = make_fetch(config.runner, config.insecure_registries)
 
     def drain_once() -> int:
-        counts = drain_queue(clients.queue(), clients.store(), clients.db(), fetch, __version__, max_messages=4)
+        counts = drain_queue(
+            clients.queue(), clients.store(), clients.db(), fetch, __version__, max_messages=4, policy=clients.policy()
+        )
         return counts.processed + counts.failed
 
     server = make_server(config.host, config.port, Dispatcher(index, config.function_key))

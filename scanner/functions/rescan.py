@@ -34,5 +34,7 @@ def rescan(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.info("rescan timer is past due; running now")
     since = datetime.now(UTC) - rescan_window()
-    counts = rescan_recent(clients.store(), clients.db(), since, __version__, queue=clients.queue())
+    counts = rescan_recent(
+        clients.store(), clients.db(), since, __version__, queue=clients.queue(), policy=clients.policy()
+    )
     log.info("rescan: %d re-matched, %d requeued, %d failed", counts.rematched, counts.requeued, counts.failed)

@@ -12,6 +12,7 @@ import threading
 from scanner.feeds.location import open_scan_database
 from scanner.feeds.sqlite_db import SqliteVulnDatabase
 from scanner.queue import ScanQueue, open_queue
+from scanner.service.pipeline import Policy
 from scanner.store import FindingsStore, open_store
 
 STORE_ENV = "ACRGUARD_STORE"
@@ -29,6 +30,16 @@ class Clients:
         self._queue: ScanQueue | None = None
         self._dead: ScanQueue | None = None
         self._db: SqliteVulnDatabase | None = None
+        self._policy: Policy | None = None
+
+    def policy(self) -> Policy:
+        """Rules, remediation templates and gates (see scanner.service.policy), loaded once."""
+        with self._lock:
+            if self._policy is None:
+                from scanner.service.policy import policy_from_environment
+
+                self._policy = policy_from_environment()
+            return self._policy
 
     def store(self) -> FindingsStore:
         with self._lock:
@@ -62,6 +73,7 @@ class Clients:
                     client.close()
             self._store = self._queue = self._dead = None
             self._db = None
+            self._policy = None
 
 
 def _required(name: str) -> str:
