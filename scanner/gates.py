@@ -9,11 +9,9 @@ fails would let an image through that the policy meant to stop.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar, cast
@@ -24,6 +22,7 @@ from scanner.errors import AcrguardError
 from scanner.health import at_least
 from scanner.image_context import ImageContext
 from scanner.models import SEVERITY_ORDER, Finding, FixStatus, Severity
+from scanner.policy_yaml import StrictLoader, kind, pick, show, unknown_key
 
 DEFAULT_GATES_DIR = Path("policies/gates")
 
@@ -177,7 +176,7 @@ def load_gate_file(path: str | Path) -> list[Gate]:
     except (OSError, UnicodeDecodeError) as e:
         raise GateError(f"{path}: cannot read: {e}") from e
     try:
-        doc = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
+        doc = yaml.load(text, Loader=StrictLoader)  # a SafeLoader: no arbitrary objects
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -188,23 +187,23 @@ def load_gate_file(path: str | Path) -> list[Gate]:
         return []  # an empty file, or every gate commented out
     where = str(path)
     if not isinstance(doc, dict):
-        raise GateError(f"{where}: expected a mapping with a 'gates' list, got {_kind(doc)}")
+        raise GateError(f"{where}: expected a mapping with a 'gates' list, got {kind(doc)}")
     _no_unknown_keys(where, doc, _FILE_KEYS, "top-level key")
     if "version" in doc and doc["version"] != 1:
-        _fail(where, "version", f"{_show(doc['version'])} is not supported (only 1)")
+        _fail(where, "version", f"{show(doc['version'])} is not supported (only 1)")
     if "gates" not in doc:
         _fail(where, "gates", "missing (expected a list of gates)")
     raw_gates = doc["gates"]
     if raw_gates is None:
         return []
     if not isinstance(raw_gates, list):
-        _fail(where, "gates", f"expected a list, got {_kind(raw_gates)}")
+        _fail(where, "gates", f"expected a list, got {kind(raw_gates)}")
     return [_parse_gate(f"{where}: gate {i}", raw, where, i) for i, raw in enumerate(raw_gates, start=1)]
 
 
 def _parse_gate(where: str, raw: object, source: str, index: int) -> Gate:
     if not isinstance(raw, dict):
-        raise GateError(f"{where}: expected a mapping, got {_kind(raw)}")
+        raise GateError(f"{where}: expected a mapping, got {kind(raw)}")
     name = raw.get("name")
     if isinstance(name, str) and _NAME.fullmatch(name):
         where = f"{where} ('{name}')"
@@ -213,10 +212,10 @@ def _parse_gate(where: str, raw: object, source: str, index: int) -> Gate:
         if key not in raw:
             _fail(where, key, "missing")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        _fail(where, "name", f"{_show(name)} is not a name (letters, digits, '.', '_', '-'; at most 100)")
+        _fail(where, "name", f"{show(name)} is not a name (letters, digits, '.', '_', '-'; at most 100)")
     description = raw["description"]
     if not isinstance(description, str) or not description.strip():
-        _fail(where, "description", f"{_show(description)} is not a non-empty string: say what the gate is for")
+        _fail(where, "description", f"{show(description)} is not a non-empty string: say what the gate is for")
     repositories = None
     if "repositories" in raw:
         repositories = tuple(s.casefold() for s in _strings(where, "repositories", raw["repositories"]))
@@ -233,7 +232,7 @@ def _parse_gate(where: str, raw: object, source: str, index: int) -> Gate:
 
 def _parse_when(where: str, raw: object) -> When:
     if not isinstance(raw, dict):
-        _fail(where, "when", f"expected a mapping of criteria, got {_kind(raw)}")
+        _fail(where, "when", f"expected a mapping of criteria, got {kind(raw)}")
     _no_unknown_keys(where, raw, _WHEN_KEYS, "criterion in 'when'")
     if not raw:
         _fail(where, "when", f"needs at least one criterion: {', '.join(_WHEN_KEYS)}")
@@ -246,7 +245,7 @@ def _parse_when(where: str, raw: object) -> When:
     if "fix_status" in raw:
         value = raw["fix_status"]
         if not isinstance(value, list) or not value:
-            _fail(where, "fix_status", f"expected a non-empty list of {', '.join(FIX_STATUSES)}, got {_kind(value)}")
+            _fail(where, "fix_status", f"expected a non-empty list of {', '.join(FIX_STATUSES)}, got {kind(value)}")
         fields["fix_status"] = frozenset(_choice(where, "fix_status", v, FIX_STATUSES) for v in value)
     if "packages" in raw:
         fields["packages"] = tuple(s.casefold() for s in _strings(where, "packages", raw["packages"]))
@@ -256,21 +255,21 @@ def _parse_when(where: str, raw: object) -> When:
 def _parse_count(where: str, raw: object) -> CountAtLeast:
     key = "count_at_least"
     if not isinstance(raw, dict):
-        _fail(where, key, f"expected a mapping with 'severity' and 'count', got {_kind(raw)}")
+        _fail(where, key, f"expected a mapping with 'severity' and 'count', got {kind(raw)}")
     _no_unknown_keys(where, raw, _COUNT_KEYS, "key in 'count_at_least'")
     for sub in _COUNT_KEYS:
         if sub not in raw:
             _fail(where, f"{key}.{sub}", "missing")
     count = raw["count"]
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        _fail(where, f"{key}.count", f"{_show(count)} is not a whole number of at least 1")
+        _fail(where, f"{key}.count", f"{show(count)} is not a whole number of at least 1")
     return CountAtLeast(_choice(where, f"{key}.severity", raw["severity"], SEVERITY_ORDER), count)
 
 
 def _parse_actions(where: str, raw: object) -> tuple[Action, ...]:
     # An empty list is refused: a gate with no action is a typo, and "report only" is spelled `notify`.
     if not isinstance(raw, list) or not raw:
-        _fail(where, "actions", f"expected a non-empty list of {', '.join(ACTIONS)}, got {_kind(raw)}")
+        _fail(where, "actions", f"expected a non-empty list of {', '.join(ACTIONS)}, got {kind(raw)}")
     out: list[Action] = []
     for item in raw:
         action = _choice(where, "actions", item, ACTIONS)
@@ -282,10 +281,10 @@ def _parse_actions(where: str, raw: object) -> tuple[Action, ...]:
 
 def _strings(where: str, key: str, value: object) -> list[str]:
     if not isinstance(value, list) or not value:
-        _fail(where, key, f"expected a non-empty list, got {_kind(value)}")
+        _fail(where, key, f"expected a non-empty list, got {kind(value)}")
     for item in value:
         if not isinstance(item, str) or not item.strip():
-            _fail(where, key, f"{_show(item)} is not a non-empty string")
+            _fail(where, key, f"{show(item)} is not a non-empty string")
     return [cast(str, item).strip() for item in value]
 
 
@@ -293,61 +292,17 @@ _E = TypeVar("_E", bound=str)
 
 
 def _choice(where: str, key: str, value: object, choices: Sequence[_E]) -> _E:
-    if isinstance(value, str):
-        for choice in choices:
-            if value.casefold() == choice.casefold():
-                return choice
-    _fail(where, key, f"{_show(value)} is not one of {', '.join(choices)}")
+    chosen = pick(value, choices)
+    if chosen is None:
+        _fail(where, key, f"{show(value)} is not one of {', '.join(choices)}")
+    return chosen
 
 
 def _no_unknown_keys(where: str, raw: Mapping[Any, Any], allowed: Sequence[str], what: str) -> None:
-    for key in raw:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f" (expected {', '.join(allowed)})"
-            _fail(where, str(key), f"unknown {what}{hint}")
+    found = unknown_key(raw, allowed, what)
+    if found is not None:
+        _fail(where, *found)
 
 
 def _fail(where: str, field: str, message: str) -> NoReturn:
     raise GateError(f"{where}: '{field}': {message}")
-
-
-def _show(value: object) -> str:
-    if isinstance(value, str):
-        return f"'{value}'"
-    if isinstance(value, list | dict) or value is None:
-        return _kind(value)
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _kind(value: object) -> str:
-    kinds: list[tuple[type | tuple[type, ...], str]] = [
-        (bool, "true/false"),
-        ((int, float), "a number"),
-        (str, "a string"),
-        (list, "a list"),
-        (dict, "a mapping"),
-        ((date, datetime), "a date"),
-    ]
-    if value is None:
-        return "nothing"
-    return next((label for types, label in kinds if isinstance(value, types)), type(value).__name__)
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys: PyYAML keeps the last silently, hiding half a gate."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if not isinstance(key, str | int | float | bool | date):
-            continue  # an unhashable key: construct_mapping reports it
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

@@ -7,7 +7,6 @@ value must fail loudly, since a rule that silently matches nothing (or everythin
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import yaml
 from scanner.errors import AcrguardError
 from scanner.image_context import ImageContext
 from scanner.models import SEVERITY_ORDER, Category, Finding, FixStatus, Severity
+from scanner.policy_yaml import StrictLoader, kind, pick, show, unknown_key
 
 DEFAULT_RULES_DIR = Path("policies/rules")
 
@@ -240,7 +240,7 @@ def load_rule_file(path: str | Path) -> list[Rule]:
     except (OSError, UnicodeDecodeError) as e:
         raise RuleError(f"{path}: cannot read: {e}") from e
     try:
-        doc = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
+        doc = yaml.load(text, Loader=StrictLoader)  # a SafeLoader: no arbitrary objects
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -251,24 +251,24 @@ def load_rule_file(path: str | Path) -> list[Rule]:
         return []  # an empty file (or one whose rules are all commented out)
     where = str(path)
     if not isinstance(doc, dict):
-        raise RuleError(f"{where}: expected a mapping with a 'rules' list, got {_kind(doc)}")
+        raise RuleError(f"{where}: expected a mapping with a 'rules' list, got {kind(doc)}")
     _no_unknown_keys(where, doc, _FILE_KEYS, "top-level key")
     if "version" in doc and doc["version"] != 1:
-        _fail(where, "version", f"{_show(doc['version'])} is not supported (only 1)")
+        _fail(where, "version", f"{show(doc['version'])} is not supported (only 1)")
     if "rules" not in doc:
         _fail(where, "rules", "missing")
     raw_rules = doc["rules"]
     if raw_rules is None:
         return []
     if not isinstance(raw_rules, list):
-        _fail(where, "rules", f"expected a list of rules, got {_kind(raw_rules)}")
+        _fail(where, "rules", f"expected a list of rules, got {kind(raw_rules)}")
     return [_parse_rule(where, i, raw) for i, raw in enumerate(raw_rules, start=1)]
 
 
 def _parse_rule(source: str, index: int, raw: object) -> Rule:
     where = f"{source}: rule {index}"
     if not isinstance(raw, dict):
-        raise RuleError(f"{where}: expected a mapping, got {_kind(raw)}")
+        raise RuleError(f"{where}: expected a mapping, got {kind(raw)}")
     if "name" not in raw:
         _fail(where, "name", "missing")
     name = raw["name"]
@@ -276,7 +276,7 @@ def _parse_rule(source: str, index: int, raw: object) -> Rule:
         _fail(
             where,
             "name",
-            f"{_show(name)} must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            f"{show(name)} must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit",
         )
     where = f"{where} ('{name}')"
     _no_unknown_keys(where, raw, _RULE_KEYS, "key")
@@ -292,7 +292,7 @@ def _parse_rule(source: str, index: int, raw: object) -> Rule:
 
 def _parse_expires(where: str, value: object) -> date:
     if isinstance(value, datetime):
-        _fail(where, "expires", f"{_show(value)} has a time; write a date, YYYY-MM-DD")
+        _fail(where, "expires", f"{show(value)} has a time; write a date, YYYY-MM-DD")
     if isinstance(value, date):
         return value
     if isinstance(value, str) and _ISO_DATE.fullmatch(value):
@@ -300,12 +300,12 @@ def _parse_expires(where: str, value: object) -> date:
             return date.fromisoformat(value)
         except ValueError:
             pass
-    _fail(where, "expires", f"{_show(value)} is not a date (YYYY-MM-DD)")
+    _fail(where, "expires", f"{show(value)} is not a date (YYYY-MM-DD)")
 
 
 def _parse_match(where: str, raw: object) -> Match:
     if not isinstance(raw, dict):
-        _fail(where, "match", f"expected a mapping of criteria, got {_kind(raw)}")
+        _fail(where, "match", f"expected a mapping of criteria, got {kind(raw)}")
     _no_unknown_keys(where, raw, _MATCH_KEYS, "criterion in 'match'")
     if not raw:
         _fail(where, "match", f"needs at least one criterion: {', '.join(_MATCH_KEYS)}")
@@ -317,10 +317,10 @@ def _parse_match(where: str, raw: object) -> Match:
 
 def _strings(where: str, key: str, value: object) -> list[str]:
     if not isinstance(value, list) or not value:
-        _fail(where, key, f"expected a non-empty list, got {_kind(value)}")
+        _fail(where, key, f"expected a non-empty list, got {kind(value)}")
     for item in value:
         if not isinstance(item, str) or not item.strip():
-            _fail(where, key, f"{_show(item)} is not a non-empty string")
+            _fail(where, key, f"{show(item)} is not a non-empty string")
     return [cast(str, item).strip() for item in value]
 
 
@@ -328,12 +328,10 @@ _E = TypeVar("_E", bound=str)
 
 
 def _choice(where: str, key: str, value: object, choices: Sequence[_E]) -> _E:
-    # Case-insensitive: "high" is as unambiguous as "High".
-    if isinstance(value, str):
-        for choice in choices:
-            if value.casefold() == choice.casefold():
-                return choice
-    _fail(where, key, f"{_show(value)} is not one of {', '.join(choices)}")
+    chosen = pick(value, choices)
+    if chosen is None:
+        _fail(where, key, f"{show(value)} is not one of {', '.join(choices)}")
+    return chosen
 
 
 def _p_ids(where: str, key: str, value: object) -> frozenset[str]:
@@ -354,19 +352,19 @@ def _p_severity(where: str, key: str, value: object) -> Severity:
 
 def _p_cvss(where: str, key: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 10:
-        _fail(where, key, f"{_show(value)} is not a number above 0 and at most 10")
+        _fail(where, key, f"{show(value)} is not a number above 0 and at most 10")
     return float(value)
 
 
 def _p_patchable(where: str, key: str, value: object) -> bool:
     if not isinstance(value, bool):
-        _fail(where, key, f"{_show(value)} is not true or false")
+        _fail(where, key, f"{show(value)} is not true or false")
     return value
 
 
 def _p_fix_status(where: str, key: str, value: object) -> frozenset[FixStatus]:
     if not isinstance(value, list) or not value:
-        _fail(where, key, f"expected a non-empty list of {', '.join(FIX_STATUSES)}, got {_kind(value)}")
+        _fail(where, key, f"expected a non-empty list of {', '.join(FIX_STATUSES)}, got {kind(value)}")
     return frozenset(_choice(where, key, item, FIX_STATUSES) for item in value)
 
 
@@ -382,19 +380,19 @@ def _p_digests(where: str, key: str, value: object) -> frozenset[str]:
 
 def _p_os(where: str, key: str, value: object) -> OsMatch:
     if not isinstance(value, dict) or not value:
-        _fail(where, key, f"expected a mapping with 'id' and/or 'version', got {_kind(value)}")
+        _fail(where, key, f"expected a mapping with 'id' and/or 'version', got {kind(value)}")
     _no_unknown_keys(where, value, _OS_KEYS, "key in 'os'")
     ident = value.get("id", "")
     if not isinstance(ident, str) or ("id" in value and not ident.strip()):
-        _fail(where, "os.id", f"{_show(ident)} is not an os-release ID such as debian, alpine, rhel")
+        _fail(where, "os.id", f"{show(ident)} is not an os-release ID such as debian, alpine, rhel")
     version = value.get("version", "")
     if isinstance(version, float):
         # YAML reads 3.10 as the number 3.1: refuse rather than match the wrong release.
-        _fail(where, "os.version", f"{_show(version)} is a number; quote it, e.g. version: '3.10'")
+        _fail(where, "os.version", f"{show(version)} is a number; quote it, e.g. version: '3.10'")
     if isinstance(version, int) and not isinstance(version, bool):
         version = str(version)
     if not isinstance(version, str) or ("version" in value and not version.strip()):
-        _fail(where, "os.version", f"{_show(version)} is not a version such as '12' or '3.19'")
+        _fail(where, "os.version", f"{show(version)} is not a version such as '12' or '3.19'")
     return OsMatch(ident.strip().casefold(), version.strip())
 
 
@@ -414,53 +412,10 @@ _PARSERS: dict[str, Callable[[str, str, object], Any]] = {
 
 
 def _no_unknown_keys(where: str, raw: Mapping[Any, Any], allowed: Sequence[str], what: str) -> None:
-    for key in raw:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f" (expected {', '.join(allowed)})"
-            _fail(where, str(key), f"unknown {what}{hint}")
+    found = unknown_key(raw, allowed, what)
+    if found is not None:
+        _fail(where, *found)
 
 
 def _fail(where: str, field: str, message: str) -> NoReturn:
     raise RuleError(f"{where}: '{field}': {message}")
-
-
-def _show(value: object) -> str:
-    if isinstance(value, str):
-        return f"'{value}'"
-    if isinstance(value, list | dict) or value is None:
-        return _kind(value)
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _kind(value: object) -> str:
-    kinds: list[tuple[type | tuple[type, ...], str]] = [
-        (bool, "true/false"),
-        ((int, float), "a number"),
-        (str, "a string"),
-        (list, "a list"),
-        (dict, "a mapping"),
-        ((date, datetime), "a date"),
-    ]
-    if value is None:
-        return "nothing"
-    return next((label for types, label in kinds if isinstance(value, types)), type(value).__name__)
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys: PyYAML keeps the last silently, hiding half a rule."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if not isinstance(key, str | int | float | bool | date):
-            continue  # an unhashable key: construct_mapping reports it
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

@@ -1,0 +1,77 @@
+"""Strict reading of the user's policy files (disable rules, gates): the shared parts.
+
+Policy files decide what is hidden and what is blocked, so a typo must be an error, never a silently
+ignored key: duplicate keys are refused, unknown keys get a "did you mean" hint, and values are named by
+kind in messages ("a list", "true/false") so a one-line error says what was wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import yaml
+
+E = TypeVar("E", bound=str)
+
+
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys: PyYAML keeps the last silently, hiding half an entry."""
+
+
+def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, str | int | float | bool | date):
+            continue  # an unhashable key: construct_mapping reports it
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def unknown_key(raw: Mapping[Any, Any], allowed: Sequence[str], what: str) -> tuple[str, str] | None:
+    """The first key not in `allowed`, with the message for it, or None."""
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f" (expected {', '.join(allowed)})"
+            return str(key), f"unknown {what}{hint}"
+    return None
+
+
+def pick(value: object, choices: Sequence[E]) -> E | None:
+    """Case-insensitive choice: "high" is as unambiguous as "High"."""
+    if isinstance(value, str):
+        for choice in choices:
+            if value.casefold() == choice.casefold():
+                return choice
+    return None
+
+
+def show(value: object) -> str:
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, list | dict) or value is None:
+        return kind(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def kind(value: object) -> str:
+    kinds: list[tuple[type | tuple[type, ...], str]] = [
+        (bool, "true/false"),
+        ((int, float), "a number"),
+        (str, "a string"),
+        (list, "a list"),
+        (dict, "a mapping"),
+        ((date, datetime), "a date"),
+    ]
+    if value is None:
+        return "nothing"
+    return next((label for types, label in kinds if isinstance(value, types)), type(value).__name__)
