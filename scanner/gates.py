@@ -16,13 +16,11 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar, cast
 
-import yaml
-
 from scanner.errors import AcrguardError
 from scanner.health import at_least
 from scanner.image_context import ImageContext
 from scanner.models import SEVERITY_ORDER, Finding, FixStatus, Severity
-from scanner.policy_yaml import StrictLoader, kind, pick, show, unknown_key
+from scanner.policy_yaml import kind, load_unique, pick, policy_files, read_document, show, unknown_key
 
 DEFAULT_GATES_DIR = Path("policies/gates")
 
@@ -148,41 +146,13 @@ def _ids(findings: Sequence[Finding], limit: int = 5) -> str:
 
 def load_gates(directory: str | Path = DEFAULT_GATES_DIR, *, missing_ok: bool = False) -> list[Gate]:
     """Gates from `*.yaml` / `*.yml` files directly in `directory`, files in name order; names unique."""
-    root = Path(directory)
-    if not root.is_dir():
-        if missing_ok and not root.exists():
-            return []
-        raise GateError(f"{root}: gates directory does not exist or is not a directory")
-    files = sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
-    gates: list[Gate] = []
-    seen: dict[str, Gate] = {}
-    for path in files:
-        for gate in load_gate_file(path):
-            other = seen.get(gate.name.casefold())
-            if other is not None:
-                raise GateError(
-                    f"{path}: gate {gate.index} ('{gate.name}'): 'name': '{gate.name}' is already used by "
-                    f"{other.source} gate {other.index}"
-                )
-            seen[gate.name.casefold()] = gate
-            gates.append(gate)
-    return gates
+    files = policy_files(directory, missing_ok=missing_ok, what="gates", error=GateError)
+    return load_unique(files, load_gate_file, "gate", GateError)
 
 
 def load_gate_file(path: str | Path) -> list[Gate]:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise GateError(f"{path}: cannot read: {e}") from e
-    try:
-        doc = yaml.load(text, Loader=StrictLoader)  # a SafeLoader: no arbitrary objects
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise GateError(f"{path}: invalid YAML{at}: {e.problem or e.context}") from e
-    except (yaml.YAMLError, ValueError) as e:
-        raise GateError(f"{path}: invalid YAML: {e}") from e
+    doc = read_document(path, GateError)
     if doc is None:
         return []  # an empty file, or every gate commented out
     where = str(path)

@@ -8,11 +8,14 @@ kind in messages ("a list", "true/false") so a one-line error says what was wron
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import yaml
+
+from scanner.errors import AcrguardError
 
 E = TypeVar("E", bound=str)
 
@@ -75,3 +78,60 @@ def kind(value: object) -> str:
     if value is None:
         return "nothing"
     return next((label for types, label in kinds if isinstance(value, types)), type(value).__name__)
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def source(self) -> str: ...
+
+
+N = TypeVar("N", bound=Named)
+
+
+def policy_files(directory: str | Path, *, missing_ok: bool, what: str, error: type[AcrguardError]) -> list[Path]:
+    """`*.yaml` / `*.yml` files directly in `directory`, in name order (the order rules apply in)."""
+    root = Path(directory)
+    if not root.is_dir():
+        if missing_ok and not root.exists():
+            return []
+        raise error(f"{root}: {what} directory does not exist or is not a directory")
+    return sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+
+
+def read_document(path: Path, error: type[AcrguardError]) -> Any:
+    """The parsed YAML of one policy file (None when empty); unreadable or invalid YAML is `error`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"{path}: cannot read: {e}") from e
+    try:
+        return yaml.load(text, Loader=StrictLoader)  # a SafeLoader: no arbitrary objects
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise error(f"{path}: invalid YAML{at}: {e.problem or e.context}") from e
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: a date such as 2025-13-01
+        raise error(f"{path}: invalid YAML: {e}") from e
+
+
+def load_unique(
+    paths: Iterable[Path], load: Callable[[Path], list[N]], noun: str, error: type[AcrguardError]
+) -> list[N]:
+    """Every entry of every file; names are unique across files (case-insensitively)."""
+    entries: list[N] = []
+    seen: dict[str, N] = {}
+    for path in paths:
+        for entry in load(path):
+            other = seen.get(entry.name.casefold())
+            if other is not None:
+                raise error(
+                    f"{path}: {noun} {entry.index} ('{entry.name}'): 'name': '{entry.name}' is already used by "
+                    f"{other.source} {noun} {other.index}"
+                )
+            seen[entry.name.casefold()] = entry
+            entries.append(entry)
+    return entries

@@ -15,12 +15,10 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
-import yaml
-
 from scanner.errors import AcrguardError
 from scanner.image_context import ImageContext
 from scanner.models import SEVERITY_ORDER, Category, Finding, FixStatus, Severity
-from scanner.policy_yaml import StrictLoader, kind, pick, show, unknown_key
+from scanner.policy_yaml import kind, load_unique, pick, policy_files, read_document, show, unknown_key
 
 DEFAULT_RULES_DIR = Path("policies/rules")
 
@@ -212,41 +210,13 @@ def expired_rules(rules: Iterable[Rule], today: date | None = None) -> list[Rule
 
 def load_rules(directory: str | Path = DEFAULT_RULES_DIR, *, missing_ok: bool = False) -> list[Rule]:
     """Rules from `*.yaml` and `*.yml` files directly in `directory`, files in name order."""
-    root = Path(directory)
-    if not root.is_dir():
-        if missing_ok and not root.exists():
-            return []
-        raise RuleError(f"{root}: rules directory does not exist or is not a directory")
-    files = sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
-    rules: list[Rule] = []
-    seen: dict[str, Rule] = {}
-    for path in files:
-        for rule in load_rule_file(path):
-            other = seen.get(rule.name.casefold())
-            if other is not None:
-                raise RuleError(
-                    f"{path}: rule {rule.index} ('{rule.name}'): 'name': '{rule.name}' is already used by "
-                    f"{other.source} rule {other.index}"
-                )
-            seen[rule.name.casefold()] = rule
-            rules.append(rule)
-    return rules
+    files = policy_files(directory, missing_ok=missing_ok, what="rules", error=RuleError)
+    return load_unique(files, load_rule_file, "rule", RuleError)
 
 
 def load_rule_file(path: str | Path) -> list[Rule]:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise RuleError(f"{path}: cannot read: {e}") from e
-    try:
-        doc = yaml.load(text, Loader=StrictLoader)  # a SafeLoader: no arbitrary objects
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise RuleError(f"{path}: invalid YAML{at}: {e.problem or e.context}") from e
-    except (yaml.YAMLError, ValueError) as e:  # ValueError: a date such as 2025-13-01
-        raise RuleError(f"{path}: invalid YAML: {e}") from e
+    doc = read_document(path, RuleError)
     if doc is None:
         return []  # an empty file (or one whose rules are all commented out)
     where = str(path)
