@@ -57,9 +57,7 @@ def find_vulnerabilities(packages: Iterable[Package], db: VulnDatabase) -> list[
 def _find(packages: Iterable[Package], db: VulnDatabase) -> list[Finding]:
     findings: list[Finding] = []
     packages = list(packages)
-    prefetch = getattr(db, "prefetch", None)  # optional: one query for the whole inventory
-    if prefetch is not None:
-        prefetch([(p.ecosystem, name) for p in packages if p.ecosystem for name, _ in lookup_keys(p)])
+    db.prefetch([(p.ecosystem, name) for p in packages if p.ecosystem for name, _ in lookup_keys(p)])
     for package in packages:
         if not package.ecosystem or not package.version:
             continue

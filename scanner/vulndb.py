@@ -5,7 +5,7 @@ Records are OSV dicts (https://ossf.github.io/osv-schema/). Implementations live
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 OsvRecord = Mapping[str, Any]
@@ -33,6 +33,11 @@ class VulnDatabase(Protocol):
     def lookup(self, ecosystem: str, name: str) -> list[OsvRecord]:
         """Non-withdrawn records with an `affected[]` entry whose package is (base_ecosystem(ecosystem),
         normalise_name(name)), for any release of that ecosystem: the matcher checks the release."""
+        ...
+
+    def prefetch(self, packages: Iterable[tuple[str, str]]) -> None:
+        """Load the records of many (ecosystem, name) pairs at once, so the `lookup`s that follow are
+        answered from memory (a scan looks up hundreds of packages). May do nothing."""
         ...
 
     def by_id(self, vuln_id: str) -> list[OsvRecord]:

@@ -21,6 +21,9 @@ class FakeDB:
     def lookup(self, ecosystem: str, name: str) -> list[Mapping[str, Any]]:
         return [r for r in self.records if any(a["package"]["name"] == name for a in r.get("affected", []))]
 
+    def prefetch(self, packages: object) -> None:
+        pass  # everything is in memory already
+
     def by_id(self, vuln_id: str) -> list[Mapping[str, Any]]:
         return [r for r in self.records if vuln_id == r["id"] or vuln_id in r.get("aliases", [])]
 
