@@ -9,7 +9,7 @@ from typing import Any
 
 from scanner import __version__
 from scanner.assessment import Assessment, assess
-from scanner.models import SEVERITY_ORDER, Finding, Inventory, Severity
+from scanner.models import SEVERITY_ORDER, Severity
 
 EXIT_GATE_FAILED = 1
 
@@ -35,26 +35,22 @@ def run_scan(args: argparse.Namespace) -> int:
     from scanner.cli import EXIT_OK, read_inventories, write_output
     from scanner.feeds.location import open_scan_database
     from scanner.health import gate_fails
-    from scanner.image_context import ImageContext
-    from scanner.remediation import attach_remediation, make_environment, render_summary
-    from scanner.rules import apply_rules, load_rules
+    from scanner.remediation import make_environment
+    from scanner.rules import load_rules
+    from scanner.service.policy import build_policy
 
     rules = load_rules(args.rules) if args.rules else load_rules(missing_ok=True)
-    env = make_environment(args.templates)
+    policy = build_policy(rules, make_environment(args.templates), today=date.today())
     db = open_scan_database(args.db)
-    today = date.today()
-
-    def rules_for(findings: list[Finding], inv: Inventory) -> list[Finding]:
-        return apply_rules(findings, rules, ImageContext.from_inventory(inv), today)
-
-    def remediate(findings: list[Finding], inv: Inventory) -> list[Finding]:
-        return attach_remediation(findings, ImageContext.from_inventory(inv), env)
-
-    def summary(findings: list[Finding], inv: Inventory) -> str:
-        return render_summary(findings, ImageContext.from_inventory(inv), env)
 
     results = [
-        assess(inv, db, apply_rules=rules_for, attach_remediation=remediate, summarise_remediation=summary)
+        assess(
+            inv,
+            db,
+            apply_rules=policy.apply_rules,
+            attach_remediation=policy.attach_remediation,
+            summarise_remediation=policy.summarise_remediation,
+        )
         for inv in read_inventories(args)
     ]
     write_output(args.output, _render(args.format, results, args.all_platforms))

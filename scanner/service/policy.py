@@ -9,17 +9,26 @@ loaded once per worker process.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from scanner.gate_actions import AcrActions, EventGridPublisher, Publisher, QuarantineState, WebhookPublisher
-from scanner.gates import DEFAULT_GATES_DIR, load_gates
+import jinja2
+
+from scanner.gate_actions import (
+    AcrActions,
+    ActionsAdapter,
+    EventGridPublisher,
+    Publisher,
+    QuarantineState,
+    WebhookPublisher,
+)
+from scanner.gates import DEFAULT_GATES_DIR, Gate, load_gates
 from scanner.image.registry_options import RegistryOptions
 from scanner.image_context import ImageContext
 from scanner.models import Finding, Inventory
 from scanner.remediation import attach_remediation, make_environment, render_summary
-from scanner.rules import DEFAULT_RULES_DIR, apply_rules, load_rules
+from scanner.rules import DEFAULT_RULES_DIR, Rule, apply_rules, load_rules
 from scanner.service.pipeline import Policy
 
 
@@ -67,8 +76,20 @@ def policy_from_environment() -> Policy:
     gates_dir = os.environ.get("ACRGUARD_GATES")
     gates = load_gates(gates_dir) if gates_dir else load_gates(DEFAULT_GATES_DIR, missing_ok=True)
 
+    return build_policy(rules, env, gates, RegistryActions(publisher_from_environment()) if gates else None)
+
+
+def build_policy(
+    rules: Sequence[Rule],
+    env: jinja2.Environment,
+    gates: Sequence[Gate] = (),
+    gate_actions: ActionsAdapter | None = None,
+    today: date | None = None,
+) -> Policy:
+    """The assessment callables over loaded rules and templates (the CLI's `scan` uses the same)."""
+
     def rules_for(findings: list[Finding], inv: Inventory) -> list[Finding]:
-        return apply_rules(findings, rules, ImageContext.from_inventory(inv), date.today())
+        return apply_rules(findings, rules, ImageContext.from_inventory(inv), today or date.today())
 
     def remediate(findings: list[Finding], inv: Inventory) -> list[Finding]:
         return attach_remediation(findings, ImageContext.from_inventory(inv), env)
@@ -81,5 +102,5 @@ def policy_from_environment() -> Policy:
         attach_remediation=remediate,
         summarise_remediation=summary,
         gates=tuple(gates),
-        gate_actions=RegistryActions(publisher_from_environment()) if gates else None,
+        gate_actions=gate_actions,
     )
