@@ -20,9 +20,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import exceptions as jsonschema_exceptions
-from jsonschema import validators as jsonschema_validators
-
 from scanner.feeds.errors import FeedError
 
 SCHEMA_RESOURCE = ("data", "osv-snapshot", "osv-schema.json")
@@ -262,6 +259,12 @@ class OsvValidator:
     """Validates OSV records; `error(record)` is None for a valid record, else a one-line reason."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
+        # Imported here, not at module level: jsonschema's format helpers take about a second to import,
+        # and every `acrguard` command imports this module through the `db` subcommand's parser.
+        from jsonschema import exceptions as jsonschema_exceptions
+        from jsonschema import validators as jsonschema_validators
+
+        self._best_match = jsonschema_exceptions.best_match
         cls = jsonschema_validators.validator_for(schema, default=jsonschema_validators.Draft202012Validator)
         try:
             cls.check_schema(schema)
@@ -280,7 +283,7 @@ class OsvValidator:
     def error(self, record: Any) -> str | None:
         if self._fast is not None and self._fast(record):
             return None
-        best = jsonschema_exceptions.best_match(self._slow.iter_errors(record))
+        best = self._best_match(self._slow.iter_errors(record))
         if best is None:
             return None
         where = "/".join(str(p) for p in best.absolute_path)
