@@ -186,6 +186,8 @@ _STDERR_LIMITS = (
     (b"MemoryError", "memory"),
     (b"Cannot allocate memory", "memory"),
     (b"out of memory", "memory"),
+    # The dynamic loader's words when RLIMIT_AS leaves no room to map a shared library (an ImportError).
+    (b"failed to map segment from shared object", "memory"),
     (b"File too large", "file-size"),
     (b"Too many open files", "open-files"),
 )
