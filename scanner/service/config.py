@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 from scanner.feeds.location import open_scan_database
 from scanner.feeds.sqlite_db import SqliteVulnDatabase
@@ -31,6 +32,7 @@ class Clients:
         self._dead: ScanQueue | None = None
         self._db: SqliteVulnDatabase | None = None
         self._policy: Policy | None = None
+        self._db_identity: tuple[int, int, int] | None = None
 
     def policy(self) -> Policy:
         """Rules, remediation templates and gates (see scanner.service.policy), loaded once."""
@@ -60,9 +62,15 @@ class Clients:
             return self._dead
 
     def db(self) -> SqliteVulnDatabase:
+        """The vulnerability database, reopened when `db update` (or a timer) replaced the file: updates
+        swap the file by rename, and an open connection would keep reading the old one for ever."""
         with self._lock:
+            if self._db is not None and _file_identity(self._db.path) != self._db_identity:
+                # Not closed: a scan in another thread may still be reading it; it is dropped with its last user.
+                self._db = None
             if self._db is None:
                 self._db = open_scan_database()
+                self._db_identity = _file_identity(self._db.path)
             return self._db
 
     def close(self) -> None:
@@ -74,6 +82,14 @@ class Clients:
             self._store = self._queue = self._dead = None
             self._db = None
             self._policy = None
+
+
+def _file_identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns)
 
 
 def _required(name: str) -> str:
