@@ -7,10 +7,7 @@ findings through the HTTP API. Also the Event Grid webhook handshake and de-dupl
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,126 +15,23 @@ from typing import Any
 
 import pytest
 
+from scanner.feeds.osv_import import import_sources
+
+from .stack import FUNCTION_KEY, VULN, Serve, alpine_layout, realparts, serve_with_registry
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))  # tests/ocibuild.py
-sys.path.insert(0, str(ROOT / "tests" / "integration"))  # tests/integration/realparts.py
-
-import ocibuild  # noqa: E402
-import realparts  # noqa: E402
-
-from scanner.feeds.osv_import import import_sources  # noqa: E402
-
-FUNCTION_KEY = "serve-function-key"
-API_KEY = "serve-api-key"
-VULN = "ALPINE-CVE-2019-14697"
-APK_DB = b"P:musl\nV:1.1.22-r2\nA:x86_64\no:musl\n\n"
-NOTIFICATIONS = """\
-notifications:
-  events:
-    includereferences: true
-  endpoints:
-    - name: acrguard-serve
-      url: http://127.0.0.1:{port}/api/registry-notifications?code={key}
-      timeout: 2s
-      threshold: 3
-      backoff: 1s
-"""
-
-
-def start_notifying_registry(workdir: Path, serve_port: int) -> realparts.Registry:
-    """`realparts.start_registry` with a `notifications:` section pointing at the serve process."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    storage = workdir / "storage"
-    storage.mkdir(exist_ok=True)
-    host = f"127.0.0.1:{realparts.free_port()}"
-    config = workdir / "config.yml"
-    config.write_text(
-        realparts.REGISTRY_CONFIG.format(root=storage, addr=host)
-        + NOTIFICATIONS.format(port=serve_port, key=FUNCTION_KEY)
-    )
-    log_path = workdir / "registry.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [realparts.registry_binary(), "serve", str(config)], stdin=subprocess.DEVNULL, stdout=log, stderr=log
-        )
-    registry = realparts.Registry(host, storage, config, log_path, process)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if realparts.http("GET", registry.url("/v2/"), timeout=2).status == 200:
-                return registry
-        except OSError:
-            pass
-        time.sleep(0.05)
-    registry.stop()
-    raise AssertionError(f"registry did not start: {registry.log_tail()}")
-
-
-def alpine_layout(root: Path) -> Path:
-    layer = ocibuild.layer_tar(
-        [
-            ocibuild.Entry("etc/alpine-release", b"3.10.1\n"),
-            ocibuild.Entry("etc/os-release", b'ID=alpine\nVERSION_ID=3.10.1\nPRETTY_NAME="Alpine Linux v3.10"\n'),
-            ocibuild.Entry("lib/apk/db/installed", APK_DB),
-        ]
-    )
-    return ocibuild.write_layout(root, [ocibuild.Image([ocibuild.Layer(layer)])])
-
-
-class Serve:
-    def __init__(self, process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
-        self.process, self.port, self.log_path = process, port, log_path
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def log_tail(self) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Serve, realparts.Registry]]:
     db = tmp_path / "vulndb.sqlite"
     import_sources(db, [str(ROOT / "tests/fixtures/osv/alpine-secdb/v3.10")])
-    port = realparts.free_port()
-    registry = start_notifying_registry(tmp_path / "registry", port)
-    env = {**os.environ, "ACRGUARD_FUNCTION_KEY": FUNCTION_KEY, "ACRGUARD_API_KEY": API_KEY}
-    args = [
-        *(sys.executable, "-m", "scanner", "serve", "--port", str(port), "--runner", "none"),
-        *("--store", str(tmp_path / "store.sqlite"), "--queue", str(tmp_path / "queue.sqlite"), "--db", str(db)),
-        *("--insecure-registries", registry.host),
-    ]
-    log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(args, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    serve = Serve(process, port, log_path)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, f"serve exited {process.returncode}: {serve.log_tail()}"
-            try:
-                if realparts.http("GET", serve.url("/api/health"), timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"serve did not answer: {serve.log_tail()}"
-            time.sleep(0.1)
+    with serve_with_registry(tmp_path, db) as (serve, registry):
         yield serve, registry
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-        registry.stop()
 
 
 def _image(serve: Serve, registry: str, digest: str) -> tuple[int, Any]:
-    response = realparts.http(
-        "GET",
-        serve.url(f"/api/images/{registry}/{digest}"),
-        headers={"x-api-key": API_KEY, "x-functions-key": FUNCTION_KEY},
-        timeout=10,
-    )
-    return response.status, json.loads(response.body) if response.body else None
+    return serve.image(registry, digest)
 
 
 def test_push_is_scanned_and_served(served: tuple[Serve, realparts.Registry], tmp_path: Path) -> None:
