@@ -235,6 +235,11 @@ def load_rule_file(path: str | Path) -> list[Rule]:
     return [_parse_rule(where, i, raw) for i, raw in enumerate(raw_rules, start=1)]
 
 
+def parse_rule(raw: object, source: str, index: int = 1) -> Rule:
+    """One rule as a mapping in the file schema (from YAML or JSON), checked as strictly as a file's."""
+    return _parse_rule(source, index, raw)
+
+
 def _parse_rule(source: str, index: int, raw: object) -> Rule:
     where = f"{source}: rule {index}"
     if not isinstance(raw, dict):

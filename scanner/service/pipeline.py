@@ -22,7 +22,7 @@ from scanner.models import Inventory
 from scanner.queue.interface import Reason, ScanQueue, ScanRequest
 from scanner.service.events import RegistryEvent
 from scanner.store.interface import BILLABLE_KIND, FindingsStore
-from scanner.store.records import AssessmentChange
+from scanner.store.records import AssessmentChange, ImageKey
 from scanner.vulndb import VulnDatabase
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,20 @@ def rescan_recent(
             log.warning("rescan of %s@%s failed: %s", key.registry, key.digest, _one_line(err))
             failed += 1
     return RescanCounts(rematched, requeued, failed)
+
+
+def reassess_stored(
+    key: ImageKey, store: FindingsStore, db: VulnDatabase, policy: Policy | None = None
+) -> AssessmentChange | None:
+    """Re-assesses one digest from its stored inventory, without pulling, whatever scanner made it: for a
+    rule change, which needs no new inventory. None when the digest has no stored inventory."""
+    stored = store.load_inventory(key.registry, key.digest)
+    if stored is None:
+        return None
+    now = datetime.now(UTC)
+    return _assess_and_save(
+        key.registry, key.repository, key.digest, stored.inventory, store, db, policy or Policy(), now
+    )
 
 
 def drain_queue(

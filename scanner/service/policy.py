@@ -1,7 +1,8 @@
 """The service's policy from its configuration: the user's disable rules, remediation templates and gates,
 loaded once per worker process.
 
-`ACRGUARD_RULES` (default `policies/rules` when present), `ACRGUARD_TEMPLATES` (default templates),
+`ACRGUARD_RULES` (default `policies/rules` when present) plus the rules created over HTTP in the findings
+store (`ACRGUARD_STORE`), `ACRGUARD_TEMPLATES` (default templates),
 `ACRGUARD_GATES` (default `policies/gates` when present), and where health-changed events go:
 `ACRGUARD_HEALTH_WEBHOOK` (a URL) or `ACRGUARD_EVENTGRID_TOPIC_ENDPOINT` with `ACRGUARD_EVENTGRID_TOPIC_KEY`.
 """
@@ -9,7 +10,8 @@ loaded once per worker process.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -28,8 +30,12 @@ from scanner.image.registry_options import RegistryOptions
 from scanner.image_context import ImageContext
 from scanner.models import Finding, Inventory
 from scanner.remediation import attach_remediation, make_environment, render_summary
-from scanner.rules import DEFAULT_RULES_DIR, Rule, apply_rules, load_rules
+from scanner.rules import DEFAULT_RULES_DIR, Rule, apply_rules, load_rules, parse_rule
 from scanner.service.pipeline import Policy
+from scanner.store import FindingsStore
+
+# `Rule.source` of a rule created over HTTP (a file rule's is its path).
+STORED_SOURCE = "api"
 
 
 class RegistryActions:
@@ -68,15 +74,55 @@ def publisher_from_environment() -> Publisher | None:
     return None
 
 
-def policy_from_environment() -> Policy:
-    """Rules, templates and gates as configured; a malformed file is an AcrguardError naming it."""
+def file_rules_from_environment() -> list[Rule]:
+    """The rule files as configured; a malformed file is a RuleError naming it."""
     rules_dir = os.environ.get("ACRGUARD_RULES")
-    rules = load_rules(rules_dir) if rules_dir else load_rules(DEFAULT_RULES_DIR, missing_ok=True)
+    return load_rules(rules_dir) if rules_dir else load_rules(DEFAULT_RULES_DIR, missing_ok=True)
+
+
+def stored_rule(document: object, index: int = 1) -> Rule:
+    """A stored (or posted) rule document through the rule files' own strict validator."""
+    return parse_rule(document, STORED_SOURCE, index)
+
+
+class StoredRules:
+    """The rules created over HTTP as the store holds them now. Several instances share the store and a rule
+    may be created or deleted at any time, so every call asks the store; but only the revision counter (one
+    single-row read): the rules are reloaded and re-parsed only when it moved."""
+
+    def __init__(self, store: Callable[[], FindingsStore]) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._revision: int | None = None
+        self._rules: tuple[Rule, ...] = ()
+
+    def __call__(self) -> tuple[Rule, ...]:
+        store = self._store()
+        revision = store.rules_revision()
+        with self._lock:
+            if revision == self._revision:
+                return self._rules
+        snapshot = store.list_rules()
+        rules = tuple(stored_rule(r.document, i) for i, r in enumerate(snapshot.rules, start=1))
+        with self._lock:
+            self._revision, self._rules = snapshot.revision, rules
+        return rules
+
+
+def policy_from_environment(store: Callable[[], FindingsStore] | None = None) -> Policy:
+    """Rules (files, then the store's), templates and gates as configured; a malformed file is an
+    AcrguardError naming it. `store` defaults to the service's store when `ACRGUARD_STORE` is set; it is
+    called at assessment time, not now."""
+    rules = file_rules_from_environment()
+    if store is None and os.environ.get("ACRGUARD_STORE", "").strip():
+        from scanner.service.config import clients  # imported late: config imports this module lazily too
+
+        store = clients.store
     env = make_environment(os.environ.get("ACRGUARD_TEMPLATES") or None)
     gates_dir = os.environ.get("ACRGUARD_GATES")
     gates = load_gates(gates_dir) if gates_dir else load_gates(DEFAULT_GATES_DIR, missing_ok=True)
-
-    return build_policy(rules, env, gates, RegistryActions(publisher_from_environment()) if gates else None)
+    actions = RegistryActions(publisher_from_environment()) if gates else None
+    return build_policy(rules, env, gates, actions, stored_rules=StoredRules(store) if store is not None else None)
 
 
 def build_policy(
@@ -85,11 +131,15 @@ def build_policy(
     gates: Sequence[Gate] = (),
     gate_actions: ActionsAdapter | None = None,
     today: date | None = None,
+    stored_rules: Callable[[], Sequence[Rule]] | None = None,
 ) -> Policy:
-    """The assessment callables over loaded rules and templates (the CLI's `scan` uses the same)."""
+    """The assessment callables over loaded rules and templates (the CLI's `scan` uses the same).
+    `stored_rules`, when given, is asked for the rules created over HTTP at every assessment; they apply
+    after the file rules."""
 
     def rules_for(findings: list[Finding], inv: Inventory) -> list[Finding]:
-        return apply_rules(findings, rules, ImageContext.from_inventory(inv), today or date.today())
+        current = [*rules, *stored_rules()] if stored_rules is not None else rules
+        return apply_rules(findings, current, ImageContext.from_inventory(inv), today or date.today())
 
     def remediate(findings: list[Finding], inv: Inventory) -> list[Finding]:
         return attach_remediation(findings, ImageContext.from_inventory(inv), env)

@@ -6,7 +6,16 @@ from pathlib import Path
 
 from scanner.store.errors import StoreError
 from scanner.store.interface import FindingsStore
-from scanner.store.records import AssessmentChange, ImageDetail, ImageKey, ImageSummary, Page, StoredFinding
+from scanner.store.records import (
+    AssessmentChange,
+    ImageDetail,
+    ImageKey,
+    ImageSummary,
+    Page,
+    RuleSnapshot,
+    StoredFinding,
+    StoredRule,
+)
 
 __all__ = [
     "AssessmentChange",
@@ -15,8 +24,10 @@ __all__ = [
     "ImageKey",
     "ImageSummary",
     "Page",
+    "RuleSnapshot",
     "StoreError",
     "StoredFinding",
+    "StoredRule",
     "open_store",
 ]
 

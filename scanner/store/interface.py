@@ -19,9 +19,11 @@ from scanner.store.records import (
     ImageKey,
     ImageSummary,
     Page,
+    RuleSnapshot,
     ScanStatus,
     StoredFinding,
     StoredInventory,
+    StoredRule,
     UsageCounts,
 )
 
@@ -173,3 +175,24 @@ class FindingsStore(ABC):
         include_disabled: bool = False,
     ) -> list[StoredFinding]:
         """Unresolved findings of a digest, most severe first."""
+
+    # --- disable rules created over HTTP ---------------------------------------------------------------
+    @abstractmethod
+    def create_rule(self, name: str, document: dict[str, Any], at: datetime) -> bool:
+        """Store a validated rule document; False (nothing written) when a stored rule already has this
+        name, compared case-insensitively."""
+
+    @abstractmethod
+    def delete_rule(self, name: str) -> bool:
+        """False when no stored rule has this name (case-insensitive)."""
+
+    @abstractmethod
+    def get_rule(self, name: str) -> StoredRule | None: ...
+
+    @abstractmethod
+    def list_rules(self) -> RuleSnapshot:
+        """Every stored rule, oldest first, with the revision they were read at."""
+
+    @abstractmethod
+    def rules_revision(self) -> int:
+        """A counter every create and delete moves: a reader reloads the rules only when it changed."""

@@ -78,6 +78,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE store_locks (scope TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (scope, name))",
         ),
     ),
+    Migration(
+        2,
+        "disable rules created over HTTP, with a revision counter",
+        (
+            # name_key is the case-folded name: rule names are unique case-insensitively, as in files.
+            """CREATE TABLE disable_rules (
+                name_key TEXT PRIMARY KEY, name TEXT NOT NULL, document TEXT NOT NULL, created_at TEXT NOT NULL)""",
+            # One row, bumped by every create and delete: readers compare it instead of reloading the rules.
+            "CREATE TABLE rules_revision (singleton INTEGER PRIMARY KEY, revision INTEGER NOT NULL)",
+            "INSERT INTO rules_revision (singleton, revision) VALUES (1, 0)",
+        ),
+    ),
 )
 
 _LEDGER = (

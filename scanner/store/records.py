@@ -138,3 +138,20 @@ class UsageCounts:
 class Page(Generic[T]):
     items: tuple[T, ...]
     cursor: str | None  # pass back to get the next page; None on the last page
+
+
+@dataclass(frozen=True)
+class StoredRule:
+    """A disable rule created over HTTP: its document in the rule-file schema of one rule, as accepted."""
+
+    name: str
+    document: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RuleSnapshot:
+    """Every stored rule (oldest first) and the revision they were read at, in one transaction."""
+
+    revision: int
+    rules: tuple[StoredRule, ...]

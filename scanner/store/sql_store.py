@@ -23,7 +23,7 @@ from scanner.codec import (
     package_to_dict,
 )
 from scanner.models import Finding, Health, Inventory, Package
-from scanner.store import lookups
+from scanner.store import lookups, rule_rows
 from scanner.store.errors import StoreError
 from scanner.store.interface import BILLABLE_KIND, FindingsStore
 from scanner.store.migrations import apply
@@ -38,7 +38,7 @@ def finding_key(finding: Finding) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
-class SqlStore(lookups.SqlLookups, FindingsStore):
+class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, FindingsStore):
     dialect: Dialect
 
     @abstractmethod

@@ -9,6 +9,7 @@ from typing import Any
 
 from scanner.models import Finding, Inventory
 from scanner.store import ImageKey, open_store
+from scanner.store.migrations import MIGRATIONS
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 REG, REPO, DIGEST = "reg.azurecr.io", "app", "sha256:" + "a" * 64
@@ -44,7 +45,8 @@ def test_concurrent_migrate_from_two_processes(store_url: str) -> None:
         assert p.exitcode == 0
     with open_store(store_url, migrate=False) as store:
         with store._tx(write=False) as tx:  # type: ignore[attr-defined]
-            assert tx.rows("SELECT version FROM schema_migrations") == [(1,)]
+            versions = tx.rows("SELECT version FROM schema_migrations ORDER BY version")
+            assert versions == [(m.version,) for m in MIGRATIONS]  # each applied once
         store.record_push(REG, REPO, DIGEST, None, "m", T0)
         assert [i.key for i in store.list_images().items] == [ImageKey(REG, REPO, DIGEST)]
 

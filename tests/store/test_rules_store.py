@@ -1,0 +1,67 @@
+"""Disable rules stored over HTTP, against SQLite and a real PostgreSQL (see conftest.py): names unique
+case-insensitively, the revision moves with every change and only then, and a second store instance on
+the same database (another function instance) sees every change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from scanner.store import FindingsStore, open_store
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def rule(name: str, ids: list[str]) -> dict[str, object]:
+    return {"name": name, "justification": "reviewed", "match": {"ids": ids}}
+
+
+def test_create_get_list_delete(store: FindingsStore) -> None:
+    assert store.list_rules().rules == () and store.get_rule("a") is None
+    assert store.create_rule("Accept-A", rule("Accept-A", ["CVE-1"]), T0)
+    assert store.create_rule("b", rule("b", ["CVE-2"]), T0 + timedelta(seconds=1))
+    got = store.get_rule("accept-a")  # case-insensitive, like rule names in files
+    assert got is not None
+    assert (got.name, got.document, got.created_at) == ("Accept-A", rule("Accept-A", ["CVE-1"]), T0)
+    assert [r.name for r in store.list_rules().rules] == ["Accept-A", "b"]
+    assert store.delete_rule("ACCEPT-A")
+    assert not store.delete_rule("accept-a")
+    assert [r.name for r in store.list_rules().rules] == ["b"]
+    assert store.get_rule("Accept-A") is None
+
+
+def test_duplicate_name_is_refused_and_keeps_the_first(store: FindingsStore) -> None:
+    assert store.create_rule("x", rule("x", ["CVE-1"]), T0)
+    assert not store.create_rule("X", rule("X", ["CVE-9"]), T0 + timedelta(minutes=1))
+    stored = store.get_rule("x")
+    assert stored is not None and stored.document == rule("x", ["CVE-1"])
+
+
+def test_revision_moves_only_when_the_rules_change(store: FindingsStore) -> None:
+    start = store.rules_revision()
+    assert store.list_rules().revision == start
+    store.create_rule("x", rule("x", ["CVE-1"]), T0)
+    after_create = store.rules_revision()
+    assert after_create > start
+    store.create_rule("x", rule("x", ["CVE-1"]), T0)  # refused duplicate
+    store.delete_rule("nope")  # nothing to delete
+    assert store.rules_revision() == after_create
+    store.delete_rule("x")
+    assert store.rules_revision() > after_create
+    assert store.list_rules().revision == store.rules_revision()
+
+
+def test_another_instance_sees_changes(store_url: str, store: FindingsStore) -> None:
+    with open_store(store_url) as other:
+        seen = other.rules_revision()
+        store.create_rule("shared", rule("shared", ["CVE-3"]), T0)
+        assert other.rules_revision() != seen
+        assert [r.name for r in other.list_rules().rules] == ["shared"]
+        assert other.delete_rule("shared")
+        assert store.get_rule("shared") is None
+
+
+def test_migration_is_idempotent(store_url: str, store: FindingsStore) -> None:
+    store.create_rule("kept", rule("kept", ["CVE-4"]), T0)
+    with open_store(store_url) as again:  # migrate() runs again on open
+        again.migrate()
+        assert [r.name for r in again.list_rules().rules] == ["kept"]
