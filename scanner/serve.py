@@ -6,134 +6,51 @@ the Event Grid webhook like the host's `/runtime/webhooks/eventgrid`, fires the 
 NCRONTAB schedules and drains the scan queue with the sandboxed job. The handlers are the ones indexed from
 `function_app.app`, so what runs here is the code that runs in Azure.
 
-The server is the stdlib `ThreadingHTTPServer`: the handlers are synchronous, the traffic is one developer's
-and one registry's, and it adds no dependency to the function app's image.
+HTTP is uvicorn (h11) around `Dispatcher` (`scanner.serve_asgi`): keep-alive for the registry's notifier,
+graceful shutdown that lets requests in flight finish, and the synchronous handlers in a thread pool as
+Azure's Python worker runs them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import hmac
 import json
 import logging
 import os
 import re
+import socket
+import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from scanner.errors import AcrguardError
+from scanner.ncrontab import CronError, Schedule, parse_ncrontab
+
+__all__ = ["CronError", "Dispatcher", "FunctionIndex", "HttpFunction", "Schedule", "ServeConfig", "parse_ncrontab"]
 
 log = logging.getLogger(__name__)
 
 # In Azure the host checks function keys; here a key is checked only when this setting holds one.
 FUNCTION_KEY_SETTING = "ACRGUARD_FUNCTION_KEY"
+INSECURE_REGISTRIES_SETTING = "ACRGUARD_INSECURE_REGISTRIES"
 EVENTGRID_PATH = "/runtime/webhooks/eventgrid"
 API_PREFIX = "/api/"
 MAX_BODY = 32 << 20  # Event Grid batches are at most 1 MB; registry notifications are small
+HTTP_THREADS = 16  # handlers in flight at once; a request beyond that waits for a thread
+GRACEFUL_SHUTDOWN = 10  # seconds requests in flight get to finish after SIGINT/SIGTERM
 
 
-# --------------------------------------------------------------------------------------------------
-# NCRONTAB
-
-
-class CronError(ValueError):
-    """A schedule that is not a six-field NCRONTAB expression."""
-
-
-_FIELDS = (("second", 0, 59), ("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 6))
-_MONTHS = {
-    m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)
-}
-_DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """`{second} {minute} {hour} {day} {month} {day-of-week}`; day of week 0 (or 7) is Sunday."""
-
-    seconds: frozenset[int]
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]
-    # Like cron: when both day fields are restricted, a time matching either one fires.
-    days_restricted: bool
-    weekdays_restricted: bool
-
-    def _day_matches(self, at: datetime) -> bool:
-        weekday = (at.weekday() + 1) % 7  # Python: Monday 0; NCRONTAB: Sunday 0
-        day_ok, weekday_ok = at.day in self.days, weekday in self.weekdays
-        if self.days_restricted and self.weekdays_restricted:
-            return day_ok or weekday_ok
-        return day_ok and weekday_ok
-
-    def next_after(self, after: datetime) -> datetime:
-        """The first matching whole second strictly after `after` (same time zone)."""
-        at = after.replace(microsecond=0) + timedelta(seconds=1)
-        limit = at + timedelta(days=366 * 5)  # Feb 29 on a Sunday recurs within 28 years; no schedule waits that long
-        while at < limit:
-            # Skip whole months, days, hours and minutes that cannot match: at most a few thousand steps.
-            if at.month not in self.months:
-                at = (at.replace(day=1, hour=0, minute=0, second=0) + timedelta(days=32)).replace(day=1)
-            elif not self._day_matches(at):
-                at = at.replace(hour=0, minute=0, second=0) + timedelta(days=1)
-            elif at.hour not in self.hours:
-                at = at.replace(minute=0, second=0) + timedelta(hours=1)
-            elif at.minute not in self.minutes:
-                at = at.replace(second=0) + timedelta(minutes=1)
-            elif at.second not in self.seconds:
-                at += timedelta(seconds=1)
-            else:
-                return at
-        raise CronError("schedule: no matching time within five years")
-
-
-def parse_ncrontab(text: str) -> Schedule:
-    parts = text.split()
-    if len(parts) != 6:
-        raise CronError(f"schedule {text!r}: expected six fields (second minute hour day month day-of-week)")
-    sets: list[frozenset[int]] = []
-    for part, (name, low, high) in zip(parts, _FIELDS, strict=True):
-        names = _MONTHS if name == "month" else _DAYS if name == "weekday" else {}
-        values = _parse_field(part.lower(), name, low, 7 if name == "weekday" else high, names)
-        if name == "weekday":
-            values = frozenset(v % 7 for v in values)  # 7 is Sunday too
-        sets.append(values)
-    second, minute, hour, day, month, weekday = sets
-    restricted = (parts[3] not in ("*", "?"), parts[5] not in ("*", "?"))
-    return Schedule(second, minute, hour, day, month, weekday, *restricted)
-
-
-def _parse_field(text: str, name: str, low: int, high: int, names: Mapping[str, int]) -> frozenset[int]:
-    values: set[int] = set()
-    for item in text.split(","):
-        spec, _, step_text = item.partition("/")
-        step = _number(step_text, name, names) if step_text else 1
-        if step < 1:
-            raise CronError(f"schedule: {name} step must be positive: {item!r}")
-        if spec in ("*", "?"):
-            start, end = low, high
-        elif "-" in spec:
-            first, _, last = spec.partition("-")
-            start, end = _number(first, name, names), _number(last, name, names)
-        else:
-            start = _number(spec, name, names)
-            end = high if step_text else start  # "5/10" means from 5 to the end in steps of 10
-        if not low <= start <= end <= high:
-            raise CronError(f"schedule: {name} {item!r} is outside {low}-{high}")
-        values.update(range(start, end + 1, step))
-    return frozenset(values)
-
-
-def _number(text: str, name: str, names: Mapping[str, int]) -> int:
-    if text in names:
-        return names[text]
-    if not text.isdigit():
-        raise CronError(f"schedule: {name} value {text!r} is not a number")
-    return int(text)
+class ServeError(AcrguardError):
+    """serve cannot start (the address is taken, the host cannot be bound)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -320,40 +237,6 @@ def _from_http_response(response: Any) -> Reply:
     return Reply(int(response.status_code), headers, response.get_body() or b"")
 
 
-def make_server(host: str, port: int, dispatcher: Dispatcher) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # the registry's notifier keeps connections alive
-
-        def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._send(_error(413, f"body larger than {MAX_BODY} bytes"))
-                self.close_connection = True
-                return
-            body = self.rfile.read(length) if length else b""
-            headers = {k: v for k, v in self.headers.items()}
-            self._send(dispatcher.dispatch(self.command, self.path, headers, body, f"{host}:{port}"))
-
-        def _send(self, reply: Reply) -> None:
-            self.send_response(reply.status)
-            for name, value in reply.headers.items():
-                if name.lower() != "content-length":
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(reply.body)
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.info("%s %s", self.address_string(), format % args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True  # an open keep-alive connection must not hold up the shutdown
-    return server
-
-
 # --------------------------------------------------------------------------------------------------
 # background work
 
@@ -395,6 +278,7 @@ class ServeConfig:
     schedules: Mapping[str, str]  # timer name -> schedule overriding the app's
     insecure_registries: frozenset[str]
     function_key: str = ""
+    workers: int = 1  # queue worker threads, each running one sandboxed scan at a time
 
 
 def configure_environment(config: ServeConfig) -> None:
@@ -405,6 +289,30 @@ def configure_environment(config: ServeConfig) -> None:
     os.environ[QUEUE_ENV] = config.queue
     if config.db:
         os.environ["ACRGUARD_DB"] = config.db
+    # The manual-scan endpoint reaches registries itself and must know which ones speak plain HTTP.
+    os.environ[INSECURE_REGISTRIES_SETTING] = ",".join(sorted(config.insecure_registries))
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts so that a taken port is a one-line error
+    (uvicorn would log it and call sys.exit)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise ServeError(f"--host {host}: cannot resolve it ({err.strerror})") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart right after a stop (TIME_WAIT)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise ServeError(f"{host}:{port} is already in use by another process; choose another --port") from None
+        raise ServeError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def make_fetch(runner_name: str, insecure_registries: frozenset[str]) -> Callable[[Any], Any]:
@@ -426,9 +334,22 @@ def make_fetch(runner_name: str, insecure_registries: frozenset[str]) -> Callabl
 
 
 def serve(config: ServeConfig, stop: threading.Event) -> None:
-    """Runs until `stop` is set (the CLI sets it on SIGINT/SIGTERM), then stops every thread it started."""
+    """Runs until `stop` is set (the CLI sets it on SIGINT/SIGTERM; under uvicorn its own handlers catch the
+    signal, shut HTTP down gracefully and pass the signal on), then stops every thread it started."""
+    sock = bind(config.host, config.port)
+    try:
+        _serve_on(sock, config, stop)
+    finally:
+        sock.close()
+
+
+def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -> None:
+    import uvicorn
+
+    from scanner.serve_asgi import AsgiApp
+
     configure_environment(config)
-    from function_app import app
+    app = load_function_app()
     from scanner import __version__
     from scanner.service.config import clients
     from scanner.service.pipeline import drain_queue
@@ -443,27 +364,67 @@ def serve(config: ServeConfig, stop: threading.Event) -> None:
         )
         return counts.processed + counts.failed
 
-    server = make_server(config.host, config.port, Dispatcher(index, config.function_key))
-    threads = [threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http")]
-    threads.append(threading.Thread(target=run_worker, args=(drain_once, stop), name="queue-worker", daemon=True))
+    executor = ThreadPoolExecutor(max_workers=HTTP_THREADS, thread_name_prefix="http")
+    asgi = AsgiApp(Dispatcher(index, config.function_key), executor, MAX_BODY)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            asgi,
+            host=config.host,
+            port=config.port,
+            http="h11",
+            loop="asyncio",
+            ws="none",
+            lifespan="on",
+            log_config=None,  # the CLI's logging configuration, not uvicorn's own
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+        )
+    )
+    # Daemons: a scan in progress may take long, and the process need not wait for it on exit.
+    threads = [
+        threading.Thread(target=run_worker, args=(drain_once, stop), name=f"queue-worker-{n}", daemon=True)
+        for n in range(1, config.workers + 1)
+    ]
     for name, (_, handler) in index.timers.items():
         threads.append(
             threading.Thread(target=run_timer, args=(name, schedules[name], handler, stop), name=name, daemon=True)
         )
+    threads.append(threading.Thread(target=_exit_on, args=(stop, server), name="stop-watch", daemon=True))
     for thread in threads:
         thread.start()
     log.info("serve: listening on http://%s:%d (functions: %s)", config.host, config.port, _names(index))
     try:
-        stop.wait()
+        asyncio.run(server.serve(sockets=[sock]))
     finally:
         stop.set()
-        server.shutdown()
-        server.server_close()
+        deadline = time.monotonic() + 5
         for thread in threads:
-            # A scan in progress may take long; the worker is a daemon, so the process need not wait for it.
-            thread.join(timeout=5)
+            thread.join(timeout=max(deadline - time.monotonic(), 0))
+        executor.shutdown(wait=False, cancel_futures=True)
         clients.close()
         log.info("serve: stopped")
+
+
+def load_function_app() -> Any:
+    """`function_app.app`, the app Azure indexes. `function_app.py` sits at the checkout's root, beside the
+    package, and is not part of the installed distribution: the `acrguard` console script (whose sys.path
+    starts at the venv's bin/) finds it next to the package of an editable install."""
+    try:
+        import function_app
+    except ModuleNotFoundError as missing:
+        if missing.name != "function_app":
+            raise
+        root = Path(__file__).resolve().parents[1]
+        if not (root / "function_app.py").is_file():
+            raise ServeError(f"function_app.py not found on sys.path or in {root}: run serve from a checkout") from None
+        sys.path.append(str(root))
+        import function_app
+    return function_app.app
+
+
+def _exit_on(stop: threading.Event, server: Any) -> None:
+    """Ends uvicorn's loop when `stop` is set from elsewhere (a caller, or a signal before uvicorn started)."""
+    stop.wait()
+    server.should_exit = True
 
 
 def _names(index: FunctionIndex) -> str:

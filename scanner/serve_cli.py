@@ -37,6 +37,15 @@ def add_serve_parser(sub: Any) -> None:
     serve.add_argument("--runner", choices=["bubblewrap", "none"], default="bubblewrap", help="sandbox for scans")
     serve.add_argument("--rescan-schedule", help="six-field NCRONTAB for the rescan timer (default: the app's)")
     serve.add_argument("--insecure-registries", default="", metavar="HOST,...", help="registries spoken to over HTTP")
+    serve.add_argument(
+        "--workers", type=_positive, default=1, metavar="N", help="queue worker threads, one scan each (default 1)"
+    )
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -60,6 +69,7 @@ def run_serve(args: argparse.Namespace) -> int:
             schedules=schedules,
             insecure_registries=frozenset(h.strip().lower() for h in args.insecure_registries.split(",") if h.strip()),
             function_key=os.environ.get("ACRGUARD_FUNCTION_KEY", ""),
+            workers=args.workers,
         )
     except ValueError as err:
         sys.stderr.write(f"acrguard: {err}\n")

@@ -1,15 +1,12 @@
 """Every queue test runs against the SQLite queue and a real Azurite (started once per session).
 
-Azurite comes from `scripts/install-azurite.sh` (.cache/azurite); without it the Azure half fails with
-the install hint instead of being skipped, so a green run always means both backends were exercised.
+Azurite comes from `scripts/install-azurite.sh` (.cache/azurite; started by `tests/queue/azurite_server.py`,
+shared with other suites); without it the Azure half fails with the install hint instead of being skipped,
+so a green run always means both backends were exercised.
 """
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,68 +14,17 @@ from pathlib import Path
 import pytest
 
 from scanner.queue import ScanQueue, open_queue
-from tests.queue.support import REPO, OpenQueue
+from tests.queue.azurite_server import AZURITE, DEV_ACCOUNT, DEV_KEY, INSTALL_HINT, running_azurite
+from tests.queue.support import OpenQueue
 
-AZURITE = REPO / ".cache" / "azurite" / "node_modules" / ".bin" / "azurite-queue"
-INSTALL_HINT = "run `bash scripts/install-azurite.sh` (needs node and npm: apt-get install nodejs npm)"
-# Azurite's well-known development account (public, documented by Microsoft).
-DEV_ACCOUNT = "devstoreaccount1"
-DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+__all__ = ["AZURITE", "DEV_ACCOUNT", "DEV_KEY", "INSTALL_HINT"]
 
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A connection string to a fresh Azurite queue service, stopped at the end of the session."""
-    if shutil.which("node") is None:
-        pytest.fail(f"node is not installed: {INSTALL_HINT}")
-    if not AZURITE.exists():
-        pytest.fail(f"Azurite is not installed in {AZURITE.parent.parent.parent}: {INSTALL_HINT}")
-    port = _free_port()
-    workspace = tmp_path_factory.mktemp("azurite")
-    command = [
-        str(AZURITE),
-        "--queueHost", "127.0.0.1",
-        "--queuePort", str(port),
-        "--location", str(workspace),
-        "--disableTelemetry",
-        "--skipApiVersionCheck",  # the SDK may be newer than the emulator
-        "--silent",
-    ]  # fmt: skip
-    log = (workspace / "azurite.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while not _listening(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            output = (workspace / "azurite.log").read_text(errors="replace")[-2000:]
-            pytest.fail(f"Azurite did not start on port {port}: {output}")
-        time.sleep(0.05)
-    try:
-        yield (
-            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-            f"QueueEndpoint=http://127.0.0.1:{port}/{DEV_ACCOUNT};"
-        )
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with running_azurite(tmp_path_factory.mktemp("azurite")) as connection_string:
+        yield connection_string
 
 
 @pytest.fixture(params=["sqlite", "azurite"])

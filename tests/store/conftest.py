@@ -1,21 +1,12 @@
 """Every store test runs against SQLite (a temp file) and a real PostgreSQL started here from Debian's
-packages. PostgreSQL refuses to run as root, so under root (CI) it runs as the `postgres` system user."""
+packages (`tests/store/pg_server.py`, shared with other suites)."""
 
 from __future__ import annotations
 
-import glob
-import itertools
-import os
-import pwd
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,125 +16,17 @@ from scanner.findings import find_vulnerabilities
 from scanner.inventory import inventory
 from scanner.models import Finding, Inventory
 from scanner.store import FindingsStore, open_store
+from tests.store.pg_server import INSTALL_HINT, PgServer, running_postgres
+
+__all__ = ["INSTALL_HINT", "PgServer"]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-INSTALL_HINT = (
-    "PostgreSQL is needed for the store tests: run `bash scripts/install-system-deps.sh` (Debian package postgresql)"
-)
-
-
-@dataclass
-class PgServer:
-    url: str
-    started_in: float
-    _schemas: Any = None
-
-    def fresh_url(self) -> str:
-        """A new schema per test: much faster than a database per test, just as isolated."""
-        import psycopg
-
-        name = f"t{next(self._schemas)}"
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {name}")
-        return f"{self.url}?options=-csearch_path%3D{name}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _as_postgres() -> dict[str, Any]:
-    if os.geteuid() != 0:
-        return {}
-    try:
-        user = pwd.getpwnam("postgres")
-    except KeyError:
-        pytest.fail(f"running as root and no `postgres` system user: {INSTALL_HINT}")
-    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
-    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not binaries:
-        pytest.fail(INSTALL_HINT)
-    bindir = Path(binaries[-1]).parent
-    began = time.monotonic()
-    root = Path(tempfile.mkdtemp(prefix="acrguard-pg-"))
-    ids = _as_postgres()
-    if ids:
-        os.chown(root, ids["user"], ids["group"])
-    data, sockets, port = root / "data", root / "sockets", _free_port()
-    run = {"cwd": root, "env": {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}, **ids}
-    subprocess.run(
-        [
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "acrguard",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-            "--no-instructions",
-        ],
-        check=True,
-        capture_output=True,
-        **run,
-    )
-    os.makedirs(sockets)
-    if ids:
-        os.chown(sockets, ids["user"], ids["group"])
-    log = open(root / "postgres.log", "wb")  # noqa: SIM115 - open for the server's whole life
-    # Durability off: a throw-away cluster; the store's own transactions still behave the same.
-    server = subprocess.Popen(
-        [
-            str(bindir / "postgres"),
-            "-D",
-            str(data),
-            "-k",
-            str(sockets),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        **run,
-    )
-    url = f"postgresql://acrguard@127.0.0.1:{port}/postgres"
-    try:
-        import psycopg
-
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                psycopg.connect(url, connect_timeout=2).close()
-                break
-            except psycopg.OperationalError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"PostgreSQL did not start: {(root / 'postgres.log').read_text(errors='replace')}")
-                time.sleep(0.05)
-        yield PgServer(url, time.monotonic() - began, itertools.count())
-    finally:
-        server.terminate()  # SIGTERM: smart shutdown; our connections are closed by then
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-        shutil.rmtree(root, ignore_errors=True)
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
