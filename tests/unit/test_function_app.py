@@ -6,11 +6,11 @@ import json
 
 import azure.functions as func
 
-from function_app import app
+from tests.app_index import app_functions
 
 
 def test_health_function_binding_and_response() -> None:
-    functions = {f.get_function_name(): f for f in app.get_functions()}
+    functions = app_functions()
     health = functions["health"]
     trigger = health.get_trigger()
     assert trigger.route == "health" and trigger.methods is not None
@@ -18,3 +18,15 @@ def test_health_function_binding_and_response() -> None:
     response = health.get_user_function()(func.HttpRequest("GET", "http://localhost/api/health", body=b""))
     assert response.status_code == 200
     assert json.loads(response.get_body())["status"] == "ok"
+
+
+def test_timer_bindings() -> None:
+    functions = app_functions()
+    bindings = {
+        name: json.loads(functions[name].get_function_json())["bindings"] for name in ("resource_log", "db_update")
+    }
+    (log_timer,) = bindings["resource_log"]
+    assert (log_timer["type"], log_timer["name"], log_timer["schedule"]) == ("timerTrigger", "timer", "0 */15 * * * *")
+    (db_timer,) = bindings["db_update"]
+    assert (db_timer["type"], db_timer["name"], db_timer["schedule"]) == ("timerTrigger", "timer", "0 0 */6 * * *")
+    assert not log_timer.get("runOnStartup") and not db_timer.get("runOnStartup")
