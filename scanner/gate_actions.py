@@ -62,13 +62,15 @@ def apply_verdicts(
     change: AssessmentChange | None = None,
     *,
     summary: Mapping[str, Any] | None = None,
+    notify: bool = True,
 ) -> ActionReport:
     """Carry out the actions of the gates that judged `image`; never raises.
 
     lock: locked while any gate with `lock` fails, unlocked once every such gate passes (so one gate
     passing does not lift another's lock). quarantine: the same, as Failed / Passed with the failing
     gates and reasons as details. notify: the health-changed event is published when `change` says the
-    assessment changed and some gate with `notify` judged the image.
+    assessment changed and some gate with `notify` judged the image; `notify=False` leaves that to a caller
+    that publishes every health change itself (the service, when a publisher is configured).
     """
     report = ActionReport()
 
@@ -97,7 +99,7 @@ def apply_verdicts(
         }
         run(f"quarantine {state}", lambda: adapter.quarantine(image, state, details))
     notifiers = [v for v in verdicts if "notify" in v.gate.actions]
-    if notifiers and change is not None and change.changed:
+    if notify and notifiers and change is not None and change.changed:
         event = health_changed_event(image, change, summary=summary, gates=verdicts)
         run("notify", lambda: adapter.publish(event))
     return report

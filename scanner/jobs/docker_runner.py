@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from scanner.jobs.errors import JobError
-from scanner.jobs.sandbox import INPUT_DIR, JobLimits, SandboxResult, SandboxRunner, classify, minimal_env
+from scanner.jobs.sandbox import (
+    CHILD_MODULE,
+    INPUT_DIR,
+    JobLimits,
+    SandboxResult,
+    SandboxRunner,
+    classify,
+    minimal_env,
+)
 
 DEFAULT_IMAGE = "acrguard-job:latest"
 PIDS_LIMIT = 256
@@ -32,8 +40,8 @@ class DockerRunner(SandboxRunner):
         cpu = {"Name": "cpu", "Soft": limits.cpu_seconds, "Hard": limits.cpu_seconds + 5}
         return {
             "image": self.image,
-            "entrypoint": ["acrguard"],
-            "command": ["sbom", f"oci:{INPUT_DIR}", "--format", "json", "--progress", "never", *self.scan_args],
+            "entrypoint": ["python", "-I", "-B", "-m", CHILD_MODULE],
+            "command": [f"oci:{INPUT_DIR}", *self.scan_args],
             "network_mode": "none",
             "read_only": True,
             "cap_drop": ["ALL"],

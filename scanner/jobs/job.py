@@ -12,10 +12,19 @@ from scanner.jobs.errors import JobError
 from scanner.jobs.fetch import fetch_image
 from scanner.jobs.output import parse_inventory
 from scanner.jobs.sandbox import JobLimits, SandboxResult, SandboxRunner
+from scanner.models import Inventory
 
 
 def run_scan_job(reference: str, options: ScanOptions, runner: SandboxRunner, limits: JobLimits) -> dict[str, Any]:
-    """The inventory document of `reference`, produced without this process parsing any layer."""
+    """The inventory document of `reference` (what `acrguard sbom --format json` prints), produced without
+    this process parsing any layer."""
+    from scanner.output.inventory_json import inventory_dict
+
+    return inventory_dict(scan_job_inventory(reference, options, runner, limits))
+
+
+def scan_job_inventory(reference: str, options: ScanOptions, runner: SandboxRunner, limits: JobLimits) -> Inventory:
+    """The exact inventory of `reference` (nothing dropped, for storage and rescans), parsed in the sandbox."""
     scratch = Path(tempfile.mkdtemp(prefix="acrguard-job-", dir=options.scratch_dir))
     try:
         layout = scratch / "layout"

@@ -8,6 +8,7 @@ bounds them like any other file the child writes, and the parent reads back at m
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import resource
 import signal
@@ -92,10 +93,13 @@ class SandboxRunner(ABC):
         """Run the child over `layout_dir` (read-only to it) within `limits`."""
 
 
+CHILD_MODULE = "scanner.jobs.child"
+
+
 def scanner_argv(python: str, image: str, scan_args: Sequence[str] = ()) -> list[str]:
-    """The child's command. -I: no PYTHON* variables, no user site, no current directory on sys.path;
-    -B: no bytecode writes (everything it can see is read-only anyway)."""
-    return [python, "-I", "-B", "-m", "scanner", "sbom", image, "--format", "json", "--progress", "never", *scan_args]
+    """The child's command (`scanner.jobs.child`: the exact inventory as JSON). -I: no PYTHON* variables,
+    no user site, no current directory on sys.path; -B: no bytecode writes (all it sees is read-only)."""
+    return [python, "-I", "-B", "-m", CHILD_MODULE, image, *scan_args]
 
 
 def minimal_env() -> dict[str, str]:
@@ -112,6 +116,7 @@ def minimal_env() -> dict[str, str]:
 
 def rlimit_preexec(limits: JobLimits) -> Callable[[], None]:
     """Set in the forked child before exec, so bwrap and everything it starts inherit them."""
+    prctl = _prctl()  # looked up here, in the parent: dlopen/dlsym between fork and exec could deadlock
 
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
@@ -120,10 +125,26 @@ def rlimit_preexec(limits: JobLimits) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        # The child dies with the thread that started it: a job process killed mid-scan (its lease then
+        # expires and another worker retries) must not leave an orphan parsing on. bwrap also has
+        # --die-with-parent; this covers `--runner none` and bwrap's own start-up.
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         # Python ignores SIGXFSZ; a C child should get EFBIG too rather than a core-less death.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
     return apply
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _prctl() -> Callable[..., int]:
+    """prctl(2) from the C library already loaded into this process (Linux)."""
+    import ctypes
+
+    function: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    return function
 
 
 def run_limited(

@@ -1,19 +1,23 @@
 """The function app's adapters, configured from the environment and created once, on first use.
 
 `ACRGUARD_STORE` (findings store URL or path), `ACRGUARD_QUEUE` (queue URL, path or Storage connection
-string), `ACRGUARD_DB` (vulnerability database path; `scanner.feeds.location` reads it).
+string), `ACRGUARD_DB` (vulnerability database path; `scanner.feeds.location` reads it), the queue's
+`ACRGUARD_MAX_ATTEMPTS` and the worker's lease and backoff (`scanner.service.retry`), and where
+health-changed events go (`ACRGUARD_HEALTH_WEBHOOK` or an Event Grid topic, `scanner.service.policy`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from scanner.feeds.location import open_scan_database
 from scanner.feeds.sqlite_db import SqliteVulnDatabase
 from scanner.queue import ScanQueue, open_queue
 from scanner.service.pipeline import Policy
+from scanner.service.retry import RetrySettings
 from scanner.store import FindingsStore, open_store
 
 STORE_ENV = "ACRGUARD_STORE"
@@ -35,12 +39,13 @@ class Clients:
         self._db_identity: tuple[int, int, int] | None = None
 
     def policy(self) -> Policy:
-        """Rules, remediation templates and gates (see scanner.service.policy), loaded once."""
+        """Rules, remediation templates and gates (see scanner.service.policy), loaded once, with the
+        health-changed publisher whether or not any gate is configured."""
         with self._lock:
             if self._policy is None:
-                from scanner.service.policy import policy_from_environment
+                from scanner.service.policy import policy_from_environment, publisher_from_environment
 
-                self._policy = policy_from_environment()
+                self._policy = replace(policy_from_environment(), publisher=publisher_from_environment())
             return self._policy
 
     def store(self) -> FindingsStore:
@@ -52,7 +57,8 @@ class Clients:
     def queue(self) -> ScanQueue:
         with self._lock:
             if self._queue is None:
-                self._queue = open_queue(_required(QUEUE_ENV))
+                attempts = RetrySettings.from_environment().max_attempts
+                self._queue = open_queue(_required(QUEUE_ENV), max_attempts=attempts)
             return self._queue
 
     def dead_letters(self) -> ScanQueue:

@@ -8,19 +8,23 @@ queue messages are delivered at least once and possibly out of order.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from scanner.assessment import ApplyRules, AttachRemediation, SummariseRemediation, assess
 from scanner.detectors.registry import default_registry
-from scanner.gate_actions import ActionsAdapter, apply_verdicts
-from scanner.gates import Gate, evaluate
+from scanner.gate_actions import ActionsAdapter, Publisher, apply_verdicts, health_changed_event
+from scanner.gates import Gate, GateVerdict, evaluate
 from scanner.image_context import ImageContext
 from scanner.models import Inventory
-from scanner.queue.interface import Reason, ScanQueue, ScanRequest
+from scanner.queue.errors import LeaseLostError
+from scanner.queue.interface import Message, Reason, ScanQueue, ScanRequest
 from scanner.service.events import RegistryEvent
+from scanner.service.retry import RetrySettings
 from scanner.store.interface import BILLABLE_KIND, FindingsStore
 from scanner.store.records import AssessmentChange, ImageKey
 from scanner.vulndb import VulnDatabase
@@ -41,6 +45,9 @@ class Policy:
     summarise_remediation: SummariseRemediation | None = None
     gates: tuple[Gate, ...] = ()
     gate_actions: ActionsAdapter | None = None  # lock / quarantine / publish; None evaluates without acting
+    # Where health-changed events go (issue 4 §1: "whenever an image's health or finding set changes"),
+    # with or without gates. When None, only gates with `notify` publish, through `gate_actions`.
+    publisher: Publisher | None = None
 
 
 @dataclass(frozen=True)
@@ -106,14 +113,22 @@ def process_scan(
     scanner_version: str,
     policy: Policy | None = None,
     detector_versions: Sequence[str] | None = None,
+    attempt: int = 1,
 ) -> AssessmentChange:
-    """One full scan. On error the scan is recorded as failed (one line) and the error re-raised so that
-    the queue retries the message."""
+    """One full scan: delivery number `attempt` of the request, recorded as its own scan record (so the
+    attempts and the gaps between them stay visible). On error the record is `failed` with the cause in
+    one line and the error is re-raised so that the queue retries the message."""
     policy = policy or Policy()
     detectors = tuple(sorted(detector_versions)) if detector_versions is not None else current_detector_versions()
-    # Stamped with the request's time: a redelivered message names the same scan record.
+    if attempt > 1:
+        _close_abandoned_attempt(request, store, attempt, scanner_version, db, detectors)
     scan_id = store.start_scan(
-        request.registry, request.repository, request.digest, request.reason, request.requested_at
+        request.registry,
+        request.repository,
+        request.digest,
+        request.reason,
+        datetime.now(UTC),
+        scan_id=attempt_scan_id(request, attempt),
     )
     timings: dict[str, float] = {}
     try:
@@ -134,6 +149,39 @@ def process_scan(
         raise
     store.finish_scan(scan_id, "succeeded", "", timings, scanner_version, db_version(db), detectors, datetime.now(UTC))
     return change
+
+
+def attempt_scan_id(request: ScanRequest, attempt: int) -> str:
+    """The scan record of one delivery: a redelivered message after a crash gets a new record, the same
+    delivery processed twice (it cannot be, but a replay might) names the same one."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"acrguard-scan:{request.request_id}:{attempt}"))
+
+
+def _close_abandoned_attempt(
+    request: ScanRequest,
+    store: FindingsStore,
+    attempt: int,
+    scanner_version: str,
+    db: VulnDatabase,
+    detectors: tuple[str, ...],
+) -> None:
+    """A previous delivery whose record is still `running` was abandoned: its worker died or its lease ran
+    out (the queue redelivers only then). Say so, instead of leaving a scan running for ever."""
+    detail = store.get_image(request.registry, request.digest)
+    last = detail.last_scan if detail is not None else None
+    previous = {attempt_scan_id(request, n): n for n in range(1, attempt)}
+    if last is None or last.status != "running" or last.scan_id not in previous:
+        return
+    store.finish_scan(
+        last.scan_id,
+        "failed",
+        f"abandoned: attempt {previous[last.scan_id]} did not finish (the worker stopped or its lease expired)",
+        dict(last.timings),
+        scanner_version,
+        db_version(db),
+        detectors,
+        datetime.now(UTC),
+    )
 
 
 def rescan_recent(
@@ -201,26 +249,85 @@ def drain_queue(
     scanner_version: str,
     max_messages: int = 16,
     policy: Policy | None = None,
-    visibility_timeout: int = 900,
-    retry_after: int = 60,
+    settings: RetrySettings | None = None,
 ) -> DrainCounts:
-    """Processes up to `max_messages` messages: completed on success, failed (retried, then
-    dead-lettered by the queue) on error."""
+    """Processes up to `max_messages` messages: completed on success; on error released again after an
+    exponential backoff by its delivery count, until the queue dead-letters it after its last attempt.
+    `settings` default to the environment's (`scanner.service.retry`), so every host picks them up."""
+    settings = settings or RetrySettings.from_environment()
     processed = failed = 0
     while processed + failed < max_messages:
-        messages = queue.receive(1, visibility_timeout)
+        messages = queue.receive(1, settings.visibility_timeout)
         if not messages:
             break
-        message = messages[0]
+        lease = _LeaseKeeper(queue, messages[0], settings)
         try:
-            process_scan(message.request, store, db, fetch_and_inventory, scanner_version, policy)
+            process_scan(
+                lease.message.request,
+                store,
+                db,
+                fetch_and_inventory,
+                scanner_version,
+                policy,
+                attempt=lease.message.dequeue_count,
+            )
         except Exception as err:
-            queue.fail(message, _one_line(err), retry_after)
+            message = lease.stop()
+            delay = settings.retry_delay(message.dequeue_count)
+            try:
+                if queue.fail(message, _one_line(err), delay):
+                    log.warning("scan %s dead-lettered after %d attempts", _label(message), message.dequeue_count)
+                else:
+                    log.info("scan %s attempt %d failed; retry in %d s", _label(message), message.dequeue_count, delay)
+            except LeaseLostError as lost:  # another consumer has it now; its outcome stands
+                log.warning("scan %s: %s", _label(message), lost)
             failed += 1
             continue
-        queue.complete(message)
+        message = lease.stop()
+        try:
+            queue.complete(message)
+        except LeaseLostError as lost:  # the result is stored; a redelivery will find it and do no harm
+            log.warning("scan %s: %s", _label(message), lost)
         processed += 1
     return DrainCounts(processed, failed)
+
+
+class _LeaseKeeper:
+    """Renews a message's lease in a thread while its scan runs, so that a short visibility timeout (quick
+    recovery when a worker dies) does not hand a long scan to a second worker meanwhile."""
+
+    def __init__(self, queue: ScanQueue, message: Message, settings: RetrySettings) -> None:
+        self.queue = queue
+        self.message = message
+        self.settings = settings
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{message.id}", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.settings.renew_every):
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                try:
+                    self.message = self.queue.extend(self.message, self.settings.visibility_timeout)
+                except LeaseLostError as lost:
+                    log.warning("scan %s: %s", _label(self.message), lost)
+                    return
+                except Exception as err:  # the queue may be briefly unreachable; the lease has time left
+                    log.warning("scan %s: lease renewal failed: %s", _label(self.message), _one_line(err))
+
+    def stop(self) -> Message:
+        """Stops renewing; the message with its latest lease token."""
+        with self._lock:
+            self._stop.set()
+        self._thread.join()
+        return self.message
+
+
+def _label(message: Message) -> str:
+    return f"{message.request.registry}/{message.request.repository}@{message.request.digest}"
 
 
 def db_version(db: VulnDatabase) -> str:
@@ -254,13 +361,24 @@ def _assess_and_save(
     # Gates judge only images that were assessed (an Unsupported image has no findings, and passing it would
     # unlock or release it), and only the newest assessment (a stale replay must not undo a newer verdict).
     assessed = result.health in ("Healthy", "Unhealthy")
-    if policy.gates and policy.gate_actions is not None and assessed and not change.stale:
-        # The image as the registry knows it (the inventory's own reference may be a scratch layout's).
-        image = replace(ImageContext.from_inventory(inventory), registry=registry, repository=repository, digest=digest)
+    # The image as the registry knows it (the inventory's own reference may be a scratch layout's).
+    image = replace(ImageContext.from_inventory(inventory), registry=registry, repository=repository, digest=digest)
+    verdicts: list[GateVerdict] = []
+    if policy.gates and assessed and not change.stale:
         verdicts = evaluate(policy.gates, image, result.findings)
-        report = apply_verdicts(verdicts, image, policy.gate_actions, change, summary=result.summary)
-        for error in report.errors:  # never raised into the scan: the findings are already stored
-            log.warning("gate action failed for %s@%s: %s", registry, digest, error)
+        if policy.gate_actions is not None:
+            # With a service publisher every change is published below; gates' `notify` would repeat it.
+            report = apply_verdicts(
+                verdicts, image, policy.gate_actions, change, summary=result.summary, notify=policy.publisher is None
+            )
+            for error in report.errors:  # never raised into the scan: the findings are already stored
+                log.warning("gate action failed for %s@%s: %s", registry, digest, error)
+    if policy.publisher is not None and change.changed:
+        event = health_changed_event(image, change, summary=result.summary, gates=verdicts)
+        try:
+            policy.publisher.publish(event)
+        except Exception as err:  # the findings are stored; a dead webhook must not fail the scan
+            log.warning("health-changed event for %s@%s not published: %s", registry, digest, _one_line(err))
     return change
 
 

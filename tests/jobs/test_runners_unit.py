@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import json
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scanner.codec import inventory_to_dict
 from scanner.jobs.container_apps import ContainerAppsRunner, ContainerAppsSettings, ScanRequest
 from scanner.jobs.docker_runner import DockerRunner
 from scanner.jobs.errors import JobError
 from scanner.jobs.fetch import FetchedImage
-from scanner.jobs.output import parse_inventory
+from scanner.jobs.output import MAX_STRING, parse_inventory
 from scanner.jobs.sandbox import JobLimits, classify
 from scanner.limits import GiB
+from scanner.models import ImageInfo, Inventory, LayerInfo, OSInfo, Package, Warning_
+from scanner.output.inventory_json import inventory_dict
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -29,7 +33,8 @@ def test_docker_arguments_isolate_the_child() -> None:
     assert kwargs["volumes"] == {"/scratch/l": {"bind": "/input", "mode": "ro"}}
     assert kwargs["mem_limit"] == 2 * GiB and kwargs["pids_limit"] > 0
     assert "ACRGUARD_REGISTRY_PASSWORD" not in kwargs["environment"]
-    assert kwargs["command"][:2] == ["sbom", "oci:/input"] and kwargs["command"][-1] == "--limit=max_layers=9"
+    assert kwargs["entrypoint"][-2:] == ["-m", "scanner.jobs.child"]
+    assert kwargs["command"] == ["oci:/input", "--limit=max_layers=9"]
     assert {u.name for u in kwargs["ulimits"]} == {"nofile", "fsize", "cpu"}
 
 
@@ -80,57 +85,87 @@ def test_container_apps_wants_a_digest() -> None:
         runner.template(ScanRequest("r.io", "app", "latest"), JobLimits())
 
 
-FETCHED = FetchedImage("reg.io/app:1", DIGEST, "", Path("/x"))
+LAYER = LayerInfo(0, DIGEST, DIGEST, "application/vnd.oci.image.layer.v1.tar+gzip", 1234, "RUN apk add musl")
+INVENTORY = Inventory(
+    ImageInfo(
+        "oci:/input",
+        "sha256:" + "00" * 32,
+        DIGEST,
+        "linux/amd64",
+        OSInfo("alpine", "3.19.1", "", "Alpine Linux", "Alpine Linux v3.19", ("busybox",), "/etc/os-release"),
+        (LAYER,),
+        "application/vnd.oci.image.manifest.v1+json",
+    ),
+    "Scanned",
+    "",
+    (
+        Package(
+            "musl",
+            "1.2.4-r2",
+            "Alpine:v3.19",
+            "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64",
+            "musl",
+            "1.2.4-r2",
+            "x86_64",
+            ("/lib/apk/db/installed",),
+            "apk",
+            "apk@1",
+            LAYER,
+            False,
+            (("license", "MIT"), ("maintainer", "Timo Teräs <timo.teras@iki.fi>")),
+        ),
+    ),
+    (Warning_("/usr/lib/x", "unreadable"),),
+)
 
 
 def _doc() -> dict[str, Any]:
-    layer = {"index": 0, "digest": DIGEST, "diff_id": DIGEST, "created_by": ""}
-    return {
-        "image": {
-            "reference": "oci:/input",
-            "digest": "sha256:" + "00" * 32,
-            "config_digest": DIGEST,
-            "platform": "linux/amd64",
-            "os": {"id": "alpine", "version": "3.19", "codename": ""},
-            "index_digest": "",
-            "layers": [layer],
-        },
-        "status": "Scanned",
-        "reason": "",
-        "packages": [
-            {
-                **dict.fromkeys(("name", "version", "ecosystem", "purl", "source_name", "source_version"), "x"),
-                "arch": "",
-                "detector": "apk@1",
-                "layer": layer,
-                "locations": ["/lib/apk/db/installed"],
-                "os_owned": False,
-            }
-        ],
-        "warnings": [],
-    }
+    return json.loads(json.dumps(inventory_to_dict(INVENTORY)))  # type: ignore[no-any-return]
 
 
-def test_output_is_relabelled_with_the_trusted_identity() -> None:
-    doc = parse_inventory(json.dumps(_doc()).encode(), 1 << 20, FETCHED)
-    assert doc["image"]["reference"] == "reg.io/app:1" and doc["image"]["digest"] == DIGEST
+FETCHED = FetchedImage("reg.io/app:1", DIGEST, "sha256:" + "11" * 32, Path("/x"))
+
+
+def test_output_is_the_exact_inventory_relabelled_with_the_trusted_identity() -> None:
+    parsed = parse_inventory(json.dumps(_doc()).encode(), 1 << 20, FETCHED)
+    trusted = replace(INVENTORY.image, reference="reg.io/app:1", digest=DIGEST, index_digest="sha256:" + "11" * 32)
+    # Everything else comes back equal: metadata, layer sizes and media types, the OS's names and warnings.
+    assert parsed == replace(INVENTORY, image=trusted)
+
+
+def _package(d: dict[str, Any]) -> dict[str, Any]:
+    package: dict[str, Any] = d["packages"][0]
+    return package
 
 
 @pytest.mark.parametrize(
-    "mutate",
+    ("mutate", "where"),
     [
-        lambda d: d.pop("image"),
-        lambda d: d.update(status="Pwned"),
-        lambda d: d["packages"][0].update(name=["x"]),
-        lambda d: d["packages"][0].update(os_owned="yes"),
-        lambda d: d["image"]["layers"].append({"index": True, "digest": "", "diff_id": "", "created_by": ""}),
-        lambda d: d.update(warnings=[{}]),
+        (lambda d: d.pop("image"), "the document: missing image"),
+        (lambda d: d.update(extra=1), "the document: unexpected extra"),
+        (lambda d: d.update(codec=2), "codec is '2'"),
+        (lambda d: d.update(codec=True), "codec is 'True'"),
+        (lambda d: d.update(status="Pwned"), "status must be one of"),
+        (lambda d: _package(d).update(name=["x"]), r"packages\[0\]\.name must be a string"),
+        (lambda d: _package(d).update(os_owned="yes"), r"packages\[0\]\.os_owned must be true or false"),
+        (lambda d: _package(d).pop("metadata"), r"packages\[0\]: missing metadata"),
+        (
+            lambda d: _package(d).update(metadata=[["a", "b", "c"]]),
+            r"packages\[0\]\.metadata\[0\] must be a \[key, value\] pair",
+        ),
+        (lambda d: _package(d).update(metadata=[["a", 1]]), r"packages\[0\]\.metadata\[0\]\[1\] must be a string"),
+        (lambda d: _package(d)["layer"].update(size=-1), r"packages\[0\]\.layer\.size must be a whole number"),
+        (lambda d: d["image"]["layers"][0].update(index=True), r"image\.layers\[0\]\.index must be a whole number"),
+        (lambda d: d["image"]["layers"][0].update(size=2**63), r"image\.layers\[0\]\.size must be a whole number"),
+        (lambda d: d["image"]["os"].update(id_like="busybox"), r"image\.os\.id_like must be a list"),
+        (lambda d: d.update(warnings=[{}]), r"warnings\[0\]: missing message, where"),
+        (lambda d: _package(d).update(purl="p" * (MAX_STRING + 1)), r"packages\[0\]\.purl is longer than 65536"),
     ],
 )
-def test_malformed_output_is_rejected(mutate: Any) -> None:
+def test_malformed_output_is_rejected_naming_where(mutate: Any, where: str) -> None:
     doc = _doc()
     mutate(doc)
-    with pytest.raises(JobError, match="sandbox output"):
+    with pytest.raises(JobError, match=rf"^sandbox output: {where}"):
         parse_inventory(json.dumps(doc).encode(), 1 << 20, FETCHED)
 
 
@@ -139,6 +174,9 @@ def test_output_bounds_and_syntax() -> None:
         parse_inventory(b"{" + b" " * 100 + b"}", 50, FETCHED)
     with pytest.raises(JobError, match="not JSON"):
         parse_inventory(b"[" * 100000, 1 << 20, FETCHED)
+    # The user-facing inventory document is not what the child prints any more: refused, not half-read.
+    with pytest.raises(JobError, match="the document: missing codec"):
+        parse_inventory(json.dumps(inventory_dict(INVENTORY)).encode(), 1 << 20, FETCHED)
 
 
 def test_classify_signals_and_last_words() -> None:

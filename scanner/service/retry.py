@@ -1,0 +1,80 @@
+"""How the queue worker leases, retries and gives up: settings read from the environment, and the backoff.
+
+`ACRGUARD_VISIBILITY_TIMEOUT` (lease seconds, renewed while a scan runs), `ACRGUARD_RETRY_BASE_SECONDS`
+and `ACRGUARD_RETRY_MAX_SECONDS` (a failed attempt waits base * 2^(attempt-1), capped), and
+`ACRGUARD_MAX_ATTEMPTS` (deliveries before the queue dead-letters a message). Pure: no I/O but reading
+the mapping it is given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from scanner.errors import AcrguardError
+from scanner.queue.interface import DEFAULT_MAX_ATTEMPTS, MAX_LEASE
+
+VISIBILITY_ENV = "ACRGUARD_VISIBILITY_TIMEOUT"
+RETRY_BASE_ENV = "ACRGUARD_RETRY_BASE_SECONDS"
+RETRY_MAX_ENV = "ACRGUARD_RETRY_MAX_SECONDS"
+MAX_ATTEMPTS_ENV = "ACRGUARD_MAX_ATTEMPTS"
+
+
+class SettingsError(AcrguardError):
+    """A queue setting in the environment is not a usable number."""
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    # A short lease finds a crashed worker's message again quickly; the worker renews it while it scans.
+    visibility_timeout: int = 300
+    retry_base_seconds: int = 10
+    retry_max_seconds: int = 900
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.visibility_timeout <= MAX_LEASE:
+            raise SettingsError(f"{VISIBILITY_ENV}: must be between 1 and {MAX_LEASE}, not {self.visibility_timeout}")
+        if not 0 <= self.retry_base_seconds <= MAX_LEASE:
+            raise SettingsError(f"{RETRY_BASE_ENV}: must be between 0 and {MAX_LEASE}, not {self.retry_base_seconds}")
+        if not self.retry_base_seconds <= self.retry_max_seconds <= MAX_LEASE:
+            raise SettingsError(
+                f"{RETRY_MAX_ENV}: must be between {RETRY_BASE_ENV} ({self.retry_base_seconds}) and {MAX_LEASE},"
+                f" not {self.retry_max_seconds}"
+            )
+        if self.max_attempts < 1:
+            raise SettingsError(f"{MAX_ATTEMPTS_ENV}: must be at least 1, not {self.max_attempts}")
+
+    def retry_delay(self, dequeue_count: int) -> int:
+        """Seconds before the next delivery after delivery number `dequeue_count` failed: exponential, so a
+        registry that is down for a while is not hammered, and capped, so a long outage is still retried."""
+        exponent = min(max(dequeue_count, 1) - 1, 32)  # 2**32 * base is past any cap; keeps the number small
+        delay: int = self.retry_base_seconds * 2**exponent
+        return min(self.retry_max_seconds, delay)
+
+    @property
+    def renew_every(self) -> float:
+        """How often a running scan renews its lease: three chances before it would run out."""
+        return max(self.visibility_timeout / 3, 0.5)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> RetrySettings:
+        env = os.environ if environ is None else environ
+        default = cls()
+        return cls(
+            visibility_timeout=_int(env, VISIBILITY_ENV, default.visibility_timeout),
+            retry_base_seconds=_int(env, RETRY_BASE_ENV, default.retry_base_seconds),
+            retry_max_seconds=_int(env, RETRY_MAX_ENV, default.retry_max_seconds),
+            max_attempts=_int(env, MAX_ATTEMPTS_ENV, default.max_attempts),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise SettingsError(f"{name}: {text[:40]!r} is not a whole number of seconds or attempts") from None
