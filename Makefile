@@ -1,7 +1,10 @@
 # Convenience targets over scripts/ (the README's commands call the scripts directly).
-.PHONY: demo test quick bench clean
+.PHONY: demo demo-once test quick bench clean
 demo:
 	bash scripts/demo.sh
+## The demo without staying up: exits after printing the findings and the curl commands.
+demo-once:
+	bash scripts/demo.sh --once
 test:
 	bash scripts/test.sh
 ## Inner loop: unit and local-archive tests only (no registry, no mmdebstrap). CI runs everything.

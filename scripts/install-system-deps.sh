@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses as real parts. Idempotent; fails loudly.
 set -euo pipefail
-pkgs=(docker-registry skopeo umoci mmdebstrap bubblewrap zstd gzip tar python3-rpm postgresql)
+pkgs=(docker-registry skopeo umoci mmdebstrap bubblewrap zstd gzip tar python3-rpm postgresql curl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
