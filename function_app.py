@@ -6,11 +6,13 @@ from scanner.functions.api import bp as api_blueprint
 from scanner.functions.dbupdate import bp as dbupdate_blueprint
 from scanner.functions.events import bp as events_blueprint
 from scanner.functions.logs import bp as logs_blueprint
+from scanner.functions.manage import bp as manage_blueprint
 from scanner.functions.rescan import bp as rescan_blueprint
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(api_blueprint)
 app.register_functions(events_blueprint)
+app.register_functions(manage_blueprint)
 app.register_functions(rescan_blueprint)
 app.register_functions(logs_blueprint)
 app.register_functions(dbupdate_blueprint)

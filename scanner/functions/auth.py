@@ -1,7 +1,8 @@
 """Who may read findings. In Azure the host checks function keys (auth level FUNCTION) before a handler
 runs. Elsewhere (Core Tools, a container) the host checks nothing, so the handlers do: a configured
 `ACRGUARD_API_KEY` (header `x-api-key`) or `ACRGUARD_API_TOKEN` (`Authorization: Bearer`). With neither
-configured outside Azure, findings stay closed unless `ACRGUARD_ALLOW_ANONYMOUS=true` says otherwise.
+configured outside Azure, findings stay closed unless `ACRGUARD_ALLOW_ANONYMOUS=true` says otherwise; that
+setting opens reads only: writes (scan requests, rules, requeues) always need a key or token.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ def _matches(offered: str, secret: str) -> bool:
     return hmac.compare_digest(offered.encode(), secret.encode())
 
 
-def authorize(req: func.HttpRequest, env: Mapping[str, str] | None = None) -> func.HttpResponse | None:
-    """None when the caller may read findings, else the 401 to return."""
+def authorize(
+    req: func.HttpRequest, env: Mapping[str, str] | None = None, *, write: bool = False
+) -> func.HttpResponse | None:
+    """None when the caller may read findings (or, with `write`, change something), else the 401 to return."""
     env = os.environ if env is None else env
     secrets = _secrets(env)
     if secrets:
@@ -49,7 +52,7 @@ def authorize(req: func.HttpRequest, env: Mapping[str, str] | None = None) -> fu
         return None if any(ok) else _unauthorized("missing or wrong x-api-key / Authorization: Bearer")
     if any(env.get(marker) for marker in _AZURE_MARKERS):
         return None  # the Functions host has already required a function key
-    if env.get(ANONYMOUS_SETTING, "").strip().lower() == "true":
+    if not write and env.get(ANONYMOUS_SETTING, "").strip().lower() == "true":
         return None
     return _unauthorized(f"no credentials configured: set {KEY_SETTING} or {TOKEN_SETTING}")
 

@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document of the HTTP API, built in code so it cannot drift from the route table's
-parameters without a test noticing (tests/api/test_openapi.py checks every route is described)."""
+parameters without a test noticing (tests/api/test_openapi.py and test_manage_openapi.py check every route
+and method is described)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,85 @@ def _get(summary: str, parameters: list[dict[str, Any]], ok: dict[str, Any], sec
     return {"get": operation}
 
 
+def _body(ref: str, description: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+
+
+def _write(
+    summary: str, parameters: list[dict[str, Any]], responses: dict[str, Any], body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A POST or DELETE: never anonymous (see auth.py), so the document-wide security applies."""
+    operation: dict[str, Any] = {"summary": summary, "parameters": parameters, "responses": {**responses, **_ERRORS}}
+    if body is not None:
+        operation["requestBody"] = body
+    return operation
+
+
+def _manage_paths() -> dict[str, Any]:
+    rule_name = [_path("name", "rule name (case-insensitive)")]
+    conflict = {"409": {"$ref": "#/components/responses/Error"}}
+    return {
+        "/scans": {
+            "post": _write(
+                "Request a scan of one image by digest, or by tag (resolved by the service)",
+                [],
+                {
+                    "202": _ok("queued", "ScanOutcome"),
+                    "200": _ok("already scanned by this scanner version, or already pending", "ScanOutcome"),
+                    "502": {"$ref": "#/components/responses/Error"},
+                },
+                _body("ScanOrder", "what to scan"),
+            )
+        },
+        "/import-notifications": {
+            "post": _write(
+                "Explicit import notifications: one object or a list; malformed items are dead-lettered",
+                [],
+                {
+                    "202": _ok("at least one scan queued", "ImportReport"),
+                    "200": _ok("nothing new to scan", "ImportReport"),
+                },
+                _body("ImportNotifications", "imported images"),
+            )
+        },
+        "/rules": {
+            **_get(
+                "Disable rules: files (read-only) then stored ones, in the order they apply",
+                [],
+                _ok("rules", "RuleList"),
+            ),
+            "post": _write(
+                "Create a disable rule (the YAML schema of one rule) and re-assess the images it may change",
+                [],
+                {"201": _ok("created", "RuleChange"), **conflict},
+                _body("RuleInput", "one rule"),
+            ),
+        },
+        "/rules/{name}": {
+            **_get("One disable rule", rule_name, _ok("the rule", "Rule")),
+            "delete": _write(
+                "Delete a stored rule and re-assess the images it disabled findings of (409 for a file rule)",
+                rule_name,
+                {"200": _ok("deleted", "RuleChange"), **conflict},
+            ),
+        },
+        "/dead-letters": _get(
+            "Event and scan dead letters with their errors, oldest first", [], _ok("dead letters", "DeadLetterList")
+        ),
+        "/dead-letters/{id}/requeue": {
+            "post": _write(
+                "Move a scan dead letter back to the scan queue (409 for an event dead letter)",
+                [_path("id", "dead letter id")],
+                {"202": _ok("requeued", "Requeued"), **conflict},
+            )
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     image_params = [_path("registry", "registry login server"), _path("digest", "manifest digest")]
     return {
@@ -119,6 +199,7 @@ def document() -> dict[str, Any]:
                 [_path("vuln_id", "CVE, GHSA, ALPINE… id")],
                 _ok("images", "ImageKeyList"),
             ),
+            **_manage_paths(),
         },
         "components": {
             "securitySchemes": {
@@ -212,4 +293,137 @@ def _schemas() -> dict[str, Any]:
             "properties": {k: {"type": "string"} for k in ("registry", "repository", "digest")},
         },
         "ImageKeyList": _list_of("ImageKey", paged=False),
+        **_manage_schemas(),
+    }
+
+
+def _text(description: str = "") -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, **({"description": description} if description else {})}
+
+
+def _manage_schemas() -> dict[str, Any]:
+    nullable_text = {"type": ["string", "null"]}
+    notification = {
+        "type": "object",
+        "required": ["registry", "repository", "digest"],
+        "additionalProperties": False,
+        "properties": {
+            "registry": _text("login server"),
+            "repository": _text(),
+            "digest": _text(),
+            "tag": _text(),
+            "timestamp": _text("ISO 8601 with a time zone; default now"),
+        },
+    }
+    rule_input = {
+        "type": "object",
+        "required": ["name", "justification", "match"],
+        "additionalProperties": False,
+        "description": "the schema of one rule in policies/rules/*.yaml (policies/README.md)",
+        "properties": {
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"},
+            "justification": _text(),
+            "expires": {"type": "string", "format": "date"},
+            "match": {"type": "object", "minProperties": 1},
+        },
+    }
+    return {
+        "ScanOrder": {
+            "type": "object",
+            "required": ["registry", "repository"],
+            "additionalProperties": False,
+            "properties": {
+                "registry": _text("login server"),
+                "repository": _text(),
+                "digest": _text("either digest or tag"),
+                "tag": _text("either digest or tag"),
+                "force": {"type": "boolean", "description": "rescan even if this scanner version scanned it"},
+            },
+        },
+        "ScanOutcome": {
+            "type": "object",
+            "required": ["status", "registry", "repository", "digest"],
+            "properties": {
+                "status": {"enum": ["queued", "pending", "current"]},
+                "registry": {"type": "string"},
+                "repository": {"type": "string"},
+                "digest": {"type": "string"},
+                "tag": nullable_text,
+                "requestId": {"type": "string"},
+                "reason": {"const": "manual"},
+                "requestedAt": {"type": "string"},
+                "messageId": {"type": "string"},
+            },
+        },
+        "ImportNotification": notification,
+        "ImportNotifications": {
+            "oneOf": [
+                {"$ref": "#/components/schemas/ImportNotification"},
+                {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/ImportNotification"}},
+            ]
+        },
+        "ImportReport": {
+            "type": "object",
+            "required": ["accepted", "queued", "deadLettered", "results"],
+            "properties": {
+                "accepted": {"type": "integer"},
+                "queued": {"type": "integer"},
+                "deadLettered": {"type": "integer"},
+                "results": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["index", "status"],
+                        "properties": {
+                            "index": {"type": "integer"},
+                            "status": {"enum": ["queued", "unchanged", "dead-lettered"]},
+                            "digest": {"type": "string"},
+                            "error": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+        "RuleInput": rule_input,
+        "Rule": {
+            "type": "object",
+            "required": ["name", "justification", "match", "origin"],
+            "properties": {
+                "name": {"type": "string"},
+                "justification": {"type": "string"},
+                "expires": {"type": "string"},
+                "match": {"type": "object"},
+                "origin": {"enum": ["file", "api"]},
+                "source": {"type": "string", "description": "the rule file (origin file)"},
+                "createdAt": {"type": "string", "description": "origin api"},
+            },
+        },
+        "RuleList": _list_of("Rule", paged=False),
+        "RuleChange": {
+            "type": "object",
+            "required": ["rule", "reassessed", "failed"],
+            "properties": {
+                "rule": {"$ref": "#/components/schemas/Rule"},
+                "reassessed": {"type": "integer", "description": "images re-assessed from stored inventories"},
+                "failed": {"type": "integer"},
+            },
+        },
+        "DeadLetter": {
+            "type": "object",
+            "required": ["id", "kind", "error", "deadAt", "attempts", "body"],
+            "properties": {
+                "id": {"type": "string"},
+                "kind": {"enum": ["event", "scan"]},
+                "error": {"type": "string"},
+                "deadAt": {"type": "string"},
+                "attempts": {"type": "integer"},
+                "body": {},
+            },
+        },
+        "DeadLetterList": _list_of("DeadLetter", paged=False),
+        "Requeued": {
+            "type": "object",
+            "required": ["requeued", "messageId"],
+            "properties": {"requeued": {"type": "string"}, "messageId": {"type": "string"}},
+        },
     }

@@ -35,8 +35,10 @@ def test_document_is_openapi_31_and_complete(call: Call, functions: dict[str, An
     for schema in doc["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema)
     routes = {json.loads(f.get_function_json())["bindings"][0]["route"] for f in functions.values()}
-    assert {"/" + r for r in routes} == set(doc["paths"])
-    for path, item in doc["paths"].items():
+    # This blueprint's routes; the whole table with the management routes and methods: test_manage_openapi.py.
+    assert {"/" + r for r in routes} <= set(doc["paths"])
+    for path in {"/" + r for r in routes}:
+        item = doc["paths"][path]
         assert set(item) == {"get"}
         declared = {p["name"] for p in item["get"]["parameters"] if p["in"] == "path"}
         assert declared == {seg[1:-1] for seg in path.split("/") if seg.startswith("{")}, path

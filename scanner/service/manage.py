@@ -1,0 +1,412 @@
+"""The management operations behind the HTTP API (issue 4 §1): manual scan requests, explicit import
+notifications, disable rules created over HTTP, and the dead letters.
+
+Adapters (store, queues, database, policy, tag resolution, the event dead-letter step) are passed in; the
+handlers in `scanner.functions.manage` decode requests and map `ManageError` to HTTP. Request bodies are
+checked here, each refusal one line naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from scanner.errors import AcrguardError, ReferenceError_, RegistryError
+from scanner.image.reference import parse_registry_reference
+from scanner.image_context import ImageContext
+from scanner.policy_yaml import kind, unknown_key
+from scanner.queue import ScanQueue, ScanRequest
+from scanner.queue.interface import DeadLetter
+from scanner.rules import Match, Rule, RuleError
+from scanner.service.events import RegistryEvent
+from scanner.service.pipeline import Policy, handle_event, reassess_stored
+from scanner.service.policy import STORED_SOURCE, file_rules_from_environment, stored_rule
+from scanner.store import FindingsStore, ImageKey
+from scanner.vulndb import VulnDatabase
+
+log = logging.getLogger(__name__)
+
+INSECURE_REGISTRIES_ENV = "ACRGUARD_INSECURE_REGISTRIES"
+MAX_IMPORT_ITEMS = 1000
+_FLAGS = ("force",)  # the one non-text field of a request body
+# (registry, repository, tag) → (digest, media type), on the trusted side; raises RegistryError.
+ResolveTag = Callable[[str, str, str], tuple[str, str]]
+DeadLetterStep = Callable[[str, str], None]  # (raw body, one-line error), e.g. functions.events.dead_letter
+
+
+class ManageError(AcrguardError):
+    """A request the service refuses: `status` is the HTTP status, the message one line naming the field."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def _bad(message: str) -> ManageError:
+    return ManageError(400, "BadRequest", message)
+
+
+def _fields(body: object, what: str, required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, Any]:
+    """The object's fields: no unknown ones, the required ones present, every text field a non-empty string."""
+    if not isinstance(body, dict):
+        raise _bad(f"{what}: expected a JSON object, got {kind(body)}")
+    unknown = unknown_key(body, (*required, *optional), "field")
+    if unknown is not None:
+        raise _bad(f"{what}: field '{unknown[0]}': {unknown[1]}")
+    for name in required:
+        if name not in body:
+            raise _bad(f"{what}: field '{name}' is missing")
+    for name, value in body.items():
+        if name not in _FLAGS and (not isinstance(value, str) or not value.strip()):
+            raise _bad(f"{what}: field '{name}' must be a non-empty string, got {kind(value)}")
+    return body
+
+
+def _image_name(what: str, registry: str, repository: str, tag: str | None, digest: str | None) -> None:
+    """The distribution reference grammar, field by field (registry host, repository, tag, digest)."""
+    text = f"{registry}/{repository}" + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+    try:
+        ref = parse_registry_reference(text)
+    except ReferenceError_ as err:
+        message = str(err)
+        field = next((f for f in ("digest", "tag") if f"invalid {f}" in message), "repository")
+        raise _bad(f"{what}: field '{field}': {message.split(': ', 1)[-1]}") from None
+    if ref.registry != registry:
+        raise _bad(f"{what}: field 'registry': '{registry}' is not a registry host such as myreg.azurecr.io")
+
+
+# --- manual scans ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScanOrder:
+    registry: str  # login server, lower case
+    repository: str
+    digest: str | None
+    tag: str | None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    status: Literal["queued", "current", "pending"]
+    registry: str
+    repository: str
+    digest: str
+    tag: str | None
+    request: ScanRequest | None = None  # set when queued
+    message_id: str = ""
+
+
+def parse_scan_order(body: object) -> ScanOrder:
+    what = "scan request"
+    fields = _fields(body, what, ("registry", "repository"), ("digest", "tag", "force"))
+    digest, tag = fields.get("digest"), fields.get("tag")
+    if (digest is None) == (tag is None):
+        raise _bad(f"{what}: field 'digest': give either 'digest' or 'tag' (resolved to a digest), not both or none")
+    force = fields.get("force", False)
+    if not isinstance(force, bool):
+        raise _bad(f"{what}: field 'force' must be true or false, got {kind(force)}")
+    registry = fields["registry"].strip().lower()
+    _image_name(what, registry, fields["repository"], tag, digest)
+    return ScanOrder(registry, fields["repository"], digest, tag, force)
+
+
+def insecure_registries(env: Mapping[str, str]) -> frozenset[str]:
+    """`ACRGUARD_INSECURE_REGISTRIES`: hosts spoken to over plain HTTP (`acrguard serve --insecure-registries`)."""
+    return frozenset(h.strip().lower() for h in str(env.get(INSECURE_REGISTRIES_ENV, "")).split(",") if h.strip())
+
+
+def registry_resolver(insecure: frozenset[str]) -> ResolveTag:
+    """Tag → digest through the registry adapter (one manifest GET), plain HTTP for `insecure` hosts."""
+
+    def resolve(registry: str, repository: str, tag: str) -> tuple[str, str]:
+        # Imported here: the Azure SDK is needed only when a tag is resolved.
+        from scanner.image.reference import RegistryReference
+        from scanner.image.registry import RegistrySource
+        from scanner.image.registry_options import RegistryOptions
+
+        source = RegistrySource(
+            RegistryReference(registry, repository, tag), RegistryOptions(insecure=registry in insecure)
+        )
+        try:
+            _, media_type, digest = source.root()
+        finally:
+            source.close()
+        return digest, media_type
+
+    return resolve
+
+
+def request_scan(
+    order: ScanOrder, store: FindingsStore, queue: ScanQueue, scanner_version: str, resolve: ResolveTag
+) -> ScanOutcome:
+    """Records the image (and the tag) and queues one "manual" scan, unless this scanner version already
+    scanned the digest (and `force` is not set) or a scan of it is already pending."""
+    digest, media_type = order.digest, ""
+    if order.tag is not None:
+        reference = f"{order.registry}/{order.repository}:{order.tag}"
+        try:
+            digest, media_type = resolve(order.registry, order.repository, order.tag)
+        except RegistryError as err:
+            http_status = 404 if "not found" in str(err) else 502  # an unknown tag, or a registry down or refusing
+            raise ManageError(http_status, "ResolutionFailed", f"cannot resolve {reference}: {err}") from None
+    assert digest is not None
+    detail = store.get_image(order.registry, digest)
+    known = detail is not None and any(r.key.repository == order.repository for r in detail.repositories)
+    if order.tag is not None or not known:
+        # A manual request is not a push, but the image needs its row (and the tag its history) to be listed;
+        # an image already known by digest is left as it is, its push times untouched.
+        store.record_push(order.registry, order.repository, digest, order.tag, media_type, datetime.now(UTC))
+    if not order.force and store.has_current_scan(order.registry, digest, scanner_version):
+        return ScanOutcome("current", order.registry, order.repository, digest, order.tag)
+    request = ScanRequest.create(order.registry, order.repository, digest, tag=order.tag, reason="manual")
+    sent = queue.send(request, request.dedupe_key(scanner_version))
+    status: Literal["queued", "pending"] = "pending" if sent.deduplicated else "queued"
+    return ScanOutcome(status, order.registry, order.repository, digest, order.tag, request, sent.message_id)
+
+
+# --- import notifications -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImportItem:
+    index: int
+    status: Literal["queued", "unchanged", "dead-lettered"]  # unchanged: already scanned or already pending
+    digest: str = ""
+    error: str = ""
+
+
+def parse_import(item: object, index: int, now: datetime) -> RegistryEvent:
+    what = f"import notification [{index}]"
+    fields = _fields(item, what, ("registry", "repository", "digest"), ("tag", "timestamp"))
+    registry = fields["registry"].strip().lower()
+    _image_name(what, registry, fields["repository"], fields.get("tag"), fields["digest"])
+    at = now
+    if "timestamp" in fields:
+        try:
+            at = datetime.fromisoformat(fields["timestamp"].replace("Z", "+00:00"))
+        except ValueError:
+            raise _bad(f"{what}: field 'timestamp' is not an ISO 8601 time") from None
+        if at.utcoffset() is None:
+            raise _bad(f"{what}: field 'timestamp' has no time zone")
+    event_id = f"import:{registry}/{fields['repository']}@{fields['digest']}"
+    return RegistryEvent(
+        "import", registry, fields["repository"], fields["digest"], fields.get("tag"), "", at, event_id
+    )
+
+
+def import_notifications(
+    body: object, store: FindingsStore, queue: ScanQueue, scanner_version: str, dead_letter: DeadLetterStep
+) -> list[ImportItem]:
+    """One notification or a list: each good one is handled like an ImagePushed event (one scan per digest,
+    none when already scanned or pending); each malformed one is dead-lettered with its error."""
+    items = body if isinstance(body, list) else [body]
+    if not items:
+        raise _bad("import notifications: the list is empty")
+    if len(items) > MAX_IMPORT_ITEMS:
+        raise _bad(f"import notifications: {len(items)} items, over the limit of {MAX_IMPORT_ITEMS} per request")
+    now = datetime.now(UTC)
+    out: list[ImportItem] = []
+    for index, item in enumerate(items):
+        try:
+            event = parse_import(item, index, now)
+        except ManageError as err:
+            dead_letter(json.dumps(item, sort_keys=True, default=str), str(err))
+            out.append(ImportItem(index, "dead-lettered", error=str(err)))
+            continue
+        queued = handle_event(event, store, queue, scanner_version)
+        out.append(ImportItem(index, "queued" if queued is not None else "unchanged", event.digest))
+    return out
+
+
+# --- disable rules --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RuleView:
+    rule: Rule
+    origin: Literal["file", "api"]
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    rule: RuleView
+    reassessed: int  # images re-assessed from their stored inventories
+    failed: int
+
+
+def rule_document(rule: Rule) -> dict[str, Any]:
+    """A rule in the file schema, normalised (ids and globs case-folded, lists sorted where unordered)."""
+    match: dict[str, Any] = {}
+    for field in dataclasses.fields(Match):
+        value = getattr(rule.match, field.name)
+        if value is None:
+            continue
+        if isinstance(value, frozenset):
+            value = sorted(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif field.name == "os":
+            value = {k: v for k, v in (("id", value.id), ("version", value.version)) if v}
+        match[field.name] = value
+    doc: dict[str, Any] = {"name": rule.name, "justification": rule.justification, "match": match}
+    if rule.expires is not None:
+        doc["expires"] = rule.expires.isoformat()
+    return doc
+
+
+def list_rules(store: FindingsStore) -> list[RuleView]:
+    """File rules (read-only), then the stored ones: the order they apply in."""
+    views = [RuleView(rule, "file") for rule in file_rules_from_environment()]
+    for index, stored in enumerate(store.list_rules().rules, start=1):
+        views.append(RuleView(stored_rule(stored.document, index), "api", stored.created_at))
+    return views
+
+
+def get_rule(store: FindingsStore, name: str) -> RuleView:
+    for view in list_rules(store):
+        if view.rule.name.casefold() == name.casefold():
+            return view
+    raise ManageError(404, "NotFound", f"no rule named '{name}'")
+
+
+def create_rule(body: object, store: FindingsStore, db: VulnDatabase, policy: Policy) -> RuleChange:
+    """Validates a rule with the rule files' own validator, stores it, and re-assesses the images it may
+    change, so health, lookups and sub-assessments reflect it at once."""
+    try:
+        rule = stored_rule(body)
+    except RuleError as err:
+        raise _bad(str(err).replace(f"{STORED_SOURCE}: rule 1", "rule", 1)) from None
+    clash = next((r for r in file_rules_from_environment() if r.name.casefold() == rule.name.casefold()), None)
+    if clash is not None:
+        raise ManageError(409, "Conflict", f"rule 'name': '{rule.name}' is already used by {clash.source}")
+    now = datetime.now(UTC)
+    if not store.create_rule(rule.name, body if isinstance(body, dict) else {}, now):
+        raise ManageError(409, "Conflict", f"rule 'name': '{rule.name}' is already used by a stored rule")
+    done, failed = _reassess(_candidates_for_new(rule, store), store, db, policy)
+    return RuleChange(RuleView(rule, "api", now), done, failed)
+
+
+def delete_rule(name: str, store: FindingsStore, db: VulnDatabase, policy: Policy) -> RuleChange:
+    view = get_rule(store, name)
+    if view.origin == "file":
+        raise ManageError(409, "Conflict", f"rule '{view.rule.name}' comes from {view.rule.source}: edit the file")
+    if not store.delete_rule(view.rule.name):  # deleted meanwhile by another caller
+        raise ManageError(404, "NotFound", f"no rule named '{name}'")
+    done, failed = _reassess(_candidates_disabled_by(view.rule.name, store), store, db, policy)
+    return RuleChange(view, done, failed)
+
+
+def _live_digests(store: FindingsStore) -> Iterable[ImageKey]:
+    """Each assessed, live (registry, digest) once, under its first repository."""
+    seen: set[tuple[str, str]] = set()
+    cursor: str | None = None
+    while True:
+        page = store.list_images(limit=1000, cursor=cursor)
+        for image in page.items:
+            if image.health is not None and (image.key.registry, image.key.digest) not in seen:
+                seen.add((image.key.registry, image.key.digest))
+                yield image.key
+        cursor = page.cursor
+        if cursor is None:
+            return
+
+
+def _candidates_for_new(rule: Rule, store: FindingsStore) -> list[ImageKey]:
+    # Image criteria are judged by the re-assessment itself (it knows the image's OS and reference); here
+    # they are dropped, so the pre-filter can only over-select, never miss an image the rule changes.
+    loose = dataclasses.replace(rule.match, os=None, repositories=None, registries=None, image_digests=None)
+    nowhere = ImageContext("", "", "", (), None, ())
+    if not rule.active(date.today()):
+        return []
+    return [
+        key
+        for key in _live_digests(store)
+        if any(loose.matches(s.finding, nowhere) for s in store.list_findings(key.registry, key.digest))
+    ]
+
+
+def _candidates_disabled_by(name: str, store: FindingsStore) -> list[ImageKey]:
+    def disabled_here(key: ImageKey) -> bool:
+        found = store.list_findings(key.registry, key.digest, include_disabled=True)
+        return any(s.finding.disabled_by.casefold() == name.casefold() for s in found)
+
+    return [key for key in _live_digests(store) if disabled_here(key)]
+
+
+def _reassess(keys: list[ImageKey], store: FindingsStore, db: VulnDatabase, policy: Policy) -> tuple[int, int]:
+    done = failed = 0
+    for key in keys:
+        try:
+            if reassess_stored(key, store, db, policy) is not None:
+                done += 1
+        except Exception as err:  # one image must not hide the others; the rule itself is stored
+            log.warning("re-assessment of %s@%s after a rule change failed: %s", key.registry, key.digest, err)
+            failed += 1
+    return done, failed
+
+
+# --- dead letters ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeadLetterView:
+    id: str
+    kind: Literal["event", "scan"]
+    error: str
+    dead_at: datetime
+    attempts: int
+    body: Any  # the event or scan request as received (parsed JSON when it is JSON)
+
+
+def _parsed(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _event_letter(letter: DeadLetter) -> DeadLetterView:
+    # Event dead letters are sent as {"error", "event", "dead_at"} (functions.events.dead_letter).
+    wrapped = _parsed(letter.raw)
+    if not isinstance(wrapped, dict) or "error" not in wrapped:
+        return DeadLetterView(letter.id, "event", letter.error, letter.dead_at, letter.attempts, wrapped)
+    try:
+        at = datetime.fromisoformat(str(wrapped.get("dead_at")))
+    except ValueError:
+        at = letter.dead_at
+    return DeadLetterView(
+        letter.id, "event", str(wrapped["error"]), at, letter.attempts, _parsed(str(wrapped.get("event")))
+    )
+
+
+def settle_event_letters(events: ScanQueue, rounds: int = 100) -> list[DeadLetter]:
+    """The event dead letters. They are sent as messages to a queue of their own that nothing consumes;
+    receiving them moves each (not being a scan request) into that queue's dead-letter store, the one
+    place the queue interface lists. Azure returns at most 32 per receive, hence rounds until none move."""
+    letters = events.dead_letters()
+    for _ in range(rounds):
+        events.receive(32, 1)
+        after = events.dead_letters()
+        if len(after) == len(letters):
+            return after
+        letters = after
+    return letters
+
+
+def list_dead_letters(events: ScanQueue, scans: ScanQueue) -> list[DeadLetterView]:
+    views = [_event_letter(letter) for letter in settle_event_letters(events)]
+    views += [
+        DeadLetterView(d.id, "scan", d.error, d.dead_at, d.attempts, _parsed(d.raw)) for d in scans.dead_letters()
+    ]
+    return sorted(views, key=lambda v: v.dead_at)
+
+
+def requeue_dead_letter(letter_id: str, events: ScanQueue, scans: ScanQueue) -> str:
+    """Moves a scan dead letter back to the scan queue; returns the new message id. Queue trouble raises
+    QueueError (the handler's 503); an id that is not a scan dead letter is a ManageError."""
+    if any(d.id == letter_id for d in scans.dead_letters()):
+        return scans.requeue_dead_letter(letter_id).message_id
+    if any(d.id == letter_id for d in settle_event_letters(events)):
+        raise ManageError(409, "Conflict", f"dead letter '{letter_id}' is an event nobody could read: resend the event")
+    raise ManageError(404, "NotFound", f"no scan dead letter '{letter_id}'")
