@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -155,3 +157,59 @@ def test_worker_drains_until_stopped() -> None:
 
     run_worker(drain_once, stop, idle_sleep=0.01)
     assert len(calls) == 5
+
+
+def test_environment_for_the_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner.serve import ServeConfig, configure_environment
+
+    for name in ("ACRGUARD_STORE", "ACRGUARD_QUEUE", "ACRGUARD_DB", "ACRGUARD_INSECURE_REGISTRIES"):
+        monkeypatch.delenv(name, raising=False)
+    config = ServeConfig(
+        host="127.0.0.1",
+        port=0,
+        store="postgresql://acrguard@127.0.0.1:5432/postgres",
+        queue="UseDevelopmentStorage=true",
+        db="/data/vulndb.sqlite",
+        runner="none",
+        schedules={},
+        insecure_registries=frozenset({"127.0.0.1:5001", "registry.lan:5000"}),
+    )
+    configure_environment(config)
+    assert os.environ["ACRGUARD_STORE"] == "postgresql://acrguard@127.0.0.1:5432/postgres"
+    assert os.environ["ACRGUARD_QUEUE"] == "UseDevelopmentStorage=true"
+    assert os.environ["ACRGUARD_DB"] == "/data/vulndb.sqlite"
+    assert os.environ["ACRGUARD_INSECURE_REGISTRIES"] == "127.0.0.1:5001,registry.lan:5000"
+
+
+def test_cli_options() -> None:
+    import argparse
+
+    from scanner.serve_cli import add_serve_parser
+
+    parser = argparse.ArgumentParser()
+    add_serve_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve", "--workers", "3", "--insecure-registries", "a:1, b:2"])
+    assert (args.workers, args.port, args.runner) == (3, 7071, "bubblewrap")
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["serve", "--workers", bad])
+
+
+def test_binding_a_taken_port_is_a_serve_error() -> None:
+    import socket
+
+    from scanner.serve import ServeError, bind
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ServeError, match=re.escape(f"127.0.0.1:{port} is already in use")):
+            bind("127.0.0.1", port)
+    with pytest.raises(ServeError, match=re.escape("--host no-such-host.invalid: cannot resolve")):
+        bind("no-such-host.invalid", 0)
+    bound = bind("127.0.0.1", 0)
+    try:
+        assert bound.getsockname()[0] == "127.0.0.1"
+    finally:
+        bound.close()
