@@ -18,10 +18,10 @@ from scanner.errors import AcrguardError
 from scanner.functions.auth import authorize
 from scanner.functions.events import dead_letter
 from scanner.queue import QueueError
-from scanner.service import manage
+from scanner.service import manage, rule_admin
 from scanner.service.config import clients
-from scanner.service.manage import DeadLetterView, ManageError, RuleChange, RuleView, ScanOutcome
-from scanner.service.manage import rule_document as _document
+from scanner.service.manage import DeadLetterView, ManageError, ScanOutcome
+from scanner.service.rule_admin import RuleChange, RuleView, rule_document
 from scanner.store import StoreError
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -116,7 +116,7 @@ def _import_notifications(req: func.HttpRequest) -> func.HttpResponse:
 
 # --- disable rules ----------------------------------------------------------------------------------------
 def _rule_dict(view: RuleView) -> dict[str, Any]:
-    body = _document(view.rule) | {"origin": view.origin}
+    body = rule_document(view.rule) | {"origin": view.origin}
     if view.origin == "file":
         body["source"] = view.rule.source
     else:
@@ -130,23 +130,23 @@ def _change_dict(change: RuleChange) -> dict[str, Any]:
 
 def _list_rules(req: func.HttpRequest) -> func.HttpResponse:
     del req
-    return _json({"value": [_rule_dict(v) for v in manage.list_rules(clients.store())]})
+    return _json({"value": [_rule_dict(v) for v in rule_admin.list_rules(clients.store())]})
 
 
 def _get_rule(req: func.HttpRequest) -> func.HttpResponse:
-    return _json(_rule_dict(manage.get_rule(clients.store(), req.route_params.get("name", ""))))
+    return _json(_rule_dict(rule_admin.get_rule(clients.store(), req.route_params.get("name", ""))))
 
 
 def _create_rule(req: func.HttpRequest) -> func.HttpResponse:
     """A rule in the YAML schema of one rule; the images it may change are re-assessed before the reply."""
     body = _body(req, "rule")
-    change = manage.create_rule(body, clients.store(), clients.db(), clients.policy())
+    change = rule_admin.create_rule(body, clients.store(), clients.db(), clients.policy())
     return _json(_change_dict(change), 201)
 
 
 def _delete_rule(req: func.HttpRequest) -> func.HttpResponse:
     name = req.route_params.get("name", "")
-    change = manage.delete_rule(name, clients.store(), clients.db(), clients.policy())
+    change = rule_admin.delete_rule(name, clients.store(), clients.db(), clients.policy())
     return _json(_change_dict(change))
 
 
