@@ -311,7 +311,6 @@ def bind(host: str, port: int) -> socket.socket:
         if err.errno == errno.EADDRINUSE:
             raise ServeError(f"{host}:{port} is already in use by another process; choose another --port") from None
         raise ServeError(f"cannot listen on {host}:{port}: {err.strerror}") from None
-    sock.set_inheritable(True)
     return sock
 
 
@@ -344,8 +343,6 @@ def serve(config: ServeConfig, stop: threading.Event) -> None:
 
 
 def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -> None:
-    import uvicorn
-
     from scanner.serve_asgi import AsgiApp
 
     configure_environment(config)
@@ -366,19 +363,7 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
 
     executor = ThreadPoolExecutor(max_workers=HTTP_THREADS, thread_name_prefix="http")
     asgi = AsgiApp(Dispatcher(index, config.function_key), executor, MAX_BODY)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            asgi,
-            host=config.host,
-            port=config.port,
-            http="h11",
-            loop="asyncio",
-            ws="none",
-            lifespan="on",
-            log_config=None,  # the CLI's logging configuration, not uvicorn's own
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
-        )
-    )
+    server = http_server(asgi, config.host, config.port)
     # Daemons: a scan in progress may take long, and the process need not wait for it on exit.
     threads = [
         threading.Thread(target=run_worker, args=(drain_once, stop), name=f"queue-worker-{n}", daemon=True)
@@ -391,7 +376,8 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
     threads.append(threading.Thread(target=_exit_on, args=(stop, server), name="stop-watch", daemon=True))
     for thread in threads:
         thread.start()
-    log.info("serve: listening on http://%s:%d (functions: %s)", config.host, config.port, _names(index))
+    port = sock.getsockname()[1]  # the one the system chose for --port 0
+    log.info("serve: listening on http://%s:%d (functions: %s)", config.host, port, _names(index))
     try:
         asyncio.run(server.serve(sockets=[sock]))
     finally:
@@ -402,6 +388,25 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
         executor.shutdown(wait=False, cancel_futures=True)
         clients.close()
         log.info("serve: stopped")
+
+
+def http_server(app: Any, host: str, port: int) -> Any:
+    """uvicorn on h11 without websockets; `serve(sockets=[...])` runs it on an already bound socket."""
+    import uvicorn
+
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            http="h11",
+            loop="asyncio",
+            ws="none",
+            lifespan="on",
+            log_config=None,  # the CLI's logging configuration, not uvicorn's own
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+        )
+    )
 
 
 def load_function_app() -> Any:

@@ -137,3 +137,63 @@ def test_lifespan_is_acknowledged(executor: ThreadPoolExecutor) -> None:
 def test_header_and_target_helpers() -> None:
     assert request_headers([(b"X-A", b"1"), (b"x-a", b"2")]) == {"x-a": "1, 2"}
     assert request_target({"path": "/api/health", "query_string": b""}) == "/api/health"
+
+
+def test_under_uvicorn_a_request_in_flight_finishes_before_the_server_stops(executor: ThreadPoolExecutor) -> None:
+    """serve's uvicorn set-up on a real socket: stopping waits for the handler running in the pool."""
+    import http.client
+
+    from scanner.serve import bind, http_server
+
+    entered, release = threading.Event(), threading.Event()
+
+    class Slow(Recorder):
+        def dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str) -> Reply:
+            entered.set()
+            release.wait(30)
+            return super().dispatch(method, target, headers, body, host)
+
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = http_server(AsgiApp(Slow(), executor, 100), "127.0.0.1", port)
+    running = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
+    running.start()
+    answers: list[tuple[int, bytes]] = []
+
+    def request() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("POST", "/api/slow", body=b"{}")
+        response = connection.getresponse()
+        answers.append((response.status, response.read()))
+        connection.close()
+
+    client = threading.Thread(target=request)
+    try:
+        assert _wait_listening(port)
+        client.start()
+        assert entered.wait(30), "the request never reached the dispatcher"
+        server.should_exit = True  # what SIGINT/SIGTERM do
+        running.join(0.5)
+        assert running.is_alive(), "the server stopped with a request in flight"
+        release.set()
+        client.join(30)
+        running.join(30)
+        assert not running.is_alive()
+        assert answers == [(201, OK)]
+    finally:
+        release.set()
+        server.should_exit = True
+        running.join(30)
+        sock.close()
+
+
+def _wait_listening(port: int) -> bool:
+    import socket
+    import time
+
+    for _ in range(300):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.02)
+    return False
