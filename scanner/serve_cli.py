@@ -23,9 +23,10 @@ def add_serve_parser(sub: Any) -> None:
     serve = sub.add_parser(
         "serve",
         help="run the function app locally: HTTP API, Event Grid webhook, timers and the queue worker",
-        description="Serves the app's HTTP functions under /api/, the Event Grid webhook at "
-        "/runtime/webhooks/eventgrid?functionName=acr_events, the rescan timer and a queue worker. "
-        "Set ACRGUARD_FUNCTION_KEY to require a function key (?code= or x-functions-key) as Azure does.",
+        description="Serves the app's HTTP functions under /api/ (uvicorn), the Event Grid webhook at "
+        "/runtime/webhooks/eventgrid?functionName=acr_events, the timers and queue workers running the sandboxed "
+        "job; SIGINT/SIGTERM stop it gracefully. Set ACRGUARD_FUNCTION_KEY to require a function key (?code= or "
+        "x-functions-key) as Azure does.",
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7071, help="default 7071, the Functions host's")
@@ -36,7 +37,12 @@ def add_serve_parser(sub: Any) -> None:
     serve.add_argument("--db", help="vulnerability database (default: ACRGUARD_DB or the standard location)")
     serve.add_argument("--runner", choices=["bubblewrap", "none"], default="bubblewrap", help="sandbox for scans")
     serve.add_argument("--rescan-schedule", help="six-field NCRONTAB for the rescan timer (default: the app's)")
-    serve.add_argument("--insecure-registries", default="", metavar="HOST,...", help="registries spoken to over HTTP")
+    serve.add_argument(
+        "--insecure-registries",
+        default="",
+        metavar="HOST,...",
+        help="registries spoken to over HTTP (also ACRGUARD_INSECURE_REGISTRIES for the handlers)",
+    )
     serve.add_argument(
         "--workers", type=_positive, default=1, metavar="N", help="queue worker threads, one scan each (default 1)"
     )
