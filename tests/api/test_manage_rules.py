@@ -5,11 +5,13 @@ rule show at once in the sub-assessments, the image lookups and the findings."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from scanner.functions import api
 from scanner.service.config import clients
 from scanner.store import open_store
 from tests.api.manage_support import (  # noqa: F401 - manage_env and vulndb_path are fixtures
@@ -25,6 +27,7 @@ from tests.api.manage_support import (  # noqa: F401 - manage_env and vulndb_pat
     validate,
     vulndb_path,
 )
+from tests.store.pg_server import PgServer, running_postgres
 
 pytestmark = pytest.mark.usefixtures("manage_env")
 
@@ -34,6 +37,28 @@ ACCEPT_ALL = {
     "expires": "2099-12-31",
     "match": {"severity_at_most": "Unknown", "os": {"id": "alpine"}},
 }
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgServer]:
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The findings store the app is configured with: the temp SQLite file, or a real PostgreSQL."""
+    request.getfixturevalue("manage_env")
+    if request.param == "postgresql":
+        server: PgServer = request.getfixturevalue("pg")
+        monkeypatch.setenv("ACRGUARD_STORE", server.fresh_url())
+        clients.close()
+    yield str(request.param)
+    # The lookups blueprint keeps its own store per URL for the process's life; an open PostgreSQL
+    # connection would hold up the server's (smart) shutdown.
+    cached = api._stores.pop(os.environ["ACRGUARD_STORE"], None)
+    if cached is not None:
+        cached.close()
 
 
 def scanned(digest: str = DIGEST) -> None:
@@ -48,7 +73,7 @@ def image(digest: str = DIGEST) -> dict[str, Any]:
     return body
 
 
-def test_created_rule_flips_unhealthy_to_healthy_and_deleting_flips_back() -> None:
+def test_created_rule_flips_unhealthy_to_healthy_and_deleting_flips_back(store_kind: str) -> None:
     scanned()
     before = sub_assessments()
     assert len(before) > 1 and {r["properties"]["status"]["code"] for r in before} == {"Unhealthy"}
@@ -91,7 +116,7 @@ def test_rule_matching_no_finding_reassesses_nothing() -> None:
     assert image()["health"] == "Unhealthy"
 
 
-def test_rule_stored_by_another_instance_applies_to_the_next_scan() -> None:
+def test_rule_stored_by_another_instance_applies_to_the_next_scan(store_kind: str) -> None:
     clients.policy()  # this worker's policy is loaded before the rule exists
     with open_store(os.environ["ACRGUARD_STORE"]) as other_instance:
         assert other_instance.create_rule(str(ACCEPT_ALL["name"]), ACCEPT_ALL, datetime.now(UTC))
