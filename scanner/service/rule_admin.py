@@ -90,10 +90,14 @@ def create_rule(body: object, store: FindingsStore, db: VulnDatabase, policy: Po
 
 
 def delete_rule(name: str, store: FindingsStore, db: VulnDatabase, policy: Policy) -> RuleChange:
-    view = get_rule(store, name)
-    if view.origin == "file":
-        raise ManageError(409, "Conflict", f"rule '{view.rule.name}' comes from {view.rule.source}: edit the file")
-    if not store.delete_rule(view.rule.name):  # deleted meanwhile by another caller
+    stored = store.get_rule(name)
+    if stored is None:
+        found = get_rule(store, name)  # 404 when no file rule has the name either
+        raise ManageError(409, "Conflict", f"rule '{found.rule.name}' comes from {found.rule.source}: edit the file")
+    # Looked up in the store first: a file rule given the same name after this one was stored must not
+    # make the stored one undeletable.
+    view = RuleView(stored_rule(stored.document), "api", stored.created_at)
+    if not store.delete_rule(stored.name):  # deleted meanwhile by another caller
         raise ManageError(404, "NotFound", f"no rule named '{name}'")
     done, failed = _reassess(_candidates_disabled_by(view.rule.name, store), store, db, policy)
     return RuleChange(view, done, failed)

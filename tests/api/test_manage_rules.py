@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -210,3 +211,14 @@ def test_wrong_key_is_401() -> None:
     for name in ("list_rules", "list_dead_letters"):
         status, answer = call(name, headers={"x-api-key": "wrong"})
         assert (status, answer["error"]["code"]) == (401, "Unauthorized")
+
+
+def test_stored_rule_stays_deletable_when_a_file_rule_takes_its_name_later() -> None:
+    assert call("create_rule", ACCEPT_ALL)[0] == 201
+    later = Path(os.environ["ACRGUARD_RULES"]) / "later.yaml"
+    later.write_text("rules:\n  - name: accept-all-alpine\n    justification: j\n    match: {ids: [CVE-1]}\n")
+    assert [r["origin"] for r in call("list_rules")[1]["value"]] == ["file", "file", "api"]
+    status, deleted = call("delete_rule", route={"name": "accept-all-alpine"})
+    assert (status, deleted["rule"]["origin"]) == (200, "api")
+    status, answer = call("delete_rule", route={"name": "accept-all-alpine"})
+    assert status == 409 and answer["error"]["message"].endswith("later.yaml: edit the file")
