@@ -5,7 +5,11 @@ the same database (another function instance) sees every change."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
+from scanner.models import Finding, Inventory
+from scanner.remediation import make_environment
+from scanner.service.policy import StoredRules, build_policy
 from scanner.store import FindingsStore, open_store
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -65,3 +69,38 @@ def test_migration_is_idempotent(store_url: str, store: FindingsStore) -> None:
     with open_store(store_url) as again:  # migrate() runs again on open
         again.migrate()
         assert [r.name for r in again.list_rules().rules] == ["kept"]
+
+
+class CountingLoads:
+    """A real store, with its `list_rules` calls counted (the one thing the cache is meant to save)."""
+
+    def __init__(self, store: FindingsStore) -> None:
+        self.store = store
+        self.loads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def list_rules(self) -> Any:
+        self.loads += 1
+        return self.store.list_rules()
+
+
+def test_policy_rereads_stored_rules_only_when_the_revision_moved(
+    store_url: str, store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]
+) -> None:
+    inv, findings = alpine_image
+    counting = CountingLoads(store)
+    stored = StoredRules(lambda: cast(FindingsStore, counting))
+    policy = build_policy([], make_environment(), stored_rules=stored)
+    assert policy.apply_rules is not None
+    assert not any(f.disabled for f in policy.apply_rules(findings, inv))
+    policy.apply_rules(findings, inv)
+    assert counting.loads == 1  # unchanged revision: no reload
+    with open_store(store_url) as other_instance:  # another function instance creates a rule
+        other_instance.create_rule("all", {"name": "all", "justification": "j", "match": {"ids": [findings[0].id]}}, T0)
+    applied = policy.apply_rules(findings, inv)
+    assert counting.loads == 2
+    assert [f.disabled_by for f in applied if f.disabled] == ["all"] * sum(f.id == findings[0].id for f in findings)
+    policy.apply_rules(findings, inv)
+    assert counting.loads == 2
