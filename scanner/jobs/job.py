@@ -43,7 +43,8 @@ def check_result(result: SandboxResult, limits: JobLimits) -> None:
     """A kill names its limit; any other failure passes on the child's last line (its own one-line error)."""
     if result.killed_by == "sigkill":
         raise JobError(
-            f"sandbox: the scan was killed by SIGKILL (cpu_seconds={limits.cpu_seconds} hard limit or out of memory)"
+            f"sandbox: the scan was killed by SIGKILL (cpu_seconds={limits.cpu_seconds} hard limit, out of memory,"
+            " or killed from outside)"
         )
     if result.killed_by is not None:
         setting = _LIMIT_SETTING.get(result.killed_by, "")

@@ -6,6 +6,7 @@ Shared by the serve end-to-end, fault and stack tests (and usable from benchmark
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -185,3 +186,115 @@ def wait_for(what: str, check: Any, timeout: float = 30, interval: float = 0.2, 
         time.sleep(interval)
     extra = context() if callable(context) else ""
     raise AssertionError(f"{what}: not within {timeout}s (last: {last!r:.300})\n{extra}")
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers for the lifecycle and fault scenarios (added for tests/serve/test_serve_lifecycle.py and
+# test_serve_faults.py)
+
+NOTIFY_ENDPOINT = """\
+    - name: {name}
+      url: {url}
+      timeout: 2s
+      threshold: 3
+      backoff: 1s
+"""
+
+
+def serve_notification_url(serve_port: int) -> str:
+    return f"http://127.0.0.1:{serve_port}/api/registry-notifications?code={FUNCTION_KEY}"
+
+
+def start_registry_notifying(workdir: Path, urls: Sequence[str], host: str | None = None) -> realparts.Registry:
+    """A registry whose notifications go to every URL in `urls` (serve's endpoint, a test's recorder…)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    storage = workdir / "storage"
+    storage.mkdir(exist_ok=True)
+    host = host or f"127.0.0.1:{realparts.free_port()}"
+    endpoints = "".join(NOTIFY_ENDPOINT.format(name=f"endpoint-{i}", url=url) for i, url in enumerate(urls))
+    config = workdir / "config.yml"
+    config.write_text(
+        realparts.REGISTRY_CONFIG.format(root=storage, addr=host)
+        + "notifications:\n  events:\n    includereferences: true\n  endpoints:\n"
+        + endpoints
+    )
+    log_path = workdir / "registry.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [realparts.registry_binary(), "serve", str(config)], stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        )
+    registry = realparts.Registry(host, storage, config, log_path, process)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if realparts.http("GET", registry.url("/v2/"), timeout=2).status == 200:
+                return registry
+        except OSError:
+            pass
+        time.sleep(0.05)
+    registry.stop()
+    raise AssertionError(f"registry did not start: {registry.log_tail()}")
+
+
+def many_files_alpine_layout(root: Path, files: int = 60_000) -> Path:
+    """`alpine_layout` plus `files` empty files: a small blob (headers compress well) whose parse in the
+    sandbox takes a few seconds, so a test can act while a scan is really running."""
+    entries = [
+        ocibuild.Entry("etc/alpine-release", b"3.10.1\n"),
+        ocibuild.Entry("etc/os-release", b'ID=alpine\nVERSION_ID=3.10.1\nPRETTY_NAME="Alpine Linux v3.10"\n'),
+        ocibuild.Entry("lib/apk/db/installed", APK_DB),
+        *(ocibuild.Entry(f"usr/share/filler/{i // 1000}/{i}") for i in range(files)),
+    ]
+    return ocibuild.write_layout(root, [ocibuild.Image([ocibuild.Layer(ocibuild.layer_tar(entries))])])
+
+
+def scan_rows(store_path: Path, digest: str) -> list[dict[str, Any]]:
+    """The findings store's scan records of a digest (one per attempt), oldest first, read straight from
+    the SQLite file the serve process writes."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=30)) as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute(
+            "SELECT scan_id, status, error, started_at, finished_at, scan_trigger FROM scans WHERE digest = ?"
+            " ORDER BY started_at, scan_id",
+            (digest,),
+        ).fetchall()
+    return [dict(row) for row in rows]
+
+
+def queue_rows(queue_path: Path, table: str, queue: str) -> list[dict[str, Any]]:
+    """Rows of the embedded queue's `messages` or `dead_letters` table for one named queue."""
+    import sqlite3
+
+    if table not in ("messages", "dead_letters"):
+        raise ValueError(table)
+    with contextlib.closing(sqlite3.connect(f"file:{queue_path}?mode=ro", uri=True, timeout=30)) as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute(f"SELECT * FROM {table} WHERE queue = ? ORDER BY seq", (queue,)).fetchall()
+    return [dict(row) for row in rows]
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every live descendant of `pid` with its command line (from /proc; zombies have none)."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        commands[int(entry.name)] = command
+    found: dict[int, str] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, its_parent in parents.items():
+            if its_parent == parent and child not in found:
+                found[child] = commands[child]
+                frontier.append(child)
+    return found
