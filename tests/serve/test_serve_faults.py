@@ -27,7 +27,9 @@ from typing import Any
 import pytest
 
 from scanner.feeds.osv_import import import_sources
+from scanner.queue import open_queue
 from scanner.store import open_store
+from tests.queue.azurite_server import running_azurite
 
 from .stack import (
     FUNCTION_KEY,
@@ -70,6 +72,7 @@ class Stack:
     registry: realparts.Registry
     events: Recorder  # every notification the registry sends, as sent
     serve: Serve | None = None
+    queue: str | None = None  # a Storage connection string (Azurite); None: the embedded SQLite queue
 
     @property
     def store_path(self) -> Path:
@@ -87,6 +90,7 @@ class Stack:
             runner=runner,
             insecure_registries=[self.registry.host],
             env=RETRY_ENV,
+            queue=self.queue,
         )
         return self.serve
 
@@ -143,7 +147,18 @@ def _finished(stack: Stack, digest: str, statuses: list[str]) -> list[dict[str, 
 # ------------------------------------------------------------------------------------------ killed job
 
 
-def test_serve_killed_mid_scan_is_retried_after_the_lease_and_charged_once(stack: Stack) -> None:
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_azurite(tmp_path_factory.mktemp("azurite")) as connection_string:
+        yield connection_string
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "azurite"])
+def test_serve_killed_mid_scan_is_retried_after_the_lease_and_charged_once(
+    stack: Stack, backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "azurite":
+        stack.queue = str(request.getfixturevalue("azurite"))
     serve = stack.start_serve(runner="none")
     layout = many_files_alpine_layout(stack.tmp / "layout")
     digest = realparts.push(stack.registry, f"oci:{layout}:latest", REPO, "big").digest
@@ -174,8 +189,12 @@ def test_serve_killed_mid_scan_is_retried_after_the_lease_and_charged_once(stack
     status, body = restarted.image(stack.registry.host, digest)
     assert status == 200 and body["health"] == "Unhealthy" and VULN in {f["id"] for f in body["findings"]}
     assert stack.billable() == 1
-    assert queue_rows(stack.queue_path, "messages", SCANS) == []
-    assert queue_rows(stack.queue_path, "dead_letters", SCANS) == []
+    if stack.queue is None:
+        assert queue_rows(stack.queue_path, "messages", SCANS) == []
+        assert queue_rows(stack.queue_path, "dead_letters", SCANS) == []
+    else:
+        with open_queue(stack.queue) as queue:
+            assert queue.dead_letters() == [] and queue.receive(1, 1) == []
 
 
 def test_sandboxed_child_killed_fails_the_attempt_and_the_retry_completes(stack: Stack) -> None:

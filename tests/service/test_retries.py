@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from scanner.queue import ScanQueue, ScanRequest, open_queue
 from scanner.service.pipeline import attempt_scan_id, drain_queue, handle_push, process_scan
 from scanner.service.retry import RetrySettings, SettingsError
 from scanner.store import FindingsStore
+from tests.queue.azurite_server import running_azurite
 
 
 def test_delay_grows_exponentially_by_delivery_count_up_to_the_cap() -> None:
@@ -123,13 +126,26 @@ class SlowFetch:
         return self.result
 
 
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_azurite(tmp_path_factory.mktemp("azurite")) as connection_string:
+        yield connection_string
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "azurite"])
 def test_a_running_scan_keeps_its_lease(
-    tmp_path: Path, store: FindingsStore, db: SqliteVulnDatabase, archive_inventory: Inventory
+    tmp_path: Path,
+    store: FindingsStore,
+    db: SqliteVulnDatabase,
+    archive_inventory: Inventory,
+    backend: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     settings = RetrySettings(visibility_timeout=1)  # renewed every 0.5 s
-    path = tmp_path / "lease.sqlite"
+    location = str(tmp_path / "lease.sqlite") if backend == "sqlite" else str(request.getfixturevalue("azurite"))
+    name = f"lease-{uuid.uuid4().hex[:12]}"
     fetch = SlowFetch(archive_inventory)
-    with open_queue(path) as queue, open_queue(path) as other_worker:
+    with open_queue(location, name) as queue, open_queue(location, name) as other_worker:
         assert handle_push(push_event(), store, queue, VERSION) is not None
         result: dict[str, Any] = {}
         worker = threading.Thread(
@@ -138,17 +154,14 @@ def test_a_running_scan_keeps_its_lease(
         worker.start()
         try:
             assert fetch.started.wait(30)
-            first = _queue_row(path)
-            assert first is not None
-            # Wait until the lease has been renewed twice, i.e. it has outlived its first second.
-            deadline = time.monotonic() + 30
-            while (row := _queue_row(path)) is not None and row[0] < first[0] + 0.9 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            # Three lease lengths into the scan: without renewal the message would be visible again by now.
+            time.sleep(3 * settings.visibility_timeout)
             assert other_worker.receive(1, 1) == []  # still leased: no second worker gets it meanwhile
         finally:
             fetch.release.set()
             worker.join(60)
-    assert result["counts"].processed == 1 and _queue_row(path) is None
+        assert result["counts"].processed == 1
+        assert other_worker.receive(1, 1) == [] and other_worker.dead_letters() == []  # completed, gone
 
 
 def test_an_abandoned_attempt_is_closed_and_the_retry_completes(
