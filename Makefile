@@ -11,6 +11,7 @@ test:
 quick:
 	bash scripts/bootstrap.sh dev && .venv/bin/python -m pytest -q -x tests/unit tests/local
 bench:
-	bash scripts/install-system-deps.sh && bash scripts/bootstrap.sh dev && .venv/bin/python benchmarks/inventory_speed.py
+	bash scripts/install-system-deps.sh && bash scripts/install-bench-deps.sh && bash scripts/bootstrap.sh dev
+	for b in inventory_speed match_speed db_import_speed push_to_findings rescan_throughput http_lookup; do .venv/bin/python benchmarks/$$b.py || exit 1; done
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
