@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from scanner.models import Finding, Health, Inventory, Package, Severity
+from scanner.models import Finding, Health, Inventory, Severity
 from scanner.store.records import (
     AssessmentChange,
     ImageDetail,
@@ -114,12 +114,13 @@ class FindingsStore(ABC):
         """The last inventory of a digest, for rescans without pulling."""
 
     @abstractmethod
-    def save_layer(self, layer_digest: str, detector_set_key: str, packages: Sequence[Package]) -> None:
-        """Cache one layer's packages under its digest and the detector set (names and versions)."""
+    def save_layer_chain(self, chain_key: str, inventory: Inventory, at: datetime) -> None:
+        """Cache the inventory of a full layer chain (`scanner.jobs.layer_cache.chain_key`). The key is
+        content-addressed: the first inventory saved under it stays."""
 
     @abstractmethod
-    def load_layer(self, layer_digest: str, detector_set_key: str) -> tuple[Package, ...] | None:
-        """None when the layer was never inventoried with this detector set."""
+    def load_layer_chain(self, chain_key: str) -> Inventory | None:
+        """The inventory cached under `chain_key`, or None."""
 
     # --- assessments -----------------------------------------------------------------------------------
     @abstractmethod

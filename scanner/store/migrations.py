@@ -90,6 +90,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "INSERT INTO rules_revision (singleton, revision) VALUES (1, 0)",
         ),
     ),
+    Migration(
+        3,
+        "layer-chain cache: the inventory of a full, ordered chain of layer blobs; the unused per-layer table dropped",
+        (
+            # Never written by any release (nothing called save_layer): dropping it loses nothing. A layer's
+            # packages depend on the layers below it (the squashed filesystem), so a per-layer cache was unsound.
+            "DROP TABLE layers",
+            # chain_key hashes the layer blob digests in order, the detector set, the scanner version, the
+            # platform and the parse limits (`scanner.jobs.layer_cache.chain_key`); the inventory is codec JSON.
+            """CREATE TABLE layer_chains (
+                chain_key TEXT PRIMARY KEY, layer_count INTEGER NOT NULL, inventory TEXT NOT NULL,
+                saved_at TEXT NOT NULL)""",
+        ),
+    ),
 )
 
 _LEDGER = (

@@ -19,10 +19,8 @@ from scanner.codec import (
     finding_to_dict,
     inventory_from_dict,
     inventory_to_dict,
-    package_from_dict,
-    package_to_dict,
 )
-from scanner.models import Finding, Health, Inventory, Package
+from scanner.models import Finding, Health, Inventory
 from scanner.store import lookups, rule_rows
 from scanner.store.errors import StoreError
 from scanner.store.interface import BILLABLE_KIND, FindingsStore
@@ -249,21 +247,20 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, FindingsStore):
         doc, version, detectors, saved = rows[0]
         return StoredInventory(inventory_from_dict(loads(doc)), version, tuple(loads(detectors)), req_time(saved))
 
-    def save_layer(self, layer_digest: str, detector_set_key: str, packages: Sequence[Package]) -> None:
-        # Content-addressed: the same layer and detector set always yield the same packages.
+    def save_layer_chain(self, chain_key: str, inventory: Inventory, at: datetime) -> None:
+        # Content-addressed: the same chain, detectors, scanner and platform always yield the same inventory,
+        # so two workers racing on it write equal documents and the first one stays.
         with self._tx() as tx:
             tx.run(
-                "INSERT INTO layers (layer_digest, detector_set_key, packages) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (layer_digest, detector_set_key, dumps([package_to_dict(p) for p in packages])),
+                "INSERT INTO layer_chains (chain_key, layer_count, inventory, saved_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (chain_key, len(inventory.image.layers), dumps(inventory_to_dict(inventory)), to_text(at)),
             )
 
-    def load_layer(self, layer_digest: str, detector_set_key: str) -> tuple[Package, ...] | None:
+    def load_layer_chain(self, chain_key: str) -> Inventory | None:
         with self._tx(write=False) as tx:
-            rows = tx.rows(
-                "SELECT packages FROM layers WHERE layer_digest = ? AND detector_set_key = ?",
-                (layer_digest, detector_set_key),
-            )
-        return tuple(package_from_dict(p) for p in loads(rows[0][0])) if rows else None
+            rows = tx.rows("SELECT inventory FROM layer_chains WHERE chain_key = ?", (chain_key,))
+        return inventory_from_dict(loads(rows[0][0])) if rows else None
 
     # --- assessments -----------------------------------------------------------------------------------
     def save_assessment(

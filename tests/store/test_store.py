@@ -106,7 +106,7 @@ def test_scan_lifecycle_and_current_scan_by_version(store: FindingsStore) -> Non
         store.finish_scan("nope", "failed", "", {}, "", "", [], t(3))
 
 
-def test_inventory_and_layer_round_trip(store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]) -> None:
+def test_inventory_round_trip(store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]) -> None:
     inv = alpine_image[0]
     assert store.load_inventory(REG, D1) is None
     twice(store.save_inventory, REG, D1, inv, "1.0", ["apk@1"], t(0))
@@ -115,13 +115,7 @@ def test_inventory_and_layer_round_trip(store: FindingsStore, alpine_image: tupl
     assert (stored.scanner_version, stored.detector_versions, stored.saved_at) == ("1.0", ("apk@1",), t(0))
     store.save_inventory(REG, D1, replace(inv, reason="old"), "0.9", [], t(-5))  # older: ignored
     assert store.load_inventory(REG, D1) == stored
-    layer = inv.image.layers[0].digest
-    assert store.load_layer(layer, "apk@1,os@1") is None
-    twice(store.save_layer, layer, "apk@1,os@1", inv.packages)
-    assert store.load_layer(layer, "apk@1,os@1") == inv.packages
-    assert store.load_layer(layer, "apk@2,os@1") is None
-    store.save_layer("sha256:empty", "k", [])
-    assert store.load_layer("sha256:empty", "k") == ()
+    # The layer-chain cache that replaced save_layer/load_layer: tests/store/test_layer_chain_store.py.
 
 
 def test_assessment_history_first_seen_resolved_reopened(
