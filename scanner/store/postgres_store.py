@@ -1,13 +1,18 @@
 """The scale-out store: PostgreSQL through psycopg 3, shared by every function instance.
 
 Statements are the shared SQL with `?` placeholders rewritten for psycopg; the SQL never holds a literal
-`%` or `?` otherwise. Migrations serialise on a transaction-scoped advisory lock.
+`%` or `?` otherwise. Migrations, and writes that read before they write, serialise on transaction-scoped
+advisory locks.
+
+The connection is in autocommit mode and every round trip counts (a rescan makes several per image): a
+statement that stands alone runs without BEGIN and COMMIT, a read-only transaction opens with one
+`BEGIN READ ONLY`, and a statement over many rows goes out as one pipelined `executemany`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -37,6 +42,10 @@ class _PostgresTx:
     def run(self, sql: str, params: Params = ()) -> int:
         self._cur.execute(_sql(sql), tuple(params))
         return self._cur.rowcount
+
+    def many(self, sql: str, rows: Sequence[Params]) -> None:
+        # psycopg 3 pipelines executemany (libpq 14+): one round trip for all the rows.
+        self._cur.executemany(_sql(sql), [tuple(p) for p in rows])
 
 
 def _redacted(url: str) -> str:
@@ -69,18 +78,61 @@ class PostgresStore(SqlStore):
         return self._conn
 
     @contextmanager
+    def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self._mutex:
+            conn = self._connection()
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+            except psycopg.Error as err:
+                raise StoreError(f"findings store {self._where}: {err}") from err
+
+    @contextmanager
     def _begin(self, advisory_lock: bool, write: bool) -> Iterator[_PostgresTx]:
         with self._mutex:
             conn = self._connection()
             try:
-                with conn.transaction(), conn.cursor() as cur:
-                    if not write:
-                        cur.execute("SET TRANSACTION READ ONLY")
-                    if advisory_lock:
-                        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
-                    yield _PostgresTx(cur)
+                if write:
+                    with conn.transaction(), conn.cursor() as cur:
+                        if advisory_lock:
+                            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
+                        yield _PostgresTx(cur)
+                else:
+                    with conn.cursor() as cur:
+                        # One statement where conn.transaction() plus SET TRANSACTION READ ONLY took two.
+                        cur.execute("BEGIN READ ONLY")
+                        try:
+                            yield _PostgresTx(cur)
+                        except BaseException:
+                            conn.rollback()
+                            raise
+                        cur.execute("COMMIT")
             except psycopg.Error as err:
                 raise StoreError(f"findings store {self._where}: {err}") from err
+
+    def _read_alone(self, sql: str, params: Params = ()) -> list[Row]:
+        with self._cursor() as cur:  # autocommit: the statement is its own transaction
+            cur.execute(_sql(sql), tuple(params))
+            return [tuple(r) for r in cur.fetchall()]
+
+    def _run_alone(self, sql: str, params: Params = ()) -> int:
+        with self._cursor() as cur:
+            cur.execute(_sql(sql), tuple(params))
+            return cur.rowcount
+
+    def _run_many(self, tx: Tx, sql: str, rows: Sequence[Params]) -> None:
+        if not rows:
+            return
+        if isinstance(tx, _PostgresTx):
+            tx.many(sql, rows)
+        else:
+            super()._run_many(tx, sql, rows)
+
+    def _lock(self, tx: Tx, scope: str, name: str) -> None:
+        # A transaction-scoped advisory lock: one statement where a row lock on store_locks took an INSERT and
+        # a SELECT … FOR UPDATE, and released at COMMIT or ROLLBACK the same way. The two-key form keeps these
+        # apart from the migration lock's one-key space; a hash collision only serialises two unrelated writes.
+        tx.run("SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))", (scope, name))
 
     def _tx(self, write: bool = True) -> AbstractContextManager[Tx]:
         return self._begin(advisory_lock=False, write=write)

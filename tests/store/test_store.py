@@ -11,7 +11,8 @@ import pytest
 
 from scanner.models import Finding, Inventory
 from scanner.store import FindingsStore, ImageKey, StoreError, open_store
-from scanner.store.sql_store import finding_key
+from scanner.store.sql import to_text
+from scanner.store.sql_store import IN_CHUNK, finding_key
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 REG, REPO, D1, D2 = "reg.azurecr.io", "app/web", "sha256:" + "1" * 64, "sha256:" + "2" * 64
@@ -258,3 +259,80 @@ def test_migrate_is_repeatable_and_open_store_urls(store_url: str, tmp_path) -> 
         assert by_url.list_images().items == ()
     with pytest.raises(StoreError, match="unsupported"):
         open_store("mysql://x")
+
+
+def _history(store: FindingsStore, digest: str) -> dict[str, tuple[str, str, str | None, int]]:
+    """Every finding row of a digest, resolved ones too: key → (first_seen, last_seen, resolved_at, reopened)."""
+    with store._tx(write=False) as tx:  # type: ignore[attr-defined]
+        rows = tx.rows(
+            "SELECT finding_key, first_seen, last_seen, resolved_at, reopened FROM findings"
+            " WHERE registry = ? AND digest = ?",
+            (REG, digest),
+        )
+    return {key: (first, last, resolved, int(reopened)) for key, first, last, resolved, reopened in rows}
+
+
+def _distinct_ids(findings: list[Finding], count: int) -> list[Finding]:
+    by_id = {f.id: f for f in reversed(findings)}
+    assert len(by_id) >= count, "the fixture image must have enough distinct vulnerabilities"
+    return list(by_id.values())[:count]
+
+
+def test_one_assessment_with_unchanged_new_changed_resolved_and_reopened_findings(
+    store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]
+) -> None:
+    same, changing, going, returning = _distinct_ids(alpine_image[1], 4)
+    fresh = replace(same, id="ALPINE-CVE-2099-0001", aliases=("CVE-2099-0001",))  # a new record after an update
+    k, at = finding_key, {m: to_text(t(m)) for m in (0, 10, 20, 30)}
+    store.record_push(REG, REPO, D1, "v1", MT, t(0))
+    store.save_assessment(REG, D1, [same, changing, going, returning], "Unhealthy", "", {}, t(0))
+    store.save_assessment(REG, D1, [same, changing, going], "Unhealthy", "", {}, t(10))  # `returning` resolved
+    # A database update gave `changing` another alias and severity; `going` is fixed, `returning` is back.
+    changed = replace(changing, aliases=(*changing.aliases, "GHSA-new1-alia-s000"), severity="Critical")
+    change = store.save_assessment(REG, D1, [same, changed, returning, fresh], "Unhealthy", "", {}, t(20))
+    assert change.added == tuple(sorted((k(returning), k(fresh)))) and change.removed == (k(going),)
+    assert change.previous_health == "Unhealthy" and not change.stale
+    assert _history(store, D1) == {
+        k(same): (at[0], at[20], None, 0),
+        k(changing): (at[0], at[20], None, 0),
+        k(going): (at[0], at[10], at[20], 0),
+        k(returning): (at[0], at[20], None, 1),
+        k(fresh): (at[20], at[20], None, 0),
+    }
+    current = {s.key: s.finding for s in store.list_findings(REG, D1)}
+    assert current == {k(same): same, k(changing): changed, k(returning): returning, k(fresh): fresh}
+    assert [s.key for s in store.list_findings(REG, D1, severity="Critical")] == [k(changing)]
+    image = [ImageKey(REG, REPO, D1)]
+    for vuln_id in ("GHSA-new1-alia-s000", same.id, changing.id, returning.id, fresh.id):
+        assert store.images_with_vulnerability(vuln_id) == image, vuln_id
+    assert store.images_with_vulnerability(going.id) == []
+    # The same findings again: nothing changes but last_seen.
+    again = twice(store.save_assessment, REG, D1, [same, changed, returning, fresh], "Unhealthy", "", {}, t(30))
+    assert not again.changed and again.added == () and again.removed == ()
+    assert _history(store, D1) == {
+        k(same): (at[0], at[30], None, 0),
+        k(changing): (at[0], at[30], None, 0),
+        k(going): (at[0], at[10], at[20], 0),
+        k(returning): (at[0], at[30], None, 1),
+        k(fresh): (at[20], at[30], None, 0),
+    }
+    assert {s.key: s.finding for s in store.list_findings(REG, D1)} == current
+
+
+def test_many_findings_unchanged_then_resolved(
+    store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]
+) -> None:
+    """More keys than one `IN (…)` list takes (IN_CHUNK), in each of the batched statements."""
+    base = alpine_image[1][0]
+    many = [replace(base, package=replace(base.package, name=f"pkg{i}")) for i in range(2 * IN_CHUNK + 1)]
+    assert len({finding_key(f) for f in many}) == len(many)
+    first = store.save_assessment(REG, D1, many, "Unhealthy", "", {}, t(0))
+    assert len(first.added) == len(many)
+    assert not store.save_assessment(REG, D1, many, "Unhealthy", "", {}, t(1)).changed
+    assert {row for row in _history(store, D1).values()} == {(to_text(t(0)), to_text(t(1)), None, 0)}
+    gone = store.save_assessment(REG, D1, [], "Healthy", "", {}, t(2))
+    assert len(gone.removed) == len(many) and gone.health_changed
+    assert {row for row in _history(store, D1).values()} == {(to_text(t(0)), to_text(t(1)), to_text(t(2)), 0)}
+    back = store.save_assessment(REG, D1, many, "Unhealthy", "", {}, t(3))
+    assert len(back.added) == len(many)
+    assert {row for row in _history(store, D1).values()} == {(to_text(t(0)), to_text(t(3)), None, 1)}
