@@ -134,14 +134,28 @@ def _error(status: int, message: str) -> Reply:
     return _json_reply(status, {"error": {"code": str(status), "message": message}})
 
 
+_READS = frozenset(("GET", "HEAD", "OPTIONS"))
+
+
 class Dispatcher:
     """Requests in, replies out; separate from the socket server so that it is testable without one."""
 
-    def __init__(self, index: FunctionIndex, function_key: str = "") -> None:
+    def __init__(
+        self, index: FunctionIndex, function_key: str = "", on_write: Callable[[], None] | None = None
+    ) -> None:
         self.index = index
         self.function_key = function_key
+        # Called after a write request succeeded (an event delivered, a notification, a manual scan): it may
+        # have queued a scan, so serve wakes its queue workers instead of leaving it to their next poll.
+        self.on_write = on_write
 
     def dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str) -> Reply:
+        reply = self._dispatch(method, target, headers, body, host)
+        if self.on_write is not None and method not in _READS and reply.status < 400:
+            self.on_write()  # a wake-up with nothing queued costs the worker one empty receive
+        return reply
+
+    def _dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str) -> Reply:
         parts = urllib.parse.urlsplit(target)
         params = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
         lowered = {k.lower(): v for k, v in headers.items()}
@@ -255,8 +269,28 @@ def run_timer(name: str, schedule: Schedule, handler: Callable[..., Any], stop: 
             log.exception("serve: timer %s failed", name)
 
 
-def run_worker(drain_once: Callable[[], int], stop: threading.Event, idle_sleep: float = 0.5) -> None:
-    """Calls `drain_once` (messages handled) until stopped, sleeping briefly while the queue is empty."""
+class WorkSignal:
+    """Wakes the queue workers as soon as a request handled in this process may have queued a scan. Without
+    it a push waited for the workers' next poll; they still poll, for messages other processes queue."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> None:
+        # set() wakes every waiting worker; clearing after waking loses nothing: a notify that comes while
+        # a worker drains leaves the event set, so its next wait returns at once and it drains again.
+        self._event.wait(timeout)
+        self._event.clear()
+
+
+def run_worker(
+    drain_once: Callable[[], int], stop: threading.Event, idle_sleep: float = 0.5, wake: WorkSignal | None = None
+) -> None:
+    """Calls `drain_once` (messages handled) until stopped; while the queue is empty it waits `idle_sleep`
+    seconds or until `wake` is notified."""
     while not stop.is_set():
         try:
             handled = drain_once()
@@ -264,7 +298,10 @@ def run_worker(drain_once: Callable[[], int], stop: threading.Event, idle_sleep:
             log.exception("serve: queue worker failed")
             handled = 0
         if not handled:
-            stop.wait(idle_sleep)
+            if wake is None:
+                stop.wait(idle_sleep)
+            else:
+                wake.wait(idle_sleep)
 
 
 @dataclass(frozen=True)
@@ -314,22 +351,15 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_fetch(runner_name: str, insecure_registries: frozenset[str]) -> Callable[[Any], Any]:
-    """The sandboxed job as the fetch step, with plain HTTP only for the registries named insecure."""
-    from scanner.image.registry_options import RegistryOptions
+def make_fetch(runner_name: str, insecure_registries: frozenset[str]) -> Any:
+    """The sandboxed job as the fetch step (`process_scan` gives it the layer-chain cache over the store),
+    with plain HTTP only for the registries named insecure."""
     from scanner.inventory import ScanOptions
     from scanner.job_cli import make_runner
-    from scanner.queue.interface import ScanRequest
     from scanner.service.sandboxed import sandboxed_fetch
 
     runner = make_runner(runner_name, [], "acrguard-job:latest")
-    secure = sandboxed_fetch(runner, ScanOptions())
-    insecure = sandboxed_fetch(runner, ScanOptions(registry=RegistryOptions(insecure=True)))
-
-    def fetch(request: ScanRequest) -> Any:
-        return (insecure if request.registry in insecure_registries else secure)(request)
-
-    return fetch
+    return sandboxed_fetch(runner, ScanOptions(), insecure_registries=insecure_registries)
 
 
 def serve(config: ServeConfig, stop: threading.Event) -> None:
@@ -361,12 +391,13 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
         )
         return counts.processed + counts.failed
 
+    wake = WorkSignal()
     executor = ThreadPoolExecutor(max_workers=HTTP_THREADS, thread_name_prefix="http")
-    asgi = AsgiApp(Dispatcher(index, config.function_key), executor, MAX_BODY)
+    asgi = AsgiApp(Dispatcher(index, config.function_key, on_write=wake.notify), executor, MAX_BODY)
     server = http_server(asgi, config.host, config.port)
     # Daemons: a scan in progress may take long, and the process need not wait for it on exit.
     threads = [
-        threading.Thread(target=run_worker, args=(drain_once, stop), name=f"queue-worker-{n}", daemon=True)
+        threading.Thread(target=run_worker, args=(drain_once, stop, 0.5, wake), name=f"queue-worker-{n}", daemon=True)
         for n in range(1, config.workers + 1)
     ]
     for name, (_, handler) in index.timers.items():
@@ -382,6 +413,7 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
         asyncio.run(server.serve(sockets=[sock]))
     finally:
         stop.set()
+        wake.notify()  # workers waiting for work notice the stop now, not at their next poll
         deadline = time.monotonic() + 5
         for thread in threads:
             thread.join(timeout=max(deadline - time.monotonic(), 0))

@@ -62,30 +62,65 @@ class _Recording(ImageSource):
         return data
 
 
-def fetch_image(reference: str, options: ScanOptions, dest: Path) -> FetchedImage:
-    """Write the image `reference` names (one platform) as an OCI layout in the empty directory `dest`."""
+@dataclass
+class OpenedImage:
+    """An image whose manifest and config are resolved (digest-checked) and whose layers are not yet
+    fetched: the point where the layer-chain cache can stop the job. Close it (or use `with`)."""
+
+    source: ImageSource
+    recording: _Recording
+    image: ResolvedImage
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __enter__(self) -> OpenedImage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_image(reference: str, options: ScanOptions) -> OpenedImage:
+    """Resolve `reference` (one platform) to its manifest and config; no layer is read."""
     try:
         source = open_source(reference, options)
     except AcrguardError as exc:
         raise JobError(f"fetch: {exc}") from None
     if isinstance(source, LocalReference):
         raise JobError(f"fetch: {reference}: dir: references hold no image to copy; use acrguard sbom")
-    limits = options.limits
     recording = _Recording(source)
+    try:
+        image = _resolve(recording, reference, options)
+    except BaseException:
+        source.close()
+        raise
+    return OpenedImage(source, recording, image)
+
+
+def _resolve(recording: _Recording, reference: str, options: ScanOptions) -> ResolvedImage:
+    limits = options.limits
     try:
         wanted = options.platform or DEFAULT_PLATFORM
         image = recording.images(wanted, limits.max_document_size, limits.max_platforms)[0]
-        if len(image.layers) > limits.max_layers:
-            raise JobError(f"fetch: {reference}: {len(image.layers)} layers, over the limit of {limits.max_layers}")
+    except AcrguardError as exc:
+        raise JobError(f"fetch: {exc}") from None
+    if len(image.layers) > limits.max_layers:
+        raise JobError(f"fetch: {reference}: {len(image.layers)} layers, over the limit of {limits.max_layers}")
+    return image
+
+
+def copy_image(opened: OpenedImage, dest: Path) -> FetchedImage:
+    """Write the opened image as an OCI layout in the empty directory `dest` (layers streamed, verified)."""
+    image = opened.image
+    try:
         blobs = dest / "blobs"
-        config = _config_descriptor(recording, image, blobs)
-        layers = [_copy_layer(source, image, i, descriptor, blobs) for i, descriptor in enumerate(image.layers)]
+        config = _config_descriptor(opened.recording, image, blobs)
+        layers = [_copy_layer(opened.source, image, i, descriptor, blobs) for i, descriptor in enumerate(image.layers)]
     except JobError:
         raise
     except AcrguardError as exc:
         raise JobError(f"fetch: {exc}") from None
-    finally:
-        source.close()
     manifest = json.dumps(
         {"schemaVersion": 2, "mediaType": image.media_type, "config": config, "layers": layers},
         sort_keys=True,
@@ -95,6 +130,12 @@ def fetch_image(reference: str, options: ScanOptions, dest: Path) -> FetchedImag
     (dest / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     (dest / "index.json").write_text(json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}))
     return FetchedImage(image.reference, image.digest, image.index_digest, dest)
+
+
+def fetch_image(reference: str, options: ScanOptions, dest: Path) -> FetchedImage:
+    """Write the image `reference` names (one platform) as an OCI layout in the empty directory `dest`."""
+    with open_image(reference, options) as opened:
+        return copy_image(opened, dest)
 
 
 def _config_descriptor(recording: _Recording, image: ResolvedImage, blobs: Path) -> dict[str, Any]:

@@ -9,7 +9,8 @@ from typing import Any
 
 from scanner.inventory import ScanOptions
 from scanner.jobs.errors import JobError
-from scanner.jobs.fetch import fetch_image
+from scanner.jobs.fetch import copy_image, open_image
+from scanner.jobs.layer_cache import LayerChainCache
 from scanner.jobs.output import parse_inventory
 from scanner.jobs.sandbox import JobLimits, SandboxResult, SandboxRunner
 from scanner.models import Inventory
@@ -23,20 +24,37 @@ def run_scan_job(reference: str, options: ScanOptions, runner: SandboxRunner, li
     return inventory_dict(scan_job_inventory(reference, options, runner, limits))
 
 
-def scan_job_inventory(reference: str, options: ScanOptions, runner: SandboxRunner, limits: JobLimits) -> Inventory:
-    """The exact inventory of `reference` (nothing dropped, for storage and rescans), parsed in the sandbox."""
+def scan_job_inventory(
+    reference: str,
+    options: ScanOptions,
+    runner: SandboxRunner,
+    limits: JobLimits,
+    cache: LayerChainCache | None = None,
+) -> Inventory:
+    """The exact inventory of `reference` (nothing dropped, for storage and rescans), parsed in the sandbox.
+    With a `cache`, manifest and config are resolved first: on a hit no layer blob is fetched and no
+    sandbox started; on a miss the result is saved under the image's chain key."""
     scratch = Path(tempfile.mkdtemp(prefix="acrguard-job-", dir=options.scratch_dir))
     try:
-        layout = scratch / "layout"
-        layout.mkdir()
-        fetched = fetch_image(reference, options, layout)
+        with open_image(reference, options) as opened:
+            key = cache.key(opened.image, options.limits) if cache is not None else None
+            found = cache.lookup(key, opened.image) if cache is not None else None
+            if found is not None:
+                return found
+            layout = scratch / "layout"
+            layout.mkdir()
+            fetched = copy_image(opened, layout)
+        # The registry connection is closed before the parse, which may take minutes.
         _read_only(layout)
         result = runner.run(layout, limits)
         check_result(result, limits)
-        return parse_inventory(result.stdout, limits.output_bytes, fetched)
+        inventory = parse_inventory(result.stdout, limits.output_bytes, fetched)
     finally:
         _writable(scratch)
         shutil.rmtree(scratch, ignore_errors=True)
+    if cache is not None:
+        cache.save(key, inventory)
+    return inventory
 
 
 def check_result(result: SandboxResult, limits: JobLimits) -> None:

@@ -11,9 +11,11 @@ import logging
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from scanner.assessment import ApplyRules, AttachRemediation, SummariseRemediation, assess
 from scanner.detectors.registry import default_registry
@@ -29,11 +31,27 @@ from scanner.store.interface import BILLABLE_KIND, FindingsStore
 from scanner.store.records import AssessmentChange, ImageKey
 from scanner.vulndb import VulnDatabase
 
+if TYPE_CHECKING:
+    from scanner.jobs.layer_cache import LayerChainCache
+
 log = logging.getLogger(__name__)
 
 # The real implementation runs `scanner.jobs.job` in the sandbox; it must return the image's inventory.
 FetchAndInventory = Callable[[ScanRequest], Inventory]
 PULL_SOURCE = "registry-notification"
+
+
+class CachingFetch(ABC):
+    """A fetch step that can use the layer-chain cache (the sandboxed job does): `process_scan` hands it a
+    cache over the store, so an image whose layer chain is known is neither fetched nor parsed. Plain
+    `FetchAndInventory` callables (tests' local archives) are called without one."""
+
+    @abstractmethod
+    def with_cache(self, request: ScanRequest, cache: LayerChainCache | None) -> Inventory:
+        """The request's inventory; `cache.outcome` says afterwards whether the cache answered."""
+
+    def __call__(self, request: ScanRequest) -> Inventory:
+        return self.with_cache(request, None)
 
 
 @dataclass(frozen=True)
@@ -133,7 +151,7 @@ def process_scan(
     timings: dict[str, float] = {}
     try:
         started = time.monotonic()
-        inventory = fetch_and_inventory(request)
+        inventory = _inventory(request, store, fetch_and_inventory, scanner_version, detectors, timings)
         timings["inventory"] = time.monotonic() - started
         now = datetime.now(UTC)
         store.save_inventory(request.registry, request.digest, inventory, scanner_version, detectors, now)
@@ -149,6 +167,28 @@ def process_scan(
         raise
     store.finish_scan(scan_id, "succeeded", "", timings, scanner_version, db_version(db), detectors, datetime.now(UTC))
     return change
+
+
+def _inventory(
+    request: ScanRequest,
+    store: FindingsStore,
+    fetch_and_inventory: FetchAndInventory,
+    scanner_version: str,
+    detectors: tuple[str, ...],
+    timings: dict[str, float],
+) -> Inventory:
+    if not isinstance(fetch_and_inventory, CachingFetch):
+        return fetch_and_inventory(request)
+    # Imported here: event handling never needs the image modules the cache's relabelling uses.
+    from scanner.jobs.layer_cache import LayerChainCache
+
+    cache = LayerChainCache(store, scanner_version, detectors)
+    try:
+        return fetch_and_inventory.with_cache(request, cache)
+    finally:
+        if cache.outcome != "unused":
+            # 1: served from the layer-chain cache (no layer fetched or parsed); 0: scanned.
+            timings["layer_cache_hit"] = 1.0 if cache.outcome == "hit" else 0.0
 
 
 def attempt_scan_id(request: ScanRequest, attempt: int) -> str:

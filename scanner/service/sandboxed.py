@@ -1,14 +1,23 @@
 """The production fetch step: the sandboxed scan job (`scanner.jobs.job`) for a queued request. The child
 prints the exact inventory (`scanner.codec`'s form), checked key by key on this side, so what the store
-keeps re-matches on a rescan exactly like the first scan."""
+keeps re-matches on a rescan exactly like the first scan. With the layer-chain cache `process_scan` passes
+(`scanner.jobs.layer_cache`), an image whose full layer chain was scanned before is neither fetched nor
+parsed."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from scanner.inventory import ScanOptions
 from scanner.jobs.sandbox import JobLimits, SandboxRunner
 from scanner.models import Inventory
 from scanner.queue.interface import ScanRequest
-from scanner.service.pipeline import FetchAndInventory
+from scanner.service.pipeline import CachingFetch
+
+if TYPE_CHECKING:
+    from scanner.jobs.layer_cache import LayerChainCache
 
 
 def request_reference(request: ScanRequest) -> str:
@@ -16,16 +25,30 @@ def request_reference(request: ScanRequest) -> str:
     return f"docker://{request.registry}/{request.repository}@{request.digest}"
 
 
-def sandboxed_fetch(
-    runner: SandboxRunner, options: ScanOptions | None = None, limits: JobLimits | None = None
-) -> FetchAndInventory:
-    options = options or ScanOptions()
-    limits = limits or JobLimits()
+class SandboxedFetch(CachingFetch):
+    """The sandboxed job per request; plain HTTP only for the registries named insecure."""
 
-    def fetch(request: ScanRequest) -> Inventory:
+    def __init__(
+        self, runner: SandboxRunner, options: ScanOptions, limits: JobLimits, insecure_registries: Iterable[str] = ()
+    ) -> None:
+        self.runner = runner
+        self.options = options
+        self.insecure = replace(options, registry=replace(options.registry, insecure=True))
+        self.limits = limits
+        self.insecure_registries = frozenset(insecure_registries)
+
+    def with_cache(self, request: ScanRequest, cache: LayerChainCache | None) -> Inventory:
         # Imported here: the job pulls in the registry SDK, which event handling never needs.
         from scanner.jobs.job import scan_job_inventory
 
-        return scan_job_inventory(request_reference(request), options, runner, limits)
+        options = self.insecure if request.registry in self.insecure_registries else self.options
+        return scan_job_inventory(request_reference(request), options, self.runner, self.limits, cache)
 
-    return fetch
+
+def sandboxed_fetch(
+    runner: SandboxRunner,
+    options: ScanOptions | None = None,
+    limits: JobLimits | None = None,
+    insecure_registries: Iterable[str] = (),
+) -> SandboxedFetch:
+    return SandboxedFetch(runner, options or ScanOptions(), limits or JobLimits(), insecure_registries)
