@@ -7,6 +7,7 @@ reaches a `Package`, so nothing here loses it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from scanner.models import Cvss, Finding, ImageInfo, Inventory, LayerInfo, OSInfo, Package, Warning_
@@ -87,7 +88,9 @@ def package_to_dict(pkg: Package) -> dict[str, Any]:
     }
 
 
-def package_from_dict(data: dict[str, Any]) -> Package:
+def package_from_dict(
+    data: dict[str, Any], layer_from: Callable[[dict[str, Any]], LayerInfo] = layer_from_dict
+) -> Package:
     layer = data["layer"]
     return Package(
         name=data["name"],
@@ -100,7 +103,7 @@ def package_from_dict(data: dict[str, Any]) -> Package:
         locations=tuple(data["locations"]),
         kind=data["kind"],
         detector=data["detector"],
-        layer=layer_from_dict(layer) if layer is not None else None,
+        layer=layer_from(layer) if layer is not None else None,
         os_owned=bool(data["os_owned"]),
         metadata=_tuple_pairs(data["metadata"]),
     )
@@ -119,7 +122,9 @@ def _image_to_dict(image: ImageInfo) -> dict[str, Any]:
     }
 
 
-def _image_from_dict(data: dict[str, Any]) -> ImageInfo:
+def _image_from_dict(
+    data: dict[str, Any], layer_from: Callable[[dict[str, Any]], LayerInfo] = layer_from_dict
+) -> ImageInfo:
     os_part = data["os"]
     return ImageInfo(
         reference=data["reference"],
@@ -127,7 +132,7 @@ def _image_from_dict(data: dict[str, Any]) -> ImageInfo:
         config_digest=data["config_digest"],
         platform=data["platform"],
         os=os_from_dict(os_part) if os_part is not None else None,
-        layers=tuple(layer_from_dict(layer) for layer in data["layers"]),
+        layers=tuple(layer_from(layer) for layer in data["layers"]),
         media_type=data["media_type"],
         index_digest=data["index_digest"],
     )
@@ -150,13 +155,31 @@ def inventory_to_dict(inv: Inventory) -> dict[str, Any]:
     }
 
 
+class _SharedLayers:
+    """Every package stores its layer's whole record, and an image has a few layers for hundreds of packages:
+    each distinct record is decoded once and its `LayerInfo` shared (frozen, so sharing is safe). Keyed by
+    index, but a record is reused only when equal, so the round trip stays exact whatever the document holds."""
+
+    def __init__(self) -> None:
+        self._by_index: dict[Any, tuple[dict[str, Any], LayerInfo]] = {}
+
+    def __call__(self, data: dict[str, Any]) -> LayerInfo:
+        seen = self._by_index.get(data["index"])
+        if seen is not None and seen[0] == data:
+            return seen[1]
+        layer = layer_from_dict(data)
+        self._by_index[data["index"]] = (data, layer)
+        return layer
+
+
 def inventory_from_dict(data: dict[str, Any]) -> Inventory:
     _check_version(data, "inventory")
+    layers = _SharedLayers()  # the image's layers first: packages then share its LayerInfo objects
     return Inventory(
-        image=_image_from_dict(data["image"]),
+        image=_image_from_dict(data["image"], layers),
         status=data["status"],
         reason=data["reason"],
-        packages=tuple(package_from_dict(p) for p in data["packages"]),
+        packages=tuple(package_from_dict(p, layers) for p in data["packages"]),
         warnings=tuple(Warning_(where=w["where"], message=w["message"]) for w in data["warnings"]),
     )
 

@@ -73,3 +73,21 @@ def test_unknown_codec_version_is_refused(alpine_image: tuple[Inventory, list[Fi
     doc["codec"] = 99
     with pytest.raises(ValueError, match="codec version 99"):
         inventory_from_dict(doc)
+
+
+def test_packages_share_the_image_layers_and_stay_exact(alpine_image: tuple[Inventory, list[Finding]]) -> None:
+    inv = alpine_image[0]
+    back = inventory_from_dict(_through_json(inventory_to_dict(inv)))
+    assert back == inv
+    # One LayerInfo per layer record: every package points at its image's layer object.
+    by_index = {layer.index: layer for layer in back.image.layers}
+    assert all(p.layer is by_index[p.layer.index] for p in back.packages if p.layer is not None)
+    # A package whose layer record differs from the image's at the same index (not something the scanner
+    # writes) still comes back as stored, and the packages after it are not confused by it.
+    first, second, *rest = [p for p in inv.packages if p.layer is not None]
+    assert first.layer is not None
+    odd = replace(first, layer=replace(first.layer, created_by="RUN something else", size=1))
+    edited = replace(inv, packages=(odd, second, *rest))
+    again = inventory_from_dict(_through_json(inventory_to_dict(edited)))
+    assert again == edited
+    assert again.packages[0].layer == odd.layer and again.packages[1].layer == second.layer
