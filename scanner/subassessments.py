@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from scanner.models import Finding
 from scanner.severity import azure_severity
-from scanner.store.records import ImageSummary, StoredFinding
+from scanner.store.records import AssessmentRow, ImageSummary, StoredFinding
 
 Shape = Literal["qualys", "mdvm"]
 SHAPES: tuple[Shape, ...] = ("qualys", "mdvm")
@@ -72,6 +72,27 @@ def image_sub_assessments(
     if image.health in ("Healthy", "Unsupported", "NotApplicable"):
         return [_image_row(scope, image, shape)]
     return [_finding_row(scope, image, stored, shape) for stored in findings if stored.active]
+
+
+def assessment_row(scope: Scope, row: AssessmentRow, shape: Shape) -> dict[str, Any]:
+    """One stored row (`FindingsStore.list_assessment_rows`) as its resource: the store already applied
+    the rules of `image_sub_assessments` (assessed images only, active findings only)."""
+    if row.finding is None:
+        return _image_row(scope, row.image, shape)
+    return _finding_row(scope, row.image, row.finding, shape)
+
+
+def row_name(row: AssessmentRow) -> str:
+    """The resource name `assessment_row` gives this row, without building the resource."""
+    key = row.image.key
+    if row.finding is None:
+        return sub_assessment_name(key.repository, key.digest)
+    return sub_assessment_name(key.repository, key.digest, *_finding_identity(row.finding))
+
+
+def _finding_identity(stored: StoredFinding) -> tuple[str, str]:
+    pkg = stored.finding.package
+    return stored.finding.id, f"{pkg.name}@{pkg.version}"
 
 
 def _resource(scope: Scope, name: str, properties: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +163,7 @@ def _finding_row(scope: Scope, image: ImageSummary, stored: StoredFinding, shape
         "resourceDetails": _resource_details(image),
         "additionalData": _qualys_data(image, stored) if shape == "qualys" else _mdvm_data(image, stored),
     }
-    name = sub_assessment_name(image.key.repository, image.key.digest, finding.id, f"{pkg.name}@{pkg.version}")
+    name = sub_assessment_name(image.key.repository, image.key.digest, *_finding_identity(stored))
     return _resource(scope, name, properties)
 
 

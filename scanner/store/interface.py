@@ -15,6 +15,7 @@ from typing import Any
 from scanner.models import Finding, Health, Inventory, Severity
 from scanner.store.records import (
     AssessmentChange,
+    AssessmentRow,
     ImageDetail,
     ImageKey,
     ImageSummary,
@@ -164,6 +165,20 @@ class FindingsStore(ABC):
     @abstractmethod
     def images_with_vulnerability(self, vuln_id: str) -> list[ImageKey]:
         """Images (not deleted) with an active finding whose id or alias is `vuln_id`."""
+
+    @abstractmethod
+    def images_with_vulnerability_page(
+        self, vuln_id: str, limit: int = 100, cursor: str | None = None
+    ) -> Page[ImageKey]:
+        """`images_with_vulnerability` a page at a time, ordered by (registry, repository, digest); `cursor`
+        from the last page. A common CVE may sit in a large share of the store."""
+
+    @abstractmethod
+    def list_assessment_rows(self, registry: str, limit: int = 100, cursor: str | None = None) -> Page[AssessmentRow]:
+        """A registry's sub-assessment rows, ordered by (repository, digest, finding key): for each live
+        assessed image one row per active finding when Unhealthy, else one row without a finding; images not
+        assessed give none. `cursor` (from the last page) carries the last row's key, so rows added or
+        removed between pages neither repeat nor shift the rows that follow."""
 
     @abstractmethod
     def list_findings(

@@ -155,3 +155,17 @@ class RuleSnapshot:
 
     revision: int
     rules: tuple[StoredRule, ...]
+
+
+@dataclass(frozen=True)
+class AssessmentRow:
+    """One row of a registry's sub-assessments: an active finding of an Unhealthy image, or (`finding`
+    None) the one row of an image assessed Healthy, Unsupported or NotApplicable."""
+
+    image: ImageSummary
+    finding: StoredFinding | None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The keyset order of rows within a registry: (repository, digest, finding key or "")."""
+        return (self.image.key.repository, self.image.key.digest, self.finding.key if self.finding else "")

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import orjson
+
 from scanner.store.errors import StoreError
 
 Row = tuple[Any, ...]
@@ -43,9 +45,12 @@ def to_text(at: datetime) -> str:
 
 
 def from_text(value: str | None) -> datetime | None:
+    """The inverse of `to_text`. `fromisoformat` reads the stored `…Z` text (Python 3.11+) about 50 times
+    faster than `strptime`, which led the lookup profiles (benchmarks/README.md, http_lookup)."""
     if value is None:
         return None
-    return datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=UTC)
+    at = datetime.fromisoformat(value)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def req_time(value: str) -> datetime:
@@ -62,8 +67,13 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def loads(value: str) -> Any:
-    return json.loads(value)
+def loads(value: str | bytes) -> Any:
+    # orjson: the lookups decode a document per finding and per summary; it returns the same values as json.
+    # Documents json.dumps wrote with NaN or Infinity (which orjson refuses) still decode through json.
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
 
 
 def encode_cursor(key: Sequence[str]) -> str:

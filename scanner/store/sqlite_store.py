@@ -1,7 +1,9 @@
 """The embedded default: one SQLite file in WAL mode, shared safely by several processes.
 
 Writers serialise on BEGIN IMMEDIATE (waiting up to `busy_timeout`), readers never block in WAL mode.
-The connection is shared by threads of one process under a lock (Functions may run handlers in threads).
+Threads of one process (serve and Functions run handlers in a thread pool) take a connection from a small
+pool for each transaction: reads run side by side, as WAL allows; writes also queue on a process lock, so
+writers of one process wait on it instead of polling SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from scanner.store.errors import StoreError
@@ -18,6 +20,8 @@ from scanner.store.sql import Dialect, Params, Row, Tx
 from scanner.store.sql_store import SqlStore
 
 BUSY_TIMEOUT_MS = 30_000
+# Connections kept open between transactions: about the number of threads reading at once (serve's pool).
+MAX_IDLE_CONNECTIONS = 8
 
 
 class _SqliteTx:
@@ -50,47 +54,84 @@ class SqliteStore(SqlStore):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._mutex = threading.RLock()
+        self._writer = threading.RLock()
+        self._pool_lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._closed = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot open findings store {self.path}: {err}") from err
+        self._idle.append(self._connect(first=True))
+
+    def _connect(self, first: bool = False) -> sqlite3.Connection:
+        try:
             # isolation_level=None: the driver opens no implicit transactions; every one is explicit below.
             conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            _enable_wal(conn)
+            if first:
+                _enable_wal(conn)  # a property of the file: later connections find it in WAL mode
             conn.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
         except (sqlite3.Error, OSError) as err:
             raise StoreError(f"cannot open findings store {self.path}: {err}") from err
-        self._conn = conn
+        return conn
+
+    def _acquire(self) -> sqlite3.Connection:
+        with self._pool_lock:
+            if self._closed:
+                raise StoreError(f"findings store {self.path} is closed")
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        with self._pool_lock:
+            if not self._closed and len(self._idle) < MAX_IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     @contextmanager
-    def _begin(self, statement: str) -> Iterator[_SqliteTx]:
-        with self._mutex:
+    def _begin(self, statement: str, write: bool) -> Iterator[_SqliteTx]:
+        with self._writer if write else nullcontext():
+            conn = self._acquire()
             try:
-                self._conn.execute(statement)
-            except sqlite3.Error as err:
+                yield from self._transaction(conn, statement)
+            finally:
+                self._release(conn)
+
+    def _transaction(self, conn: sqlite3.Connection, statement: str) -> Iterator[_SqliteTx]:
+        try:
+            conn.execute(statement)
+        except sqlite3.Error as err:
+            raise StoreError(f"findings store {self.path}: {err}") from err
+        try:
+            yield _SqliteTx(conn)
+        except BaseException as err:
+            conn.rollback()
+            if isinstance(err, sqlite3.Error):
                 raise StoreError(f"findings store {self.path}: {err}") from err
-            try:
-                yield _SqliteTx(self._conn)
-            except BaseException as err:
-                self._conn.rollback()
-                if isinstance(err, sqlite3.Error):
-                    raise StoreError(f"findings store {self.path}: {err}") from err
-                raise
-            try:
-                self._conn.commit()
-            except sqlite3.Error as err:
-                self._conn.rollback()
-                raise StoreError(f"findings store {self.path}: {err}") from err
+            raise
+        try:
+            conn.commit()
+        except sqlite3.Error as err:
+            conn.rollback()
+            raise StoreError(f"findings store {self.path}: {err}") from err
 
     def _tx(self, write: bool = True) -> AbstractContextManager[Tx]:
         # IMMEDIATE takes the write lock up front, so a read-then-write never fails with SQLITE_BUSY midway.
-        return self._begin("BEGIN IMMEDIATE" if write else "BEGIN")
+        # A read is a deferred BEGIN: its snapshot starts at the first SELECT and blocks no writer (WAL).
+        return self._begin("BEGIN IMMEDIATE" if write else "BEGIN", write)
 
     def _migration_tx(self) -> AbstractContextManager[Tx]:
-        return self._begin("BEGIN IMMEDIATE")
+        return self._begin("BEGIN IMMEDIATE", write=True)
 
     def close(self) -> None:
-        with self._mutex:
-            self._conn.close()
+        # Connections in use close when their transaction ends (`_release`).
+        with self._pool_lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()

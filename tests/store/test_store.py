@@ -4,6 +4,8 @@ Every write is also replayed to check idempotency."""
 
 from __future__ import annotations
 
+import json
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -11,7 +13,7 @@ import pytest
 
 from scanner.models import Finding, Inventory
 from scanner.store import FindingsStore, ImageKey, StoreError, open_store
-from scanner.store.sql import to_text
+from scanner.store.sql import dumps, from_text, loads, to_text
 from scanner.store.sql_store import IN_CHUNK, finding_key
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -336,3 +338,185 @@ def test_many_findings_unchanged_then_resolved(
     back = store.save_assessment(REG, D1, many, "Unhealthy", "", {}, t(3))
     assert len(back.added) == len(many)
     assert {row for row in _history(store, D1).values()} == {(to_text(t(0)), to_text(t(3)), None, 1)}
+
+
+# --- lookups paged for the HTTP API (benchmarks/README.md, http_lookup) ------------------------------------
+def _digest(n: int) -> str:
+    return f"sha256:{n:064x}"
+
+
+def _assessed_registry(store: FindingsStore, findings: list[Finding]) -> None:
+    """Five repositories: Healthy, Unhealthy (every finding), Unsupported, not assessed, Unhealthy but deleted;
+    and the Unhealthy digest pushed to a second repository too."""
+    store.record_push(REG, "a/healthy", _digest(1), "1", MT, t(0))
+    store.save_assessment(REG, _digest(1), [], "Healthy", "", {}, t(1))
+    for repo in ("b/unhealthy", "c/same-digest"):
+        store.record_push(REG, repo, _digest(2), "2", MT, t(0))
+    store.save_assessment(REG, _digest(2), findings, "Unhealthy", "", {"total": len(findings)}, t(1))
+    store.record_push(REG, "d/windows", _digest(3), "3", MT, t(0))
+    store.save_assessment(REG, _digest(3), [], "Unsupported", "windows image", {}, t(1))
+    store.record_push(REG, "e/unscanned", _digest(4), "4", MT, t(0))
+    store.record_push(REG, "f/deleted", _digest(5), "5", MT, t(0))
+    store.save_assessment(REG, _digest(5), findings, "Unhealthy", "", {}, t(1))
+    store.mark_deleted(REG, "f/deleted", _digest(5), t(2))
+    store.record_push("other.azurecr.io", "a/healthy", _digest(6), "6", MT, t(0))
+    store.save_assessment("other.azurecr.io", _digest(6), [], "Healthy", "", {}, t(1))
+
+
+def _all_rows(store: FindingsStore, limit: int) -> list[tuple[str, str, str]]:
+    keys: list[tuple[str, str, str]] = []
+    cursor = None
+    while True:
+        page = store.list_assessment_rows(REG, limit=limit, cursor=cursor)
+        assert page.items and len(page.items) <= limit
+        keys.extend(row.key for row in page.items)
+        if page.cursor is None:
+            return keys
+        cursor = page.cursor
+
+
+def test_assessment_rows_in_key_order_one_per_active_finding(
+    store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]
+) -> None:
+    findings = alpine_image[1]
+    disabled = replace(findings[0], disabled=True, disabled_by="rule")
+    _assessed_registry(store, [disabled, *findings[1:]])
+    page = store.list_assessment_rows(REG, limit=1000)
+    active = sorted(finding_key(f) for f in findings[1:])
+    expected = [
+        ("a/healthy", _digest(1), ""),
+        *(("b/unhealthy", _digest(2), k) for k in active),
+        *(("c/same-digest", _digest(2), k) for k in active),
+        ("d/windows", _digest(3), ""),
+    ]
+    assert [row.key for row in page.items] == expected and page.cursor is None
+    healthy, first_finding = page.items[0], page.items[1]
+    assert healthy.finding is None and healthy.image.health == "Healthy" and healthy.image.tags == ("1",)
+    assert first_finding.finding is not None and first_finding.finding.key == active[0]
+    assert first_finding.image.summary == {"total": len(findings)} and first_finding.image.tags == ("2",)
+    assert page.items[-1].image.reason == "windows image"
+    for limit in (1, 2, 3, len(expected) - 1, len(expected)):
+        assert _all_rows(store, limit) == expected, limit
+    assert store.list_assessment_rows("nowhere.azurecr.io").items == ()
+    with pytest.raises(StoreError, match="cursor"):
+        store.list_assessment_rows(REG, cursor="bm90IGEgY3Vyc29y")
+
+
+def test_assessment_rows_resume_after_the_cursor_when_rows_change(
+    store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]
+) -> None:
+    findings = alpine_image[1]
+    _assessed_registry(store, findings)
+    first = store.list_assessment_rows(REG, limit=3)
+    assert first.cursor is not None and [r.key[0] for r in first.items] == ["a/healthy", "b/unhealthy", "b/unhealthy"]
+    # Between pages: an image before the cursor, one after it, and the cursor's image loses a finding.
+    store.record_push(REG, "a/before", _digest(7), "7", MT, t(3))
+    store.save_assessment(REG, _digest(7), [], "Healthy", "", {}, t(4))
+    store.record_push(REG, "z/after", _digest(8), "8", MT, t(3))
+    store.save_assessment(REG, _digest(8), [], "Healthy", "", {}, t(4))
+    kept = [f for f in findings if finding_key(f) != sorted(map(finding_key, findings))[-1]]
+    store.save_assessment(REG, _digest(2), kept, "Unhealthy", "", {}, t(5))
+    rest: list[tuple[str, str, str]] = []
+    cursor: str | None = first.cursor
+    while cursor is not None:
+        page = store.list_assessment_rows(REG, limit=3, cursor=cursor)
+        rest.extend(r.key for r in page.items)
+        cursor = page.cursor
+    seen = [r.key for r in first.items]
+    assert not set(seen) & set(rest) and ("a/before", _digest(7), "") not in rest
+    keys = sorted(map(finding_key, kept))
+    assert rest == [
+        *(("b/unhealthy", _digest(2), k) for k in keys if k > seen[-1][2]),
+        *(("c/same-digest", _digest(2), k) for k in keys),
+        ("d/windows", _digest(3), ""),
+        ("z/after", _digest(8), ""),
+    ]
+
+
+def test_images_with_vulnerability_paged(store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]) -> None:
+    a = replace(alpine_image[1][0], id="ALPINE-CVE-2099-1", aliases=("CVE-2099-1",))
+    b = replace(a, package=replace(a.package, name="libssl-twin"))  # two findings of a digest name the CVE
+    for n in range(1, 6):
+        for repo in ("r2", "r1"):
+            store.record_push(REG, repo, _digest(n), "x", MT, t(0))
+        store.save_assessment(
+            REG, _digest(n), [a, b] if n != 3 else [], "Unhealthy" if n != 3 else "Healthy", "", {}, t(1)
+        )
+    store.mark_deleted(REG, "r2", _digest(5), t(2))
+    expected = [ImageKey(REG, repo, _digest(n)) for n in (1, 2, 4, 5) for repo in ("r1", "r2")][:-1]
+    whole = store.images_with_vulnerability_page("CVE-2099-1", limit=1000)
+    assert list(whole.items) == expected and whole.cursor is None
+    assert sorted(store.images_with_vulnerability("CVE-2099-1")) == sorted(expected)
+    for limit in (1, 2, 3, len(expected)):
+        keys: list[ImageKey] = []
+        cursor = None
+        while True:
+            page = store.images_with_vulnerability_page("CVE-2099-1", limit=limit, cursor=cursor)
+            assert page.items and len(page.items) <= limit
+            keys.extend(page.items)
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        assert keys == expected, limit
+    assert store.images_with_vulnerability_page("CVE-0000-0").items == ()
+    with pytest.raises(StoreError, match="cursor"):
+        store.images_with_vulnerability_page("CVE-2099-1", cursor="not-a-cursor")
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 11, 24, 18, 1, 35, 123456, tzinfo=UTC),
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+        datetime(2026, 3, 29, 3, 30, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+def test_time_text_round_trips_as_before(at: datetime) -> None:
+    """`from_text` uses fromisoformat now: on the stored format it gives what strptime gave."""
+    text = to_text(at)
+    assert text.endswith("Z") and len(text) == len("2026-01-01T00:00:00.000000Z")
+    parsed = from_text(text)
+    assert parsed == at and parsed is not None and parsed.utcoffset() == timedelta(0)
+    assert parsed == datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert from_text(None) is None
+
+
+def test_stored_times_and_documents_decode(store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]) -> None:
+    store.record_push(REG, REPO, D1, "x", MT, datetime(2025, 6, 1, 12, 30, 15, 987654, tzinfo=UTC))
+    summary = {"total": 2, "by_severity": {"High": 1, "Low": 1}, "score": 9.8, "none": None, "text": "é ✓"}
+    store.save_assessment(REG, D1, alpine_image[1][:2], "Unhealthy", "", summary, t(1))
+    item = store.list_images().items[0]
+    assert item.first_push == datetime(2025, 6, 1, 12, 30, 15, 987654, tzinfo=UTC) and item.assessed_at == t(1)
+    assert item.summary == summary
+    assert loads(dumps(summary)) == json.loads(dumps(summary)) == summary
+    assert loads('{"x": NaN}')["x"] != loads('{"x": NaN}')["x"]  # json's NaN, which orjson refuses, still reads
+
+
+def test_sqlite_reads_do_not_wait_for_each_other_or_for_a_writer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """serve runs handlers in a thread pool: SQLite reads take their own connection (WAL), not one shared lock."""
+    from scanner.store.sqlite_store import SqliteStore
+
+    with open_store(tmp_path / "s.sqlite") as store:
+        assert isinstance(store, SqliteStore)
+        store.record_push(REG, REPO, D1, "x", MT, t(0))
+        # Two read transactions open at once in two threads: each waits inside its transaction for the other.
+        both_inside = threading.Barrier(2, timeout=60)
+        seen: list[int] = []
+
+        def read() -> None:
+            with store._tx(write=False) as tx:
+                seen.append(len(tx.rows("SELECT digest FROM images")))
+                both_inside.wait()
+
+        threads = [threading.Thread(target=read) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert seen == [1, 1] and not both_inside.broken
+        # A read while this thread holds a write transaction open: its own connection and the committed state.
+        with store._tx() as tx:
+            tx.run("UPDATE images SET media_type = 'changed'")
+            assert [i.media_type for i in store.list_images().items] == [MT]
+        assert [i.media_type for i in store.list_images().items] == ["changed"]
