@@ -13,6 +13,7 @@ rescan costs a few server round trips per image instead of tens (benchmarks/READ
 from __future__ import annotations
 
 import hashlib
+import itertools
 import uuid
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -32,6 +33,9 @@ from scanner.store.interface import BILLABLE_KIND, FindingsStore
 from scanner.store.migrations import apply
 from scanner.store.records import AssessmentChange, ScanStatus, StoredInventory, UsageCounts
 from scanner.store.sql import Dialect, Params, Row, Tx, dumps, loads, req_time, to_text
+
+# Stamps for `SqlStore.rule_writes`: unique across store objects, taken atomically under the GIL.
+_RULE_WRITE_STAMPS = itertools.count(1)
 
 # Keys per `IN (…)` list: far below SQLite's and PostgreSQL's limits on parameters per statement.
 IN_CHUNK = 500
@@ -65,6 +69,25 @@ def _run_for_keys(tx: Tx, statement: str, params: Params, keys: Sequence[str]) -
 
 class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, FindingsStore):
     dialect: Dialect
+    _rule_write_stamp = 0
+
+    @property
+    def rule_writes(self) -> int:
+        """Changes whenever a rule is created or deleted through this object. `service.policy.StoredRules`
+        checks the shared revision only now and then, but a change made here applies at once."""
+        return self._rule_write_stamp
+
+    def create_rule(self, name: str, document: dict[str, Any], at: datetime) -> bool:
+        created = super().create_rule(name, document, at)
+        if created:
+            self._rule_write_stamp = next(_RULE_WRITE_STAMPS)
+        return created
+
+    def delete_rule(self, name: str) -> bool:
+        deleted = super().delete_rule(name)
+        if deleted:
+            self._rule_write_stamp = next(_RULE_WRITE_STAMPS)
+        return deleted
 
     @abstractmethod
     def _migration_tx(self) -> AbstractContextManager[Tx]:
