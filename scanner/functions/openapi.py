@@ -195,9 +195,14 @@ def document() -> dict[str, Any]:
                 _ok("findings", "FindingList"),
             ),
             "/vulnerabilities/{vuln_id}/images": _get(
-                "Images with an active finding for a vulnerability id or alias",
-                [_path("vuln_id", "CVE, GHSA, ALPINE… id")],
-                _ok("images", "ImageKeyList"),
+                "Images (not deleted) with an active finding for a vulnerability id or alias, a page at a time,"
+                " ordered by registry, digest, repository",
+                [
+                    _path("vuln_id", "CVE, GHSA, ALPINE… id"),
+                    _query("limit", "page size (default 100)", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                    _query("cursor", "opaque cursor from nextLink"),
+                ],
+                _ok("a page of images", "ImageKeyList"),
             ),
             **_manage_paths(),
         },
@@ -223,6 +228,14 @@ def _list_of(ref: str, paged: bool) -> dict[str, Any]:
     if paged:
         properties["nextLink"] = {"type": "string"}
     return {"type": "object", "required": ["value"], "properties": properties}
+
+
+def _with_vulnerability(listing: dict[str, Any]) -> dict[str, Any]:
+    """The vulnerability lookup echoes the id it was asked for beside the page."""
+    return listing | {
+        "required": [*listing["required"], "vulnerability"],
+        "properties": listing["properties"] | {"vulnerability": {"type": "string"}},
+    }
 
 
 def _schemas() -> dict[str, Any]:
@@ -292,7 +305,7 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "properties": {k: {"type": "string"} for k in ("registry", "repository", "digest")},
         },
-        "ImageKeyList": _list_of("ImageKey", paged=False),
+        "ImageKeyList": _with_vulnerability(_list_of("ImageKey", paged=True)),
         **_manage_schemas(),
     }
 

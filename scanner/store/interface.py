@@ -170,8 +170,9 @@ class FindingsStore(ABC):
     def images_with_vulnerability_page(
         self, vuln_id: str, limit: int = 100, cursor: str | None = None
     ) -> Page[ImageKey]:
-        """`images_with_vulnerability` a page at a time, ordered by (registry, repository, digest); `cursor`
-        from the last page. A common CVE may sit in a large share of the store."""
+        """`images_with_vulnerability` a page at a time, ordered by (registry, digest, repository), the order
+        of the store's index by vulnerability, so a page costs the same whether the CVE is rare or in a large
+        share of the store; `cursor` from the last page."""
 
     @abstractmethod
     def list_assessment_rows(self, registry: str, limit: int = 100, cursor: str | None = None) -> Page[AssessmentRow]:
