@@ -316,6 +316,9 @@ class ServeConfig:
     insecure_registries: frozenset[str]
     function_key: str = ""
     workers: int = 1  # queue worker threads, each running one sandboxed scan at a time
+    # uvicorn's access log is one INFO line per request, formatted and written on the event loop's thread
+    # (issue 4 §6 asks for lookups at 200 requests/s): opt-in.
+    access_log: bool = False
 
 
 def configure_environment(config: ServeConfig) -> None:
@@ -394,7 +397,7 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
     wake = WorkSignal()
     executor = ThreadPoolExecutor(max_workers=HTTP_THREADS, thread_name_prefix="http")
     asgi = AsgiApp(Dispatcher(index, config.function_key, on_write=wake.notify), executor, MAX_BODY)
-    server = http_server(asgi, config.host, config.port)
+    server = http_server(asgi, config.host, config.port, access_log=config.access_log)
     # Daemons: a scan in progress may take long, and the process need not wait for it on exit.
     threads = [
         threading.Thread(target=run_worker, args=(drain_once, stop, 0.5, wake), name=f"queue-worker-{n}", daemon=True)
@@ -422,7 +425,7 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
         log.info("serve: stopped")
 
 
-def http_server(app: Any, host: str, port: int) -> Any:
+def http_server(app: Any, host: str, port: int, access_log: bool = False) -> Any:
     """uvicorn on h11 without websockets; `serve(sockets=[...])` runs it on an already bound socket."""
     import uvicorn
 
@@ -436,6 +439,7 @@ def http_server(app: Any, host: str, port: int) -> Any:
             ws="none",
             lifespan="on",
             log_config=None,  # the CLI's logging configuration, not uvicorn's own
+            access_log=access_log,  # uvicorn.access at INFO, one line per request
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
         )
     )

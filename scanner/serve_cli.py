@@ -44,6 +44,11 @@ def add_serve_parser(sub: Any) -> None:
         help="registries spoken to over HTTP (also ACRGUARD_INSECURE_REGISTRIES for the handlers)",
     )
     serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every HTTP request (uvicorn.access at INFO); off by default, one line per request",
+    )
+    serve.add_argument(
         "--workers", type=_positive, default=1, metavar="N", help="queue worker threads, one scan each (default 1)"
     )
 
@@ -76,6 +81,7 @@ def run_serve(args: argparse.Namespace) -> int:
             insecure_registries=frozenset(h.strip().lower() for h in args.insecure_registries.split(",") if h.strip()),
             function_key=os.environ.get("ACRGUARD_FUNCTION_KEY", ""),
             workers=args.workers,
+            access_log=args.access_log,
         )
     except ValueError as err:
         sys.stderr.write(f"acrguard: {err}\n")
