@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from scanner.models import Finding
@@ -51,6 +52,7 @@ def shape_for_key(key: str) -> Shape | None:
     return SHAPE_OF_KEY.get(key.lower())
 
 
+@lru_cache(maxsize=65_536)  # a page computes 50 of them, mostly the same ones again: uuid5 is ~10 µs each
 def sub_assessment_name(repository: str, digest: str, vuln_id: str = "", package: str = "") -> str:
     """Stable per (repository, digest, finding id, package): the same digest may sit in two repositories,
     and Azure gives each its own rows. The healthy row uses empty finding and package."""

@@ -44,13 +44,13 @@ _ROW_IMAGES = (
     " WHERE i.registry = ? AND i.deleted = 0 AND (i.repository, i.digest) {op} (?, ?)"
     " ORDER BY i.repository, i.digest LIMIT ?"
 )
-# Active findings naming a vulnerability (id or alias) after a position, in the finding_ids index's order.
-_VULN_HITS = (
-    "SELECT x.registry, x.digest, x.finding_key FROM finding_ids x"
-    " WHERE x.vuln_id = ? AND (x.registry, x.digest, x.finding_key) > (?, ?, ?) AND EXISTS (SELECT 1 FROM findings f"
-    " WHERE f.registry = x.registry AND f.digest = x.digest AND f.finding_key = x.finding_key"
-    " AND f.resolved_at IS NULL AND f.disabled = 0)"
-    " ORDER BY x.registry, x.digest, x.finding_key LIMIT ?"
+# Digests with an active finding naming a vulnerability (id or alias) from a position on, in the order of
+# the finding_ids index (grouped along it: no sort).
+_VULN_DIGESTS = (
+    "SELECT x.registry, x.digest FROM finding_ids x WHERE x.vuln_id = ? AND (x.registry, x.digest) {op} (?, ?)"
+    " AND EXISTS (SELECT 1 FROM findings f WHERE f.registry = x.registry AND f.digest = x.digest"
+    " AND f.finding_key = x.finding_key AND f.resolved_at IS NULL AND f.disabled = 0)"
+    " GROUP BY x.registry, x.digest ORDER BY x.registry, x.digest LIMIT ?"
 )
 _SCAN_COLUMNS = (
     "scan_id, registry, repository, digest, scan_trigger, status, started_at, finished_at, error, timings,"
@@ -185,23 +185,20 @@ class SqlLookups(ABC):
         # the store (an order by repository first had to sort every match: 20 ms for 2,600 images).
         limit = max(1, min(limit, MAX_PAGE))
         registry, digest, repository = decode_cursor(cursor, 3) if cursor is not None else ("", "", "")
-        position: Row = (registry, digest, "")  # finding_ids keyset: the cursor's digest may have more images
+        position, inclusive = (registry, digest), True  # the cursor's digest may have more repositories
         keys: list[ImageKey] = []
-        seen: set[tuple[str, str]] = set()
         with self._tx(write=False) as tx:
             while len(keys) <= limit:
-                hits = tx.rows(_VULN_HITS, (vuln_id, *position, limit + 1))
-                # Several findings of a digest may name the vulnerability, and a batch may end inside a digest.
-                pairs = list(dict.fromkeys((r, d) for r, d, _ in hits if (r, d) not in seen))
-                seen.update(pairs)
+                sql = _VULN_DIGESTS.format(op=">=" if inclusive else ">")
+                pairs: list[tuple[str, str]] = [(r, d) for r, d in tx.rows(sql, (vuln_id, *position, limit + 1))]
                 live = _live_repositories(tx, pairs)
                 for r, d in pairs:
                     resumed = (r, d) == (registry, digest)
                     repositories = live.get((r, d), [])
                     keys.extend(ImageKey(r, repo, d) for repo in repositories if not resumed or repo > repository)
-                if len(hits) <= limit:
+                if len(pairs) <= limit:  # no digest after these
                     break
-                position = hits[-1]
+                position, inclusive = pairs[-1], False
         # ImageKey fields are (registry, repository, digest); the cursor is in page order.
         last = keys[limit - 1] if len(keys) > limit else None
         return Page(tuple(keys[:limit]), encode_cursor((last.registry, last.digest, last.repository)) if last else None)
