@@ -341,19 +341,22 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, FindingsStore):
         documents = {key: dumps(finding_to_dict(f)) for key, f in incoming.items()}
         with self._tx() as tx:
             self._lock(tx, "digest", f"{registry}@{digest}")
-            prev = tx.rows(
-                "SELECT health, assessed_at FROM assessments WHERE registry = ? AND digest = ?", (registry, digest)
+            # The previous assessment and the findings in one read: a row per finding, or one row of NULL
+            # finding columns, each carrying the assessment (NULL when there is none yet).
+            rows = tx.rows(
+                "SELECT a.health, a.assessed_at, f.finding_key, f.resolved_at, f.disabled, f.finding"
+                " FROM (SELECT CAST(? AS TEXT) AS registry, CAST(? AS TEXT) AS digest) k"
+                " LEFT JOIN assessments a ON a.registry = k.registry AND a.digest = k.digest"
+                " LEFT JOIN findings f ON f.registry = k.registry AND f.digest = k.digest",
+                (registry, digest),
             )
-            previous_health = prev[0][0] if prev else None
-            if prev and when < prev[0][1]:
-                return AssessmentChange(prev[0][0], prev[0][0], stale=True)
+            previous_health, previous_at = rows[0][:2]
+            if previous_at is not None and when < previous_at:
+                return AssessmentChange(previous_health, previous_health, stale=True)
             existing = {
                 key: (resolved, disabled, document)
-                for key, resolved, disabled, document in tx.rows(
-                    "SELECT finding_key, resolved_at, disabled, finding FROM findings"
-                    " WHERE registry = ? AND digest = ?",
-                    (registry, digest),
-                )
+                for _, _, key, resolved, disabled, document in rows
+                if key is not None
             }
             before = {k for k, (resolved, disabled, _) in existing.items() if resolved is None and not disabled}
             # A rescan mostly finds the same findings again: an open one stored with the same document (which
