@@ -9,11 +9,14 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/acrguard
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md function_app.py ./
 COPY scanner ./scanner
 RUN pip install --no-cache-dir . \
     && useradd --system --uid 10001 --home-dir /home/acrguard --create-home acrguard
 
 USER 10001
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# One scan per execution (the Container Apps runner passes the reference as args). For the queue-driven
+# deployment, a Container Apps job scaled on the scan queue (KEDA azure-queue) overrides the command with
+# ["acrguard", "worker", "--runner", "none"] and ACRGUARD_STORE / ACRGUARD_QUEUE / ACRGUARD_DB settings.
 ENTRYPOINT ["acrguard", "job"]

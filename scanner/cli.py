@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     from scanner.serve_cli import add_serve_parser
 
     add_serve_parser(sub)
+    from scanner.worker_cli import add_worker_parser
+
+    add_worker_parser(sub)
     return parser
 
 
@@ -133,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from scanner.serve_cli import run_serve
 
             return run_serve(args)
+        if args.command == "worker":
+            from scanner.worker_cli import run_worker
+
+            return run_worker(args)
     except AcrguardError as exc:
         sys.stderr.write(f"acrguard: {exc}\n")
         return EXIT_ERROR
