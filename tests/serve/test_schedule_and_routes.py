@@ -163,7 +163,10 @@ def test_environment_for_the_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
     from scanner.serve import ServeConfig, configure_environment
 
     for name in ("ACRGUARD_STORE", "ACRGUARD_QUEUE", "ACRGUARD_DB", "ACRGUARD_INSECURE_REGISTRIES"):
-        monkeypatch.delenv(name, raising=False)
+        # setenv first so that monkeypatch remembers the variable's absence and removes what
+        # configure_environment writes: a leaked ACRGUARD_STORE points later tests at this fake store.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     config = ServeConfig(
         host="127.0.0.1",
         port=0,
