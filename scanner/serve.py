@@ -390,7 +390,14 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
 
     def drain_once() -> int:
         counts = drain_queue(
-            clients.queue(), clients.store(), clients.db(), fetch, __version__, max_messages=4, policy=clients.policy()
+            clients.queue(),
+            clients.store(),
+            clients.db(),
+            fetch,
+            __version__,
+            max_messages=4,
+            policy=clients.policy(),
+            settings=clients.retry_settings(),
         )
         return counts.processed + counts.failed
 

@@ -14,6 +14,7 @@ from types import FrameType
 from typing import Any
 
 from scanner.errors import AcrguardError
+from scanner.worker_cli import add_scan_arguments, insecure_hosts
 
 EXIT_OK, EXIT_ERROR = 0, 2
 DEFAULT_DIR = Path.home() / ".cache" / "acrguard" / "serve"
@@ -30,19 +31,13 @@ def add_serve_parser(sub: Any) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7071, help="default 7071, the Functions host's")
-    serve.add_argument("--store", help=f"findings store path or postgresql:// URL (default {DEFAULT_DIR}/store.sqlite)")
-    serve.add_argument(
-        "--queue", help=f"queue path, URL or Storage connection string (default {DEFAULT_DIR}/queue.sqlite)"
+    add_scan_arguments(
+        serve,
+        store_help=f"findings store path or postgresql:// URL (default {DEFAULT_DIR}/store.sqlite)",
+        queue_help=f"queue path, URL or Storage connection string (default {DEFAULT_DIR}/queue.sqlite)",
+        insecure_help="registries spoken to over HTTP (also ACRGUARD_INSECURE_REGISTRIES for the handlers)",
     )
-    serve.add_argument("--db", help="vulnerability database (default: ACRGUARD_DB or the standard location)")
-    serve.add_argument("--runner", choices=["bubblewrap", "none"], default="bubblewrap", help="sandbox for scans")
     serve.add_argument("--rescan-schedule", help="six-field NCRONTAB for the rescan timer (default: the app's)")
-    serve.add_argument(
-        "--insecure-registries",
-        default="",
-        metavar="HOST,...",
-        help="registries spoken to over HTTP (also ACRGUARD_INSECURE_REGISTRIES for the handlers)",
-    )
     serve.add_argument(
         "--access-log",
         action="store_true",
@@ -78,7 +73,7 @@ def run_serve(args: argparse.Namespace) -> int:
             db=args.db,
             runner=args.runner,
             schedules=schedules,
-            insecure_registries=frozenset(h.strip().lower() for h in args.insecure_registries.split(",") if h.strip()),
+            insecure_registries=insecure_hosts(args.insecure_registries),
             function_key=os.environ.get("ACRGUARD_FUNCTION_KEY", ""),
             workers=args.workers,
             access_log=args.access_log,

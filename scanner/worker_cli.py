@@ -21,12 +21,30 @@ def add_worker_parser(sub: Any) -> None:
         "and findings in ACRGUARD_STORE, matching against ACRGUARD_DB. A failed scan is released for a retry with "
         "backoff (ACRGUARD_RETRY_*), dead-lettered with its error after ACRGUARD_MAX_ATTEMPTS.",
     )
-    worker.add_argument("--store", help="findings store path or postgresql:// URL (default: ACRGUARD_STORE)")
-    worker.add_argument("--queue", help="queue path or Storage connection string (default: ACRGUARD_QUEUE)")
-    worker.add_argument("--db", help="vulnerability database (default: ACRGUARD_DB or the standard location)")
-    worker.add_argument("--runner", choices=["bubblewrap", "none"], default="bubblewrap", help="sandbox for scans")
+    add_scan_arguments(
+        worker,
+        store_help="findings store path or postgresql:// URL (default: ACRGUARD_STORE)",
+        queue_help="queue path or Storage connection string (default: ACRGUARD_QUEUE)",
+    )
     worker.add_argument("--max-messages", type=int, default=0, help="stop after this many (default: until empty)")
-    worker.add_argument("--insecure-registries", default="", metavar="HOST,...", help="registries spoken to over HTTP")
+
+
+def add_scan_arguments(parser: Any, *, store_help: str, queue_help: str, insecure_help: str = "") -> None:
+    """The options of every process that runs scans from the queue (`worker`, `serve`)."""
+    parser.add_argument("--store", help=store_help)
+    parser.add_argument("--queue", help=queue_help)
+    parser.add_argument("--db", help="vulnerability database (default: ACRGUARD_DB or the standard location)")
+    parser.add_argument("--runner", choices=["bubblewrap", "none"], default="bubblewrap", help="sandbox for scans")
+    parser.add_argument(
+        "--insecure-registries",
+        default="",
+        metavar="HOST,...",
+        help=insecure_help or "registries spoken to over HTTP",
+    )
+
+
+def insecure_hosts(text: str) -> frozenset[str]:
+    return frozenset(h.strip().lower() for h in text.split(",") if h.strip())
 
 
 def run_worker(args: argparse.Namespace) -> int:
@@ -43,8 +61,7 @@ def run_worker(args: argparse.Namespace) -> int:
         if not os.environ.get(name, "").strip():
             sys.stderr.write(f"acrguard: worker: set --{name.split('_')[-1].lower()} or {name}\n")
             return EXIT_ERROR
-    insecure = frozenset(h.strip().lower() for h in args.insecure_registries.split(",") if h.strip())
-    processed, failed = drain_until_empty(args.runner, insecure, args.max_messages)
+    processed, failed = drain_until_empty(args.runner, insecure_hosts(args.insecure_registries), args.max_messages)
     sys.stderr.write(f"acrguard: worker: {processed} scanned, {failed} failed (retried or dead-lettered)\n")
     return EXIT_OK
 
@@ -62,7 +79,7 @@ def drain_until_empty(runner: str, insecure: frozenset[str], max_messages: int) 
             batch = 16 if max_messages == 0 else min(16, max_messages - processed - failed)
             counts = drain_queue(
                 clients.queue(), clients.store(), clients.db(), fetch, __version__, max_messages=batch,
-                policy=clients.policy(),
+                policy=clients.policy(), settings=clients.retry_settings(),
             )  # fmt: skip
             processed, failed = processed + counts.processed, failed + counts.failed
             if counts.processed + counts.failed == 0:

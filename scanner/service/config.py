@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 from scanner.feeds.location import open_scan_database
@@ -37,15 +36,16 @@ class Clients:
         self._db: SqliteVulnDatabase | None = None
         self._policy: Policy | None = None
         self._db_identity: tuple[int, int, int] | None = None
+        self._retry: RetrySettings | None = None
 
     def policy(self) -> Policy:
         """Rules, remediation templates and gates (see scanner.service.policy), loaded once, with the
         health-changed publisher whether or not any gate is configured."""
         with self._lock:
             if self._policy is None:
-                from scanner.service.policy import policy_from_environment, publisher_from_environment
+                from scanner.service.policy import policy_from_environment
 
-                self._policy = replace(policy_from_environment(), publisher=publisher_from_environment())
+                self._policy = policy_from_environment()
             return self._policy
 
     def store(self) -> FindingsStore:
@@ -54,10 +54,17 @@ class Clients:
                 self._store = open_store(_required(STORE_ENV))
             return self._store
 
+    def retry_settings(self) -> RetrySettings:
+        """The worker's lease, backoff and attempts, read once: a bad value fails the first use, not every poll."""
+        with self._lock:
+            if self._retry is None:
+                self._retry = RetrySettings.from_environment()
+            return self._retry
+
     def queue(self) -> ScanQueue:
+        attempts = self.retry_settings().max_attempts
         with self._lock:
             if self._queue is None:
-                attempts = RetrySettings.from_environment().max_attempts
                 self._queue = open_queue(_required(QUEUE_ENV), max_attempts=attempts)
             return self._queue
 
@@ -88,6 +95,7 @@ class Clients:
             self._store = self._queue = self._dead = None
             self._db = None
             self._policy = None
+            self._retry = None
 
 
 def _file_identity(path: Path) -> tuple[int, int, int] | None:

@@ -154,8 +154,12 @@ def policy_from_environment(store: Callable[[], FindingsStore] | None = None) ->
     env = make_environment(os.environ.get("ACRGUARD_TEMPLATES") or None)
     gates_dir = os.environ.get("ACRGUARD_GATES")
     gates = load_gates(gates_dir) if gates_dir else load_gates(DEFAULT_GATES_DIR, missing_ok=True)
-    actions = RegistryActions(publisher_from_environment()) if gates else None
-    return build_policy(rules, env, gates, actions, stored_rules=StoredRules(store) if store is not None else None)
+    # One publisher: health-changed events go out on every change (Policy.publisher), gates or not, and
+    # the gates' notify action uses the same destination.
+    publisher = publisher_from_environment()
+    actions = RegistryActions(publisher) if gates else None
+    stored = StoredRules(store) if store is not None else None
+    return build_policy(rules, env, gates, actions, stored_rules=stored, publisher=publisher)
 
 
 def build_policy(
@@ -165,6 +169,7 @@ def build_policy(
     gate_actions: ActionsAdapter | None = None,
     today: date | None = None,
     stored_rules: Callable[[], Sequence[Rule]] | None = None,
+    publisher: Publisher | None = None,
 ) -> Policy:
     """The assessment callables over loaded rules and templates (the CLI's `scan` uses the same).
     `stored_rules`, when given, is asked for the rules created over HTTP at every assessment; they apply
@@ -186,4 +191,5 @@ def build_policy(
         summarise_remediation=summary,
         gates=tuple(gates),
         gate_actions=gate_actions,
+        publisher=publisher,
     )
