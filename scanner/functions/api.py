@@ -7,8 +7,6 @@ Handlers decode parameters, check the caller (`auth.authorize`) and call the sto
 from __future__ import annotations
 
 import json
-import os
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,7 +20,8 @@ from scanner.functions.auth import authorize
 from scanner.functions.openapi import document
 from scanner.models import SEVERITY_ORDER, Health, Severity
 from scanner.output.scan_json import finding_dict
-from scanner.store import FindingsStore, StoreError, open_store
+from scanner.service.config import clients
+from scanner.store import FindingsStore, StoreError
 from scanner.store.records import ImageDetail, ImageSummary, StoredFinding
 from scanner.subassessments import SHAPES, Scope, Shape, assessment_row, registry_host, row_name, shape_for_key
 
@@ -45,19 +44,9 @@ class BadRequest(Exception):
         self.parameter = parameter
 
 
-# One store per URL, opened on first use: a cold start that only serves /health never touches it.
-_stores: dict[str, FindingsStore] = {}
-_stores_lock = threading.Lock()
-
-
 def _store() -> FindingsStore:
-    url = os.environ.get(STORE_SETTING, "")
-    if not url:
-        raise StoreError(f"{STORE_SETTING} is not set")
-    with _stores_lock:
-        if url not in _stores:
-            _stores[url] = open_store(url)
-        return _stores[url]
+    # The process's store, opened on first use: a cold start that only serves /health never touches it.
+    return clients.store()
 
 
 def _json(body: Any, status: int = 200) -> func.HttpResponse:

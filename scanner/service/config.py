@@ -17,7 +17,7 @@ from scanner.feeds.sqlite_db import SqliteVulnDatabase
 from scanner.queue import ScanQueue, open_queue
 from scanner.service.pipeline import Policy
 from scanner.service.retry import RetrySettings
-from scanner.store import FindingsStore, open_store
+from scanner.store import FindingsStore, StoreError, open_store
 
 STORE_ENV = "ACRGUARD_STORE"
 QUEUE_ENV = "ACRGUARD_QUEUE"
@@ -37,6 +37,7 @@ class Clients:
         self._policy: Policy | None = None
         self._db_identity: tuple[int, int, int] | None = None
         self._retry: RetrySettings | None = None
+        self._store_url = ""
 
     def policy(self) -> Policy:
         """Rules, remediation templates and gates (see scanner.service.policy), loaded once, with the
@@ -49,9 +50,16 @@ class Clients:
             return self._policy
 
     def store(self) -> FindingsStore:
+        """The process's one findings store (the HTTP lookups, events, rules and the worker share it: a
+        rule written through it applies to the next assessment at once). A changed `ACRGUARD_STORE` closes
+        the old store and opens the new one."""
+        url = _required(STORE_ENV, StoreError)
         with self._lock:
+            if self._store is not None and self._store_url != url:
+                self._store.close()  # only tests repoint a process at another store
+                self._store = None
             if self._store is None:
-                self._store = open_store(_required(STORE_ENV))
+                self._store, self._store_url = open_store(url), url
             return self._store
 
     def retry_settings(self) -> RetrySettings:
@@ -106,10 +114,10 @@ def _file_identity(path: Path) -> tuple[int, int, int] | None:
     return (st.st_dev, st.st_ino, st.st_mtime_ns)
 
 
-def _required(name: str) -> str:
+def _required(name: str, error: type[Exception] = RuntimeError) -> str:
     value = os.environ.get(name, "").strip()
     if not value:
-        raise RuntimeError(f"configuration: environment variable {name} is not set")
+        raise error(f"configuration: environment variable {name} is not set")
     return value
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from scanner.functions import api
 from scanner.service.config import clients
 from scanner.store import open_store
 from tests.api.manage_support import (  # noqa: F401 - manage_env and vulndb_path are fixtures
@@ -55,11 +54,8 @@ def store_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setenv("ACRGUARD_STORE", server.fresh_url())
         clients.close()
     yield str(request.param)
-    # The lookups blueprint keeps its own store per URL for the process's life; an open PostgreSQL
-    # connection would hold up the server's (smart) shutdown.
-    cached = api._stores.pop(os.environ["ACRGUARD_STORE"], None)
-    if cached is not None:
-        cached.close()
+    # An open PostgreSQL connection would hold up the server's (smart) shutdown.
+    clients.close()
 
 
 def scanned(digest: str = DIGEST) -> None:
