@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import socket
-import sys
 import threading
 import time
 import urllib.parse
@@ -29,7 +28,6 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from scanner.errors import AcrguardError
@@ -379,7 +377,7 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
     from scanner.serve_asgi import AsgiApp
 
     configure_environment(config)
-    app = load_function_app()
+    from function_app import app  # installed with the package (pyproject's py-modules)
     from scanner import __version__
     from scanner.service.config import clients
     from scanner.service.pipeline import drain_queue
@@ -450,23 +448,6 @@ def http_server(app: Any, host: str, port: int, access_log: bool = False) -> Any
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
         )
     )
-
-
-def load_function_app() -> Any:
-    """`function_app.app`, the app Azure indexes. `function_app.py` sits at the checkout's root, beside the
-    package, and is not part of the installed distribution: the `acrguard` console script (whose sys.path
-    starts at the venv's bin/) finds it next to the package of an editable install."""
-    try:
-        import function_app
-    except ModuleNotFoundError as missing:
-        if missing.name != "function_app":
-            raise
-        root = Path(__file__).resolve().parents[1]
-        if not (root / "function_app.py").is_file():
-            raise ServeError(f"function_app.py not found on sys.path or in {root}: run serve from a checkout") from None
-        sys.path.append(str(root))
-        import function_app
-    return function_app.app
 
 
 def _exit_on(stop: threading.Event, server: Any) -> None:
