@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from scanner.logs.log_analytics import QueryResult
 from scanner.queue.interface import ScanQueue
-from scanner.service.pipeline import handle_event, handle_pull
+from scanner.service.pipeline import handle_event
 from scanner.service.resource_log import QUERY, SOURCE, BadRow, parse_rows
 from scanner.store.interface import FindingsStore
 
@@ -62,13 +62,11 @@ def import_window(
     parsed = parse_rows(result.rows)
     pulls = queued = pushes = deletes = 0
     for event in parsed.events:
-        if event.kind == "pull":
-            handle_pull(event, store, source=SOURCE)
-            pulls += 1
-            continue
-        if handle_event(event, store, queue, scanner_version) is not None:
+        if handle_event(event, store, queue, scanner_version, pull_source=SOURCE) is not None:
             queued += 1
-        if event.kind == "delete":
+        if event.kind == "pull":
+            pulls += 1
+        elif event.kind == "delete":
             deletes += 1
         else:
             pushes += 1

@@ -111,15 +111,20 @@ def handle_pull(event: RegistryEvent, store: FindingsStore, source: str = PULL_S
 
 
 def handle_event(
-    event: RegistryEvent, store: FindingsStore, queue: ScanQueue, scanner_version: str
+    event: RegistryEvent,
+    store: FindingsStore,
+    queue: ScanQueue,
+    scanner_version: str,
+    pull_source: str = PULL_SOURCE,
 ) -> ScanRequest | None:
-    """Dispatch by kind; the one entry point the function handlers call."""
+    """Dispatch by kind; the one entry point the function handlers call. `pull_source` names where pull
+    records came from in the ledger (registry notifications, the resource log)."""
     if event.kind in ("push", "import"):
         return handle_push(event, store, queue, scanner_version)
     if event.kind == "delete":
         handle_delete(event, store)
     elif event.kind == "pull":
-        handle_pull(event, store)
+        handle_pull(event, store, pull_source)
     return None
 
 
