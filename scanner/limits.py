@@ -7,6 +7,7 @@ Each can be overridden on the command line (`--limit NAME=VALUE`) or with the en
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 
 from scanner.errors import AcrguardError
@@ -44,25 +45,35 @@ class Limits:
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
-    def with_overrides(self, pairs: dict[str, str]) -> Limits:
+    def with_overrides(self, pairs: Mapping[str, str]) -> Limits:
         """Apply NAME=VALUE overrides; an unknown name or a non-positive integer is an error."""
-        changes: dict[str, int] = {}
-        for name, raw in pairs.items():
-            key = name.strip().lower().replace("-", "_")
-            if key not in self.names():
-                raise AcrguardError(f"unknown limit '{name}' (known: {', '.join(self.names())})")
-            try:
-                value = int(raw)
-            except ValueError:
-                raise AcrguardError(f"limit {key}: '{raw}' is not a whole number") from None
-            if value <= 0:
-                raise AcrguardError(f"limit {key}: must be positive, got {value}")
-            changes[key] = value
-        return replace(self, **changes)
+        return replace(self, **checked_overrides(pairs, self.names(), "limit", AcrguardError))
 
     @classmethod
-    def from_environment(cls, environ: dict[str, str] | None = None) -> Limits:
-        env = os.environ if environ is None else environ
-        prefix = "ACRGUARD_LIMIT_"
-        pairs = {k[len(prefix) :]: v for k, v in env.items() if k.startswith(prefix)}
-        return cls().with_overrides(pairs)
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        return cls().with_overrides(prefixed(os.environ if environ is None else environ, "ACRGUARD_LIMIT_"))
+
+
+def checked_overrides(
+    pairs: Mapping[str, str], names: Sequence[str], what: str, error: type[AcrguardError]
+) -> dict[str, int]:
+    """NAME=VALUE pairs as positive integers keyed by field name (`max-layers` is `max_layers`); an
+    unknown name or a bad value is `error`, one line naming it."""
+    changes: dict[str, int] = {}
+    for name, raw in pairs.items():
+        key = name.strip().lower().replace("-", "_")
+        if key not in names:
+            raise error(f"unknown {what} '{name}' (known: {', '.join(names)})")
+        try:
+            value = int(raw)
+        except ValueError:
+            raise error(f"{what} {key}: '{raw}' is not a whole number") from None
+        if value <= 0:
+            raise error(f"{what} {key}: must be positive, got {value}")
+        changes[key] = value
+    return changes
+
+
+def prefixed(environ: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """The variables starting with `prefix`, keyed by the rest of their name."""
+    return {k[len(prefix) :]: v for k, v in environ.items() if k.startswith(prefix)}

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from scanner.jobs.errors import JobError
-from scanner.limits import GiB, MiB
+from scanner.limits import GiB, MiB, checked_overrides, prefixed
 
 # Where the layout appears inside a sandbox (bubblewrap, docker).
 INPUT_DIR = "/input"
@@ -53,25 +53,11 @@ class JobLimits:
         return [f.name for f in fields(cls)]
 
     def with_overrides(self, pairs: Mapping[str, str]) -> JobLimits:
-        changes: dict[str, int] = {}
-        for name, raw in pairs.items():
-            key = name.strip().lower().replace("-", "_")
-            if key not in self.names():
-                raise JobError(f"unknown job limit '{name}' (known: {', '.join(self.names())})")
-            try:
-                value = int(raw)
-            except ValueError:
-                raise JobError(f"job limit {key}: '{raw}' is not a whole number") from None
-            if value <= 0:
-                raise JobError(f"job limit {key}: must be positive, got {value}")
-            changes[key] = value
-        return replace(self, **changes)
+        return replace(self, **checked_overrides(pairs, self.names(), "job limit", JobError))
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> JobLimits:
-        env = os.environ if environ is None else environ
-        prefix = "ACRGUARD_JOB_LIMIT_"
-        return cls().with_overrides({k[len(prefix) :]: v for k, v in env.items() if k.startswith(prefix)})
+        return cls().with_overrides(prefixed(os.environ if environ is None else environ, "ACRGUARD_JOB_LIMIT_"))
 
 
 @dataclass(frozen=True)
