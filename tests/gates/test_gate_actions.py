@@ -13,11 +13,9 @@ from urllib.parse import unquote
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 import realparts
-from httprecorder import recording_server
 
 from scanner.gate_actions import (
     EVENT_TYPE,
@@ -33,6 +31,7 @@ from scanner.gates import Gate, GateError, GateVerdict, When
 from scanner.image.registry_options import RegistryOptions
 from scanner.image_context import ImageContext
 from scanner.store.records import AssessmentChange
+from tests.gates.httprecorder import recording_server
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = ImageContext("myacr.azurecr.io", "team/api", DIGEST, ("1.0", "latest"), None, ("apt",))

@@ -31,47 +31,12 @@ API_KEY = "serve-api-key"
 HEADERS = {"x-api-key": API_KEY, "x-functions-key": FUNCTION_KEY}
 VULN = "ALPINE-CVE-2019-14697"
 APK_DB = b"P:musl\nV:1.1.22-r2\nA:x86_64\no:musl\n\n"
-NOTIFICATIONS = """\
-notifications:
-  events:
-    includereferences: true
-  endpoints:
-    - name: acrguard-serve
-      url: http://127.0.0.1:{port}/api/registry-notifications?code={key}
-      timeout: 2s
-      threshold: 3
-      backoff: 1s
-"""
 
 
 def start_notifying_registry(workdir: Path, serve_port: int, host: str | None = None) -> realparts.Registry:
     """`realparts.start_registry` with a `notifications:` section pointing at the serve process. `host`
     (`127.0.0.1:PORT`) lets a test restart a registry on the same address."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    storage = workdir / "storage"
-    storage.mkdir(exist_ok=True)
-    host = host or f"127.0.0.1:{realparts.free_port()}"
-    config = workdir / "config.yml"
-    config.write_text(
-        realparts.REGISTRY_CONFIG.format(root=storage, addr=host)
-        + NOTIFICATIONS.format(port=serve_port, key=FUNCTION_KEY)
-    )
-    log_path = workdir / "registry.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [realparts.registry_binary(), "serve", str(config)], stdin=subprocess.DEVNULL, stdout=log, stderr=log
-        )
-    registry = realparts.Registry(host, storage, config, log_path, process)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if realparts.http("GET", registry.url("/v2/"), timeout=2).status == 200:
-                return registry
-        except OSError:
-            pass
-        time.sleep(0.05)
-    registry.stop()
-    raise AssertionError(f"registry did not start: {registry.log_tail()}")
+    return start_registry_notifying(workdir, [serve_notification_url(serve_port)], host)
 
 
 def alpine_layout(root: Path, apk_db: bytes = APK_DB) -> Path:

@@ -17,7 +17,6 @@ import itertools
 import json
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ import pytest
 from scanner.feeds.osv_import import import_sources
 from scanner.queue import open_queue
 from scanner.store import open_store
+from tests.gates.httprecorder import Recorder, recording_server
 from tests.queue.azurite_server import running_azurite
 
 from .stack import (
@@ -48,8 +48,6 @@ from .stack import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "gates"))
-from httprecorder import Recorder, recording_server  # noqa: E402
 
 REPO = "faults/alpine"
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

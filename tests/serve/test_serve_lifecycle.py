@@ -10,7 +10,6 @@ the rescan timer flips the image to Unhealthy → a health-changed event reaches
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from scanner.feeds.osv_import import import_sources
 from scanner.store import open_store
 from scanner.subassessments import MDVM_KEY, QUALYS_KEY, sub_assessment_name
+from tests.gates.httprecorder import Recorder, recording_server
 
 from .stack import (
     VULN,
@@ -36,8 +36,6 @@ from .stack import (
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "osv" / "alpine-secdb"
-sys.path.insert(0, str(ROOT / "tests" / "gates"))
-from httprecorder import Recorder, recording_server  # noqa: E402
 
 REPO = "serve/alpine"
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

@@ -5,7 +5,6 @@ ACR calls are tested against real HTTP in tests/gates); the event goes through t
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,9 +21,7 @@ from scanner.image_context import ImageContext
 from scanner.queue import ScanQueue
 from scanner.service.pipeline import Policy, drain_queue, handle_event, handle_push, rescan_recent
 from scanner.store import FindingsStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gates"))
-from httprecorder import recording_server
+from tests.gates.httprecorder import recording_server
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -3,7 +3,6 @@ the real WebhookPublisher to a real local HTTP server; gates' verdicts ride alon
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,9 +18,7 @@ from scanner.gates import load_gates
 from scanner.queue import ScanQueue
 from scanner.service.pipeline import Policy, drain_queue, handle_event, handle_push, rescan_recent
 from scanner.store import FindingsStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gates"))
-from httprecorder import recording_server
+from tests.gates.httprecorder import recording_server
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -27,12 +27,12 @@ from scanner.service.sandboxed import SandboxedFetch, sandboxed_fetch
 from scanner.store import FindingsStore
 
 TESTS = Path(__file__).resolve().parents[1]
-for _extra in (TESTS, TESTS / "integration", TESTS / "gates"):
-    sys.path.insert(0, str(_extra))  # ocibuild, realparts, httprecorder
+for _extra in (TESTS, TESTS / "integration"):
+    sys.path.insert(0, str(_extra))  # ocibuild, realparts
 import ocibuild  # noqa: E402
 import realparts  # noqa: E402
-from httprecorder import Recorder, recording_server  # noqa: E402
 
+from tests.gates.httprecorder import Recorder, recording_server  # noqa: E402
 from tests.serve.stack import start_registry_notifying, wait_for  # noqa: E402
 
 REPO = "cache/app"

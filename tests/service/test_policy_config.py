@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,7 @@ from scanner.queue import ScanQueue
 from scanner.service.pipeline import drain_queue, handle_push
 from scanner.service.policy import policy_from_environment
 from scanner.store import FindingsStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gates"))
-from httprecorder import recording_server
+from tests.gates.httprecorder import recording_server
 
 
 def test_rules_remediation_gates_and_webhook_from_the_environment(

@@ -8,10 +8,8 @@ import json
 import logging
 import shutil
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ from scanner.service.config import EVENT_DEAD_LETTER_QUEUE, clients
 from scanner.store import open_store
 from tests.app_index import app_functions
 from tests.logs.la_server import LogServer, StaticToken, load_table, log_server
-from tests.unit.feeds.feedtools import PYPA, FeedServer, handler_for, records_in, zip_of
+from tests.unit.feeds.feedtools import PYPA, records_in, running_feed_server, zip_of
 
 REG = "myreg.azurecr.io"
 D1 = "sha256:" + "a1" * 32
@@ -189,48 +187,34 @@ def test_resource_log_timer_query_failure_is_one_line(
     assert ledger(env) == []
 
 
-@pytest.fixture
-def feed_server() -> Iterator[FeedServer]:
-    state = FeedServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(state))
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
-
-
 def test_db_update_timer_refreshes_the_database_the_service_reads(
-    env: Path, db_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    env: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    own_db = env / "vulndb.sqlite"
-    shutil.copyfile(db_path, own_db)  # the session's database stays as the other tests expect it
-    monkeypatch.setenv("ACRGUARD_DB", str(own_db))
-    monkeypatch.setenv("ACRGUARD_OSV_BASE_URL", feed_server.url)
-    monkeypatch.setenv("ACRGUARD_DB_ECOSYSTEMS", "PyPI")
-    caplog.set_level(logging.INFO, logger="scanner")
-    assert clients.db().lookup("PyPI", "requests") == []
-    alpine_before = len(clients.db().lookup("Alpine:v3.10", "musl"))
+    with running_feed_server() as feed_server:
+        own_db = env / "vulndb.sqlite"
+        shutil.copyfile(db_path, own_db)  # the session's database stays as the other tests expect it
+        monkeypatch.setenv("ACRGUARD_DB", str(own_db))
+        monkeypatch.setenv("ACRGUARD_OSV_BASE_URL", feed_server.url)
+        monkeypatch.setenv("ACRGUARD_DB_ECOSYSTEMS", "PyPI")
+        caplog.set_level(logging.INFO, logger="scanner")
+        assert clients.db().lookup("PyPI", "requests") == []
+        alpine_before = len(clients.db().lookup("Alpine:v3.10", "musl"))
 
-    feed_server.publish("PyPI", zip_of(records_in(PYPA)), mode="error")  # the feed is down
-    run("db_update")
-    (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert line.startswith(f"database update of {own_db} failed, the current database stays in use: ")
-    assert "503" in line and "\n" not in line
-    assert clients.db().lookup("PyPI", "requests") == []
+        feed_server.publish("PyPI", zip_of(records_in(PYPA)), mode="error")  # the feed is down
+        run("db_update")
+        (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert line.startswith(f"database update of {own_db} failed, the current database stays in use: ")
+        assert "503" in line and "\n" not in line
+        assert clients.db().lookup("PyPI", "requests") == []
 
-    feed_server.publish("PyPI", zip_of(records_in(PYPA)))
-    run("db_update")
-    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO][-1] == (
-        f"database update of {own_db}: replaced (PyPI changed)"
-    )
-    assert len(clients.db().lookup("PyPI", "requests")) == 5  # the service's client reopened the new file
-    assert len(clients.db().lookup("Alpine:v3.10", "musl")) == alpine_before  # the held records stay
+        feed_server.publish("PyPI", zip_of(records_in(PYPA)))
+        run("db_update")
+        assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO][-1] == (
+            f"database update of {own_db}: replaced (PyPI changed)"
+        )
+        assert len(clients.db().lookup("PyPI", "requests")) == 5  # the service's client reopened the new file
+        assert len(clients.db().lookup("Alpine:v3.10", "musl")) == alpine_before  # the held records stay
 
-    run("db_update")  # unchanged feed: 304, nothing replaced
-    assert [r.getMessage() for r in caplog.records][-1] == f"database update of {own_db}: every feed unchanged"
-    assert [path for path, _ in feed_server.requests] == ["/PyPI/all.zip"] * 3
+        run("db_update")  # unchanged feed: 304, nothing replaced
+        assert [r.getMessage() for r in caplog.records][-1] == f"database update of {own_db}: every feed unchanged"
+        assert [path for path, _ in feed_server.requests] == ["/PyPI/all.zip"] * 3

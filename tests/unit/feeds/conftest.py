@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from scanner.feeds.snapshot import default_db_path
-from tests.unit.feeds.feedtools import FeedServer, handler_for
+from tests.unit.feeds.feedtools import FeedServer, running_feed_server
 
 
 @pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
-    state = FeedServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(state))
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with running_feed_server() as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ import io
 import json
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 
 from scanner.errors import AcrguardError
+from tests.httpserving import serving
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "osv"
 PYPA = FIXTURES / "pypa-advisory-database"
@@ -123,6 +125,15 @@ def handler_for(server_state: FeedServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
     return Handler
+
+
+@contextlib.contextmanager
+def running_feed_server() -> Iterator[FeedServer]:
+    """A `FeedServer` answering on a local port (its `url` set) until the block ends."""
+    state = FeedServer()
+    with serving(handler_for(state)) as url:
+        state.url = url
+        yield state
 
 
 def _cli_has_db() -> bool:
