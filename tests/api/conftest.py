@@ -20,6 +20,7 @@ from scanner.health import summarise
 from scanner.inventory import inventory
 from scanner.models import Finding
 from scanner.store import open_store
+from tests.api.manage_support import manage_env, vulndb_path  # noqa: F401 - the management tests' fixtures
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REG = "contoso.azurecr.io"

@@ -10,14 +10,12 @@ import pytest
 from scanner.functions.events import dead_letter
 from scanner.queue import ScanRequest
 from scanner.service.config import clients
-from tests.api.manage_support import (  # noqa: F401 - manage_env and vulndb_path are fixtures
+from tests.api.manage_support import (
     DIGEST,
     REG,
     REPO,
     call,
-    manage_env,
     validate,
-    vulndb_path,
 )
 from tests.queue.azurite_server import running_azurite
 

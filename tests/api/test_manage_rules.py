@@ -14,7 +14,7 @@ import pytest
 
 from scanner.service.config import clients
 from scanner.store import open_store
-from tests.api.manage_support import (  # noqa: F401 - manage_env and vulndb_path are fixtures
+from tests.api.manage_support import (
     DIGEST,
     FILE_RULE,
     OTHER,
@@ -22,10 +22,8 @@ from tests.api.manage_support import (  # noqa: F401 - manage_env and vulndb_pat
     REPO,
     call,
     drain,
-    manage_env,
     sub_assessments,
     validate,
-    vulndb_path,
 )
 from tests.store.pg_server import PgServer, running_postgres
 

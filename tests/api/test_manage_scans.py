@@ -12,7 +12,7 @@ import pytest
 
 from scanner.queue import ScanRequest
 from scanner.service.config import clients
-from tests.api.manage_support import (  # noqa: F401 - manage_env and vulndb_path are fixtures
+from tests.api.manage_support import (
     ARCHIVE,
     DIGEST,
     OTHER,
@@ -20,9 +20,7 @@ from tests.api.manage_support import (  # noqa: F401 - manage_env and vulndb_pat
     REPO,
     call,
     drain,
-    manage_env,
     validate,
-    vulndb_path,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
