@@ -10,17 +10,17 @@ fails would let an image through that the policy meant to stop.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Literal, NoReturn, TypeVar, cast
+from typing import Any, Literal
 
 from scanner.errors import AcrguardError
 from scanner.health import at_least
 from scanner.image_context import ImageContext
 from scanner.models import SEVERITY_ORDER, Finding, FixStatus, Severity
-from scanner.policy_yaml import kind, load_unique, pick, policy_files, read_document, show, unknown_key
+from scanner.policy_yaml import FieldChecks, kind, load_unique, policy_files, read_document, show
 
 DEFAULT_GATES_DIR = Path("policies/gates")
 
@@ -38,6 +38,13 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 class GateError(AcrguardError):
     """A gate file that does not follow the schema, or a gate action that could not be carried out."""
+
+
+_checks = FieldChecks(GateError)
+_fail = _checks.fail
+_strings = _checks.strings
+_choice = _checks.choice
+_no_unknown_keys = _checks.no_unknown_keys
 
 
 @dataclass(frozen=True)
@@ -247,32 +254,3 @@ def _parse_actions(where: str, raw: object) -> tuple[Action, ...]:
             _fail(where, "actions", f"'{action}' is listed twice")
         out.append(action)
     return tuple(out)
-
-
-def _strings(where: str, key: str, value: object) -> list[str]:
-    if not isinstance(value, list) or not value:
-        _fail(where, key, f"expected a non-empty list, got {kind(value)}")
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            _fail(where, key, f"{show(item)} is not a non-empty string")
-    return [cast(str, item).strip() for item in value]
-
-
-_E = TypeVar("_E", bound=str)
-
-
-def _choice(where: str, key: str, value: object, choices: Sequence[_E]) -> _E:
-    chosen = pick(value, choices)
-    if chosen is None:
-        _fail(where, key, f"{show(value)} is not one of {', '.join(choices)}")
-    return chosen
-
-
-def _no_unknown_keys(where: str, raw: Mapping[Any, Any], allowed: Sequence[str], what: str) -> None:
-    found = unknown_key(raw, allowed, what)
-    if found is not None:
-        _fail(where, *found)
-
-
-def _fail(where: str, field: str, message: str) -> NoReturn:
-    raise GateError(f"{where}: '{field}': {message}")

@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 import yaml
 
@@ -78,6 +78,40 @@ def kind(value: object) -> str:
     if value is None:
         return "nothing"
     return next((label for types, label in kinds if isinstance(value, types)), type(value).__name__)
+
+
+class FieldChecks:
+    """The field checks of one kind of policy file, raising its error class.
+
+    Messages read "<where>: '<field>': <message>"; the loaders alias the bound methods
+    (`_fail = _checks.fail`) so their call sites stay short.
+    """
+
+    def __init__(self, error: type[AcrguardError]) -> None:
+        self.error = error
+
+    def fail(self, where: str, field: str, message: str) -> NoReturn:
+        raise self.error(f"{where}: '{field}': {message}")
+
+    def strings(self, where: str, key: str, value: object) -> list[str]:
+        """A non-empty list of non-empty strings, stripped."""
+        if not isinstance(value, list) or not value:
+            self.fail(where, key, f"expected a non-empty list, got {kind(value)}")
+        for item in value:
+            if not isinstance(item, str) or not item.strip():
+                self.fail(where, key, f"{show(item)} is not a non-empty string")
+        return [cast(str, item).strip() for item in value]
+
+    def choice(self, where: str, key: str, value: object, choices: Sequence[E]) -> E:
+        chosen = pick(value, choices)
+        if chosen is None:
+            self.fail(where, key, f"{show(value)} is not one of {', '.join(choices)}")
+        return chosen
+
+    def no_unknown_keys(self, where: str, raw: Mapping[Any, Any], allowed: Sequence[str], what: str) -> None:
+        found = unknown_key(raw, allowed, what)
+        if found is not None:
+            self.fail(where, *found)
 
 
 class Named(Protocol):

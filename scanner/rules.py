@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any
 
 from scanner.errors import AcrguardError
 from scanner.image_context import ImageContext
 from scanner.models import SEVERITY_ORDER, Category, Finding, FixStatus, Severity
-from scanner.policy_yaml import kind, load_unique, pick, policy_files, read_document, show, unknown_key
+from scanner.policy_yaml import FieldChecks, kind, load_unique, policy_files, read_document, show
 
 DEFAULT_RULES_DIR = Path("policies/rules")
 
@@ -53,6 +53,13 @@ _DIGEST_LENGTHS = {"sha256": 64, "sha512": 128}
 
 class RuleError(AcrguardError):
     """A rule file that cannot be read or does not follow the schema; names the file and the field."""
+
+
+_checks = FieldChecks(RuleError)
+_fail = _checks.fail
+_strings = _checks.strings
+_choice = _checks.choice
+_no_unknown_keys = _checks.no_unknown_keys
 
 
 @dataclass(frozen=True)
@@ -290,25 +297,6 @@ def _parse_match(where: str, raw: object) -> Match:
     return Match(**fields)
 
 
-def _strings(where: str, key: str, value: object) -> list[str]:
-    if not isinstance(value, list) or not value:
-        _fail(where, key, f"expected a non-empty list, got {kind(value)}")
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            _fail(where, key, f"{show(item)} is not a non-empty string")
-    return [cast(str, item).strip() for item in value]
-
-
-_E = TypeVar("_E", bound=str)
-
-
-def _choice(where: str, key: str, value: object, choices: Sequence[_E]) -> _E:
-    chosen = pick(value, choices)
-    if chosen is None:
-        _fail(where, key, f"{show(value)} is not one of {', '.join(choices)}")
-    return chosen
-
-
 def _p_ids(where: str, key: str, value: object) -> frozenset[str]:
     return frozenset(s.casefold() for s in _strings(where, key, value))
 
@@ -384,13 +372,3 @@ _PARSERS: dict[str, Callable[[str, str, object], Any]] = {
     "registries": _p_globs,
     "os": _p_os,
 }
-
-
-def _no_unknown_keys(where: str, raw: Mapping[Any, Any], allowed: Sequence[str], what: str) -> None:
-    found = unknown_key(raw, allowed, what)
-    if found is not None:
-        _fail(where, *found)
-
-
-def _fail(where: str, field: str, message: str) -> NoReturn:
-    raise RuleError(f"{where}: '{field}': {message}")
