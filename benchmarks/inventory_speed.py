@@ -33,9 +33,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks.common import MB, median_seconds, print_rows, spread  # noqa: E402
 from tests.integration import realparts  # noqa: E402
-
-MB = 1_000_000
 
 # ~110 MB of gzip (~325 MB uncompressed), one layer: a plausible build image.
 BENCH_SPEC = realparts.DebianSpec(
@@ -242,7 +241,8 @@ def measure(spec: realparts.DebianSpec, runs: int, workdir: Path) -> Figures:
 
 def report(fig: Figures) -> None:
     compressed = sum(layer.size for layer in fig.layers)
-    ours = statistics.median(r.seconds for r in fig.ours)
+    seconds = [r.seconds for r in fig.ours]
+    ours = statistics.median(seconds)
     floor = statistics.median(fig.floor)
     rss = max(r.max_rss_kib for r in fig.ours)
     kinds = sorted({layer.media_type.rsplit("+", 1)[-1] for layer in fig.layers})
@@ -253,10 +253,7 @@ def report(fig: Figures) -> None:
         ("uncompressed size", f"{fig.uncompressed / MB:.1f} MB"),
         ("packages found", str(fig.packages)),
         ("runs", str(len(fig.ours))),
-        (
-            "acrguard wall, median",
-            f"{ours:.2f} s (min {min(r.seconds for r in fig.ours):.2f}, max {max(r.seconds for r in fig.ours):.2f})",
-        ),
+        ("acrguard wall, median", f"{ours:.2f} s {spread(seconds)}"),
         (
             "acrguard throughput",
             f"{compressed / MB / ours:.1f} MB/s compressed, {fig.uncompressed / MB / ours:.1f} MB/s",
@@ -264,17 +261,13 @@ def report(fig: Figures) -> None:
         ("acrguard peak RSS", f"{rss / 1024:.1f} MiB (max over runs; ru_maxrss of the child)"),
         ("python start-up, median", f"{statistics.median(fig.startup):.2f} s (`python -m scanner --version`)"),
         ("floor: fetch | decompress", f"{floor:.2f} s median (HTTP GET streamed into gzip -dc >/dev/null)"),
-        ("  fetch alone", f"{statistics.median(fig.fetch_only):.2f} s median"),
-        ("  decompress alone", f"{statistics.median(fig.decompress_only):.2f} s median (local file)"),
-        ("  zlib inflate alone", f"{statistics.median(fig.inflate_only):.2f} s median (Python zlib, gzip layers)"),
+        ("  fetch alone", median_seconds(fig.fetch_only)),
+        ("  decompress alone", f"{median_seconds(fig.decompress_only)} (local file)"),
+        ("  zlib inflate alone", f"{median_seconds(fig.inflate_only)} (Python zlib, gzip layers)"),
         ("ratio acrguard / floor", f"{ours / floor:.2f}x"),
         ("ratio acrguard / zlib inflate", f"{ours / statistics.median(fig.inflate_only):.2f}x (a tighter floor)"),
     ]
-    width = max(len(name) for name, _ in rows)
-    print()
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
-    print()
+    print_rows(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,7 +30,6 @@ import json
 import math
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks.common import MB, median_seconds, print_rows, spread  # noqa: E402
 from scanner.feeds.snapshot import default_db_path  # noqa: E402
 from scanner.store import open_store  # noqa: E402
 from tests.integration import realparts  # noqa: E402
@@ -53,7 +53,6 @@ from tests.integration import realparts  # noqa: E402
 # cannot resolve from here: loaded at run time, used untyped.
 stack: Any = importlib.import_module("tests.serve.stack")
 
-MB = 1_000_000
 # About 76 MB of gzip (~225 MB uncompressed), one layer: a typical application base image.
 BENCH_SPEC = realparts.DebianSpec(
     name="bench-bookworm-80",
@@ -215,19 +214,15 @@ def report(runs: Sequence[Run], image: dict[str, Any]) -> None:
         p50, p95 = percentile(total, 50), percentile(total, 95)
         rows += [
             (f"{title}: runs", str(len(chosen))),
-            ("  push → findings p50 / p95", f"{p50:.2f} s / {p95:.2f} s (min {min(total):.2f}, max {max(total):.2f})"),
+            ("  push → findings p50 / p95", f"{p50:.2f} s / {p95:.2f} s {spread(total)}"),
             ("  baseline: skopeo push p50", f"{percentile(push, 50):.2f} s"),
             ("  ratio p50 total / push", f"{p50 / percentile(push, 50):.1f}x"),
-            ("  push start → scan started", f"{statistics.median(r.to_started for r in chosen):.2f} s median"),
-            ("  scan started → finished", f"{statistics.median(r.scan for r in chosen):.2f} s median"),
-            ("    of which sandboxed job", f"{statistics.median(r.inventory for r in chosen):.2f} s median"),
+            ("  push start → scan started", median_seconds(r.to_started for r in chosen)),
+            ("  scan started → finished", median_seconds(r.scan for r in chosen)),
+            ("    of which sandboxed job", median_seconds(r.inventory for r in chosen)),
             ("  layer-chain cache hits", f"{sum(r.cache_hit for r in chosen)} of {len(chosen)}"),
         ]
-    width = max(len(name) for name, _ in rows)
-    print()
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
-    print()
+    print_rows(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,6 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks.common import print_rows  # noqa: E402
 from scanner import __version__  # noqa: E402
 from scanner.assessment import assess  # noqa: E402
 from scanner.feeds.snapshot import default_db_path  # noqa: E402
@@ -225,11 +226,7 @@ def report(figures: Sequence[StoreFigures], baseline: list[float], kinds: Sequen
             ("  ratio matching alone / rescan", f"{match / policy:.1f}x"),
             (f"{fig.backend}: where the time goes", split),
         ]
-    width = max(len(name) for name, _ in rows)
-    print()
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
-    print()
+    print_rows(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
