@@ -21,6 +21,7 @@ from scanner.inventory import inventory
 from scanner.models import Finding
 from scanner.store import open_store
 from tests.api.manage_support import manage_env, vulndb_path  # noqa: F401 - the management tests' fixtures
+from tests.app_index import blueprint_functions
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REG = "contoso.azurecr.io"
@@ -65,9 +66,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory, alpine_findings: list[F
 def functions() -> dict[str, Any]:
     from scanner.functions.api import bp
 
-    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-    app.register_functions(bp)
-    return {f.get_function_name(): f for f in app.get_functions()}
+    return blueprint_functions(bp)
 
 
 @pytest.fixture(autouse=True)

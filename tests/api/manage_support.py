@@ -28,6 +28,7 @@ from scanner.models import Inventory
 from scanner.queue import ScanRequest
 from scanner.service.config import clients
 from scanner.service.pipeline import DrainCounts, drain_queue
+from tests.app_index import blueprint_functions
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ARCHIVE = FIXTURES / "images/fanal/image3_gz_layers.tar"
@@ -39,14 +40,7 @@ OTHER = "sha256:" + "b" * 64
 FILE_RULE = "file-accept-nothing"
 
 
-def _index() -> dict[str, Any]:
-    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-    app.register_functions(api_bp)
-    app.register_functions(manage_bp)
-    return {fn.get_function_name(): fn for fn in app.get_functions()}
-
-
-FUNCTIONS = _index()  # get_functions() may be called once per app
+FUNCTIONS = blueprint_functions(api_bp, manage_bp)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import azure.functions as func
 
 from scanner.models import Inventory
 from scanner.queue import ScanRequest
@@ -15,6 +18,19 @@ EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "azure-events"
 
 def load_event(name: str) -> Any:
     return json.loads((EVENTS / name).read_text())
+
+
+def grid_event(raw: dict[str, Any]) -> func.EventGridEvent:
+    """An Event Grid sample (`load_event`) as the Functions host hands it to an Event Grid trigger."""
+    return func.EventGridEvent(
+        id=raw["id"],
+        data=raw["data"],
+        topic=raw["topic"],
+        subject=raw["subject"],
+        event_type=raw["eventType"],
+        event_time=datetime(2021, 9, 8, 6, 37, 45, tzinfo=UTC),
+        data_version=raw["dataVersion"],
+    )
 
 
 @dataclass

@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import copy
-import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import azure.functions as func
 import pytest
+from service_support import grid_event, load_event
 
 from scanner.errors import AcrguardError
 from scanner.service.events import EventError, parse_event, parse_notifications
 
-SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "azure-events"
 NGINX = "sha256:57a94fc99816c6aa225678b738ac40d85422e75dbb96115f1bb9b6ed77176166"
 SAMPLE = "sha256:f1c3bd666119e2b214e8be699b13268206970e55f84a106930b8dca51100ab40"
 
 
-def load(name: str) -> Any:
-    return json.loads((SAMPLES / name).read_text())
-
-
 def test_event_grid_push() -> None:
-    event = parse_event(load("eventgrid-image-pushed.json"))
+    event = parse_event(load_event("eventgrid-image-pushed.json"))
     assert (event.kind, event.registry, event.repository, event.digest, event.tag) == (
         "push",
         "myreg.azurecr.io",
@@ -39,7 +32,7 @@ def test_event_grid_push() -> None:
 
 
 def test_event_grid_delete_takes_the_registry_from_the_topic() -> None:
-    event = parse_event(load("eventgrid-image-deleted.json"))
+    event = parse_event(load_event("eventgrid-image-deleted.json"))
     assert (event.kind, event.registry, event.repository, event.digest, event.tag) == (
         "delete",
         "myreg.azurecr.io",
@@ -50,11 +43,11 @@ def test_event_grid_delete_takes_the_registry_from_the_topic() -> None:
 
 
 def test_chart_events_are_recognised() -> None:
-    assert parse_event(load("eventgrid-chart-pushed.json")).kind == "chart"
+    assert parse_event(load_event("eventgrid-chart-pushed.json")).kind == "chart"
 
 
 def test_cloud_event_dict_and_object() -> None:
-    raw = load("cloudevent-image-pushed.json")
+    raw = load_event("cloudevent-image-pushed.json")
     event = parse_event(raw)
     assert (event.kind, event.registry, event.tag, event.event_id) == (
         "push",
@@ -74,17 +67,8 @@ def test_cloud_event_dict_and_object() -> None:
 
 
 def test_event_grid_event_object() -> None:
-    raw = load("eventgrid-image-pushed.json")
-    obj = func.EventGridEvent(
-        id=raw["id"],
-        data=raw["data"],
-        topic=raw["topic"],
-        subject=raw["subject"],
-        event_type=raw["eventType"],
-        event_time=datetime(2021, 9, 8, 6, 37, 45, tzinfo=UTC),
-        data_version="2.0",
-    )
-    assert parse_event(obj) == parse_event(raw)
+    raw = load_event("eventgrid-image-pushed.json")
+    assert parse_event(grid_event(raw)) == parse_event(raw)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +76,7 @@ def test_event_grid_event_object() -> None:
     [(("data", "target", "digest"), "data.target.digest"), (("data", "target", "repository"), "repository")],
 )
 def test_malformed_event_names_the_missing_field(path: tuple[str, ...], field: str) -> None:
-    raw = copy.deepcopy(load("eventgrid-image-pushed.json"))
+    raw = copy.deepcopy(load_event("eventgrid-image-pushed.json"))
     node = raw
     for key in path[:-1]:
         node = node[key]
@@ -103,7 +87,7 @@ def test_malformed_event_names_the_missing_field(path: tuple[str, ...], field: s
 
 
 def test_missing_data_and_unknown_type() -> None:
-    raw = load("eventgrid-image-pushed.json")
+    raw = load_event("eventgrid-image-pushed.json")
     with pytest.raises(EventError, match="'data'"):
         parse_event({k: v for k, v in raw.items() if k != "data"})
     with pytest.raises(EventError, match="unsupported event type"):
@@ -116,7 +100,7 @@ def test_missing_data_and_unknown_type() -> None:
 
 
 def test_notification_manifest_push() -> None:
-    (event,) = parse_notifications(load("registry-notification-push-manifest.json"))
+    (event,) = parse_notifications(load_event("registry-notification-push-manifest.json"))
     assert (event.kind, event.registry, event.repository, event.digest, event.tag) == (
         "push",
         "127.0.0.1:5000",
@@ -128,14 +112,14 @@ def test_notification_manifest_push() -> None:
 
 
 def test_notification_manifest_get_is_a_pull_by_digest() -> None:
-    (event,) = parse_notifications(load("registry-notification-pull-manifest.json"))
+    (event,) = parse_notifications(load_event("registry-notification-pull-manifest.json"))
     assert (event.kind, event.digest, event.tag) == ("pull", SAMPLE, None)
 
 
 def test_notification_blobs_and_heads_are_ignored() -> None:
-    assert parse_notifications(load("registry-notification-push-blob.json")) == []
-    assert parse_notifications(load("registry-notification-pull-blob.json")) == []
-    head = copy.deepcopy(load("registry-notification-pull-manifest.json"))
+    assert parse_notifications(load_event("registry-notification-push-blob.json")) == []
+    assert parse_notifications(load_event("registry-notification-pull-blob.json")) == []
+    head = copy.deepcopy(load_event("registry-notification-pull-manifest.json"))
     head["events"][0]["request"]["method"] = "HEAD"
     assert parse_notifications(head) == []
 
@@ -143,12 +127,12 @@ def test_notification_blobs_and_heads_are_ignored() -> None:
 def test_malformed_notifications() -> None:
     with pytest.raises(EventError, match="'events'"):
         parse_notifications({"event": []})
-    broken = copy.deepcopy(load("registry-notification-push-manifest.json"))
+    broken = copy.deepcopy(load_event("registry-notification-push-manifest.json"))
     del broken["events"][0]["target"]["digest"]
     with pytest.raises(EventError, match="digest"):
         parse_notifications(broken)
 
 
 def test_import_event_is_its_own_kind() -> None:
-    raw = {**load("eventgrid-image-pushed.json"), "eventType": "Acrguard.ImageImported"}
+    raw = {**load_event("eventgrid-image-pushed.json"), "eventType": "Acrguard.ImageImported"}
     assert parse_event(raw).kind == "import"

@@ -14,27 +14,20 @@ from typing import Any
 import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
-from service_support import load_event
+from service_support import grid_event, load_event
 
 from scanner.functions.events import bp as events_bp
 from scanner.functions.rescan import bp as rescan_bp
 from scanner.queue import open_queue
 from scanner.service.config import EVENT_DEAD_LETTER_QUEUE, clients
 from scanner.store import open_store
+from tests.app_index import blueprint_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def _index() -> dict[str, Any]:
-    # An app of our own: indexing function_app.app here would make another module's index of it raise.
-    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-    app.register_functions(events_bp)
-    app.register_functions(rescan_bp)
-    return {fn.get_function_name(): fn for fn in app.get_functions()}
-
-
-FUNCTIONS = _index()  # get_functions() may be called once per app
+FUNCTIONS = blueprint_functions(events_bp, rescan_bp)
 
 
 def handler(name: str) -> Callable[..., Any]:
@@ -50,18 +43,6 @@ def env(tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     clients.close()
     yield tmp_path
     clients.close()
-
-
-def grid_event(raw: dict[str, Any]) -> func.EventGridEvent:
-    return func.EventGridEvent(
-        id=raw["id"],
-        data=raw["data"],
-        topic=raw["topic"],
-        subject=raw["subject"],
-        event_type=raw["eventType"],
-        event_time=datetime(2021, 9, 8, 6, 37, 45, tzinfo=UTC),
-        data_version=raw["dataVersion"],
-    )
 
 
 def test_bindings() -> None:
