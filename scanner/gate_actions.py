@@ -168,15 +168,16 @@ def health_changed_cloud_event(
     source: str = EVENT_SOURCE,
 ) -> dict[str, Any]:
     """The same event as a CloudEvents 1.0 structured-mode JSON object."""
+    event = health_changed_event(image, change, summary=summary, gates=gates, event_id=event_id, now=now)
     return {
         "specversion": "1.0",
-        "id": event_id or str(uuid.uuid4()),
+        "id": event["id"],
         "source": source,
-        "type": EVENT_TYPE,
-        "subject": _subject(image),
-        "time": _now(now),
+        "type": event["eventType"],
+        "subject": event["subject"],
+        "time": event["eventTime"],
         "datacontenttype": "application/json",
-        "data": _event_data(image, change, summary, gates),
+        "data": event["data"],
     }
 
 
