@@ -67,14 +67,19 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
 
 
-def image_options(args: argparse.Namespace) -> ScanOptions:
+def limit_pairs(items: Sequence[str]) -> dict[str, str]:
+    """`--limit NAME=VALUE` options as the mapping `Limits.with_overrides` takes (the last of a name wins)."""
     pairs: dict[str, str] = {}
-    for item in args.limit:
+    for item in items:
         name, sep, value = item.partition("=")
         if not sep:
             raise AcrguardError(f"--limit '{item}': expected NAME=VALUE")
         pairs[name] = value
-    limits = Limits.from_environment().with_overrides(pairs)
+    return pairs
+
+
+def image_options(args: argparse.Namespace) -> ScanOptions:
+    limits = Limits.from_environment().with_overrides(limit_pairs(args.limit))
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     registry = RegistryOptions(
         insecure=args.insecure,
