@@ -1,13 +1,16 @@
-"""A local HTTP(S) server for tests: a stdlib `ThreadingHTTPServer` on 127.0.0.1 in a thread, shut down after."""
+"""A local HTTP(S) server for tests: a stdlib `ThreadingHTTPServer` on 127.0.0.1 in a thread, shut down after;
+and a JSON answer for its handlers."""
 
 from __future__ import annotations
 
+import json
 import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -29,3 +32,13 @@ def serving(handler: type[BaseHTTPRequestHandler], tls: tuple[Path, Path] | None
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: Any, content_type: str = "application/json") -> None:
+    """Answers `handler`'s request with `status` and `body` as JSON (with its Content-Length)."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.httpserving import serving
+from tests.httpserving import send_json, serving
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,7 @@ def recording_server(answers: list[tuple[int, Any]] | None = None) -> Iterator[R
                 )
                 index = min(len(recorder.requests), len(recorder.answers)) - 1
                 status, payload = recorder.answers[index]
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, payload)
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from azure.core.credentials import AccessToken
 
-from tests.httpserving import serving
+from tests.httpserving import send_json, serving
 from tests.tlspki import make_pki
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -113,12 +113,7 @@ def _handler(state: LogServer) -> type[BaseHTTPRequestHandler]:
             self._send(*state.answer(body.get("timespan")))
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, body, "application/json; charset=utf-8")
 
     return Handler
 
