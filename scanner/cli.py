@@ -12,7 +12,7 @@ from scanner.errors import AcrguardError
 from scanner.image.manifest import Platform
 from scanner.image.registry_options import RegistryOptions
 from scanner.inventory import ScanOptions, inventory
-from scanner.limits import Limits
+from scanner.limits import Limits, option_pairs
 from scanner.models import Inventory
 from scanner.output.inventory_json import inventory_dict
 from scanner.progress import progress_hook
@@ -67,19 +67,8 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
 
 
-def limit_pairs(items: Sequence[str]) -> dict[str, str]:
-    """`--limit NAME=VALUE` options as the mapping `Limits.with_overrides` takes (the last of a name wins)."""
-    pairs: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise AcrguardError(f"--limit '{item}': expected NAME=VALUE")
-        pairs[name] = value
-    return pairs
-
-
 def image_options(args: argparse.Namespace) -> ScanOptions:
-    limits = Limits.from_environment().with_overrides(limit_pairs(args.limit))
+    limits = Limits.from_environment().with_overrides(option_pairs(args.limit, "--limit"))
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     registry = RegistryOptions(
         insecure=args.insecure,

@@ -12,7 +12,7 @@ from typing import Any
 from scanner.errors import AcrguardError
 from scanner.jobs.errors import JobError
 from scanner.jobs.sandbox import JobLimits, SandboxRunner
-from scanner.limits import Limits
+from scanner.limits import Limits, option_pairs
 
 RUNNERS = ("bubblewrap", "docker", "none")
 EXIT_OK, EXIT_ERROR = 0, 2
@@ -42,7 +42,7 @@ def run_job(args: argparse.Namespace) -> int:
         if args.all_platforms:
             raise JobError("job: one image per job; --all-platforms is not supported (use --platform)")
         options = image_options(args)
-        limits = JobLimits.from_environment().with_overrides(_pairs(args.job_limit, "--job-limit"))
+        limits = JobLimits.from_environment().with_overrides(option_pairs(args.job_limit, "--job-limit", JobError))
         runner = make_runner(args.runner, _scan_args(options.limits), args.docker_image)
         doc = run_scan_job(args.image, options, runner, limits)
         write_output(args.output, json.dumps(doc, indent=2))
@@ -76,16 +76,6 @@ def _scan_args(limits: Limits) -> list[str]:
         for name in Limits.names()
         if getattr(limits, name) != getattr(default, name)
     ]
-
-
-def _pairs(items: Sequence[str], option: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise JobError(f"{option} '{item}': expected NAME=VALUE")
-        pairs[name] = value
-    return pairs
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -74,6 +74,17 @@ def checked_overrides(
     return changes
 
 
+def option_pairs(items: Sequence[str], option: str, error: type[AcrguardError] = AcrguardError) -> dict[str, str]:
+    """Repeated `OPTION NAME=VALUE` arguments as a mapping for `with_overrides` (the last of a name wins)."""
+    pairs: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise error(f"{option} '{item}': expected NAME=VALUE")
+        pairs[name] = value
+    return pairs
+
+
 def prefixed(environ: Mapping[str, str], prefix: str) -> dict[str, str]:
     """The variables starting with `prefix`, keyed by the rest of their name."""
     return {k[len(prefix) :]: v for k, v in environ.items() if k.startswith(prefix)}

@@ -23,14 +23,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE", help="an image safety limit")
     args = parser.parse_args(argv)
     # Imported after parsing: a usage error should not pay for the detectors' imports.
-    from scanner.cli import limit_pairs
     from scanner.codec import inventory_to_dict
     from scanner.errors import AcrguardError
     from scanner.inventory import ScanOptions, inventory
-    from scanner.limits import Limits
+    from scanner.limits import Limits, option_pairs
 
     try:
-        limits = Limits.from_environment().with_overrides(limit_pairs(args.limit))
+        limits = Limits.from_environment().with_overrides(option_pairs(args.limit, "--limit"))
         found = inventory(args.image, ScanOptions(limits=limits))
         sys.stdout.write(json.dumps(inventory_to_dict(found[0]), separators=(",", ":")) + "\n")
     except AcrguardError as exc:
