@@ -16,8 +16,8 @@ import hashlib
 import itertools
 import uuid
 from abc import abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -150,13 +150,22 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, FindingsStore):
                     (1 if digest == winner else 0, registry, repository, tag, digest),
                 )
 
+    @contextmanager
+    def _image_event(self, registry: str, repository: str, digest: str) -> Iterator[Tx]:
+        """A push or delete of one image, in one transaction under its repository's lock: its row exists when the
+        body runs; afterwards its deleted flag and the current digest of each of its tags are derived again."""
+        with self._tx() as tx:
+            self._lock(tx, "repository", f"{registry}/{repository}")
+            self._ensure_image(tx, registry, repository, digest)
+            yield tx
+            self._refresh_deleted(tx, registry, repository, digest)
+            self._refresh_tags(tx, registry, repository, self._tags_of(tx, registry, repository, digest))
+
     def record_push(
         self, registry: str, repository: str, digest: str, tag: str | None, media_type: str, at: datetime
     ) -> None:
         when = to_text(at)
-        with self._tx() as tx:
-            self._lock(tx, "repository", f"{registry}/{repository}")
-            self._ensure_image(tx, registry, repository, digest)
+        with self._image_event(registry, repository, digest) as tx:
             tx.run(
                 "UPDATE images SET media_type = CASE WHEN last_push IS NULL OR ? >= last_push OR media_type = ''"
                 " THEN ? ELSE media_type END,"
@@ -165,7 +174,6 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, FindingsStore):
                 " WHERE registry = ? AND repository = ? AND digest = ?",
                 (when, media_type, when, when, when, when, registry, repository, digest),
             )
-            self._refresh_deleted(tx, registry, repository, digest)
             if tag:
                 tx.run(
                     "INSERT INTO tags (registry, repository, tag, digest, first_seen, last_seen)"
@@ -176,7 +184,6 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, FindingsStore):
                     " THEN excluded.last_seen ELSE tags.last_seen END",
                     (registry, repository, tag, digest, when, when),
                 )
-            self._refresh_tags(tx, registry, repository, self._tags_of(tx, registry, repository, digest))
 
     def _tags_of(self, tx: Tx, registry: str, repository: str, digest: str) -> list[str]:
         rows = tx.rows(
@@ -186,16 +193,12 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, FindingsStore):
 
     def mark_deleted(self, registry: str, repository: str, digest: str, at: datetime) -> None:
         when = to_text(at)
-        with self._tx() as tx:
-            self._lock(tx, "repository", f"{registry}/{repository}")
-            self._ensure_image(tx, registry, repository, digest)
+        with self._image_event(registry, repository, digest) as tx:
             tx.run(
                 "UPDATE images SET deleted_at = CASE WHEN deleted_at IS NULL OR ? > deleted_at"
                 " THEN ? ELSE deleted_at END WHERE registry = ? AND repository = ? AND digest = ?",
                 (when, when, registry, repository, digest),
             )
-            self._refresh_deleted(tx, registry, repository, digest)
-            self._refresh_tags(tx, registry, repository, self._tags_of(tx, registry, repository, digest))
 
     def record_pull(self, registry: str, repository: str, digest: str, at: datetime, source: str) -> None:
         when = to_text(at)
