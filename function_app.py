@@ -2,12 +2,12 @@
 
 import azure.functions as func
 
-from scanner.functions.api import bp as api_blueprint
-from scanner.functions.dbupdate import bp as dbupdate_blueprint
-from scanner.functions.events import bp as events_blueprint
-from scanner.functions.logs import bp as logs_blueprint
-from scanner.functions.manage import bp as manage_blueprint
-from scanner.functions.rescan import bp as rescan_blueprint
+from scanner.azure.api import bp as api_blueprint
+from scanner.azure.dbupdate import bp as dbupdate_blueprint
+from scanner.azure.events import bp as events_blueprint
+from scanner.azure.logs import bp as logs_blueprint
+from scanner.azure.manage import bp as manage_blueprint
+from scanner.azure.rescan import bp as rescan_blueprint
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(api_blueprint)

@@ -33,12 +33,12 @@ if str(REPO_ROOT) not in sys.path:
 
 from jsonschema import Draft202012Validator  # noqa: E402
 
-from scanner.feeds.osv_import import import_sources  # noqa: E402
-from scanner.feeds.readers import Document, iter_tree  # noqa: E402
-from scanner.feeds.schema import compile_schema  # noqa: E402
-from scanner.feeds.secdb import is_secdb  # noqa: E402
-from scanner.feeds.snapshot import snapshot_dir  # noqa: E402
-from scanner.feeds.sqlite_db import SqliteVulnDatabase  # noqa: E402
+from scanner.vulndb.osv_import import import_sources  # noqa: E402
+from scanner.vulndb.readers import Document, iter_tree  # noqa: E402
+from scanner.vulndb.schema import compile_schema  # noqa: E402
+from scanner.vulndb.secdb import is_secdb  # noqa: E402
+from scanner.vulndb.snapshot import snapshot_dir  # noqa: E402
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase  # noqa: E402
 
 STAGED = Path("/work/shared/data/osv")
 RELEASES = {"Alpine": "Alpine:v3.11", "AlmaLinux": "AlmaLinux:9", "Debian": "Debian:12", "Ubuntu": "Ubuntu:22.04"}

@@ -16,7 +16,7 @@ drives it with wrk (`benchmarks/http_lookup.lua`) at a fixed offered rate (defau
 Reports wrk's p50/p90/p99 and the achieved rate; the baseline is the same load on `/api/health` (the server and
 the host's dispatch, no store). Then each kind of lookup alone at the same rate, to show which one makes the tail.
 When the mix misses the target (p99 50 ms) or with `--profile`, each kind is profiled in process with cProfile:
-the function app's handlers called through `scanner.serve.Dispatcher` on the same store.
+the function app's handlers called through `scanner.localhost.serve.Dispatcher` on the same store.
 Prints figures; asserts nothing about time. Needs wrk: `bash scripts/install-bench-deps.sh`.
 Usage: `.venv/bin/python benchmarks/http_lookup.py [--images N] [--rate R] [--seconds S]`.
 """
@@ -51,19 +51,19 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from scanner import __version__  # noqa: E402
-from scanner.assessment import assess  # noqa: E402
-from scanner.feeds.snapshot import default_db_path  # noqa: E402
-from scanner.feeds.sqlite_db import SqliteVulnDatabase  # noqa: E402
-from scanner.health import health_of, summarise  # noqa: E402
-from scanner.inventory import inventory  # noqa: E402
-from scanner.models import Finding, Inventory  # noqa: E402
+from scanner.assess.assessment import assess  # noqa: E402
+from scanner.assess.health import health_of, summarise  # noqa: E402
+from scanner.inventory.build import inventory  # noqa: E402
+from scanner.model.types import Finding, Inventory  # noqa: E402
+from scanner.report.subassessments import QUALYS_KEY  # noqa: E402
 from scanner.store import FindingsStore, open_store  # noqa: E402
-from scanner.subassessments import QUALYS_KEY  # noqa: E402
+from scanner.vulndb.snapshot import default_db_path  # noqa: E402
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase  # noqa: E402
 from tests.integration import realparts  # noqa: E402
 
-# tests/serve/stack.py imports its neighbours as top-level modules (it puts tests/ on sys.path), which mypy
+# tests/localhost/stack.py imports its neighbours as top-level modules (it puts tests/ on sys.path), which mypy
 # cannot resolve from here: loaded at run time, used untyped.
-stack: Any = importlib.import_module("tests.serve.stack")
+stack: Any = importlib.import_module("tests.localhost.stack")
 
 LUA = Path(__file__).with_name("http_lookup.lua")
 SAMPLE = REPO_ROOT / "samples" / "alpine-3.10-app.tar"
@@ -253,7 +253,7 @@ def profile(store_path: Path, kinds: dict[str, list[str]], requests: int) -> Non
     os.environ["ACRGUARD_STORE"] = str(store_path)
     os.environ["ACRGUARD_API_KEY"] = stack.API_KEY
     from function_app import app
-    from scanner.serve import Dispatcher, index_functions
+    from scanner.localhost.serve import Dispatcher, index_functions
 
     dispatcher = Dispatcher(index_functions(app.get_functions()))
     headers = dict(stack.HEADERS)

@@ -30,11 +30,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from scanner.feeds.osv_import import import_sources  # noqa: E402
-from scanner.feeds.snapshot import snapshot_dir  # noqa: E402
-from scanner.feeds.sqlite_db import SqliteVulnDatabase  # noqa: E402
-from scanner.findings import find_vulnerabilities  # noqa: E402
-from scanner.models import Package  # noqa: E402
+from scanner.assess.findings import find_vulnerabilities  # noqa: E402
+from scanner.model.types import Package  # noqa: E402
+from scanner.vulndb.osv_import import import_sources  # noqa: E402
+from scanner.vulndb.snapshot import snapshot_dir  # noqa: E402
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase  # noqa: E402
 
 STAGED = Path("/work/shared/data/osv")
 KINDS = {"Alpine": "apk", "PyPI": "pypi", "Go": "golang", "AlmaLinux": "rpm", "npm": "npm", "Debian": "deb"}

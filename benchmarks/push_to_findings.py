@@ -10,7 +10,7 @@ the bundled vulnerability snapshot), and times from the start of `skopeo copy` u
 * cold: a fresh registry and a fresh serve (new store): the layer blob is uploaded and scanned for the first
   time; one such run per stack;
 * known layers: further new digests pushed to the same stack: skopeo finds the layer in the repository and
-  uploads only config and manifest; acrguard's layer-chain cache (`scanner/jobs/layer_cache.py`) knows the
+  uploads only config and manifest; acrguard's layer-chain cache (`scanner/inventory/chain_cache.py`) knows the
   layer chain, so the job reads manifest and config only: no layer fetch, no sandbox.
 
 The baseline is the `skopeo copy` of the same run (push alone); the ratio is total / push. The breakdown comes
@@ -45,13 +45,13 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.common import MB, median_seconds, print_rows, spread  # noqa: E402
-from scanner.feeds.snapshot import default_db_path  # noqa: E402
 from scanner.store import open_store  # noqa: E402
+from scanner.vulndb.snapshot import default_db_path  # noqa: E402
 from tests.integration import realparts  # noqa: E402
 
-# tests/serve/stack.py imports its neighbours as top-level modules (it puts tests/ on sys.path), which mypy
+# tests/localhost/stack.py imports its neighbours as top-level modules (it puts tests/ on sys.path), which mypy
 # cannot resolve from here: loaded at run time, used untyped.
-stack: Any = importlib.import_module("tests.serve.stack")
+stack: Any = importlib.import_module("tests.localhost.stack")
 
 # About 76 MB of gzip (~225 MB uncompressed), one layer: a typical application base image.
 BENCH_SPEC = realparts.DebianSpec(

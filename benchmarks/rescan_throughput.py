@@ -41,15 +41,15 @@ if str(REPO_ROOT) not in sys.path:
 
 from benchmarks.common import print_rows  # noqa: E402
 from scanner import __version__  # noqa: E402
-from scanner.assessment import assess  # noqa: E402
-from scanner.feeds.snapshot import default_db_path  # noqa: E402
-from scanner.feeds.sqlite_db import SqliteVulnDatabase  # noqa: E402
-from scanner.findings import find_vulnerabilities  # noqa: E402
-from scanner.inventory import inventory  # noqa: E402
-from scanner.models import Inventory  # noqa: E402
+from scanner.assess.assessment import assess  # noqa: E402
+from scanner.assess.findings import find_vulnerabilities  # noqa: E402
+from scanner.inventory.build import inventory  # noqa: E402
+from scanner.model.types import Inventory  # noqa: E402
 from scanner.service.pipeline import Policy, current_detector_versions, rescan_recent  # noqa: E402
 from scanner.service.policy import policy_from_environment  # noqa: E402
 from scanner.store import FindingsStore, open_store  # noqa: E402
+from scanner.vulndb.snapshot import default_db_path  # noqa: E402
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase  # noqa: E402
 from tests.integration import realparts  # noqa: E402
 
 SAMPLE = REPO_ROOT / "samples" / "alpine-3.10-app.tar"

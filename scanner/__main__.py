@@ -1,5 +1,5 @@
 """`python -m scanner` is the same as the `acrguard` console script."""
 
-from scanner.cli import main
+from scanner.cli.main import main
 
 raise SystemExit(main())

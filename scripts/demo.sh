@@ -53,7 +53,7 @@ port_free "$registry_port" ||
   die "port $registry_port on 127.0.0.1 (docker-registry) is taken; stop what listens there or set ACRGUARD_DEMO_REGISTRY_PORT"
 
 # 3. The vulnerability database: the configured one, else one built from the bundled snapshot (first run only).
-db=$("$py" -c 'from scanner.feeds.location import scan_db_path; print(scan_db_path())') ||
+db=$("$py" -c 'from scanner.vulndb.location import scan_db_path; print(scan_db_path())') ||
   die "no vulnerability database (see the error above)"
 [ -f "$db" ] || die "vulnerability database $db does not exist (ACRGUARD_DB names a missing file?)"
 

@@ -9,4 +9,5 @@ bash scripts/install-azurite.sh
 .venv/bin/ruff check scanner tests benchmarks function_app.py
 .venv/bin/ruff format --check scanner tests benchmarks function_app.py
 .venv/bin/mypy
+.venv/bin/lint-imports
 .venv/bin/python -m pytest -q -ra tests "$@"

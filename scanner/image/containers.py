@@ -15,9 +15,9 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import IO
 
-from scanner.errors import ImageError
 from scanner.image.streams import Budget, LayerStream, Readable
-from scanner.limits import Limits
+from scanner.model.errors import ImageError
+from scanner.model.limits import Limits
 
 MAX_LINK_HOPS = 8
 

@@ -10,10 +10,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from scanner.errors import LimitExceededError
 from scanner.image.streams import Readable
 from scanner.image.tree import Content
-from scanner.limits import Limits
+from scanner.model.errors import LimitExceededError
+from scanner.model.limits import Limits
 
 
 class ContentStore:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import tarfile
 from collections.abc import Callable
 
-from scanner.errors import LayerError, LimitExceededError
 from scanner.image.content import ContentStore
 from scanner.image.streams import Budget, LayerStream
 from scanner.image.tree import Dir, File, Link, PathError, Tree, join
-from scanner.limits import Limits
-from scanner.models import Warning_
+from scanner.model.errors import LayerError, LimitExceededError
+from scanner.model.limits import Limits
+from scanner.model.types import Warning_
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"

@@ -6,11 +6,11 @@ import hashlib
 import re
 from typing import Any
 
-from scanner.errors import ImageError
 from scanner.image.containers import Container
 from scanner.image.manifest import DOCKER_MANIFEST, Descriptor, load_json
 from scanner.image.resolve import MEMBER_ANNOTATION, ImageSource
 from scanner.image.streams import VerifyingReader, file_chunks
+from scanner.model.errors import ImageError
 
 REF_NAME = "org.opencontainers.image.ref.name"
 _BLOB_PATH = re.compile(r"^blobs/(sha256|sha512)/([a-f0-9]{64}|[a-f0-9]{128})$")

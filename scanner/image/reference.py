@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from scanner.errors import ReferenceError_
+from scanner.model.errors import ReferenceError_
 
 LOCAL_TRANSPORTS = ("docker-archive", "oci-archive", "oci", "dir")
 DEFAULT_REGISTRY = "docker.io"

@@ -26,12 +26,12 @@ from azure.core.exceptions import (
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
-from scanner.errors import DigestMismatchError, RegistryError
 from scanner.image.manifest import Descriptor
 from scanner.image.reference import RegistryReference
 from scanner.image.registry_options import RegistryOptions
 from scanner.image.resolve import ImageSource
 from scanner.image.streams import VerifyingReader
+from scanner.model.errors import DigestMismatchError, RegistryError
 
 ACR_SUFFIXES = (".azurecr.io", ".azurecr.cn", ".azurecr.us", ".azurecr.de")
 
@@ -113,7 +113,7 @@ def make_client(ref: RegistryReference, options: RegistryOptions) -> ContainerRe
     return ContainerRegistryClient(f"{scheme}://{ref.registry}", credential, **kwargs)
 
 
-def _translate(exc: Exception, what: str, has_credentials: bool = False) -> Exception:
+def translate_error(exc: Exception, what: str, has_credentials: bool = False) -> Exception:
     if isinstance(exc, KeyError) and exc.args == ("service",):
         # The SDK's challenge policy only speaks ACR's bearer-token exchange; a registry that answers
         # 401 with a Basic challenge surfaces as this KeyError.
@@ -155,7 +155,7 @@ class RegistrySource(ImageSource):
         try:
             result = self.client.get_manifest(self.ref.repository, tag_or_digest)
         except (AzureError, ValueError, KeyError) as exc:
-            raise _translate(exc, what, self.has_credentials) from None
+            raise translate_error(exc, what, self.has_credentials) from None
         media_type = str(result.media_type or "").split(";")[0].strip()
         return result.manifest, media_type, str(result.digest)
 
@@ -170,7 +170,7 @@ class RegistrySource(ImageSource):
         try:
             stream = self.client.download_blob(self.ref.repository, descriptor.digest)
         except (AzureError, ValueError, KeyError) as exc:
-            raise _translate(exc, what, self.has_credentials) from None
+            raise translate_error(exc, what, self.has_credentials) from None
         return VerifyingReader(
             self._chunks(stream, what),
             descriptor.digest,
@@ -184,7 +184,7 @@ class RegistrySource(ImageSource):
         try:
             yield from stream
         except (AzureError, ValueError, KeyError) as exc:
-            raise _translate(exc, what) from None
+            raise translate_error(exc, what) from None
 
     def close(self) -> None:
         self.client.close()

@@ -6,7 +6,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.errors import ImageError
 from scanner.image.manifest import (
     Descriptor,
     ImageConfig,
@@ -18,6 +17,7 @@ from scanner.image.manifest import (
     select_platforms,
 )
 from scanner.image.streams import VerifyingReader
+from scanner.model.errors import ImageError
 
 MEMBER_ANNOTATION = "acrguard.member"  # docker-archive: the tar member a legacy layer lives in
 

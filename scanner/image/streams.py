@@ -18,7 +18,7 @@ from typing import Protocol
 
 import zstandard
 
-from scanner.errors import DigestMismatchError, LayerError, LimitExceededError
+from scanner.model.errors import DigestMismatchError, LayerError, LimitExceededError
 
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"

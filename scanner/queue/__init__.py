@@ -1,4 +1,4 @@
-"""The hand-off between the event functions and the scan job (issue 4 §1).
+"""The hand-off between the event functions and the scan job.
 
 At-least-once delivery with leases (visibility timeouts); a message delivered `max_attempts` times
 without being completed goes to a dead-letter queue with its error. Consumers must be idempotent.

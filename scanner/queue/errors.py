@@ -1,6 +1,6 @@
 """Errors of the scan-request queue seam."""
 
-from scanner.errors import AcrguardError
+from scanner.model.errors import AcrguardError
 
 
 class QueueError(AcrguardError):

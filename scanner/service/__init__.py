@@ -1,1 +1,5 @@
-"""Orchestration of registry events, scans and rescans (issue 4 §1); adapters are passed in."""
+"""Orchestration: registry events, scans, rescans, management; the composition root that builds clients.
+
+May import every layer below it (`sandbox`, `policy`, `report`, `store`, `queue`, ...); never `azure`,
+`localhost` or `cli`.
+"""

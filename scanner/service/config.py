@@ -1,7 +1,7 @@
 """The function app's adapters, configured from the environment and created once, on first use.
 
 `ACRGUARD_STORE` (findings store URL or path), `ACRGUARD_QUEUE` (queue URL, path or Storage connection
-string), `ACRGUARD_DB` (vulnerability database path; `scanner.feeds.location` reads it), the queue's
+string), `ACRGUARD_DB` (vulnerability database path; `scanner.vulndb.location` reads it), the queue's
 `ACRGUARD_MAX_ATTEMPTS` and the worker's lease and backoff (`scanner.service.retry`), and where
 health-changed events go (`ACRGUARD_HEALTH_WEBHOOK` or an Event Grid topic, `scanner.service.policy`).
 """
@@ -12,12 +12,12 @@ import os
 import threading
 from pathlib import Path
 
-from scanner.feeds.location import open_scan_database
-from scanner.feeds.sqlite_db import SqliteVulnDatabase
 from scanner.queue import ScanQueue, open_queue
 from scanner.service.pipeline import Policy
 from scanner.service.retry import RetrySettings
 from scanner.store import FindingsStore, StoreError, open_store
+from scanner.vulndb.location import open_scan_database
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 
 STORE_ENV = "ACRGUARD_STORE"
 QUEUE_ENV = "ACRGUARD_QUEUE"
@@ -46,7 +46,8 @@ class Clients:
             if self._policy is None:
                 from scanner.service.policy import policy_from_environment
 
-                self._policy = policy_from_environment()
+                configured = bool(os.environ.get(STORE_ENV, "").strip())
+                self._policy = policy_from_environment(self.store if configured else None)
             return self._policy
 
     def store(self) -> FindingsStore:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from scanner.errors import AcrguardError
+from scanner.model.errors import AcrguardError
 
 Kind = Literal["push", "delete", "chart", "import", "pull"]
 

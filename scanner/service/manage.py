@@ -1,8 +1,8 @@
-"""The management operations behind the HTTP API (issue 4 §1): manual scan requests, explicit import
+"""The management operations behind the HTTP API: manual scan requests, explicit import
 notifications and the dead letters (disable rules over HTTP: `scanner.service.rule_admin`).
 
 Adapters (store, queues, database, policy, tag resolution, the event dead-letter step) are passed in; the
-handlers in `scanner.functions.manage` decode requests and map `ManageError` to HTTP. Request bodies are
+handlers in `scanner.azure.manage` decode requests and map `ManageError` to HTTP. Request bodies are
 checked here, each refusal one line naming the field.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from scanner.errors import AcrguardError, ReferenceError_, RegistryError
 from scanner.image.reference import parse_registry_reference
-from scanner.policy_yaml import kind, unknown_key
+from scanner.model.errors import AcrguardError, ReferenceError_, RegistryError
+from scanner.policy.yaml_checks import kind, unknown_key
 from scanner.queue import ScanQueue, ScanRequest
 from scanner.queue.interface import DeadLetter
 from scanner.service.events import RegistryEvent

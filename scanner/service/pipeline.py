@@ -17,26 +17,26 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from scanner.assessment import ApplyRules, AttachRemediation, SummariseRemediation, assess
-from scanner.detectors.registry import default_registry
-from scanner.gate_actions import ActionsAdapter, Publisher, apply_verdicts, health_changed_event
-from scanner.gates import Gate, GateVerdict, evaluate
-from scanner.image_context import ImageContext
-from scanner.models import Inventory
+from scanner.assess.assessment import ApplyRules, AttachRemediation, SummariseRemediation, assess
+from scanner.inventory.detectors.plugins import default_registry
+from scanner.model.types import Inventory
+from scanner.policy.gate_actions import ActionsAdapter, Publisher, apply_verdicts, health_changed_event
+from scanner.policy.gates import Gate, GateVerdict, evaluate
+from scanner.policy.image_context import ImageContext
 from scanner.queue.errors import LeaseLostError
 from scanner.queue.interface import Message, Reason, ScanQueue, ScanRequest
 from scanner.service.events import RegistryEvent
 from scanner.service.retry import RetrySettings
 from scanner.store.interface import BILLABLE_KIND, FindingsStore
 from scanner.store.records import AssessmentChange, ImageKey
-from scanner.vulndb import VulnDatabase
+from scanner.vulndb.interface import VulnDatabase
 
 if TYPE_CHECKING:
-    from scanner.jobs.layer_cache import LayerChainCache
+    from scanner.inventory.chain_cache import LayerChainCache
 
 log = logging.getLogger(__name__)
 
-# The real implementation runs `scanner.jobs.job` in the sandbox; it must return the image's inventory.
+# The real implementation runs `scanner.sandbox.job` in the sandbox; it must return the image's inventory.
 FetchAndInventory = Callable[[ScanRequest], Inventory]
 PULL_SOURCE = "registry-notification"
 
@@ -63,7 +63,7 @@ class Policy:
     summarise_remediation: SummariseRemediation | None = None
     gates: tuple[Gate, ...] = ()
     gate_actions: ActionsAdapter | None = None  # lock / quarantine / publish; None evaluates without acting
-    # Where health-changed events go (issue 4 §1: "whenever an image's health or finding set changes"),
+    # Where health-changed events go: whenever an image's health or finding set changes,
     # with or without gates. When None, only gates with `notify` publish, through `gate_actions`.
     publisher: Publisher | None = None
 
@@ -185,7 +185,7 @@ def _inventory(
     if not isinstance(fetch_and_inventory, CachingFetch):
         return fetch_and_inventory(request)
     # Imported here: event handling never needs the image modules the cache's relabelling uses.
-    from scanner.jobs.layer_cache import LayerChainCache
+    from scanner.inventory.chain_cache import LayerChainCache
 
     cache = LayerChainCache(store, scanner_version, detectors)
     try:

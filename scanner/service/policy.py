@@ -18,7 +18,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import jinja2
 
-from scanner.gate_actions import (
+from scanner.image.registry_options import RegistryOptions
+from scanner.model.types import Finding, Inventory
+from scanner.policy.gate_actions import (
     AcrActions,
     ActionsAdapter,
     EventGridPublisher,
@@ -26,12 +28,10 @@ from scanner.gate_actions import (
     QuarantineState,
     WebhookPublisher,
 )
-from scanner.gates import DEFAULT_GATES_DIR, Gate, load_gates
-from scanner.image.registry_options import RegistryOptions
-from scanner.image_context import ImageContext
-from scanner.models import Finding, Inventory
-from scanner.remediation import attach_remediation, make_environment, render_summary
-from scanner.rules import DEFAULT_RULES_DIR, Rule, apply_rules, load_rules, parse_rule
+from scanner.policy.gates import DEFAULT_GATES_DIR, Gate, load_gates
+from scanner.policy.image_context import ImageContext
+from scanner.policy.remediation import attach_remediation, make_environment, render_summary
+from scanner.policy.rules import DEFAULT_RULES_DIR, Rule, apply_rules, load_rules, parse_rule
 from scanner.service.pipeline import Policy
 from scanner.store import FindingsStore
 
@@ -144,13 +144,9 @@ class StoredRules:
 
 def policy_from_environment(store: Callable[[], FindingsStore] | None = None) -> Policy:
     """Rules (files, then the store's), templates and gates as configured; a malformed file is an
-    AcrguardError naming it. `store` defaults to the service's store when `ACRGUARD_STORE` is set; it is
-    called at assessment time, not now."""
+    AcrguardError naming it. `store` (the composition root passes the service's store when one is
+    configured) is called at assessment time, not now."""
     rules = file_rules_from_environment()
-    if store is None and os.environ.get("ACRGUARD_STORE", "").strip():
-        from scanner.service.config import clients  # imported late: config imports this module lazily too
-
-        store = clients.store
     env = make_environment(os.environ.get("ACRGUARD_TEMPLATES") or None)
     gates_dir = os.environ.get("ACRGUARD_GATES")
     gates = load_gates(gates_dir) if gates_dir else load_gates(DEFAULT_GATES_DIR, missing_ok=True)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from scanner.errors import AcrguardError
+from scanner.model.errors import AcrguardError
 from scanner.queue.interface import DEFAULT_MAX_ATTEMPTS, MAX_LEASE
 
 VISIBILITY_ENV = "ACRGUARD_VISIBILITY_TIMEOUT"

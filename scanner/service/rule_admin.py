@@ -1,5 +1,5 @@
-"""Disable rules created over HTTP (issue 4 §1): listed with the file rules, validated by the rule files'
-own validator (`scanner.rules`), stored in the findings store, and applied at once: the images a created or
+"""Disable rules created over HTTP: listed with the file rules, validated by the rule files'
+own validator (`scanner.policy.rules`), stored in the findings store, and applied at once: the images a created or
 deleted rule may change are re-assessed from their stored inventories before the reply.
 """
 
@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from scanner.image_context import ImageContext
-from scanner.rules import Match, Rule, RuleError
+from scanner.policy.image_context import ImageContext
+from scanner.policy.rules import Match, Rule, RuleError
 from scanner.service.manage import ManageError
 from scanner.service.pipeline import Policy, reassess_stored
 from scanner.service.policy import STORED_SOURCE, file_rules_from_environment, stored_rule
 from scanner.store import FindingsStore, ImageKey
-from scanner.vulndb import VulnDatabase
+from scanner.vulndb.interface import VulnDatabase
 
 log = logging.getLogger(__name__)
 

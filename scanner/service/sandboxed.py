@@ -1,7 +1,7 @@
-"""The production fetch step: the sandboxed scan job (`scanner.jobs.job`) for a queued request. The child
-prints the exact inventory (`scanner.codec`'s form), checked key by key on this side, so what the store
+"""The production fetch step: the sandboxed scan job (`scanner.sandbox.job`) for a queued request. The child
+prints the exact inventory (`scanner.model.codec`'s form), checked key by key on this side, so what the store
 keeps re-matches on a rescan exactly like the first scan. With the layer-chain cache `process_scan` passes
-(`scanner.jobs.layer_cache`), an image whose full layer chain was scanned before is neither fetched nor
+(`scanner.inventory.chain_cache`), an image whose full layer chain was scanned before is neither fetched nor
 parsed."""
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from scanner.inventory import ScanOptions
-from scanner.jobs.sandbox import JobLimits, SandboxRunner
-from scanner.models import Inventory
+from scanner.inventory.build import ScanOptions
+from scanner.model.types import Inventory
 from scanner.queue.interface import ScanRequest
+from scanner.sandbox.runner import JobLimits, SandboxRunner
+from scanner.sandbox.runners import make_runner
 from scanner.service.pipeline import CachingFetch
 
 if TYPE_CHECKING:
-    from scanner.jobs.layer_cache import LayerChainCache
+    from scanner.inventory.chain_cache import LayerChainCache
 
 
 def request_reference(request: ScanRequest) -> str:
@@ -39,7 +40,7 @@ class SandboxedFetch(CachingFetch):
 
     def with_cache(self, request: ScanRequest, cache: LayerChainCache | None) -> Inventory:
         # Imported here: the job pulls in the registry SDK, which event handling never needs.
-        from scanner.jobs.job import scan_job_inventory
+        from scanner.sandbox.job import scan_job_inventory
 
         options = self.insecure if request.registry in self.insecure_registries else self.options
         return scan_job_inventory(request_reference(request), options, self.runner, self.limits, cache)
@@ -52,3 +53,10 @@ def sandboxed_fetch(
     insecure_registries: Iterable[str] = (),
 ) -> SandboxedFetch:
     return SandboxedFetch(runner, options or ScanOptions(), limits or JobLimits(), insecure_registries)
+
+
+def make_sandboxed_fetch(runner_name: str, insecure_registries: frozenset[str]) -> SandboxedFetch:
+    """The sandboxed job as the fetch step (`process_scan` gives it the layer-chain cache over the store),
+    with plain HTTP only for the registries named insecure."""
+    runner = make_runner(runner_name, [], "acrguard-job:latest")
+    return sandboxed_fetch(runner, ScanOptions(), insecure_registries=insecure_registries)

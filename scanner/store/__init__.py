@@ -1,4 +1,4 @@
-"""The findings store (issue 4 §3): `open_store` picks SQLite (default, one file) or PostgreSQL."""
+"""The findings store: `open_store` picks SQLite (default, one file) or PostgreSQL."""
 
 from __future__ import annotations
 

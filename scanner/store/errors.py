@@ -1,6 +1,6 @@
 """The findings store's error base: adapters translate sqlite3 and psycopg errors into it."""
 
-from scanner.errors import AcrguardError
+from scanner.model.errors import AcrguardError
 
 
 class StoreError(AcrguardError):

@@ -1,4 +1,4 @@
-"""The findings store (issue 4 §3): what the event, timer and HTTP handlers read and write.
+"""The findings store: what the event, timer and HTTP handlers read and write.
 
 Every write is idempotent: replaying the same event or scan (same arguments, same `at`) leaves the same
 state, and events replayed out of order converge (times merge with min/max, a stale assessment is
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from scanner.models import Finding, Health, Inventory, Severity
+from scanner.model.types import Finding, Health, Inventory, Severity
 from scanner.store.records import (
     AssessmentChange,
     AssessmentRow,
@@ -116,7 +116,7 @@ class FindingsStore(ABC):
 
     @abstractmethod
     def save_layer_chain(self, chain_key: str, inventory: Inventory, at: datetime) -> None:
-        """Cache the inventory of a full layer chain (`scanner.jobs.layer_cache.chain_key`). The key is
+        """Cache the inventory of a full layer chain (`scanner.inventory.chain_cache.chain_key`). The key is
         content-addressed: the first inventory saved under it stays."""
 
     @abstractmethod

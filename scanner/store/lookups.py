@@ -9,8 +9,8 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from scanner.codec import finding_from_dict
-from scanner.models import SEVERITY_ORDER, Health, Severity
+from scanner.model.codec import finding_from_dict
+from scanner.model.types import SEVERITY_ORDER, Health, Severity
 from scanner.store.records import (
     AssessmentRow,
     ImageDetail,

@@ -98,7 +98,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             # packages depend on the layers below it (the squashed filesystem), so a per-layer cache was unsound.
             "DROP TABLE layers",
             # chain_key hashes the layer blob digests in order, the detector set, the scanner version, the
-            # platform and the parse limits (`scanner.jobs.layer_cache.chain_key`); the inventory is codec JSON.
+            # platform and the parse limits (`scanner.inventory.chain_cache.chain_key`); the inventory is codec JSON.
             """CREATE TABLE layer_chains (
                 chain_key TEXT PRIMARY KEY, layer_count INTEGER NOT NULL, inventory TEXT NOT NULL,
                 saved_at TEXT NOT NULL)""",

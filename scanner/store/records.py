@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from scanner.models import Finding, Health, Inventory
+from scanner.model.types import Finding, Health, Inventory
 
 ScanStatus = Literal["running", "succeeded", "failed"]
 T = TypeVar("T")

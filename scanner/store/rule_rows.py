@@ -1,5 +1,5 @@
 """Disable rules created over HTTP, in the SQL store. The store keeps documents and knows nothing of the
-rule schema: the service validates a rule (scanner.rules) before it gets here.
+rule schema: the service validates a rule (scanner.policy.rules) before it gets here.
 
 Every create and delete bumps `rules_revision` in the same transaction, so an assessment can ask "did
 anything change?" with one single-row read instead of reloading and re-parsing every rule.

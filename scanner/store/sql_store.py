@@ -21,12 +21,12 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
-from scanner.codec import (
+from scanner.model.codec import (
     finding_to_dict,
     inventory_from_dict,
     inventory_to_dict,
 )
-from scanner.models import Finding, Health, Inventory
+from scanner.model.types import Finding, Health, Inventory
 from scanner.store import lookups, rule_rows
 from scanner.store.errors import StoreError
 from scanner.store.interface import BILLABLE_KIND, FindingsStore

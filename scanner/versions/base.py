@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from scanner.errors import AcrguardError
+from scanner.model.errors import AcrguardError
 
 
 class VersionError(AcrguardError):

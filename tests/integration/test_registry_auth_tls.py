@@ -19,7 +19,7 @@ from typing import Any
 import bcrypt
 import pytest
 
-from scanner.cli import main
+from scanner.cli.main import main
 from tests.integration import realparts
 from tests.ocibuild import Entry, Image, Layer, layer_tar, write_layout
 from tests.tlspki import make_pki

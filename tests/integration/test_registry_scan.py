@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import realparts
 
-from scanner.feeds.osv_import import import_sources
+from scanner.vulndb.osv_import import import_sources
 
 pytestmark = pytest.mark.integration
 WRITTEN = Path(__file__).resolve().parents[1] / "fixtures" / "osv-written"

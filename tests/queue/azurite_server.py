@@ -1,4 +1,4 @@
-"""A real Azurite queue service for tests: the queue suite's, importable by other suites (`tests/serve` runs
+"""A real Azurite queue service for tests: the queue suite's, importable by other suites (`tests/localhost` runs
 `acrguard serve --queue <connection string>` on it). Azurite comes from `scripts/install-azurite.sh`
 (.cache/azurite); without it the test fails with the install hint instead of being skipped."""
 

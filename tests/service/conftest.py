@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from service_support import CountingFetch
 
-from scanner.feeds.osv_import import import_sources
-from scanner.feeds.sqlite_db import SqliteVulnDatabase
-from scanner.inventory import inventory
-from scanner.models import Inventory
+from scanner.inventory.build import inventory
+from scanner.model.types import Inventory
 from scanner.queue import ScanQueue, open_queue
 from scanner.store import FindingsStore, open_store
+from scanner.vulndb.osv_import import import_sources
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ARCHIVE = f"docker-archive:{FIXTURES / 'images/fanal/image3_gz_layers.tar'}"

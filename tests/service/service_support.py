@@ -10,7 +10,7 @@ from typing import Any
 
 import azure.functions as func
 
-from scanner.models import Inventory
+from scanner.model.types import Inventory
 from scanner.queue import ScanRequest
 
 EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "azure-events"

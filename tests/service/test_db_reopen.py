@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from scanner.feeds.osv_import import import_sources
 from scanner.service.config import Clients
+from scanner.vulndb.osv_import import import_sources
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "osv" / "alpine-secdb"
 

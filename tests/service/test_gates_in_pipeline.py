@@ -1,7 +1,7 @@
 """Gates in the pipeline: a database update adds advisories, the rescan (from the stored inventory, no
 pull) flips the image to Unhealthy, the gate locks it and a health-changed event reaches a real webhook;
 once the findings are disabled the image is released. The lock/quarantine side is recorded here (those
-ACR calls are tested against real HTTP in tests/gates); the event goes through the real WebhookPublisher."""
+ACR calls are tested against real HTTP in tests/policy); the event goes through the real WebhookPublisher."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ from typing import Any
 from service_support import CountingFetch
 from test_pipeline import EPOCH, VERSION, push_event
 
-from scanner.feeds.osv_import import import_sources
-from scanner.feeds.sqlite_db import SqliteVulnDatabase
-from scanner.gate_actions import WebhookPublisher
-from scanner.gates import load_gates
-from scanner.image_context import ImageContext
+from scanner.policy.gate_actions import WebhookPublisher
+from scanner.policy.gates import load_gates
+from scanner.policy.image_context import ImageContext
 from scanner.queue import ScanQueue
 from scanner.service.pipeline import Policy, drain_queue, handle_event, handle_push, rescan_recent
 from scanner.store import FindingsStore
-from tests.gates.httprecorder import recording_server
+from scanner.vulndb.osv_import import import_sources
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+from tests.policy.httprecorder import recording_server
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -11,14 +11,14 @@ from typing import Any
 from service_support import CountingFetch
 from test_pipeline import VERSION, push_event
 
-from scanner.feeds.osv_import import import_sources
-from scanner.feeds.sqlite_db import SqliteVulnDatabase
-from scanner.gate_actions import WebhookPublisher
-from scanner.gates import load_gates
+from scanner.policy.gate_actions import WebhookPublisher
+from scanner.policy.gates import load_gates
 from scanner.queue import ScanQueue
 from scanner.service.pipeline import Policy, drain_queue, handle_event, handle_push, rescan_recent
 from scanner.store import FindingsStore
-from tests.gates.httprecorder import recording_server
+from scanner.vulndb.osv_import import import_sources
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+from tests.policy.httprecorder import recording_server
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

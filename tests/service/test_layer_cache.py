@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 from test_pipeline import VERSION
 
-from scanner.feeds.sqlite_db import SqliteVulnDatabase
 from scanner.image.registry_options import RegistryOptions
-from scanner.inventory import ScanOptions, inventory
-from scanner.jobs.bubblewrap import BubblewrapRunner
+from scanner.inventory.build import ScanOptions, inventory
 from scanner.queue import ScanRequest
+from scanner.sandbox.bubblewrap import BubblewrapRunner
 from scanner.service.pipeline import current_detector_versions, process_scan
 from scanner.service.sandboxed import SandboxedFetch, sandboxed_fetch
 from scanner.store import FindingsStore
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 
 TESTS = Path(__file__).resolve().parents[1]
 for _extra in (TESTS, TESTS / "integration"):
@@ -32,8 +32,8 @@ for _extra in (TESTS, TESTS / "integration"):
 import ocibuild  # noqa: E402
 import realparts  # noqa: E402
 
-from tests.gates.httprecorder import Recorder, recording_server  # noqa: E402
-from tests.serve.stack import start_registry_notifying, wait_for  # noqa: E402
+from tests.localhost.stack import start_registry_notifying, wait_for  # noqa: E402
+from tests.policy.httprecorder import Recorder, recording_server  # noqa: E402
 
 REPO = "cache/app"
 OS_RELEASE = b'ID=alpine\nVERSION_ID=3.10.1\nPRETTY_NAME="Alpine Linux v3.10"\n'

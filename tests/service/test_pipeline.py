@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from service_support import CountingFetch, load_event
 
-from scanner.feeds.sqlite_db import SqliteVulnDatabase
 from scanner.queue import ScanQueue, ScanRequest
 from scanner.service.events import RegistryEvent, parse_event, parse_notifications
 from scanner.service.pipeline import drain_queue, handle_event, handle_push, process_scan, rescan_recent
 from scanner.service.retry import RetrySettings
 from scanner.service.sandboxed import request_reference
 from scanner.store import FindingsStore
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 
 VERSION = "test-1"
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

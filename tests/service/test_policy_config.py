@@ -8,13 +8,13 @@ import pytest
 from service_support import CountingFetch
 from test_pipeline import VERSION, push_event
 
-from scanner.feeds.sqlite_db import SqliteVulnDatabase
-from scanner.gates import GateError
+from scanner.policy.gates import GateError
 from scanner.queue import ScanQueue
 from scanner.service.pipeline import drain_queue, handle_push
 from scanner.service.policy import policy_from_environment
 from scanner.store import FindingsStore
-from tests.gates.httprecorder import recording_server
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+from tests.policy.httprecorder import recording_server
 
 
 def test_rules_remediation_gates_and_webhook_from_the_environment(

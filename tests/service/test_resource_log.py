@@ -12,7 +12,7 @@ import pytest
 from scanner.service.events import RegistryEvent
 from scanner.service.resource_log import QUERY, SOURCE, RowError, parse_row, parse_rows
 
-DATA = Path(__file__).resolve().parents[1] / "logs" / "data" / "repository-events.json"
+DATA = Path(__file__).resolve().parents[1] / "azure" / "data" / "repository-events.json"
 D1 = "sha256:57a94f7ed5f5e2c9c0b2b5e3b9d4f0a3e4b8f2b1c8a9d3e6f7a0b1c2d3e4f5a6"
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 

@@ -15,12 +15,12 @@ import pytest
 from service_support import CountingFetch
 from test_pipeline import VERSION, push_event
 
-from scanner.feeds.sqlite_db import SqliteVulnDatabase
-from scanner.models import Inventory
+from scanner.model.types import Inventory
 from scanner.queue import ScanQueue, ScanRequest, open_queue
 from scanner.service.pipeline import attempt_scan_id, drain_queue, handle_push, process_scan
 from scanner.service.retry import RetrySettings, SettingsError
 from scanner.store import FindingsStore
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 from tests.queue.azurite_server import running_azurite
 
 

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 from test_pipeline import VERSION
 
-from scanner.feeds.sqlite_db import SqliteVulnDatabase
 from scanner.image.registry_options import RegistryOptions
-from scanner.inventory import ScanOptions, inventory
-from scanner.jobs.bubblewrap import BubblewrapRunner
+from scanner.inventory.build import ScanOptions, inventory
 from scanner.queue import ScanQueue
+from scanner.sandbox.bubblewrap import BubblewrapRunner
 from scanner.service.events import RegistryEvent
 from scanner.service.pipeline import drain_queue, handle_event, rescan_recent
 from scanner.service.retry import RetrySettings
 from scanner.service.sandboxed import sandboxed_fetch
 from scanner.store import FindingsStore
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "integration"))

@@ -10,7 +10,7 @@ import azure.functions as func
 import pytest
 from service_support import grid_event, load_event
 
-from scanner.errors import AcrguardError
+from scanner.model.errors import AcrguardError
 from scanner.service.events import EventError, parse_event, parse_notifications
 
 NGINX = "sha256:57a94fc99816c6aa225678b738ac40d85422e75dbb96115f1bb9b6ed77176166"

@@ -16,8 +16,8 @@ import pytest
 from azure.functions.timer import TimerRequest
 from service_support import grid_event, load_event
 
-from scanner.functions.events import bp as events_bp
-from scanner.functions.rescan import bp as rescan_bp
+from scanner.azure.events import bp as events_bp
+from scanner.azure.rescan import bp as rescan_bp
 from scanner.queue import open_queue
 from scanner.service.config import EVENT_DEAD_LETTER_QUEUE, clients
 from scanner.store import open_store

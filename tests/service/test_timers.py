@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from azure.functions.timer import TimerRequest
 
-import scanner.functions.logs as logs_function
-import scanner.logs.log_analytics as log_analytics
+import scanner.azure.log_analytics as log_analytics
+import scanner.azure.logs as logs_function
 from scanner.queue import open_queue
 from scanner.service.config import EVENT_DEAD_LETTER_QUEUE, clients
 from scanner.store import open_store
 from tests.app_index import app_functions
-from tests.logs.la_server import LogServer, StaticToken, load_table, log_server
-from tests.unit.feeds.feedtools import PYPA, records_in, running_feed_server, zip_of
+from tests.azure.la_server import LogServer, StaticToken, load_table, log_server
+from tests.vulndb.feedtools import PYPA, records_in, running_feed_server, zip_of
 
 REG = "myreg.azurecr.io"
 D1 = "sha256:" + "a1" * 32
@@ -72,7 +72,7 @@ def ago(minutes: float) -> str:
 
 
 def recent_rows() -> list[list[Any]]:
-    # Columns as resource_log.QUERY projects them (see tests/logs/data/repository-events.json).
+    # Columns as resource_log.QUERY projects them (see tests/azure/data/repository-events.json).
     return [
         [ago(180), "Pull", REG, "samples/nginx", "", D4, MANIFEST, "200", "old"],  # outside the lookback
         [ago(30), "Pull", REG, "samples/nginx", "1.25", D1, MANIFEST, "200", "p1"],

@@ -9,13 +9,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scanner.feeds.osv_import import import_sources
 from scanner.queue import open_queue
 from scanner.queue.interface import ScanRequest
 from scanner.service.events import RegistryEvent
 from scanner.service.pipeline import handle_event
 from scanner.store import open_store
-from tests.serve.stack import ROOT, VULN, alpine_layout, realparts
+from scanner.vulndb.osv_import import import_sources
+from tests.localhost.stack import ROOT, VULN, alpine_layout, realparts
 
 
 def _worker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

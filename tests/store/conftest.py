@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from scanner.feeds.location import open_scan_database
-from scanner.feeds.osv_import import import_sources
-from scanner.findings import find_vulnerabilities
-from scanner.inventory import inventory
-from scanner.models import Finding, Inventory
+from scanner.assess.findings import find_vulnerabilities
+from scanner.inventory.build import inventory
+from scanner.model.types import Finding, Inventory
 from scanner.store import FindingsStore, open_store
+from scanner.vulndb.location import open_scan_database
+from scanner.vulndb.osv_import import import_sources
 from tests.store.pg_server import INSTALL_HINT, PgServer, running_postgres
 
 __all__ = ["INSTALL_HINT", "PgServer"]

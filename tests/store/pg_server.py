@@ -1,5 +1,5 @@
 """A real PostgreSQL from Debian's packages for tests: the store suite's server, importable by other suites
-(`tests/serve` runs `acrguard serve --store postgresql://…` on it). PostgreSQL refuses to run as root, so
+(`tests/localhost` runs `acrguard serve --store postgresql://…` on it). PostgreSQL refuses to run as root, so
 under root (CI) it runs as the `postgres` system user. Failures are test failures, never skips."""
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from scanner.codec import finding_from_dict, finding_to_dict, inventory_from_dict, inventory_to_dict
-from scanner.inventory import inventory
-from scanner.models import Cvss, Finding, Inventory, OSInfo, Warning_
+from scanner.inventory.build import inventory
+from scanner.model.codec import finding_from_dict, finding_to_dict, inventory_from_dict, inventory_to_dict
+from scanner.model.types import Cvss, Finding, Inventory, OSInfo, Warning_
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from scanner.models import Finding, Inventory
+from scanner.model.types import Finding, Inventory
 from scanner.store import FindingsStore, open_store
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from scanner.models import Finding, Inventory
-from scanner.remediation import make_environment
+from scanner.model.types import Finding, Inventory
+from scanner.policy.remediation import make_environment
 from scanner.service.policy import RULES_MAX_AGE_S, StoredRules, build_policy
 from scanner.store import FindingsStore, open_store
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from scanner.models import Finding, Inventory
+from scanner.model.types import Finding, Inventory
 from scanner.store import FindingsStore, ImageKey, StoreError, open_store
 from scanner.store.sql import dumps, from_text, loads, to_text
 from scanner.store.sql_store import IN_CHUNK, finding_key

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from scanner.models import Finding, Inventory
+from scanner.model.types import Finding, Inventory
 from scanner.store import ImageKey, open_store
 from scanner.store.migrations import MIGRATIONS
 

@@ -1,0 +1,442 @@
+"""The OpenAPI 3.1 document of the HTTP API, built in code so it cannot drift from the route table's
+parameters without a test noticing (tests/azure/test_openapi.py and test_manage_openapi.py check every route
+and method is described)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scanner import __version__
+
+SUB_PATH = (
+    "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}"
+    "/providers/Microsoft.Security/assessments/{key}/subAssessments"
+)
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _ok(description: str, schema_ref: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+    }
+
+
+_ERRORS = {
+    "400": {"$ref": "#/components/responses/Error"},
+    "401": {"$ref": "#/components/responses/Error"},
+    "404": {"$ref": "#/components/responses/Error"},
+    "503": {"$ref": "#/components/responses/Error"},
+}
+_SUB_PARAMS = [
+    _path("sub", "subscription id"),
+    _path("rg", "resource group"),
+    _path("registry", "container registry name"),
+    _path("key", "assessment key: dbd0cb49-… (Qualys-era shape) or c0b7cfc6-… (MDVM-era shape)"),
+    _query("api-version", "accepted for Azure compatibility (2019-01-01-preview)"),
+    _query("shape", "overrides the additionalData shape the key selects", {"enum": ["qualys", "mdvm"]}),
+]
+_SEVERITIES = ["Critical", "High", "Medium", "Low", "Unknown"]
+_HEALTHS = ["Healthy", "Unhealthy", "Unsupported", "NotApplicable"]
+_BOOL = {"enum": ["true", "false"]}
+_OBJECT = {"type": "object", "additionalProperties": True}
+
+
+def _get(summary: str, parameters: list[dict[str, Any]], ok: dict[str, Any], secured: bool = True) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "parameters": parameters, "responses": {"200": ok, **_ERRORS}}
+    if not secured:
+        operation["security"] = []
+    return {"get": operation}
+
+
+def _body(ref: str, description: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+
+
+def _write(
+    summary: str, parameters: list[dict[str, Any]], responses: dict[str, Any], body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A POST or DELETE: never anonymous (see auth.py), so the document-wide security applies."""
+    operation: dict[str, Any] = {"summary": summary, "parameters": parameters, "responses": {**responses, **_ERRORS}}
+    if body is not None:
+        operation["requestBody"] = body
+    return operation
+
+
+def _manage_paths() -> dict[str, Any]:
+    rule_name = [_path("name", "rule name (case-insensitive)")]
+    conflict = {"409": {"$ref": "#/components/responses/Error"}}
+    return {
+        "/scans": {
+            "post": _write(
+                "Request a scan of one image by digest, or by tag (resolved by the service)",
+                [],
+                {
+                    "202": _ok("queued", "ScanOutcome"),
+                    "200": _ok("already scanned by this scanner version, or already pending", "ScanOutcome"),
+                    "502": {"$ref": "#/components/responses/Error"},
+                },
+                _body("ScanOrder", "what to scan"),
+            )
+        },
+        "/import-notifications": {
+            "post": _write(
+                "Explicit import notifications: one object or a list; malformed items are dead-lettered",
+                [],
+                {
+                    "202": _ok("at least one scan queued", "ImportReport"),
+                    "200": _ok("nothing new to scan", "ImportReport"),
+                },
+                _body("ImportNotifications", "imported images"),
+            )
+        },
+        "/rules": {
+            **_get(
+                "Disable rules: files (read-only) then stored ones, in the order they apply",
+                [],
+                _ok("rules", "RuleList"),
+            ),
+            "post": _write(
+                "Create a disable rule (the YAML schema of one rule) and re-assess the images it may change",
+                [],
+                {"201": _ok("created", "RuleChange"), **conflict},
+                _body("RuleInput", "one rule"),
+            ),
+        },
+        "/rules/{name}": {
+            **_get("One disable rule", rule_name, _ok("the rule", "Rule")),
+            "delete": _write(
+                "Delete a stored rule and re-assess the images it disabled findings of (409 for a file rule)",
+                rule_name,
+                {"200": _ok("deleted", "RuleChange"), **conflict},
+            ),
+        },
+        "/dead-letters": _get(
+            "Event and scan dead letters with their errors, oldest first", [], _ok("dead letters", "DeadLetterList")
+        ),
+        "/dead-letters/{id}/requeue": {
+            "post": _write(
+                "Move a scan dead letter back to the scan queue (409 for an event dead letter)",
+                [_path("id", "dead letter id")],
+                {"202": _ok("requeued", "Requeued"), **conflict},
+            )
+        },
+    }
+
+
+def document() -> dict[str, Any]:
+    image_params = [_path("registry", "registry login server"), _path("digest", "manifest digest")]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "acrguard",
+            "version": __version__,
+            "description": "Container registry vulnerability findings, Azure sub-assessment compatible.",
+        },
+        "servers": [{"url": "/api"}],
+        "security": [{"functionKey": []}, {"apiKey": []}, {"bearer": []}],
+        "paths": {
+            "/health": _get("Liveness", [], _ok("alive", "Health"), secured=False),
+            "/openapi.json": _get("This document", [], {"description": "OpenAPI 3.1"}, secured=False),
+            SUB_PATH: _get(
+                "List sub-assessments (Azure List)",
+                [
+                    *_SUB_PARAMS,
+                    _query("$top", "page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                    _query("$skipToken", "opaque token from nextLink"),
+                ],
+                _ok("a page", "SubAssessmentList"),
+            ),
+            SUB_PATH + "/{name}": _get(
+                "Get one sub-assessment (Azure Get)",
+                [*_SUB_PARAMS, _path("name", "sub-assessment name")],
+                _ok("the resource", "SubAssessment"),
+            ),
+            "/images": _get(
+                "Images (not deleted) with their health",
+                [
+                    _query("registry", "registry login server"),
+                    _query("repository", "repository"),
+                    _query("status", "health", {"enum": _HEALTHS}),
+                    _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                    _query("cursor", "opaque cursor from nextLink"),
+                ],
+                _ok("a page", "ImageList"),
+            ),
+            "/images/{registry}/{digest}": _get(
+                "One image: health, summary, tags, findings", image_params, _ok("the image", "Image")
+            ),
+            "/images/{registry}/{digest}/findings": _get(
+                "An image's unresolved findings, most severe first",
+                [
+                    *image_params,
+                    _query("severity", "exact class", {"enum": _SEVERITIES}),
+                    _query("patchable", "fix available", _BOOL),
+                    _query("fix_status", "fix state", {"enum": ["fixed", "not_fixed", "wont_fix"]}),
+                    _query("include_disabled", "include findings disabled by rules", _BOOL),
+                ],
+                _ok("findings", "FindingList"),
+            ),
+            "/vulnerabilities/{vuln_id}/images": _get(
+                "Images (not deleted) with an active finding for a vulnerability id or alias, a page at a time,"
+                " ordered by registry, digest, repository",
+                [
+                    _path("vuln_id", "CVE, GHSA, ALPINE… id"),
+                    _query("limit", "page size (default 100)", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                    _query("cursor", "opaque cursor from nextLink"),
+                ],
+                _ok("a page of images", "ImageKeyList"),
+            ),
+            **_manage_paths(),
+        },
+        "components": {
+            "securitySchemes": {
+                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+            "responses": {
+                "Error": {
+                    "description": "one-line error",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+            },
+            "schemas": _schemas(),
+        },
+    }
+
+
+def _list_of(ref: str, paged: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {"value": {"type": "array", "items": {"$ref": f"#/components/schemas/{ref}"}}}
+    if paged:
+        properties["nextLink"] = {"type": "string"}
+    return {"type": "object", "required": ["value"], "properties": properties}
+
+
+def _with_vulnerability(listing: dict[str, Any]) -> dict[str, Any]:
+    """The vulnerability lookup echoes the id it was asked for beside the page."""
+    return listing | {
+        "required": [*listing["required"], "vulnerability"],
+        "properties": listing["properties"] | {"vulnerability": {"type": "string"}},
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    status = {
+        "type": "object",
+        "properties": {
+            "code": {"enum": ["Healthy", "Unhealthy", "NotApplicable"]},
+            "cause": {"type": "string"},
+            "description": {"type": "string"},
+            "severity": {"enum": ["Low", "Medium", "High"]},
+        },
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}
+            },
+        },
+        "Health": {
+            "type": "object",
+            "properties": {"status": {"type": "string"}, "scanner_version": {"type": "string"}},
+        },
+        "SubAssessment": {
+            "type": "object",
+            "required": ["id", "name", "type", "properties"],
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "type": {"const": "Microsoft.Security/assessments/subAssessments"},
+                "properties": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "displayName": {"type": "string"},
+                        "remediation": {"type": "string"},
+                        "impact": {"type": "string"},
+                        "category": {"type": "string"},
+                        "description": {"type": "string"},
+                        "timeGenerated": {"type": "string"},
+                        "status": status,
+                        "resourceDetails": {
+                            "type": "object",
+                            "properties": {"source": {"const": "Azure"}, "id": {"type": "string"}},
+                        },
+                        "additionalData": {
+                            "type": "object",
+                            "required": ["assessedResourceType"],
+                            "properties": {
+                                "assessedResourceType": {
+                                    "enum": ["ContainerRegistryVulnerability", "AzureContainerRegistryVulnerability"]
+                                }
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "SubAssessmentList": _list_of("SubAssessment", paged=True),
+        "ImageSummary": _OBJECT,
+        "ImageList": _list_of("ImageSummary", paged=True),
+        "Image": _OBJECT,
+        "Finding": _OBJECT,
+        "FindingList": _list_of("Finding", paged=False),
+        "ImageKey": {
+            "type": "object",
+            "properties": {k: {"type": "string"} for k in ("registry", "repository", "digest")},
+        },
+        "ImageKeyList": _with_vulnerability(_list_of("ImageKey", paged=True)),
+        **_manage_schemas(),
+    }
+
+
+def _text(description: str = "") -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, **({"description": description} if description else {})}
+
+
+def _manage_schemas() -> dict[str, Any]:
+    nullable_text = {"type": ["string", "null"]}
+    notification = {
+        "type": "object",
+        "required": ["registry", "repository", "digest"],
+        "additionalProperties": False,
+        "properties": {
+            "registry": _text("login server"),
+            "repository": _text(),
+            "digest": _text(),
+            "tag": _text(),
+            "timestamp": _text("ISO 8601 with a time zone; default now"),
+        },
+    }
+    rule_input = {
+        "type": "object",
+        "required": ["name", "justification", "match"],
+        "additionalProperties": False,
+        "description": "the schema of one rule in policies/rules/*.yaml (policies/README.md)",
+        "properties": {
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"},
+            "justification": _text(),
+            "expires": {"type": "string", "format": "date"},
+            "match": {"type": "object", "minProperties": 1},
+        },
+    }
+    return {
+        "ScanOrder": {
+            "type": "object",
+            "required": ["registry", "repository"],
+            "additionalProperties": False,
+            "properties": {
+                "registry": _text("login server"),
+                "repository": _text(),
+                "digest": _text("either digest or tag"),
+                "tag": _text("either digest or tag"),
+                "force": {"type": "boolean", "description": "rescan even if this scanner version scanned it"},
+            },
+        },
+        "ScanOutcome": {
+            "type": "object",
+            "required": ["status", "registry", "repository", "digest"],
+            "properties": {
+                "status": {"enum": ["queued", "pending", "current"]},
+                "registry": {"type": "string"},
+                "repository": {"type": "string"},
+                "digest": {"type": "string"},
+                "tag": nullable_text,
+                "requestId": {"type": "string"},
+                "reason": {"const": "manual"},
+                "requestedAt": {"type": "string"},
+                "messageId": {"type": "string"},
+            },
+        },
+        "ImportNotification": notification,
+        "ImportNotifications": {
+            "oneOf": [
+                {"$ref": "#/components/schemas/ImportNotification"},
+                {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/ImportNotification"}},
+            ]
+        },
+        "ImportReport": {
+            "type": "object",
+            "required": ["accepted", "queued", "deadLettered", "results"],
+            "properties": {
+                "accepted": {"type": "integer"},
+                "queued": {"type": "integer"},
+                "deadLettered": {"type": "integer"},
+                "results": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["index", "status"],
+                        "properties": {
+                            "index": {"type": "integer"},
+                            "status": {"enum": ["queued", "unchanged", "dead-lettered"]},
+                            "digest": {"type": "string"},
+                            "error": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+        "RuleInput": rule_input,
+        "Rule": {
+            "type": "object",
+            "required": ["name", "justification", "match", "origin"],
+            "properties": {
+                "name": {"type": "string"},
+                "justification": {"type": "string"},
+                "expires": {"type": "string"},
+                "match": {"type": "object"},
+                "origin": {"enum": ["file", "api"]},
+                "source": {"type": "string", "description": "the rule file (origin file)"},
+                "createdAt": {"type": "string", "description": "origin api"},
+            },
+        },
+        "RuleList": _list_of("Rule", paged=False),
+        "RuleChange": {
+            "type": "object",
+            "required": ["rule", "reassessed", "failed"],
+            "properties": {
+                "rule": {"$ref": "#/components/schemas/Rule"},
+                "reassessed": {"type": "integer", "description": "images re-assessed from stored inventories"},
+                "failed": {"type": "integer"},
+            },
+        },
+        "DeadLetter": {
+            "type": "object",
+            "required": ["id", "kind", "error", "deadAt", "attempts", "body"],
+            "properties": {
+                "id": {"type": "string"},
+                "kind": {"enum": ["event", "scan"]},
+                "error": {"type": "string"},
+                "deadAt": {"type": "string"},
+                "attempts": {"type": "integer"},
+                "body": {},
+            },
+        },
+        "DeadLetterList": _list_of("DeadLetter", paged=False),
+        "Requeued": {
+            "type": "object",
+            "required": ["requeued", "messageId"],
+            "properties": {"requeued": {"type": "string"}, "messageId": {"type": "string"}},
+        },
+    }

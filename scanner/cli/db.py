@@ -1,0 +1,122 @@
+"""`acrguard db import|update|info`: the vulnerability database commands (wired into scanner.cli.main).
+
+Errors are `AcrguardError`s (`FeedError`), which the CLI prints as one line with exit code 2. Per-record
+problems are not errors: they are counted, and the first few named on stderr as warnings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from scanner.vulndb.location import scan_db_path, writable_db_path
+from scanner.vulndb.osv_import import ImportResult, import_sources
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+from scanner.vulndb.update import BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_ECOSYSTEMS, FeedOutcome, update
+
+EXIT_OK = 0
+DB_HELP = "database file (default: $ACRGUARD_DB, else ~/.cache/acrguard/vulndb.sqlite)"
+
+
+def add_db_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Adds `db` with its subcommands to the top-level subparsers of `acrguard`."""
+    db = subparsers.add_parser("db", help="manage the vulnerability database (OSV, Alpine secdb)")
+    commands = db.add_subparsers(dest="db_command", required=True, metavar="{import,update,info}")
+
+    imp = commands.add_parser("import", help="import OSV records and Alpine secdb files")
+    imp.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="directory tree of OSV JSON/YAML or secdb files, a zip like osv.dev's all.zip, a file, or an http(s) URL",
+    )
+    imp.add_argument("--db", help=DB_HELP)
+
+    upd = commands.add_parser("update", help="download the osv.dev ecosystem archives that changed")
+    upd.add_argument("--db", help=DB_HELP)
+    upd.add_argument(
+        "--ecosystem",
+        action="extend",
+        nargs="+",
+        metavar="NAME",
+        help=f"osv.dev ecosystems to update (default: {', '.join(DEFAULT_ECOSYSTEMS)})",
+    )
+    upd.add_argument("--base-url", help=f"archive server (default: ${BASE_URL_ENV}, else {DEFAULT_BASE_URL})")
+
+    info = commands.add_parser("info", help="list the sources and records of the database a scan would use")
+    info.add_argument("--db", help="database file (default: as a scan chooses, the bundled snapshot last)")
+
+
+def run_db(args: argparse.Namespace) -> int:
+    if args.db_command == "import":
+        return _run_import(args)
+    if args.db_command == "update":
+        return _run_update(args)
+    return _run_info(args)
+
+
+def _warn(result: ImportResult) -> None:
+    for warning in result.warnings:
+        sys.stderr.write(f"acrguard: warning: {' '.join(warning.split())}\n")
+    if result.more_warnings:
+        sys.stderr.write(f"acrguard: warning: {result.name}: {result.more_warnings} more not shown\n")
+
+
+def _summary(result: ImportResult) -> str:
+    extra = []
+    if result.kept:
+        extra.append(f"{result.kept:,} older than held")
+    if result.removed:
+        extra.append(f"{result.removed:,} removed")
+    tail = f" ({', '.join(extra)})" if extra else ""
+    return (
+        f"{result.name}: {result.records:,} records, {result.skipped:,} skipped{tail}, "
+        f"{result.seconds:.1f} s ({result.records / max(result.seconds, 1e-9):,.0f} records/s)"
+    )
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    path = writable_db_path(args.db)
+    for result in import_sources(path, args.sources):
+        _warn(result)
+        sys.stdout.write(_summary(result) + "\n")
+    sys.stdout.write(f"database: {path}\n")
+    return EXIT_OK
+
+
+def _run_update(args: argparse.Namespace) -> int:
+    path = writable_db_path(args.db)
+
+    def progress(outcome: FeedOutcome) -> None:
+        if outcome.result is None:
+            sys.stdout.write(f"osv:{outcome.ecosystem}: unchanged\n")
+        else:
+            _warn(outcome.result)
+            sys.stdout.write(f"{_summary(outcome.result)}, {outcome.downloaded_bytes / 1e6:,.1f} MB downloaded\n")
+        sys.stdout.flush()
+
+    report = update(path, args.ecosystem, base=args.base_url, progress=progress)
+    sys.stdout.write(f"database: {path} ({'updated' if report.replaced else 'unchanged'})\n")
+    return EXIT_OK
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    with SqliteVulnDatabase.open(scan_db_path(args.db)) as db:
+        facts = db.describe()
+    sources: list[dict[str, Any]] = facts["sources"]
+    out = [f"database: {facts['path']} (format {facts['format_version']})"]
+    if sources:
+        width = max(len("SOURCE"), *(len(s["name"]) for s in sources))
+        out.append(f"{'SOURCE':<{width}}  {'IMPORTED AT':<20}  {'RECORDS':>9}  {'SKIPPED':>8}  KIND")
+        for s in sources:
+            out.append(
+                f"{s['name']:<{width}}  {s['imported_at']:<20}  {s['record_count']:>9,}  "
+                f"{s['skipped_count']:>8,}  {s['kind']}"
+            )
+    out.append(
+        f"total: {facts['total_records']:,} records ({facts['withdrawn_records']:,} withdrawn) "
+        f"from {len(sources)} source{'s' if len(sources) != 1 else ''}"
+    )
+    sys.stdout.write("\n".join(out) + "\n")
+    return EXIT_OK

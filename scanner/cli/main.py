@@ -1,0 +1,89 @@
+"""`acrguard` command line: a thin shell over scanner.inventory.build. Errors: one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from scanner import __version__
+from scanner.cli.options import EXIT_ERROR, EXIT_OK, Parser, add_image_arguments, read_inventories, write_output
+from scanner.model.errors import AcrguardError
+from scanner.report.inventory_json import inventory_dict
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="acrguard", description="Vulnerability assessment for container registries.")
+    parser.add_argument("--version", action="version", version=f"acrguard {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sbom = sub.add_parser("sbom", help="inventory the packages in an image (SBOM)")
+    add_image_arguments(sbom)
+    sbom.add_argument("--format", choices=["json", "cyclonedx-json"], default="json")
+    from scanner.cli.scan import add_scan_parser
+
+    add_scan_parser(sub)
+    from scanner.cli.db import add_db_parser
+
+    add_db_parser(sub)
+    from scanner.cli.job import add_job_parser
+
+    add_job_parser(sub)
+    from scanner.cli.serve import add_serve_parser
+
+    add_serve_parser(sub)
+    from scanner.cli.worker import add_worker_parser
+
+    add_worker_parser(sub)
+    return parser
+
+
+def _run_sbom(args: argparse.Namespace) -> int:
+    inventories = read_inventories(args)
+    if args.format == "cyclonedx-json":
+        from scanner.report.cyclonedx_sbom import to_cyclonedx  # heavy import, only when asked for
+
+        text = "\n".join(to_cyclonedx(inv) for inv in inventories)
+    else:
+        docs = [inventory_dict(inv) for inv in inventories]
+        text = json.dumps(docs if args.all_platforms else docs[0], indent=2)
+    write_output(args.output, text)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "sbom":
+            return _run_sbom(args)
+        if args.command == "scan":
+            from scanner.cli.scan import run_scan
+
+            return run_scan(args)
+        if args.command == "db":
+            from scanner.cli.db import run_db
+
+            return run_db(args)
+        if args.command == "job":
+            from scanner.cli.job import run_job
+
+            return run_job(args)
+        if args.command == "serve":
+            from scanner.cli.serve import run_serve
+
+            return run_serve(args)
+        if args.command == "worker":
+            from scanner.cli.worker import run_worker
+
+            return run_worker(args)
+    except AcrguardError as exc:
+        sys.stderr.write(f"acrguard: {exc}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("acrguard: interrupted\n")
+        return 130
+    except (OSError, MemoryError) as exc:
+        # Host-side failures (disk full, permission) are not image problems but still one line.
+        sys.stderr.write(f"acrguard: {type(exc).__name__}: {exc}\n")
+        return EXIT_ERROR
+    return EXIT_ERROR

@@ -1,0 +1,66 @@
+"""What every `acrguard` subcommand shares: the argument parser, image options, exit codes and output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from scanner.cli.progress import progress_hook
+from scanner.image.manifest import Platform
+from scanner.image.registry_options import RegistryOptions
+from scanner.inventory.build import ScanOptions, inventory
+from scanner.model.limits import Limits, option_pairs
+from scanner.model.types import Inventory
+
+EXIT_OK, EXIT_ERROR = 0, 2
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"acrguard: {message}\n")
+        raise SystemExit(EXIT_ERROR)
+
+
+def add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments every command that reads an image shares (`sbom`, `scan`)."""
+    parser.add_argument("image", help="docker-archive:PATH, oci-archive:PATH, oci:DIR[:REF], dir:PATH or HOST/REPO:TAG")
+    parser.add_argument("--output", "-o", help="write to this file instead of stdout")
+    parser.add_argument("--platform", help="OS/ARCH[/VARIANT] to pick from a multi-arch index (default linux/amd64)")
+    parser.add_argument("--all-platforms", action="store_true", help="every platform of an index")
+    parser.add_argument("--insecure", action="store_true", help="plain HTTP to the registry")
+    parser.add_argument("--ca-file", help="CA bundle for a registry with a private CA")
+    parser.add_argument("--username", help="registry user (or ACRGUARD_REGISTRY_USERNAME / docker config)")
+    parser.add_argument("--password-stdin", action="store_true", help="read the registry password from stdin")
+    parser.add_argument("--docker-config", help="docker config.json with registry credentials")
+    parser.add_argument("--scratch-dir", help="where large captured files are spilled (default: system temp)")
+    parser.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE", help="override a safety limit")
+    parser.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
+
+
+def image_options(args: argparse.Namespace) -> ScanOptions:
+    limits = Limits.from_environment().with_overrides(option_pairs(args.limit, "--limit"))
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    registry = RegistryOptions(
+        insecure=args.insecure,
+        ca_file=args.ca_file,
+        username=args.username,
+        password=password,
+        docker_config=args.docker_config,
+    )
+    platform = Platform.parse(args.platform) if args.platform else None
+    return ScanOptions(limits, registry, platform, args.all_platforms, args.scratch_dir)
+
+
+def read_inventories(args: argparse.Namespace) -> list[Inventory]:
+    options = image_options(args)
+    enabled = {"auto": None, "always": True, "never": False}[args.progress]
+    with progress_hook(enabled) as hook:
+        return inventory(args.image, options, progress=hook)
+
+
+def write_output(path: str | None, text: str) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")

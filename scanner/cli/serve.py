@@ -1,0 +1,97 @@
+"""`acrguard serve`: the function app (HTTP API, Event Grid webhook, timers, queue worker) in one local
+process, for machines without the Azure Functions Core Tools. See `scanner.localhost.serve`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from scanner.cli.worker import add_scan_arguments, insecure_hosts
+from scanner.model.errors import AcrguardError
+
+EXIT_OK, EXIT_ERROR = 0, 2
+DEFAULT_DIR = Path.home() / ".cache" / "acrguard" / "serve"
+
+
+def add_serve_parser(sub: Any) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="run the function app locally: HTTP API, Event Grid webhook, timers and the queue worker",
+        description="Serves the app's HTTP functions under /api/ (uvicorn), the Event Grid webhook at "
+        "/runtime/webhooks/eventgrid?functionName=acr_events, the timers and queue workers running the sandboxed "
+        "job; SIGINT/SIGTERM stop it gracefully. Set ACRGUARD_FUNCTION_KEY to require a function key (?code= or "
+        "x-functions-key) as Azure does.",
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7071, help="default 7071, the Functions host's")
+    add_scan_arguments(
+        serve,
+        store_help=f"findings store path or postgresql:// URL (default {DEFAULT_DIR}/store.sqlite)",
+        queue_help=f"queue path, URL or Storage connection string (default {DEFAULT_DIR}/queue.sqlite)",
+        insecure_help="registries spoken to over HTTP (also ACRGUARD_INSECURE_REGISTRIES for the handlers)",
+    )
+    serve.add_argument("--rescan-schedule", help="six-field NCRONTAB for the rescan timer (default: the app's)")
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every HTTP request (uvicorn.access at INFO); off by default, one line per request",
+    )
+    serve.add_argument(
+        "--workers", type=_positive, default=1, metavar="N", help="queue worker threads, one scan each (default 1)"
+    )
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from scanner.localhost.serve import ServeConfig, parse_ncrontab, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        schedules = {}
+        if args.rescan_schedule:
+            parse_ncrontab(args.rescan_schedule)  # a bad schedule is a usage error before anything starts
+            schedules["rescan"] = args.rescan_schedule
+        if not args.store or not args.queue:
+            DEFAULT_DIR.mkdir(parents=True, exist_ok=True)
+        config = ServeConfig(
+            host=args.host,
+            port=args.port,
+            store=args.store or str(DEFAULT_DIR / "store.sqlite"),
+            queue=args.queue or str(DEFAULT_DIR / "queue.sqlite"),
+            db=args.db,
+            runner=args.runner,
+            schedules=schedules,
+            insecure_registries=insecure_hosts(args.insecure_registries),
+            function_key=os.environ.get("ACRGUARD_FUNCTION_KEY", ""),
+            workers=args.workers,
+            access_log=args.access_log,
+        )
+    except ValueError as err:
+        sys.stderr.write(f"acrguard: {err}\n")
+        return EXIT_ERROR
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger(__name__).info("serve: signal %d, stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        serve(config, stop)
+    except AcrguardError as err:
+        sys.stderr.write(f"acrguard: {err}\n")
+        return EXIT_ERROR
+    return EXIT_OK

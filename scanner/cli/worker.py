@@ -1,0 +1,89 @@
+"""`acrguard worker`: drains the scan queue and exits. In Azure this is the scan job's entry point: a
+Container Apps job scaled on the queue's length (KEDA `azure-queue`) runs one worker per execution, so the
+function app itself never fetches or parses an image. `acrguard serve` runs the same loop in threads."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+EXIT_OK, EXIT_ERROR = 0, 2
+
+
+def add_worker_parser(sub: Any) -> None:
+    worker = sub.add_parser(
+        "worker",
+        help="process queued scan requests until the queue is empty (the container job's entry point)",
+        description="Receives scan requests from ACRGUARD_QUEUE, runs each in the sandboxed job, stores inventory "
+        "and findings in ACRGUARD_STORE, matching against ACRGUARD_DB. A failed scan is released for a retry with "
+        "backoff (ACRGUARD_RETRY_*), dead-lettered with its error after ACRGUARD_MAX_ATTEMPTS.",
+    )
+    add_scan_arguments(
+        worker,
+        store_help="findings store path or postgresql:// URL (default: ACRGUARD_STORE)",
+        queue_help="queue path or Storage connection string (default: ACRGUARD_QUEUE)",
+    )
+    worker.add_argument("--max-messages", type=int, default=0, help="stop after this many (default: until empty)")
+
+
+def add_scan_arguments(parser: Any, *, store_help: str, queue_help: str, insecure_help: str = "") -> None:
+    """The options of every process that runs scans from the queue (`worker`, `serve`)."""
+    parser.add_argument("--store", help=store_help)
+    parser.add_argument("--queue", help=queue_help)
+    parser.add_argument("--db", help="vulnerability database (default: ACRGUARD_DB or the standard location)")
+    parser.add_argument("--runner", choices=["bubblewrap", "none"], default="bubblewrap", help="sandbox for scans")
+    parser.add_argument(
+        "--insecure-registries",
+        default="",
+        metavar="HOST,...",
+        help=insecure_help or "registries spoken to over HTTP",
+    )
+
+
+def insecure_hosts(text: str) -> frozenset[str]:
+    return frozenset(h.strip().lower() for h in text.split(",") if h.strip())
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from scanner.service.config import QUEUE_ENV, STORE_ENV
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.max_messages < 0:
+        sys.stderr.write(f"acrguard: --max-messages must be 0 or more, not {args.max_messages}\n")
+        return EXIT_ERROR
+    for name, value in ((STORE_ENV, args.store), (QUEUE_ENV, args.queue), ("ACRGUARD_DB", args.db)):
+        if value:
+            os.environ[name] = value
+    for name in (STORE_ENV, QUEUE_ENV):
+        if not os.environ.get(name, "").strip():
+            sys.stderr.write(f"acrguard: worker: set --{name.split('_')[-1].lower()} or {name}\n")
+            return EXIT_ERROR
+    processed, failed = drain_until_empty(args.runner, insecure_hosts(args.insecure_registries), args.max_messages)
+    sys.stderr.write(f"acrguard: worker: {processed} scanned, {failed} failed (retried or dead-lettered)\n")
+    return EXIT_OK
+
+
+def drain_until_empty(runner: str, insecure: frozenset[str], max_messages: int) -> tuple[int, int]:
+    from scanner import __version__
+    from scanner.service.config import clients
+    from scanner.service.pipeline import drain_queue
+    from scanner.service.sandboxed import make_sandboxed_fetch
+
+    fetch = make_sandboxed_fetch(runner, insecure)
+    processed = failed = 0
+    try:
+        while max_messages == 0 or processed + failed < max_messages:
+            batch = 16 if max_messages == 0 else min(16, max_messages - processed - failed)
+            counts = drain_queue(
+                clients.queue(), clients.store(), clients.db(), fetch, __version__, max_messages=batch,
+                policy=clients.policy(), settings=clients.retry_settings(),
+            )  # fmt: skip
+            processed, failed = processed + counts.processed, failed + counts.failed
+            if counts.processed + counts.failed == 0:
+                break  # nothing visible: done (messages waiting for a retry are a later execution's)
+    finally:
+        clients.close()
+    return processed, failed

@@ -1,1 +1,0 @@
-"""Package and OS detectors: one module per format, registered in `registry.py`."""

@@ -1,1 +1,0 @@
-"""Vulnerability feeds: OSV and Alpine secdb import, the SQLite vulnerability database, updates."""

@@ -1,0 +1,170 @@
+"""Orchestration: a reference in, one inventory per platform out. The only place that picks adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from scanner.image.containers import open_container
+from scanner.image.local import DockerArchiveSource, OCILayoutSource
+from scanner.image.manifest import Platform
+from scanner.image.reference import LocalReference, RegistryReference, parse_reference
+from scanner.image.registry_options import RegistryOptions
+from scanner.image.resolve import ImageSource, ResolvedImage
+from scanner.image.streams import LayerStream
+from scanner.inventory.analysis import Analysis
+from scanner.inventory.detectors.plugins import DetectorRegistry, default_registry
+from scanner.inventory.rootfs import read_rootfs
+from scanner.model.errors import ImageError
+from scanner.model.limits import Limits
+from scanner.model.types import ImageInfo, Inventory, LayerInfo, OSInfo, Package, Status
+
+DEFAULT_PLATFORM = Platform("linux", "amd64")
+
+# progress(event, amount): "layers" total count, "bytes-total", "bytes" done; a no-op by default.
+ProgressHook = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    limits: Limits = field(default_factory=Limits)
+    registry: RegistryOptions = field(default_factory=RegistryOptions)
+    platform: Platform | None = None  # None: linux/amd64 unless all_platforms
+    all_platforms: bool = False
+    scratch_dir: str | None = None
+
+
+def open_source(reference: str, options: ScanOptions) -> ImageSource | LocalReference:
+    """The adapter for a reference; `dir:` references are returned as is (no manifest to resolve)."""
+    ref = parse_reference(reference)
+    limits = options.limits
+    if isinstance(ref, RegistryReference):
+        from scanner.image.registry import RegistrySource  # the Azure SDK import costs ~80 ms: only when needed
+
+        registry = RegistryOptions(**{**options.registry.__dict__, "max_blob_size": limits.max_blob_size})
+        return RegistrySource(ref, registry)
+    if ref.transport == "dir":
+        return ref
+    container = open_container(ref.path, limits, options.scratch_dir)
+    if ref.transport == "docker-archive":
+        return DockerArchiveSource(container, reference, ref.ref, limits.max_document_size, limits.max_blob_size)
+    return OCILayoutSource(container, reference, ref.ref, limits.max_document_size, limits.max_blob_size)
+
+
+def inventory(
+    reference: str,
+    options: ScanOptions | None = None,
+    registry: DetectorRegistry | None = None,
+    progress: ProgressHook | None = None,
+) -> list[Inventory]:
+    options = options or ScanOptions()
+    registry = registry or default_registry()
+    hook = progress or (lambda _event, _amount: None)
+    source = open_source(reference, options)
+    if isinstance(source, LocalReference):
+        return [_inventory_rootfs(source, options, registry)]
+    try:
+        wanted = None if options.all_platforms else (options.platform or DEFAULT_PLATFORM)
+        images = source.images(wanted, options.limits.max_document_size, options.limits.max_platforms)
+        return [_inventory_image(source, image, options, registry, hook) for image in images]
+    finally:
+        source.close()
+
+
+def layer_infos(image: ResolvedImage) -> tuple[LayerInfo, ...]:
+    diff_ids = image.config.diff_ids
+    history = image.config.layer_history
+    infos = []
+    for i, descriptor in enumerate(image.layers):
+        diff_id = diff_ids[i] if i < len(diff_ids) else ""
+        verified = dict(descriptor.annotations).get("acrguard.verified", "yes") == "yes"
+        infos.append(
+            LayerInfo(
+                index=i,
+                digest=descriptor.digest if verified else diff_id,
+                diff_id=diff_id,
+                media_type=descriptor.media_type,
+                size=descriptor.size,
+                created_by=history[i] if i < len(history) and len(history) == len(image.layers) else "",
+            )
+        )
+    return tuple(infos)
+
+
+def image_info(image: ResolvedImage, os_info: OSInfo | None, layers: tuple[LayerInfo, ...]) -> ImageInfo:
+    return ImageInfo(
+        reference=image.reference,
+        digest=image.digest,
+        config_digest=image.config_digest,
+        platform=str(image.config.platform) if image.config.os else "",
+        os=os_info,
+        layers=layers,
+        media_type=image.media_type,
+        index_digest=image.index_digest,
+    )
+
+
+def _inventory_image(
+    source: ImageSource,
+    image: ResolvedImage,
+    options: ScanOptions,
+    registry: DetectorRegistry,
+    hook: ProgressHook,
+) -> Inventory:
+    limits = options.limits
+    layers = layer_infos(image)
+    if image.config.os.lower() == "windows":
+        reason = f"Windows images are not supported (config os: {image.config.os}, {image.config.architecture})"
+        return Inventory(image_info(image, None, layers), "Unsupported", reason, ())
+    if len(layers) > limits.max_layers:
+        raise ImageError(f"{image.reference}: {len(layers)} layers, over the limit of {limits.max_layers}")
+    diff_ids = image.config.diff_ids
+    if diff_ids and len(diff_ids) != len(layers):
+        raise ImageError(f"{image.reference}: config lists {len(diff_ids)} diff_ids for {len(layers)} layers")
+    hook("layers", len(layers))
+    hook("bytes-total", sum(layer.size for layer in layers))
+    analysis = Analysis(registry, limits, options.scratch_dir)
+    try:
+        for info, descriptor in zip(layers, image.layers, strict=True):
+            label = info.digest or f"#{info.index}"
+            raw = source.open_blob(descriptor, f"{image.reference}: layer {label}")
+            raw.on_chunk = lambda n: hook("bytes", n)
+            stream = LayerStream(raw, analysis.budget, f"layer {label}")
+            stream.start_background()
+            try:
+                analysis.reader.read(stream, info.index, label)
+            finally:
+                stream.close()
+            raw.verify()
+            actual = "sha256:" + stream.diff_hash.hexdigest()
+            if info.diff_id and info.diff_id.startswith("sha256:") and actual != info.diff_id:
+                raise ImageError(f"layer {label}: uncompressed content {actual} does not match diff_id {info.diff_id}")
+            analysis.after_layer(info.index)
+        os_info, packages, warnings = analysis.finish(layers)
+    finally:
+        analysis.close()
+    status, reason = _status(os_info, packages)
+    return Inventory(image_info(image, os_info, layers), status, reason, tuple(packages), tuple(warnings))
+
+
+def _inventory_rootfs(ref: LocalReference, options: ScanOptions, registry: DetectorRegistry) -> Inventory:
+    analysis = Analysis(registry, options.limits, options.scratch_dir)
+    layers = (LayerInfo(index=0, digest="", media_type="dir"),)
+    try:
+        read_rootfs(ref.path, analysis)
+        analysis.after_layer(0)
+        os_info, packages, warnings = analysis.finish(layers)
+    finally:
+        analysis.close()
+    status, reason = _status(os_info, packages)
+    info = ImageInfo(reference=str(ref), digest="", config_digest="", platform="", os=os_info, layers=layers)
+    return Inventory(info, status, reason, tuple(packages), tuple(warnings))
+
+
+def _status(os_info: OSInfo | None, packages: list[Package]) -> tuple[Status, str]:
+    if os_info is None and not packages:
+        return "Unsupported", "no recognisable operating system and no packages found"
+    return "Scanned", ""
+
+
+__all__ = ["ScanOptions", "inventory", "open_source"]

@@ -1,0 +1,263 @@
+"""Go modules compiled into ELF executables, from the build info the Go linker embeds (OSV ecosystem "Go").
+
+Since Go 1.18 the linker writes a 32-byte header into the `.go.buildinfo` section: the magic
+`\\xff Go buildinf:`, the pointer size, a flags byte whose bit 0x2 says the strings follow inline, then two
+uvarint-length-prefixed strings: the toolchain version (`go1.22.5`) and the module info, wrapped in two
+16-byte sentinels, in `runtime/debug.BuildInfo.String()` form (fields tab-separated):
+
+    path  example.com/cmd/app
+    mod  example.com/app  v1.2.0  h1:…
+    dep  golang.org/x/text  v0.14.0  h1:…
+    =>  golang.org/x/text  v0.13.0  h1:…     (replaces the module on the line before)
+    build  GOOS=linux
+
+Reported: every `dep` (its replacement when there is one with a version; a replacement by a local
+directory has no version, its code is not the module's, so nothing is reported for it), the main module
+when it has a real version (Go 1.24+ stamps one from VCS tags; `(devel)` is skipped), and the Go standard
+library as `stdlib` (OSV's name for it) at the toolchain version, `go1.22.5` -> `v1.22.5`.
+
+Paths (`required`): only a path test is possible before content is captured, and every captured file
+costs memory or scratch space, so only the directories Go programs are installed in are read: the usual
+`bin`/`sbin` directories, Go's own (`/usr/local/go/bin`, `/go/bin`, `/root/go/bin`), `/app`, `/ko-app`
+(ko), `/usr/lib/cni` and `/opt/cni/bin`, Docker's CLI plugin directories, and files directly in `/`
+(distroless images: `/manager`, `/server`). Their direct children only, never subdirectories (an `/app`
+tree can hold a whole node_modules). A Go program anywhere else is not found: that is the limit.
+Files that are not ELF or carry no build info are skipped silently. The pre-1.18 format (pointers into the
+data segment instead of inline strings) is not read: a warning says so.
+
+Pure: parses the bytes handed over in a FileSet, never touches the filesystem.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+
+from packageurl import PackageURL
+
+from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
+from scanner.model.types import RawPackage, Warning_
+
+_BIN_DIRS = frozenset(
+    {
+        # /usr/bin, /usr/sbin and /sbin are left out on purpose: there the distribution's package
+        # manager installs its binaries (assessed through the distribution's advisories), and reading
+        # every distro executable would dominate scan time. Scratch-style images put Go binaries in /,
+        # /bin or an application directory, which are covered.
+        "",  # files directly in /
+        "/bin",
+        "/usr/local/bin",
+        "/usr/local/sbin",
+        "/usr/local/go/bin",
+        "/go/bin",
+        "/root/go/bin",
+        "/app",
+        "/ko-app",
+        "/usr/lib/cni",
+        "/opt/cni/bin",
+        "/usr/libexec/docker/cli-plugins",
+        "/usr/local/libexec/docker/cli-plugins",
+    }
+)
+
+_ELF = b"\x7fELF"
+_MAGIC = b"\xff Go buildinf:"
+_HEADER_SIZE = 32
+_ALIGN = 16
+_FLAG_INLINE = 0x2
+# cmd/go/internal/modload's infoStart/infoEnd sentinels are 16 bytes each around the module info.
+_SENTINEL = 16
+_NO_SECTION = (-1, -1)
+# Most section headers one ELF file may declare (the field is 16 bits anyway).
+_MAX_SECTIONS = 0xFFFF
+# Toolchain versions: go1.21.0, go1.20 (before 1.21 the first release had no .0), go1.21rc2, go1.9beta1.
+_GO_VERSION = re.compile(r"go(\d+)\.(\d+)(?:\.(\d+))?(?:(rc|beta)(\d+))?\Z")
+
+
+@dataclass(frozen=True)
+class _Module:
+    path: str
+    version: str
+    replaces: str = ""  # "<path>@<version>" of the module a `=>` line replaced
+    main: bool = False
+
+
+class GoBinaryDetector(Detector):
+    name = "go-binary"
+    version = 1
+    group = "language"
+    per_file = True
+
+    def required(self, path: str) -> bool:
+        # Hot path (every file of every layer): one rfind and one set lookup, no regex.
+        return path[: path.rfind("/")] in _BIN_DIRS
+
+    def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
+        out = Extraction()
+        for path in files.paths():
+            # The FileSet may hold files other detectors asked for.
+            if not self.required(path):
+                continue
+            data = files.read(path)
+            if not data.startswith(_ELF):
+                continue  # scripts, text, other formats: not a Go binary, nothing to say
+            info = _build_info(path, data, out.warnings)
+            if info is None:
+                continue
+            go_version, modinfo = info
+            out.packages.extend(_packages(path, go_version, modinfo, out.warnings))
+        return out
+
+
+def _section(data: bytes, wanted: bytes) -> tuple[int, int] | None:
+    """(file offset, size) of the ELF section named `wanted`; `_NO_SECTION` if the section headers were
+    read and name no such section; None if there are no usable section headers. Every offset is checked
+    against the data: headers are hostile input."""
+    try:
+        is64 = data[4] == 2
+        endian = ">" if data[5] == 2 else "<"
+        if is64:
+            (shoff,) = struct.unpack_from(endian + "Q", data, 0x28)
+            shentsize, shnum, shstrndx = struct.unpack_from(endian + "HHH", data, 0x3A)
+            header = endian + "IIQQQQ"  # name, type, flags, addr, offset, size
+        else:
+            (shoff,) = struct.unpack_from(endian + "I", data, 0x20)
+            shentsize, shnum, shstrndx = struct.unpack_from(endian + "HHH", data, 0x2E)
+            header = endian + "IIIIII"
+        if shoff == 0 or shnum == 0 or shnum > _MAX_SECTIONS or shentsize < struct.calcsize(header):
+            return None
+        sections = [struct.unpack_from(header, data, shoff + i * shentsize) for i in range(shnum)]
+        if shstrndx >= shnum:
+            return None
+        strtab = sections[shstrndx][4]
+        for name, kind, _flags, _addr, offset, size in sections:
+            start = strtab + name
+            if data[start : start + len(wanted) + 1] == wanted + b"\0":
+                # SHT_NOBITS (8) has no bytes in the file.
+                if kind == 8 or offset + size > len(data):
+                    return None
+                return offset, size
+    except (struct.error, IndexError):
+        return None
+    return _NO_SECTION
+
+
+def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
+    """encoding/binary.Uvarint: (value, position after it); (-1, pos) if malformed or over 10 bytes."""
+    value = shift = 0
+    for i in range(pos, min(pos + 10, len(data))):
+        byte = data[i]
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, i + 1
+        shift += 7
+    return -1, pos
+
+
+def _inline_strings(blob: bytes) -> tuple[str, str] | None:
+    """(toolchain version, module info) from a build info header at the start of `blob`, as Go's
+    debug/buildinfo decodes them; None if a length runs past the data."""
+    strings: list[bytes] = []
+    pos = _HEADER_SIZE
+    for _ in range(2):
+        length, pos = _uvarint(blob, pos)
+        if length < 0 or length > len(blob) - pos:
+            return None
+        strings.append(blob[pos : pos + length])
+        pos += length
+    version, modinfo = strings
+    # Strip the sentinels (binary, so before decoding); without them the module info is absent, as in Go.
+    if len(modinfo) >= 2 * _SENTINEL + 1 and modinfo[-_SENTINEL - 1] == ord("\n"):
+        modinfo = modinfo[_SENTINEL:-_SENTINEL]
+    else:
+        modinfo = b""
+    return version.decode("utf-8", errors="replace"), modinfo.decode("utf-8", errors="replace")
+
+
+def _build_info(path: str, data: bytes, warnings: list[Warning_]) -> tuple[str, str] | None:
+    section = _section(data, b".go.buildinfo")
+    if section == _NO_SECTION:
+        # Every Go toolchain since 1.13 emits the section: a file with readable section headers and no
+        # .go.buildinfo is a C (or Rust, …) program. Not scanning it spares a pass over every such binary.
+        return None
+    if section is not None:
+        offset, size = section
+        candidates = [data[offset : offset + size]]
+    else:
+        # Stripped section headers: look for the header where Go's reader would, 16-byte aligned (the
+        # section is aligned in memory, and file offsets match memory addresses modulo the page size).
+        candidates = []
+        start = data.find(_MAGIC)
+        while start >= 0 and len(candidates) < 64:
+            if start % _ALIGN == 0:
+                candidates.append(data[start : start + 1024 * 1024])
+            start = data.find(_MAGIC, start + 1)
+    old_format = False
+    for blob in candidates:
+        if len(blob) < _HEADER_SIZE or not blob.startswith(_MAGIC):
+            continue
+        if not blob[15] & _FLAG_INLINE:
+            old_format = True
+            continue
+        decoded = _inline_strings(blob)
+        # A literal copy of the magic (a scanner binary embeds it as a constant) does not decode to a
+        # version: keep looking.
+        if decoded is not None and decoded[0].startswith(("go", "devel")):
+            return decoded
+    if old_format:
+        warnings.append(Warning_(path, "Go build info in the pre-1.18 format is not supported; skipped"))
+    elif section is not None:
+        warnings.append(Warning_(path, "unreadable .go.buildinfo section; skipped"))
+    return None
+
+
+def _stdlib_version(toolchain: str) -> str:
+    """`go1.22.5` -> `v1.22.5`, `go1.20` -> `v1.20.0`, `go1.21rc2` -> `v1.21.0-rc.2`; "" if not a release.
+    Experiment suffixes (`go1.22.0 X:boringcrypto`) are ignored."""
+    match = _GO_VERSION.match(toolchain.split(" ", 1)[0])
+    if not match:
+        return ""
+    major, minor, patch, pre, number = match.groups()
+    version = f"v{major}.{minor}.{patch or 0}"
+    return f"{version}-{pre}.{number}" if pre else version
+
+
+def _modules(modinfo: str) -> list[_Module]:
+    modules: list[_Module] = []
+    for line in modinfo.split("\n"):
+        fields = line.split("\t")
+        if fields[0] not in ("mod", "dep", "=>") or len(fields) < 3:
+            continue
+        module = _Module(fields[1], fields[2], main=fields[0] == "mod")
+        if fields[0] == "=>":
+            if not modules:
+                continue
+            replaced = modules.pop()
+            module = _Module(fields[1], fields[2], f"{replaced.path}@{replaced.version}", replaced.main)
+        modules.append(module)
+    return modules
+
+
+def _packages(path: str, toolchain: str, modinfo: str, warnings: list[Warning_]) -> list[RawPackage]:
+    packages: dict[tuple[str, str], RawPackage] = {}
+    stdlib = _stdlib_version(toolchain)
+    if stdlib:
+        packages[("stdlib", stdlib)] = _package(path, "stdlib", stdlib, [("go_version", toolchain)])
+    else:
+        warnings.append(Warning_(path, f"Go toolchain version {toolchain!r} is not a release; stdlib not reported"))
+    for module in _modules(modinfo):
+        # Local replacements and unversioned main modules have "(devel)" or nothing: no version to report.
+        if not module.version or module.version == "(devel)" or not module.path or module.path.startswith("."):
+            continue
+        metadata = [("main", "true")] if module.main else []
+        if module.replaces:
+            metadata.append(("replaces", module.replaces))
+        packages.setdefault((module.path, module.version), _package(path, module.path, module.version, metadata))
+    return list(packages.values())
+
+
+def _package(path: str, module: str, version: str, metadata: list[tuple[str, str]]) -> RawPackage:
+    namespace, _, name = module.rpartition("/")
+    purl = PackageURL(type="golang", namespace=namespace or None, name=name, version=version)
+    return language_package("golang", "Go", module, version, str(purl.to_string()), path, metadata)

@@ -1,0 +1,312 @@
+"""npm packages: installed `node_modules` trees and npm lockfiles (OSV ecosystem "npm").
+
+Two sources, one truth:
+
+- `.../node_modules/<name>/package.json` and `.../node_modules/@scope/<name>/package.json`, at any nesting
+  depth, are packages on disk: always reported (dev, private or not: if it is in the image, its code is).
+- `package-lock.json` / `npm-shrinkwrap.json` outside `node_modules` (lockfile v1, v2, v3) list what
+  *would* be installed. An image that ran `npm ci --omit=dev` still carries the dev entries in its lockfile,
+  so once a tree is installed its lockfile says nothing the tree does not say better. Rule: a lockfile
+  entry is reported only when no installed package.json was found under the same top-level
+  `node_modules` directory the entry would live in (`/app/node_modules` for
+  `/app/package-lock.json`'s `node_modules/x`, `/app/packages/a/node_modules` for a workspace's
+  `packages/a/node_modules/y`). What is left is a lockfile whose tree is absent (bundled apps, multi-stage
+  builds that copied the lockfile only). Every package is reported once per (name, version, install path),
+  the package.json winning over any lockfile; a shrinkwrap wins over a package-lock, as in npm.
+- `node_modules/.package-lock.json` (npm 7+'s "hidden lockfile") is not read: it is npm's cache of the very
+  tree whose package.json files we read, so it can only duplicate them or, when stale, name packages that
+  are no longer on disk.
+
+In lockfiles v2/v3 (`packages`), the root entry `""` is the project itself and entries outside any
+`node_modules` (`packages/a`) are workspace sources: both are the project's own code, not dependencies,
+and are skipped. `link: true` entries are symlinks to those workspace sources and are skipped too (the
+target is skipped for the reason above). Dev, optional and peer entries are reported with a
+`dev`/`optional`/`peer` metadata flag so a consumer can filter them. In lockfile v1, versions that are not
+registry versions (`file:`, `git+https:`, tarball URLs) are skipped but their nested dependencies are
+not; `npm:name@version` aliases are reported under the real name.
+
+Pure: parses the bytes handed over in a FileSet, never touches the filesystem.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from packageurl import PackageURL
+
+from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
+from scanner.model.types import RawPackage, Warning_
+
+_NODE_MODULES = "/node_modules/"
+_MANIFEST = "/package.json"
+_LOCKFILES = ("/package-lock.json", "/npm-shrinkwrap.json")
+_WANTED = (_MANIFEST, *_LOCKFILES)
+# Bounds on hostile lockfiles (the capture limit already bounds their size). Real trees nest a few tens of
+# levels and real lockfiles hold tens of thousands of entries.
+MAX_LOCK_DEPTH = 128
+MAX_LOCK_ENTRIES = 500_000
+# npm's own limit on a name is 214 characters; versions get the same room.
+_MAX_FIELD = 214
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One package a lockfile names."""
+
+    name: str
+    version: str
+    install_path: str  # absolute directory the package would be installed in
+    flags: tuple[str, ...]  # "dev", "optional", "peer"
+    license: str
+
+
+def _installed_manifest(path: str) -> bool:
+    """`path` (ending in /package.json) is `.../node_modules/<name>/package.json` or
+    `.../node_modules/@scope/<name>/package.json`, not a file deeper inside a package."""
+    start = path.rfind(_NODE_MODULES)
+    if start < 0:
+        return False
+    rel = path[start + len(_NODE_MODULES) : -len(_MANIFEST)]
+    # Dot directories (.bin, .cache, .pnpm itself) are npm's or other tools' housekeeping, not packages.
+    if not rel or rel[0] == ".":
+        return False
+    slash = rel.find("/")
+    if slash < 0:
+        return rel[0] != "@"  # a scope directory holds packages, it is not one
+    scoped = rel[slash + 1 :]
+    return rel[0] == "@" and slash > 1 and bool(scoped) and scoped[0] != "." and "/" not in scoped
+
+
+def _top_node_modules(path: str) -> str:
+    """The outermost `node_modules` directory on `path` (`/app/node_modules/a/node_modules/b` ->
+    `/app/node_modules`), or "" if there is none."""
+    start = (path + "/").find(_NODE_MODULES)
+    return "" if start < 0 else path[: start + len(_NODE_MODULES) - 1]
+
+
+def _split_name(name: str) -> tuple[str, str] | None:
+    """(namespace, name) of a package name (`@scope/a` -> (`@scope`, `a`)), None if it is not one."""
+    if not name or len(name) > _MAX_FIELD or any(c.isspace() for c in name):
+        return None
+    if name[0] == "@":
+        scope, slash, short = name.partition("/")
+        if not slash or len(scope) < 2 or not short or "/" in short:
+            return None
+        return scope, short
+    if "/" in name:
+        return None
+    return "", name
+
+
+def _valid_version(version: str) -> bool:
+    return bool(version) and len(version) <= _MAX_FIELD and not any(c.isspace() for c in version)
+
+
+def _license(value: object) -> str:
+    # package.json has a string (SPDX expression); old manifests an object {"type": ..., "url": ...}.
+    if isinstance(value, dict):
+        value = value.get("type")
+    return value if isinstance(value, str) and len(value) <= _MAX_FIELD else ""
+
+
+def _load(path: str, data: bytes, warnings: list[Warning_]) -> dict[str, Any] | None:
+    try:
+        # bytes input: json detects UTF-8/16/32 and a UTF-8 BOM by itself.
+        document = json.loads(data)
+    except RecursionError:
+        warnings.append(Warning_(path, "JSON nested too deeply; skipped"))
+        return None
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError both derive from it
+        warnings.append(Warning_(path, f"malformed JSON ({err}); skipped"))
+        return None
+    if not isinstance(document, dict):
+        warnings.append(Warning_(path, "JSON document is not an object; skipped"))
+        return None
+    return document
+
+
+class NodeDetector(Detector):
+    name = "node"
+    version = 1
+    group = "language"
+
+    def required(self, path: str) -> bool:
+        # Hot path (every file of every layer): one C-level suffix check rejects almost everything.
+        if not path.endswith(_WANTED):
+            return False
+        if path.endswith(_MANIFEST):
+            return _installed_manifest(path)
+        return _NODE_MODULES not in path
+
+    def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
+        out = Extraction()
+        manifests: list[str] = []
+        # Sorted paths put npm-shrinkwrap.json before package-lock.json in a directory: npm's precedence.
+        lockfiles: list[str] = []
+        for path in files.paths():
+            # The FileSet may hold files other detectors asked for.
+            if not self.required(path):
+                continue
+            (manifests if path.endswith(_MANIFEST) else lockfiles).append(path)
+
+        found: dict[tuple[str, str, str], RawPackage] = {}
+        installed_roots: set[str] = set()
+        for path in manifests:
+            # Any manifest, even a broken one, shows the tree was installed here.
+            installed_roots.add(_top_node_modules(path))
+            package = _from_manifest(path, files.read(path), out.warnings)
+            if package is not None:
+                found.setdefault((package.name, package.version, posixpath.dirname(path)), package)
+
+        for path in lockfiles:
+            for entry in _lock_entries(path, files.read(path), out.warnings):
+                if _top_node_modules(entry.install_path) in installed_roots:
+                    continue  # the installed tree is the truth for this part of the lockfile
+                key = (entry.name, entry.version, entry.install_path)
+                if key not in found:
+                    found[key] = _package(
+                        entry.name, entry.version, path, entry.install_path, entry.flags, entry.license
+                    )
+
+        out.packages = sorted(found.values(), key=lambda p: (p.locations, _install_path(p), p.name, p.version))
+        return out
+
+
+def _install_path(package: RawPackage) -> str:
+    return dict(package.metadata).get("install_path", "")
+
+
+def _package(
+    name: str, version: str, location: str, install_path: str, flags: tuple[str, ...], licence: str
+) -> RawPackage:
+    namespace, short = _split_name(name) or ("", name)
+    purl = PackageURL(type="npm", namespace=namespace or None, name=short, version=version)
+    metadata = [("install_path", install_path)]
+    metadata += [(flag, "true") for flag in flags]
+    if licence:
+        metadata.append(("license", licence))
+    return language_package("npm", "npm", name, version, str(purl.to_string()), location, metadata)
+
+
+def _from_manifest(path: str, data: bytes, warnings: list[Warning_]) -> RawPackage | None:
+    manifest = _load(path, data, warnings)
+    if manifest is None:
+        return None
+    name, version = manifest.get("name"), manifest.get("version")
+    if name is None and version is None:
+        # A stub manifest (test fixtures shipped inside packages, `{"main": ...}` shims): npm cannot
+        # publish it, so it is not an installed package. Common enough that warning would be noise.
+        return None
+    if not isinstance(name, str) or _split_name(name) is None:
+        warnings.append(Warning_(path, f"package.json has no valid name ({name!r}); skipped"))
+        return None
+    if not isinstance(version, str) or not _valid_version(version.strip()):
+        warnings.append(Warning_(path, f"package.json of {name} has no valid version ({version!r}); skipped"))
+        return None
+    return _package(name, version.strip(), path, posixpath.dirname(path), (), _license(manifest.get("license")))
+
+
+def _flags(entry: dict[str, Any]) -> tuple[str, ...]:
+    flags = [flag for flag in ("dev", "optional", "peer") if entry.get(flag) is True]
+    # npm writes devOptional for a package that is a dev dependency of one path and optional of another.
+    if entry.get("devOptional") is True:
+        flags += [flag for flag in ("dev", "optional") if flag not in flags]
+    return tuple(flags)
+
+
+def _lock_entries(path: str, data: bytes, warnings: list[Warning_]) -> Iterator[_Entry]:
+    lock = _load(path, data, warnings)
+    if lock is None:
+        return
+    root = posixpath.dirname(path)
+    lock_version = lock.get("lockfileVersion")
+    if lock_version not in (1, 2, 3):
+        warnings.append(Warning_(path, f"unknown lockfileVersion {lock_version!r}; read as best we can"))
+    packages, dependencies = lock.get("packages"), lock.get("dependencies")
+    # v2 carries both sections for old npm versions; `packages` is the complete one.
+    if isinstance(packages, dict) and lock_version != 1:
+        yield from _packages_section(path, root, packages, warnings)
+    elif isinstance(dependencies, dict):
+        yield from _dependencies_section(path, root, dependencies, warnings)
+    elif packages is not None or dependencies is not None:
+        warnings.append(Warning_(path, "lockfile packages/dependencies is not an object; skipped"))
+
+
+def _packages_section(path: str, root: str, packages: dict[str, Any], warnings: list[Warning_]) -> Iterator[_Entry]:
+    """Lockfile v2/v3: keys are install paths relative to the lockfile's directory."""
+    for count, (key, entry) in enumerate(packages.items()):
+        if count >= MAX_LOCK_ENTRIES:
+            warnings.append(Warning_(path, f"more than {MAX_LOCK_ENTRIES} entries; the rest skipped"))
+            return
+        # "" is the project; keys outside node_modules are workspace sources: the project's own code.
+        if not (key.startswith("node_modules/") or "/node_modules/" in key):
+            continue
+        if not isinstance(entry, dict):
+            warnings.append(Warning_(path, f"entry {key!r} is not an object; skipped"))
+            continue
+        if entry.get("link") is True:
+            continue  # a symlink to a workspace source, skipped above
+        # An alias (`"x": "npm:y@1"`) installs y under node_modules/x and records "name": "y".
+        name = entry.get("name", key.rsplit("node_modules/", 1)[1])
+        version = entry.get("version")
+        if not isinstance(name, str) or _split_name(name) is None:
+            warnings.append(Warning_(path, f"entry {key!r} has no valid name ({name!r}); skipped"))
+            continue
+        if not isinstance(version, str) or not _valid_version(version):
+            warnings.append(Warning_(path, f"entry {key!r} has no valid version ({version!r}); skipped"))
+            continue
+        install_path = posixpath.normpath(posixpath.join(root, key))
+        yield _Entry(name, version, install_path, _flags(entry), _license(entry.get("license")))
+
+
+def _dependencies_section(
+    path: str, root: str, dependencies: dict[str, Any], warnings: list[Warning_]
+) -> Iterator[_Entry]:
+    """Lockfile v1: a tree of `dependencies`, each nested one `node_modules` deeper than its parent.
+
+    Walked iteratively with an explicit stack: recursion on hostile input would hit Python's limit.
+    """
+    stack: list[tuple[dict[str, Any], str, int]] = [(dependencies, root, 1)]
+    count = 0
+    too_deep = False
+    while stack:
+        deps, parent, depth = stack.pop()
+        for key, entry in deps.items():
+            count += 1
+            if count > MAX_LOCK_ENTRIES:
+                warnings.append(Warning_(path, f"more than {MAX_LOCK_ENTRIES} entries; the rest skipped"))
+                return
+            if not isinstance(entry, dict) or _split_name(key) is None:
+                warnings.append(Warning_(path, f"dependency {key!r} is not a package entry; skipped"))
+                continue
+            install_path = posixpath.join(parent, "node_modules", key)
+            nested = entry.get("dependencies")
+            if isinstance(nested, dict) and nested:
+                if depth < MAX_LOCK_DEPTH:
+                    stack.append((nested, install_path, depth + 1))
+                elif not too_deep:
+                    too_deep = True
+                    warnings.append(
+                        Warning_(path, f"dependencies nested deeper than {MAX_LOCK_DEPTH}; deeper ones skipped")
+                    )
+            version = entry.get("version")
+            if not isinstance(version, str):
+                warnings.append(Warning_(path, f"dependency {key!r} has no valid version ({version!r}); skipped"))
+                continue
+            name = key
+            if version.startswith("npm:"):
+                # Alias: "npm:<real name>@<version>"; the real name may be scoped, so split at the last @.
+                name, _, version = version[4:].rpartition("@")
+                if _split_name(name) is None:
+                    warnings.append(Warning_(path, f"dependency {key!r} has a bad alias; skipped"))
+                    continue
+            elif ":" in version or "/" in version:
+                continue  # file:, link:, git+…, github:user/repo, tarball URL: not a registry version
+            if not _valid_version(version):
+                warnings.append(Warning_(path, f"dependency {key!r} has no valid version ({version!r}); skipped"))
+                continue
+            yield _Entry(name, version, install_path, _flags(entry), "")

@@ -1,0 +1,146 @@
+"""Python distributions installed in `site-packages` / `dist-packages` (OSV ecosystem "PyPI").
+
+Every installer leaves a core-metadata file (RFC 822 style headers) next to the code it installed:
+
+- `<name>-<version>.dist-info/METADATA`: wheels installed by pip, uv, poetry, conda's pip…
+- `<name>-<version>.egg-info/PKG-INFO`: `setup.py install`/`develop`, and many Debian python3-* packages.
+- `<name>-<version>.egg-info` as a single file: plain distutils (Debian's python3-rpm, python3-selinux…).
+- `<name>-<version>-pyX.Y.egg/EGG-INFO/PKG-INFO`: eggs installed by easy_install.
+
+Pure: parses the bytes handed over in a FileSet, never touches the filesystem.
+"""
+
+from __future__ import annotations
+
+import re
+
+from packageurl import PackageURL
+
+from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
+from scanner.model.types import RawPackage, Warning_
+
+# Every metadata file we read ends with one of these; `str.endswith(tuple)` is a single C call, so the
+# millions of files that are not metadata are rejected before any other work is done.
+_METADATA_FILES = (".dist-info/METADATA", ".egg-info/PKG-INFO", ".egg/EGG-INFO/PKG-INFO", ".egg-info")
+_SITE_DIRS = ("/site-packages/", "/dist-packages/")
+
+# PEP 508 project names: ASCII letters and digits, with `.`, `_`, `-` inside.
+_VALID_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
+# Versions are PEP 440 in practice, but legacy and distribution-patched versions exist (`1.0-dev`,
+# `2.0.0~rc1`): accept any printable ASCII token without whitespace rather than drop the package.
+_VALID_VERSION = re.compile(r"[!-~]{1,128}\Z")
+# Longest `License:` value kept in metadata; some projects paste the whole licence text there.
+_MAX_LICENSE = 200
+
+
+def normalise_name(name: str) -> str:
+    """PEP 503 normalised project name (`Foo.Bar_baz` -> `foo-bar-baz`), as the purl spec wants."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+class PythonDetector(Detector):
+    name = "python"
+    version = 1
+    group = "language"
+    per_file = True
+
+    def required(self, path: str) -> bool:
+        # Hot path (every file of every layer): suffix checks first, substring search last.
+        # A bare `*.egg-info` path is the single-file distutils form: the core asks only about files, so
+        # the directory form never reaches here.
+        if not path.endswith(_METADATA_FILES):
+            return False
+        return _SITE_DIRS[0] in path or _SITE_DIRS[1] in path
+
+    def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
+        out = Extraction()
+        for path in files.paths():
+            # The FileSet may hold files other detectors asked for.
+            if not self.required(path):
+                continue
+            package = _parse(path, files.read(path), out.warnings)
+            if package is not None:
+                out.packages.append(package)
+        return out
+
+
+def _headers(text: str) -> dict[str, str]:
+    """The header block of a core-metadata file, first occurrence of each field (lower-case keys).
+
+    A hand-rolled reader rather than `email.parser`: we need five fields, must never raise on odd
+    input, and the header block ends at the first blank line (the body is the long description).
+    """
+    fields: dict[str, str] = {}
+    key = ""
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line[0] in " \t":
+            # Continuation of the previous field (metadata 1.x folds Description and License this way).
+            if key:
+                fields[key] += "\n" + line.strip()
+            continue
+        field, sep, value = line.partition(":")
+        if not sep:
+            # Not a header line: what follows is not headers either (email.parser does the same).
+            break
+        key = field.strip().lower()
+        if key in fields:
+            key = ""  # repeated field (Classifier, Requires-Dist…): keep the first, ignore the rest
+            continue
+        fields[key] = value.strip()
+    return fields
+
+
+def _license(fields: dict[str, str]) -> str:
+    expression = fields.get("license-expression", "")
+    if expression:
+        return expression
+    text = fields.get("license", "")
+    # UNKNOWN is what old setuptools wrote for "not given"; multi-line values are licence texts.
+    if not text or text == "UNKNOWN" or "\n" in text or len(text) > _MAX_LICENSE:
+        return ""
+    return text
+
+
+def _parse(path: str, data: bytes, warnings: list[Warning_]) -> RawPackage | None:
+    # Only the header block matters; cut before decoding so a huge description costs nothing. The
+    # cut only has to come after the headers: `_headers` stops at the first blank line anyway.
+    end = data.find(b"\n\n")
+    crlf = data.find(b"\r\n\r\n")
+    if crlf != -1 and (end == -1 or crlf < end):
+        end = crlf
+    head = data if end == -1 else data[:end]
+    latin1 = False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        # The spec says UTF-8, but Python 2 era distutils wrote whatever the author's locale had. Name
+        # and Version are ASCII, so reading the rest as Latin-1 (never fails) still finds them.
+        text = head.decode("latin-1")
+        latin1 = True
+    text = text.removeprefix("\ufeff")
+    fields = _headers(text)
+    name = fields.get("name", "")
+    version = fields.get("version", "")
+    if not name or not version:
+        missing = " and ".join(f for f, v in (("Name", name), ("Version", version)) if not v)
+        warnings.append(Warning_(path, f"metadata has no {missing}; skipped"))
+        return None
+    if not _VALID_NAME.match(name):
+        warnings.append(Warning_(path, f"invalid project name {name!r}; skipped"))
+        return None
+    if not _VALID_VERSION.match(version):
+        warnings.append(Warning_(path, f"invalid version {version!r} for {name}; skipped"))
+        return None
+    if latin1:
+        # Said only for a package we report: a skipped file already has its one warning.
+        warnings.append(Warning_(path, "metadata is not valid UTF-8; read as Latin-1"))
+    metadata: list[tuple[str, str]] = []
+    if fields.get("metadata-version"):
+        metadata.append(("metadata_version", fields["metadata-version"]))
+    licence = _license(fields)
+    if licence:
+        metadata.append(("license", licence))
+    purl = str(PackageURL(type="pypi", name=normalise_name(name), version=version).to_string())
+    return language_package("pypi", "PyPI", name, version, purl, path, metadata)

@@ -1,0 +1,450 @@
+"""`acrguard serve`: the function app's handlers in one local process, without the Functions host.
+
+The Azure Functions Core Tools cannot be installed everywhere (their npm postinstall downloads a binary), so
+this module plays the host's part for local runs: it serves the app's HTTP functions under `/api/`, answers
+the Event Grid webhook like the host's `/runtime/webhooks/eventgrid`, fires the timer functions on their
+NCRONTAB schedules and drains the scan queue with the sandboxed job. The handlers are the ones indexed from
+`function_app.app`, so what runs here is the code that runs in Azure.
+
+HTTP is uvicorn (h11) around `Dispatcher` (`scanner.localhost.asgi`): keep-alive for the registry's notifier,
+graceful shutdown that lets requests in flight finish, and the synchronous handlers in a thread pool as
+Azure's Python worker runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hmac
+import json
+import logging
+import os
+import re
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from scanner.localhost.ncrontab import CronError, Schedule, parse_ncrontab
+from scanner.model.errors import AcrguardError
+
+__all__ = ["CronError", "Dispatcher", "FunctionIndex", "HttpFunction", "Schedule", "ServeConfig", "parse_ncrontab"]
+
+log = logging.getLogger(__name__)
+
+# In Azure the host checks function keys; here a key is checked only when this setting holds one.
+FUNCTION_KEY_SETTING = "ACRGUARD_FUNCTION_KEY"
+INSECURE_REGISTRIES_SETTING = "ACRGUARD_INSECURE_REGISTRIES"
+EVENTGRID_PATH = "/runtime/webhooks/eventgrid"
+API_PREFIX = "/api/"
+MAX_BODY = 32 << 20  # Event Grid batches are at most 1 MB; registry notifications are small
+HTTP_THREADS = 16  # handlers in flight at once; a request beyond that waits for a thread
+GRACEFUL_SHUTDOWN = 10  # seconds requests in flight get to finish after SIGINT/SIGTERM
+
+
+class ServeError(AcrguardError):
+    """serve cannot start (the address is taken, the host cannot be bound)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# the function index
+
+
+@dataclass(frozen=True)
+class HttpFunction:
+    name: str
+    route: str
+    methods: frozenset[str]  # empty: any method
+    anonymous: bool
+    pattern: re.Pattern[str]
+    handler: Callable[..., Any]
+
+
+@dataclass
+class FunctionIndex:
+    http: list[HttpFunction] = field(default_factory=list)
+    event_grid: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    timers: dict[str, tuple[str, Callable[..., Any]]] = field(default_factory=dict)  # name -> (schedule, handler)
+
+
+def route_pattern(route: str) -> re.Pattern[str]:
+    """The host's route template (`images/{registry}/{digest}`, `{name?}`, `{*rest}`, `{id:int}`) as a regex."""
+    out: list[str] = []
+    for segment in route.strip("/").split("/"):
+        match = re.fullmatch(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\??)\}", segment)
+        if match is None:
+            out.append("/" + re.escape(segment))
+        elif match.group(1):
+            out.append(f"(?:/(?P<{match.group(2)}>.*))?")
+        elif match.group(3):
+            out.append(f"(?:/(?P<{match.group(2)}>[^/]+))?")
+        else:
+            out.append(f"/(?P<{match.group(2)}>[^/]+)")
+    return re.compile("".join(out).removeprefix("/") + "/?", re.IGNORECASE)
+
+
+def index_functions(functions: Iterable[Any]) -> FunctionIndex:
+    """From `FunctionApp.get_functions()` (which may be called once per app: the caller indexes once)."""
+    index = FunctionIndex()
+    for fn in functions:
+        bindings = json.loads(fn.get_function_json())["bindings"]
+        trigger = next((b for b in bindings if b.get("direction") == "IN" and "Trigger" in b["type"]), None)
+        if trigger is None:
+            continue
+        name, handler = fn.get_function_name(), fn.get_user_function()
+        if trigger["type"] == "httpTrigger":
+            route = trigger.get("route") or name
+            methods = frozenset(m.upper() for m in trigger.get("methods") or ())
+            anonymous = str(trigger.get("authLevel", "FUNCTION")).upper() == "ANONYMOUS"
+            index.http.append(HttpFunction(name, route, methods, anonymous, route_pattern(route), handler))
+        elif trigger["type"] == "eventGridTrigger":
+            index.event_grid[name] = handler
+        elif trigger["type"] == "timerTrigger":
+            index.timers[name] = (trigger["schedule"], handler)
+        else:
+            log.warning("serve: function %s has a %s, which serve does not run", name, trigger["type"])
+    # Literal routes before templated ones, as the host orders them (`images/x` before `images/{id}`).
+    index.http.sort(key=lambda f: (f.route.count("{"), -len(f.route)))
+    return index
+
+
+# --------------------------------------------------------------------------------------------------
+# HTTP
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def _json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Reply:
+    return Reply(status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(body).encode())
+
+
+def _error(status: int, message: str) -> Reply:
+    return _json_reply(status, {"error": {"code": str(status), "message": message}})
+
+
+_READS = frozenset(("GET", "HEAD", "OPTIONS"))
+
+
+class Dispatcher:
+    """Requests in, replies out; separate from the socket server so that it is testable without one."""
+
+    def __init__(
+        self, index: FunctionIndex, function_key: str = "", on_write: Callable[[], None] | None = None
+    ) -> None:
+        self.index = index
+        self.function_key = function_key
+        # Called after a write request succeeded (an event delivered, a notification, a manual scan): it may
+        # have queued a scan, so serve wakes its queue workers instead of leaving it to their next poll.
+        self.on_write = on_write
+
+    def dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str) -> Reply:
+        reply = self._dispatch(method, target, headers, body, host)
+        if self.on_write is not None and method not in _READS and reply.status < 400:
+            self.on_write()  # a wake-up with nothing queued costs the worker one empty receive
+        return reply
+
+    def _dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str) -> Reply:
+        parts = urllib.parse.urlsplit(target)
+        params = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+        lowered = {k.lower(): v for k, v in headers.items()}
+        try:
+            if parts.path.rstrip("/") == EVENTGRID_PATH:
+                if not self._key_ok(params, lowered):
+                    return _error(401, "missing or wrong function key (code or x-functions-key)")
+                return self._event_grid(method, params, lowered, body)
+            if parts.path.startswith(API_PREFIX):
+                return self._http(method, parts, params, headers, lowered, body, host)
+        except Exception:  # a handler's bug is a 500 for this request, never the server's end
+            log.exception("serve: %s %s failed", method, parts.path)
+            return _error(500, "internal error; see the serve log")
+        return _error(404, f"no function at {parts.path}")
+
+    def _key_ok(self, params: Mapping[str, str], headers: Mapping[str, str]) -> bool:
+        if not self.function_key:
+            return True
+        offered = params.get("code") or headers.get("x-functions-key", "")
+        return hmac.compare_digest(offered.encode(), self.function_key.encode())
+
+    def _http(
+        self,
+        method: str,
+        parts: urllib.parse.SplitResult,
+        params: dict[str, str],
+        headers: Mapping[str, str],
+        lowered: Mapping[str, str],
+        body: bytes,
+        host: str,
+    ) -> Reply:
+        import azure.functions as func
+
+        path = urllib.parse.unquote(parts.path[len(API_PREFIX) :])
+        allowed: set[str] = set()
+        for fn in self.index.http:
+            match = fn.pattern.fullmatch(path)
+            if match is None:
+                continue
+            if fn.methods and method not in fn.methods:
+                allowed |= fn.methods
+                continue
+            if not fn.anonymous and not self._key_ok(params, lowered):
+                return _error(401, "missing or wrong function key (code or x-functions-key)")
+            route_params = {k: v for k, v in match.groupdict().items() if v is not None}
+            url = f"http://{host}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+            request = func.HttpRequest(
+                method, url, headers=dict(headers), params=params, route_params=route_params, body=body
+            )
+            response = fn.handler(request)
+            return _from_http_response(response)
+        if allowed:
+            return Reply(405, {"Allow": ", ".join(sorted(allowed))}, b"")
+        return _error(404, f"no function at {parts.path}")
+
+    def _event_grid(self, method: str, params: Mapping[str, str], headers: Mapping[str, str], body: bytes) -> Reply:
+        name = params.get("functionName", "")
+        handler = self.index.event_grid.get(name)
+        if handler is None:
+            return _error(404, f"no Event Grid function named {name!r}")
+        if method == "OPTIONS":
+            # CloudEvents abuse-protection handshake: allow the origin that asked.
+            origin = headers.get("webhook-request-origin", "*")
+            return Reply(200, {"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*"}, b"")
+        if method != "POST":
+            return Reply(405, {"Allow": "OPTIONS, POST"}, b"")
+        try:
+            payload = json.loads(body or b"null")
+        except ValueError:
+            return _error(400, "body is not JSON")
+        events = payload if isinstance(payload, list) else [payload]
+        if not all(isinstance(e, dict) for e in events):
+            return _error(400, "expected an event object or an array of them")
+        kind = headers.get("aeg-event-type", "")
+        if kind.lower() == "subscriptionvalidation":
+            for event in events:
+                data = event.get("data")
+                if isinstance(data, dict) and data.get("validationCode"):
+                    return _json_reply(200, {"validationResponse": data["validationCode"]})
+            return _error(400, "SubscriptionValidation without data.validationCode")
+        # The handler takes the raw envelope (Event Grid schema or CloudEvents 1.0): it reads both. A store or
+        # queue failure raises out of it, and the 500 makes Event Grid redeliver.
+        for event in events:
+            handler(event)
+        return Reply(200, {}, b"")
+
+
+def _from_http_response(response: Any) -> Reply:
+    headers = {k: v for k, v in dict(response.headers).items()}
+    if response.mimetype and not any(k.lower() == "content-type" for k in headers):
+        charset = f"; charset={response.charset}" if response.charset else ""
+        headers["Content-Type"] = f"{response.mimetype}{charset}"
+    return Reply(int(response.status_code), headers, response.get_body() or b"")
+
+
+# --------------------------------------------------------------------------------------------------
+# background work
+
+
+def run_timer(name: str, schedule: Schedule, handler: Callable[..., Any], stop: threading.Event) -> None:
+    from azure.functions.timer import TimerRequest
+
+    while not stop.is_set():
+        due = schedule.next_after(datetime.now(UTC))
+        if stop.wait(max((due - datetime.now(UTC)).total_seconds(), 0)):
+            return
+        log.info("serve: timer %s firing", name)
+        try:
+            handler(TimerRequest(past_due=False))
+        except Exception:  # one failed run must not end the schedule
+            log.exception("serve: timer %s failed", name)
+
+
+class WorkSignal:
+    """Wakes the queue workers as soon as a request handled in this process may have queued a scan. Without
+    it a push waited for the workers' next poll; they still poll, for messages other processes queue."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> None:
+        # set() wakes every waiting worker; clearing after waking loses nothing: a notify that comes while
+        # a worker drains leaves the event set, so its next wait returns at once and it drains again.
+        self._event.wait(timeout)
+        self._event.clear()
+
+
+def run_worker(
+    drain_once: Callable[[], int], stop: threading.Event, idle_sleep: float = 0.5, wake: WorkSignal | None = None
+) -> None:
+    """Calls `drain_once` (messages handled) until stopped; while the queue is empty it waits `idle_sleep`
+    seconds or until `wake` is notified."""
+    while not stop.is_set():
+        try:
+            handled = drain_once()
+        except Exception:  # the store or queue may be briefly unavailable; try again shortly
+            log.exception("serve: queue worker failed")
+            handled = 0
+        if not handled:
+            if wake is None:
+                stop.wait(idle_sleep)
+            else:
+                wake.wait(idle_sleep)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    host: str
+    port: int
+    store: str
+    queue: str
+    db: str | None
+    runner: str
+    schedules: Mapping[str, str]  # timer name -> schedule overriding the app's
+    insecure_registries: frozenset[str]
+    function_key: str = ""
+    workers: int = 1  # queue worker threads, each running one sandboxed scan at a time
+    # uvicorn's access log is one INFO line per request, formatted and written on the event loop's thread
+    # (lookups are expected at 200 requests/s): opt-in.
+    access_log: bool = False
+
+
+def configure_environment(config: ServeConfig) -> None:
+    """The handlers read their adapters' settings from the environment, as in Azure."""
+    from scanner.service.config import QUEUE_ENV, STORE_ENV
+
+    os.environ[STORE_ENV] = config.store
+    os.environ[QUEUE_ENV] = config.queue
+    if config.db:
+        os.environ["ACRGUARD_DB"] = config.db
+    # The manual-scan endpoint reaches registries itself and must know which ones speak plain HTTP.
+    os.environ[INSECURE_REGISTRIES_SETTING] = ",".join(sorted(config.insecure_registries))
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts so that a taken port is a one-line error
+    (uvicorn would log it and call sys.exit)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise ServeError(f"--host {host}: cannot resolve it ({err.strerror})") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart right after a stop (TIME_WAIT)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise ServeError(f"{host}:{port} is already in use by another process; choose another --port") from None
+        raise ServeError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+    return sock
+
+
+def serve(config: ServeConfig, stop: threading.Event) -> None:
+    """Runs until `stop` is set (the CLI sets it on SIGINT/SIGTERM; under uvicorn its own handlers catch the
+    signal, shut HTTP down gracefully and pass the signal on), then stops every thread it started."""
+    sock = bind(config.host, config.port)
+    try:
+        _serve_on(sock, config, stop)
+    finally:
+        sock.close()
+
+
+def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -> None:
+    from scanner.localhost.asgi import AsgiApp
+
+    configure_environment(config)
+    from function_app import app  # installed with the package (pyproject's py-modules)
+    from scanner import __version__
+    from scanner.service.config import clients
+    from scanner.service.pipeline import drain_queue
+    from scanner.service.sandboxed import make_sandboxed_fetch
+
+    index = index_functions(app.get_functions())
+    schedules = {name: parse_ncrontab(config.schedules.get(name, text)) for name, (text, _) in index.timers.items()}
+    fetch = make_sandboxed_fetch(config.runner, config.insecure_registries)
+
+    def drain_once() -> int:
+        counts = drain_queue(
+            clients.queue(),
+            clients.store(),
+            clients.db(),
+            fetch,
+            __version__,
+            max_messages=4,
+            policy=clients.policy(),
+            settings=clients.retry_settings(),
+        )
+        return counts.processed + counts.failed
+
+    wake = WorkSignal()
+    executor = ThreadPoolExecutor(max_workers=HTTP_THREADS, thread_name_prefix="http")
+    asgi = AsgiApp(Dispatcher(index, config.function_key, on_write=wake.notify), executor, MAX_BODY)
+    server = http_server(asgi, config.host, config.port, access_log=config.access_log)
+    # Daemons: a scan in progress may take long, and the process need not wait for it on exit.
+    threads = [
+        threading.Thread(target=run_worker, args=(drain_once, stop, 0.5, wake), name=f"queue-worker-{n}", daemon=True)
+        for n in range(1, config.workers + 1)
+    ]
+    for name, (_, handler) in index.timers.items():
+        threads.append(
+            threading.Thread(target=run_timer, args=(name, schedules[name], handler, stop), name=name, daemon=True)
+        )
+    threads.append(threading.Thread(target=_exit_on, args=(stop, server), name="stop-watch", daemon=True))
+    for thread in threads:
+        thread.start()
+    port = sock.getsockname()[1]  # the one the system chose for --port 0
+    log.info("serve: listening on http://%s:%d (functions: %s)", config.host, port, _names(index))
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        stop.set()
+        wake.notify()  # workers waiting for work notice the stop now, not at their next poll
+        deadline = time.monotonic() + 5
+        for thread in threads:
+            thread.join(timeout=max(deadline - time.monotonic(), 0))
+        executor.shutdown(wait=False, cancel_futures=True)
+        clients.close()
+        log.info("serve: stopped")
+
+
+def http_server(app: Any, host: str, port: int, access_log: bool = False) -> Any:
+    """uvicorn on h11 without websockets; `serve(sockets=[...])` runs it on an already bound socket."""
+    import uvicorn
+
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            http="h11",
+            loop="asyncio",
+            ws="none",
+            lifespan="on",
+            log_config=None,  # the CLI's logging configuration, not uvicorn's own
+            access_log=access_log,  # uvicorn.access at INFO, one line per request
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+        )
+    )
+
+
+def _exit_on(stop: threading.Event, server: Any) -> None:
+    """Ends uvicorn's loop when `stop` is set from elsewhere (a caller, or a signal before uvicorn started)."""
+    stop.wait()
+    server.should_exit = True
+
+
+def _names(index: FunctionIndex) -> str:
+    return ", ".join(sorted([f.name for f in index.http] + list(index.event_grid) + list(index.timers)))

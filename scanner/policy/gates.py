@@ -1,0 +1,256 @@
+"""Gates: YAML policies that judge an image by its active findings and name the actions to take (pure).
+
+A gate file (`policies/gates/*.yaml`, schema in policies/gates/README.md) lists gates. Each gate has
+filters (`fix_status`, `packages`) that narrow the active findings it looks at, and conditions
+(`any_severity_at_least`, `patchable_severity_at_least`, `count_at_least`) of which any one met fails
+the gate. Validation is as strict as for disable rules (scanner/policy/rules.py): a gate that silently never
+fails would let an image through that the policy meant to stop.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, Literal
+
+from scanner.assess.health import at_least
+from scanner.model.errors import AcrguardError
+from scanner.model.types import SEVERITY_ORDER, Finding, FixStatus, Severity
+from scanner.policy.image_context import ImageContext
+from scanner.policy.yaml_checks import FieldChecks, kind, load_unique, policy_files, read_document, show
+
+DEFAULT_GATES_DIR = Path("policies/gates")
+
+Action = Literal["lock", "quarantine", "notify"]
+ACTIONS: tuple[Action, ...] = ("lock", "quarantine", "notify")
+FIX_STATUSES: tuple[FixStatus, ...] = ("fixed", "not_fixed", "wont_fix")
+
+_FILE_KEYS = ("version", "gates")
+_GATE_KEYS = ("name", "description", "when", "repositories", "actions")
+_WHEN_KEYS = ("any_severity_at_least", "patchable_severity_at_least", "count_at_least", "fix_status", "packages")
+_CONDITION_KEYS = ("any_severity_at_least", "patchable_severity_at_least", "count_at_least")
+_COUNT_KEYS = ("severity", "count")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class GateError(AcrguardError):
+    """A gate file that does not follow the schema, or a gate action that could not be carried out."""
+
+
+_checks = FieldChecks(GateError)
+_fail = _checks.fail
+_strings = _checks.strings
+_choice = _checks.choice
+_no_unknown_keys = _checks.no_unknown_keys
+
+
+@dataclass(frozen=True)
+class CountAtLeast:
+    severity: Severity
+    count: int
+
+
+@dataclass(frozen=True)
+class When:
+    """Criteria; `None` means "not given". No condition given: any finding left by the filters fails."""
+
+    any_severity_at_least: Severity | None = None
+    patchable_severity_at_least: Severity | None = None
+    count_at_least: CountAtLeast | None = None
+    fix_status: frozenset[FixStatus] | None = None
+    packages: tuple[str, ...] | None = None  # case-folded globs on binary/source name, or purl globs
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    description: str
+    when: When
+    actions: tuple[Action, ...]
+    repositories: tuple[str, ...] | None = None  # case-folded globs; None: every repository
+    source: str = ""  # file it came from
+    index: int = 0  # 1-based position in that file
+
+    def applies_to(self, image: ImageContext) -> bool:
+        if self.repositories is None:
+            return True
+        # An image with no repository (a local archive) is in no scoped gate's reach, not even "*".
+        repo = image.repository.casefold()
+        return bool(repo) and any(fnmatchcase(repo, g) for g in self.repositories)
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    gate: Gate
+    failed: bool
+    reasons: tuple[str, ...] = ()  # why it failed; empty when it passed
+
+
+def evaluate(gates: Sequence[Gate], image: ImageContext, findings: Iterable[Finding]) -> list[GateVerdict]:
+    """A verdict for each gate whose `repositories` scope covers the image, in gate order.
+
+    Only active findings count: a finding a disable rule accepted must not lock an image.
+    """
+    active = [f for f in findings if not f.disabled]
+    return [_verdict(gate, active) for gate in gates if gate.applies_to(image)]
+
+
+def _verdict(gate: Gate, active: Sequence[Finding]) -> GateVerdict:
+    when = gate.when
+    considered = [f for f in active if _passes_filters(when, f)]
+    reasons: list[str] = []
+    if when.any_severity_at_least is not None:
+        hits = [f for f in considered if at_least(f.severity, when.any_severity_at_least)]
+        if hits:
+            reasons.append(f"{len(hits)} finding(s) at least {when.any_severity_at_least}: {_ids(hits)}")
+    if when.patchable_severity_at_least is not None:
+        hits = [f for f in considered if f.patchable and at_least(f.severity, when.patchable_severity_at_least)]
+        if hits:
+            reasons.append(
+                f"{len(hits)} patchable finding(s) at least {when.patchable_severity_at_least}: {_ids(hits)}"
+            )
+    if when.count_at_least is not None:
+        rule = when.count_at_least
+        hits = [f for f in considered if at_least(f.severity, rule.severity)]
+        if len(hits) >= rule.count:
+            reasons.append(f"{len(hits)} finding(s) at least {rule.severity} (limit {rule.count})")
+    has_condition = any(getattr(when, k) is not None for k in _CONDITION_KEYS)
+    if not has_condition and considered:
+        reasons.append(f"{len(considered)} matching finding(s): {_ids(considered)}")
+    return GateVerdict(gate, bool(reasons), tuple(reasons))
+
+
+def _passes_filters(when: When, f: Finding) -> bool:
+    if when.fix_status is not None and f.fix_status not in when.fix_status:
+        return False
+    if when.packages is None:
+        return True
+    # Binary and source names both count, as in disable rules: openssl (source) or libssl3 (binary).
+    names = {f.package.name.casefold(), f.package.source_name.casefold()} - {""}
+    purl = f.package.purl.casefold()
+    for glob in when.packages:
+        if glob.startswith("pkg:"):
+            if purl and fnmatchcase(purl, glob):
+                return True
+        elif any(fnmatchcase(n, glob) for n in names):
+            return True
+    return False
+
+
+def _ids(findings: Sequence[Finding], limit: int = 5) -> str:
+    # Reasons end up in quarantine details and events: keep them short and stable.
+    ids = sorted({f.id for f in findings})
+    more = f" (+{len(ids) - limit} more)" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+# --------------------------------------------------------------------------------------------------
+# loading
+
+
+def load_gates(directory: str | Path = DEFAULT_GATES_DIR, *, missing_ok: bool = False) -> list[Gate]:
+    """Gates from `*.yaml` / `*.yml` files directly in `directory`, files in name order; names unique."""
+    files = policy_files(directory, missing_ok=missing_ok, what="gates", error=GateError)
+    return load_unique(files, load_gate_file, "gate", GateError)
+
+
+def load_gate_file(path: str | Path) -> list[Gate]:
+    path = Path(path)
+    doc = read_document(path, GateError)
+    if doc is None:
+        return []  # an empty file, or every gate commented out
+    where = str(path)
+    if not isinstance(doc, dict):
+        raise GateError(f"{where}: expected a mapping with a 'gates' list, got {kind(doc)}")
+    _no_unknown_keys(where, doc, _FILE_KEYS, "top-level key")
+    if "version" in doc and doc["version"] != 1:
+        _fail(where, "version", f"{show(doc['version'])} is not supported (only 1)")
+    if "gates" not in doc:
+        _fail(where, "gates", "missing (expected a list of gates)")
+    raw_gates = doc["gates"]
+    if raw_gates is None:
+        return []
+    if not isinstance(raw_gates, list):
+        _fail(where, "gates", f"expected a list, got {kind(raw_gates)}")
+    return [_parse_gate(f"{where}: gate {i}", raw, where, i) for i, raw in enumerate(raw_gates, start=1)]
+
+
+def _parse_gate(where: str, raw: object, source: str, index: int) -> Gate:
+    if not isinstance(raw, dict):
+        raise GateError(f"{where}: expected a mapping, got {kind(raw)}")
+    name = raw.get("name")
+    if isinstance(name, str) and _NAME.fullmatch(name):
+        where = f"{where} ('{name}')"
+    _no_unknown_keys(where, raw, _GATE_KEYS, "key in a gate")
+    for key in ("name", "description", "when", "actions"):
+        if key not in raw:
+            _fail(where, key, "missing")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        _fail(where, "name", f"{show(name)} is not a name (letters, digits, '.', '_', '-'; at most 100)")
+    description = raw["description"]
+    if not isinstance(description, str) or not description.strip():
+        _fail(where, "description", f"{show(description)} is not a non-empty string: say what the gate is for")
+    repositories = None
+    if "repositories" in raw:
+        repositories = tuple(s.casefold() for s in _strings(where, "repositories", raw["repositories"]))
+    return Gate(
+        name=name,
+        description=description.strip(),
+        when=_parse_when(where, raw["when"]),
+        actions=_parse_actions(where, raw["actions"]),
+        repositories=repositories,
+        source=source,
+        index=index,
+    )
+
+
+def _parse_when(where: str, raw: object) -> When:
+    if not isinstance(raw, dict):
+        _fail(where, "when", f"expected a mapping of criteria, got {kind(raw)}")
+    _no_unknown_keys(where, raw, _WHEN_KEYS, "criterion in 'when'")
+    if not raw:
+        _fail(where, "when", f"needs at least one criterion: {', '.join(_WHEN_KEYS)}")
+    fields: dict[str, Any] = {}
+    for key in ("any_severity_at_least", "patchable_severity_at_least"):
+        if key in raw:
+            fields[key] = _choice(where, key, raw[key], SEVERITY_ORDER)
+    if "count_at_least" in raw:
+        fields["count_at_least"] = _parse_count(where, raw["count_at_least"])
+    if "fix_status" in raw:
+        value = raw["fix_status"]
+        if not isinstance(value, list) or not value:
+            _fail(where, "fix_status", f"expected a non-empty list of {', '.join(FIX_STATUSES)}, got {kind(value)}")
+        fields["fix_status"] = frozenset(_choice(where, "fix_status", v, FIX_STATUSES) for v in value)
+    if "packages" in raw:
+        fields["packages"] = tuple(s.casefold() for s in _strings(where, "packages", raw["packages"]))
+    return When(**fields)
+
+
+def _parse_count(where: str, raw: object) -> CountAtLeast:
+    key = "count_at_least"
+    if not isinstance(raw, dict):
+        _fail(where, key, f"expected a mapping with 'severity' and 'count', got {kind(raw)}")
+    _no_unknown_keys(where, raw, _COUNT_KEYS, "key in 'count_at_least'")
+    for sub in _COUNT_KEYS:
+        if sub not in raw:
+            _fail(where, f"{key}.{sub}", "missing")
+    count = raw["count"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        _fail(where, f"{key}.count", f"{show(count)} is not a whole number of at least 1")
+    return CountAtLeast(_choice(where, f"{key}.severity", raw["severity"], SEVERITY_ORDER), count)
+
+
+def _parse_actions(where: str, raw: object) -> tuple[Action, ...]:
+    # An empty list is refused: a gate with no action is a typo, and "report only" is spelled `notify`.
+    if not isinstance(raw, list) or not raw:
+        _fail(where, "actions", f"expected a non-empty list of {', '.join(ACTIONS)}, got {kind(raw)}")
+    out: list[Action] = []
+    for item in raw:
+        action = _choice(where, "actions", item, ACTIONS)
+        if action in out:
+            _fail(where, "actions", f"'{action}' is listed twice")
+        out.append(action)
+    return tuple(out)

@@ -1,0 +1,316 @@
+"""Remediation text from user-owned Jinja2 templates (see policies/README.md for every variable).
+
+Package names and versions come from the scanned image, so they are hostile input: commands quote them
+with the `shquote` filter, HTML templates are autoescaped, and every printed value has its control
+characters removed (no terminal escape sequences smuggled through a package name).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shlex
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from scanner.model.errors import AcrguardError
+from scanner.model.types import SEVERITY_ORDER, Finding, FixStatus, LayerInfo, Package, Severity
+from scanner.policy.image_context import ImageContext, rpm_manager
+from scanner.versions import VersionError, sort_key
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+PACKAGED_TEMPLATES = _PACKAGE / "data" / "templates"
+# In a git checkout the user-editable copy sits next to the package; an installed wheel has only the
+# packaged copy (the two are kept identical by a test).
+CHECKOUT_TEMPLATES = _PACKAGE.parent / "policies" / "templates"
+
+COMMANDS_TEMPLATE = "commands.j2"
+FINDING_TEMPLATE = "finding.txt.j2"
+SUMMARY_TEMPLATE = "summary.txt.j2"
+SUMMARY_HTML_TEMPLATE = "summary.html.j2"
+
+# The tool that installs each language package kind (purl type); OS kinds are resolved per image.
+_LANGUAGE_MANAGERS = {
+    "pypi": "pip",
+    "npm": "npm",
+    "maven": "maven",
+    "golang": "go",
+    "gem": "gem",
+    "cargo": "cargo",
+    "nuget": "dotnet",
+    "composer": "composer",
+}
+_FIX_ORDER: tuple[FixStatus, ...] = ("fixed", "not_fixed", "wont_fix")
+# C0/C1 controls except tab and newline: a terminal would act on them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class RemediationError(AcrguardError):
+    """A remediation template that is missing, malformed, or uses a variable it was not given."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """One upgrade that fixes one or more findings (the summary's "top actions")."""
+
+    package: Package
+    manager: str
+    fixed_version: str  # the highest fixed version among its findings: the one that fixes them all
+    findings: tuple[Finding, ...]
+    severity: Severity  # the worst among its findings
+    command: str = ""  # commands.j2's upgrade(), as plain text; "" when the manager has no command
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(sorted({f.id for f in self.findings}))
+
+
+@dataclass(frozen=True)
+class BaseImageHint:
+    """Set when more than half of the active findings come from the base image's layers."""
+
+    layer: LayerInfo  # the base layer holding the most active findings
+    count: int  # active findings in base layers
+    total: int  # active findings
+    base_layer_count: int  # layers 0 .. base_layer_count-1 are the base image
+
+
+def make_environment(template_dir: str | Path | None = None) -> jinja2.Environment:
+    """An environment over `template_dir` (templates missing there fall back to the defaults).
+
+    With no directory: `policies/templates` of a git checkout, else the templates packaged with acrguard.
+    """
+    search: list[Path] = []
+    if template_dir is not None:
+        user = Path(template_dir)
+        if not user.is_dir():
+            raise RemediationError(f"{user}: template directory does not exist or is not a directory")
+        search.append(user)
+    elif CHECKOUT_TEMPLATES.is_dir():
+        search.append(CHECKOUT_TEMPLATES)
+    search.append(PACKAGED_TEMPLATES)
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(p)) for p in search]),
+        undefined=jinja2.StrictUndefined,
+        autoescape=_autoescape,
+        finalize=_strip_controls,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["shquote"] = shquote
+    env.filters["short_digest"] = short_digest
+    env.filters["oneline"] = oneline
+    return env
+
+
+def _autoescape(name: str | None) -> bool:
+    # select_autoescape() looks at the last suffix only; "summary.html.j2" must count as HTML.
+    return name is not None and name.removesuffix(".j2").endswith((".html", ".htm"))
+
+
+def _strip_controls(value: Any) -> Any:
+    if isinstance(value, Markup):
+        return Markup(_CONTROL.sub("", str(value)))
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    return value
+
+
+def shquote(value: object) -> str:
+    """POSIX shell quoting (shlex.quote) of any value."""
+    return shlex.quote(str(value))
+
+
+def short_digest(value: object, length: int = 12) -> str:
+    """`sha256:0123…` → `sha256:0123456789ab`."""
+    algorithm, sep, encoded = str(value).partition(":")
+    return f"{algorithm}:{encoded[:length]}" if sep else str(value)[:length]
+
+
+def oneline(value: object) -> str:
+    """Whitespace (newlines included) collapsed to single spaces."""
+    return " ".join(str(value).split())
+
+
+def package_manager(package: Package, image: ImageContext) -> str:
+    """The tool that upgrades this package: apt, apk, dnf, yum, zypper, tdnf, rpm, pip, npm, maven, go…;
+    "" for a kind with no known tool."""
+    if package.kind == "deb":
+        return "apt"
+    if package.kind == "apk":
+        return "apk"
+    if package.kind == "rpm":
+        return rpm_manager(image.os)
+    return _LANGUAGE_MANAGERS.get(package.kind, "")
+
+
+def render_finding(finding: Finding, image: ImageContext, env: jinja2.Environment) -> str:
+    manager = package_manager(finding.package, image)
+    fixable = finding.fix_status == "fixed" and finding.fixed_version
+    context = {
+        "finding": finding,
+        "package": finding.package,
+        "image": image,
+        "manager": manager,
+        "command": upgrade_command(env, manager, finding.package, finding.fixed_version) if fixable else "",
+    }
+    return _render(env, FINDING_TEMPLATE, context)
+
+
+def attach_remediation(findings: Iterable[Finding], image: ImageContext, env: jinja2.Environment) -> list[Finding]:
+    return [dataclasses.replace(f, remediation=render_finding(f, image, env)) for f in findings]
+
+
+def render_summary(
+    findings: Sequence[Finding],
+    image: ImageContext,
+    env: jinja2.Environment,
+    *,
+    base_layer_count: int | None = None,
+    top_actions: int = 5,
+    template: str = SUMMARY_TEMPLATE,
+) -> str:
+    """The image-level summary (`summary.txt.j2`, or `summary.html.j2` through `template`)."""
+    return _render(env, template, summary_context(findings, image, env, base_layer_count, top_actions))
+
+
+def summary_context(
+    findings: Sequence[Finding],
+    image: ImageContext,
+    env: jinja2.Environment | None = None,
+    base_layer_count: int | None = None,
+    top_actions: int = 5,
+) -> dict[str, Any]:
+    active = [f for f in findings if not f.disabled]
+    actions = build_actions(active, image, env)
+    counts = {s: sum(1 for f in active if f.severity == s) for s in SEVERITY_ORDER}
+    fix_counts: dict[FixStatus, int] = {s: sum(1 for f in active if f.fix_status == s) for s in _FIX_ORDER}
+    return {
+        "image": image,
+        "findings": list(findings),
+        "active": active,
+        "disabled": [f for f in findings if f.disabled],
+        "severities": SEVERITY_ORDER,
+        "counts": counts,
+        "fix_counts": fix_counts,
+        "actions": actions[:top_actions],
+        "more_actions": max(0, len(actions) - top_actions),
+        "base_image": base_image_hint(active, base_layer_count),
+    }
+
+
+def build_actions(
+    active: Iterable[Finding], image: ImageContext, env: jinja2.Environment | None = None
+) -> list[Action]:
+    """One action per package with fixable findings, most urgent first (worst severity, then most fixed).
+
+    With an environment, each action carries its command from commands.j2.
+    """
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for f in active:
+        if f.patchable and f.fixed_version:
+            groups.setdefault((f.package.kind, f.package.name), []).append(f)
+    actions: list[Action] = []
+    for group in groups.values():
+        group.sort(key=lambda f: (SEVERITY_ORDER.index(f.severity), f.id))
+        package = group[0].package
+        version = highest_version(package.ecosystem, [f.fixed_version for f in group])
+        manager = package_manager(package, image)
+        command = upgrade_command(env, manager, package, version) if env is not None else ""
+        actions.append(Action(package, manager, version, tuple(group), group[0].severity, command))
+    actions.sort(key=lambda a: (SEVERITY_ORDER.index(a.severity), -len(a.findings), a.package.name))
+    return actions
+
+
+def highest_version(ecosystem: str, versions: list[str]) -> str:
+    """The highest version in the ecosystem's own order; text order if the ecosystem has none, so one odd
+    advisory cannot break the summary."""
+    try:
+        return max(versions, key=sort_key(ecosystem))
+    except VersionError:
+        return max(versions)
+
+
+def base_image_hint(active: Sequence[Finding], base_layer_count: int | None = None) -> BaseImageHint | None:
+    """A hint when strictly more than half of the active, patchable findings come from the base image.
+
+    Only patchable findings count: a newer base image cannot fix what has no fix yet. The base image is
+    layers `0 .. base_layer_count-1`. Without a count, it ends at the first layer that introduced OS
+    packages (where the OS package database appears: layer 0 for most images).
+    """
+    active = [f for f in active if f.patchable]
+    if not active:
+        return None
+    if base_layer_count is None:
+        os_layers = [f.package.layer.index for f in active if f.category == "os" and f.package.layer is not None]
+        if not os_layers:
+            return None
+        base_layer_count = min(os_layers) + 1
+    per_layer: dict[int, tuple[LayerInfo, int]] = {}
+    for f in active:
+        layer = f.package.layer
+        if layer is not None and layer.index < base_layer_count:
+            per_layer[layer.index] = (layer, per_layer.get(layer.index, (layer, 0))[1] + 1)
+    count = sum(n for _, n in per_layer.values())
+    if count * 2 <= len(active):
+        return None
+    layer, _ = max(per_layer.values(), key=lambda item: (item[1], -item[0].index))
+    return BaseImageHint(layer=layer, count=count, total=len(active), base_layer_count=base_layer_count)
+
+
+def upgrade_command(env: jinja2.Environment, manager: str, package: Package, version: str) -> str:
+    """The `upgrade` macro of commands.j2 called from Python, so as plain text.
+
+    HTML templates must use this (Action.command) rather than import commands.j2: Jinja compiles
+    commands.j2 without escaping, and an autoescaping caller would mark the macro's output safe unescaped.
+    """
+    with _template_errors(COMMANDS_TEMPLATE):
+        template = env.get_template(COMMANDS_TEMPLATE)
+        try:
+            upgrade = getattr(template.module, "upgrade")  # noqa: B009 (a template export mypy cannot see)
+            return str(upgrade(manager, package, version)).strip()
+        except Exception:
+            # Outside render() Jinja leaves tracebacks on generated Python lines; this re-raises with
+            # template lines, as render() would.
+            env.handle_exception()
+
+
+def _render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    with _template_errors(name):
+        return env.get_template(name).render(context).strip() + "\n"
+
+
+@contextmanager
+def _template_errors(name: str) -> Iterator[None]:
+    """Jinja errors as one-line RemediationErrors naming the template file and line."""
+    try:
+        yield
+    except jinja2.TemplateNotFound as e:
+        raise RemediationError(f"template '{e.name}' not found (rendering {name})") from e
+    except jinja2.TemplateSyntaxError as e:
+        raise RemediationError(f"{e.filename or e.name or name}, line {e.lineno}: syntax error: {e.message}") from e
+    except jinja2.TemplateError as e:
+        path, line = _template_frame(e.__traceback__)
+        where = f"{path}, line {line}" if path else name
+        rendering = "" if Path(path).name == name else f" (rendering {name})"
+        raise RemediationError(f"{where}{rendering}: {e.message or type(e).__name__}") from e
+
+
+def _template_frame(tb: TracebackType | None) -> tuple[str, int]:
+    """File and line of the innermost template frame: Jinja compiles templates under their own file
+    names and rewrites tracebacks to template lines, so any frame not from a .py file is a template."""
+    found: tuple[str, int] = ("", 0)
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.endswith(".py") and not filename.startswith("<"):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found

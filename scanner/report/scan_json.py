@@ -1,0 +1,61 @@
+"""`acrguard scan --format json`: the inventory JSON plus health, summary and findings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scanner.model.types import SEVERITY_ORDER, Finding, Health, Inventory
+from scanner.report.inventory_json import inventory_dict, layer_dict
+
+
+def finding_dict(finding: Finding) -> dict[str, Any]:
+    pkg = finding.package
+    return {
+        "id": finding.id,
+        "aliases": list(finding.aliases),
+        "package": {
+            "name": pkg.name,
+            "version": pkg.version,
+            "ecosystem": pkg.ecosystem,
+            "purl": pkg.purl,
+            "source_name": pkg.source_name,
+            "layer": layer_dict(pkg.layer),
+        },
+        "category": finding.category,
+        "installed_version": finding.installed_version,
+        "fixed_version": finding.fixed_version,
+        "fix_status": finding.fix_status,
+        "severity": finding.severity,
+        "severity_source": finding.severity_source,
+        "cvss": {"version": finding.cvss.version, "vector": finding.cvss.vector, "score": finding.cvss.score}
+        if finding.cvss
+        else None,
+        "patchable": finding.patchable,
+        "summary": finding.summary,
+        "references": list(finding.references),
+        "disabled": finding.disabled,
+        "disabled_by": finding.disabled_by,
+        "remediation": finding.remediation,
+    }
+
+
+def scan_dict(
+    inventory: Inventory,
+    findings: list[Finding],
+    health: Health,
+    reason: str,
+    summary: dict[str, Any],
+    remediation_summary: str = "",
+) -> dict[str, Any]:
+    doc = inventory_dict(inventory)
+    doc["inventory_status"] = doc.pop("status")
+    doc["status"] = health
+    doc["reason"] = reason or doc["reason"]
+    doc["summary"] = summary
+    doc["remediation_summary"] = remediation_summary
+    doc["findings"] = [finding_dict(f) for f in sorted(findings, key=_order)]
+    return doc
+
+
+def _order(finding: Finding) -> tuple[int, str, str]:
+    return (SEVERITY_ORDER.index(finding.severity), finding.package.name, finding.id)

@@ -1,0 +1,266 @@
+"""Azure-shaped sub-assessments (pure): a stored image and its findings → the resources
+`Microsoft.Security/assessments/{key}/subAssessments` returns, so tools written for Defender read ours.
+
+Microsoft's convention: no rows = not scanned, exactly one Healthy row = healthy, else one row per finding.
+Two `additionalData` shapes exist: the Qualys era's `ContainerRegistryVulnerability` and the MDVM era's
+`AzureContainerRegistryVulnerability`; the assessment key picks the default, callers may override.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Literal
+
+from scanner.assess.severity import azure_severity
+from scanner.model.types import Finding
+from scanner.store.records import AssessmentRow, ImageSummary, StoredFinding
+
+Shape = Literal["qualys", "mdvm"]
+SHAPES: tuple[Shape, ...] = ("qualys", "mdvm")
+QUALYS_KEY = "dbd0cb49-b563-45e7-9724-889e799fa648"
+MDVM_KEY = "c0b7cfc6-3172-465a-b378-53c7ff2cc0d5"
+SHAPE_OF_KEY: dict[str, Shape] = {QUALYS_KEY: "qualys", MDVM_KEY: "mdvm"}
+RESOURCE_TYPE = "Microsoft.Security/assessments/subAssessments"
+# A fixed namespace: names must not change between calls or deployments, or Get-by-name would break.
+_NAMESPACE = uuid.UUID("5b0f3c1e-9a77-4d0e-8a51-acf6a0e4d3b1")
+_MDVM_FIX = {"fixed": "FixAvailable", "not_fixed": "NoFixAvailable", "wont_fix": "WontFix"}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where the resources nest: the registry's ARM id and the assessment key."""
+
+    subscription: str
+    resource_group: str
+    registry: str
+    assessment_key: str
+
+    @property
+    def prefix(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.ContainerRegistry/registries/{self.registry}"
+            f"/providers/Microsoft.Security/assessments/{self.assessment_key}/subAssessments"
+        )
+
+
+def shape_for_key(key: str) -> Shape | None:
+    return SHAPE_OF_KEY.get(key.lower())
+
+
+@lru_cache(maxsize=65_536)  # a page computes 50 of them, mostly the same ones again: uuid5 is ~10 µs each
+def sub_assessment_name(repository: str, digest: str, vuln_id: str = "", package: str = "") -> str:
+    """Stable per (repository, digest, finding id, package): the same digest may sit in two repositories,
+    and Azure gives each its own rows. The healthy row uses empty finding and package."""
+    return str(uuid.uuid5(_NAMESPACE, "\n".join((repository, digest, vuln_id, package))))
+
+
+def registry_host(registry: str) -> str:
+    """The store names registries by login server; a bare ACR name gets Azure's public suffix."""
+    return registry if "." in registry or ":" in registry else f"{registry}.azurecr.io"
+
+
+def image_sub_assessments(
+    scope: Scope, image: ImageSummary, findings: Sequence[StoredFinding], shape: Shape
+) -> list[dict[str, Any]]:
+    """The rows for one image: none if not assessed, one Healthy or NotApplicable row, else one per
+    active finding (disabled and resolved ones stay out: they do not count toward health)."""
+    if image.health is None:
+        return []
+    if image.health in ("Healthy", "Unsupported", "NotApplicable"):
+        return [_image_row(scope, image, shape)]
+    return [_finding_row(scope, image, stored, shape) for stored in findings if stored.active]
+
+
+def assessment_row(scope: Scope, row: AssessmentRow, shape: Shape) -> dict[str, Any]:
+    """One stored row (`FindingsStore.list_assessment_rows`) as its resource: the store already applied
+    the rules of `image_sub_assessments` (assessed images only, active findings only)."""
+    if row.finding is None:
+        return _image_row(scope, row.image, shape)
+    return _finding_row(scope, row.image, row.finding, shape)
+
+
+def row_name(row: AssessmentRow) -> str:
+    """The resource name `assessment_row` gives this row, without building the resource."""
+    key = row.image.key
+    if row.finding is None:
+        return sub_assessment_name(key.repository, key.digest)
+    return sub_assessment_name(key.repository, key.digest, *_finding_identity(row.finding))
+
+
+def _finding_identity(stored: StoredFinding) -> tuple[str, str]:
+    pkg = stored.finding.package
+    return stored.finding.id, f"{pkg.name}@{pkg.version}"
+
+
+def _resource(scope: Scope, name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    return {"id": f"{scope.prefix}/{name}", "name": name, "type": RESOURCE_TYPE, "properties": properties}
+
+
+def _resource_details(image: ImageSummary) -> dict[str, str]:
+    return {"source": "Azure", "id": f"/repositories/{image.key.repository}/images/{image.key.digest}"}
+
+
+def _iso(at: datetime | None) -> str:
+    return at.isoformat().replace("+00:00", "Z") if at is not None else ""
+
+
+def _image_row(scope: Scope, image: ImageSummary, shape: Shape) -> dict[str, Any]:
+    healthy = image.health == "Healthy"
+    code = "Healthy" if healthy else "NotApplicable"
+    description = "No vulnerability findings" if healthy else (image.reason or "The image could not be assessed")
+    properties = {
+        "id": "",
+        "displayName": description,
+        "remediation": "",
+        "impact": "",
+        "category": "",
+        "description": description,
+        "timeGenerated": _iso(image.assessed_at),
+        "status": {
+            "code": code,
+            "cause": "" if healthy else image.health,
+            "description": description,
+            "severity": "Low",
+        },
+        "resourceDetails": _resource_details(image),
+        "additionalData": _image_data(image, shape),
+    }
+    return _resource(scope, sub_assessment_name(image.key.repository, image.key.digest), properties)
+
+
+def _image_data(image: ImageSummary, shape: Shape) -> dict[str, Any]:
+    if shape == "qualys":
+        return {
+            "assessedResourceType": "ContainerRegistryVulnerability",
+            "repositoryName": image.key.repository,
+            "imageDigest": image.key.digest,
+            "registryHost": registry_host(image.key.registry),
+        }
+    return {"assessedResourceType": "AzureContainerRegistryVulnerability", "artifactDetails": _artifact(image)}
+
+
+def _finding_row(scope: Scope, image: ImageSummary, stored: StoredFinding, shape: Shape) -> dict[str, Any]:
+    finding = stored.finding
+    pkg = finding.package
+    title = f"{finding.id} in {pkg.name} {finding.installed_version}".strip()
+    properties = {
+        "id": finding.id,
+        "displayName": finding.summary or title,
+        "remediation": finding.remediation or _default_remediation(finding),
+        "impact": finding.summary or title,
+        "category": finding.category,
+        "description": finding.summary or title,
+        "timeGenerated": _iso(image.assessed_at or stored.last_seen),
+        "status": {
+            "code": "Unhealthy",
+            "cause": "",
+            "description": title,
+            "severity": azure_severity(finding.severity),  # Azure knows three levels; exact class below
+        },
+        "resourceDetails": _resource_details(image),
+        "additionalData": _qualys_data(image, stored) if shape == "qualys" else _mdvm_data(image, stored),
+    }
+    name = sub_assessment_name(image.key.repository, image.key.digest, *_finding_identity(stored))
+    return _resource(scope, name, properties)
+
+
+def _default_remediation(finding: Finding) -> str:
+    if finding.fixed_version:
+        return f"Upgrade {finding.package.name} to {finding.fixed_version} or later."
+    return f"No fix is available yet for {finding.package.name}."
+
+
+def _link(ref_id: str) -> str:
+    if ref_id.startswith("CVE-"):
+        return f"https://nvd.nist.gov/vuln/detail/{ref_id}"
+    return f"https://osv.dev/vulnerability/{ref_id}"
+
+
+def _cvss3(finding: Finding, with_vector: bool) -> dict[str, Any]:
+    # Both shapes key CVSS by "3.0" only; v3.1 scores fill that slot, v2/v4 have no place there.
+    if finding.cvss is None or not finding.cvss.version.startswith("3"):
+        return {}
+    entry: dict[str, Any] = {"base": finding.cvss.score}
+    if with_vector:
+        entry["cvssVectorString"] = finding.cvss.vector
+    return {"3.0": entry}
+
+
+def _exact(stored: StoredFinding) -> dict[str, Any]:
+    """Ours, beside Azure's fields: the exact class and score Azure's three levels lose."""
+    finding = stored.finding
+    cvss = finding.cvss
+    return {
+        "severity": finding.severity,
+        "severitySource": finding.severity_source,
+        "cvss": {"version": cvss.version, "vector": cvss.vector, "score": cvss.score} if cvss else None,
+        "aliases": list(finding.aliases),
+        "fixStatus": finding.fix_status,
+        "findingKey": stored.key,
+        "firstSeen": _iso(stored.first_seen),
+    }
+
+
+def _qualys_data(image: ImageSummary, stored: StoredFinding) -> dict[str, Any]:
+    finding = stored.finding
+    return {
+        "assessedResourceType": "ContainerRegistryVulnerability",
+        "type": "Vulnerability",
+        "cvss": _cvss3(finding, with_vector=False),
+        "patchable": finding.patchable,
+        "cve": [{"title": cve, "link": _link(cve)} for cve in finding.cve_ids],
+        "publishedTime": finding.published,
+        "vendorReferences": [{"title": ref, "link": ref} for ref in finding.references],
+        "repositoryName": image.key.repository,
+        "imageDigest": image.key.digest,
+        "registryHost": registry_host(image.key.registry),
+        "acrguard": _exact(stored),
+    }
+
+
+def _mdvm_data(image: ImageSummary, stored: StoredFinding) -> dict[str, Any]:
+    finding = stored.finding
+    pkg = finding.package
+    cvss3 = _cvss3(finding, with_vector=True)
+    os_name, _, os_version = pkg.ecosystem.partition(":")
+    return {
+        "assessedResourceType": "AzureContainerRegistryVulnerability",
+        "vulnerabilityDetails": {
+            "severity": finding.severity,
+            "cveId": (finding.cve_ids or (finding.id,))[0],
+            "cvss": cvss3,
+            "references": [{"title": ref, "link": ref} for ref in finding.references],
+            "publishedDate": finding.published,
+            "lastModifiedDate": finding.modified,
+        },
+        "artifactDetails": _artifact(image),
+        "softwareDetails": {
+            "packageName": pkg.name,
+            "version": finding.installed_version,
+            "fixedVersion": finding.fixed_version,
+            "fixStatus": _MDVM_FIX.get(finding.fix_status, finding.fix_status),
+            "category": "OS" if finding.category == "os" else "Language",
+            "osDetails": {"osPlatform": os_name.lower(), "osVersion": os_version.lstrip("v")}
+            if finding.category == "os"
+            else None,
+        },
+        "cvssV30Score": cvss3["3.0"]["base"] if cvss3 else None,
+        "acrguard": _exact(stored),
+    }
+
+
+def _artifact(image: ImageSummary) -> dict[str, Any]:
+    return {
+        "registryHost": registry_host(image.key.registry),
+        "repositoryName": image.key.repository,
+        "digest": image.key.digest,
+        "tags": list(image.tags),
+        "mediaType": image.media_type,
+        "artifactType": "ContainerImage",
+        "lastPushedToRegistryUTC": _iso(image.last_push),
+    }

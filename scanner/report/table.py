@@ -1,0 +1,143 @@
+"""A terminal table of findings (rich, rendered to a string)."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+from collections.abc import Iterable
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from scanner.model.types import SEVERITY_ORDER, Finding, Severity
+
+# Widest an id or package cell may be before it is shortened in the middle: ids differ at both ends
+# (UBUNTU-CVE-…-1234, GHSA-xxxx-…), package paths at the end (github.com/org/…/module).
+MAX_ID = 24
+MAX_PACKAGE = 40
+MAX_VERSION = 28
+
+_STYLES: dict[Severity, str] = {
+    "Critical": "bold red",
+    "High": "red",
+    "Medium": "yellow",
+    "Low": "cyan",
+    "Unknown": "dim",
+}
+_STATUS = {"fixed": "fixable", "not_fixed": "no fix", "wont_fix": "won't fix"}
+# Everything a terminal might act on: C0/C1 controls (ESC sequences), DEL. Package names are hostile.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def render_table(
+    findings: Iterable[Finding], width: int | None = None, color: bool = False, totals: bool = True
+) -> str:
+    """Findings sorted by severity then id; disabled ones marked `disabled (rule)`.
+
+    `color=False` gives plain text (for pipes and files); `width` defaults to the terminal's.
+    """
+    rows = sorted(findings, key=lambda f: (SEVERITY_ORDER.index(f.severity), f.id, f.package.name))
+    if width is None:
+        width = shutil.get_terminal_size((120, 24)).columns
+    out = io.StringIO()
+    console = Console(
+        file=out,
+        width=width,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        highlight=False,
+        emoji=False,
+        legacy_windows=False,
+    )
+    if not rows:
+        console.print(Text("No vulnerabilities found."))
+        return out.getvalue()
+    cells = [_cells(f) for f in rows]
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1, 0, 0),
+        pad_edge=False,
+        show_edge=False,
+        header_style="bold" if color else "",
+    )
+    natural = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(_HEADERS)]
+    widths = _fit(natural, width, max(len(word) for c in cells for word in c[5].split()))
+    for header, column_width in zip(_HEADERS, widths, strict=True):
+        # Ids and versions are cut with an ellipsis (a wrapped id reads as two ids); names and statuses fold.
+        folds = header in ("PACKAGE", "STATUS")
+        table.add_column(header, width=column_width, no_wrap=not folds, overflow="fold" if folds else "ellipsis")
+    for f, row in zip(rows, cells, strict=True):
+        severity_style = _STYLES[f.severity] if color and not f.disabled else ""
+        texts = [Text(row[0], style=severity_style), *(Text(c) for c in row[1:])]
+        table.add_row(*texts, style="dim" if color and f.disabled else "")
+    console.print(table)
+    if totals:
+        console.print(Text(_totals(rows)))
+    text = out.getvalue()
+    # Plain output goes to files and CI logs: no padding spaces at line ends.
+    return text if color else "".join(line.rstrip() + "\n" for line in text.splitlines())
+
+
+_HEADERS = ("SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "STATUS")
+_GAP = 2  # between columns: right padding and the box's blank divider
+# (column, floor) in the order columns give way on a narrow terminal: the package name (which folds) first,
+# then the status; versions and the id (which are cut) last. 13 fits CVE-2023-1234.
+# A status floor of 0 means "its longest word": "disabled: rule-name" wraps at the space without cutting.
+_SHRINK = ((2, 24), (5, 0), (2, 12), (5, 9), (2, 10), (4, 10), (3, 10), (1, 13), (4, 6), (3, 6))
+
+
+def _fit(natural: list[int], width: int, status_words: int) -> list[int]:
+    """Column widths within `width`: natural widths, shrinking package, status, versions, then id."""
+    widths = list(natural)
+    excess = sum(widths) + _GAP * (len(widths) - 1) - width
+    for column, stage_floor in _SHRINK:
+        floor = stage_floor or max(9, status_words)
+        if excess <= 0:
+            break
+        cut = min(excess, max(0, widths[column] - floor))
+        widths[column] -= cut
+        excess -= cut
+    return widths
+
+
+def _cells(f: Finding) -> tuple[str, str, str, str, str, str]:
+    status = f"disabled: {clean(f.disabled_by)}" if f.disabled else _STATUS[f.fix_status]
+    return (
+        f.severity,
+        shorten(clean(f.id), MAX_ID),
+        shorten(clean(f.package.name), MAX_PACKAGE),
+        shorten(clean(f.installed_version), MAX_VERSION),
+        shorten(clean(f.fixed_version), MAX_VERSION) or "-",
+        status,
+    )
+
+
+def _totals(rows: list[Finding]) -> str:
+    active = [f for f in rows if not f.disabled]
+    parts = [f"{n} {s}" for s in SEVERITY_ORDER if (n := sum(1 for f in active if f.severity == s))]
+    text = f"{len(active)} active finding{'' if len(active) == 1 else 's'}"
+    if parts:
+        text += " (" + ", ".join(parts) + ")"
+    disabled = len(rows) - len(active)
+    if disabled:
+        text += f", {disabled} disabled"
+    fixable = sum(1 for f in active if f.patchable)
+    return text + f"; {fixable} fixable."
+
+
+def clean(text: str) -> str:
+    """Control characters shown as `?`: a package name must not move the cursor or recolour the screen."""
+    return _CONTROL.sub("?", text)
+
+
+def shorten(text: str, limit: int) -> str:
+    """Middle ellipsis: `UBUNTU-CVE-2023-12345678` → `UBUNTU-CVE-…-12345678` keeps both distinctive ends."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    tail = limit - 1 - head
+    return text[:head] + "…" + text[len(text) - tail :]

@@ -1,0 +1,305 @@
+"""The write side of the vulnerability database: one transaction per source.
+
+`DatabaseWriter.source(...)` opens a transaction for one source (a directory, a zip, a URL, an osv.dev feed);
+records are upserted as they are read, and only when the whole source was read does the transaction commit: a
+source that fails half-way leaves the database as it was. Rules:
+
+* a record replaces the stored one with the same id when its `modified` is newer or equal (so re-importing is
+  idempotent, and an older copy of a record never wins over a newer one);
+* a record the source used to provide but no longer does is removed (the source is the authority for what it
+  lists); records another source provided are left alone;
+* Alpine secdb rows are kept per (release, repository) and the ALPINE-<CVE> records rebuilt from all rows of each
+  CVE touched, so v3.10 and v3.11 imported on different days still make one record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from scanner.vulndb import secdb
+from scanner.vulndb.errors import FeedError
+from scanner.vulndb.sqlite_db import APPLICATION_ID, DDL, FORMAT_VERSION, check_format, index_entries, modified_key
+
+SECDB_SOURCE = "alpine-secdb"  # the `source` of records built from secdb rows (they have no single source)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class SourceStats:
+    written: int = 0  # new, or replacing an older-or-equal copy
+    kept: int = 0  # the database already held a newer copy
+    removed: int = 0  # no longer listed by this source
+    secdb_records: int = 0  # ALPINE-<CVE> records this source's secdb rows contribute to
+
+
+@dataclass
+class SourceSession:
+    """The open transaction of one source."""
+
+    conn: sqlite3.Connection
+    name: str
+    stats: SourceStats = field(default_factory=SourceStats)
+    seen: set[str] = field(default_factory=set)
+    secdb_units: set[tuple[str, str]] = field(default_factory=set)
+    touched_cves: set[str] = field(default_factory=set)
+    finished: bool = False
+
+    def add_record(self, record: dict[str, Any], modified: str) -> bool:
+        """Store a schema-valid record whose normalised `modified` is given; False if a newer copy is kept."""
+        record_id: str = record["id"]
+        self.seen.add(record_id)
+        return self._store(record, modified, self.name, derived=False)
+
+    def _store(self, record: dict[str, Any], modified: str, source: str, *, derived: bool) -> bool:
+        conn = self.conn
+        record_id: str = record["id"]
+        row = conn.execute("SELECT modified, source FROM records WHERE id = ?", (record_id,)).fetchone()
+        if row is not None:
+            stored_modified, stored_source = row
+            # A rebuilt secdb record always replaces the previous build of itself.
+            if stored_modified > modified and not (derived and stored_source == SECDB_SOURCE):
+                if not derived:
+                    self.stats.kept += 1
+                return False
+            self._unindex(record_id)
+        withdrawn = record.get("withdrawn")
+        withdrawn = withdrawn if isinstance(withdrawn, str) and withdrawn else None
+        head = {key: value for key, value in record.items() if key != "affected"}
+        conn.execute(
+            "INSERT OR REPLACE INTO records (id, modified, withdrawn, source, json, head) VALUES (?, ?, ?, ?, ?, ?)",
+            (record_id, modified, withdrawn, source, _compact(record), _compact(head)),
+        )
+        if withdrawn is None:  # a withdrawn record is kept (by_id, db info) but never found by lookup
+            conn.executemany(
+                "INSERT INTO affected_index (base_ecosystem, name_key, record_id, entries) VALUES (?, ?, ?, ?)",
+                [(eco, name, record_id, _compact(entries)) for (eco, name), entries in index_entries(record).items()],
+            )
+        aliases = {a for a in record.get("aliases") or () if isinstance(a, str) and a and a != record_id}
+        conn.executemany(
+            "INSERT OR IGNORE INTO aliases (alias, record_id) VALUES (?, ?)", [(a, record_id) for a in aliases]
+        )
+        if not derived:
+            self.stats.written += 1
+        return True
+
+    def _unindex(self, record_id: str) -> None:
+        self.conn.execute("DELETE FROM affected_index WHERE record_id = ?", (record_id,))
+        self.conn.execute("DELETE FROM aliases WHERE record_id = ?", (record_id,))
+
+    def _delete(self, record_id: str) -> None:
+        self._unindex(record_id)
+        self.conn.execute("DELETE FROM records WHERE id = ?", (record_id,))
+
+    def set_secdb_unit(self, doc: secdb.SecdbDocument, document_date: str) -> None:
+        """Replace the rows of one (release, repository) with this document's."""
+        unit = (doc.release, doc.repo)
+        old = self.conn.execute("SELECT DISTINCT cve FROM secdb_fixes WHERE release = ? AND repo = ?", unit).fetchall()
+        self.touched_cves.update(cve for (cve,) in old)
+        self.conn.execute("DELETE FROM secdb_fixes WHERE release = ? AND repo = ?", unit)
+        self.conn.execute(
+            "INSERT OR REPLACE INTO secdb_units (release, repo, source, document_date) VALUES (?, ?, ?, ?)",
+            (*unit, self.name, document_date),
+        )
+        rows = {(r.package, r.fixed, r.cve) for r in doc.rows}
+        self.conn.executemany(
+            "INSERT INTO secdb_fixes (release, repo, package, fixed, cve) VALUES (?, ?, ?, ?, ?)",
+            [(*unit, package, fixed, cve) for package, fixed, cve in sorted(rows)],
+        )
+        self.touched_cves.update(cve for _, _, cve in rows)
+        self.secdb_units.add(unit)
+
+    def _prune(self) -> None:
+        stale = [
+            record_id
+            for (record_id,) in self.conn.execute("SELECT id FROM records WHERE source = ?", (self.name,)).fetchall()
+            if record_id not in self.seen
+        ]
+        for record_id in stale:
+            self._delete(record_id)
+        self.stats.removed = len(stale)
+        for release, repo in self.conn.execute(
+            "SELECT release, repo FROM secdb_units WHERE source = ?", (self.name,)
+        ).fetchall():
+            if (release, repo) not in self.secdb_units:
+                gone = self.conn.execute(
+                    "SELECT DISTINCT cve FROM secdb_fixes WHERE release = ? AND repo = ?", (release, repo)
+                ).fetchall()
+                self.touched_cves.update(cve for (cve,) in gone)
+                self.conn.execute("DELETE FROM secdb_fixes WHERE release = ? AND repo = ?", (release, repo))
+                self.conn.execute("DELETE FROM secdb_units WHERE release = ? AND repo = ?", (release, repo))
+
+    def _rebuild_secdb_records(self) -> None:
+        for cve in sorted(self.touched_cves):
+            rows = self.conn.execute(
+                "SELECT f.release, f.package, f.fixed, u.document_date, u.source FROM secdb_fixes f "
+                "JOIN secdb_units u ON u.release = f.release AND u.repo = f.repo WHERE f.cve = ?",
+                (cve,),
+            ).fetchall()
+            # The record is as new as the newest document it is built from (not "now": then an osv.dev copy of
+            # the same ALPINE-<CVE> record could never replace it again).
+            modified = max((date for _, _, _, date, _ in rows), default=utc_now())
+            record = secdb.build_record(cve, (secdb.ReleaseRow(r, p, f) for r, p, f, _, _ in rows), modified)
+            record_id = secdb.ID_PREFIX + cve
+            if record is None:
+                row = self.conn.execute("SELECT source FROM records WHERE id = ?", (record_id,)).fetchone()
+                if row is not None and row[0] == SECDB_SOURCE:
+                    self._delete(record_id)
+                continue
+            key = modified_key(modified)
+            if key is None:  # document dates are ours, always RFC 3339; a failure here is a bug
+                raise FeedError(f"secdb record {record_id}: bad document date {modified!r}")
+            self._store(record, key, SECDB_SOURCE, derived=True)
+            if any(source == self.name and fixed != secdb.NOT_AFFECTED for _, _, fixed, _, source in rows):
+                self.stats.secdb_records += 1
+
+    def finish(self) -> None:
+        """Prune what the source no longer lists and rebuild the secdb records it touched (once)."""
+        if not self.finished:
+            self.finished = True
+            self._prune()
+            self._rebuild_secdb_records()
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    name: str
+    kind: str
+    location: str
+    record_count: int
+    skipped_count: int
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+class DatabaseWriter:
+    """A read-write connection to the database file, created (with its directory) if missing."""
+
+    def __init__(self, path: Path, *, scratch: bool = False) -> None:
+        """`scratch`: the file is a copy being built aside, to be renamed over the real one or deleted: no rollback
+        journal on disk and no fsync per commit (the caller syncs once before the rename)."""
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise FeedError(f"{path}: cannot open vulnerability database for writing ({exc})") from exc
+        try:
+            self._prepare(scratch)
+        except sqlite3.Error as exc:
+            self.conn.close()
+            raise FeedError(f"{path}: cannot write vulnerability database ({exc})") from exc
+        except FeedError:
+            self.conn.close()
+            raise
+
+    def _prepare(self, scratch: bool) -> None:
+        conn = self.conn
+        if scratch:
+            conn.execute("PRAGMA journal_mode = MEMORY")
+            conn.execute("PRAGMA synchronous = OFF")
+        try:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise FeedError(f"{self.path}: not a vulnerability database ({exc})") from exc
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: the index pages of a large import stay in memory
+        if tables == 0:
+            conn.executescript(DDL)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
+        else:
+            check_format(conn, self.path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> DatabaseWriter:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def set_meta(self, key: str, value: str) -> None:
+        try:
+            self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        except sqlite3.Error as exc:
+            raise FeedError(f"{self.path}: cannot write vulnerability database ({exc})") from exc
+
+    @contextmanager
+    def source(self, name: str) -> Iterator[SourceSession]:
+        """A transaction for one source: the caller adds everything, calls `session.finish()` (for the counts of
+        `record_source`), then `record_source`; leaving the block commits, an exception rolls back."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise FeedError(f"{self.path}: cannot start a transaction ({exc})") from exc
+        session = SourceSession(self.conn, name)
+        try:
+            yield session
+            session.finish()
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise FeedError(f"{self.path}: writing source {name} failed ({exc})") from exc
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        # After some hard errors SQLite has already rolled back: then there is nothing left to roll back.
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("ROLLBACK")
+
+    def record_source(self, row: SourceRow) -> None:
+        """The sources row; call inside `source(...)` so that it commits with the records."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO sources (name, kind, location, imported_at, record_count, skipped_count, etag, "
+            "last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.name,
+                row.kind,
+                row.location,
+                utc_now(),
+                row.record_count,
+                row.skipped_count,
+                row.etag,
+                row.last_modified,
+            ),
+        )
+
+
+@contextmanager
+def writer_lock(db_path: Path) -> Iterator[None]:
+    """One writer at a time per database: an update builds a copy aside and renames it over the file, so an import
+    running meanwhile into the old file would be silently lost."""
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock_path.open("a")
+    except OSError as exc:
+        raise FeedError(f"{lock_path}: cannot create lock file ({exc.strerror or exc})") from exc
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise FeedError(f"{db_path}: another `acrguard db` command is writing this database") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

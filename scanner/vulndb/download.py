@@ -1,0 +1,117 @@
+"""HTTP(S) downloads of feeds: streamed to a file in chunks (an osv.dev archive is hundreds of MB), with
+conditional requests, and every failure (status, connection, short body) as one `FeedError`."""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from scanner import __version__
+from scanner.vulndb.errors import FeedError
+
+CHUNK_BYTES = 1 << 20
+TIMEOUT_SECONDS = 60.0
+# A bound on one download, so that a misbehaving server cannot fill the disk (osv.dev's largest archive is far less).
+MAX_DOWNLOAD_BYTES = 16 << 30
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str
+    path: Path | None  # None when the server said 304 Not Modified
+    etag: str | None
+    last_modified: str | None
+    size: int
+
+    @property
+    def not_modified(self) -> bool:
+        return self.path is None
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    # Proxies from the environment apply to real feeds; a server on this machine is never reached through one.
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if _is_loopback(host):
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener()
+
+
+@contextmanager
+def fetch(
+    url: str,
+    directory: Path,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    timeout: float = TIMEOUT_SECONDS,
+) -> Iterator[Fetched]:
+    """GET `url` into a temporary file in `directory` (deleted on exit). With `etag`/`last_modified` from the copy
+    held, the request is conditional and an unchanged feed yields `not_modified` without a body."""
+    headers = {"User-Agent": f"acrguard/{__version__}", "Accept-Encoding": "identity"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = _opener(url).open(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 304:
+            yield Fetched(url, None, etag, last_modified, 0)
+            return
+        raise FeedError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise FeedError(f"{url}: cannot connect ({reason})") from exc
+    directory.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=".acrguard-download-", suffix=".part", dir=directory)
+    path = Path(name)
+    try:
+        with response, os.fdopen(handle, "wb") as out:
+            size = _copy(url, response, out)
+            new_etag = response.headers.get("ETag")
+            new_last_modified = response.headers.get("Last-Modified")
+        yield Fetched(url, path, new_etag, new_last_modified, size)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _copy(url: str, response: http.client.HTTPResponse, out: IO[bytes]) -> int:
+    write = out.write
+    expected = response.headers.get("Content-Length")
+    size = 0
+    try:
+        while chunk := response.read(CHUNK_BYTES):
+            size += len(chunk)
+            if size > MAX_DOWNLOAD_BYTES:
+                raise FeedError(f"{url}: download larger than {MAX_DOWNLOAD_BYTES} bytes, stopped")
+            write(chunk)
+    except (http.client.HTTPException, OSError) as exc:
+        raise FeedError(f"{url}: download interrupted after {size} bytes ({type(exc).__name__}: {exc})") from exc
+    if expected is not None and expected.isdigit() and int(expected) != size:
+        raise FeedError(f"{url}: download truncated: {size} of {expected} bytes")
+    return size

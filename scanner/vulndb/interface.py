@@ -1,0 +1,49 @@
+"""The read side of the vulnerability database, as matching sees it (an interface, no I/O here).
+
+Records are OSV dicts (https://ossf.github.io/osv-schema/). Implementations live in scanner/vulndb/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+OsvRecord = Mapping[str, Any]
+
+
+def base_ecosystem(ecosystem: str) -> str:
+    """`Debian:12` → `Debian`; `Ubuntu:22.04:LTS` → `Ubuntu`; `PyPI` → `PyPI`."""
+    return ecosystem.split(":", 1)[0]
+
+
+def normalise_name(ecosystem: str, name: str) -> str:
+    """The lookup key of a package name: PEP 503 for PyPI, case-folded where the ecosystem is
+    case-insensitive (PyPI, NuGet, Packagist, Alpine/Debian names are lower case already), as is elsewhere."""
+    base = base_ecosystem(ecosystem)
+    if base == "PyPI":
+        import re
+
+        return re.sub(r"[-_.]+", "-", name).lower()
+    if base in ("NuGet", "Packagist", "Hackage"):
+        return name.lower()
+    return name
+
+
+class VulnDatabase(Protocol):
+    def lookup(self, ecosystem: str, name: str) -> list[OsvRecord]:
+        """Non-withdrawn records with an `affected[]` entry whose package is (base_ecosystem(ecosystem),
+        normalise_name(name)), for any release of that ecosystem: the matcher checks the release."""
+        ...
+
+    def prefetch(self, packages: Iterable[tuple[str, str]]) -> None:
+        """Load the records of many (ecosystem, name) pairs at once, so the `lookup`s that follow are
+        answered from memory (a scan looks up hundreds of packages). May do nothing."""
+        ...
+
+    def by_id(self, vuln_id: str) -> list[OsvRecord]:
+        """Records whose id, or one of whose aliases, is `vuln_id` (to find a CVE's CVSS elsewhere)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Sources (name, imported at, record count), schema version, total records."""
+        ...

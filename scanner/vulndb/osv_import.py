@@ -1,0 +1,230 @@
+"""`acrguard db import`: OSV records and Alpine secdb documents from directories, zips, files and URLs.
+
+Every record is validated against the OSV schema; one that fails (or does not parse) is skipped, counted and named
+in the result's warnings, and the import goes on. A source that cannot be read as a whole (missing, a corrupt
+zip, a failed download) raises `FeedError` and its transaction is rolled back; sources imported before it stay.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from scanner.vulndb import secdb
+from scanner.vulndb.db_writer import DatabaseWriter, SourceRow, SourceSession, utc_now, writer_lock
+from scanner.vulndb.download import fetch, is_url
+from scanner.vulndb.errors import FeedError
+from scanner.vulndb.readers import (
+    MAX_DOCUMENT_BYTES,
+    Document,
+    Item,
+    Unreadable,
+    iter_tree,
+    iter_zip,
+    read_file,
+    sniff_document,
+)
+from scanner.vulndb.schema import OsvValidator, osv_validator
+from scanner.vulndb.sqlite_db import modified_key
+
+WARNING_CAP = 50  # per source: enough to see what is wrong, not a flood when a whole feed is bad
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    location: str  # a directory, a zip or JSON/YAML file, or an http(s) URL
+    name: str | None = None  # as listed in `db info`; default: the absolute path or the URL
+
+
+@dataclass
+class ImportResult:
+    name: str
+    kind: str
+    location: str
+    records: int = 0  # valid OSV records read, plus ALPINE-<CVE> records its secdb rows contribute to
+    skipped: int = 0
+    written: int = 0
+    kept: int = 0  # a newer copy was already in the database
+    removed: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    more_warnings: int = 0  # beyond WARNING_CAP
+
+    def skip(self, reason: str) -> None:
+        self.skipped += 1
+        self.warn(reason)
+
+    def warn(self, reason: str) -> None:
+        if len(self.warnings) < WARNING_CAP:
+            self.warnings.append(reason)
+        else:
+            self.more_warnings += 1
+
+
+@dataclass(frozen=True)
+class Opened:
+    kind: str  # directory | zip | file | url
+    location: str
+    items: Iterable[Item]
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def _http_date(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError):
+        return None
+
+
+def _download_items(url: str, path: Path, last_modified: str | None) -> Iterator[Item]:
+    with path.open("rb") as head:
+        magic = head.read(4)
+    if magic in ZIP_MAGIC:
+        yield from iter_zip(path, url)
+        return
+    member = PurePosixPath(urlsplit(url).path)
+    if path.stat().st_size > MAX_DOCUMENT_BYTES:
+        yield Unreadable(member.name, f"over the {MAX_DOCUMENT_BYTES} byte limit of one document")
+        return
+    try:
+        data = sniff_document(member.name, path.read_bytes())
+    except ValueError as exc:
+        yield Unreadable(member.name, str(exc))
+        return
+    yield Document(member.name or url, data, member.parent.name, member.stem, _http_date(last_modified) or utc_now())
+
+
+@contextmanager
+def open_source(location: str, scratch_dir: Path) -> Iterator[Opened]:
+    """The items of a source, whatever its form; downloads go to `scratch_dir` and are deleted afterwards."""
+    if is_url(location):
+        with fetch(location, scratch_dir) as fetched:
+            assert fetched.path is not None  # an unconditional request never gets 304
+            yield Opened(
+                "url",
+                location,
+                _download_items(location, fetched.path, fetched.last_modified),
+                fetched.etag,
+                fetched.last_modified,
+            )
+        return
+    path = Path(location).expanduser()
+    if path.is_dir():
+        yield Opened("directory", str(path.resolve()), iter_tree(path))
+        return
+    if not path.is_file():
+        raise FeedError(f"{location}: no such file, directory or URL")
+    try:
+        with path.open("rb") as head:
+            magic = head.read(4)
+    except OSError as exc:
+        raise FeedError(f"{location}: {exc.strerror or exc}") from exc
+    if magic in ZIP_MAGIC or path.suffix.lower() == ".zip":
+        yield Opened("zip", str(path.resolve()), iter_zip(path, location))
+    else:
+        yield Opened("file", str(path.resolve()), [read_file(path, path.name)])
+
+
+class Importer:
+    """Reads sources into a `DatabaseWriter`, one transaction each."""
+
+    def __init__(self, writer: DatabaseWriter, validator: OsvValidator | None = None) -> None:
+        self.writer = writer
+        self.validator = validator or osv_validator()
+        writer.set_meta("osv_schema_sha256", self.validator.info.sha256)
+
+    def import_source(self, spec: SourceSpec, scratch_dir: Path) -> ImportResult:
+        with open_source(spec.location, scratch_dir) as opened:
+            return self.import_items(
+                spec.name or opened.location,
+                opened.kind,
+                opened.location,
+                opened.items,
+                etag=opened.etag,
+                last_modified=opened.last_modified,
+            )
+
+    def import_items(
+        self,
+        name: str,
+        kind: str,
+        location: str,
+        items: Iterable[Item],
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> ImportResult:
+        started = time.perf_counter()
+        result = ImportResult(name, kind, location)
+        with self.writer.source(name) as session:
+            for item in items:
+                self._ingest(session, item, result)
+            session.finish()
+            stats = session.stats
+            result.records += stats.secdb_records
+            result.written, result.kept, result.removed = stats.written, stats.kept, stats.removed
+            self.writer.record_source(
+                SourceRow(name, kind, location, result.records, result.skipped, etag, last_modified)
+            )
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _ingest(self, session: SourceSession, item: Item, result: ImportResult) -> None:
+        if isinstance(item, Unreadable):
+            result.skip(f"{item.origin}: {item.reason}")
+            return
+        data = item.data
+        if secdb.is_secdb(data):
+            try:
+                doc = secdb.parse_secdb(data, origin=item.origin, parent_name=item.parent_name, stem=item.stem)
+            except ValueError as exc:
+                result.skip(str(exc))
+                return
+            session.set_secdb_unit(doc, item.date or utc_now())
+            result.skipped += doc.skipped
+            for warning in doc.warnings:
+                result.warn(warning)
+            return
+        if isinstance(data, list):  # some publishers put several records in one file (curl's vuln.json)
+            for index, record in enumerate(data):
+                self._record(session, record, f"{item.origin}[{index}]", result)
+        else:
+            self._record(session, data, item.origin, result)
+
+    def _record(self, session: SourceSession, record: Any, origin: str, result: ImportResult) -> None:
+        if not isinstance(record, dict):
+            result.skip(f"{origin}: neither an OSV record nor an Alpine secdb document")
+            return
+        error = self.validator.error(record)
+        record_id = record.get("id")
+        label = f"{record_id} ({origin})" if isinstance(record_id, str) else origin
+        if error is not None:
+            result.skip(f"{label}: not a valid OSV record: {error}")
+            return
+        key = modified_key(record["modified"])
+        if key is None:
+            result.skip(f"{label}: modified {record['modified']!r} is not an RFC 3339 UTC time")
+            return
+        session.add_record(record, key)
+        result.records += 1
+
+
+def import_sources(db_path: Path, sources: Sequence[str | SourceSpec]) -> list[ImportResult]:
+    """Import each source into the database at `db_path` (created if missing), in order, one transaction each."""
+    specs = [s if isinstance(s, SourceSpec) else SourceSpec(s) for s in sources]
+    results: list[ImportResult] = []
+    with writer_lock(db_path), DatabaseWriter(db_path) as writer:
+        importer = Importer(writer)
+        for spec in specs:
+            results.append(importer.import_source(spec, db_path.parent))
+    return results

@@ -1,0 +1,300 @@
+"""The vulnerability database file (SQLite): its tables, and the read-only side that scans use.
+
+One file holds the OSV records (compact JSON), an index from (base ecosystem, normalised package name) to record
+ids, the aliases, the sources imported (with the HTTP validators `db update` sends back) and the Alpine secdb rows
+that ALPINE-<CVE> records are built from. `records.modified` is the record's `modified` normalised so that
+comparing strings compares times (`…:25Z` and `…:25.5Z` do not sort as text).
+
+Lookups are the hot path of a scan, and distribution advisories are big: an AlmaLinux record lists every binary
+package of its source (a kernel advisory: over a hundred), so parsing whole records made a 500-package lookup
+spend ~100 ms in `json.loads`. Hence each record is also stored split: `records.head` (everything but `affected`)
+and, per index row, `affected_index.entries` (that package's affected entries). `lookup` returns the head with
+`affected` narrowed to the entries of the package looked up, which is all matching reads; `by_id` returns whole
+records. Withdrawn records are not indexed, so lookups never see them.
+
+Scans open the file read-only (`mode=ro`): an update replaces the file by rename, so an open scan keeps reading the
+version it opened.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+from scanner.vulndb.errors import DatabaseMissingError, FeedError
+from scanner.vulndb.interface import OsvRecord, base_ecosystem, normalise_name
+
+APPLICATION_ID = 0x41435247  # "ACRG" in the SQLite header: this file is ours
+FORMAT_VERSION = 1  # PRAGMA user_version; bump when the tables change
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    modified TEXT NOT NULL,
+    withdrawn TEXT,
+    source TEXT NOT NULL,
+    json TEXT NOT NULL,
+    head TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_by_source ON records (source);
+CREATE TABLE IF NOT EXISTS affected_index (
+    base_ecosystem TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    entries TEXT NOT NULL,
+    PRIMARY KEY (base_ecosystem, name_key, record_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS affected_by_record ON affected_index (record_id);
+CREATE TABLE IF NOT EXISTS aliases (
+    alias TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    PRIMARY KEY (alias, record_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aliases_by_record ON aliases (record_id);
+CREATE TABLE IF NOT EXISTS sources (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    location TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    record_count INTEGER NOT NULL,
+    skipped_count INTEGER NOT NULL,
+    etag TEXT,
+    last_modified TEXT
+);
+CREATE TABLE IF NOT EXISTS secdb_units (
+    release TEXT NOT NULL,
+    repo TEXT NOT NULL,
+    source TEXT NOT NULL,
+    document_date TEXT NOT NULL,
+    PRIMARY KEY (release, repo)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS secdb_fixes (
+    release TEXT NOT NULL,
+    repo TEXT NOT NULL,
+    package TEXT NOT NULL,
+    fixed TEXT NOT NULL,
+    cve TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS secdb_fixes_by_cve ON secdb_fixes (cve);
+CREATE INDEX IF NOT EXISTS secdb_fixes_by_unit ON secdb_fixes (release, repo);
+"""
+
+_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(?:Z|z|[+-]00:?00)?$")
+
+
+def modified_key(value: str) -> str | None:
+    """`2021-07-05T00:01:25.63Z` → `2021-07-05T00:01:25.630000000Z`: fixed width, so text order is time order.
+    None for a value that is not an RFC 3339 UTC time."""
+    match = _TIMESTAMP.match(value.strip())
+    if match is None:
+        return None
+    date, time, fraction = match.groups()
+    return f"{date}T{time}.{(fraction or '').ljust(9, '0')[:9]}Z"
+
+
+def index_entries(record: OsvRecord) -> dict[tuple[str, str], list[Any]]:
+    """The affected entries of each (base ecosystem, normalised name), in record order. Entries without a package
+    (GIT-only ranges) index nothing."""
+    keys: dict[tuple[str, str], list[Any]] = {}
+    for entry in record.get("affected") or ():
+        package = entry.get("package") if isinstance(entry, dict) else None
+        if not isinstance(package, dict):
+            continue
+        ecosystem, name = package.get("ecosystem"), package.get("name")
+        if isinstance(ecosystem, str) and isinstance(name, str) and ecosystem and name:
+            keys.setdefault((base_ecosystem(ecosystem), normalise_name(ecosystem, name)), []).append(entry)
+    return keys
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Parsing builds thousands of containers that all survive (they are cached); each allocation burst would
+    # trigger a collection that walks every tracked object, doubling the cost. JSON makes no cycles to collect.
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def check_format(conn: sqlite3.Connection, path: Path) -> None:
+    """Raises FeedError unless `conn` is an acrguard database of this format (or, when writable, empty)."""
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise FeedError(f"{path}: not a vulnerability database ({exc})") from exc
+    if app_id != APPLICATION_ID:
+        raise FeedError(f"{path}: not an acrguard vulnerability database")
+    if version != FORMAT_VERSION:
+        raise FeedError(
+            f"{path}: vulnerability database format {version}, this acrguard reads format {FORMAT_VERSION}: "
+            "run `acrguard db update` or `acrguard db import` into a new file"
+        )
+
+
+def missing_database_message(path: Path) -> str:
+    return (
+        f"vulnerability database {path} does not exist: create it with `acrguard db update` (downloads from "
+        "osv.dev) or `acrguard db import SOURCE`, or give neither --db nor $ACRGUARD_DB to use the bundled snapshot"
+    )
+
+
+MMAP_BYTES = 1 << 30
+
+
+PREFETCH_BATCH = 400  # (ecosystem, name) pairs per query: 800 parameters, far below SQLite's limit
+
+
+class SqliteVulnDatabase:
+    """`VulnDatabase` over the SQLite file, read-only. Parsed records are cached for the life of the object, so
+    the records it returns are shared: callers must not modify them."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._heads: dict[str, dict[str, Any]] = {}
+        self._lookups: dict[tuple[str, str], list[OsvRecord]] = {}
+        self._whole: dict[str, list[OsvRecord]] = {}
+        # One connection shared by the threads of a scan: sqlite3 objects are not safe to use concurrently.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> SqliteVulnDatabase:
+        file = Path(path).expanduser().resolve()
+        if not file.is_file():
+            raise DatabaseMissingError(missing_database_message(file))
+        try:
+            conn = sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise FeedError(f"{file}: cannot open vulnerability database ({exc})") from exc
+        try:
+            check_format(conn, file)
+            # Memory-mapped reads skip a copy per page; lookups read megabytes of record text. SQLite keeps this
+            # safe with concurrent writers; updates replace the file by rename, which leaves the mapping intact.
+            conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise FeedError(f"{file}: cannot read vulnerability database ({exc})") from exc
+        except FeedError:
+            conn.close()
+            raise
+        return cls(conn, file)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SqliteVulnDatabase:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise FeedError(f"{self.path}: vulnerability database unreadable ({exc})") from exc
+
+    def lookup(self, ecosystem: str, name: str) -> list[OsvRecord]:
+        """Each record with `affected` narrowed to this package's entries (see the module docstring)."""
+        key = (base_ecosystem(ecosystem), normalise_name(ecosystem, name))
+        with self._lock:
+            cached = self._lookups.get(key)
+            if cached is not None:
+                return list(cached)  # the records are shared, the list is the caller's
+            # One query; the head comes along even when cached (cheaper than a second query for the missing ones).
+            rows: list[tuple[str, str, str]] = self._query(
+                "SELECT a.record_id, a.entries, r.head FROM affected_index a JOIN records r ON r.id = a.record_id "
+                "WHERE a.base_ecosystem = ? AND a.name_key = ? ORDER BY a.record_id",
+                key,
+            )
+            result = self._lookups[key] = self._records(rows)
+            return list(result)
+
+    def _records(self, rows: list[tuple[str, str, str]]) -> list[OsvRecord]:
+        heads = self._heads
+        result: list[OsvRecord] = []
+        with _gc_paused():
+            for record_id, entries, text in rows:
+                head = heads.get(record_id)
+                if head is None:
+                    head = heads[record_id] = orjson.loads(text)
+                result.append({**head, "affected": orjson.loads(entries)})
+        return result
+
+    def prefetch(self, packages: Iterable[tuple[str, str]]) -> None:
+        """Fill the lookup cache for many (ecosystem, name) pairs in one query: a scan looks up hundreds of
+        packages, and one query per package costs more than the matching itself."""
+        keys = sorted({(base_ecosystem(e), normalise_name(e, n)) for e, n in packages} - self._lookups.keys())
+        for start in range(0, len(keys), PREFETCH_BATCH):
+            batch = keys[start : start + PREFETCH_BATCH]
+            values = ",".join("(?, ?)" for _ in batch)
+            params = tuple(part for key in batch for part in key)
+            with self._lock:
+                rows: list[tuple[str, str, str, str, str]] = self._query(
+                    f"WITH wanted(e, n) AS (VALUES {values}) "
+                    "SELECT a.base_ecosystem, a.name_key, a.record_id, a.entries, r.head FROM wanted "
+                    "JOIN affected_index a ON a.base_ecosystem = wanted.e AND a.name_key = wanted.n "
+                    "JOIN records r ON r.id = a.record_id ORDER BY a.base_ecosystem, a.name_key, a.record_id",
+                    params,
+                )
+                grouped: dict[tuple[str, str], list[tuple[str, str, str]]] = {key: [] for key in batch}
+                for eco, name, record_id, entries, head in rows:
+                    grouped[(eco, name)].append((record_id, entries, head))
+                for key, key_rows in grouped.items():
+                    self._lookups[key] = self._records(key_rows)
+
+    def by_id(self, vuln_id: str) -> list[OsvRecord]:
+        """Whole records, withdrawn ones excluded."""
+        with self._lock:
+            cached = self._whole.get(vuln_id)
+            if cached is None:
+                rows = self._query(
+                    "SELECT json FROM records WHERE withdrawn IS NULL AND id IN "
+                    "(SELECT ? UNION SELECT record_id FROM aliases WHERE alias = ?) ORDER BY id",
+                    (vuln_id, vuln_id),
+                )
+                cached = self._whole[vuln_id] = [orjson.loads(text) for (text,) in rows]
+            return list(cached)
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            meta = dict(self._query("SELECT key, value FROM meta"))
+            source_rows = self._query(
+                "SELECT name, kind, location, imported_at, record_count, skipped_count FROM sources ORDER BY name"
+            )
+            total, withdrawn = self._query("SELECT count(*), count(withdrawn) FROM records")[0]
+        sources = [
+            {
+                "name": name,
+                "kind": kind,
+                "location": location,
+                "imported_at": imported_at,
+                "record_count": record_count,
+                "skipped_count": skipped_count,
+            }
+            for name, kind, location, imported_at, record_count, skipped_count in source_rows
+        ]
+        return {
+            "path": str(self.path),
+            "format_version": FORMAT_VERSION,
+            "osv_schema_sha256": meta.get("osv_schema_sha256", ""),
+            "sources": sources,
+            "total_records": total,
+            "withdrawn_records": withdrawn,
+        }

@@ -1,0 +1,1 @@
+"""The test suite: one folder per layer of `scanner/`, beside the integration and end-to-end trees."""

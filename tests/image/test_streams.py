@@ -1,0 +1,80 @@
+"""Blob verification and bounded decompression."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import lzma
+
+import pytest
+import zstandard
+
+from scanner.image.streams import Budget, LayerStream, VerifyingReader
+from scanner.model.errors import DigestMismatchError, LayerError, LimitExceededError
+
+DATA = b"layer bytes " * 50_000
+
+
+def sha256(data: bytes) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_verifying_reader_accepts_matching_blob() -> None:
+    reader = VerifyingReader(iter([DATA[:10], DATA[10:]]), sha256(DATA), len(DATA), 10**9, "blob")
+    assert reader.read(-1) == DATA
+    reader.verify()
+
+
+def test_digest_mismatch_is_named() -> None:
+    reader = VerifyingReader(iter([DATA + b"!"]), sha256(DATA), -1, 10**9, "layer sha256:abc")
+    reader.read(-1)
+    with pytest.raises(DigestMismatchError, match="layer sha256:abc: content digest"):
+        reader.verify()
+
+
+def test_size_mismatch_and_overlong_blob() -> None:
+    short = VerifyingReader(iter([DATA]), sha256(DATA), len(DATA) + 1, 10**9, "blob")
+    with pytest.raises(DigestMismatchError, match="declares"):
+        short.verify()
+    longer = VerifyingReader(iter([DATA]), sha256(DATA), 10, 10**9, "blob")
+    with pytest.raises(DigestMismatchError, match="larger than its declared size"):
+        longer.read(-1)
+
+
+@pytest.mark.parametrize(
+    "blob,kind",
+    [
+        (gzip.compress(DATA), "gzip"),
+        (gzip.compress(DATA[:100]) + gzip.compress(DATA[100:]), "gzip"),  # multi-member (eStargz, pigz)
+        (zstandard.ZstdCompressor().compress(DATA), "zstd"),
+        (lzma.compress(DATA), "xz"),
+        (DATA, "none"),
+    ],
+)
+def test_decompression_by_magic(blob: bytes, kind: str) -> None:
+    stream = LayerStream(io.BytesIO(blob), Budget(10**9, 10), "layer")
+    assert stream.compression == kind
+    assert stream.read(-1) == DATA
+    assert "sha256:" + stream.diff_hash.hexdigest() == sha256(DATA)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [gzip.compress(DATA)[:-50], zstandard.ZstdCompressor().compress(DATA)[:-5], b"\x1f\x8b" + b"\x00" * 64],
+)
+def test_truncated_or_corrupt_streams_fail_with_layer_error(blob: bytes) -> None:
+    stream = LayerStream(io.BytesIO(blob), Budget(10**9, 10), "layer sha256:feed")
+    with pytest.raises(LayerError, match="layer sha256:feed: corrupt or truncated"):
+        stream.read(-1)
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, zstandard.ZstdCompressor(level=19).compress])
+def test_decompression_bomb_stops_at_budget(compress: object) -> None:
+    bomb = compress(b"\0" * 200_000_000)  # type: ignore[operator]
+    assert len(bomb) < 300_000
+    stream = LayerStream(io.BytesIO(bomb), Budget(20_000_000, 10), "layer bomb")
+    with pytest.raises(LimitExceededError, match="decompression bomb"):
+        stream.read(-1)
+    assert stream.count <= 20_000_000 + 64 * 1024 * 1024

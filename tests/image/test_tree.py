@@ -1,0 +1,95 @@
+"""The squashed tree: whiteouts, opaque directories, links clamped to the root, loops."""
+
+from __future__ import annotations
+
+import pytest
+
+from scanner.image.content import ContentStore
+from scanner.image.tree import Content, Dir, File, Link, PathError, Tree
+from scanner.model.limits import Limits
+
+
+def put_file(tree: Tree, path: str, layer: int, data: bytes = b"x") -> None:
+    tree.put(path.strip("/").split("/"), File(layer, Content(len(data), data=data)), layer)
+
+
+def test_whiteout_removes_lower_file_only() -> None:
+    tree = Tree()
+    put_file(tree, "/etc/a", 0)
+    put_file(tree, "/etc/b", 1)
+    tree.remove(["etc", "a"], 1)
+    tree.remove(["etc", "b"], 1)  # same-layer entry wins over its own layer's whiteout
+    assert sorted(tree.files) == ["/etc/b"]
+
+
+def test_opaque_keeps_same_layer_children_and_drops_lower_descendants() -> None:
+    tree = Tree()
+    put_file(tree, "/d/sub/old", 0)
+    put_file(tree, "/d/top", 0)
+    tree.put(["d", "sub"], Dir(1), 1)
+    put_file(tree, "/d/sub/new", 1)
+    tree.make_opaque(["d"], 1)
+    assert sorted(tree.files) == ["/d/sub/new"]
+
+
+def test_directory_whiteout_then_recreation() -> None:
+    tree = Tree()
+    put_file(tree, "/app/x", 0)
+    tree.remove(["app"], 1)
+    put_file(tree, "/app/y", 2)
+    assert sorted(tree.files) == ["/app/y"]
+
+
+def test_absolute_and_dotdot_links_stay_inside_root() -> None:
+    tree = Tree()
+    put_file(tree, "/usr/lib/os-release", 0, b"ID=debian\n")
+    tree.put(["etc", "os-release"], Link(0, "../usr/lib/os-release"), 0)
+    tree.put(["a", "escape"], Link(0, "../../../../../../usr/lib/os-release"), 0)
+    tree.put(["b", "abs"], Link(0, "/../../usr/lib/os-release"), 0)
+    for path in ("/etc/os-release", "/a/escape", "/b/abs"):
+        content = tree.read(path)
+        assert content is not None and content.read() == b"ID=debian\n"
+
+
+def test_symlink_loop_does_not_resolve() -> None:
+    tree = Tree(max_symlink_depth=40)
+    tree.put(["x"], Link(0, "/y"), 0)
+    tree.put(["y"], Link(0, "/x"), 0)
+    assert tree.resolve("/x") is None
+    with pytest.raises(PathError):
+        tree.put(["x", "child"], Dir(0), 0)
+
+
+def test_writes_go_through_directory_links_like_the_kernel() -> None:
+    tree = Tree()
+    tree.put(["lib"], Link(0, "usr/lib"), 0)
+    put_file(tree, "/lib/apk/db/installed", 1)
+    assert "/usr/lib/apk/db/installed" in tree.files
+
+
+def test_claircore_concat_directory_over_directory_link() -> None:
+    # Part 2 of concat.tar declares var/run/ as a directory where part 1 made var/run -> ../run.
+    tree = Tree()
+    tree.put(["run", "logs"], Dir(0), 0)
+    put_file(tree, "/run/logs/log.txt", 0)
+    tree.put(["var", "run"], Link(0, "../run"), 0)
+    tree.put(["var", "run"], Dir(0), 0)
+    put_file(tree, "/var/run/console/algo.txt", 0)
+    assert sorted(tree.files) == ["/run/console/algo.txt", "/run/logs/log.txt"]
+
+
+def test_file_replacing_directory_drops_its_subtree() -> None:
+    tree = Tree()
+    put_file(tree, "/opt/app/package.json", 0)
+    tree.put(["opt", "app"], None, 1)
+    assert tree.files == {}
+    assert tree.take_touched() == {"/opt/app/package.json"}
+
+
+def test_large_captured_content_spills_to_scratch(tmp_path: object) -> None:
+    import io
+
+    store = ContentStore(Limits(spill_threshold=10), scratch_dir=str(tmp_path))
+    content = store.capture(io.BytesIO(b"0123456789abcdef"), 16, "test")
+    assert content.read() == b"0123456789abcdef"
+    store.close()
