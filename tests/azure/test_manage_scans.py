@@ -3,9 +3,7 @@ resolved against a real registry (Debian's docker-registry, the image pushed wit
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +20,7 @@ from tests.azure.manage_support import (
     drain,
     validate,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-import realparts
+from tests.integration import realparts
 
 pytestmark = pytest.mark.usefixtures("manage_env")
 

@@ -8,17 +8,13 @@ First run on a machine builds the Debian images (about a minute); later runs reu
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import NoReturn
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import realparts
+from tests.integration import realparts
 
 _TIMINGS: dict[str, str] = {}
 

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import realparts
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
+
+from tests.integration import realparts
 
 pytestmark = pytest.mark.integration
 

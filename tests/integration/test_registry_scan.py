@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import realparts
 
 from scanner.vulndb.osv_import import import_sources
+from tests.integration import realparts
 
 pytestmark = pytest.mark.integration
 WRITTEN = Path(__file__).resolve().parents[1] / "fixtures" / "osv-written"

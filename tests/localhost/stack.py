@@ -18,13 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-for _extra in (ROOT / "tests", ROOT / "tests" / "integration"):
-    if str(_extra) not in sys.path:
-        sys.path.insert(0, str(_extra))  # tests/ocibuild.py, tests/integration/realparts.py
+from tests import ocibuild
+from tests.integration import realparts
 
-import ocibuild  # noqa: E402
-import realparts  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 FUNCTION_KEY = "serve-function-key"
 API_KEY = "serve-api-key"

@@ -4,7 +4,6 @@ and a real distribution registry (which has no /acr/v1/: the adapter must degrad
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,10 +11,6 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-
-import realparts
 
 from scanner.image.registry_options import RegistryOptions
 from scanner.policy.gate_actions import (
@@ -31,6 +26,7 @@ from scanner.policy.gate_actions import (
 from scanner.policy.gates import Gate, GateError, GateVerdict, When
 from scanner.policy.image_context import ImageContext
 from scanner.store.records import AssessmentChange
+from tests.integration import realparts
 from tests.policy.httprecorder import recording_server
 
 DIGEST = "sha256:" + "ab" * 32

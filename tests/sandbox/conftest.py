@@ -13,8 +13,6 @@ from scanner.sandbox.bubblewrap import INSTALL_HINT, BubblewrapRunner
 
 HERE = Path(__file__).resolve().parent
 PROBE = HERE / "probe.py"
-sys.path.insert(0, str(HERE.parents[0]))  # tests/ocibuild.py
-sys.path.insert(0, str(HERE.parents[0] / "integration"))  # tests/integration/realparts.py
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import ocibuild
 import pytest
-import realparts
 
 from scanner.cli.job import main as job_main
 from scanner.cli.main import main as acrguard_main
+from tests import ocibuild
+from tests.integration import realparts
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ARCHIVE = f"docker-archive:{FIXTURES / 'images' / 'fanal' / 'image3_gz_layers.tar'}"

@@ -9,7 +9,6 @@ layer is a miss and scans in full.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,15 +24,12 @@ from scanner.service.pipeline import current_detector_versions, process_scan
 from scanner.service.sandboxed import SandboxedFetch, sandboxed_fetch
 from scanner.store import FindingsStore
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+from tests import ocibuild
+from tests.integration import realparts
+from tests.localhost.stack import start_registry_notifying, wait_for
+from tests.policy.httprecorder import Recorder, recording_server
 
 TESTS = Path(__file__).resolve().parents[1]
-for _extra in (TESTS, TESTS / "integration"):
-    sys.path.insert(0, str(_extra))  # ocibuild, realparts
-import ocibuild  # noqa: E402
-import realparts  # noqa: E402
-
-from tests.localhost.stack import start_registry_notifying, wait_for  # noqa: E402
-from tests.policy.httprecorder import Recorder, recording_server  # noqa: E402
 
 REPO = "cache/app"
 OS_RELEASE = b'ID=alpine\nVERSION_ID=3.10.1\nPRETTY_NAME="Alpine Linux v3.10"\n'

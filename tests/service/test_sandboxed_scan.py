@@ -4,7 +4,6 @@ findings."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,10 +21,9 @@ from scanner.service.retry import RetrySettings
 from scanner.service.sandboxed import sandboxed_fetch
 from scanner.store import FindingsStore
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+from tests.integration import realparts
 
 TESTS = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TESTS / "integration"))
-import realparts  # noqa: E402
 
 ARCHIVE = f"docker-archive:{TESTS / 'fixtures/images/fanal/image3_gz_layers.tar'}"
 
