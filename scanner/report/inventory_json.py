@@ -1,53 +1,38 @@
-"""acrguard's inventory JSON (the shape later issues extend with findings)."""
+"""acrguard's inventory JSON (the shape later issues extend with findings): the fields
+`scanner.model.shapes` marks shown, with locations as a user reads them and packages in a stable order."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from scanner.image.layers import display
-from scanner.model.types import Inventory, LayerInfo, Package
+from scanner.model.shapes import INVENTORY, LAYER, PACKAGE
+from scanner.model.types import Inventory, LayerInfo, Package, Warning_
 
 
 def layer_dict(layer: LayerInfo | None) -> dict[str, Any] | None:
-    if layer is None:
-        return None
-    return {"index": layer.index, "digest": layer.digest, "diff_id": layer.diff_id, "created_by": layer.created_by}
+    return None if layer is None else LAYER.view(layer)
 
 
 def package_dict(pkg: Package) -> dict[str, Any]:
-    return {
-        "name": pkg.name,
-        "version": pkg.version,
-        "ecosystem": pkg.ecosystem,
-        "purl": pkg.purl,
-        "source_name": pkg.source_name,
-        "source_version": pkg.source_version,
-        "arch": pkg.arch,
-        "layer": layer_dict(pkg.layer),
-        "locations": [display(loc) for loc in pkg.locations],
-        "detector": pkg.detector,
-        "os_owned": pkg.os_owned,
-    }
+    return PACKAGE.view(pkg, locations=_locations)
 
 
 def inventory_dict(inv: Inventory) -> dict[str, Any]:
-    image = inv.image
-    os_part = {"id": image.os.id, "version": image.os.version, "codename": image.os.codename} if image.os else None
-    return {
-        "image": {
-            "reference": image.reference,
-            "digest": image.digest,
-            "config_digest": image.config_digest,
-            "platform": image.platform,
-            "os": os_part,
-            "index_digest": image.index_digest,
-            "layers": [layer_dict(layer) for layer in image.layers],
-        },
-        "status": inv.status,
-        "reason": inv.reason,
-        "packages": [package_dict(p) for p in sorted(inv.packages, key=_sort_key)],
-        "warnings": [str(w) for w in inv.warnings],
-    }
+    return INVENTORY.view(inv, packages=_packages, warnings=_warnings)
+
+
+def _locations(locations: Iterable[str]) -> list[str]:
+    return [display(loc) for loc in locations]
+
+
+def _packages(packages: Iterable[Package]) -> list[dict[str, Any]]:
+    return [package_dict(p) for p in sorted(packages, key=_sort_key)]
+
+
+def _warnings(warnings: Iterable[Warning_]) -> list[str]:
+    return [str(w) for w in warnings]
 
 
 def _sort_key(pkg: Package) -> tuple[str, str, str, str]:

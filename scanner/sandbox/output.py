@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from scanner.model.codec import CODEC_VERSION, inventory_from_dict
+from scanner.model.shapes import INVENTORY, Field, Shape
 from scanner.model.types import Inventory
 from scanner.sandbox.errors import JobError
 from scanner.sandbox.fetch import FetchedImage
@@ -20,13 +21,6 @@ from scanner.sandbox.fetch import FetchedImage
 # is a child trying to make the store or the API carry its payload.
 MAX_STRING = 64 * 1024
 MAX_INT = 2**63 - 1  # what the stores' integer columns and JSON readers elsewhere hold
-
-_STATUSES = ("Scanned", "Unsupported")
-_OS_STR = ("id", "version", "codename", "name", "pretty_name", "source")
-_LAYER_STR = ("digest", "diff_id", "media_type", "created_by")
-_LAYER_INT = ("index", "size")
-_IMAGE_STR = ("reference", "digest", "config_digest", "platform", "media_type", "index_digest")
-_PACKAGE_STR = ("name", "version", "ecosystem", "purl", "source_name", "source_version", "arch", "kind", "detector")
 
 
 class _Invalid(Exception):
@@ -55,19 +49,53 @@ def parse_inventory(data: bytes, max_bytes: int, fetched: FetchedImage) -> Inven
 
 def check_inventory(doc: Any) -> None:
     """Raises `_Invalid` naming the first defect; silent when `doc` is exactly the codec's shape."""
-    _object(doc, "the document", {"codec", "image", "status", "reason", "packages", "warnings"})
+    _object(doc, "the document", {"codec", *INVENTORY.keys})
     if doc["codec"] != CODEC_VERSION or isinstance(doc["codec"], bool):
         raise _Invalid(f"codec is {str(doc['codec'])[:20]!r}, expected {CODEC_VERSION}")
-    _image(doc["image"], "image")
-    if doc["status"] not in _STATUSES:
-        raise _Invalid(f"status must be one of {', '.join(_STATUSES)}")
-    _string(doc["reason"], "reason")
-    for i, pkg in enumerate(_list(doc["packages"], "packages")):
-        _package(pkg, f"packages[{i}]")
-    for i, warning in enumerate(_list(doc["warnings"], "warnings")):
-        where = f"warnings[{i}]"
-        _object(warning, where, {"where", "message"})
-        _strings(warning, where, ("where", "message"))
+    _fields(INVENTORY, doc, "")
+
+
+def _fields(shape: Shape[Any], obj: dict[str, Any], where: str) -> None:
+    """Every field of an object whose keys are already checked, in the shape's order."""
+    for field in shape.fields:
+        _field(field, obj[field.name], f"{where}.{field.name}" if where else field.name)
+
+
+def _field(field: Field, value: Any, where: str) -> None:
+    if field.kind == "text":
+        _string(value, where)
+    elif field.kind == "choice":
+        if value not in field.choices:
+            raise _Invalid(f"{where} must be one of {', '.join(field.choices)}")
+    elif field.kind == "count":
+        _count(value, where)
+    elif field.kind == "flag":
+        if not isinstance(value, bool):
+            raise _Invalid(f"{where} must be true or false")
+    elif field.kind == "score":
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise _Invalid(f"{where} must be a number")
+    elif field.kind == "texts":
+        for i, item in enumerate(_list(value, where)):
+            _string(item, f"{where}[{i}]")
+    elif field.kind == "pairs":
+        for i, pair in enumerate(_list(value, where)):
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise _Invalid(f"{where}[{i}] must be a [key, value] pair")
+            _string(pair[0], f"{where}[{i}][0]")
+            _string(pair[1], f"{where}[{i}][1]")
+    elif field.kind == "one":
+        if value is not None or not field.optional:
+            _nested(field, value, where)
+    else:  # many
+        for i, item in enumerate(_list(value, where)):
+            _nested(field, item, f"{where}[{i}]")
+
+
+def _nested(field: Field, value: Any, where: str) -> None:
+    assert field.shape is not None
+    _object(value, where, set(field.shape.keys))
+    _fields(field.shape, value, where)
 
 
 def _object(value: Any, where: str, keys: set[str]) -> None:
@@ -95,51 +123,7 @@ def _string(value: Any, where: str) -> None:
         raise _Invalid(f"{where} is longer than {MAX_STRING} characters")
 
 
-def _strings(obj: dict[str, Any], where: str, keys: tuple[str, ...]) -> None:
-    for key in keys:
-        _string(obj[key], f"{where}.{key}")
-
-
 def _count(value: Any, where: str) -> None:
     # bool is an int subclass in Python; JSON true must not pass as 1.
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_INT:
         raise _Invalid(f"{where} must be a whole number from 0 to {MAX_INT}")
-
-
-def _os(value: Any, where: str) -> None:
-    _object(value, where, {*_OS_STR, "id_like"})
-    _strings(value, where, _OS_STR)
-    for i, item in enumerate(_list(value["id_like"], f"{where}.id_like")):
-        _string(item, f"{where}.id_like[{i}]")
-
-
-def _layer(value: Any, where: str) -> None:
-    _object(value, where, {*_LAYER_STR, *_LAYER_INT})
-    _strings(value, where, _LAYER_STR)
-    for key in _LAYER_INT:
-        _count(value[key], f"{where}.{key}")
-
-
-def _image(value: Any, where: str) -> None:
-    _object(value, where, {*_IMAGE_STR, "os", "layers"})
-    _strings(value, where, _IMAGE_STR)
-    if value["os"] is not None:
-        _os(value["os"], f"{where}.os")
-    for i, layer in enumerate(_list(value["layers"], f"{where}.layers")):
-        _layer(layer, f"{where}.layers[{i}]")
-
-
-def _package(value: Any, where: str) -> None:
-    _object(value, where, {*_PACKAGE_STR, "locations", "layer", "os_owned", "metadata"})
-    _strings(value, where, _PACKAGE_STR)
-    for i, location in enumerate(_list(value["locations"], f"{where}.locations")):
-        _string(location, f"{where}.locations[{i}]")
-    if value["layer"] is not None:
-        _layer(value["layer"], f"{where}.layer")
-    if not isinstance(value["os_owned"], bool):
-        raise _Invalid(f"{where}.os_owned must be true or false")
-    for i, pair in enumerate(_list(value["metadata"], f"{where}.metadata")):
-        if not (isinstance(pair, list) and len(pair) == 2):
-            raise _Invalid(f"{where}.metadata[{i}] must be a [key, value] pair")
-        _string(pair[0], f"{where}.metadata[{i}][0]")
-        _string(pair[1], f"{where}.metadata[{i}][1]")
