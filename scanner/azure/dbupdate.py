@@ -11,6 +11,7 @@ import os
 
 import azure.functions as func
 
+from scanner.model.errors import one_line
 from scanner.vulndb.location import writable_db_path
 from scanner.vulndb.update import update
 
@@ -32,7 +33,7 @@ def db_update(timer: func.TimerRequest) -> None:
     try:
         report = update(path, ecosystems())
     except Exception as err:  # a feed outage must not fail the host's timer; the old database is intact
-        log.error("database update of %s failed, the current database stays in use: %s", path, _one_line(err))
+        log.error("database update of %s failed, the current database stays in use: %s", path, one_line(err))
         return
     changed = [o.ecosystem for o in report.outcomes if o.result is not None]
     log.info(
@@ -40,7 +41,3 @@ def db_update(timer: func.TimerRequest) -> None:
         path,
         f"replaced ({', '.join(changed)} changed)" if report.replaced else "every feed unchanged",
     )
-
-
-def _one_line(err: BaseException) -> str:
-    return (" ".join(str(err).split()) or type(err).__name__)[:500]

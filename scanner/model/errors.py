@@ -31,3 +31,9 @@ class LayerError(ImageError):
 
 class LimitExceededError(LayerError):
     """A configured bound (bytes, members, file size, depth) was exceeded."""
+
+
+def one_line(err: BaseException, limit: int = 500) -> str:
+    """Any exception as one bounded line for a log or a stored status: its message with white space folded,
+    or its type's name where the message is empty."""
+    return (" ".join(str(err).split()) or type(err).__name__)[:limit]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from scanner.assess.assessment import ApplyRules, AttachRemediation, SummariseRemediation, assess
 from scanner.inventory.detectors.plugins import default_registry
+from scanner.model.errors import one_line
 from scanner.model.types import Inventory
 from scanner.policy.gate_actions import ActionsAdapter, Publisher, apply_verdicts, health_changed_event
 from scanner.policy.gates import Gate, GateVerdict, evaluate
@@ -167,7 +168,7 @@ def process_scan(
         store.record_usage(request.registry, request.digest, BILLABLE_KIND, now)
     except Exception as err:
         store.finish_scan(
-            scan_id, "failed", _one_line(err), timings, scanner_version, db_version(db), detectors, datetime.now(UTC)
+            scan_id, "failed", one_line(err), timings, scanner_version, db_version(db), detectors, datetime.now(UTC)
         )
         raise
     store.finish_scan(scan_id, "succeeded", "", timings, scanner_version, db_version(db), detectors, datetime.now(UTC))
@@ -267,7 +268,7 @@ def rescan_recent(
             store.record_usage(key.registry, key.digest, "rescan", now)
             rematched += 1
         except Exception as err:  # one bad image must not stop the nightly run
-            log.warning("rescan of %s@%s failed: %s", key.registry, key.digest, _one_line(err))
+            log.warning("rescan of %s@%s failed: %s", key.registry, key.digest, one_line(err))
             failed += 1
     return RescanCounts(rematched, requeued, failed)
 
@@ -320,7 +321,7 @@ def drain_queue(
             message = lease.stop()
             delay = settings.retry_delay(message.dequeue_count)
             try:
-                if queue.fail(message, _one_line(err), delay):
+                if queue.fail(message, one_line(err), delay):
                     log.warning("scan %s dead-lettered after %d attempts", _label(message), message.dequeue_count)
                 else:
                     log.info("scan %s attempt %d failed; retry in %d s", _label(message), message.dequeue_count, delay)
@@ -361,7 +362,7 @@ class _LeaseKeeper:
                     log.warning("scan %s: %s", _label(self.message), lost)
                     return
                 except Exception as err:  # the queue may be briefly unreachable; the lease has time left
-                    log.warning("scan %s: lease renewal failed: %s", _label(self.message), _one_line(err))
+                    log.warning("scan %s: lease renewal failed: %s", _label(self.message), one_line(err))
 
     def stop(self) -> Message:
         """Stops renewing; the message with its latest lease token."""
@@ -423,10 +424,5 @@ def _assess_and_save(
         try:
             policy.publisher.publish(event)
         except Exception as err:  # the findings are stored; a dead webhook must not fail the scan
-            log.warning("health-changed event for %s@%s not published: %s", registry, digest, _one_line(err))
+            log.warning("health-changed event for %s@%s not published: %s", registry, digest, one_line(err))
     return change
-
-
-def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text[:500]
