@@ -121,6 +121,7 @@ class Inventory:
 Severity = Literal["Critical", "High", "Medium", "Low", "Unknown"]
 SEVERITY_ORDER: tuple[Severity, ...] = ("Critical", "High", "Medium", "Low", "Unknown")
 FixStatus = Literal["fixed", "not_fixed", "wont_fix"]
+FIX_STATUSES: tuple[FixStatus, ...] = ("fixed", "not_fixed", "wont_fix")
 Category = Literal["os", "language"]
 Health = Literal["Healthy", "Unhealthy", "Unsupported", "NotApplicable"]
 

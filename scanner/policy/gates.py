@@ -9,31 +9,27 @@ fails would let an image through that the policy meant to stop.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
 from scanner.assess.health import at_least
 from scanner.model.errors import AcrguardError
-from scanner.model.types import SEVERITY_ORDER, Finding, FixStatus, Severity
+from scanner.model.types import FIX_STATUSES, SEVERITY_ORDER, Finding, FixStatus, Severity
+from scanner.policy.globs import name_matches, package_matches
 from scanner.policy.image_context import ImageContext
-from scanner.policy.yaml_checks import FieldChecks, kind, load_unique, policy_files, read_document, show
+from scanner.policy.yaml_checks import NAME, FieldChecks, kind, load_unique, policy_files, show
 
 DEFAULT_GATES_DIR = Path("policies/gates")
 
 Action = Literal["lock", "quarantine", "notify"]
 ACTIONS: tuple[Action, ...] = ("lock", "quarantine", "notify")
-FIX_STATUSES: tuple[FixStatus, ...] = ("fixed", "not_fixed", "wont_fix")
 
-_FILE_KEYS = ("version", "gates")
 _GATE_KEYS = ("name", "description", "when", "repositories", "actions")
 _WHEN_KEYS = ("any_severity_at_least", "patchable_severity_at_least", "count_at_least", "fix_status", "packages")
 _CONDITION_KEYS = ("any_severity_at_least", "patchable_severity_at_least", "count_at_least")
 _COUNT_KEYS = ("severity", "count")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 class GateError(AcrguardError):
@@ -42,7 +38,7 @@ class GateError(AcrguardError):
 
 _checks = FieldChecks(GateError)
 _fail = _checks.fail
-_strings = _checks.strings
+_globs = _checks.globs
 _choice = _checks.choice
 _no_unknown_keys = _checks.no_unknown_keys
 
@@ -75,11 +71,8 @@ class Gate:
     index: int = 0  # 1-based position in that file
 
     def applies_to(self, image: ImageContext) -> bool:
-        if self.repositories is None:
-            return True
         # An image with no repository (a local archive) is in no scoped gate's reach, not even "*".
-        repo = image.repository.casefold()
-        return bool(repo) and any(fnmatchcase(repo, g) for g in self.repositories)
+        return self.repositories is None or name_matches(image.repository, self.repositories)
 
 
 @dataclass(frozen=True)
@@ -126,18 +119,7 @@ def _verdict(gate: Gate, active: Sequence[Finding]) -> GateVerdict:
 def _passes_filters(when: When, f: Finding) -> bool:
     if when.fix_status is not None and f.fix_status not in when.fix_status:
         return False
-    if when.packages is None:
-        return True
-    # Binary and source names both count, as in disable rules: openssl (source) or libssl3 (binary).
-    names = {f.package.name.casefold(), f.package.source_name.casefold()} - {""}
-    purl = f.package.purl.casefold()
-    for glob in when.packages:
-        if glob.startswith("pkg:"):
-            if purl and fnmatchcase(purl, glob):
-                return True
-        elif any(fnmatchcase(n, glob) for n in names):
-            return True
-    return False
+    return when.packages is None or package_matches(f.package, when.packages)
 
 
 def _ids(findings: Sequence[Finding], limit: int = 5) -> str:
@@ -159,22 +141,8 @@ def load_gates(directory: str | Path = DEFAULT_GATES_DIR, *, missing_ok: bool = 
 
 def load_gate_file(path: str | Path) -> list[Gate]:
     path = Path(path)
-    doc = read_document(path, GateError)
-    if doc is None:
-        return []  # an empty file, or every gate commented out
     where = str(path)
-    if not isinstance(doc, dict):
-        raise GateError(f"{where}: expected a mapping with a 'gates' list, got {kind(doc)}")
-    _no_unknown_keys(where, doc, _FILE_KEYS, "top-level key")
-    if "version" in doc and doc["version"] != 1:
-        _fail(where, "version", f"{show(doc['version'])} is not supported (only 1)")
-    if "gates" not in doc:
-        _fail(where, "gates", "missing (expected a list of gates)")
-    raw_gates = doc["gates"]
-    if raw_gates is None:
-        return []
-    if not isinstance(raw_gates, list):
-        _fail(where, "gates", f"expected a list, got {kind(raw_gates)}")
+    raw_gates = _checks.entries(path, "gates", missing="missing (expected a list of gates)")
     return [_parse_gate(f"{where}: gate {i}", raw, where, i) for i, raw in enumerate(raw_gates, start=1)]
 
 
@@ -182,20 +150,20 @@ def _parse_gate(where: str, raw: object, source: str, index: int) -> Gate:
     if not isinstance(raw, dict):
         raise GateError(f"{where}: expected a mapping, got {kind(raw)}")
     name = raw.get("name")
-    if isinstance(name, str) and _NAME.fullmatch(name):
+    if isinstance(name, str) and NAME.fullmatch(name):
         where = f"{where} ('{name}')"
     _no_unknown_keys(where, raw, _GATE_KEYS, "key in a gate")
     for key in ("name", "description", "when", "actions"):
         if key not in raw:
             _fail(where, key, "missing")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         _fail(where, "name", f"{show(name)} is not a name (letters, digits, '.', '_', '-'; at most 100)")
     description = raw["description"]
     if not isinstance(description, str) or not description.strip():
         _fail(where, "description", f"{show(description)} is not a non-empty string: say what the gate is for")
     repositories = None
     if "repositories" in raw:
-        repositories = tuple(s.casefold() for s in _strings(where, "repositories", raw["repositories"]))
+        repositories = _globs(where, "repositories", raw["repositories"])
     return Gate(
         name=name,
         description=description.strip(),
@@ -220,12 +188,9 @@ def _parse_when(where: str, raw: object) -> When:
     if "count_at_least" in raw:
         fields["count_at_least"] = _parse_count(where, raw["count_at_least"])
     if "fix_status" in raw:
-        value = raw["fix_status"]
-        if not isinstance(value, list) or not value:
-            _fail(where, "fix_status", f"expected a non-empty list of {', '.join(FIX_STATUSES)}, got {kind(value)}")
-        fields["fix_status"] = frozenset(_choice(where, "fix_status", v, FIX_STATUSES) for v in value)
+        fields["fix_status"] = _checks.choice_set(where, "fix_status", raw["fix_status"], FIX_STATUSES)
     if "packages" in raw:
-        fields["packages"] = tuple(s.casefold() for s in _strings(where, "packages", raw["packages"]))
+        fields["packages"] = _globs(where, "packages", raw["packages"])
     return When(**fields)
 
 

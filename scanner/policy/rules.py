@@ -11,21 +11,20 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from scanner.model.errors import AcrguardError
-from scanner.model.types import SEVERITY_ORDER, Category, Finding, FixStatus, Severity
+from scanner.model.types import FIX_STATUSES, SEVERITY_ORDER, Category, Finding, FixStatus, Severity
+from scanner.policy.globs import name_matches, package_matches
 from scanner.policy.image_context import ImageContext
-from scanner.policy.yaml_checks import FieldChecks, kind, load_unique, policy_files, read_document, show
+from scanner.policy.yaml_checks import NAME, FieldChecks, kind, load_unique, policy_files, show
 
 DEFAULT_RULES_DIR = Path("policies/rules")
 
 # Rank for `severity_at_most`. Unknown ranks above Critical: an unscored vulnerability may be anything,
 # so "at most Low" must not silence it; only `severity_at_most: Unknown` (any severity) reaches it.
 SEVERITY_RANK: dict[Severity, int] = {"Low": 0, "Medium": 1, "High": 2, "Critical": 3, "Unknown": 4}
-FIX_STATUSES: tuple[FixStatus, ...] = ("fixed", "not_fixed", "wont_fix")
 CATEGORIES: tuple[Category, ...] = ("os", "language")
 
 _RULE_KEYS = ("name", "justification", "expires", "match")
@@ -43,8 +42,6 @@ _MATCH_KEYS = (
     "os",
 )
 _OS_KEYS = ("id", "version")
-_FILE_KEYS = ("version", "rules")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # OCI digest grammar; sha256/sha512 also checked for length, the usual typo.
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
@@ -58,6 +55,7 @@ class RuleError(AcrguardError):
 _checks = FieldChecks(RuleError)
 _fail = _checks.fail
 _strings = _checks.strings
+_globs = _checks.globs
 _choice = _checks.choice
 _no_unknown_keys = _checks.no_unknown_keys
 
@@ -101,19 +99,7 @@ def _ids(m: Match, f: Finding, _: ImageContext) -> bool:
 
 
 def _packages(m: Match, f: Finding, _: ImageContext) -> bool:
-    if m.packages is None:
-        return True
-    # Binary and source names both count: a Debian fix is published for the source package (openssl)
-    # while the image holds binaries (libssl3); a rule may name either.
-    names = {f.package.name.casefold(), f.package.source_name.casefold()} - {""}
-    purl = f.package.purl.casefold()
-    for glob in m.packages:
-        if glob.startswith("pkg:"):
-            if purl and fnmatchcase(purl, glob):
-                return True
-        elif any(fnmatchcase(n, glob) for n in names):
-            return True
-    return False
+    return m.packages is None or package_matches(f.package, m.packages)
 
 
 def _category(m: Match, f: Finding, _: ImageContext) -> bool:
@@ -141,17 +127,13 @@ def _digests(m: Match, _: Finding, image: ImageContext) -> bool:
     return m.image_digests is None or image.digest.lower() in m.image_digests
 
 
-def _globs(value: str, globs: tuple[str, ...] | None) -> bool:
-    # An image with no repository (a local archive) matches no repository glob, not even "*".
-    return globs is None or (bool(value) and any(fnmatchcase(value.casefold(), g) for g in globs))
-
-
 def _repositories(m: Match, _: Finding, image: ImageContext) -> bool:
-    return _globs(image.repository, m.repositories)
+    # An image with no repository (a local archive) matches no repository glob, not even "*".
+    return m.repositories is None or name_matches(image.repository, m.repositories)
 
 
 def _registries(m: Match, _: Finding, image: ImageContext) -> bool:
-    return _globs(image.registry, m.registries)
+    return m.registries is None or name_matches(image.registry, m.registries)
 
 
 def _os(m: Match, _: Finding, image: ImageContext) -> bool:
@@ -223,23 +205,8 @@ def load_rules(directory: str | Path = DEFAULT_RULES_DIR, *, missing_ok: bool = 
 
 def load_rule_file(path: str | Path) -> list[Rule]:
     path = Path(path)
-    doc = read_document(path, RuleError)
-    if doc is None:
-        return []  # an empty file (or one whose rules are all commented out)
-    where = str(path)
-    if not isinstance(doc, dict):
-        raise RuleError(f"{where}: expected a mapping with a 'rules' list, got {kind(doc)}")
-    _no_unknown_keys(where, doc, _FILE_KEYS, "top-level key")
-    if "version" in doc and doc["version"] != 1:
-        _fail(where, "version", f"{show(doc['version'])} is not supported (only 1)")
-    if "rules" not in doc:
-        _fail(where, "rules", "missing")
-    raw_rules = doc["rules"]
-    if raw_rules is None:
-        return []
-    if not isinstance(raw_rules, list):
-        _fail(where, "rules", f"expected a list of rules, got {kind(raw_rules)}")
-    return [_parse_rule(where, i, raw) for i, raw in enumerate(raw_rules, start=1)]
+    raw_rules = _checks.entries(path, "rules", not_a_list="expected a list of rules")
+    return [_parse_rule(str(path), i, raw) for i, raw in enumerate(raw_rules, start=1)]
 
 
 def parse_rule(raw: object, source: str, index: int = 1) -> Rule:
@@ -254,7 +221,7 @@ def _parse_rule(source: str, index: int, raw: object) -> Rule:
     if "name" not in raw:
         _fail(where, "name", "missing")
     name = raw["name"]
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         _fail(
             where,
             "name",
@@ -301,10 +268,6 @@ def _p_ids(where: str, key: str, value: object) -> frozenset[str]:
     return frozenset(s.casefold() for s in _strings(where, key, value))
 
 
-def _p_globs(where: str, key: str, value: object) -> tuple[str, ...]:
-    return tuple(s.casefold() for s in _strings(where, key, value))
-
-
 def _p_category(where: str, key: str, value: object) -> Category:
     return _choice(where, key, value, CATEGORIES)
 
@@ -326,9 +289,7 @@ def _p_patchable(where: str, key: str, value: object) -> bool:
 
 
 def _p_fix_status(where: str, key: str, value: object) -> frozenset[FixStatus]:
-    if not isinstance(value, list) or not value:
-        _fail(where, key, f"expected a non-empty list of {', '.join(FIX_STATUSES)}, got {kind(value)}")
-    return frozenset(_choice(where, key, item, FIX_STATUSES) for item in value)
+    return _checks.choice_set(where, key, value, FIX_STATUSES)
 
 
 def _p_digests(where: str, key: str, value: object) -> frozenset[str]:
@@ -361,14 +322,14 @@ def _p_os(where: str, key: str, value: object) -> OsMatch:
 
 _PARSERS: dict[str, Callable[[str, str, object], Any]] = {
     "ids": _p_ids,
-    "packages": _p_globs,
+    "packages": _globs,
     "category": _p_category,
     "severity_at_most": _p_severity,
     "cvss_below": _p_cvss,
     "patchable": _p_patchable,
     "fix_status": _p_fix_status,
     "image_digests": _p_digests,
-    "repositories": _p_globs,
-    "registries": _p_globs,
+    "repositories": _globs,
+    "registries": _globs,
     "os": _p_os,
 }

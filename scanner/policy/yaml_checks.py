@@ -8,6 +8,7 @@ kind in messages ("a list", "true/false") so a one-line error says what was wron
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -18,6 +19,9 @@ import yaml
 from scanner.model.errors import AcrguardError
 
 E = TypeVar("E", bound=str)
+
+# A rule's or a gate's name: 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -102,16 +106,50 @@ class FieldChecks:
                 self.fail(where, key, f"{show(item)} is not a non-empty string")
         return [cast(str, item).strip() for item in value]
 
+    def globs(self, where: str, key: str, value: object) -> tuple[str, ...]:
+        """A non-empty list of globs, case-folded: they match case-insensitively (`scanner.policy.globs`)."""
+        return tuple(s.casefold() for s in self.strings(where, key, value))
+
     def choice(self, where: str, key: str, value: object, choices: Sequence[E]) -> E:
         chosen = pick(value, choices)
         if chosen is None:
             self.fail(where, key, f"{show(value)} is not one of {', '.join(choices)}")
         return chosen
 
+    def choice_set(self, where: str, key: str, value: object, choices: Sequence[E]) -> frozenset[E]:
+        """A non-empty list of `choices`."""
+        if not isinstance(value, list) or not value:
+            self.fail(where, key, f"expected a non-empty list of {', '.join(choices)}, got {kind(value)}")
+        return frozenset(self.choice(where, key, item, choices) for item in value)
+
     def no_unknown_keys(self, where: str, raw: Mapping[Any, Any], allowed: Sequence[str], what: str) -> None:
         found = unknown_key(raw, allowed, what)
         if found is not None:
             self.fail(where, *found)
+
+    def entries(
+        self, path: Path, key: str, *, missing: str = "missing", not_a_list: str = "expected a list"
+    ) -> list[Any]:
+        """The raw entries of a policy file: a mapping with `version` (only 1) and a list under `key`. An empty
+        file or an empty `key` (every entry commented out) has none. `missing` and `not_a_list` start the
+        messages for a file without `key` and one whose `key` is not a list."""
+        doc = read_document(path, self.error)
+        if doc is None:
+            return []
+        where = str(path)
+        if not isinstance(doc, dict):
+            raise self.error(f"{where}: expected a mapping with a '{key}' list, got {kind(doc)}")
+        self.no_unknown_keys(where, doc, ("version", key), "top-level key")
+        if "version" in doc and doc["version"] != 1:
+            self.fail(where, "version", f"{show(doc['version'])} is not supported (only 1)")
+        if key not in doc:
+            self.fail(where, key, missing)
+        raw = doc[key]
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.fail(where, key, f"{not_a_list}, got {kind(raw)}")
+        return raw
 
 
 class Named(Protocol):
