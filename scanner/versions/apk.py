@@ -26,7 +26,7 @@ import functools
 from typing import NamedTuple
 
 from scanner.versions import apk_legacy
-from scanner.versions.base import cmp
+from scanner.versions.base import DIGITS, cmp, run_end
 
 
 class Token(enum.IntEnum):
@@ -47,7 +47,6 @@ class Token(enum.IntEnum):
 _SUFFIXES = {"alpha": 1, "beta": 2, "pre": 3, "rc": 4, "cvs": 6, "svn": 7, "git": 8, "hg": 9, "p": 10}
 _SUFFIX_NONE = 5
 _UINT64 = 2**64
-_DIGITS = frozenset("0123456789")
 _HEX = frozenset("0123456789abcdef")
 _LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
 
@@ -63,25 +62,11 @@ def _uint64(digits: str) -> int:
     return int(digits[-64:] or "0") % _UINT64
 
 
-def _digits(version: str, pos: int) -> int:
-    end = pos
-    while end < len(version) and version[end] in _DIGITS:
-        end += 1
-    return end
-
-
-def _span(version: str, pos: int, allowed: frozenset[str]) -> int:
-    end = pos
-    while end < len(version) and version[end] in allowed:
-        end += 1
-    return end
-
-
 @functools.lru_cache(maxsize=16384)
 def tokens(version: str, lenient: bool = False) -> tuple[Part, ...]:
     """All tokens up to and including the terminating END or INVALID one; `lenient` reads a bare `-r` as `-r0`."""
     parts: list[Part] = []
-    end = _digits(version, 0)
+    end = run_end(version, 0, DIGITS)
     token = Token.INITIAL_DIGIT if end > 0 else Token.INVALID
     parts.append(Part(token, version[:end], _uint64(version[:end])))
     pos = end
@@ -101,7 +86,7 @@ def _next(version: str, pos: int, previous: Token, lenient: bool) -> tuple[Token
         if previous > Token.DIGIT:
             return invalid
         return Token.LETTER, char, ord(char), pos + 1
-    if char == "." or char in _DIGITS:
+    if char == "." or char in DIGITS:
         if char == ".":
             if previous > Token.DIGIT:
                 return invalid
@@ -112,14 +97,14 @@ def _next(version: str, pos: int, previous: Token, lenient: bool) -> tuple[Token
             token = Token.SUFFIX_NO
         else:
             return invalid
-        end = _digits(version, pos)
+        end = run_end(version, pos, DIGITS)
         if end == pos:
             return Token.INVALID, "", 0, pos
         return token, version[pos:end], _uint64(version[pos:end]), end
     if char == "_":
         if previous > Token.SUFFIX_NO:
             return invalid
-        end = _span(version, pos + 1, _LOWER)
+        end = run_end(version, pos + 1, _LOWER)
         rank = _SUFFIXES.get(version[pos + 1 : end])
         if rank is None:
             return invalid
@@ -127,14 +112,14 @@ def _next(version: str, pos: int, previous: Token, lenient: bool) -> tuple[Token
     if char == "~":
         if previous >= Token.COMMIT_HASH:
             return invalid
-        end = _span(version, pos + 1, _HEX)
+        end = run_end(version, pos + 1, _HEX)
         if end == pos + 1:
             return invalid
         return Token.COMMIT_HASH, version[pos + 1 : end], 0, end
     if char == "-":
         if previous >= Token.REVISION_NO or not version.startswith("-r", pos):
             return invalid
-        end = _digits(version, pos + 2)
+        end = run_end(version, pos + 2, DIGITS)
         if end == pos + 2:
             if lenient and version[end : end + 1] not in _LOWER:
                 return Token.REVISION_NO, "", 0, end

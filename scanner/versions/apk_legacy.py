@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 
+from scanner.versions.base import DIGITS
+
 # apk-tools 2's `enum PARTS`, in its order; INVALID is -1.
 _INVALID, _DIGIT_OR_ZERO, _DIGIT, _LETTER, _SUFFIX, _SUFFIX_NO, _REVISION_NO, _END = range(-1, 7)
 _PRE_SUFFIXES = ("alpha", "beta", "pre", "rc")
 _POST_SUFFIXES = ("cvs", "svn", "git", "hg", "p")
-_DIGITS = frozenset("0123456789")
 _LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
 
 
@@ -30,9 +31,9 @@ def _next_token(kind: int, text: str, pos: int) -> tuple[int, int]:
         new = _END
     elif kind in (_DIGIT, _DIGIT_OR_ZERO) and text[pos] in _LOWER:
         new = _LETTER
-    elif kind == _LETTER and text[pos] in _DIGITS:
+    elif kind == _LETTER and text[pos] in DIGITS:
         new = _DIGIT
-    elif kind == _SUFFIX and text[pos] in _DIGITS:
+    elif kind == _SUFFIX and text[pos] in DIGITS:
         new = _SUFFIX_NO
     else:
         char = text[pos]
@@ -66,7 +67,7 @@ def _get_token(kind: int, text: str, pos: int) -> tuple[int, int, int]:
             length += 1
         value, forced = -length, _DIGIT
     elif kind in (_DIGIT_OR_ZERO, _DIGIT, _SUFFIX_NO, _REVISION_NO):
-        while pos + length < len(text) and text[pos + length] in _DIGITS:
+        while pos + length < len(text) and text[pos + length] in DIGITS:
             value = _int32(value * 10 + int(text[pos + length]))
             length += 1
     elif kind == _LETTER:

@@ -36,10 +36,29 @@ def cmp(a: _Ordered, b: _Ordered) -> int:
     return int(a > b) - int(a < b)
 
 
+def precedence(
+    numbers_a: tuple[Any, ...], label_a: tuple[Any, ...], numbers_b: tuple[Any, ...], label_b: tuple[Any, ...]
+) -> int:
+    """SemVer 2.0.0 precedence (semver.org section 11) of two versions as order keys: the numbers first; then a
+    release (an empty pre-release label) above any pre-release of the same numbers; then the labels part by part,
+    a longer label above its prefix."""
+    result = cmp(numbers_a, numbers_b)
+    if result:
+        return result
+    if not label_a or not label_b:
+        return cmp(not label_a, not label_b)
+    return cmp(label_a, label_b)
+
+
 def sign(value: int) -> int:
     """-1, 0 or 1: native algorithms return arbitrary magnitudes (dpkg returns a character difference)."""
     return (value > 0) - (value < 0)
 
+
+# ASCII only: versions from untrusted images may hold other Unicode digits and letters, which the native
+# algorithms treat as separators or text.
+DIGITS = frozenset("0123456789")
+ALNUM = DIGITS | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 # A run of ASCII digits as an order key: (count of significant digits, the significant digits).
 NumberKey = tuple[int, str]
@@ -55,3 +74,11 @@ def number(digits: str) -> NumberKey:
     """
     significant = digits.lstrip("0")
     return (len(significant), significant)
+
+
+def run_end(text: str, pos: int, chars: frozenset[str]) -> int:
+    """Where the run of `chars` that starts at `pos` ends (`pos` itself when there is none)."""
+    end = pos
+    while end < len(text) and text[end] in chars:
+        end += 1
+    return end

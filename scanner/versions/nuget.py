@@ -17,7 +17,7 @@ import functools
 import re
 from typing import NamedTuple
 
-from scanner.versions.base import ZERO, NumberKey, cmp, number
+from scanner.versions.base import ZERO, NumberKey, number, precedence
 
 # Release label parts follow SemVer 2.0: a numeric part has no leading zero (NuGet rejects `1.0.0-01`).
 _LABEL_PART = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
@@ -67,12 +67,7 @@ def compare(a: str, b: str) -> int:
     if a == b:
         return 0
     va, vb = parse(a), parse(b)
-    result = cmp(va.numbers, vb.numbers)
-    if result:
-        return result
-    if not va.label or not vb.label:
-        return cmp(not va.label, not vb.label)
-    return cmp(va.label, vb.label)
+    return precedence(va.numbers, va.label, vb.numbers, vb.label)
 
 
 def is_valid(version: str) -> bool:

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import functools
 
-from scanner.versions.base import NumberKey, cmp, number
+from scanner.versions.base import ALNUM, DIGITS, NumberKey, cmp, number, run_end
 
 # compare_special_version_forms(): first prefix match wins; "#N#" is how PHP ranks a number.
 _SPECIAL_FORMS = (
     ("dev", 0), ("alpha", 1), ("a", 1), ("beta", 2), ("b", 2), ("RC", 3), ("rc", 3), ("#", 4), ("pl", 5), ("p", 5),
 )  # fmt: skip
 _NUMBER_FORM = "#N#"
-_DIGITS = frozenset("0123456789")
-_ALNUM = _DIGITS | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
 def _special(form: str) -> int:
@@ -46,7 +44,7 @@ def canonicalize(version: str) -> str:
     last = version[0]
     for char in version[1:]:
         dot_before = out[-1] == "."
-        last_digit, char_digit = last in _DIGITS, char in _DIGITS
+        last_digit, char_digit = last in DIGITS, char in DIGITS
         if char in "-_+":
             if not dot_before:
                 out.append(".")
@@ -54,7 +52,7 @@ def canonicalize(version: str) -> str:
             if not dot_before:
                 out.append(".")
             out.append(char)
-        elif char not in _ALNUM and char != "#":
+        elif char not in ALNUM and char != "#":
             if not dot_before:
                 out.append(".")
         else:
@@ -64,14 +62,11 @@ def canonicalize(version: str) -> str:
 
 
 def _leading_number(element: str) -> NumberKey:
-    end = 0
-    while end < len(element) and element[end] in _DIGITS:
-        end += 1
-    return number(element[:end])
+    return number(element[: run_end(element, 0, DIGITS)])
 
 
 def _element_cmp(a: str, b: str) -> int:
-    a_digit, b_digit = a[:1] in _DIGITS and a != "", b[:1] in _DIGITS and b != ""
+    a_digit, b_digit = a[:1] in DIGITS and a != "", b[:1] in DIGITS and b != ""
     if a_digit and b_digit:
         return cmp(_leading_number(a), _leading_number(b))
     if not a_digit and not b_digit:
@@ -104,10 +99,10 @@ def _php_compare(a: str, b: str) -> int:
             pb = nb + 1
     if na is not None:
         rest = sa[pa:]
-        return 1 if rest[:1] in _DIGITS and rest else _php_compare(rest, _NUMBER_FORM)
+        return 1 if rest[:1] in DIGITS and rest else _php_compare(rest, _NUMBER_FORM)
     if nb is not None:
         rest = sb[pb:]
-        return -1 if rest[:1] in _DIGITS and rest else _php_compare(_NUMBER_FORM, rest)
+        return -1 if rest[:1] in DIGITS and rest else _php_compare(_NUMBER_FORM, rest)
     return 0
 
 

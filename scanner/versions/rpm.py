@@ -17,11 +17,9 @@ import functools
 import re
 from typing import NamedTuple
 
-from scanner.versions.base import cmp
+from scanner.versions.base import ALNUM, DIGITS, cmp, run_end
 
-_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_DIGITS = frozenset("0123456789")
-_ALPHA = _ALNUM - _DIGITS
+_ALPHA = ALNUM - DIGITS
 # rpm accepts these in Version and Release (rpmbuild's rpmCharCheck allows "._+%{}~^" besides letters and
 # digits; '%', '{' and '}' only survive unexpanded macros, so they are not accepted here).
 _PART = re.compile(r"[A-Za-z0-9._+~^]+")
@@ -32,13 +30,6 @@ ARCHES = frozenset(
         "armv7l", "armv6hl", "armhfp", "ppc", "ppc64", "ppc64le", "s390", "s390x", "riscv", "riscv64", "loongarch64",
     }
 )  # fmt: skip
-
-
-def _segments(text: str, pos: int, chars: frozenset[str]) -> int:
-    end = pos
-    while end < len(text) and text[end] in chars:
-        end += 1
-    return end
 
 
 @functools.lru_cache(maxsize=32768)
@@ -55,9 +46,9 @@ def rpmvercmp(a: str, b: str) -> int:
         return 0
     i = j = 0
     while i < len(a) or j < len(b):
-        while i < len(a) and a[i] not in _ALNUM and a[i] not in "~^":
+        while i < len(a) and a[i] not in ALNUM and a[i] not in "~^":
             i += 1
-        while j < len(b) and b[j] not in _ALNUM and b[j] not in "~^":
+        while j < len(b) and b[j] not in ALNUM and b[j] not in "~^":
             j += 1
         ca, cb = a[i : i + 1], b[j : j + 1]
         if ca == "~" or cb == "~":
@@ -82,13 +73,13 @@ def rpmvercmp(a: str, b: str) -> int:
             continue
         if not (ca and cb):
             break
-        chars = _DIGITS if ca in _DIGITS else _ALPHA
-        end_a, end_b = _segments(a, i, chars), _segments(b, j, chars)
+        chars = DIGITS if ca in DIGITS else _ALPHA
+        end_a, end_b = run_end(a, i, chars), run_end(b, j, chars)
         seg_a, seg_b = a[i:end_a], b[j:end_b]
         if not seg_b:
             # Segments of different kinds: a number is newer than letters.
-            return 1 if chars is _DIGITS else -1
-        if chars is _DIGITS:
+            return 1 if chars is DIGITS else -1
+        if chars is DIGITS:
             seg_a, seg_b = seg_a.lstrip("0"), seg_b.lstrip("0")
             result = cmp(len(seg_a), len(seg_b)) or cmp(seg_a, seg_b)
         else:
@@ -109,7 +100,7 @@ class EVR(NamedTuple):
 @functools.lru_cache(maxsize=16384)
 def parse_evr(evr: str) -> EVR:
     """rpm's parseEVR(): epoch only when digits run up to a ':', release after the last '-' past that point."""
-    end = _segments(evr, 0, _DIGITS)
+    end = run_end(evr, 0, DIGITS)
     epoch: str | None = None
     rest = evr
     if evr[end : end + 1] == ":":

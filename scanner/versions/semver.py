@@ -19,7 +19,7 @@ import functools
 import re
 from typing import NamedTuple
 
-from scanner.versions.base import NumberKey, cmp, number
+from scanner.versions.base import NumberKey, number, precedence
 
 _NUM = r"0|[1-9][0-9]*"
 _IDENT = r"[0-9A-Za-z-]+"
@@ -70,13 +70,7 @@ def parse(version: str) -> SemVer:
 
 def compare_parsed(a: SemVer, b: SemVer) -> int:
     """Precedence of two parsed versions; build metadata is ignored."""
-    result = cmp(a.core, b.core)
-    if result:
-        return result
-    if not a.prerelease or not b.prerelease:
-        # A release (no pre-release) is above any pre-release of the same core.
-        return cmp(not a.prerelease, not b.prerelease)
-    return cmp(a.prerelease, b.prerelease)
+    return precedence(a.core, a.prerelease, b.core, b.prerelease)
 
 
 def compare(a: str, b: str) -> int:
