@@ -177,17 +177,21 @@ def _time(when: Any, data: dict[str, Any]) -> datetime:
 
 
 def _parse_time(value: str) -> datetime:
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    # The registry writes nanoseconds; Python takes at most microseconds.
+    try:
+        return iso_time(value.strip())
+    except ValueError as err:
+        raise EventError(f"event: field 'data.timestamp' is not an ISO 8601 time: {value!r:.60}") from err
+
+
+def iso_time(text: str) -> datetime:
+    """An ISO 8601 time as registries and Log Analytics write it: `Z` (or `z`) for UTC, and more fractional
+    digits (nanoseconds, Kusto's seven) than the microseconds Python takes, which are dropped. Raises ValueError."""
+    text = text.replace("Z", "+00:00").replace("z", "+00:00")
     if "." in text:
         head, _, rest = text.partition(".")
         digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6]}{zone}"
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError as err:
-        raise EventError(f"event: field 'data.timestamp' is not an ISO 8601 time: {value!r:.60}") from err
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+    return datetime.fromisoformat(text)
 
 
 def _text(obj: dict[str, Any], name: str, where: str) -> str:

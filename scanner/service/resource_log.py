@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from scanner.service.events import MANIFEST_MEDIA_TYPES, Kind, RegistryEvent
+from scanner.service.events import MANIFEST_MEDIA_TYPES, Kind, RegistryEvent, iso_time
 
 SOURCE = "log-analytics"  # the pull ledger's source for these records (the ledger is keyed by time and source)
 TABLE = "ContainerRegistryRepositoryEvents"
@@ -149,14 +149,8 @@ def _time(value: Any, where: str) -> datetime:
 
 
 def _parse_time(text: str, where: str) -> datetime:
-    normal = text.replace("Z", "+00:00").replace("z", "+00:00")
-    # Kusto writes up to seven fractional digits; Python takes at most six.
-    if "." in normal:
-        head, _, rest = normal.partition(".")
-        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
-        normal = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     try:
-        return datetime.fromisoformat(normal)
+        return iso_time(text)
     except ValueError as err:
         raise RowError(f"{where}: column 'TimeGenerated' is not an ISO 8601 time: {text!r:.60}") from err
 
