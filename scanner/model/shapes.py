@@ -28,12 +28,19 @@ Kind = Literal["text", "count", "flag", "score", "choice", "texts", "pairs", "on
 
 @dataclass(frozen=True)
 class Field:
+    """One field of a model: its key (the attribute's name), what kind of value it holds, and whether the
+    user-facing JSON shows it. Written with the helpers below: `text("name")`, `one("layer", LAYER)`…"""
+
     name: str
     kind: Kind
     shape: Shape[Any] | None = None  # for one and many
     optional: bool = False  # for one: None is a value
     choices: tuple[str, ...] = ()  # for choice
     shown: bool = True  # in the user-facing JSON; False: storage only, kept for the exact round trip
+
+    def __post_init__(self) -> None:
+        if (self.kind in ("one", "many")) != (self.shape is not None):
+            raise TypeError(f"{self.name}: a nested shape goes with the kinds one and many, and only with them")
 
 
 def text(name: str, *, shown: bool = True) -> Field:
@@ -117,13 +124,13 @@ class Shape(Generic[T]):
             value = getattr(obj, f.name)
             if f.name in render:
                 out[f.name] = render[f.name](value)
-            elif f.kind == "one":
-                out[f.name] = None if value is None else _nested(f).view(value)
-            elif f.kind == "many":
-                out[f.name] = [_nested(f).view(item) for item in value]
-            else:
-                dump = _dump(f)
+            elif f.shape is None:
+                dump = _DUMPS.get(f.kind)
                 out[f.name] = value if dump is None else dump(value)
+            elif f.kind == "many":
+                out[f.name] = [f.shape.view(item) for item in value]
+            else:
+                out[f.name] = None if value is None else f.shape.view(value)
         return out
 
 
@@ -144,45 +151,27 @@ def _compile_dump(model: str, fields: tuple[Field, ...]) -> Callable[[Any], dict
     return cast(Callable[[Any], dict[str, Any]], dump)
 
 
-def _nested(f: Field) -> Shape[Any]:
-    assert f.shape is not None, f"{f.name}: a nested field without its shape"
-    return f.shape
-
-
 def _dump(f: Field) -> Convert | None:
     """What makes the field's value JSON-able; None where it already is."""
-    if f.kind == "texts":
-        return list
-    if f.kind == "pairs":
-        return _pairs
-    if f.kind == "one":
-        dump = _nested(f).dump
-        return (lambda v: None if v is None else dump(v)) if f.optional else dump
-    if f.kind == "many":
-        dump = _nested(f).dump
-        return lambda items: [dump(item) for item in items]
-    return None
+    if f.shape is not None:
+        return _nested_each(f, f.shape.dump, list)
+    return _DUMPS.get(f.kind)
 
 
 def _load(f: Field) -> Convert | None:
     """What makes the field's value from its JSON; None where it is the value."""
-    if f.kind == "flag":
-        return bool
-    if f.kind == "score":
-        # A score stored as 7 (an int after some JSON round trips) must come back as the float 7.0.
-        return lambda v: float(cast(float, v))
-    if f.kind == "texts":
-        return tuple
-    if f.kind == "pairs":
-        return _tuple_pairs
+    if f.shape is not None:
+        return _nested_each(f, f.shape.load, tuple)
+    return _LOADS.get(f.kind)
+
+
+def _nested_each(f: Field, convert: Convert, collect: Callable[[list[Any]], Any]) -> Convert:
+    """`convert` (a nested shape's dump or load) of a one field's value (None kept where optional), or of each
+    of a many field's values, collected by `collect`."""
     if f.kind == "one":
-        load = _nested(f).load
-        return (lambda v: None if v is None else load(v)) if f.optional else load
-    if f.kind == "many":
-        load = _nested(f).load
-        # A list comprehension: twice as fast as a generator here.
-        return lambda items: tuple([load(item) for item in items])
-    return None
+        return (lambda v: None if v is None else convert(v)) if f.optional else convert
+    # A list comprehension: twice as fast as a generator here.
+    return lambda items: collect([convert(item) for item in items])
 
 
 def _pairs(items: tuple[tuple[str, str], ...]) -> list[list[str]]:
@@ -192,6 +181,15 @@ def _pairs(items: tuple[tuple[str, str], ...]) -> list[list[str]]:
 def _tuple_pairs(items: list[list[str]]) -> tuple[tuple[str, str], ...]:
     # A list comprehension: twice as fast as a generator here, and this runs for every stored package.
     return tuple([(str(k), str(v)) for k, v in items])
+
+
+def _float(value: float) -> float:
+    # A score stored as 7 (an int after some JSON round trips) must come back as the float 7.0.
+    return float(value)
+
+
+_DUMPS: dict[Kind, Convert] = {"texts": list, "pairs": _pairs}
+_LOADS: dict[Kind, Convert] = {"flag": bool, "score": _float, "texts": tuple, "pairs": _tuple_pairs}
 
 
 OS: Shape[OSInfo] = Shape(
