@@ -1,4 +1,4 @@
-"""Frozen data every layer shares: inventories, findings, errors, limits and their storage codec.
+"""Frozen data every layer shares: inventories, findings, errors, limits, their JSON shapes and storage codec.
 
 Imports nothing else of scanner.
 """
