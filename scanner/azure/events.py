@@ -11,6 +11,7 @@ from typing import Any
 import azure.functions as func
 
 from scanner import __version__
+from scanner.azure.http import json_response
 from scanner.service.config import clients
 from scanner.service.events import EventError, parse_event, parse_notifications
 from scanner.service.pipeline import handle_event
@@ -40,10 +41,10 @@ def registry_notifications(req: func.HttpRequest) -> func.HttpResponse:
     except (ValueError, EventError) as err:
         dead_letter(raw, str(err) if isinstance(err, EventError) else f"notification: body is not JSON: {err}")
         # 200, not 4xx: the registry retries failed deliveries from memory, and a poison body would loop.
-        return _json({"accepted": 0, "dead_lettered": True}, 200)
+        return json_response({"accepted": 0, "dead_lettered": True}, 200)
     store, queue = clients.store(), clients.queue()
     queued = sum(1 for event in events if handle_event(event, store, queue, __version__) is not None)
-    return _json({"accepted": len(events), "queued": queued, "dead_lettered": False}, 200)
+    return json_response({"accepted": len(events), "queued": queued, "dead_lettered": False}, 200)
 
 
 def dead_letter(raw: str, error: str) -> None:
@@ -63,7 +64,3 @@ def _event_body(event: Any) -> str:
     fields = ("id", "topic", "subject", "event_type", "event_time", "source", "type", "time", "specversion")
     envelope = {name: getattr(event, name, None) for name in fields if getattr(event, name, None) is not None}
     return json.dumps({**envelope, "data": data}, sort_keys=True, default=str)
-
-
-def _json(body: dict[str, Any], status: int) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")

@@ -1,63 +1,27 @@
 """HTTP blueprint: the management API: manual scans, explicit import notifications, disable
-rules over HTTP, dead letters. Handlers check the caller (`auth.authorize`; writes never anonymous),
-decode the body, call one function of `scanner.service.manage` and map its errors to one-line JSON.
+rules over HTTP, dead letters. Handlers decode the body and call one function of `scanner.service.manage`
+or `scanner.service.rule_admin`; `scanner.azure.http.guarded` checks the caller first (writes never
+anonymous) and answers their errors, each as one line of JSON.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import azure.functions as func
 
 from scanner import __version__
-from scanner.azure.auth import authorize
 from scanner.azure.events import dead_letter
-from scanner.model.errors import AcrguardError
-from scanner.queue import QueueError
+from scanner.azure.http import error_response, guarded, json_response
 from scanner.service import manage, rule_admin
 from scanner.service.config import clients
 from scanner.service.manage import DeadLetterView, ManageError, ScanOutcome
 from scanner.service.rule_admin import RuleChange, RuleView, rule_document
-from scanner.store import StoreError
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
-
-Handler = Callable[[func.HttpRequest], func.HttpResponse]
-
-
-def _json(body: Any, status: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
-
-
-def _error(status: int, code: str, message: str) -> func.HttpResponse:
-    return _json({"error": {"code": code, "message": message}}, status)
-
-
-def _guarded(handler: Handler, write: bool) -> Callable[[func.HttpRequest], Any]:
-    """Authorization first; refusals keep their status, store and queue trouble is 503, a broken
-    configuration (a malformed rule file) 500, each as one line."""
-
-    def run(req: func.HttpRequest) -> func.HttpResponse:
-        denied = authorize(req, write=write)
-        if denied is not None:
-            return denied
-        try:
-            return handler(req)
-        except ManageError as refused:
-            return _error(refused.status, refused.code, str(refused))
-        except (StoreError, QueueError) as trouble:
-            return _error(503, "Unavailable", str(trouble))
-        except AcrguardError as broken:
-            return _error(500, "Misconfigured", str(broken))
-
-    # The host's function name comes from __name__ and must start with a letter.
-    run.__name__ = handler.__name__.lstrip("_")
-    run.__doc__ = handler.__doc__
-    return run
 
 
 def _body(req: func.HttpRequest, what: str) -> Any:
@@ -91,7 +55,7 @@ def _create_scan(req: func.HttpRequest) -> func.HttpResponse:
     order = manage.parse_scan_order(_body(req, "scan request"))
     resolve = manage.registry_resolver(manage.insecure_registries(os.environ))
     outcome = manage.request_scan(order, clients.store(), clients.queue(), __version__, resolve)
-    return _json(_outcome_dict(outcome), 202 if outcome.status == "queued" else 200)
+    return json_response(_outcome_dict(outcome), 202 if outcome.status == "queued" else 200)
 
 
 def _import_notifications(req: func.HttpRequest) -> func.HttpResponse:
@@ -102,7 +66,7 @@ def _import_notifications(req: func.HttpRequest) -> func.HttpResponse:
     except ValueError as err:
         message = f"import notifications: body is not JSON: {err}"
         dead_letter(raw, message)  # nothing lost, even a body nobody can read
-        return _error(400, "BadRequest", message)
+        return error_response(400, "BadRequest", message)
     items = manage.import_notifications(body, clients.store(), clients.queue(), __version__, dead_letter)
     results = [
         {"index": i.index, "status": i.status} | ({"digest": i.digest} if i.digest else {"error": i.error})
@@ -111,7 +75,9 @@ def _import_notifications(req: func.HttpRequest) -> func.HttpResponse:
     queued = sum(1 for i in items if i.status == "queued")
     bad = sum(1 for i in items if i.status == "dead-lettered")
     status = 400 if bad == len(items) else 202 if queued else 200
-    return _json({"accepted": len(items) - bad, "queued": queued, "deadLettered": bad, "results": results}, status)
+    return json_response(
+        {"accepted": len(items) - bad, "queued": queued, "deadLettered": bad, "results": results}, status
+    )
 
 
 # --- disable rules ----------------------------------------------------------------------------------------
@@ -130,24 +96,24 @@ def _change_dict(change: RuleChange) -> dict[str, Any]:
 
 def _list_rules(req: func.HttpRequest) -> func.HttpResponse:
     del req
-    return _json({"value": [_rule_dict(v) for v in rule_admin.list_rules(clients.store())]})
+    return json_response({"value": [_rule_dict(v) for v in rule_admin.list_rules(clients.store())]})
 
 
 def _get_rule(req: func.HttpRequest) -> func.HttpResponse:
-    return _json(_rule_dict(rule_admin.get_rule(clients.store(), req.route_params.get("name", ""))))
+    return json_response(_rule_dict(rule_admin.get_rule(clients.store(), req.route_params.get("name", ""))))
 
 
 def _create_rule(req: func.HttpRequest) -> func.HttpResponse:
     """A rule in the YAML schema of one rule; the images it may change are re-assessed before the reply."""
     body = _body(req, "rule")
     change = rule_admin.create_rule(body, clients.store(), clients.db(), clients.policy())
-    return _json(_change_dict(change), 201)
+    return json_response(_change_dict(change), 201)
 
 
 def _delete_rule(req: func.HttpRequest) -> func.HttpResponse:
     name = req.route_params.get("name", "")
     change = rule_admin.delete_rule(name, clients.store(), clients.db(), clients.policy())
-    return _json(_change_dict(change))
+    return json_response(_change_dict(change))
 
 
 # --- dead letters -----------------------------------------------------------------------------------------
@@ -165,21 +131,21 @@ def _letter_dict(view: DeadLetterView) -> dict[str, Any]:
 def _list_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     del req
     letters = manage.list_dead_letters(clients.dead_letters(), clients.queue())
-    return _json({"value": [_letter_dict(v) for v in letters]})
+    return json_response({"value": [_letter_dict(v) for v in letters]})
 
 
 def _requeue_dead_letter(req: func.HttpRequest) -> func.HttpResponse:
     letter_id = req.route_params.get("id", "")
     message_id = manage.requeue_dead_letter(letter_id, clients.dead_letters(), clients.queue())
-    return _json({"requeued": letter_id, "messageId": message_id}, 202)
+    return json_response({"requeued": letter_id, "messageId": message_id}, 202)
 
 
 # --- routes -----------------------------------------------------------------------------------------------
-bp.route(route="scans", methods=["POST"])(_guarded(_create_scan, write=True))
-bp.route(route="import-notifications", methods=["POST"])(_guarded(_import_notifications, write=True))
-bp.route(route="rules", methods=["GET"])(_guarded(_list_rules, write=False))
-bp.route(route="rules", methods=["POST"])(_guarded(_create_rule, write=True))
-bp.route(route="rules/{name}", methods=["GET"])(_guarded(_get_rule, write=False))
-bp.route(route="rules/{name}", methods=["DELETE"])(_guarded(_delete_rule, write=True))
-bp.route(route="dead-letters", methods=["GET"])(_guarded(_list_dead_letters, write=False))
-bp.route(route="dead-letters/{id}/requeue", methods=["POST"])(_guarded(_requeue_dead_letter, write=True))
+bp.route(route="scans", methods=["POST"])(guarded(_create_scan, write=True))
+bp.route(route="import-notifications", methods=["POST"])(guarded(_import_notifications, write=True))
+bp.route(route="rules", methods=["GET"])(guarded(_list_rules, write=False))
+bp.route(route="rules", methods=["POST"])(guarded(_create_rule, write=True))
+bp.route(route="rules/{name}", methods=["GET"])(guarded(_get_rule, write=False))
+bp.route(route="rules/{name}", methods=["DELETE"])(guarded(_delete_rule, write=True))
+bp.route(route="dead-letters", methods=["GET"])(guarded(_list_dead_letters, write=False))
+bp.route(route="dead-letters/{id}/requeue", methods=["POST"])(guarded(_requeue_dead_letter, write=True))

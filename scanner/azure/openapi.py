@@ -7,11 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from scanner import __version__
+from scanner.report.subassessments import ROUTE
 
-SUB_PATH = (
-    "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}"
-    "/providers/Microsoft.Security/assessments/{key}/subAssessments"
-)
+SUB_PATH = "/" + ROUTE
 
 
 def _path(name: str, description: str) -> dict[str, Any]:

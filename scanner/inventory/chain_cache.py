@@ -34,7 +34,7 @@ Outcome = Literal["unused", "hit", "miss", "uncacheable"]
 
 
 class ChainStore(Protocol):
-    """What the cache needs from the findings store (`FindingsStore` has these methods)."""
+    """What the cache needs from the findings store (its `ScanRecords` port has these methods)."""
 
     def save_layer_chain(self, chain_key: str, inventory: Inventory, at: datetime) -> None: ...
 

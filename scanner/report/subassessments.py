@@ -25,6 +25,12 @@ QUALYS_KEY = "dbd0cb49-b563-45e7-9724-889e799fa648"
 MDVM_KEY = "c0b7cfc6-3172-465a-b378-53c7ff2cc0d5"
 SHAPE_OF_KEY: dict[str, Shape] = {QUALYS_KEY: "qualys", MDVM_KEY: "mdvm"}
 RESOURCE_TYPE = "Microsoft.Security/assessments/subAssessments"
+# Where the resources live in Azure's resource tree, as a route template (no leading slash): the HTTP route
+# (scanner.azure.api), the OpenAPI path (scanner.azure.openapi) and each resource's id (`Scope.prefix`).
+ROUTE = (
+    "subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}"
+    "/providers/Microsoft.Security/assessments/{key}/subAssessments"
+)
 # A fixed namespace: names must not change between calls or deployments, or Get-by-name would break.
 _NAMESPACE = uuid.UUID("5b0f3c1e-9a77-4d0e-8a51-acf6a0e4d3b1")
 _MDVM_FIX = {"fixed": "FixAvailable", "not_fixed": "NoFixAvailable", "wont_fix": "WontFix"}
@@ -41,10 +47,8 @@ class Scope:
 
     @property
     def prefix(self) -> str:
-        return (
-            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.ContainerRegistry/registries/{self.registry}"
-            f"/providers/Microsoft.Security/assessments/{self.assessment_key}/subAssessments"
+        return "/" + ROUTE.format(
+            sub=self.subscription, rg=self.resource_group, registry=self.registry, key=self.assessment_key
         )
 
 
@@ -77,7 +81,7 @@ def image_sub_assessments(
 
 
 def assessment_row(scope: Scope, row: AssessmentRow, shape: Shape) -> dict[str, Any]:
-    """One stored row (`FindingsStore.list_assessment_rows`) as its resource: the store already applied
+    """One stored row (`Lookups.list_assessment_rows`, scanner.store.ports) as its resource: the store already applied
     the rules of `image_sub_assessments` (assessed images only, active findings only)."""
     if row.finding is None:
         return _image_row(scope, row.image, shape)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from scanner.queue.interface import ScanQueue
 from scanner.service.pipeline import handle_event
 from scanner.service.resource_log import QUERY, SOURCE, BadRow, parse_rows
-from scanner.store.interface import FindingsStore
+from scanner.store.ports import EventIntake
 
 log = logging.getLogger(__name__)
 MAX_LOGGED_ERRORS = 10  # one line each; the rest are counted (and all are dead-lettered)
@@ -54,7 +54,7 @@ class ImportCounts:
 
 def import_window(
     source: LogQuery,
-    store: FindingsStore,
+    store: EventIntake,
     queue: ScanQueue,
     scanner_version: str,
     now: datetime,

@@ -21,7 +21,7 @@ from scanner.queue import ScanQueue, ScanRequest
 from scanner.queue.interface import DeadLetter
 from scanner.service.events import RegistryEvent
 from scanner.service.pipeline import handle_event
-from scanner.store import FindingsStore
+from scanner.store.ports import EventIntake, ManualScans
 
 INSECURE_REGISTRIES_ENV = "ACRGUARD_INSECURE_REGISTRIES"
 MAX_IMPORT_ITEMS = 1000
@@ -135,7 +135,7 @@ def registry_resolver(insecure: frozenset[str]) -> ResolveTag:
 
 
 def request_scan(
-    order: ScanOrder, store: FindingsStore, queue: ScanQueue, scanner_version: str, resolve: ResolveTag
+    order: ScanOrder, store: ManualScans, queue: ScanQueue, scanner_version: str, resolve: ResolveTag
 ) -> ScanOutcome:
     """Records the image (and the tag) and queues one "manual" scan, unless this scanner version already
     scanned the digest (and `force` is not set) or a scan of it is already pending."""
@@ -191,7 +191,7 @@ def parse_import(item: object, index: int, now: datetime) -> RegistryEvent:
 
 
 def import_notifications(
-    body: object, store: FindingsStore, queue: ScanQueue, scanner_version: str, dead_letter: DeadLetterStep
+    body: object, store: EventIntake, queue: ScanQueue, scanner_version: str, dead_letter: DeadLetterStep
 ) -> list[ImportItem]:
     """One notification or a list: each good one is handled like an ImagePushed event (one scan per digest,
     none when already scanned or pending); each malformed one is dead-lettered with its error."""

@@ -28,7 +28,16 @@ from scanner.queue.errors import LeaseLostError
 from scanner.queue.interface import Message, Reason, ScanQueue, ScanRequest
 from scanner.service.events import RegistryEvent
 from scanner.service.retry import RetrySettings
-from scanner.store.interface import BILLABLE_KIND, FindingsStore
+from scanner.store.ports import (
+    BILLABLE_KIND,
+    Assessments,
+    EventIntake,
+    ImageLedger,
+    Reassessment,
+    RescanWork,
+    ScanRecords,
+    ScanWork,
+)
 from scanner.store.records import AssessmentChange, ImageKey
 from scanner.vulndb.interface import VulnDatabase
 
@@ -87,9 +96,7 @@ def current_detector_versions() -> tuple[str, ...]:
     return tuple(sorted(f"{d.name}@{d.version}" for d in default_registry()))
 
 
-def handle_push(
-    event: RegistryEvent, store: FindingsStore, queue: ScanQueue, scanner_version: str
-) -> ScanRequest | None:
+def handle_push(event: RegistryEvent, store: EventIntake, queue: ScanQueue, scanner_version: str) -> ScanRequest | None:
     """Records the push (and tag) and queues one scan per (registry, digest). None when nothing was
     queued: a chart, a digest already scanned by this scanner version, or a scan already pending."""
     if event.kind == "chart":
@@ -103,17 +110,17 @@ def handle_push(
     return None if sent.deduplicated else request
 
 
-def handle_delete(event: RegistryEvent, store: FindingsStore) -> None:
+def handle_delete(event: RegistryEvent, store: ImageLedger) -> None:
     store.mark_deleted(event.registry, event.repository, event.digest, event.at)
 
 
-def handle_pull(event: RegistryEvent, store: FindingsStore, source: str = PULL_SOURCE) -> None:
+def handle_pull(event: RegistryEvent, store: ImageLedger, source: str = PULL_SOURCE) -> None:
     store.record_pull(event.registry, event.repository, event.digest, event.at, source)
 
 
 def handle_event(
     event: RegistryEvent,
-    store: FindingsStore,
+    store: EventIntake,
     queue: ScanQueue,
     scanner_version: str,
     pull_source: str = PULL_SOURCE,
@@ -131,7 +138,7 @@ def handle_event(
 
 def process_scan(
     request: ScanRequest,
-    store: FindingsStore,
+    store: ScanWork,
     db: VulnDatabase,
     fetch_and_inventory: FetchAndInventory,
     scanner_version: str,
@@ -177,7 +184,7 @@ def process_scan(
 
 def _inventory(
     request: ScanRequest,
-    store: FindingsStore,
+    store: ScanRecords,
     fetch_and_inventory: FetchAndInventory,
     scanner_version: str,
     detectors: tuple[str, ...],
@@ -205,7 +212,7 @@ def attempt_scan_id(request: ScanRequest, attempt: int) -> str:
 
 def _close_abandoned_attempt(
     request: ScanRequest,
-    store: FindingsStore,
+    store: ScanWork,
     attempt: int,
     scanner_version: str,
     db: VulnDatabase,
@@ -231,7 +238,7 @@ def _close_abandoned_attempt(
 
 
 def rescan_recent(
-    store: FindingsStore,
+    store: RescanWork,
     db: VulnDatabase,
     since: datetime,
     scanner_version: str,
@@ -274,7 +281,7 @@ def rescan_recent(
 
 
 def reassess_stored(
-    key: ImageKey, store: FindingsStore, db: VulnDatabase, policy: Policy | None = None
+    key: ImageKey, store: Reassessment, db: VulnDatabase, policy: Policy | None = None
 ) -> AssessmentChange | None:
     """Re-assesses one digest from its stored inventory, without pulling, whatever scanner made it: for a
     rule change, which needs no new inventory. None when the digest has no stored inventory."""
@@ -289,7 +296,7 @@ def reassess_stored(
 
 def drain_queue(
     queue: ScanQueue,
-    store: FindingsStore,
+    store: ScanWork,
     db: VulnDatabase,
     fetch_and_inventory: FetchAndInventory,
     scanner_version: str,
@@ -391,7 +398,7 @@ def _assess_and_save(
     repository: str,
     digest: str,
     inventory: Inventory,
-    store: FindingsStore,
+    store: Assessments,
     db: VulnDatabase,
     policy: Policy,
     at: datetime,

@@ -33,7 +33,7 @@ from scanner.policy.image_context import ImageContext
 from scanner.policy.remediation import attach_remediation, make_environment, render_summary
 from scanner.policy.rules import DEFAULT_RULES_DIR, Rule, apply_rules, load_rules, parse_rule
 from scanner.service.pipeline import Policy
-from scanner.store import FindingsStore
+from scanner.store.ports import RuleStore
 
 # `Rule.source` of a rule created over HTTP (a file rule's is its path).
 STORED_SOURCE = "api"
@@ -106,7 +106,7 @@ class StoredRules:
 
     def __init__(
         self,
-        store: Callable[[], FindingsStore],
+        store: Callable[[], RuleStore],
         max_age: float = RULES_MAX_AGE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -117,7 +117,7 @@ class StoredRules:
         self._revision: int | None = None
         self._rules: tuple[Rule, ...] = ()
         # What the last revision check saw: when, on which store object, after which of its own writes.
-        self._checked: tuple[float, FindingsStore, int] | None = None
+        self._checked: tuple[float, RuleStore, int] | None = None
 
     def __call__(self) -> tuple[Rule, ...]:
         store = self._store()
@@ -142,7 +142,7 @@ class StoredRules:
         return rules
 
 
-def policy_from_environment(store: Callable[[], FindingsStore] | None = None) -> Policy:
+def policy_from_environment(store: Callable[[], RuleStore] | None = None) -> Policy:
     """Rules (files, then the store's), templates and gates as configured; a malformed file is an
     AcrguardError naming it. `store` (the composition root passes the service's store when one is
     configured) is called at assessment time, not now."""

@@ -17,7 +17,8 @@ from scanner.policy.rules import Match, Rule, RuleError
 from scanner.service.manage import ManageError
 from scanner.service.pipeline import Policy, reassess_stored
 from scanner.service.policy import STORED_SOURCE, file_rules_from_environment, stored_rule
-from scanner.store import FindingsStore, ImageKey
+from scanner.store.ports import Lookups, Reassessment, RuleChanges, RuleStore
+from scanner.store.records import ImageKey
 from scanner.vulndb.interface import VulnDatabase
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def rule_document(rule: Rule) -> dict[str, Any]:
     return doc
 
 
-def list_rules(store: FindingsStore) -> list[RuleView]:
+def list_rules(store: RuleStore) -> list[RuleView]:
     """File rules (read-only), then the stored ones: the order they apply in."""
     views = [RuleView(rule, "file") for rule in file_rules_from_environment()]
     for index, stored in enumerate(store.list_rules().rules, start=1):
@@ -65,14 +66,14 @@ def list_rules(store: FindingsStore) -> list[RuleView]:
     return views
 
 
-def get_rule(store: FindingsStore, name: str) -> RuleView:
+def get_rule(store: RuleStore, name: str) -> RuleView:
     for view in list_rules(store):
         if view.rule.name.casefold() == name.casefold():
             return view
     raise ManageError(404, "NotFound", f"no rule named '{name}'")
 
 
-def create_rule(body: object, store: FindingsStore, db: VulnDatabase, policy: Policy) -> RuleChange:
+def create_rule(body: object, store: RuleChanges, db: VulnDatabase, policy: Policy) -> RuleChange:
     """Validates a rule with the rule files' own validator, stores it, and re-assesses the images it may
     change, so health, lookups and sub-assessments reflect it at once."""
     try:
@@ -89,7 +90,7 @@ def create_rule(body: object, store: FindingsStore, db: VulnDatabase, policy: Po
     return RuleChange(RuleView(rule, "api", now), done, failed)
 
 
-def delete_rule(name: str, store: FindingsStore, db: VulnDatabase, policy: Policy) -> RuleChange:
+def delete_rule(name: str, store: RuleChanges, db: VulnDatabase, policy: Policy) -> RuleChange:
     stored = store.get_rule(name)
     if stored is None:
         found = get_rule(store, name)  # 404 when no file rule has the name either
@@ -103,7 +104,7 @@ def delete_rule(name: str, store: FindingsStore, db: VulnDatabase, policy: Polic
     return RuleChange(view, done, failed)
 
 
-def _live_digests(store: FindingsStore) -> Iterable[ImageKey]:
+def _live_digests(store: Lookups) -> Iterable[ImageKey]:
     """Each assessed, live (registry, digest) once, under its first repository."""
     seen: set[tuple[str, str]] = set()
     cursor: str | None = None
@@ -118,7 +119,7 @@ def _live_digests(store: FindingsStore) -> Iterable[ImageKey]:
             return
 
 
-def _candidates_for_new(rule: Rule, store: FindingsStore) -> list[ImageKey]:
+def _candidates_for_new(rule: Rule, store: Lookups) -> list[ImageKey]:
     # Image criteria are judged by the re-assessment itself (it knows the image's OS and reference); here
     # they are dropped, so the pre-filter can only over-select, never miss an image the rule changes.
     loose = dataclasses.replace(rule.match, os=None, repositories=None, registries=None, image_digests=None)
@@ -132,7 +133,7 @@ def _candidates_for_new(rule: Rule, store: FindingsStore) -> list[ImageKey]:
     ]
 
 
-def _candidates_disabled_by(name: str, store: FindingsStore) -> list[ImageKey]:
+def _candidates_disabled_by(name: str, store: Lookups) -> list[ImageKey]:
     def disabled_here(key: ImageKey) -> bool:
         found = store.list_findings(key.registry, key.digest, include_disabled=True)
         return any(s.finding.disabled_by.casefold() == name.casefold() for s in found)
@@ -140,7 +141,7 @@ def _candidates_disabled_by(name: str, store: FindingsStore) -> list[ImageKey]:
     return [key for key in _live_digests(store) if disabled_here(key)]
 
 
-def _reassess(keys: list[ImageKey], store: FindingsStore, db: VulnDatabase, policy: Policy) -> tuple[int, int]:
+def _reassess(keys: list[ImageKey], store: Reassessment, db: VulnDatabase, policy: Policy) -> tuple[int, int]:
     done = failed = 0
     for key in keys:
         try:

@@ -1,10 +1,11 @@
-"""The findings store: `open_store` picks SQLite (default, one file) or PostgreSQL."""
+"""The findings store: `open_store` picks SQLite (default, one file) or PostgreSQL. Its roles (the ledger,
+scan records, assessments, usage, lookups, rules) are the protocols of `scanner.store.ports`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from scanner.store.errors import StoreError
+from scanner.store.errors import CursorError, StoreError
 from scanner.store.interface import FindingsStore
 from scanner.store.records import (
     AssessmentChange,
@@ -19,6 +20,7 @@ from scanner.store.records import (
 
 __all__ = [
     "AssessmentChange",
+    "CursorError",
     "FindingsStore",
     "ImageDetail",
     "ImageKey",

@@ -1,4 +1,4 @@
-"""Read side of the SQL store: listings, image detail and finding queries for the HTTP API."""
+"""Read side of the SQL store (the `Lookups` port): listings, image detail and finding queries for the HTTP API."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from scanner.model.codec import finding_from_dict
 from scanner.model.types import SEVERITY_ORDER, Health, Severity
+from scanner.store.ports import MAX_PAGE
 from scanner.store.records import (
     AssessmentRow,
     ImageDetail,
@@ -23,7 +24,6 @@ from scanner.store.records import (
 )
 from scanner.store.sql import Row, Tx, decode_cursor, encode_cursor, from_text, loads, req_time, to_text
 
-MAX_PAGE = 1000
 # Values per IN list: well under SQLite's and PostgreSQL's limits on bound parameters.
 _IN_CHUNK = 500
 _IMAGE_COLUMNS = (

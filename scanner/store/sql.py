@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from scanner.store.errors import StoreError
+from scanner.store.errors import CursorError
 
 Row = tuple[Any, ...]
 Params = Sequence[Any]
@@ -86,7 +86,7 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)
     except (ValueError, TypeError) as err:
-        raise StoreError(f"invalid page cursor {cursor!r}") from err
+        raise CursorError(f"invalid page cursor {cursor!r}") from err
     if not isinstance(key, list) or len(key) != size or not all(isinstance(k, str) for k in key):
-        raise StoreError(f"invalid page cursor {cursor!r}")
+        raise CursorError(f"invalid page cursor {cursor!r}")
     return key

@@ -29,8 +29,9 @@ from scanner.model.codec import (
 from scanner.model.types import Finding, Health, Inventory
 from scanner.store import lookups, rule_rows
 from scanner.store.errors import StoreError
-from scanner.store.interface import BILLABLE_KIND, FindingsStore
+from scanner.store.interface import FindingsStore
 from scanner.store.migrations import apply
+from scanner.store.ports import BILLABLE_KIND
 from scanner.store.records import AssessmentChange, ScanStatus, StoredInventory, UsageCounts
 from scanner.store.sql import Dialect, Params, Row, Tx, dumps, loads, req_time, to_text
 

@@ -13,6 +13,7 @@ from scanner.model.types import Finding, Inventory
 from scanner.policy.remediation import make_environment
 from scanner.service.policy import RULES_MAX_AGE_S, StoredRules, build_policy
 from scanner.store import FindingsStore, open_store
+from scanner.store.ports import RuleStore
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -106,7 +107,7 @@ def test_policy_rereads_stored_rules_only_when_the_revision_moved(
 ) -> None:
     inv, findings = alpine_image
     counting = CountingLoads(store)
-    stored = StoredRules(lambda: cast(FindingsStore, counting))
+    stored = StoredRules(lambda: cast(RuleStore, counting))
     policy = build_policy([], make_environment(), stored_rules=stored)
     assert policy.apply_rules is not None
     assert not any(f.disabled for f in policy.apply_rules(findings, inv))
@@ -138,7 +139,7 @@ class Clock:
 
 def test_revision_is_read_at_most_once_per_max_age(store_url: str, store: FindingsStore) -> None:
     counting, clock = CountingLoads(store), Clock()
-    stored = StoredRules(lambda: cast(FindingsStore, counting), max_age=1.0, clock=clock)
+    stored = StoredRules(lambda: cast(RuleStore, counting), max_age=1.0, clock=clock)
     assert stored() == () and (counting.revision_reads, counting.loads) == (1, 1)
     for _ in range(50):  # a rescan asks once per image
         clock.now += 0.01
@@ -158,7 +159,7 @@ def test_revision_is_read_at_most_once_per_max_age(store_url: str, store: Findin
 
 def test_rules_changed_through_this_store_apply_at_once(store: FindingsStore) -> None:
     counting, clock = CountingLoads(store), Clock()
-    stored = StoredRules(lambda: cast(FindingsStore, counting), max_age=3600.0, clock=clock)
+    stored = StoredRules(lambda: cast(RuleStore, counting), max_age=3600.0, clock=clock)
     assert stored() == ()
     assert store.create_rule("mine", rule("mine", ["CVE-5"]), T0)  # e.g. POST /api/rules in this process
     assert [r.name for r in stored()] == ["mine"]

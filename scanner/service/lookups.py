@@ -1,0 +1,258 @@
+"""The read API behind the HTTP lookups: images, one image, its findings, the images carrying a vulnerability,
+and Azure-shaped sub-assessments, each returned as the JSON-ready document the handler encodes.
+
+Query parameters arrive as the text the client sent and are checked here; a refusal is a `BadParameter`
+naming the parameter, an unknown image or sub-assessment a `NotFound` (`scanner.azure.http` gives each its
+status). A listing hands out the store's cursor in a `nextLink` URL that the caller builds (`NextLink`).
+Shapes: sub-assessment resources come from `scanner.report.subassessments`, a finding's own fields from
+`scanner.report.scan_json`; the image documents are shaped here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+from scanner.model.types import SEVERITY_ORDER, Health, Severity
+from scanner.report.scan_json import finding_dict
+from scanner.report.subassessments import SHAPES, Scope, Shape, assessment_row, registry_host, row_name, shape_for_key
+from scanner.store.errors import CursorError
+from scanner.store.ports import MAX_PAGE, Lookups
+from scanner.store.records import ImageDetail, ImageKey, ImageSummary, Page, StoredFinding
+
+HEALTHS: tuple[Health, ...] = ("Healthy", "Unhealthy", "Unsupported", "NotApplicable")
+FIX_STATUSES = ("fixed", "not_fixed", "wont_fix")
+DEFAULT_PAGE = 100
+
+Query = Mapping[str, str]
+# (query parameter, token) → the URL of the next page: the request's URL with that parameter set to the token.
+NextLink = Callable[[str, str], str]
+# The store, opened on first use: a request refused for its parameters never opens it.
+LookupStore = Callable[[], Lookups]
+T = TypeVar("T")
+
+
+class BadParameter(ValueError):
+    """A query parameter the lookups refuse; the message starts with its name."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+
+
+class NotFound(LookupError):
+    """No such image, assessment or sub-assessment."""
+
+
+# --- parameters ------------------------------------------------------------------------------------------
+def _choice(query: Query, name: str, allowed: tuple[T, ...]) -> T | None:
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    for option in allowed:
+        if str(option).lower() == value.lower():
+            return option
+    raise BadParameter(name, f"expected one of {', '.join(map(str, allowed))}")
+
+
+def _flag(query: Query, name: str) -> bool | None:
+    value = _choice(query, name, ("true", "false"))
+    return None if value is None else value == "true"
+
+
+def _int(query: Query, name: str, default: int) -> int:
+    value = query.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+        raise BadParameter(name, f"expected an integer from 1 to {MAX_PAGE}")
+    return int(value)
+
+
+def _paged(query: Query, parameter: str, read: Callable[[str | None], Page[T]]) -> Page[T]:
+    """A store read from the client's page cursor (query `parameter`); a cursor the store did not issue is
+    the client's error, naming `parameter`."""
+    try:
+        return read(query.get(parameter) or None)
+    except CursorError as bad:
+        raise BadParameter(parameter, "not a value this API issued") from bad
+
+
+def _listing(items: list[dict[str, Any]], parameter: str, cursor: str | None, next_link: NextLink) -> dict[str, Any]:
+    body: dict[str, Any] = {"value": items}
+    if cursor is not None:
+        body["nextLink"] = next_link(parameter, cursor)
+    return body
+
+
+# --- sub-assessments -------------------------------------------------------------------------------------
+def _scope_and_shape(scope: Scope, query: Query) -> tuple[Scope, Shape]:
+    default = shape_for_key(scope.assessment_key)
+    if default is None:
+        raise NotFound(f"unknown assessment {scope.assessment_key!r}")
+    shape = _choice(query, "shape", SHAPES) or default
+    return replace(scope, assessment_key=scope.assessment_key.lower()), shape
+
+
+def _store_registry(store: Lookups, registry: str) -> str:
+    """The store names registries by login server; an ACR's resource name is tried as given first."""
+    if store.list_images(registry=registry, limit=1).items:
+        return registry
+    return registry_host(registry)
+
+
+def list_sub_assessments(store: LookupStore, scope: Scope, query: Query, next_link: NextLink) -> dict[str, Any]:
+    """Azure's List: `nextLink` with an opaque `$skipToken` (the last row's key: rows added between pages
+    neither repeat nor shift the following ones); `api-version` is accepted and ignored."""
+    scope, shape = _scope_and_shape(scope, query)
+    top = _int(query, "$top", DEFAULT_PAGE)
+    lookups = store()
+    registry = _store_registry(lookups, scope.registry)
+    page = _paged(query, "$skipToken", lambda cursor: lookups.list_assessment_rows(registry, top, cursor))
+    return _listing([assessment_row(scope, row, shape) for row in page.items], "$skipToken", page.cursor, next_link)
+
+
+def get_sub_assessment(store: LookupStore, scope: Scope, name: str, query: Query) -> dict[str, Any]:
+    """Azure's Get of one sub-assessment by its name."""
+    scope, shape = _scope_and_shape(scope, query)
+    name = name.lower()
+    lookups = store()
+    registry = _store_registry(lookups, scope.registry)
+    # Names are uuid5 digests of the row's identity and cannot be reversed: walk the rows, a page at a time.
+    cursor: str | None = None
+    while True:
+        page = lookups.list_assessment_rows(registry, limit=MAX_PAGE, cursor=cursor)
+        for row in page.items:
+            if row_name(row) == name:
+                return assessment_row(scope, row, shape)
+        if page.cursor is None:
+            raise NotFound(f"no sub-assessment {name!r}")
+        cursor = page.cursor
+
+
+# --- images and findings ---------------------------------------------------------------------------------
+def list_images(store: LookupStore, query: Query, next_link: NextLink) -> dict[str, Any]:
+    """Images (not deleted) by `registry`, `repository` and health `status`, a page (`limit`) at a time."""
+    status = _choice(query, "status", HEALTHS)
+    limit = _int(query, "limit", DEFAULT_PAGE)
+    lookups = store()
+    page = _paged(
+        query,
+        "cursor",
+        lambda cursor: lookups.list_images(
+            registry=query.get("registry") or None,
+            repository=query.get("repository") or None,
+            status=status,
+            limit=limit,
+            cursor=cursor,
+        ),
+    )
+    return _listing([summary_document(i) for i in page.items], "cursor", page.cursor, next_link)
+
+
+def get_image(store: LookupStore, registry: str, digest: str) -> dict[str, Any]:
+    detail = store().get_image(registry, digest)
+    if detail is None:
+        raise NotFound(f"no image {registry}/{digest}")
+    return detail_document(detail)
+
+
+def image_findings(store: LookupStore, registry: str, digest: str, query: Query) -> dict[str, Any]:
+    """An image's unresolved findings, most severe first, by `severity`, `patchable`, `fix_status`;
+    `include_disabled` adds the ones rules disabled."""
+    severity: Severity | None = _choice(query, "severity", SEVERITY_ORDER)
+    patchable = _flag(query, "patchable")
+    fix_status = _choice(query, "fix_status", FIX_STATUSES)
+    include_disabled = bool(_flag(query, "include_disabled"))
+    lookups = store()
+    if lookups.get_image(registry, digest) is None:
+        raise NotFound(f"no image {registry}/{digest}")
+    found = lookups.list_findings(registry, digest, severity, patchable, fix_status, include_disabled)
+    return {"value": [stored_finding_document(f) for f in found]}
+
+
+def vulnerability_images(store: LookupStore, vuln_id: str, query: Query, next_link: NextLink) -> dict[str, Any]:
+    """A page of the images carrying a vulnerability (`limit`, `cursor` and `nextLink` as `list_images`)."""
+    limit = _int(query, "limit", DEFAULT_PAGE)
+    lookups = store()
+    page = _paged(query, "cursor", lambda cursor: lookups.images_with_vulnerability_page(vuln_id, limit, cursor))
+    # The id asked for comes first, beside the page.
+    return {"vulnerability": vuln_id} | _listing(
+        [key_document(k) for k in page.items], "cursor", page.cursor, next_link
+    )
+
+
+# --- documents -------------------------------------------------------------------------------------------
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def key_document(key: ImageKey) -> dict[str, Any]:
+    return {"registry": key.registry, "repository": key.repository, "digest": key.digest}
+
+
+def summary_document(image: ImageSummary) -> dict[str, Any]:
+    return {
+        "registry": image.key.registry,
+        "repository": image.key.repository,
+        "digest": image.key.digest,
+        "mediaType": image.media_type,
+        "tags": list(image.tags),
+        "health": image.health,
+        "reason": image.reason,
+        "summary": image.summary,
+        "firstPush": _iso(image.first_push),
+        "lastPush": _iso(image.last_push),
+        "lastPull": _iso(image.last_pull),
+        "assessedAt": _iso(image.assessed_at),
+        "deleted": image.deleted,
+    }
+
+
+def stored_finding_document(stored: StoredFinding) -> dict[str, Any]:
+    """A finding's own fields (as `acrguard scan --format json` writes them) and its history in the store."""
+    return finding_dict(stored.finding) | {
+        "key": stored.key,
+        "active": stored.active,
+        "firstSeen": _iso(stored.first_seen),
+        "lastSeen": _iso(stored.last_seen),
+        "reopened": stored.reopened,
+    }
+
+
+def detail_document(detail: ImageDetail) -> dict[str, Any]:
+    scan = detail.last_scan
+    return {
+        "registry": detail.registry,
+        "digest": detail.digest,
+        "health": detail.health,
+        "reason": detail.reason,
+        "summary": detail.summary,
+        "assessedAt": _iso(detail.assessed_at),
+        "repositories": [summary_document(r) for r in detail.repositories],
+        "tags": sorted({f"{r.key.repository}:{t}" for r in detail.repositories for t in r.tags}),
+        "tagHistory": [
+            {
+                "repository": t.repository,
+                "tag": t.tag,
+                "current": t.current,
+                "firstSeen": _iso(t.first_seen),
+                "lastSeen": _iso(t.last_seen),
+            }
+            for t in detail.tag_history
+        ],
+        "lastScan": None
+        if scan is None
+        else {
+            "scanId": scan.scan_id,
+            "status": scan.status,
+            "trigger": scan.trigger,
+            "startedAt": _iso(scan.started_at),
+            "finishedAt": _iso(scan.finished_at),
+            "scannerVersion": scan.scanner_version,
+            "dbVersion": scan.db_version,
+        },
+        "findings": [stored_finding_document(f) for f in detail.findings],
+    }
