@@ -83,8 +83,8 @@ class Ecosystem:
     `manager` upgrades its packages (None: no known tool); `manager_since` lists (first major release,
     manager) where the manager changed between releases, oldest first, and `manager` is then the one for an
     image whose release is unknown. `advisory_names` is how its advisories name packages, `advisory_prefixes`
-    how its own advisory database's ids start (they rank first among a finding's aliases), and `archives` the
-    osv.dev archives `acrguard db update` fetches for it by default.
+    how the ids of its own advisory database start (a finding names itself after the record it prefers by
+    them), and `archives` the osv.dev archives `acrguard db update` fetches for it by default.
     """
 
     name: str
