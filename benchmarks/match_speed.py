@@ -85,7 +85,8 @@ def inventory(db_path: Path, size: int, seed: int, kind_of_image: str = "worst")
 
 def highest_fixes(db_path: Path) -> dict[tuple[str, str], str]:
     """(base ecosystem, name) → the highest fixed version any advisory names for it."""
-    from scanner.versions import VersionError, sort_key
+    from scanner.ecosystems import sort_key
+    from scanner.versions import VersionError
 
     found: dict[tuple[str, str], list[str]] = {}
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:

@@ -15,28 +15,29 @@ from typing import Any
 
 from scanner.assess.matching import Match, match_record
 from scanner.assess.severity import assess
+from scanner.ecosystems import sort_key
+from scanner.ecosystems.catalog import advisory_names, advisory_prefixes, category_of_kind
 from scanner.model.types import Category, Finding, FixStatus, Package
-from scanner.versions import sort_key
 from scanner.vulndb.interface import VulnDatabase
 
-OS_KINDS = frozenset({"deb", "apk", "rpm"})
-_DISTRO_PREFIXES = (
-    "DSA-", "DLA-", "DTSA-", "DEBIAN-", "USN-", "UBUNTU-", "ALSA-", "ALBA-", "ALEA-", "RLSA-", "RXSA-",
-    "RHSA-", "RHBA-", "RHEA-", "SUSE-", "openSUSE-", "ALPINE-", "CGA-", "MAL-", "AZL-", "CBL-", "ELSA-",
-)  # fmt: skip
+# The ids of the distributions' own advisories, and of the language ecosystems' own databases (PYSEC, GO…).
+_DISTRO_PREFIXES = advisory_prefixes("os")
+_LANGUAGE_DB_PREFIXES = advisory_prefixes("language")
 _WONT_FIX_WORDS = ("will_not_fix", "will not fix", "wont_fix", "wont-fix", "won't fix", "end-of-life", "ignored")
 MAX_REFERENCES = 10
 
 
 def category_of(package: Package) -> Category:
-    return "os" if package.kind in OS_KINDS else "language"
+    return category_of_kind(package.kind)
 
 
 def lookup_keys(package: Package) -> list[tuple[str, str]]:
-    """(name, version) pairs to look the package up by, in order of preference."""
-    if package.kind in ("deb", "apk"):
+    """(name, version) pairs to look the package up by, in order of preference: as its kind's advisories
+    name packages."""
+    names = advisory_names(package.kind)
+    if names == "source":
         return [(package.source_name or package.name, package.source_version or package.version)]
-    if package.kind == "rpm" and package.source_name and package.source_name != package.name:
+    if names == "name+source" and package.source_name and package.source_name != package.name:
         return [(package.name, package.version), (package.source_name, package.version)]
     return [(package.name, package.version)]
 
@@ -108,7 +109,7 @@ def _rank(record_id: str, category: Category) -> int:
         return 0
     if record_id.startswith("GHSA-"):
         return 1
-    if record_id.startswith(("PYSEC-", "GO-", "RUSTSEC-")):
+    if record_id.startswith(_LANGUAGE_DB_PREFIXES):
         return 2
     if record_id.startswith("CVE-"):
         return 3

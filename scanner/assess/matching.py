@@ -4,6 +4,7 @@ A range is evaluated as the OSV specification describes: events sorted by versio
 opens an affected interval, `fixed` closes it (the fixed version is not affected), `last_affected`
 closes it after that version; `limit` events bound the whole range from above. `versions` lists
 enumerate affected versions exactly. GIT ranges are ignored: we match packages, not commits.
+How names normalise, which releases apply and how versions order are the ecosystems' (scanner.ecosystems).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.versions import VersionError, compare
-from scanner.vulndb.interface import base_ecosystem, normalise_name
+from scanner.ecosystems import compare
+from scanner.ecosystems.catalog import base_ecosystem, normalise_name, release_matches
+from scanner.versions import VersionError
 
 ZERO = "0"  # OSV: introduced "0" is before every version
 
@@ -73,22 +75,6 @@ def evaluate_range(ecosystem: str, version: str, events: Sequence[Mapping[str, A
     fixes = [v for kind, v in ordered if kind == "fixed" and _cmp(ecosystem, version, v) < 0]
     lasts = [v for kind, v in ordered if kind == "last_affected" and _cmp(ecosystem, version, v) <= 0]
     return RangeHit(fixed=fixes[0] if fixes else "", last_affected=lasts[0] if lasts else "")
-
-
-def release_matches(advisory_ecosystem: str, image_ecosystem: str) -> bool:
-    """Does an advisory for `Debian:12` / `Ubuntu:22.04:LTS` / `Alpine:v3.19` apply to this image's
-    ecosystem? Same base, and the same release where both name one. Ubuntu Pro advisories need Pro."""
-    adv = advisory_ecosystem.split(":")
-    img = image_ecosystem.split(":")
-    if adv[0] != img[0]:
-        return False
-    if len(adv) == 1 or len(img) == 1:
-        # Language ecosystems have no release; for a distribution without one on either side
-        # (e.g. "Red Hat" from os-release without a release mapping) the base is all we know.
-        return True
-    if adv[0] == "Ubuntu":
-        return "Pro" not in adv[1:] and adv[1] == img[1]
-    return adv[1] == img[1]
 
 
 @dataclass(frozen=True)

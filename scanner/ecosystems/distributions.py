@@ -1,42 +1,128 @@
-"""OSV ecosystem names and purl namespaces for distributions (pure)."""
+"""The distributions: their package managers, one `Ecosystem` record each, and what an image's os-release says
+about them (OSV ecosystem and release, purl namespace and distro qualifier, package manager). Pure.
+"""
 
 from __future__ import annotations
 
-from scanner.model.types import OSInfo
+from collections.abc import Iterable, Sequence
 
-# os-release ID -> (OSV ecosystem prefix, how much of VERSION_ID the OSV release suffix keeps)
-# "major" keeps the first dotted part; "minor" the first two; "full" all of it; "" none.
-_ECOSYSTEMS: dict[str, tuple[str, str]] = {
-    "debian": ("Debian", "major"),
-    "ubuntu": ("Ubuntu", "minor"),
-    "alpine": ("Alpine", "minor"),  # Alpine:v3.19, the "v" is added below
-    "almalinux": ("AlmaLinux", "major"),
-    "rocky": ("Rocky Linux", "major"),
-    "rhel": ("Red Hat", ""),
-    "centos": ("Red Hat", ""),
-    "fedora": ("Fedora", "major"),
-    "azurelinux": ("Azure Linux", "minor"),
-    "mariner": ("Mariner", "minor"),
-    "sles": ("SUSE", ""),
-    "opensuse-leap": ("openSUSE", ""),
-    "opensuse-tumbleweed": ("openSUSE", ""),
-    "wolfi": ("Wolfi", ""),
-    "chainguard": ("Chainguard", ""),
-    "ol": ("Oracle Linux", "major"),
-    "amzn": ("Amazon Linux", "major"),
-    "photon": ("Photon OS", "minor"),
+from scanner.ecosystems.record import AdvisoryNames, Ecosystem, Manager, Release
+from scanner.model.types import OSInfo
+from scanner.versions import schemes
+from scanner.versions.base import Scheme
+
+APT = Manager(
+    "apt", "apt-get update && apt-get install -y --only-upgrade {{ (package.name ~ '=' ~ version) | shquote }}"
+)
+APK = Manager("apk", "apk add --upgrade {{ (package.name ~ '>=' ~ version) | shquote }}")
+DNF = Manager("dnf", "dnf upgrade -y {{ (package.name ~ '-' ~ version) | shquote }}")
+YUM = Manager("yum", "yum update -y {{ (package.name ~ '-' ~ version) | shquote }}")
+# zypper and tdnf take no version: they install the newest, which the remediation text asks to check.
+ZYPPER = Manager("zypper", "zypper --non-interactive update {{ package.name | shquote }}")
+TDNF = Manager("tdnf", "tdnf update -y {{ package.name | shquote }}")
+
+# Red Hat and its rebuilds shipped yum only up to release 7.
+_YUM_THEN_DNF = ((0, YUM), (8, DNF))
+MAJOR = Release(parts=1)
+MINOR = Release(parts=2)
+NO_RELEASE = Release()
+
+# What all distributions of one package type share: the version scheme and how advisories name packages.
+_TYPES: dict[str, tuple[Scheme, AdvisoryNames]] = {
+    "deb": (schemes.DPKG, "source"),
+    "apk": (schemes.APK, "source"),
+    "rpm": (schemes.RPM, "name+source"),
 }
 
 
-def _cut(version: str, how: str) -> str:
-    parts = version.split(".")
-    if how == "major":
-        return parts[0]
-    if how == "minor":
-        return ".".join(parts[:2])
-    if how == "full":
-        return version
-    return ""
+def _distribution(
+    name: str,
+    purl_type: str,
+    os_ids: tuple[str, ...],
+    release: Release,
+    manager: Manager | None,
+    *,
+    since: tuple[tuple[int, Manager], ...] = (),
+    derivatives: tuple[str, ...] = (),
+    prefixes: tuple[str, ...] = (),
+    fetched: bool = False,
+) -> Ecosystem:
+    scheme, names = _TYPES[purl_type]
+    return Ecosystem(
+        name=name,
+        kind="os",
+        scheme=scheme,
+        purl_type=purl_type,
+        os_ids=os_ids,
+        release=release,
+        derivatives=derivatives,
+        manager=manager,
+        manager_since=since,
+        advisory_names=names,
+        advisory_prefixes=prefixes,
+        archives=(name,) if fetched else (),
+    )
+
+
+# The fetched ones in the order `acrguard db update` fetches their archives. openEuler and Mageia have
+# advisories and a version scheme, but no os-release ID maps to them yet.
+DISTRIBUTIONS: tuple[Ecosystem, ...] = (
+    _distribution(
+        "Debian", "deb", ("debian",), MAJOR, APT, prefixes=("DSA-", "DLA-", "DTSA-", "DEBIAN-"), fetched=True
+    ),
+    _distribution(
+        "Ubuntu", "deb", ("ubuntu",), Release(parts=2, excludes=frozenset({"Pro"})), APT,
+        prefixes=("USN-", "UBUNTU-"), fetched=True,
+    ),
+    _distribution(
+        "Alpine", "apk", ("alpine",), Release(parts=2, prefix="v", verbatim=frozenset({"edge"})), APK,
+        prefixes=("ALPINE-",), fetched=True,
+    ),
+    _distribution(
+        "AlmaLinux", "rpm", ("almalinux",), MAJOR, DNF, derivatives=("almalinux",),
+        prefixes=("ALSA-", "ALBA-", "ALEA-"), fetched=True,
+    ),
+    _distribution(
+        "Rocky Linux", "rpm", ("rocky",), MAJOR, DNF, derivatives=("rocky",), prefixes=("RLSA-", "RXSA-"),
+        fetched=True,
+    ),
+    _distribution(
+        "Red Hat", "rpm", ("rhel", "centos"), NO_RELEASE, DNF, since=_YUM_THEN_DNF,
+        derivatives=("rhel", "centos", "circle", "eurolinux", "navix"), prefixes=("RHSA-", "RHBA-", "RHEA-"),
+        fetched=True,
+    ),
+    _distribution(
+        "SUSE", "rpm", ("sles",), NO_RELEASE, ZYPPER, derivatives=("sle*", "suse*"), prefixes=("SUSE-",),
+        fetched=True,
+    ),
+    _distribution(
+        "openSUSE", "rpm", ("opensuse-leap", "opensuse-tumbleweed"), NO_RELEASE, ZYPPER,
+        derivatives=("opensuse*",), prefixes=("openSUSE-",), fetched=True,
+    ),
+    _distribution("Azure Linux", "rpm", ("azurelinux",), MINOR, TDNF, prefixes=("AZL-",), fetched=True),
+    _distribution("Mariner", "rpm", ("mariner",), MINOR, TDNF, prefixes=("CBL-",), fetched=True),
+    _distribution("Wolfi", "apk", ("wolfi",), NO_RELEASE, APK, prefixes=("CGA-",), fetched=True),
+    _distribution("Chainguard", "apk", ("chainguard",), NO_RELEASE, APK, prefixes=("CGA-",), fetched=True),
+    _distribution("MinimOS", "apk", (), NO_RELEASE, APK),
+    _distribution("Fedora", "rpm", ("fedora",), MAJOR, DNF, derivatives=("fedora",)),
+    _distribution(
+        "Oracle Linux", "rpm", ("ol",), MAJOR, DNF, since=_YUM_THEN_DNF, derivatives=("ol",), prefixes=("ELSA-",)
+    ),
+    # Amazon Linux 2 (and the 2018.03 AMI) use yum; 2023 moved to dnf.
+    _distribution("Amazon Linux", "rpm", ("amzn",), MAJOR, YUM, since=((2022, DNF),)),
+    _distribution("Photon OS", "rpm", ("photon",), MINOR, TDNF),
+    _distribution("openEuler", "rpm", (), NO_RELEASE, None),
+    _distribution("Mageia", "rpm", (), NO_RELEASE, None),
+)  # fmt: skip
+
+_BY_OS_ID = {os_id: record for record in DISTRIBUTIONS for os_id in record.os_ids}
+# The OS package types, in the order image contexts list their managers.
+OS_PURL_TYPES: tuple[str, ...] = tuple(dict.fromkeys(record.purl_type for record in DISTRIBUTIONS))
+
+
+def distribution(os_info: OSInfo | None) -> Ecosystem | None:
+    """The record of the distribution whose os-release ID this is, if acrguard knows it."""
+    return _BY_OS_ID.get(os_info.id) if os_info is not None else None
 
 
 def os_ecosystem(os_info: OSInfo | None) -> str:
@@ -47,16 +133,8 @@ def os_ecosystem(os_info: OSInfo | None) -> str:
     """
     if os_info is None or not os_info.id:
         return ""
-    known = _ECOSYSTEMS.get(os_info.id)
-    if known is None:
-        return os_info.id
-    prefix, how = known
-    if os_info.id == "alpine" and os_info.version == "edge":
-        return "Alpine:edge"
-    suffix = _cut(os_info.version, how) if os_info.version else ""
-    if os_info.id == "alpine" and suffix:
-        suffix = "v" + suffix
-    return f"{prefix}:{suffix}" if suffix else prefix
+    record = distribution(os_info)
+    return os_info.id if record is None else record.release_ecosystem(os_info.version)
 
 
 def purl_namespace(os_info: OSInfo | None) -> str:
@@ -69,3 +147,44 @@ def purl_distro(os_info: OSInfo | None) -> str:
     if os_info is None or not os_info.id:
         return ""
     return f"{os_info.id}-{os_info.version}" if os_info.version else os_info.id
+
+
+def os_manager(purl_type: str, os_info: OSInfo | None) -> Manager | None:
+    """The package manager that upgrades OS packages of this purl type (`deb`, `apk`, `rpm`) in an image of
+    this distribution; None when no distribution has packages of this type.
+
+    The distribution's own, for its release; else, for a distribution without a record, the one of the
+    distribution it derives from (by its ID, then by an ID_LIKE naming it); else the one every distribution
+    of the type shares (`apt`, `apk`), or the type's own low-level tool where they differ (`rpm`).
+    """
+    records = [r for r in DISTRIBUTIONS if r.purl_type == purl_type]
+    if not records:
+        return None
+    if os_info is not None:
+        ident = os_info.id.lower()
+        for record in records:
+            if ident in record.os_ids:
+                return record.manager_for(os_info.version)
+        parent = _parent(records, (ident,)) or _parent(records, [i.lower() for i in os_info.id_like])
+        if parent is not None:
+            return parent.manager
+    shared = {r.manager for r in records if r.manager is not None}
+    return shared.pop() if len(shared) == 1 else Manager(purl_type)
+
+
+def _parent(records: Sequence[Ecosystem], ids: Sequence[str]) -> Ecosystem | None:
+    """The distribution one of `ids` derives from: exact names first, then `prefix*` patterns."""
+    for record in records:
+        if any(p in ids for p in record.derivatives if not p.endswith("*")):
+            return record
+    for record in records:
+        if any(i.startswith(p[:-1]) for p in record.derivatives if p.endswith("*") for i in ids):
+            return record
+    return None
+
+
+def os_managers(os_info: OSInfo | None, kinds: Iterable[str]) -> tuple[str, ...]:
+    """Names of the OS package managers of the OS package kinds found (`deb`, `apk`, `rpm`), in a stable order."""
+    found = set(kinds)
+    managers = (os_manager(t, os_info) for t in OS_PURL_TYPES if t in found)
+    return tuple(m.name for m in managers if m is not None)

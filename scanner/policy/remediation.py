@@ -20,15 +20,17 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from scanner.ecosystems import sort_key
+from scanner.ecosystems.catalog import manager_for, manager_named
 from scanner.model.errors import AcrguardError
 from scanner.model.types import SEVERITY_ORDER, Finding, FixStatus, LayerInfo, Package, Severity
-from scanner.policy.image_context import ImageContext, rpm_manager
-from scanner.versions import VersionError, sort_key
+from scanner.policy.image_context import ImageContext
+from scanner.versions import VersionError
 
 _PACKAGE = Path(__file__).resolve().parents[1]
+# The default templates, the only copy: they ship in the wheel.
 PACKAGED_TEMPLATES = _PACKAGE / "data" / "templates"
-# In a git checkout the user-editable copy sits next to the package; an installed wheel has only the
-# packaged copy (the two are kept identical by a test).
+# Where a git checkout keeps the user's overrides of single templates, when no directory is given.
 CHECKOUT_TEMPLATES = _PACKAGE.parent / "policies" / "templates"
 
 COMMANDS_TEMPLATE = "commands.j2"
@@ -36,17 +38,6 @@ FINDING_TEMPLATE = "finding.txt.j2"
 SUMMARY_TEMPLATE = "summary.txt.j2"
 SUMMARY_HTML_TEMPLATE = "summary.html.j2"
 
-# The tool that installs each language package kind (purl type); OS kinds are resolved per image.
-_LANGUAGE_MANAGERS = {
-    "pypi": "pip",
-    "npm": "npm",
-    "maven": "maven",
-    "golang": "go",
-    "gem": "gem",
-    "cargo": "cargo",
-    "nuget": "dotnet",
-    "composer": "composer",
-}
 _FIX_ORDER: tuple[FixStatus, ...] = ("fixed", "not_fixed", "wont_fix")
 # C0/C1 controls except tab and newline: a terminal would act on them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -83,9 +74,10 @@ class BaseImageHint:
 
 
 def make_environment(template_dir: str | Path | None = None) -> jinja2.Environment:
-    """An environment over `template_dir` (templates missing there fall back to the defaults).
+    """An environment over `template_dir`, the user's templates, then the defaults packaged with acrguard for
+    every template the user's directory does not hold (so overriding one template means writing one file).
 
-    With no directory: `policies/templates` of a git checkout, else the templates packaged with acrguard.
+    With no directory, the user's templates are those in `policies/templates` of a git checkout, if any.
     """
     search: list[Path] = []
     if template_dir is not None:
@@ -108,7 +100,27 @@ def make_environment(template_dir: str | Path | None = None) -> jinja2.Environme
     env.filters["shquote"] = shquote
     env.filters["short_digest"] = short_digest
     env.filters["oneline"] = oneline
+    env.globals["default_upgrade"] = _DefaultUpgrade(env)
     return env
+
+
+class _DefaultUpgrade:
+    """`default_upgrade(manager, package, version)` in templates: the upgrade command the ecosystem records
+    give `manager` (scanner.ecosystems), rendered in this environment; "" when the manager has none.
+    The default commands.j2 is this call; a user's commands.j2 can fall back to it."""
+
+    def __init__(self, env: jinja2.Environment) -> None:
+        self._env = env
+        self._compiled: dict[str, jinja2.Template] = {}
+
+    def __call__(self, manager: str, package: Package, version: str) -> str:
+        known = manager_named(str(manager))
+        if known is None or not known.upgrade:
+            return ""
+        template = self._compiled.get(known.name)
+        if template is None:
+            template = self._compiled[known.name] = self._env.from_string(known.upgrade)
+        return template.render(package=package, version=version)
 
 
 def _autoescape(name: str | None) -> bool:
@@ -143,13 +155,8 @@ def oneline(value: object) -> str:
 def package_manager(package: Package, image: ImageContext) -> str:
     """The tool that upgrades this package: apt, apk, dnf, yum, zypper, tdnf, rpm, pip, npm, maven, go…;
     "" for a kind with no known tool."""
-    if package.kind == "deb":
-        return "apt"
-    if package.kind == "apk":
-        return "apk"
-    if package.kind == "rpm":
-        return rpm_manager(image.os)
-    return _LANGUAGE_MANAGERS.get(package.kind, "")
+    manager = manager_for(package.kind, image.os)
+    return manager.name if manager is not None else ""
 
 
 def render_finding(finding: Finding, image: ImageContext, env: jinja2.Environment) -> str:

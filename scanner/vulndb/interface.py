@@ -1,6 +1,7 @@
 """The read side of the vulnerability database, as matching sees it (an interface, no I/O here).
 
-Records are OSV dicts (https://ossf.github.io/osv-schema/). Implementations live in scanner/vulndb/.
+Records are OSV dicts (https://ossf.github.io/osv-schema/). Implementations live in scanner/vulndb/. Packages
+are looked up by (base_ecosystem(ecosystem), normalise_name(ecosystem, name)), from scanner.ecosystems.
 """
 
 from __future__ import annotations
@@ -8,25 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from scanner.ecosystems.catalog import base_ecosystem, normalise_name
+
+__all__ = ["OsvRecord", "VulnDatabase", "base_ecosystem", "normalise_name"]
+
 OsvRecord = Mapping[str, Any]
-
-
-def base_ecosystem(ecosystem: str) -> str:
-    """`Debian:12` → `Debian`; `Ubuntu:22.04:LTS` → `Ubuntu`; `PyPI` → `PyPI`."""
-    return ecosystem.split(":", 1)[0]
-
-
-def normalise_name(ecosystem: str, name: str) -> str:
-    """The lookup key of a package name: PEP 503 for PyPI, case-folded where the ecosystem is
-    case-insensitive (PyPI, NuGet, Packagist, Alpine/Debian names are lower case already), as is elsewhere."""
-    base = base_ecosystem(ecosystem)
-    if base == "PyPI":
-        import re
-
-        return re.sub(r"[-_.]+", "-", name).lower()
-    if base in ("NuGet", "Packagist", "Hackage"):
-        return name.lower()
-    return name
 
 
 class VulnDatabase(Protocol):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from scanner.ecosystems.catalog import default_archives
 from scanner.vulndb.db_writer import DatabaseWriter, writer_lock
 from scanner.vulndb.download import fetch
 from scanner.vulndb.errors import FeedError
@@ -29,28 +30,8 @@ from scanner.vulndb.sqlite_db import check_format
 
 DEFAULT_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
 BASE_URL_ENV = "ACRGUARD_OSV_BASE_URL"
-DEFAULT_ECOSYSTEMS = (
-    "Debian",
-    "Ubuntu",
-    "Alpine",
-    "AlmaLinux",
-    "Rocky Linux",
-    "Red Hat",
-    "SUSE",
-    "openSUSE",
-    "Azure Linux",
-    "Mariner",
-    "Wolfi",
-    "Chainguard",
-    "PyPI",
-    "npm",
-    "Go",
-    "Maven",
-    "RubyGems",
-    "NuGet",
-    "crates.io",
-    "Packagist",
-)
+# The archives of the ecosystems whose records name one (scanner.ecosystems), in their order.
+DEFAULT_ECOSYSTEMS = default_archives()
 SOURCE_KIND = "osv-archive"
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from scanner.assess.matching import evaluate_range, match_record, release_matches
+from scanner.assess.matching import evaluate_range, match_record
+from scanner.ecosystems.catalog import release_matches
 
 
 def events(*pairs: tuple[str, str]) -> list[dict[str, str]]:

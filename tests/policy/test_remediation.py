@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import filecmp
 import shlex
 from pathlib import Path
 from typing import Any
@@ -449,13 +448,51 @@ def test_autoescape_only_for_html(tmp_path: Path) -> None:
     assert env.get_template("finding.html.j2").render(package=f.package) == "&lt;b&gt;"
 
 
-def test_packaged_templates_match_the_checkout_copy() -> None:
-    # policies/templates is what users edit in a checkout; scanner/data/templates ships in the wheel.
-    names = sorted(p.name for p in CHECKOUT_TEMPLATES.glob("*.j2"))
-    assert names == ["commands.j2", "finding.txt.j2", "summary.html.j2", "summary.txt.j2"]
-    assert sorted(p.name for p in PACKAGED_TEMPLATES.glob("*.j2")) == names
-    _, mismatch, errors = filecmp.cmpfiles(CHECKOUT_TEMPLATES, PACKAGED_TEMPLATES, names, shallow=False)
-    assert (mismatch, errors) == ([], [])
+def test_the_packaged_templates_are_the_only_copy_of_the_defaults() -> None:
+    # policies/templates of a checkout holds the user's overrides only; the defaults ship in the wheel.
+    assert sorted(p.name for p in PACKAGED_TEMPLATES.glob("*.j2")) == [
+        "commands.j2",
+        "finding.txt.j2",
+        "summary.html.j2",
+        "summary.txt.j2",
+    ]
+    assert sorted(CHECKOUT_TEMPLATES.glob("*.j2")) == []
+
+
+def test_a_users_commands_override_one_manager_and_fall_back_to_the_defaults(tmp_path: Path) -> None:
+    (tmp_path / "commands.j2").write_text(
+        "{% macro upgrade(manager, package, version) %}\n"
+        "{% if manager == 'pip' %}uv pip install {{ (package.name ~ '==' ~ version) | shquote }}\n"
+        "{% else %}{{ default_upgrade(manager, package, version) }}{% endif %}\n"
+        "{% endmacro %}\n"
+    )
+    env = make_environment(tmp_path)
+    pip = render_finding(finding(package("pypi", "requests", "2.28.0"), "fixed", "2.31.0"), image(), env)
+    assert pip.splitlines()[1] == "  uv pip install requests==2.31.0"
+    npm = render_finding(finding(package("npm", "lodash", "4.17.20"), "fixed", "4.17.21"), image(), env)
+    assert npm.splitlines()[1] == "  npm install lodash@4.17.21"
+    # finding.txt.j2 is still the packaged one.
+    assert npm == render_finding(
+        finding(package("npm", "lodash", "4.17.20"), "fixed", "4.17.21"), image(), make_environment()
+    )
+
+
+def test_default_upgrade_of_a_manager_without_a_command_is_empty(env: jinja2.Environment) -> None:
+    render = env.from_string("[{{ default_upgrade(manager, package, '2') }}]").render
+    assert render(manager="gem", package=package("gem", "rack", "1")) == "[]"
+    assert render(manager="no-such-tool", package=package("gem", "rack", "1")) == "[]"
+
+
+def test_without_a_directory_the_checkouts_overrides_come_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scanner.policy import remediation
+
+    (tmp_path / "summary.txt.j2").write_text("override for {{ image.repository }}")
+    monkeypatch.setattr(remediation, "CHECKOUT_TEMPLATES", tmp_path)
+    env = make_environment()
+    assert render_summary([], image(), env) == "override for team/api\n"
+    assert "pip install" in render_finding(finding(package("pypi", "x", "1"), "fixed", "2"), image(), env)
 
 
 def test_error_in_an_included_template_names_both(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from scanner.model.types import Cvss, Finding, LayerInfo, OSInfo, Package
-from scanner.policy.image_context import ImageContext, package_managers, rpm_manager
+from scanner.policy.image_context import ImageContext
 from scanner.policy.rules import Rule, RuleError, apply_rules, expired_rules, load_rule_file, load_rules
 
 REPO = Path(__file__).resolve().parents[2]
@@ -485,42 +485,6 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 # --- image context ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("os", "manager"),
-    [
-        (OSInfo("rhel", "9.3"), "dnf"),
-        (OSInfo("rhel", "7.9"), "yum"),
-        (OSInfo("centos", "7"), "yum"),
-        (OSInfo("centos", "8"), "dnf"),
-        (OSInfo("almalinux", "9.4"), "dnf"),
-        (OSInfo("rocky", "8.9"), "dnf"),
-        (OSInfo("fedora", "40"), "dnf"),
-        (OSInfo("ol", "8.9"), "dnf"),
-        (OSInfo("ol", "7.9"), "yum"),
-        (OSInfo("sles", "15.5"), "zypper"),
-        (OSInfo("opensuse-leap", "15.6"), "zypper"),
-        (OSInfo("opensuse-tumbleweed", "20240101"), "zypper"),
-        (OSInfo("azurelinux", "3.0"), "tdnf"),
-        (OSInfo("mariner", "2.0"), "tdnf"),
-        (OSInfo("amzn", "2"), "yum"),
-        (OSInfo("amzn", "2023"), "dnf"),
-        (OSInfo("mydistro", "1", id_like=("rhel", "fedora")), "dnf"),
-        (OSInfo("mydistro", "1", id_like=("suse",)), "zypper"),
-        (OSInfo("mydistro", "1"), "rpm"),
-        (None, "rpm"),
-    ],
-)
-def test_rpm_manager_by_distribution(os: OSInfo | None, manager: str) -> None:
-    assert rpm_manager(os) == manager
-
-
-def test_package_managers_from_kinds() -> None:
-    assert package_managers(OSInfo("debian", "12"), ["deb", "pypi"]) == ("apt",)
-    assert package_managers(OSInfo("alpine", "3.19"), {"apk", "npm"}) == ("apk",)
-    assert package_managers(OSInfo("amzn", "2023"), ["rpm"]) == ("dnf",)
-    assert package_managers(None, ["pypi"]) == ()
 
 
 def test_image_context_from_inventory() -> None:

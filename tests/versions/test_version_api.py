@@ -9,8 +9,9 @@ import random
 import pytest
 from version_fixtures import apk_data, claircore_cases, dpkg_data, scalibr
 
+from scanner.ecosystems import SCHEMES, compare, is_valid, scheme_for, sort_key
 from scanner.model.errors import AcrguardError
-from scanner.versions import SCHEMES, VersionError, compare, is_valid, scheme_for, sort_key
+from scanner.versions import VersionError
 
 # The ecosystem names the matcher will pass, as OSV writes them.
 OSV_NAMES = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from version_fixtures import Case, apk_data, claircore, claircore_cases, dpkg_data, scalibr
 
-from scanner.versions import compare, is_valid
+from scanner.ecosystems import compare, is_valid
 from scanner.versions import rpm as rpm_scheme
 from scanner.versions.apk import compare_fuzzy
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from reference_tools import dpkg_compare, dpkg_syntax
 from version_fixtures import dpkg_data, scalibr
 
-from scanner.versions import compare, is_valid
+from scanner.ecosystems import compare, is_valid
 
 SEED = 20240611
 PAIRS = 3000

@@ -20,7 +20,7 @@ from univers.versions import (
 )
 from univers.versions import InvalidVersion as UniversInvalidVersion
 
-from scanner.versions import compare
+from scanner.ecosystems import compare
 
 
 def _order(cls: type, a: str, b: str) -> int:

@@ -20,7 +20,7 @@ import pytest
 import semantic_version
 from univers.versions import NugetVersion, RubygemsVersion
 
-from scanner.versions import compare, is_valid
+from scanner.ecosystems import compare, is_valid
 
 SEED = 20240613
 # npm's bundled copy (NodeSource or upstream node), else Debian's node-semver package.

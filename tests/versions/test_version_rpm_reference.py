@@ -17,7 +17,7 @@ from pathlib import Path
 from reference_tools import rpm_compare
 from version_fixtures import claircore_cases, scalibr
 
-from scanner.versions import compare
+from scanner.ecosystems import compare
 from scanner.versions.rpm import rpmvercmp
 
 SEED = 20240612

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from scanner.versions import apk, apk_legacy, compare, dpkg, is_valid, pep440, rpm
+from scanner.ecosystems import compare, is_valid
+from scanner.versions import apk, apk_legacy, dpkg, pep440, rpm
 
 
 def ordered(ecosystem: str, *versions: str) -> bool:

@@ -12,6 +12,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
+from packageurl import PackageURL
+
+from scanner.ecosystems.record import Ecosystem
 from scanner.model.types import OSInfo, RawPackage, Warning_
 
 Group = Literal["os", "os-packages", "language"]
@@ -95,17 +98,28 @@ class MemoryFileSet:
 
 
 def language_package(
-    kind: str, ecosystem: str, name: str, version: str, purl: str, path: str, metadata: list[tuple[str, str]]
+    ecosystem: Ecosystem,
+    name: str,
+    version: str,
+    path: str,
+    metadata: list[tuple[str, str]],
+    *,
+    purl_namespace: str = "",
+    purl_name: str = "",
 ) -> RawPackage:
-    """A language package: its own source, found at one metadata file or archive."""
+    """A package of a language ecosystem: its own source, found at one metadata file or archive. Its kind and
+    purl type are the ecosystem's; the purl names it `purl_namespace`/`purl_name` (default: `name`)."""
+    purl = PackageURL(
+        type=ecosystem.purl_type, namespace=purl_namespace or None, name=purl_name or name, version=version
+    )
     return RawPackage(
         name=name,
         version=version,
-        ecosystem=ecosystem,
-        purl=purl,
+        ecosystem=ecosystem.name,
+        purl=str(purl.to_string()),
         source_name=name,
         source_version=version,
         locations=(path,),
-        kind=kind,
+        kind=ecosystem.purl_type,
         metadata=tuple(metadata),
     )

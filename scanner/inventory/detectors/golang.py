@@ -34,8 +34,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-from packageurl import PackageURL
-
+from scanner.ecosystems.languages import GO
 from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
 from scanner.model.types import RawPackage, Warning_
 
@@ -259,5 +258,4 @@ def _packages(path: str, toolchain: str, modinfo: str, warnings: list[Warning_])
 
 def _package(path: str, module: str, version: str, metadata: list[tuple[str, str]]) -> RawPackage:
     namespace, _, name = module.rpartition("/")
-    purl = PackageURL(type="golang", namespace=namespace or None, name=name, version=version)
-    return language_package("golang", "Go", module, version, str(purl.to_string()), path, metadata)
+    return language_package(GO, module, version, path, metadata, purl_namespace=namespace, purl_name=name)

@@ -35,8 +35,7 @@ import zlib
 from collections import deque
 from dataclasses import dataclass
 
-from packageurl import PackageURL
-
+from scanner.ecosystems.languages import MAVEN
 from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
 from scanner.model.types import RawPackage, Warning_
 
@@ -118,11 +117,12 @@ class JavaDetector(Detector):
 
 def _package(path: str, artifact: _Artifact) -> RawPackage:
     name = f"{artifact.group}:{artifact.artifact}" if artifact.group else artifact.artifact
-    purl = PackageURL(type="maven", namespace=artifact.group or None, name=artifact.artifact, version=artifact.version)
     metadata = [("evidence", artifact.evidence)]
     if artifact.archive:
         metadata.append(("archive", artifact.archive))
-    return language_package("maven", "Maven", name, artifact.version, str(purl.to_string()), path, metadata)
+    return language_package(
+        MAVEN, name, artifact.version, path, metadata, purl_namespace=artifact.group, purl_name=artifact.artifact
+    )
 
 
 def _scan(path: str, data: bytes, warnings: list[Warning_]) -> list[_Artifact]:

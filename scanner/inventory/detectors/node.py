@@ -36,8 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from packageurl import PackageURL
-
+from scanner.ecosystems.languages import NPM
 from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
 from scanner.model.types import RawPackage, Warning_
 
@@ -184,12 +183,11 @@ def _package(
     name: str, version: str, location: str, install_path: str, flags: tuple[str, ...], licence: str
 ) -> RawPackage:
     namespace, short = _split_name(name) or ("", name)
-    purl = PackageURL(type="npm", namespace=namespace or None, name=short, version=version)
     metadata = [("install_path", install_path)]
     metadata += [(flag, "true") for flag in flags]
     if licence:
         metadata.append(("license", licence))
-    return language_package("npm", "npm", name, version, str(purl.to_string()), location, metadata)
+    return language_package(NPM, name, version, location, metadata, purl_namespace=namespace, purl_name=short)
 
 
 def _from_manifest(path: str, data: bytes, warnings: list[Warning_]) -> RawPackage | None:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import re
 
-from packageurl import PackageURL
-
+from scanner.ecosystems.languages import PYPI
 from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
 from scanner.model.types import RawPackage, Warning_
 
@@ -31,11 +30,6 @@ _VALID_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
 _VALID_VERSION = re.compile(r"[!-~]{1,128}\Z")
 # Longest `License:` value kept in metadata; some projects paste the whole licence text there.
 _MAX_LICENSE = 200
-
-
-def normalise_name(name: str) -> str:
-    """PEP 503 normalised project name (`Foo.Bar_baz` -> `foo-bar-baz`), as the purl spec wants."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 class PythonDetector(Detector):
@@ -142,5 +136,5 @@ def _parse(path: str, data: bytes, warnings: list[Warning_]) -> RawPackage | Non
     licence = _license(fields)
     if licence:
         metadata.append(("license", licence))
-    purl = str(PackageURL(type="pypi", name=normalise_name(name), version=version).to_string())
-    return language_package("pypi", "PyPI", name, version, purl, path, metadata)
+    # The purl names the project as PEP 503 normalises it, as the purl spec wants.
+    return language_package(PYPI, name, version, path, metadata, purl_name=PYPI.normalise(name))

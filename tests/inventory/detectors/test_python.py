@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from scanner.ecosystems.languages import pep503_name
 from scanner.inventory.detectors.base import DetectContext, MemoryFileSet
-from scanner.inventory.detectors.python import PythonDetector, normalise_name
+from scanner.inventory.detectors.python import PythonDetector
 from scanner.model.types import RawPackage
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "python"
@@ -186,7 +187,7 @@ def test_real_site_and_dist_packages() -> None:
     ],
 )
 def test_pep503_normalisation(declared: str, normalised: str) -> None:
-    assert normalise_name(declared) == normalised
+    assert pep503_name(declared) == normalised
 
 
 def one(data: bytes, path: str = f"{SITE}/x-1.0.dist-info/METADATA") -> tuple[list[RawPackage], list[str]]:
