@@ -4,6 +4,7 @@ manager that upgrades its packages (`Manager`): frozen data, read by detectors, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -116,6 +117,10 @@ class Ecosystem:
         return self.manager
 
 
+_MAJOR = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit accepts "²", which int() refuses
+
+
 def _major(version: str) -> int | None:
+    """The major release of an os-release VERSION_ID (image content: hostile until parsed)."""
     head = version.split(".", 1)[0]
-    return int(head) if head.isdigit() else None
+    return int(head) if _MAJOR.fullmatch(head) else None

@@ -105,3 +105,12 @@ def test_package_managers_from_kinds() -> None:
     assert os_managers(OSInfo("alpine", "3.19"), {"apk", "npm"}) == ("apk",)
     assert os_managers(OSInfo("amzn", "2023"), ["rpm"]) == ("dnf",)
     assert os_managers(None, ["pypi"]) == ()
+
+
+@pytest.mark.parametrize("version_id", ["²", "9" * 5000, "٣.1", "-1"])
+def test_a_hostile_version_id_gives_the_default_manager(version_id: str) -> None:
+    """VERSION_ID is image content: a superscript digit, a huge number or a non-ASCII digit picks the
+    distribution's default manager instead of failing the scan."""
+    unversioned = os_manager("rpm", OSInfo("rhel"))
+    assert unversioned is not None
+    assert os_manager("rpm", OSInfo("rhel", version_id)) is unversioned
