@@ -23,7 +23,7 @@ from markupsafe import Markup
 from scanner.ecosystems import sort_key
 from scanner.ecosystems.catalog import manager_for, manager_named
 from scanner.model.errors import AcrguardError
-from scanner.model.types import SEVERITY_ORDER, Finding, FixStatus, LayerInfo, Package, Severity
+from scanner.model.types import FIX_STATUSES, SEVERITY_ORDER, Finding, FixStatus, LayerInfo, Package, Severity
 from scanner.policy.image_context import ImageContext
 from scanner.versions import VersionError
 
@@ -38,7 +38,7 @@ FINDING_TEMPLATE = "finding.txt.j2"
 SUMMARY_TEMPLATE = "summary.txt.j2"
 SUMMARY_HTML_TEMPLATE = "summary.html.j2"
 
-_FIX_ORDER: tuple[FixStatus, ...] = ("fixed", "not_fixed", "wont_fix")
+
 # C0/C1 controls except tab and newline: a terminal would act on them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -199,7 +199,7 @@ def summary_context(
     active = [f for f in findings if not f.disabled]
     actions = build_actions(active, image, env)
     counts = {s: sum(1 for f in active if f.severity == s) for s in SEVERITY_ORDER}
-    fix_counts: dict[FixStatus, int] = {s: sum(1 for f in active if f.fix_status == s) for s in _FIX_ORDER}
+    fix_counts: dict[FixStatus, int] = {s: sum(1 for f in active if f.fix_status == s) for s in FIX_STATUSES}
     return {
         "image": image,
         "findings": list(findings),

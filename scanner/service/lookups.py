@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from scanner.model.types import SEVERITY_ORDER, Health, Severity
+from scanner.model.types import FIX_STATUSES, SEVERITY_ORDER, Health, Severity
 from scanner.report.scan_json import finding_dict
 from scanner.report.subassessments import SHAPES, Scope, Shape, assessment_row, registry_host, row_name, shape_for_key
 from scanner.store.errors import CursorError
@@ -23,7 +23,7 @@ from scanner.store.ports import MAX_PAGE, Lookups
 from scanner.store.records import ImageDetail, ImageKey, ImageSummary, Page, StoredFinding
 
 HEALTHS: tuple[Health, ...] = ("Healthy", "Unhealthy", "Unsupported", "NotApplicable")
-FIX_STATUSES = ("fixed", "not_fixed", "wont_fix")
+
 DEFAULT_PAGE = 100
 
 Query = Mapping[str, str]
