@@ -1,4 +1,4 @@
-"""Frozen data every layer shares: inventories, findings, errors, limits and their storage codec.
+"""Frozen data every layer shares: inventories, findings, errors, limits, settings and their storage codec.
 
 Imports nothing else of scanner.
 """
