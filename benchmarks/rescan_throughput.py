@@ -7,7 +7,7 @@ among 50) as a scan would have left them: push recorded, inventory saved by the 
 versions, first assessment saved, pulled within the last day. Then times
 `scanner.service.pipeline.rescan_recent` against the database of the bundled vulnerability snapshot (median of
 several runs on the same store; each run re-assesses every image and saves the assessment), twice: with no
-policy (re-match and store only) and with the policy the rescan timer uses (`policy_from_environment`: the
+policy (re-match and store only) and with the policy the rescan timer uses (`policy_from_settings`: the
 repository's rules, remediation templates and gates).
 
 Baseline: `find_vulnerabilities` over the same N inventories, already in memory, in the same process: matching
@@ -44,9 +44,10 @@ from scanner import __version__  # noqa: E402
 from scanner.assess.assessment import assess  # noqa: E402
 from scanner.assess.findings import find_vulnerabilities  # noqa: E402
 from scanner.inventory.build import inventory  # noqa: E402
+from scanner.model.settings import Settings  # noqa: E402
 from scanner.model.types import Inventory  # noqa: E402
 from scanner.service.pipeline import Policy, current_detector_versions, rescan_recent  # noqa: E402
-from scanner.service.policy import policy_from_environment  # noqa: E402
+from scanner.service.policy import policy_from_settings  # noqa: E402
 from scanner.store import FindingsStore, open_store  # noqa: E402
 from scanner.vulndb.snapshot import default_db_path  # noqa: E402
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase  # noqa: E402
@@ -169,7 +170,7 @@ def measure_store(
         print(f"[{backend}] seeding {len(images)} images", flush=True)
         seeded = seed(store, images, db)
         # The timer's policy, reading stored rules from this store (as the service's does from its own).
-        policy = policy_from_environment(store=lambda: store)
+        policy = policy_from_settings(Settings.from_environ(), store=lambda: store)
         bare, with_policy = [], []
         for i in range(runs):  # interleaved, so both see the same machine state
             bare.append(timed_rescan(store, db, None, len(images)))

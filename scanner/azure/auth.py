@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 from collections.abc import Mapping
 
 import azure.functions as func
 
-KEY_SETTING = "ACRGUARD_API_KEY"
-TOKEN_SETTING = "ACRGUARD_API_TOKEN"
-ANONYMOUS_SETTING = "ACRGUARD_ALLOW_ANONYMOUS"
-# App Service sets these on every Azure instance; Core Tools and plain containers do not.
-_AZURE_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
+from scanner.model.settings import Settings, env_name
+from scanner.service.config import clients
+
+KEY_SETTING = env_name("api_key")
+TOKEN_SETTING = env_name("api_token")
 
 
-def _secrets(env: Mapping[str, str]) -> list[str]:
-    return [value for value in (env.get(KEY_SETTING, ""), env.get(TOKEN_SETTING, "")) if value]
+def _secrets(settings: Settings) -> list[str]:
+    return [value for value in (settings.api_key, settings.api_token) if value]
 
 
 def _presented(headers: Mapping[str, str]) -> list[str]:
@@ -40,19 +39,20 @@ def _matches(offered: str, secret: str) -> bool:
 
 
 def authorize(
-    req: func.HttpRequest, env: Mapping[str, str] | None = None, *, write: bool = False
+    req: func.HttpRequest, settings: Settings | None = None, *, write: bool = False
 ) -> func.HttpResponse | None:
-    """None when the caller may read findings (or, with `write`, change something), else the 401 to return."""
-    env = os.environ if env is None else env
-    secrets = _secrets(env)
+    """None when the caller may read findings (or, with `write`, change something), else the 401 to return.
+    `settings` default to the process's (`clients.settings()`)."""
+    settings = clients.settings() if settings is None else settings
+    secrets = _secrets(settings)
     if secrets:
         offered = _presented(dict(req.headers))
         # Every pair is compared (no early exit) so timing does not tell which secret nearly matched.
         ok = [_matches(o, s) for o in offered for s in secrets]
         return None if any(ok) else _unauthorized("missing or wrong x-api-key / Authorization: Bearer")
-    if any(env.get(marker) for marker in _AZURE_MARKERS):
+    if settings.in_azure:
         return None  # the Functions host has already required a function key
-    if not write and env.get(ANONYMOUS_SETTING, "").strip().lower() == "true":
+    if not write and settings.allow_anonymous:
         return None
     return _unauthorized(f"no credentials configured: set {KEY_SETTING} or {TOKEN_SETTING}")
 

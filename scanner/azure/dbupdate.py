@@ -7,31 +7,27 @@ use; on success `clients.db()` reopens the replaced file for the next scan or re
 from __future__ import annotations
 
 import logging
-import os
 
 import azure.functions as func
 
 from scanner.model.errors import one_line
+from scanner.model.settings import timer_schedule
+from scanner.service.config import clients
 from scanner.vulndb.location import writable_db_path
 from scanner.vulndb.update import update
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger(__name__)
-DEFAULT_SCHEDULE = "0 0 */6 * * *"  # six-field NCRONTAB: 00:00, 06:00, 12:00, 18:00
-ECOSYSTEMS_ENV = "ACRGUARD_DB_ECOSYSTEMS"
 
 
-def ecosystems() -> list[str] | None:
-    """The configured ecosystems, or None for `db update`'s defaults."""
-    names = [name.strip() for name in os.environ.get(ECOSYSTEMS_ENV, "").split(",") if name.strip()]
-    return names or None
-
-
-@bp.timer_trigger(schedule=os.environ.get("ACRGUARD_DB_UPDATE_SCHEDULE", DEFAULT_SCHEDULE), arg_name="timer")
+# The schedule is the decorator's, so it is read when the app is indexed (default 00:00, 06:00, 12:00, 18:00).
+@bp.timer_trigger(schedule=timer_schedule("db_update_schedule"), arg_name="timer")
 def db_update(timer: func.TimerRequest) -> None:
-    path = writable_db_path()
+    settings = clients.settings()
+    path = writable_db_path(settings.db)
     try:
-        report = update(path, ecosystems())
+        # No ecosystems configured: None, `db update`'s defaults.
+        report = update(path, list(settings.db_ecosystems) or None, base=settings.osv_base_url)
     except Exception as err:  # a feed outage must not fail the host's timer; the old database is intact
         log.error("database update of %s failed, the current database stays in use: %s", path, one_line(err))
         return

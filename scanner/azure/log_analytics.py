@@ -8,19 +8,19 @@ rely on the next, overlapping window for the rest.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from scanner.model.errors import AcrguardError
+from scanner.model.settings import Settings
 from scanner.service.log_ingest import QueryResult
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.monitor.query import LogsQueryClient, LogsTable
 
-ENDPOINT_ENV = "ACRGUARD_LOG_ENDPOINT"
-DEFAULT_ENDPOINT = "https://api.loganalytics.io"  # the public cloud; sovereign clouds set ACRGUARD_LOG_ENDPOINT
+# The public cloud's; sovereign clouds set ACRGUARD_LOG_ENDPOINT.
+DEFAULT_ENDPOINT = Settings().log_endpoint
 SERVER_TIMEOUT = 120  # seconds the service may spend on the query (its default is 3 minutes, its maximum 10)
 
 
@@ -36,10 +36,6 @@ def default_credential() -> TokenCredential:
     return DefaultAzureCredential()
 
 
-def endpoint_from_environment() -> str:
-    return os.environ.get(ENDPOINT_ENV, "").strip() or DEFAULT_ENDPOINT
-
-
 class LogAnalytics:
     """Queries one workspace. `credential` and client options (e.g. `connection_verify`) are injectable."""
 
@@ -47,13 +43,13 @@ class LogAnalytics:
         self,
         workspace_id: str,
         credential: TokenCredential | None = None,
-        endpoint: str | None = None,
+        endpoint: str = DEFAULT_ENDPOINT,
         **client_options: Any,
     ) -> None:
         if not workspace_id.strip():
             raise LogQueryError("log analytics: the workspace id is empty")
         self.workspace_id = workspace_id.strip()
-        self.endpoint = (endpoint or endpoint_from_environment()).rstrip("/")
+        self.endpoint = endpoint.rstrip("/")
         self._credential = credential
         self._options = client_options
         self._client: LogsQueryClient | None = None

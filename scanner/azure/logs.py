@@ -6,7 +6,6 @@ The lookback overlaps earlier runs so that rows ingested late are still read; th
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -14,50 +13,42 @@ import azure.functions as func
 
 from scanner import __version__
 from scanner.azure.log_analytics import LogAnalytics, LogQueryError
+from scanner.model.settings import env_name, timer_schedule
 from scanner.service.config import clients
 from scanner.service.log_ingest import import_window
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger(__name__)
-WORKSPACE_ENV = "ACRGUARD_LOG_WORKSPACE_ID"
-LOOKBACK_ENV = "ACRGUARD_LOG_LOOKBACK_MINUTES"
-DEFAULT_SCHEDULE = "0 */15 * * * *"  # six-field NCRONTAB: every 15 minutes
-DEFAULT_LOOKBACK_MINUTES = 60  # four runs: a row ingested up to 45 minutes late is still read
 
 _lock = threading.Lock()
 _sources: dict[tuple[str, str], LogAnalytics] = {}  # one client per (workspace, endpoint), reused across runs
 
 
-def lookback() -> timedelta:
-    text = os.environ.get(LOOKBACK_ENV, "").strip()
-    try:
-        minutes = int(text) if text else DEFAULT_LOOKBACK_MINUTES
-    except ValueError:
-        log.warning("%s=%r is not a number; using %d", LOOKBACK_ENV, text, DEFAULT_LOOKBACK_MINUTES)
-        minutes = DEFAULT_LOOKBACK_MINUTES
-    return timedelta(minutes=max(minutes, 1))
-
-
-def log_source(workspace_id: str) -> LogAnalytics:
-    source = LogAnalytics(workspace_id)
+def log_source(workspace_id: str, endpoint: str) -> LogAnalytics:
+    source = LogAnalytics(workspace_id, endpoint=endpoint)
     with _lock:
         return _sources.setdefault((source.workspace_id, source.endpoint), source)
 
 
-@bp.timer_trigger(schedule=os.environ.get("ACRGUARD_LOG_SCHEDULE", DEFAULT_SCHEDULE), arg_name="timer")
+# The schedule is the decorator's, so it is read when the app is indexed (default every 15 minutes). The
+# default lookback of 60 minutes is four runs: a row ingested up to 45 minutes late is still read.
+@bp.timer_trigger(schedule=timer_schedule("log_schedule"), arg_name="timer")
 def resource_log(timer: func.TimerRequest) -> None:
-    workspace = os.environ.get(WORKSPACE_ENV, "").strip()
-    if not workspace:
-        log.info("resource log: %s is not set; no pull or import records are read from Log Analytics", WORKSPACE_ENV)
+    settings = clients.settings()
+    if not settings.log_workspace_id:
+        log.info(
+            "resource log: %s is not set; no pull or import records are read from Log Analytics",
+            env_name("log_workspace_id"),
+        )
         return
     try:
         counts = import_window(
-            log_source(workspace),
+            log_source(settings.log_workspace_id, settings.log_endpoint),
             clients.store(),
             clients.queue(),
             __version__,
             datetime.now(UTC),
-            lookback(),
+            timedelta(minutes=settings.log_lookback_minutes),
             dead_letters=clients.dead_letters(),
         )
     except LogQueryError as err:

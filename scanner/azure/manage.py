@@ -7,7 +7,6 @@ anonymous) and answers their errors, each as one line of JSON.
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ import azure.functions as func
 from scanner import __version__
 from scanner.azure.events import dead_letter
 from scanner.azure.http import error_response, guarded, json_response
+from scanner.image.registry_options import RegistryOptions
 from scanner.service import manage, rule_admin
 from scanner.service.config import clients
 from scanner.service.manage import DeadLetterView, ManageError, ScanOutcome
@@ -53,7 +53,8 @@ def _outcome_dict(outcome: ScanOutcome) -> dict[str, Any]:
 def _create_scan(req: func.HttpRequest) -> func.HttpResponse:
     """A manual scan: 202 when queued, 200 when already current or already pending."""
     order = manage.parse_scan_order(_body(req, "scan request"))
-    resolve = manage.registry_resolver(manage.insecure_registries(os.environ))
+    settings = clients.settings()
+    resolve = manage.registry_resolver(settings.insecure_registries, RegistryOptions().with_settings(settings))
     outcome = manage.request_scan(order, clients.store(), clients.queue(), __version__, resolve)
     return json_response(_outcome_dict(outcome), 202 if outcome.status == "queued" else 200)
 
@@ -96,23 +97,25 @@ def _change_dict(change: RuleChange) -> dict[str, Any]:
 
 def _list_rules(req: func.HttpRequest) -> func.HttpResponse:
     del req
-    return json_response({"value": [_rule_dict(v) for v in rule_admin.list_rules(clients.store())]})
+    rules = rule_admin.list_rules(clients.store(), clients.settings().rules)
+    return json_response({"value": [_rule_dict(v) for v in rules]})
 
 
 def _get_rule(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response(_rule_dict(rule_admin.get_rule(clients.store(), req.route_params.get("name", ""))))
+    name = req.route_params.get("name", "")
+    return json_response(_rule_dict(rule_admin.get_rule(clients.store(), name, clients.settings().rules)))
 
 
 def _create_rule(req: func.HttpRequest) -> func.HttpResponse:
     """A rule in the YAML schema of one rule; the images it may change are re-assessed before the reply."""
     body = _body(req, "rule")
-    change = rule_admin.create_rule(body, clients.store(), clients.db(), clients.policy())
+    change = rule_admin.create_rule(body, clients.store(), clients.db(), clients.policy(), clients.settings().rules)
     return json_response(_change_dict(change), 201)
 
 
 def _delete_rule(req: func.HttpRequest) -> func.HttpResponse:
     name = req.route_params.get("name", "")
-    change = rule_admin.delete_rule(name, clients.store(), clients.db(), clients.policy())
+    change = rule_admin.delete_rule(name, clients.store(), clients.db(), clients.policy(), clients.settings().rules)
     return json_response(_change_dict(change))
 
 

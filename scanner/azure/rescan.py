@@ -4,36 +4,25 @@ the current database from their stored inventories, without pulling."""
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 
 from scanner import __version__
+from scanner.model.settings import timer_schedule
 from scanner.service.config import clients
 from scanner.service.pipeline import rescan_recent
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger(__name__)
-DEFAULT_SCHEDULE = "0 0 3 * * *"  # six-field NCRONTAB: 03:00 every day
-DEFAULT_DAYS = 30
 
 
-def rescan_window() -> timedelta:
-    text = os.environ.get("ACRGUARD_RESCAN_DAYS", "").strip()
-    try:
-        days = int(text) if text else DEFAULT_DAYS
-    except ValueError:
-        log.warning("ACRGUARD_RESCAN_DAYS=%r is not a number; using %d", text, DEFAULT_DAYS)
-        days = DEFAULT_DAYS
-    return timedelta(days=max(days, 1))
-
-
-@bp.timer_trigger(schedule=os.environ.get("ACRGUARD_RESCAN_SCHEDULE", DEFAULT_SCHEDULE), arg_name="timer")
+# The schedule is the decorator's, so it is read when the app is indexed (default 03:00 every day).
+@bp.timer_trigger(schedule=timer_schedule("rescan_schedule"), arg_name="timer")
 def rescan(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.info("rescan timer is past due; running now")
-    since = datetime.now(UTC) - rescan_window()
+    since = datetime.now(UTC) - timedelta(days=clients.settings().rescan_days)
     counts = rescan_recent(
         clients.store(), clients.db(), since, __version__, queue=clients.queue(), policy=clients.policy()
     )

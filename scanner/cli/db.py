@@ -10,10 +10,11 @@ import argparse
 import sys
 from typing import Any
 
+from scanner.model.settings import Settings, env_name
 from scanner.vulndb.location import scan_db_path, writable_db_path
 from scanner.vulndb.osv_import import ImportResult, import_sources
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
-from scanner.vulndb.update import BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_ECOSYSTEMS, FeedOutcome, update
+from scanner.vulndb.update import DEFAULT_BASE_URL, DEFAULT_ECOSYSTEMS, FeedOutcome, update
 
 EXIT_OK = 0
 DB_HELP = "database file (default: $ACRGUARD_DB, else ~/.cache/acrguard/vulndb.sqlite)"
@@ -42,18 +43,21 @@ def add_db_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="NAME",
         help=f"osv.dev ecosystems to update (default: {', '.join(DEFAULT_ECOSYSTEMS)})",
     )
-    upd.add_argument("--base-url", help=f"archive server (default: ${BASE_URL_ENV}, else {DEFAULT_BASE_URL})")
+    upd.add_argument(
+        "--base-url", help=f"archive server (default: ${env_name('osv_base_url')}, else {DEFAULT_BASE_URL})"
+    )
 
     info = commands.add_parser("info", help="list the sources and records of the database a scan would use")
     info.add_argument("--db", help="database file (default: as a scan chooses, the bundled snapshot last)")
 
 
-def run_db(args: argparse.Namespace) -> int:
+def run_db(args: argparse.Namespace, settings: Settings) -> int:
+    db = args.db or settings.db  # --db, else $ACRGUARD_DB
     if args.db_command == "import":
-        return _run_import(args)
+        return _run_import(args, db)
     if args.db_command == "update":
-        return _run_update(args)
-    return _run_info(args)
+        return _run_update(args, db, args.base_url or settings.osv_base_url)
+    return _run_info(db)
 
 
 def _warn(result: ImportResult) -> None:
@@ -76,8 +80,8 @@ def _summary(result: ImportResult) -> str:
     )
 
 
-def _run_import(args: argparse.Namespace) -> int:
-    path = writable_db_path(args.db)
+def _run_import(args: argparse.Namespace, db: str | None) -> int:
+    path = writable_db_path(db)
     for result in import_sources(path, args.sources):
         _warn(result)
         sys.stdout.write(_summary(result) + "\n")
@@ -85,8 +89,8 @@ def _run_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_update(args: argparse.Namespace) -> int:
-    path = writable_db_path(args.db)
+def _run_update(args: argparse.Namespace, db: str | None, base_url: str | None) -> int:
+    path = writable_db_path(db)
 
     def progress(outcome: FeedOutcome) -> None:
         if outcome.result is None:
@@ -96,13 +100,13 @@ def _run_update(args: argparse.Namespace) -> int:
             sys.stdout.write(f"{_summary(outcome.result)}, {outcome.downloaded_bytes / 1e6:,.1f} MB downloaded\n")
         sys.stdout.flush()
 
-    report = update(path, args.ecosystem, base=args.base_url, progress=progress)
+    report = update(path, args.ecosystem, base=base_url, progress=progress)
     sys.stdout.write(f"database: {path} ({'updated' if report.replaced else 'unchanged'})\n")
     return EXIT_OK
 
 
-def _run_info(args: argparse.Namespace) -> int:
-    with SqliteVulnDatabase.open(scan_db_path(args.db)) as db:
+def _run_info(chosen: str | None) -> int:
+    with SqliteVulnDatabase.open(scan_db_path(chosen)) as db:
         facts = db.describe()
     sources: list[dict[str, Any]] = facts["sources"]
     out = [f"database: {facts['path']} (format {facts['format_version']})"]

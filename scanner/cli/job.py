@@ -11,6 +11,7 @@ from typing import Any
 
 from scanner.model.errors import AcrguardError
 from scanner.model.limits import option_pairs
+from scanner.model.settings import Settings
 from scanner.sandbox.errors import JobError
 from scanner.sandbox.runner import JobLimits
 from scanner.sandbox.runners import RUNNERS, limit_args, make_runner
@@ -34,15 +35,15 @@ def add_job_parser(sub: Any) -> None:
     job.add_argument("--docker-image", default="acrguard-job:latest", help="scanner image for --runner docker")
 
 
-def run_job(args: argparse.Namespace) -> int:
+def run_job(args: argparse.Namespace, settings: Settings) -> int:
     from scanner.cli.options import image_options, write_output
     from scanner.sandbox.job import run_scan_job
 
     try:
         if args.all_platforms:
             raise JobError("job: one image per job; --all-platforms is not supported (use --platform)")
-        options = image_options(args)
-        limits = JobLimits.from_environment().with_overrides(option_pairs(args.job_limit, "--job-limit", JobError))
+        options = image_options(args, settings)
+        limits = JobLimits.from_settings(settings).with_overrides(option_pairs(args.job_limit, "--job-limit", JobError))
         runner = make_runner(args.runner, limit_args(options.limits), args.docker_image)
         doc = run_scan_job(args.image, options, runner, limits)
         write_output(args.output, json.dumps(doc, indent=2))
@@ -57,7 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = Parser(prog="acrguard")
     add_job_parser(parser.add_subparsers(dest="command", required=True, parser_class=Parser))
-    return run_job(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_environ()
+    except AcrguardError as exc:
+        sys.stderr.write(f"acrguard: {exc}\n")
+        return EXIT_ERROR
+    return run_job(args, settings)
 
 
 if __name__ == "__main__":

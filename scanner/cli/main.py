@@ -1,4 +1,6 @@
-"""`acrguard` command line: a thin shell over scanner.inventory.build. Errors: one line on stderr, exit 2."""
+"""`acrguard` command line: a thin shell over scanner.inventory.build. Errors: one line on stderr, exit 2.
+
+The settings are read from the environment here, once, and passed to the subcommand."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Sequence
 from scanner import __version__
 from scanner.cli.options import EXIT_ERROR, EXIT_OK, Parser, add_image_arguments, read_inventories, write_output
 from scanner.model.errors import AcrguardError
+from scanner.model.settings import Settings
 from scanner.report.inventory_json import inventory_dict
 
 
@@ -38,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_sbom(args: argparse.Namespace) -> int:
-    inventories = read_inventories(args)
+def _run_sbom(args: argparse.Namespace, settings: Settings) -> int:
+    inventories = read_inventories(args, settings)
     if args.format == "cyclonedx-json":
         from scanner.report.cyclonedx_sbom import to_cyclonedx  # heavy import, only when asked for
 
@@ -54,28 +57,29 @@ def _run_sbom(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        settings = Settings.from_environ()
         if args.command == "sbom":
-            return _run_sbom(args)
+            return _run_sbom(args, settings)
         if args.command == "scan":
             from scanner.cli.scan import run_scan
 
-            return run_scan(args)
+            return run_scan(args, settings)
         if args.command == "db":
             from scanner.cli.db import run_db
 
-            return run_db(args)
+            return run_db(args, settings)
         if args.command == "job":
             from scanner.cli.job import run_job
 
-            return run_job(args)
+            return run_job(args, settings)
         if args.command == "serve":
             from scanner.cli.serve import run_serve
 
-            return run_serve(args)
+            return run_serve(args, settings)
         if args.command == "worker":
             from scanner.cli.worker import run_worker
 
-            return run_worker(args)
+            return run_worker(args, settings)
     except AcrguardError as exc:
         sys.stderr.write(f"acrguard: {exc}\n")
         return EXIT_ERROR

@@ -9,7 +9,8 @@ from scanner.cli.progress import progress_hook
 from scanner.image.manifest import Platform
 from scanner.image.registry_options import RegistryOptions
 from scanner.inventory.build import ScanOptions, inventory
-from scanner.model.limits import Limits, option_pairs
+from scanner.model.limits import option_pairs
+from scanner.model.settings import Settings
 from scanner.model.types import Inventory
 
 EXIT_OK, EXIT_ERROR = 0, 2
@@ -37,8 +38,9 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
 
 
-def image_options(args: argparse.Namespace) -> ScanOptions:
-    limits = Limits.from_environment().with_overrides(option_pairs(args.limit, "--limit"))
+def image_options(args: argparse.Namespace, settings: Settings) -> ScanOptions:
+    """The image options: the command line's, over the settings' limits and registry credentials."""
+    limits = settings.limits.with_overrides(option_pairs(args.limit, "--limit"))
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     registry = RegistryOptions(
         insecure=args.insecure,
@@ -46,13 +48,13 @@ def image_options(args: argparse.Namespace) -> ScanOptions:
         username=args.username,
         password=password,
         docker_config=args.docker_config,
-    )
+    ).with_settings(settings)
     platform = Platform.parse(args.platform) if args.platform else None
     return ScanOptions(limits, registry, platform, args.all_platforms, args.scratch_dir)
 
 
-def read_inventories(args: argparse.Namespace) -> list[Inventory]:
-    options = image_options(args)
+def read_inventories(args: argparse.Namespace, settings: Settings) -> list[Inventory]:
+    options = image_options(args, settings)
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
     with progress_hook(enabled) as hook:
         return inventory(args.image, options, progress=hook)

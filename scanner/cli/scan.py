@@ -9,6 +9,7 @@ from typing import Any
 
 from scanner import __version__
 from scanner.assess.assessment import Assessment, assess
+from scanner.model.settings import Settings
 from scanner.model.types import SEVERITY_ORDER, Severity
 
 EXIT_GATE_FAILED = 1
@@ -31,7 +32,7 @@ def add_scan_parser(sub: Any) -> None:
     )
 
 
-def run_scan(args: argparse.Namespace) -> int:
+def run_scan(args: argparse.Namespace, settings: Settings) -> int:
     from scanner.assess.health import gate_fails
     from scanner.cli.options import EXIT_OK, read_inventories, write_output
     from scanner.policy.remediation import make_environment
@@ -41,7 +42,7 @@ def run_scan(args: argparse.Namespace) -> int:
 
     rules = load_rules(args.rules) if args.rules else load_rules(missing_ok=True)
     policy = build_policy(rules, make_environment(args.templates), today=date.today())
-    db = open_scan_database(args.db)
+    db = open_scan_database(args.db or settings.db)
 
     results = [
         assess(
@@ -51,7 +52,7 @@ def run_scan(args: argparse.Namespace) -> int:
             attach_remediation=policy.attach_remediation,
             summarise_remediation=policy.summarise_remediation,
         )
-        for inv in read_inventories(args)
+        for inv in read_inventories(args, settings)
     ]
     write_output(args.output, _render(args.format, results, args.all_platforms))
     threshold: Severity | None = args.fail_on

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.cli.worker import add_scan_arguments, insecure_hosts
 from scanner.model.errors import AcrguardError
+from scanner.model.settings import Settings
+
+if TYPE_CHECKING:
+    from scanner.localhost.serve import ServeConfig
 
 EXIT_OK, EXIT_ERROR = 0, 2
 DEFAULT_DIR = Path.home() / ".cache" / "acrguard" / "serve"
@@ -35,7 +39,8 @@ def add_serve_parser(sub: Any) -> None:
         serve,
         store_help=f"findings store path or postgresql:// URL (default {DEFAULT_DIR}/store.sqlite)",
         queue_help=f"queue path, URL or Storage connection string (default {DEFAULT_DIR}/queue.sqlite)",
-        insecure_help="registries spoken to over HTTP (also ACRGUARD_INSECURE_REGISTRIES for the handlers)",
+        insecure_help="registries spoken to over HTTP by the workers and the manual-scan endpoint (in place of "
+        "ACRGUARD_INSECURE_REGISTRIES)",
     )
     serve.add_argument("--rescan-schedule", help="six-field NCRONTAB for the rescan timer (default: the app's)")
     serve.add_argument(
@@ -54,30 +59,42 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    from scanner.localhost.serve import ServeConfig, parse_ncrontab, serve
+def serve_config(args: argparse.Namespace, settings: Settings) -> ServeConfig:
+    """What serve runs with: the settings with its options applied. The store and queue are serve's own
+    (`--store`, `--queue`, else under DEFAULT_DIR), and the manual-scan endpoint, which reaches registries
+    itself, speaks plain HTTP to the `--insecure-registries` as the workers do."""
+    from scanner.localhost.serve import ServeConfig, parse_ncrontab
+
+    schedules = {}
+    if args.rescan_schedule:
+        parse_ncrontab(args.rescan_schedule)  # a bad schedule is a usage error before anything starts
+        schedules["rescan"] = args.rescan_schedule
+    if not args.store or not args.queue:
+        DEFAULT_DIR.mkdir(parents=True, exist_ok=True)
+    handlers = replace(
+        settings,
+        store=args.store or str(DEFAULT_DIR / "store.sqlite"),
+        queue=args.queue or str(DEFAULT_DIR / "queue.sqlite"),
+        db=args.db or settings.db,
+        insecure_registries=insecure_hosts(args.insecure_registries),
+    )
+    return ServeConfig(
+        host=args.host,
+        port=args.port,
+        runner=args.runner,
+        schedules=schedules,
+        settings=handlers,
+        workers=args.workers,
+        access_log=args.access_log,
+    )
+
+
+def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from scanner.localhost.serve import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        schedules = {}
-        if args.rescan_schedule:
-            parse_ncrontab(args.rescan_schedule)  # a bad schedule is a usage error before anything starts
-            schedules["rescan"] = args.rescan_schedule
-        if not args.store or not args.queue:
-            DEFAULT_DIR.mkdir(parents=True, exist_ok=True)
-        config = ServeConfig(
-            host=args.host,
-            port=args.port,
-            store=args.store or str(DEFAULT_DIR / "store.sqlite"),
-            queue=args.queue or str(DEFAULT_DIR / "queue.sqlite"),
-            db=args.db,
-            runner=args.runner,
-            schedules=schedules,
-            insecure_registries=insecure_hosts(args.insecure_registries),
-            function_key=os.environ.get("ACRGUARD_FUNCTION_KEY", ""),
-            workers=args.workers,
-            access_log=args.access_log,
-        )
+        config = serve_config(args, settings)
     except ValueError as err:
         sys.stderr.write(f"acrguard: {err}\n")
         return EXIT_ERROR

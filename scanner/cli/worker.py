@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
+from dataclasses import replace
 from typing import Any
+
+from scanner.model.settings import Settings, env_name
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -47,40 +49,39 @@ def insecure_hosts(text: str) -> frozenset[str]:
     return frozenset(h.strip().lower() for h in text.split(",") if h.strip())
 
 
-def run_worker(args: argparse.Namespace) -> int:
-    from scanner.service.config import QUEUE_ENV, STORE_ENV
-
+def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.max_messages < 0:
         sys.stderr.write(f"acrguard: --max-messages must be 0 or more, not {args.max_messages}\n")
         return EXIT_ERROR
-    for name, value in ((STORE_ENV, args.store), (QUEUE_ENV, args.queue), ("ACRGUARD_DB", args.db)):
-        if value:
-            os.environ[name] = value
-    for name in (STORE_ENV, QUEUE_ENV):
-        if not os.environ.get(name, "").strip():
-            sys.stderr.write(f"acrguard: worker: set --{name.split('_')[-1].lower()} or {name}\n")
+    # The options win over the settings; the sandboxed fetch speaks plain HTTP only to --insecure-registries.
+    settings = replace(
+        settings,
+        store=args.store.strip() if args.store else settings.store,
+        queue=args.queue.strip() if args.queue else settings.queue,
+        db=args.db or settings.db,
+        insecure_registries=insecure_hosts(args.insecure_registries),
+    )
+    for name in ("store", "queue"):
+        if not getattr(settings, name):
+            sys.stderr.write(f"acrguard: worker: set --{name} or {env_name(name)}\n")
             return EXIT_ERROR
-    processed, failed = drain_until_empty(args.runner, insecure_hosts(args.insecure_registries), args.max_messages)
+    processed, failed = drain_until_empty(args.runner, settings, args.max_messages)
     sys.stderr.write(f"acrguard: worker: {processed} scanned, {failed} failed (retried or dead-lettered)\n")
     return EXIT_OK
 
 
-def drain_until_empty(runner: str, insecure: frozenset[str], max_messages: int) -> tuple[int, int]:
-    from scanner import __version__
+def drain_until_empty(runner: str, settings: Settings, max_messages: int) -> tuple[int, int]:
     from scanner.service.config import clients
-    from scanner.service.pipeline import drain_queue
     from scanner.service.sandboxed import make_sandboxed_fetch
 
-    fetch = make_sandboxed_fetch(runner, insecure)
+    clients.configure(settings)
+    fetch = make_sandboxed_fetch(runner, settings)
     processed = failed = 0
     try:
         while max_messages == 0 or processed + failed < max_messages:
             batch = 16 if max_messages == 0 else min(16, max_messages - processed - failed)
-            counts = drain_queue(
-                clients.queue(), clients.store(), clients.db(), fetch, __version__, max_messages=batch,
-                policy=clients.policy(), settings=clients.retry_settings(),
-            )  # fmt: skip
+            counts = clients.drain(fetch, max_messages=batch)
             processed, failed = processed + counts.processed, failed + counts.failed
             if counts.processed + counts.failed == 0:
                 break  # nothing visible: done (messages waiting for a retry are a later execution's)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,15 +55,12 @@ class _BasicAuth(SansIOHTTPPolicy[Any, Any]):
 
 
 def basic_credentials(registry: str, options: RegistryOptions) -> tuple[str, str] | None:
-    """Basic credentials: explicit options, then ACRGUARD_REGISTRY_USERNAME/PASSWORD, then the docker
-    config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json) `auths` entry for the host."""
+    """Basic credentials: the options' username and password, else the docker config file's `auths` entry for
+    the host (`options.docker_config`, else ~/.docker/config.json). The configured ones
+    (ACRGUARD_REGISTRY_USERNAME/PASSWORD, $DOCKER_CONFIG) come in through `RegistryOptions.with_settings`."""
     if options.username and options.password:
         return options.username, options.password
-    user = os.environ.get("ACRGUARD_REGISTRY_USERNAME")
-    password = os.environ.get("ACRGUARD_REGISTRY_PASSWORD")
-    if user and password:
-        return user, password
-    path = Path(options.docker_config) if options.docker_config else _docker_config_path()
+    path = Path(options.docker_config) if options.docker_config else Path.home() / ".docker" / "config.json"
     if not path.is_file():
         return None
     try:
@@ -80,11 +76,6 @@ def basic_credentials(registry: str, options: RegistryOptions) -> tuple[str, str
                 raise RegistryError(f"docker config {path}: auth for {registry} is not base64 user:password") from None
             return user, password
     return None
-
-
-def _docker_config_path() -> Path:
-    base = os.environ.get("DOCKER_CONFIG")
-    return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
 
 
 def make_client(ref: RegistryReference, options: RegistryOptions) -> ContainerRegistryClient:

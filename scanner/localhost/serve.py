@@ -18,7 +18,6 @@ import errno
 import hmac
 import json
 import logging
-import os
 import re
 import socket
 import threading
@@ -32,14 +31,12 @@ from typing import Any
 
 from scanner.localhost.ncrontab import CronError, Schedule, parse_ncrontab
 from scanner.model.errors import AcrguardError
+from scanner.model.settings import Settings
 
 __all__ = ["CronError", "Dispatcher", "FunctionIndex", "HttpFunction", "Schedule", "ServeConfig", "parse_ncrontab"]
 
 log = logging.getLogger(__name__)
 
-# In Azure the host checks function keys; here a key is checked only when this setting holds one.
-FUNCTION_KEY_SETTING = "ACRGUARD_FUNCTION_KEY"
-INSECURE_REGISTRIES_SETTING = "ACRGUARD_INSECURE_REGISTRIES"
 EVENTGRID_PATH = "/runtime/webhooks/eventgrid"
 API_PREFIX = "/api/"
 MAX_BODY = 32 << 20  # Event Grid batches are at most 1 MB; registry notifications are small
@@ -306,29 +303,16 @@ def run_worker(
 class ServeConfig:
     host: str
     port: int
-    store: str
-    queue: str
-    db: str | None
     runner: str
     schedules: Mapping[str, str]  # timer name -> schedule overriding the app's
-    insecure_registries: frozenset[str]
-    function_key: str = ""
+    # What the handlers, timers and workers run with (`clients`): the environment's, with serve's store, queue,
+    # database and insecure registries. In Azure the host checks function keys; here a key is checked only
+    # when `settings.function_key` holds one.
+    settings: Settings
     workers: int = 1  # queue worker threads, each running one sandboxed scan at a time
     # uvicorn's access log is one INFO line per request, formatted and written on the event loop's thread
     # (lookups are expected at 200 requests/s): opt-in.
     access_log: bool = False
-
-
-def configure_environment(config: ServeConfig) -> None:
-    """The handlers read their adapters' settings from the environment, as in Azure."""
-    from scanner.service.config import QUEUE_ENV, STORE_ENV
-
-    os.environ[STORE_ENV] = config.store
-    os.environ[QUEUE_ENV] = config.queue
-    if config.db:
-        os.environ["ACRGUARD_DB"] = config.db
-    # The manual-scan endpoint reaches registries itself and must know which ones speak plain HTTP.
-    os.environ[INSECURE_REGISTRIES_SETTING] = ",".join(sorted(config.insecure_registries))
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -364,34 +348,24 @@ def serve(config: ServeConfig, stop: threading.Event) -> None:
 
 def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -> None:
     from scanner.localhost.asgi import AsgiApp
-
-    configure_environment(config)
-    from function_app import app  # installed with the package (pyproject's py-modules)
-    from scanner import __version__
     from scanner.service.config import clients
-    from scanner.service.pipeline import drain_queue
+
+    # The handlers take their settings from `clients`, as in Azure; here they are serve's.
+    clients.configure(config.settings)
+    from function_app import app  # installed with the package (pyproject's py-modules)
     from scanner.service.sandboxed import make_sandboxed_fetch
 
     index = index_functions(app.get_functions())
     schedules = {name: parse_ncrontab(config.schedules.get(name, text)) for name, (text, _) in index.timers.items()}
-    fetch = make_sandboxed_fetch(config.runner, config.insecure_registries)
+    fetch = make_sandboxed_fetch(config.runner, config.settings)
 
     def drain_once() -> int:
-        counts = drain_queue(
-            clients.queue(),
-            clients.store(),
-            clients.db(),
-            fetch,
-            __version__,
-            max_messages=4,
-            policy=clients.policy(),
-            settings=clients.retry_settings(),
-        )
+        counts = clients.drain(fetch, max_messages=4)
         return counts.processed + counts.failed
 
     wake = WorkSignal()
     executor = ThreadPoolExecutor(max_workers=HTTP_THREADS, thread_name_prefix="http")
-    asgi = AsgiApp(Dispatcher(index, config.function_key, on_write=wake.notify), executor, MAX_BODY)
+    asgi = AsgiApp(Dispatcher(index, config.settings.function_key, on_write=wake.notify), executor, MAX_BODY)
     server = http_server(asgi, config.host, config.port, access_log=config.access_log)
     # Daemons: a scan in progress may take long, and the process need not wait for it on exit.
     threads = [

@@ -1,4 +1,5 @@
-"""Frozen data every layer shares: inventories, findings, errors, limits, their JSON shapes and storage codec.
+"""Frozen data every layer shares: inventories, findings, errors, limits, settings, their JSON shapes and
+storage codec.
 
 Imports nothing else of scanner.
 """

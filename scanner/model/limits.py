@@ -1,12 +1,12 @@
 """Bounds applied to hostile image content. Every default is documented in README.md.
 
 Each can be overridden on the command line (`--limit NAME=VALUE`) or with the environment variable
-`ACRGUARD_LIMIT_<NAME>` (upper case), e.g. `ACRGUARD_LIMIT_MAX_TOTAL_BYTES=10737418240`.
+`ACRGUARD_LIMIT_<NAME>` (upper case, read by `scanner.model.settings`), e.g.
+`ACRGUARD_LIMIT_MAX_TOTAL_BYTES=10737418240`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 
@@ -49,10 +49,6 @@ class Limits:
         """Apply NAME=VALUE overrides; an unknown name or a non-positive integer is an error."""
         return replace(self, **checked_overrides(pairs, self.names(), "limit", AcrguardError))
 
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Limits:
-        return cls().with_overrides(prefixed(os.environ if environ is None else environ, "ACRGUARD_LIMIT_"))
-
 
 def checked_overrides(
     pairs: Mapping[str, str], names: Sequence[str], what: str, error: type[AcrguardError]
@@ -83,8 +79,3 @@ def option_pairs(items: Sequence[str], option: str, error: type[AcrguardError] =
             raise error(f"{option} '{item}': expected NAME=VALUE")
         pairs[name] = value
     return pairs
-
-
-def prefixed(environ: Mapping[str, str], prefix: str) -> dict[str, str]:
-    """The variables starting with `prefix`, keyed by the rest of their name."""
-    return {k[len(prefix) :]: v for k, v in environ.items() if k.startswith(prefix)}

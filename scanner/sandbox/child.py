@@ -29,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from scanner.model.limits import Limits, option_pairs
 
     try:
-        limits = Limits.from_environment().with_overrides(option_pairs(args.limit, "--limit"))
+        # The limits come as options: the child's environment is an allow-list that carries no settings.
+        limits = Limits().with_overrides(option_pairs(args.limit, "--limit"))
         found = inventory(args.image, ScanOptions(limits=limits))
         sys.stdout.write(json.dumps(inventory_to_dict(found[0]), separators=(",", ":")) + "\n")
     except AcrguardError as exc:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import IO
 
-from scanner.model.limits import GiB, MiB, checked_overrides, prefixed
+from scanner.model.limits import GiB, MiB, checked_overrides
+from scanner.model.settings import Settings
 from scanner.sandbox.errors import JobError
 
 # Where the layout appears inside a sandbox (bubblewrap, docker).
@@ -56,8 +57,9 @@ class JobLimits:
         return replace(self, **checked_overrides(pairs, self.names(), "job limit", JobError))
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> JobLimits:
-        return cls().with_overrides(prefixed(os.environ if environ is None else environ, "ACRGUARD_JOB_LIMIT_"))
+    def from_settings(cls, settings: Settings) -> JobLimits:
+        """The defaults with the configured `ACRGUARD_JOB_LIMIT_<NAME>` overrides."""
+        return cls().with_overrides(dict(settings.job_limits))
 
 
 @dataclass(frozen=True)

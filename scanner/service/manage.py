@@ -9,12 +9,13 @@ checked here, each refusal one line naming the field.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from scanner.image.reference import parse_registry_reference
+from scanner.image.registry_options import RegistryOptions
 from scanner.model.errors import AcrguardError, ReferenceError_, RegistryError
 from scanner.policy.yaml_checks import kind, unknown_key
 from scanner.queue import ScanQueue, ScanRequest
@@ -23,7 +24,6 @@ from scanner.service.events import RegistryEvent
 from scanner.service.pipeline import handle_event
 from scanner.store.ports import EventIntake, ManualScans
 
-INSECURE_REGISTRIES_ENV = "ACRGUARD_INSECURE_REGISTRIES"
 MAX_IMPORT_ITEMS = 1000
 _FLAGS = ("force",)  # the one non-text field of a request body
 # (registry, repository, tag) → (digest, media type), on the trusted side; raises RegistryError.
@@ -108,22 +108,18 @@ def parse_scan_order(body: object) -> ScanOrder:
     return ScanOrder(registry, fields["repository"], digest, tag, force)
 
 
-def insecure_registries(env: Mapping[str, str]) -> frozenset[str]:
-    """`ACRGUARD_INSECURE_REGISTRIES`: hosts spoken to over plain HTTP (`acrguard serve --insecure-registries`)."""
-    return frozenset(h.strip().lower() for h in str(env.get(INSECURE_REGISTRIES_ENV, "")).split(",") if h.strip())
-
-
-def registry_resolver(insecure: frozenset[str]) -> ResolveTag:
-    """Tag → digest through the registry adapter (one manifest GET), plain HTTP for `insecure` hosts."""
+def registry_resolver(insecure: frozenset[str], options: RegistryOptions | None = None) -> ResolveTag:
+    """Tag → digest through the registry adapter (one manifest GET) with `options` (credentials), plain HTTP
+    for `insecure` hosts (`ACRGUARD_INSECURE_REGISTRIES`, `acrguard serve --insecure-registries`)."""
+    base = options or RegistryOptions()
 
     def resolve(registry: str, repository: str, tag: str) -> tuple[str, str]:
         # Imported here: the Azure SDK is needed only when a tag is resolved.
         from scanner.image.reference import RegistryReference
         from scanner.image.registry import RegistrySource
-        from scanner.image.registry_options import RegistryOptions
 
         source = RegistrySource(
-            RegistryReference(registry, repository, tag), RegistryOptions(insecure=registry in insecure)
+            RegistryReference(registry, repository, tag), replace(base, insecure=registry in insecure)
         )
         try:
             _, media_type, digest = source.root()

@@ -306,8 +306,8 @@ def drain_queue(
 ) -> DrainCounts:
     """Processes up to `max_messages` messages: completed on success; on error released again after an
     exponential backoff by its delivery count, until the queue dead-letters it after its last attempt.
-    `settings` default to the environment's (`scanner.service.retry`), so every host picks them up."""
-    settings = settings or RetrySettings.from_environment()
+    The hosts pass the configured `settings` (`Clients.drain`); without, the defaults apply."""
+    settings = settings or RetrySettings()
     processed = failed = 0
     while processed + failed < max_messages:
         messages = queue.receive(1, settings.visibility_timeout)

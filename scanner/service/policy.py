@@ -1,15 +1,15 @@
-"""The service's policy from its configuration: the user's disable rules, remediation templates and gates,
+"""The service's policy from its settings: the user's disable rules, remediation templates and gates,
 loaded once per worker process.
 
 `ACRGUARD_RULES` (default `policies/rules` when present) plus the rules created over HTTP in the findings
 store (`ACRGUARD_STORE`), `ACRGUARD_TEMPLATES` (default templates),
 `ACRGUARD_GATES` (default `policies/gates` when present), and where health-changed events go:
-`ACRGUARD_HEALTH_WEBHOOK` (a URL) or `ACRGUARD_EVENTGRID_TOPIC_ENDPOINT` with `ACRGUARD_EVENTGRID_TOPIC_KEY`.
+`ACRGUARD_HEALTH_WEBHOOK` (a URL) or `ACRGUARD_EVENTGRID_TOPIC_ENDPOINT` with `ACRGUARD_EVENTGRID_TOPIC_KEY`;
+gate actions reach registries with the configured credentials.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import jinja2
 
 from scanner.image.registry_options import RegistryOptions
+from scanner.model.settings import Settings
 from scanner.model.types import Finding, Inventory
 from scanner.policy.gate_actions import (
     AcrActions,
@@ -45,13 +46,14 @@ RULES_MAX_AGE_S = 1.0
 class RegistryActions:
     """Gate actions for whichever registry an image lives in (one ACR client each, made on first use)."""
 
-    def __init__(self, publisher: Publisher | None) -> None:
+    def __init__(self, publisher: Publisher | None, options: RegistryOptions | None = None) -> None:
         self.publisher = publisher
+        self.options = options or RegistryOptions()
         self._by_registry: dict[str, AcrActions] = {}
 
     def _acr(self, image: ImageContext) -> AcrActions:
         if image.registry not in self._by_registry:
-            self._by_registry[image.registry] = AcrActions(image.registry, RegistryOptions(), self.publisher)
+            self._by_registry[image.registry] = AcrActions(image.registry, self.options, self.publisher)
         return self._by_registry[image.registry]
 
     def lock(self, image: ImageContext) -> None:
@@ -68,19 +70,18 @@ class RegistryActions:
             self.publisher.publish(event)
 
 
-def publisher_from_environment() -> Publisher | None:
-    webhook = os.environ.get("ACRGUARD_HEALTH_WEBHOOK", "").strip()
-    if webhook:
-        return WebhookPublisher(webhook)
-    endpoint = os.environ.get("ACRGUARD_EVENTGRID_TOPIC_ENDPOINT", "").strip()
-    if endpoint:
-        return EventGridPublisher(endpoint, os.environ.get("ACRGUARD_EVENTGRID_TOPIC_KEY", ""))
+def configured_publisher(settings: Settings) -> Publisher | None:
+    """Where health-changed events go: the webhook, else the Event Grid topic, else nowhere."""
+    if settings.health_webhook:
+        return WebhookPublisher(settings.health_webhook)
+    if settings.eventgrid_topic_endpoint:
+        return EventGridPublisher(settings.eventgrid_topic_endpoint, settings.eventgrid_topic_key)
     return None
 
 
-def file_rules_from_environment() -> list[Rule]:
-    """The rule files as configured; a malformed file is a RuleError naming it."""
-    rules_dir = os.environ.get("ACRGUARD_RULES")
+def file_rules(rules_dir: str | None) -> list[Rule]:
+    """The rule files in `rules_dir` (`ACRGUARD_RULES`), else in `policies/rules` when present; a malformed
+    file is a RuleError naming it."""
     return load_rules(rules_dir) if rules_dir else load_rules(DEFAULT_RULES_DIR, missing_ok=True)
 
 
@@ -142,18 +143,17 @@ class StoredRules:
         return rules
 
 
-def policy_from_environment(store: Callable[[], RuleStore] | None = None) -> Policy:
+def policy_from_settings(settings: Settings, store: Callable[[], RuleStore] | None = None) -> Policy:
     """Rules (files, then the store's), templates and gates as configured; a malformed file is an
     AcrguardError naming it. `store` (the composition root passes the service's store when one is
     configured) is called at assessment time, not now."""
-    rules = file_rules_from_environment()
-    env = make_environment(os.environ.get("ACRGUARD_TEMPLATES") or None)
-    gates_dir = os.environ.get("ACRGUARD_GATES")
-    gates = load_gates(gates_dir) if gates_dir else load_gates(DEFAULT_GATES_DIR, missing_ok=True)
+    rules = file_rules(settings.rules)
+    env = make_environment(settings.templates)
+    gates = load_gates(settings.gates) if settings.gates else load_gates(DEFAULT_GATES_DIR, missing_ok=True)
     # One publisher: health-changed events go out on every change (Policy.publisher), gates or not, and
     # the gates' notify action uses the same destination.
-    publisher = publisher_from_environment()
-    actions = RegistryActions(publisher) if gates else None
+    publisher = configured_publisher(settings)
+    actions = RegistryActions(publisher, RegistryOptions().with_settings(settings)) if gates else None
     stored = StoredRules(store) if store is not None else None
     return build_policy(rules, env, gates, actions, stored_rules=stored, publisher=publisher)
 

@@ -1,28 +1,24 @@
-"""How the queue worker leases, retries and gives up: settings read from the environment, and the backoff.
+"""How the queue worker leases, retries and gives up, checked together, and the backoff.
 
 `ACRGUARD_VISIBILITY_TIMEOUT` (lease seconds, renewed while a scan runs), `ACRGUARD_RETRY_BASE_SECONDS`
 and `ACRGUARD_RETRY_MAX_SECONDS` (a failed attempt waits base * 2^(attempt-1), capped), and
-`ACRGUARD_MAX_ATTEMPTS` (deliveries before the queue dead-letters a message). Pure: no I/O but reading
-the mapping it is given.
+`ACRGUARD_MAX_ATTEMPTS` (deliveries before the queue dead-letters a message), as `scanner.model.settings`
+read them. Pure: no I/O.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from scanner.model.errors import AcrguardError
+from scanner.model.settings import Settings, SettingsError, env_name
 from scanner.queue.interface import DEFAULT_MAX_ATTEMPTS, MAX_LEASE
 
-VISIBILITY_ENV = "ACRGUARD_VISIBILITY_TIMEOUT"
-RETRY_BASE_ENV = "ACRGUARD_RETRY_BASE_SECONDS"
-RETRY_MAX_ENV = "ACRGUARD_RETRY_MAX_SECONDS"
-MAX_ATTEMPTS_ENV = "ACRGUARD_MAX_ATTEMPTS"
+__all__ = ["RetrySettings", "SettingsError"]
 
-
-class SettingsError(AcrguardError):
-    """A queue setting in the environment is not a usable number."""
+VISIBILITY_ENV = env_name("visibility_timeout")
+RETRY_BASE_ENV = env_name("retry_base_seconds")
+RETRY_MAX_ENV = env_name("retry_max_seconds")
+MAX_ATTEMPTS_ENV = env_name("max_attempts")
 
 
 @dataclass(frozen=True)
@@ -59,22 +55,11 @@ class RetrySettings:
         return max(self.visibility_timeout / 3, 0.5)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> RetrySettings:
-        env = os.environ if environ is None else environ
-        default = cls()
+    def from_settings(cls, settings: Settings) -> RetrySettings:
+        """The configured values, checked together; a bad combination is a SettingsError naming the variable."""
         return cls(
-            visibility_timeout=_int(env, VISIBILITY_ENV, default.visibility_timeout),
-            retry_base_seconds=_int(env, RETRY_BASE_ENV, default.retry_base_seconds),
-            retry_max_seconds=_int(env, RETRY_MAX_ENV, default.retry_max_seconds),
-            max_attempts=_int(env, MAX_ATTEMPTS_ENV, default.max_attempts),
+            visibility_timeout=settings.visibility_timeout,
+            retry_base_seconds=settings.retry_base_seconds,
+            retry_max_seconds=settings.retry_max_seconds,
+            max_attempts=settings.max_attempts,
         )
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        raise SettingsError(f"{name}: {text[:40]!r} is not a whole number of seconds or attempts") from None

@@ -16,7 +16,7 @@ from scanner.policy.image_context import ImageContext
 from scanner.policy.rules import Match, Rule, RuleError
 from scanner.service.manage import ManageError
 from scanner.service.pipeline import Policy, reassess_stored
-from scanner.service.policy import STORED_SOURCE, file_rules_from_environment, stored_rule
+from scanner.service.policy import STORED_SOURCE, file_rules, stored_rule
 from scanner.store.ports import Lookups, Reassessment, RuleChanges, RuleStore
 from scanner.store.records import ImageKey
 from scanner.vulndb.interface import VulnDatabase
@@ -58,29 +58,32 @@ def rule_document(rule: Rule) -> dict[str, Any]:
     return doc
 
 
-def list_rules(store: RuleStore) -> list[RuleView]:
-    """File rules (read-only), then the stored ones: the order they apply in."""
-    views = [RuleView(rule, "file") for rule in file_rules_from_environment()]
+def list_rules(store: RuleStore, rules_dir: str | None) -> list[RuleView]:
+    """File rules (read-only, from `rules_dir` as `file_rules` reads it), then the stored ones: the order
+    they apply in."""
+    views = [RuleView(rule, "file") for rule in file_rules(rules_dir)]
     for index, stored in enumerate(store.list_rules().rules, start=1):
         views.append(RuleView(stored_rule(stored.document, index), "api", stored.created_at))
     return views
 
 
-def get_rule(store: RuleStore, name: str) -> RuleView:
-    for view in list_rules(store):
+def get_rule(store: RuleStore, name: str, rules_dir: str | None) -> RuleView:
+    for view in list_rules(store, rules_dir):
         if view.rule.name.casefold() == name.casefold():
             return view
     raise ManageError(404, "NotFound", f"no rule named '{name}'")
 
 
-def create_rule(body: object, store: RuleChanges, db: VulnDatabase, policy: Policy) -> RuleChange:
+def create_rule(
+    body: object, store: RuleChanges, db: VulnDatabase, policy: Policy, rules_dir: str | None
+) -> RuleChange:
     """Validates a rule with the rule files' own validator, stores it, and re-assesses the images it may
     change, so health, lookups and sub-assessments reflect it at once."""
     try:
         rule = stored_rule(body)
     except RuleError as err:
         raise ManageError(400, "BadRequest", str(err).replace(f"{STORED_SOURCE}: rule 1", "rule", 1)) from None
-    clash = next((r for r in file_rules_from_environment() if r.name.casefold() == rule.name.casefold()), None)
+    clash = next((r for r in file_rules(rules_dir) if r.name.casefold() == rule.name.casefold()), None)
     if clash is not None:
         raise ManageError(409, "Conflict", f"rule 'name': '{rule.name}' is already used by {clash.source}")
     now = datetime.now(UTC)
@@ -90,10 +93,10 @@ def create_rule(body: object, store: RuleChanges, db: VulnDatabase, policy: Poli
     return RuleChange(RuleView(rule, "api", now), done, failed)
 
 
-def delete_rule(name: str, store: RuleChanges, db: VulnDatabase, policy: Policy) -> RuleChange:
+def delete_rule(name: str, store: RuleChanges, db: VulnDatabase, policy: Policy, rules_dir: str | None) -> RuleChange:
     stored = store.get_rule(name)
     if stored is None:
-        found = get_rule(store, name)  # 404 when no file rule has the name either
+        found = get_rule(store, name, rules_dir)  # 404 when no file rule has the name either
         raise ManageError(409, "Conflict", f"rule '{found.rule.name}' comes from {found.rule.source}: edit the file")
     # Looked up in the store first: a file rule given the same name after this one was stored must not
     # make the stored one undeletable.

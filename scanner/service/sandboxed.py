@@ -10,11 +10,13 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from scanner.image.registry_options import RegistryOptions
 from scanner.inventory.build import ScanOptions
+from scanner.model.settings import Settings
 from scanner.model.types import Inventory
 from scanner.queue.interface import ScanRequest
 from scanner.sandbox.runner import JobLimits, SandboxRunner
-from scanner.sandbox.runners import make_runner
+from scanner.sandbox.runners import limit_args, make_runner
 from scanner.service.pipeline import CachingFetch
 
 if TYPE_CHECKING:
@@ -55,8 +57,10 @@ def sandboxed_fetch(
     return SandboxedFetch(runner, options or ScanOptions(), limits or JobLimits(), insecure_registries)
 
 
-def make_sandboxed_fetch(runner_name: str, insecure_registries: frozenset[str]) -> SandboxedFetch:
-    """The sandboxed job as the fetch step (`process_scan` gives it the layer-chain cache over the store),
-    with plain HTTP only for the registries named insecure."""
-    runner = make_runner(runner_name, [], "acrguard-job:latest")
-    return sandboxed_fetch(runner, ScanOptions(), insecure_registries=insecure_registries)
+def make_sandboxed_fetch(runner_name: str, settings: Settings) -> SandboxedFetch:
+    """The sandboxed job as the fetch step (`process_scan` gives it the layer-chain cache over the store)
+    with the configured image and job limits and registry credentials, plain HTTP only for the registries
+    named insecure."""
+    runner = make_runner(runner_name, limit_args(settings.limits), "acrguard-job:latest")
+    options = ScanOptions(limits=settings.limits, registry=RegistryOptions().with_settings(settings))
+    return sandboxed_fetch(runner, options, JobLimits.from_settings(settings), settings.insecure_registries)

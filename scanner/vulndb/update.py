@@ -29,7 +29,6 @@ from scanner.vulndb.readers import is_advisory_file, iter_zip
 from scanner.vulndb.sqlite_db import check_format
 
 DEFAULT_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
-BASE_URL_ENV = "ACRGUARD_OSV_BASE_URL"
 # The archives of the ecosystems whose records name one (scanner.ecosystems), in their order.
 DEFAULT_ECOSYSTEMS = default_archives()
 SOURCE_KIND = "osv-archive"
@@ -54,8 +53,9 @@ def source_name(ecosystem: str) -> str:
     return f"osv:{ecosystem}"
 
 
-def base_url(explicit: str | None = None) -> str:
-    return (explicit or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+def base_url(chosen: str | None = None) -> str:
+    """The archive server: the one chosen (`--base-url`, `$ACRGUARD_OSV_BASE_URL`), else osv.dev's."""
+    return (chosen or DEFAULT_BASE_URL).rstrip("/")
 
 
 def feed_url(base: str, ecosystem: str) -> str:

@@ -16,7 +16,9 @@ import pytest
 from scanner.assess.findings import find_vulnerabilities
 from scanner.assess.health import summarise
 from scanner.inventory.build import inventory
+from scanner.model.settings import Settings
 from scanner.model.types import Finding
+from scanner.service.config import clients
 from scanner.store import open_store
 from scanner.vulndb.location import open_scan_database
 from scanner.vulndb.osv_import import import_sources
@@ -99,6 +101,8 @@ def call(functions: dict[str, Any]) -> Call:
             headers={"x-api-key": KEY} if headers is None else headers,
             body=b"",
         )
+        # The settings as the test left the environment: in Azure a changed app setting restarts the host.
+        clients.configure(Settings.from_environ())
         response = functions[name].get_user_function()(req)
         return response.status_code, json.loads(response.get_body())
 

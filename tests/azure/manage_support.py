@@ -23,6 +23,7 @@ from scanner.azure.api import bp as api_bp
 from scanner.azure.manage import bp as manage_bp
 from scanner.azure.openapi import document
 from scanner.inventory.build import inventory
+from scanner.model.settings import Settings
 from scanner.model.types import Inventory
 from scanner.queue import ScanRequest
 from scanner.service.config import clients
@@ -102,6 +103,8 @@ def call(
         headers={"x-api-key": KEY} if headers is None else headers,
         body=payload,
     )
+    # The settings as the test left the environment: in Azure a changed app setting restarts the host.
+    clients.configure(Settings.from_environ())
     response = FUNCTIONS[name].get_user_function()(req)
     return response.status_code, json.loads(response.get_body())
 

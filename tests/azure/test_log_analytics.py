@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scanner.azure.log_analytics import DEFAULT_ENDPOINT, LogAnalytics, LogQueryError, endpoint_from_environment
+from scanner.azure.log_analytics import DEFAULT_ENDPOINT, LogAnalytics, LogQueryError
+from scanner.model.settings import Settings
 from scanner.service.resource_log import QUERY
 from tests.azure.la_server import TOKEN, LogServer, StaticToken, column_names, load_table, log_server
 
@@ -133,9 +134,11 @@ def test_untrusted_certificate_and_unreachable_endpoint_fail_in_one_line(server:
 
 def test_endpoint_and_workspace_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ACRGUARD_LOG_ENDPOINT", raising=False)
-    assert endpoint_from_environment() == DEFAULT_ENDPOINT == "https://api.loganalytics.io"
+    assert Settings.from_environ().log_endpoint == DEFAULT_ENDPOINT == "https://api.loganalytics.io"
+    assert LogAnalytics("ws").endpoint == DEFAULT_ENDPOINT
     monkeypatch.setenv("ACRGUARD_LOG_ENDPOINT", "https://api.loganalytics.azure.cn/")
-    assert LogAnalytics(" ws ").endpoint == "https://api.loganalytics.azure.cn"
+    endpoint = Settings.from_environ().log_endpoint
+    assert LogAnalytics(" ws ", endpoint=endpoint).endpoint == "https://api.loganalytics.azure.cn"
     assert LogAnalytics("ws").workspace_id == "ws"
     with pytest.raises(LogQueryError, match="workspace id is empty"):
         LogAnalytics("  ")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -159,29 +158,30 @@ def test_worker_drains_until_stopped() -> None:
     assert len(calls) == 5
 
 
-def test_environment_for_the_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from scanner.localhost.serve import ServeConfig, configure_environment
+def test_settings_for_the_handlers() -> None:
+    """serve's options reach the handlers through the settings it configures (never the environment)."""
+    import argparse
 
-    for name in ("ACRGUARD_STORE", "ACRGUARD_QUEUE", "ACRGUARD_DB", "ACRGUARD_INSECURE_REGISTRIES"):
-        # setenv first so that monkeypatch remembers the variable's absence and removes what
-        # configure_environment writes: a leaked ACRGUARD_STORE points later tests at this fake store.
-        monkeypatch.setenv(name, "")
-        monkeypatch.delenv(name)
-    config = ServeConfig(
-        host="127.0.0.1",
-        port=0,
-        store="postgresql://acrguard@127.0.0.1:5432/postgres",
-        queue="UseDevelopmentStorage=true",
-        db="/data/vulndb.sqlite",
-        runner="none",
-        schedules={},
-        insecure_registries=frozenset({"127.0.0.1:5001", "registry.lan:5000"}),
+    from scanner.cli.serve import add_serve_parser, serve_config
+    from scanner.model.settings import Settings
+
+    parser = argparse.ArgumentParser()
+    add_serve_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        [
+            *("serve", "--store", "postgresql://acrguard@127.0.0.1:5432/postgres"),
+            *("--queue", "UseDevelopmentStorage=true", "--db", "/data/vulndb.sqlite", "--runner", "none"),
+            *("--insecure-registries", "registry.lan:5000,127.0.0.1:5001"),
+        ]
     )
-    configure_environment(config)
-    assert os.environ["ACRGUARD_STORE"] == "postgresql://acrguard@127.0.0.1:5432/postgres"
-    assert os.environ["ACRGUARD_QUEUE"] == "UseDevelopmentStorage=true"
-    assert os.environ["ACRGUARD_DB"] == "/data/vulndb.sqlite"
-    assert os.environ["ACRGUARD_INSECURE_REGISTRIES"] == "127.0.0.1:5001,registry.lan:5000"
+    environ = {"ACRGUARD_STORE": "/elsewhere.sqlite", "ACRGUARD_FUNCTION_KEY": "fk", "ACRGUARD_API_KEY": "ak"}
+    config = serve_config(args, Settings.from_environ(environ))
+    settings = config.settings
+    assert settings.store == "postgresql://acrguard@127.0.0.1:5432/postgres"
+    assert settings.queue == "UseDevelopmentStorage=true"
+    assert settings.db == "/data/vulndb.sqlite"
+    assert ",".join(sorted(settings.insecure_registries)) == "127.0.0.1:5001,registry.lan:5000"
+    assert (settings.function_key, settings.api_key, config.runner) == ("fk", "ak", "none")
 
 
 def test_cli_options() -> None:

@@ -8,10 +8,11 @@ import pytest
 from service_support import CountingFetch
 from test_pipeline import VERSION, push_event
 
+from scanner.model.settings import Settings
 from scanner.policy.gates import GateError
 from scanner.queue import ScanQueue
 from scanner.service.pipeline import drain_queue, handle_push
-from scanner.service.policy import policy_from_environment
+from scanner.service.policy import policy_from_settings
 from scanner.store import FindingsStore
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 from tests.policy.httprecorder import recording_server
@@ -39,7 +40,7 @@ def test_rules_remediation_gates_and_webhook_from_the_environment(
         monkeypatch.setenv("ACRGUARD_RULES", str(rules))
         monkeypatch.setenv("ACRGUARD_GATES", str(gates))
         monkeypatch.setenv("ACRGUARD_HEALTH_WEBHOOK", f"{webhook.url}/events")
-        policy = policy_from_environment()
+        policy = policy_from_settings(Settings.from_environ())
         event = push_event()
         handle_push(event, store, queue, VERSION)
         assert drain_queue(queue, store, db, fetch, VERSION, policy=policy).processed == 1
@@ -55,4 +56,4 @@ def test_a_malformed_gate_file_is_a_clear_error(tmp_path: Path, monkeypatch: pyt
     (tmp_path / "bad.yaml").write_text("gates:\n  - name: x\n    when: {nope: 1}\n    actions: [notify]\n")
     monkeypatch.setenv("ACRGUARD_GATES", str(tmp_path))
     with pytest.raises(GateError, match=r"bad\.yaml"):
-        policy_from_environment()
+        policy_from_settings(Settings.from_environ())

@@ -15,6 +15,7 @@ import pytest
 from service_support import CountingFetch
 from test_pipeline import VERSION, push_event
 
+from scanner.model.settings import Settings
 from scanner.model.types import Inventory
 from scanner.queue import ScanQueue, ScanRequest, open_queue
 from scanner.service.pipeline import attempt_scan_id, drain_queue, handle_push, process_scan
@@ -38,8 +39,8 @@ def test_settings_from_the_environment() -> None:
         "ACRGUARD_RETRY_MAX_SECONDS": "8",
         "ACRGUARD_MAX_ATTEMPTS": "4",
     }
-    assert RetrySettings.from_environment(env) == RetrySettings(30, 1, 8, 4)
-    assert RetrySettings.from_environment({}) == RetrySettings()
+    assert RetrySettings.from_settings(Settings.from_environ(env)) == RetrySettings(30, 1, 8, 4)
+    assert RetrySettings.from_settings(Settings.from_environ({})) == RetrySettings()
 
 
 @pytest.mark.parametrize(
@@ -56,7 +57,7 @@ def test_settings_from_the_environment() -> None:
 )
 def test_bad_settings_are_one_line_naming_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=f"^{message}") as caught:
-        RetrySettings.from_environment(env)
+        RetrySettings.from_settings(Settings.from_environ(env))
     assert "\n" not in str(caught.value)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from scanner.model.settings import Settings
 from scanner.vulndb.errors import DatabaseMissingError
 from scanner.vulndb.location import open_scan_database, scan_db_path, writable_db_path
 from scanner.vulndb.osv_import import import_sources
@@ -93,7 +94,7 @@ def test_scan_database_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     # An explicit choice wins, and must exist.
     missing = tmp_path / "missing.sqlite"
     assert scan_db_path(str(missing)) == missing
-    monkeypatch.setenv("ACRGUARD_DB", str(missing))
-    assert scan_db_path() == missing
+    monkeypatch.setenv("ACRGUARD_DB", str(missing))  # chosen as --db is
+    assert scan_db_path(Settings.from_environ().db) == missing
     with pytest.raises(DatabaseMissingError):
-        open_scan_database()
+        open_scan_database(Settings.from_environ().db)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from scanner.model.settings import Settings
 from scanner.vulndb.errors import FeedError
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 from scanner.vulndb.update import DEFAULT_ECOSYSTEMS, feed_url, update
@@ -131,7 +132,7 @@ def test_base_url_from_the_environment(
 ) -> None:
     feed_server.publish("Rocky Linux", zip_of(records_in(ALMA)))
     monkeypatch.setenv("ACRGUARD_OSV_BASE_URL", feed_server.url + "/")
-    report = update(tmp_path / "v.sqlite", ["Rocky Linux"])
+    report = update(tmp_path / "v.sqlite", ["Rocky Linux"], base=Settings.from_environ().osv_base_url)
     assert report.outcomes[0].url == f"{feed_server.url}/Rocky%20Linux/all.zip"
     assert feed_server.requests[0][0] == "/Rocky%20Linux/all.zip"
 

@@ -1,0 +1,346 @@
+"""Every setting acrguard takes from its environment (app settings in Azure, environment variables locally),
+each declared once with its variable, type, default and meaning, and the one place that reads them:
+`Settings.from_environ()`.
+
+The composition roots (the CLI commands, `acrguard serve` and `worker`, the function app's `clients`) build a
+`Settings` and hand plain values down: nothing else in scanner reads the environment. README.md's settings
+table is checked against these declarations (tests/model/test_settings.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar, cast
+
+from scanner.model.errors import AcrguardError
+from scanner.model.limits import Limits
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SettingsError(AcrguardError):
+    """A setting holds a value that cannot be used; the message is one line naming the variable."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared setting. `env` ending in `<NAME>` declares a family: every variable with that prefix."""
+
+    env: str
+    default: object
+    meaning: str  # one line, as README.md's settings table gives it
+    reader: Callable[[Setting, Mapping[str, str]], object]  # one of the readers below
+
+    @property
+    def prefix(self) -> str | None:
+        return self.env.removesuffix("<NAME>") if self.env.endswith("<NAME>") else None
+
+    def read(self, environ: Mapping[str, str]) -> object:
+        """Its value in `environ`: the default when unset or empty."""
+        return self.reader(self, environ)
+
+
+# --------------------------------------------------------------------------------------------------
+# readers: how a value is read; an unset or empty variable is the default
+
+
+def _text(setting: Setting, environ: Mapping[str, str]) -> object:
+    """Surrounding blanks dropped."""
+    return environ.get(setting.env, "").strip() or setting.default
+
+
+def _verbatim(setting: Setting, environ: Mapping[str, str]) -> object:
+    """As given (paths, secrets): an empty value is unset."""
+    return environ.get(setting.env) or setting.default
+
+
+def _flag(setting: Setting, environ: Mapping[str, str]) -> object:
+    """Only the word `true` (any case) turns it on: a setting that opens access must be said exactly."""
+    return environ.get(setting.env, "").strip().lower() == "true"
+
+
+def _hosts(setting: Setting, environ: Mapping[str, str]) -> object:
+    """Comma-separated host[:port]s, compared in lower case."""
+    return frozenset(h.strip().lower() for h in environ.get(setting.env, "").split(",") if h.strip())
+
+
+def _names(setting: Setting, environ: Mapping[str, str]) -> object:
+    """Comma-separated names, in the order given."""
+    return tuple(n.strip() for n in environ.get(setting.env, "").split(",") if n.strip())
+
+
+def _whole(unit: str) -> Callable[[Setting, Mapping[str, str]], object]:
+    """A whole number; anything else is a SettingsError naming the variable (its range is its user's to check)."""
+
+    def read(setting: Setting, environ: Mapping[str, str]) -> object:
+        text = environ.get(setting.env, "").strip()
+        if not text:
+            return setting.default
+        try:
+            return int(text)
+        except ValueError:
+            raise SettingsError(f"{setting.env}: {text[:40]!r} is not a whole number of {unit}") from None
+
+    return read
+
+
+def _window(setting: Setting, environ: Mapping[str, str]) -> object:
+    """A timer's window, at least 1: a bad value is logged and the default used, so that one typo does not
+    stop the timer."""
+    text = environ.get(setting.env, "").strip()
+    try:
+        value = int(text) if text else setting.default
+    except ValueError:
+        log.warning("%s=%r is not a number; using %s", setting.env, text, setting.default)
+        value = setting.default
+    return max(cast(int, value), 1)
+
+
+def _family(setting: Setting, environ: Mapping[str, str]) -> dict[str, str]:
+    prefix = setting.prefix or ""
+    return {k[len(prefix) :]: v for k, v in sorted(environ.items()) if k.startswith(prefix)}
+
+
+def _limits(setting: Setting, environ: Mapping[str, str]) -> object:
+    limits = cast(Limits, setting.default)
+    for name, value in _family(setting, environ).items():
+        try:
+            limits = limits.with_overrides({name: value})
+        except AcrguardError as err:
+            raise SettingsError(f"{setting.prefix}{name}: {err}") from None
+    return limits
+
+
+def _pairs(setting: Setting, environ: Mapping[str, str]) -> object:
+    """NAME=VALUE pairs checked by their user (the sandbox's job limits are not known down here)."""
+    return tuple(_family(setting, environ).items())
+
+
+def _declare(
+    env: str,
+    default: T,
+    meaning: str,
+    reader: Callable[[Setting, Mapping[str, str]], object] = _text,
+    *,
+    secret: bool = False,
+) -> T:
+    """A Settings field declared as the setting `env`; a secret stays out of the settings' repr (and so out
+    of logs)."""
+    setting = Setting(env, default, meaning, reader)
+    declared: T = field(default=default, repr=not secret, metadata={"setting": setting})
+    return declared
+
+
+# --------------------------------------------------------------------------------------------------
+# the settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The process's settings; `Settings()` is every default. Empty strings and None mean unset."""
+
+    # where the service keeps its state
+    store: str = _declare("ACRGUARD_STORE", "", "findings store: a SQLite path or `postgresql://…`")
+    queue: str = _declare("ACRGUARD_QUEUE", "", "scan queue: a SQLite path or an Azure Storage connection string")
+    db: str | None = _declare(
+        "ACRGUARD_DB", None, "vulnerability database path (default `~/.cache/acrguard/vulndb.sqlite`)", _verbatim
+    )
+
+    # who may call the HTTP API
+    api_key: str = _declare(
+        "ACRGUARD_API_KEY", "", "the `x-api-key` a caller must present outside Azure", _verbatim, secret=True
+    )
+    api_token: str = _declare(
+        "ACRGUARD_API_TOKEN",
+        "",
+        "an `Authorization: Bearer` token a caller may present instead",
+        _verbatim,
+        secret=True,
+    )
+    allow_anonymous: bool = _declare(
+        "ACRGUARD_ALLOW_ANONYMOUS",
+        False,
+        "`true`: outside Azure with neither key nor token configured, findings are open to anyone (writes never are)",
+        _flag,
+    )
+    website_instance_id: str = _declare(
+        "WEBSITE_INSTANCE_ID",
+        "",
+        "set by App Service on Azure instances, whose Functions host checks function keys: no API key is needed",
+        _verbatim,
+    )
+    website_site_name: str = _declare(
+        "WEBSITE_SITE_NAME", "", "set by App Service too; either one says the handlers run in Azure", _verbatim
+    )
+    function_key: str = _declare(
+        "ACRGUARD_FUNCTION_KEY",
+        "",
+        "`acrguard serve` only: the function key (`?code=` or `x-functions-key`) the Functions host would check",
+        _verbatim,
+        secret=True,
+    )
+
+    # the queue worker: leases, retries, dead letters
+    max_attempts: int = _declare(
+        "ACRGUARD_MAX_ATTEMPTS",
+        5,
+        "deliveries of a scan request before it is dead-lettered with its error (default 5)",
+        _whole("attempts"),
+    )
+    retry_base_seconds: int = _declare(
+        "ACRGUARD_RETRY_BASE_SECONDS",
+        10,
+        "a failed scan is retried after base * 2^(attempt-1) seconds (default 10)",
+        _whole("seconds"),
+    )
+    retry_max_seconds: int = _declare(
+        "ACRGUARD_RETRY_MAX_SECONDS",
+        900,
+        "the longest wait before a retry, in seconds (default 900)",
+        _whole("seconds"),
+    )
+    visibility_timeout: int = _declare(
+        "ACRGUARD_VISIBILITY_TIMEOUT",
+        300,
+        "seconds a worker holds a scan request, renewed while it scans (default 300)",
+        _whole("seconds"),
+    )
+
+    # policy
+    rules: str | None = _declare(
+        "ACRGUARD_RULES", None, "directory of disable rules (default `policies/rules` when present)", _verbatim
+    )
+    templates: str | None = _declare(
+        "ACRGUARD_TEMPLATES",
+        None,
+        "directory of remediation templates (default `policies/templates`, else the packaged ones)",
+        _verbatim,
+    )
+    gates: str | None = _declare(
+        "ACRGUARD_GATES", None, "directory of gate policies (default `policies/gates` when present)", _verbatim
+    )
+    health_webhook: str = _declare(
+        "ACRGUARD_HEALTH_WEBHOOK",
+        "",
+        "URL a health-changed event is posted to whenever an image's health or finding set changes",
+    )
+    eventgrid_topic_endpoint: str = _declare(
+        "ACRGUARD_EVENTGRID_TOPIC_ENDPOINT", "", "an Event Grid topic for those events instead (without a webhook)"
+    )
+    eventgrid_topic_key: str = _declare(
+        "ACRGUARD_EVENTGRID_TOPIC_KEY", "", "that topic's access key", _verbatim, secret=True
+    )
+
+    # registries
+    insecure_registries: frozenset[str] = _declare(
+        "ACRGUARD_INSECURE_REGISTRIES", frozenset(), "hosts spoken to over plain HTTP (comma-separated)", _hosts
+    )
+    registry_username: str | None = _declare(
+        "ACRGUARD_REGISTRY_USERNAME",
+        None,
+        "registry user for basic authentication when the command line gives none",
+        _verbatim,
+    )
+    registry_password: str | None = _declare(
+        "ACRGUARD_REGISTRY_PASSWORD", None, "that user's password", _verbatim, secret=True
+    )
+    docker_config: str | None = _declare(
+        "DOCKER_CONFIG",
+        None,
+        "directory of the docker `config.json` whose `auths` give registry credentials (default `~/.docker`)",
+        _verbatim,
+    )
+
+    # the timers
+    rescan_schedule: str = _declare(
+        "ACRGUARD_RESCAN_SCHEDULE",
+        "0 0 3 * * *",
+        "six-field NCRONTAB of the rescan timer (default `0 0 3 * * *`, 03:00 daily)",
+    )
+    rescan_days: int = _declare(
+        "ACRGUARD_RESCAN_DAYS",
+        30,
+        "the rescan re-matches the digests pulled within this many days (default 30)",
+        _window,
+    )
+    log_schedule: str = _declare(
+        "ACRGUARD_LOG_SCHEDULE",
+        "0 */15 * * * *",
+        "six-field NCRONTAB of the resource-log timer (default `0 */15 * * * *`)",
+    )
+    log_workspace_id: str = _declare(
+        "ACRGUARD_LOG_WORKSPACE_ID",
+        "",
+        "the Log Analytics workspace holding the registry's resource log (unset: the log timer reads nothing)",
+    )
+    log_endpoint: str = _declare(
+        "ACRGUARD_LOG_ENDPOINT",
+        "https://api.loganalytics.io",
+        "the Log Analytics API (default `https://api.loganalytics.io`, the public cloud's)",
+    )
+    # 60 minutes are four runs of the default schedule: a row ingested up to 45 minutes late is still read.
+    log_lookback_minutes: int = _declare(
+        "ACRGUARD_LOG_LOOKBACK_MINUTES",
+        60,
+        "minutes of resource log each run reads, overlapping the runs before (default 60)",
+        _window,
+    )
+    db_update_schedule: str = _declare(
+        "ACRGUARD_DB_UPDATE_SCHEDULE",
+        "0 0 */6 * * *",
+        "six-field NCRONTAB of the database-update timer (default `0 0 */6 * * *`)",
+    )
+    osv_base_url: str | None = _declare(
+        "ACRGUARD_OSV_BASE_URL",
+        None,
+        "the server `db update` (and its timer) fetches the osv.dev archives from (default osv.dev's)",
+        _verbatim,
+    )
+    db_ecosystems: tuple[str, ...] = _declare(
+        "ACRGUARD_DB_ECOSYSTEMS",
+        (),
+        "the ecosystems the database-update timer fetches (comma-separated; default those of `db update`)",
+        _names,
+    )
+
+    # bounds
+    limits: Limits = _declare(  # noqa: RUF009 - a field(), as every declaration; Limits is frozen
+        "ACRGUARD_LIMIT_<NAME>", Limits(), "a safety limit, as `--limit NAME=VALUE` (see Safety limits)", _limits
+    )
+    job_limits: tuple[tuple[str, str], ...] = _declare(
+        "ACRGUARD_JOB_LIMIT_<NAME>",
+        (),
+        "a limit of the sandboxed scan job, as `--job-limit NAME=VALUE` (see `acrguard job --help`)",
+        _pairs,
+    )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings in `environ` (default: this process's environment); a bad value is a SettingsError."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {name: setting.read(env) for name, setting in SETTINGS.items()}
+        return cls(**values)
+
+    @property
+    def in_azure(self) -> bool:
+        """On an App Service instance, whose host has already required a function key."""
+        return bool(self.website_instance_id or self.website_site_name)
+
+
+# Field name -> declaration, in declaration order.
+SETTINGS: Mapping[str, Setting] = {f.name: cast(Setting, f.metadata["setting"]) for f in fields(Settings)}
+
+
+def env_name(name: str) -> str:
+    """The variable behind the field `name` (for messages that tell the user what to set)."""
+    return SETTINGS[name].env
+
+
+def timer_schedule(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """One timer's schedule, read alone: the blueprints need it when imported, where a bad value of some
+    other setting must not stop the app from loading."""
+    return str(SETTINGS[name].read(os.environ if environ is None else environ))
