@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from scanner.model.errors import AcrguardError
+from scanner.model.errors import AcrguardError, one_line
 from scanner.model.settings import Settings
 from scanner.service.log_ingest import QueryResult
 
@@ -106,4 +106,4 @@ def _describe(err: Exception) -> str:
     prefix = f"HTTP {status}: " if status else ""
     if code or message:
         return f"{prefix}{code or ''}{': ' if code and message else ''}{message or ''}"
-    return prefix + (" ".join(str(err).split()) or type(err).__name__)[:300]
+    return prefix + one_line(err, 300)

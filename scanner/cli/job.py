@@ -9,14 +9,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from scanner.cli.options import EXIT_ERROR, EXIT_OK
 from scanner.model.errors import AcrguardError
 from scanner.model.limits import option_pairs
 from scanner.model.settings import Settings
 from scanner.sandbox.errors import JobError
 from scanner.sandbox.runner import JobLimits
 from scanner.sandbox.runners import RUNNERS, limit_args, make_runner
-
-EXIT_OK, EXIT_ERROR = 0, 2
 
 
 def add_job_parser(sub: Any) -> None:

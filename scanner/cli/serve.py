@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from scanner.cli.options import EXIT_ERROR, EXIT_OK
 from scanner.cli.worker import add_scan_arguments, insecure_hosts
 from scanner.model.errors import AcrguardError
 from scanner.model.settings import Settings
@@ -20,7 +21,6 @@ from scanner.model.settings import Settings
 if TYPE_CHECKING:
     from scanner.localhost.serve import ServeConfig
 
-EXIT_OK, EXIT_ERROR = 0, 2
 DEFAULT_DIR = Path.home() / ".cache" / "acrguard" / "serve"
 
 

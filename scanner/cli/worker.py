@@ -10,9 +10,8 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from scanner.cli.options import EXIT_ERROR, EXIT_OK
 from scanner.model.settings import Settings, env_name
-
-EXIT_OK, EXIT_ERROR = 0, 2
 
 
 def add_worker_parser(sub: Any) -> None:

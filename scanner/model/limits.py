@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar, Self, cast
 
 from scanner.model.errors import AcrguardError
 
@@ -16,8 +17,24 @@ GiB = 1024**3
 MiB = 1024**2
 
 
+class Bounds:
+    """What every set of bounds shares (a frozen dataclass of positive integers): its names, and NAME=VALUE
+    overrides checked field by field, wrong ones raising the set's own error."""
+
+    WHAT: ClassVar[str] = "limit"
+    ERROR: ClassVar[type[AcrguardError]] = AcrguardError
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cast(Any, cls))]
+
+    def with_overrides(self, pairs: Mapping[str, str]) -> Self:
+        """Apply NAME=VALUE overrides; an unknown name or a non-positive integer is an error."""
+        return cast(Self, replace(cast(Any, self), **checked_overrides(pairs, self.names(), self.WHAT, self.ERROR)))
+
+
 @dataclass(frozen=True)
-class Limits:
+class Limits(Bounds):
     # Uncompressed bytes read across all layers of one image (decompression bombs).
     max_total_bytes: int = 32 * GiB
     # Tar members across all layers of one image.
@@ -40,14 +57,6 @@ class Limits:
     max_layers: int = 512
     # Images (platforms) inventoried from one index.
     max_platforms: int = 64
-
-    @classmethod
-    def names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
-    def with_overrides(self, pairs: Mapping[str, str]) -> Limits:
-        """Apply NAME=VALUE overrides; an unknown name or a non-positive integer is an error."""
-        return replace(self, **checked_overrides(pairs, self.names(), "limit", AcrguardError))
 
 
 def checked_overrides(

@@ -217,7 +217,7 @@ class Settings:
     templates: str | None = _declare(
         "ACRGUARD_TEMPLATES",
         None,
-        "directory of remediation templates (default `policies/templates`, else the packaged ones)",
+        "directory of remediation templates overriding the packaged ones by name (default `policies/templates`)",
         _verbatim,
     )
     gates: str | None = _declare(

@@ -18,11 +18,11 @@ import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from scanner.model.limits import GiB, MiB, checked_overrides
+from scanner.model.limits import Bounds, GiB, MiB
 from scanner.model.settings import Settings
 from scanner.sandbox.errors import JobError
 
@@ -31,8 +31,11 @@ INPUT_DIR = "/input"
 
 
 @dataclass(frozen=True)
-class JobLimits:
+class JobLimits(Bounds):
     """Bounds on the sandboxed child (the image limits of scanner.model.limits apply inside it as well)."""
+
+    WHAT = "job limit"
+    ERROR = JobError
 
     # Address space (RLIMIT_AS): a Python MemoryError, not the host's OOM killer. Container Apps default: 2Gi.
     memory_bytes: int = 2 * GiB
@@ -48,13 +51,6 @@ class JobLimits:
     tmp_bytes: int = 2 * GiB
     # Inventory JSON read back from the child.
     output_bytes: int = 64 * MiB
-
-    @classmethod
-    def names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
-    def with_overrides(self, pairs: Mapping[str, str]) -> JobLimits:
-        return replace(self, **checked_overrides(pairs, self.names(), "job limit", JobError))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobLimits:
