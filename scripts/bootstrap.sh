@@ -23,8 +23,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # Reinstall only when the dependencies changed (the package itself is an editable install).
 mode=${1:-run}
-stamp=".venv/.acrguard-$mode-$(sha256sum pyproject.toml | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
+hash=$(sha256sum pyproject.toml | cut -c1-16)
+stamp=".venv/.acrguard-$mode-$hash"
+# A dev install holds the run install too: scripts/demo.sh after scripts/test.sh installs nothing.
+if [ ! -f "$stamp" ] && ! { [ "$mode" = run ] && [ -f ".venv/.acrguard-dev-$hash" ]; }; then
   if [ "$mode" = "dev" ]; then
     PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e '.[dev]'
   else

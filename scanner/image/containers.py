@@ -1,8 +1,9 @@
 """Random access to the files of an archive or a directory, for local image sources.
 
 The outer archive is as hostile as the layers: member names are only ever dictionary keys here,
-links inside the archive are followed a bounded number of times, and a compressed outer archive is
-decompressed into the scratch directory under a generated name, within the byte budget.
+links inside the archive are followed a bounded number of times (one leading outside it is refused),
+and a compressed outer archive is decompressed into the scratch directory under a generated name,
+within the byte budget.
 """
 
 from __future__ import annotations
@@ -143,14 +144,17 @@ class TarContainer(Container):
             if member.isfile():
                 return member
             if member.issym():
+                # Relative to the link's directory, as extraction would resolve it.
                 base = clean.rsplit("/", 1)[0] if "/" in clean else ""
-                target = member.linkname
-                clean = _clean(target if target.startswith("/") else f"{base}/{target}")
-                clean = "/".join(_resolve_dots(clean.split("/")))
+                target = None if member.linkname.startswith("/") else _inside(f"{base}/{member.linkname}")
             elif member.islnk():
-                clean = _clean(member.linkname)
+                target = None if member.linkname.startswith("/") else _inside(member.linkname)  # archive-relative
             else:
                 raise ImageError(f"{self.label}: member {name} is not a regular file")
+            if target is None:
+                # Extracted, it would reach outside the archive: never reinterpreted as a member.
+                raise ImageError(f"{self.label}: member {clean} links outside the archive ({member.linkname})")
+            clean = target
         raise ImageError(f"{self.label}: member {name}: too many links")
 
     def size(self, name: str) -> int:
@@ -169,15 +173,17 @@ class TarContainer(Container):
             self._tmp.cleanup()
 
 
-def _resolve_dots(parts: list[str]) -> list[str]:
+def _inside(path: str) -> str | None:
+    """`path` with `.` and `..` resolved, or None when a `..` climbs above the archive's root."""
     out: list[str] = []
-    for part in parts:
+    for part in path.split("/"):
         if part == "..":
-            if out:
-                out.pop()
+            if not out:
+                return None
+            out.pop()
         elif part not in ("", "."):
             out.append(part)
-    return out
+    return "/".join(out)
 
 
 def open_container(path: str, limits: Limits, scratch_dir: str | None) -> Container:

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -66,11 +66,17 @@ class SqliteQueue(ScanQueue):
     """A named queue in a SQLite file; several queues (and processes) may share the file."""
 
     def __init__(
-        self, path: str | Path, queue_name: str = "scan-requests", max_attempts: int = DEFAULT_MAX_ATTEMPTS
+        self,
+        path: str | Path,
+        queue_name: str = "scan-requests",
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(max_attempts)
         self.path = Path(path)
         self.name = queue_name
+        # Wall-clock seconds shared by every process on the file; a test passes its own to step through leases.
+        self._clock = clock
         # One connection per queue object, serialised by a lock so threads may share the object.
         self._lock = threading.Lock()
         try:
@@ -117,7 +123,7 @@ class SqliteQueue(ScanQueue):
                 if row is not None:
                     return Sent(row[0], deduplicated=True)
             message_id = uuid.uuid4().hex
-            now = time.time()
+            now = self._clock()
             db.execute(
                 "INSERT INTO messages (queue, id, body, dedupe_key, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (self.name, message_id, body, dedupe_key, now, now),
@@ -130,7 +136,7 @@ class SqliteQueue(ScanQueue):
         check_seconds("visibility_timeout", visibility_timeout, 1)
         received: list[Message] = []
         with self._tx() as db:
-            now = time.time()
+            now = self._clock()
             # Dead-lettered rows free their slot, so keep reading until the batch is full or nothing is visible.
             while len(received) < max_messages:
                 rows = db.execute(
@@ -177,7 +183,7 @@ class SqliteQueue(ScanQueue):
             # A new receipt voids the caller's lease, as Azure's update_message does.
             db.execute(
                 "UPDATE messages SET visible_at = ?, pop_receipt = ? WHERE id = ?",
-                (time.time() + retry_after, uuid.uuid4().hex, message.id),
+                (self._clock() + retry_after, uuid.uuid4().hex, message.id),
             )
         return False
 
@@ -188,7 +194,7 @@ class SqliteQueue(ScanQueue):
             self._leased(db, message)
             db.execute(
                 "UPDATE messages SET visible_at = ?, pop_receipt = ? WHERE id = ?",
-                (time.time() + seconds, receipt, message.id),
+                (self._clock() + seconds, receipt, message.id),
             )
         return replace(message, pop_receipt=receipt)
 
@@ -209,7 +215,7 @@ class SqliteQueue(ScanQueue):
             if row is None:
                 raise QueueError(f"queue {self.name}: no dead letter {dead_letter_id!r}")
             # Without its dedupe key: the operator asked for this run explicitly.
-            now = time.time()
+            now = self._clock()
             db.execute(
                 "INSERT INTO messages (queue, id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?)",
                 (self.name, message_id, row[0], now, now),
@@ -235,6 +241,6 @@ class SqliteQueue(ScanQueue):
         log.warning("queue %s: message %s dead-lettered after %d attempts: %s", self.name, message_id, attempts, error)
         db.execute(
             "INSERT INTO dead_letters (queue, id, body, error, attempts, dead_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (self.name, message_id, body, error, attempts, time.time()),
+            (self.name, message_id, body, error, attempts, self._clock()),
         )
         db.execute("DELETE FROM messages WHERE id = ?", (message_id,))

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import zstandard
 
-from tests.e2e.conftest import FIXTURES
+from tests.e2e.conftest import FIXTURES, assert_nothing_escaped, one_line_error
 from tests.ocibuild import Entry, Image, Layer, layer_tar, sha, write_layout
 
 HOSTILE = FIXTURES / "hostile"
@@ -34,39 +34,7 @@ ERRORS = {  # archive-level problems: exit 2, one line, this text
     "ggcr/tarball/null_manifest.tar": "manifest.json is not a non-empty list",
     "ggcr/tarball/test_link.tar": "archive holds 2 images",
 }
-ESCAPE_TARGETS = ["/tmp/evil.txt", "/tmp/poc.txt", "/secret.txt", "/escape", "/trampoline"]
 CORPUS = sorted(str(p.relative_to(HOSTILE)) for p in HOSTILE.rglob("*.tar"))
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run from an empty working directory with the temp dir pointed at a scratch area."""
-    scratch, cwd = tmp_path / "scratch", tmp_path / "cwd"
-    scratch.mkdir()
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    monkeypatch.setenv("TMPDIR", str(scratch))
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    for target in ESCAPE_TARGETS:
-        assert not os.path.lexists(target), f"{target} exists before the test"
-    return tmp_path
-
-
-def assert_nothing_escaped(sandbox: Path) -> None:
-    for target in ESCAPE_TARGETS:
-        assert not os.path.lexists(target), f"{target} was created"
-    assert list((sandbox / "cwd").iterdir()) == []
-    assert list((sandbox / "scratch").iterdir()) == []  # scratch is cleaned up too
-
-
-def one_line_error(run: Any) -> str:
-    assert run.code == 2, run.out
-    lines = run.err.strip().splitlines()
-    assert len(lines) == 1, run.err
-    assert lines[0].startswith("acrguard: ") and "Traceback" not in run.err
-    return lines[0]
 
 
 def wrap(tmp: Path, *layers: bytes, name: str = "layout") -> str:

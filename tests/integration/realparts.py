@@ -32,6 +32,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests import ports
+from tests.childenv import minimal_env
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_HINT = "run scripts/install-system-deps.sh"
 # Bump whenever the way images are built changes: it is part of every cache key.
@@ -216,6 +219,8 @@ def http(
 
 
 def free_port() -> int:
+    """A port free now, for a server whose port must be known before it starts (another server's
+    configuration names it): the caller retries with another if it is taken by the time the server binds."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -223,8 +228,8 @@ def free_port() -> int:
 
 
 def closed_port() -> int:
-    """A port on 127.0.0.1 nothing listens on (connections are refused)."""
-    return free_port()
+    """A port on 127.0.0.1 nothing listens on (connections are refused) while the tests run."""
+    return ports.closed_port()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -320,36 +325,44 @@ def registry_binary() -> str:
     return found
 
 
-def start_registry(workdir: Path, *, attempts: int = 5, ready_timeout: float = 30) -> Registry:
-    """Start `docker-registry serve` on a free 127.0.0.1 port and wait until GET /v2/ answers 200."""
-    binary = registry_binary()
+def start_registry(workdir: Path, *, ready_timeout: float = 120) -> Registry:
+    """Start `docker-registry serve` on 127.0.0.1 and wait until GET /v2/ answers 200."""
     workdir.mkdir(parents=True, exist_ok=True)
     storage = workdir / "storage"
     storage.mkdir(exist_ok=True)
-    problems: list[str] = []
-    for attempt in range(attempts):
-        host = f"127.0.0.1:{free_port()}"
-        config = workdir / "config.yml"
-        config.write_text(REGISTRY_CONFIG.format(root=storage, addr=host))
-        log_path = workdir / f"registry-{attempt}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen([binary, "serve", str(config)], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        registry = Registry(host, storage, config, log_path, process)
+    return serve_registry(workdir, REGISTRY_CONFIG.format(root=storage, addr="127.0.0.1:0"), ready_timeout)
+
+
+def serve_registry(workdir: Path, config_text: str, ready_timeout: float = 120) -> Registry:
+    """`docker-registry serve` with `config_text` (in workdir/config.yml, storage in workdir/storage), once
+    GET /v2/ answers 200. Its `http.addr` is best on port 0: the system picks a port no other process can
+    take, read back from the registry process itself (a fixed port is for restarting on the same address).
+    `ready_timeout` bounds the wait against a hang; it is no speed requirement."""
+    binary = registry_binary()
+    config = workdir / "config.yml"
+    config.write_text(config_text)
+    log_path = workdir / "registry.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [binary, "serve", str(config)], env=minimal_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        )
+    registry = Registry("", workdir / "storage", config, log_path, process)
+    try:
+        port = ports.wait_listening(process, "docker-registry", registry.log_tail, ready_timeout)
+        registry.host = f"127.0.0.1:{port}"
         deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                problems.append(f"{host}: exited {process.returncode}: {registry.log_tail()}")
-                break
+        while True:
             try:
                 if http("GET", registry.url("/v2/"), timeout=2).status == 200:
                     return registry
             except OSError:
                 pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RealPartsError(f"docker-registry on {registry.host} never answered /v2/: {registry.log_tail()}")
             time.sleep(0.05)
-        else:
-            problems.append(f"{host}: /v2/ did not answer within {ready_timeout}s: {registry.log_tail()}")
+    except (AssertionError, RealPartsError) as err:
         registry.stop()
-    raise RealPartsError("docker-registry did not start:\n" + "\n".join(problems))
+        raise RealPartsError(f"docker-registry did not start: {err}") from None
 
 
 @contextlib.contextmanager

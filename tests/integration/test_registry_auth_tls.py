@@ -20,6 +20,8 @@ import bcrypt
 import pytest
 
 from scanner.cli.main import main
+from tests import ports
+from tests.childenv import minimal_env
 from tests.integration import realparts
 from tests.ocibuild import Entry, Image, Layer, layer_tar, write_layout
 from tests.tlspki import make_pki
@@ -67,13 +69,24 @@ def secure_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure
     other_ca, _, _ = make_pki(other)
     htpasswd = work / "htpasswd"
     htpasswd.write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()}\n")
-    host = f"127.0.0.1:{realparts.free_port()}"
     config = work / "config.yml"
-    config.write_text(CONFIG.format(root=work / "storage", htpasswd=htpasswd, addr=host, cert=cert, key=key))
+    config.write_text(CONFIG.format(root=work / "storage", htpasswd=htpasswd, addr="127.0.0.1:0", cert=cert, key=key))
     log = (work / "registry.log").open("wb")
-    process = subprocess.Popen([realparts.registry_binary(), "serve", str(config)], stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [realparts.registry_binary(), "serve", str(config)], env=minimal_env(), stdout=log, stderr=log
+    )
+
+    def log_tail() -> str:
+        return (work / "registry.log").read_text()[-2000:]
+
+    try:
+        # Port 0: the system's choice, read back from the registry process, so no other can hold it.
+        host = f"127.0.0.1:{ports.wait_listening(process, 'the TLS registry', log_tail)}"
+    except AssertionError as err:
+        process.kill()
+        pytest.fail(str(err))
     context = ssl.create_default_context(cafile=str(ca))
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while True:
         try:
             urllib.request.urlopen(f"https://{host}/v2/", context=context, timeout=2)
@@ -84,7 +97,7 @@ def secure_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"TLS registry did not start: {(work / 'registry.log').read_text()[-2000:]}")
+            pytest.fail(f"TLS registry did not start: {log_tail()}")
         time.sleep(0.1)
     layer = layer_tar(
         [

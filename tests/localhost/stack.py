@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from tests import ocibuild
+from tests import ocibuild, ports
+from tests.childenv import minimal_env
 from tests.integration import realparts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +28,8 @@ API_KEY = "serve-api-key"
 HEADERS = {"x-api-key": API_KEY, "x-functions-key": FUNCTION_KEY}
 VULN = "ALPINE-CVE-2019-14697"
 APK_DB = b"P:musl\nV:1.1.22-r2\nA:x86_64\no:musl\n\n"
+
+T = TypeVar("T")
 
 
 def start_notifying_registry(workdir: Path, serve_port: int, host: str | None = None) -> realparts.Registry:
@@ -57,6 +59,11 @@ class Serve:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    @property
+    def workdir(self) -> Path:
+        """Where serve keeps its log and, unless told otherwise, its store and queue."""
+        return self.log_path.parent
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -73,16 +80,28 @@ class Serve:
     def image(self, registry: str, digest: str) -> tuple[int, Any]:
         return self.get(f"/api/images/{registry}/{digest}")
 
+    def exit_status(self, what: str, timeout: float = 120) -> int:
+        """serve's exit status once it has exited (after a signal the test sent); `timeout` bounds the wait
+        against a hang and is no speed requirement."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"serve did not exit within {timeout:.0f} s of {what}: {self.log_tail()}") from None
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
 
 
+class PortTaken(Exception):
+    """serve could not listen on the port it was given: another process holds it (the caller retries)."""
+
+
 def start_serve(
     workdir: Path,
     *,
-    port: int,
+    port: int = 0,
     db: Path,
     store: str | None = None,
     queue: str | None = None,
@@ -90,11 +109,14 @@ def start_serve(
     insecure_registries: Sequence[str] = (),
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
-    ready_timeout: float = 30,
+    ready_timeout: float = 120,
 ) -> Serve:
-    """`acrguard serve` as a subprocess, returned once `/api/health` answers."""
+    """`acrguard serve` as a subprocess, returned once `/api/health` answers. Port 0 (the default) lets the
+    system choose, read back from the process; a fixed port (one a notifying registry was told) that
+    another process holds raises `PortTaken`. The environment is minimal: the keys, `env`, and PATH, HOME,
+    LANG and TMPDIR. `ready_timeout` bounds the wait against a hang; it is no speed requirement."""
     workdir.mkdir(parents=True, exist_ok=True)
-    environment = {**os.environ, "ACRGUARD_FUNCTION_KEY": FUNCTION_KEY, "ACRGUARD_API_KEY": API_KEY, **(env or {})}
+    environment = minimal_env({"ACRGUARD_FUNCTION_KEY": FUNCTION_KEY, "ACRGUARD_API_KEY": API_KEY, **(env or {})})
     args = [
         *(sys.executable, "-m", "scanner", "serve", "--port", str(port), "--runner", runner),
         *("--store", store or str(workdir / "store.sqlite"), "--queue", queue or str(workdir / "queue.sqlite")),
@@ -106,34 +128,63 @@ def start_serve(
     with log_path.open("ab") as log:
         process = subprocess.Popen(args, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     serve = Serve(process, port, log_path)
-    deadline = time.monotonic() + ready_timeout
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited {process.returncode}: {serve.log_tail()}")
-        try:
-            if realparts.http("GET", serve.url("/api/health"), timeout=2).status == 200:
-                return serve
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
+    try:
+        serve.port = ports.wait_listening(process, "serve", serve.log_tail, ready_timeout)
+    except AssertionError:
+        if process.poll() is None:
             serve.stop()
-            raise AssertionError(f"serve did not answer within {ready_timeout}s: {serve.log_tail()}")
-        time.sleep(0.1)
+        elif process.returncode == 2 and "already in use by another process" in serve.log_tail(3):
+            raise PortTaken(f"127.0.0.1:{port}") from None
+        raise
+
+    def healthy() -> bool:
+        try:
+            return realparts.http("GET", serve.url("/api/health"), timeout=2).status == 200
+        except OSError:
+            return process.poll() is not None  # ends the wait: the check below names the exit
+
+    try:
+        wait_for("serve answering /api/health", healthy, timeout=ready_timeout, interval=0.05, context=serve.log_tail)
+        assert process.poll() is None, f"serve exited {process.returncode}: {serve.log_tail()}"
+    except BaseException:
+        serve.stop()
+        raise
+    return serve
+
+
+def with_serve_port(start: Callable[[int], T], attempts: int = 5) -> T:
+    """`start(port)` with a port that is free now, again with another while serve finds it taken: for a serve
+    process whose port a registry's notifications must name before serve starts."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return start(realparts.free_port())
+        except PortTaken:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 @contextmanager
 def serve_with_registry(workdir: Path, db: Path, **serve_options: Any) -> Iterator[tuple[Serve, realparts.Registry]]:
     """A notifying registry and a serve process that trusts it over plain HTTP; both stopped afterwards."""
-    port = realparts.free_port()
-    registry = start_notifying_registry(workdir / "registry", port)
-    try:
-        insecure = (registry.host, *serve_options.pop("insecure_registries", ()))
-        serve = start_serve(workdir / "serve", port=port, db=db, insecure_registries=insecure, **serve_options)
+    insecure = tuple(serve_options.pop("insecure_registries", ()))
+
+    def start(port: int) -> tuple[Serve, realparts.Registry]:
+        registry = start_notifying_registry(workdir / "registry", port)
         try:
-            yield serve, registry
-        finally:
-            serve.stop()
+            serve = start_serve(
+                workdir / "serve", port=port, db=db, insecure_registries=(registry.host, *insecure), **serve_options
+            )
+        except BaseException:
+            registry.stop()
+            raise
+        return serve, registry
+
+    serve, registry = with_serve_port(start)
+    try:
+        yield serve, registry
     finally:
+        serve.stop()
         registry.stop()
 
 
@@ -168,34 +219,21 @@ def serve_notification_url(serve_port: int) -> str:
 
 
 def start_registry_notifying(workdir: Path, urls: Sequence[str], host: str | None = None) -> realparts.Registry:
-    """A registry whose notifications go to every URL in `urls` (serve's endpoint, a test's recorder…)."""
+    """A registry whose notifications go to every URL in `urls` (serve's endpoint, a test's recorder…), on a
+    port the system picks unless `host` names the address (to restart a registry where it was)."""
     workdir.mkdir(parents=True, exist_ok=True)
     storage = workdir / "storage"
     storage.mkdir(exist_ok=True)
-    host = host or f"127.0.0.1:{realparts.free_port()}"
     endpoints = "".join(NOTIFY_ENDPOINT.format(name=f"endpoint-{i}", url=url) for i, url in enumerate(urls))
-    config = workdir / "config.yml"
-    config.write_text(
-        realparts.REGISTRY_CONFIG.format(root=storage, addr=host)
+    config = (
+        realparts.REGISTRY_CONFIG.format(root=storage, addr=host or "127.0.0.1:0")
         + "notifications:\n  events:\n    includereferences: true\n  endpoints:\n"
         + endpoints
     )
-    log_path = workdir / "registry.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [realparts.registry_binary(), "serve", str(config)], stdin=subprocess.DEVNULL, stdout=log, stderr=log
-        )
-    registry = realparts.Registry(host, storage, config, log_path, process)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if realparts.http("GET", registry.url("/v2/"), timeout=2).status == 200:
-                return registry
-        except OSError:
-            pass
-        time.sleep(0.05)
-    registry.stop()
-    raise AssertionError(f"registry did not start: {registry.log_tail()}")
+    try:
+        return realparts.serve_registry(workdir, config)
+    except realparts.RealPartsError as err:
+        raise AssertionError(str(err)) from None
 
 
 def many_files_alpine_layout(root: Path, files: int = 60_000) -> Path:

@@ -1,7 +1,12 @@
 """README command 1 (`bash scripts/demo.sh`): the local stack brought up for real — bubblewrap, Debian's
 docker-registry notifying `acrguard serve`, skopeo pushing the sample — with the findings printed and the
 printed curl commands run as a user would. Each run gets its own ports, demo directory and HOME, so the
-vulnerability database is built from the bundled snapshot as on a fresh machine.
+vulnerability database is built from the bundled snapshot as on a fresh machine, and a minimal environment
+(none of the developer's ACRGUARD_* settings or proxies).
+
+The demo takes its ports as settings, so they are picked before it starts: a run that finds one taken by
+then is run again on others. The demo runs in its own session with SIGINT at its default, as from a
+terminal, however the suite itself was started (a background job ignores SIGINT, and so would the demo).
 """
 
 from __future__ import annotations
@@ -18,34 +23,88 @@ from typing import Any
 
 import pytest
 
+from tests.childenv import minimal_env
+
 from .stack import realparts
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scripts" / "demo.sh"
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+# What the demo says when a port it was given is taken: its own check, or serve's or the registry's bind.
+PORT_TAKEN = ("is taken; stop what listens there", "already in use")
+ATTEMPTS = 5
 
 
 @pytest.fixture
 def demo_env(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ACRGUARD_")}
-    return {
-        **environment,
-        "HOME": str(home),
-        "ACRGUARD_DEMO_DIR": str(tmp_path / "demo"),
-        "ACRGUARD_DEMO_PORT": str(realparts.free_port()),
-        "ACRGUARD_DEMO_REGISTRY_PORT": str(realparts.free_port()),
-    }
+    return minimal_env({"HOME": str(home), "ACRGUARD_DEMO_DIR": str(tmp_path / "demo")})
+
+
+def _with_ports(env: dict[str, str], registry_port: int | None = None) -> dict[str, str]:
+    """`env` with ports that are free now for serve and (unless given) the registry."""
+    registry = registry_port if registry_port is not None else realparts.free_port()
+    return {**env, "ACRGUARD_DEMO_PORT": str(realparts.free_port()), "ACRGUARD_DEMO_REGISTRY_PORT": str(registry)}
+
+
+def _default_sigint() -> None:
+    # In the child before exec: SIGINT as a terminal's foreground job has it, whatever this process inherited.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _group(pgid: int) -> list[str]:
+    """The live processes of process group `pgid`, with their command lines."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found.append(f"{entry.name} {command}")
+    return found
+
+
+def _demo(env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """`scripts/demo.sh --once` in a session of its own; whatever it started is checked gone when it ends."""
+    process = subprocess.Popen(
+        ["bash", str(DEMO), "--once"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
+    )
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    # Everything it started (serve, the registry) is gone with it: nothing of its process group is left.
+    assert _group(process.pid) == [], f"left running by the demo: {_group(process.pid)}"
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def _port_taken(output: str) -> bool:
+    return any(sign in output for sign in PORT_TAKEN)
+
+
+def _demo_on_free_ports(env: dict[str, str]) -> tuple[dict[str, str], subprocess.CompletedProcess[str]]:
+    """`_demo` on ports free when it starts, run again on others if one was taken by the time it bound it."""
+    for attempt in range(1, ATTEMPTS + 1):
+        run_env = _with_ports(env)
+        result = _demo(run_env)
+        if result.returncode == 0 or not _port_taken(result.stderr) or attempt == ATTEMPTS:
+            return run_env, result
+    raise AssertionError("unreachable")
 
 
 def _curl_commands(output: str) -> dict[str, list[str]]:
@@ -69,15 +128,15 @@ def _curl_commands(output: str) -> dict[str, list[str]]:
 
 def _run_curl(command: list[str]) -> Any:
     assert shutil.which("curl"), "curl is needed to run the demo's printed commands: apt-get install curl"
-    result = subprocess.run([*command, "--fail-with-body"], capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [*command, "--fail-with-body"], env=minimal_env(), capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, f"{shlex.join(command)}: {result.stdout} {result.stderr}"
     return json.loads(result.stdout)
 
 
 def test_demo_brings_up_the_stack_and_prints_working_queries(demo_env: dict[str, str], tmp_path: Path) -> None:
-    result = subprocess.run(
-        ["bash", str(DEMO), "--once"], cwd=ROOT, env=demo_env, capture_output=True, text=True, timeout=900
-    )
+    demo_env, result = _demo_on_free_ports(demo_env)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     out = result.stdout
     registry = f"127.0.0.1:{demo_env['ACRGUARD_DEMO_REGISTRY_PORT']}"
@@ -89,10 +148,8 @@ def test_demo_brings_up_the_stack_and_prints_working_queries(demo_env: dict[str,
     snapshots = list((Path(demo_env["HOME"]) / ".cache" / "acrguard").glob("osv-snapshot-*.sqlite"))
     assert len(snapshots) == 1, "the database was not built from the bundled snapshot"
 
-    # Everything it started is gone: both ports are free again.
-    assert _free(int(demo_env["ACRGUARD_DEMO_PORT"])) and _free(int(demo_env["ACRGUARD_DEMO_REGISTRY_PORT"]))
-
-    # The printed commands query a running stack, so bring one up again on the demo's state and run them.
+    # The printed commands query a running stack, so bring one up again and run them: the demo starts afresh
+    # (a new push and scan), on ports of its own.
     commands = _curl_commands(out)
     assert sorted(commands) == ["cve", "image", "images", "sub-assessments"]
     with _serving(demo_env) as output:
@@ -108,12 +165,15 @@ def test_demo_brings_up_the_stack_and_prints_working_queries(demo_env: dict[str,
         assert cve["value"][0]["digest"] == image["digest"]
         # Without the keys the findings are not readable.
         keyless = [part for part in printed["image"] if "key:" not in part and part != "-H"]
-        denied = subprocess.run([*keyless, "-o", "/dev/null", "-w", "%{http_code}"], capture_output=True, text=True)
+        denied = subprocess.run(
+            [*keyless, "-o", "/dev/null", "-w", "%{http_code}"], env=minimal_env(), capture_output=True, text=True
+        )
         assert denied.stdout == "401"
 
 
 class _serving:
-    """`scripts/demo.sh` without --once, in its own process group; Ctrl-C (SIGINT to the group) on exit."""
+    """`scripts/demo.sh` without --once, in its own session with SIGINT at its default; Ctrl-C (SIGINT to
+    the process group, as a terminal sends it) on exit."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
@@ -121,46 +181,64 @@ class _serving:
         self.returncode: int | None = None
 
     def __enter__(self) -> str:
+        for attempt in range(1, ATTEMPTS + 1):
+            output = self._start(_with_ports(self.env))
+            if "serving until Ctrl-C" in output:
+                return output
+            assert self.process is not None
+            self.process.wait()
+            assert _group(self.process.pid) == [], f"left running by the demo: {_group(self.process.pid)}"
+            if not _port_taken(output) or attempt == ATTEMPTS:
+                raise AssertionError(f"the demo ended before serving (exit {self.process.returncode}):\n{output}")
+        raise AssertionError("unreachable")
+
+    def _start(self, env: dict[str, str]) -> str:
+        """The demo's output up to the line saying it serves, or all of it if it ended first."""
         self.process = subprocess.Popen(
             ["bash", str(DEMO)],
             cwd=ROOT,
-            env=self.env,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            preexec_fn=_default_sigint,
         )
         assert self.process.stdout is not None
         output = ""
         for line in self.process.stdout:
             output += line
             if "serving until Ctrl-C" in line:
-                return output
-        self.process.wait(timeout=60)
-        raise AssertionError(f"the demo ended before serving (exit {self.process.returncode}):\n{output}")
+                break
+        return output
 
     def __exit__(self, *exc: object) -> None:
         assert self.process is not None
         os.killpg(self.process.pid, signal.SIGINT)
         try:
-            self.returncode = self.process.wait(timeout=60)
+            self.returncode = self.process.wait(timeout=120)
         finally:
             if self.process.poll() is None:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         assert self.returncode == 130, self.returncode
-        assert _free(int(self.env["ACRGUARD_DEMO_PORT"])) and _free(int(self.env["ACRGUARD_DEMO_REGISTRY_PORT"]))
+        # Everything it started (serve, the registry) is gone with it.
+        assert _group(self.process.pid) == [], f"left running by the demo: {_group(self.process.pid)}"
 
 
 def test_a_taken_port_is_a_one_line_error(demo_env: dict[str, str]) -> None:
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", int(demo_env["ACRGUARD_DEMO_REGISTRY_PORT"])))
+        taken.bind(("127.0.0.1", 0))
         taken.listen()
-        result = subprocess.run(
-            ["bash", str(DEMO), "--once"], cwd=ROOT, env=demo_env, capture_output=True, text=True, timeout=600
-        )
+        port = str(taken.getsockname()[1])
+        for attempt in range(1, ATTEMPTS + 1):
+            env = _with_ports(demo_env, registry_port=int(port))
+            result = _demo(env, timeout=600)
+            # serve's port is checked first: should it have been taken meanwhile, again with another.
+            serve_taken = f"port {env['ACRGUARD_DEMO_PORT']} on 127.0.0.1 (acrguard serve) is taken"
+            if serve_taken not in result.stderr or attempt == ATTEMPTS:
+                break
     assert result.returncode == 1
-    port = demo_env["ACRGUARD_DEMO_REGISTRY_PORT"]
     assert result.stderr.strip().splitlines()[-1] == (
         f"demo: port {port} on 127.0.0.1 (docker-registry) is taken; "
         "stop what listens there or set ACRGUARD_DEMO_REGISTRY_PORT"
@@ -177,13 +255,6 @@ def test_a_missing_tool_is_named(demo_env: dict[str, str], tmp_path: Path) -> No
             target = trimmed / program.name
             if program.name != "skopeo" and not target.exists():
                 target.symlink_to(program)
-    result = subprocess.run(
-        ["bash", str(DEMO), "--once"],
-        cwd=ROOT,
-        env={**demo_env, "PATH": str(trimmed)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = _demo({**_with_ports(demo_env), "PATH": str(trimmed)}, timeout=600)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "demo: skopeo still missing after scripts/install-system-deps.sh"

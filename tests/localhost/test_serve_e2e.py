@@ -17,7 +17,17 @@ import pytest
 
 from scanner.vulndb.osv_import import import_sources
 
-from .stack import FUNCTION_KEY, VULN, Serve, alpine_layout, realparts, serve_with_registry
+from .stack import (
+    FUNCTION_KEY,
+    VULN,
+    Serve,
+    alpine_layout,
+    queue_rows,
+    realparts,
+    scan_rows,
+    serve_with_registry,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,18 +50,23 @@ def test_push_is_scanned_and_served(served: tuple[Serve, realparts.Registry], tm
     started = time.monotonic()
     pushed = realparts.push(registry, f"oci:{layout}:latest", "serve/alpine", "3.10")
     digest = pushed.manifest.digest
-    body: Any = None
-    deadline = started + 30
-    while time.monotonic() < deadline:
+
+    def context() -> str:
+        return f"{serve.log_tail()}\n{registry.log_tail()}"
+
+    def scanned() -> Any:
         status, body = _image(serve, registry.host, digest)
-        if status == 200 and any(f["id"] == VULN and f["package"]["name"] == "musl" for f in body["findings"]):
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError(f"no {VULN} within 30 s: {body}\n{serve.log_tail()}\n{registry.log_tail()}")
+        found = status == 200 and any(f["id"] == VULN and f["package"]["name"] == "musl" for f in body["findings"])
+        # The findings are stored before the scan record is closed: wait for both.
+        return body if found and body["lastScan"]["status"] != "running" else None
+
+    body = wait_for(f"{VULN} in musl", scanned, timeout=120, context=context)
     print(f"\npush-to-findings latency: {time.monotonic() - started:.2f}s (skopeo push included)")
     first_scan = body["lastScan"]
     assert first_scan["status"] == "succeeded"
+    queued = serve.workdir / "queue.sqlite"
+    # The worker completes the message after storing the scan.
+    wait_for("the scan's message completed", lambda: queue_rows(queued, "messages", "scan-requests") == [])
 
     # The same digest through the Event Grid webhook: recorded, not scanned a second time.
     webhook = serve.url(f"/runtime/webhooks/eventgrid?functionName=acr_events&code={FUNCTION_KEY}")
@@ -91,12 +106,15 @@ def test_push_is_scanned_and_served(served: tuple[Serve, realparts.Registry], tm
         "POST", webhook, headers={"aeg-event-type": "Notification"}, data=json.dumps([event]).encode()
     )
     assert notified.status == 200, notified.body
-    time.sleep(2)  # the worker polls every 0.5 s: a second scan would have started by now
+    # The webhook decides before it answers: a second scan would be a queued (or leased) message, or a second
+    # scan record once a worker had taken it. Neither is there, so none will start.
+    assert queue_rows(queued, "messages", "scan-requests") == []
+    assert [r["scan_id"] for r in scan_rows(serve.workdir / "store.sqlite", digest)] == [first_scan["scanId"]]
     status, body = _image(serve, registry.host, digest)
     assert status == 200 and body["lastScan"]["scanId"] == first_scan["scanId"]
     assert "serve/alpine:eg" in body["tags"]
 
     serve.process.send_signal(signal.SIGTERM)
     stopping = time.monotonic()
-    assert serve.process.wait(timeout=10) == 0
+    assert serve.exit_status("SIGTERM") == 0, serve.log_tail()
     print(f"SIGTERM to exit: {time.monotonic() - stopping:.2f}s")

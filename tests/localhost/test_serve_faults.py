@@ -34,6 +34,7 @@ from tests.queue.azurite_server import running_azurite
 from .stack import (
     FUNCTION_KEY,
     VULN,
+    PortTaken,
     Serve,
     alpine_layout,
     descendants,
@@ -66,9 +67,10 @@ RETRY_ENV = {
 class Stack:
     tmp: Path
     db: Path
-    port: int
+    port: int  # serve's, named by the registry's notifications before serve starts
     registry: realparts.Registry
     events: Recorder  # every notification the registry sends, as sent
+    notify_serve: bool
     serve: Serve | None = None
     queue: str | None = None  # a Storage connection string (Azurite); None: the embedded SQLite queue
 
@@ -81,16 +83,26 @@ class Stack:
         return self.tmp / "serve" / "queue.sqlite"
 
     def start_serve(self, runner: str = "none") -> Serve:
-        self.serve = start_serve(
-            self.tmp / "serve",
-            port=self.port,
-            db=self.db,
-            runner=runner,
-            insecure_registries=[self.registry.host],
-            env=RETRY_ENV,
-            queue=self.queue,
-        )
-        return self.serve
+        """serve on `port`; should another process hold that port before serve first listens there, the
+        registry is started again notifying another (nothing was pushed yet). A restart keeps the port."""
+        while True:
+            try:
+                self.serve = start_serve(
+                    self.tmp / "serve",
+                    port=self.port,
+                    db=self.db,
+                    runner=runner,
+                    insecure_registries=[self.registry.host],
+                    env=RETRY_ENV,
+                    queue=self.queue,
+                )
+                return self.serve
+            except PortTaken:
+                if self.serve is not None:
+                    raise
+                self.registry.stop()
+                self.port = realparts.free_port()
+                self.registry = _registry(self.tmp, self.port, self.events, self.notify_serve)
 
     def context(self) -> str:
         serve_log = self.serve.log_tail(60) if self.serve is not None else ""
@@ -104,22 +116,25 @@ class Stack:
             return store.usage(self.registry.host, EPOCH).billable
 
 
+def _registry(tmp: Path, port: int, events: Recorder, notify_serve: bool) -> realparts.Registry:
+    urls = [f"{events.url}/registry-events"]
+    if notify_serve:
+        urls.insert(0, serve_notification_url(port))
+    return start_registry_notifying(tmp / "registry", urls)
+
+
 def _stack(tmp: Path, notify_serve: bool) -> Iterator[Stack]:
     db = tmp / "vulndb.sqlite"
     import_sources(db, [str(ROOT / "tests/fixtures/osv/alpine-secdb/v3.10")])
     port = realparts.free_port()
     with recording_server() as events:
-        urls = [f"{events.url}/registry-events"]
-        if notify_serve:
-            urls.insert(0, serve_notification_url(port))
-        registry = start_registry_notifying(tmp / "registry", urls)
-        stack = Stack(tmp, db, port, registry, events)
+        stack = Stack(tmp, db, port, _registry(tmp, port, events, notify_serve), events, notify_serve)
         try:
             yield stack
         finally:
             if stack.serve is not None:
                 stack.serve.stop()
-            registry.stop()
+            stack.registry.stop()
 
 
 @pytest.fixture
@@ -266,13 +281,12 @@ def test_registry_down_is_retried_with_backoff_then_failed_and_dead_lettered(qui
     assert (letter["attempts"], letter["error"]) == (4, cause)
     assert json.loads(letter["body"])["digest"] == digest
     # Backoff from the records: each attempt starts at least base * 2^(n-1) seconds (1, 2, 4) after the
-    # previous one failed, so the gaps grow.
+    # previous one failed. Only these lower bounds are promised: how much later the worker gets to it is not.
     gaps = [
         (_parse_time(later["started_at"]) - _parse_time(earlier["finished_at"])).total_seconds()
         for earlier, later in itertools.pairwise(rows)
     ]
     assert [g >= minimum for g, minimum in zip(gaps, (1, 2, 4), strict=True)] == [True, True, True], gaps
-    assert gaps[0] < gaps[1] < gaps[2], gaps
     status, body = serve.image(stack.registry.host, digest)
     assert status == 200 and body["lastScan"]["status"] == "failed" and body["health"] is None
     assert stack.billable() == 0

@@ -32,6 +32,7 @@ from .stack import (
     start_registry_notifying,
     start_serve,
     wait_for,
+    with_serve_port,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,25 +79,31 @@ def test_push_scan_repush_pull_update_rescan_and_health_event(
     webhook, registry_events = recorders
     db = tmp_path / "vulndb.sqlite"
     import_sources(db, [str(FIXTURES / "v3.11")])  # another Alpine release: musl 1.1.22-r2 is clean here
-    port = realparts.free_port()
-    registry = start_registry_notifying(
-        tmp_path / "registry", [serve_notification_url(port), f"{registry_events.url}/registry-events"]
-    )
-    serve: Serve | None = None
-    try:
-        serve = start_serve(
-            tmp_path / "serve",
-            port=port,
-            db=db,
-            runner="bubblewrap",
-            insecure_registries=[registry.host],
-            extra_args=["--rescan-schedule", "*/2 * * * * *"],
-            env={"ACRGUARD_HEALTH_WEBHOOK": f"{webhook.url}/health"},
+
+    def start(port: int) -> tuple[Serve, realparts.Registry]:
+        registry = start_registry_notifying(
+            tmp_path / "registry", [serve_notification_url(port), f"{registry_events.url}/registry-events"]
         )
+        try:
+            serve = start_serve(
+                tmp_path / "serve",
+                port=port,
+                db=db,
+                runner="bubblewrap",
+                insecure_registries=[registry.host],
+                extra_args=["--rescan-schedule", "*/2 * * * * *"],
+                env={"ACRGUARD_HEALTH_WEBHOOK": f"{webhook.url}/health"},
+            )
+        except BaseException:
+            registry.stop()
+            raise
+        return serve, registry
+
+    serve, registry = with_serve_port(start)
+    try:
         _lifecycle(serve, registry, registry_events, webhook, tmp_path, db)
     finally:
-        if serve is not None:
-            serve.stop()
+        serve.stop()
         registry.stop()
 
 

@@ -5,15 +5,15 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests import ports
+from tests.childenv import minimal_env
 from tests.queue.support import REPO
 
 AZURITE = REPO / ".cache" / "azurite" / "node_modules" / ".bin" / "azurite-queue"
@@ -23,19 +23,6 @@ DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 @contextmanager
 def running_azurite(workspace: Path) -> Iterator[str]:
     """A connection string to a fresh Azurite queue service keeping its data in `workspace`; stopped after."""
@@ -43,25 +30,26 @@ def running_azurite(workspace: Path) -> Iterator[str]:
         pytest.fail(f"node is not installed: {INSTALL_HINT}")
     if not AZURITE.exists():
         pytest.fail(f"Azurite is not installed in {AZURITE.parent.parent.parent}: {INSTALL_HINT}")
-    port = _free_port()
     command = [
         str(AZURITE),
         "--queueHost", "127.0.0.1",
-        "--queuePort", str(port),
+        "--queuePort", "0",  # the system's choice, read back from the process: no other can hold it
         "--location", str(workspace),
         "--disableTelemetry",
         "--skipApiVersionCheck",  # the SDK may be newer than the emulator
         "--silent",
     ]  # fmt: skip
     log = (workspace / "azurite.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while not _listening(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            output = (workspace / "azurite.log").read_text(errors="replace")[-2000:]
-            pytest.fail(f"Azurite did not start on port {port}: {output}")
-        time.sleep(0.05)
+    process = subprocess.Popen(command, env=minimal_env(), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        port = ports.wait_listening(
+            process, "Azurite", lambda: (workspace / "azurite.log").read_text(errors="replace")[-2000:]
+        )
+    except AssertionError as err:
+        process.kill()
+        process.wait()
+        log.close()
+        pytest.fail(str(err))
     try:
         yield (
             f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"

@@ -7,21 +7,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from scanner.queue import LeaseLostError, Message, QueueError, ScanQueue
-from tests.queue.support import REPO, OpenQueue, make_request
+from tests.queue.support import REPO, OpenQueue, make_request, wait_out_a_lease
 
 LEASE = 1  # seconds; the shortest lease Azure accepts, to keep the suite fast
+# A lease or delay no test outlasts: what must still hold a while after it was set is set this long.
+FAR_OFF = 3600
 CONSUMER = Path(__file__).with_name("consumer.py")
-
-
-def wait_for_lease_end() -> None:
-    # Azurite keeps visibility in whole seconds; a little more than one lease covers its rounding.
-    time.sleep(LEASE + 0.3)
 
 
 def receive_one(queue: ScanQueue, lease: int = LEASE) -> Message:
@@ -36,17 +32,25 @@ def run_consumer(mode: str, location: str, name: str, lease: int = LEASE) -> sub
     return subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
 
 
-def test_send_receive_complete(queue: ScanQueue) -> None:
+def test_send_receive_complete(queue: ScanQueue, location: str, queue_name: str) -> None:
     request = make_request(1)
     sent = queue.send(request)
     message = receive_one(queue)
     assert (message.id, message.request, message.dequeue_count) == (sent.message_id, request, 1)
     assert message.raw == request.to_json()
-    assert queue.receive(visibility_timeout=LEASE) == []  # leased: invisible to everyone else
     queue.complete(message)
-    wait_for_lease_end()
-    assert queue.receive(visibility_timeout=LEASE) == []  # completed: gone for good
+    wait_out_a_lease(location, queue_name, LEASE)
+    assert queue.receive(visibility_timeout=LEASE) == []  # completed: gone for good, even once its lease ran out
     assert queue.dead_letters() == []
+
+
+def test_a_leased_message_is_invisible_to_everyone_else(queue: ScanQueue, open_q: OpenQueue) -> None:
+    sent = queue.send(make_request(13))
+    message = receive_one(queue, lease=FAR_OFF)
+    assert message.id == sent.message_id
+    assert queue.receive(visibility_timeout=LEASE) == []
+    assert open_q().receive(visibility_timeout=LEASE) == []
+    queue.complete(message)
 
 
 def test_receive_in_order_and_in_batches(queue: ScanQueue) -> None:
@@ -60,10 +64,12 @@ def test_receive_in_order_and_in_batches(queue: ScanQueue) -> None:
         queue.complete(message)
 
 
-def test_expired_lease_redelivers_with_higher_count(queue: ScanQueue, open_q: OpenQueue) -> None:
+def test_expired_lease_redelivers_with_higher_count(
+    queue: ScanQueue, open_q: OpenQueue, location: str, queue_name: str
+) -> None:
     queue.send(make_request(2))
     first = receive_one(queue)
-    wait_for_lease_end()
+    wait_out_a_lease(location, queue_name, LEASE)
     other = open_q()  # another consumer picks it up once the lease has run out
     second = receive_one(other)
     assert (second.id, second.dequeue_count) == (first.id, 2)
@@ -86,7 +92,7 @@ def test_killed_consumer_lets_the_message_come_back(
         child.send_signal(signal.SIGKILL)
     assert child.wait(30) == (3 if death == "os._exit" else -signal.SIGKILL)
     child.stdout.close()
-    wait_for_lease_end()
+    wait_out_a_lease(location, queue_name, LEASE)
     message = receive_one(queue)
     assert (message.id, message.dequeue_count) == (sent.message_id, 2)
     queue.complete(message)
@@ -111,21 +117,25 @@ def test_failing_max_attempts_times_dead_letters_with_the_error(open_q: OpenQueu
     assert sent.message_id  # the dead letter's id is its own handle for requeueing
 
 
-def test_fail_can_delay_the_retry(queue: ScanQueue) -> None:
+def test_fail_can_delay_the_retry(queue: ScanQueue, location: str, queue_name: str) -> None:
     queue.send(make_request(5))
-    message = receive_one(queue)
-    assert queue.fail(message, "rate limited", retry_after=LEASE) is False
-    assert queue.receive(visibility_timeout=LEASE) == []
-    wait_for_lease_end()
-    assert receive_one(queue).dequeue_count == 2
+    queue.send(make_request(15))
+    soon, later = receive_one(queue), receive_one(queue)
+    assert queue.fail(later, "rate limited for long", retry_after=FAR_OFF) is False
+    assert queue.fail(soon, "rate limited", retry_after=LEASE) is False
+    wait_out_a_lease(location, queue_name, LEASE)
+    # The short delay has run out, the long one not. (That a delay holds the message back at all, to the
+    # second, is told by the SQLite queue on a clock of the test's: test_sqlite_clock.py.)
+    (again,) = queue.receive(max_messages=10, visibility_timeout=LEASE)
+    assert (again.id, again.dequeue_count) == (soon.id, 2)
 
 
-def test_consumers_that_keep_dying_dead_letter_the_message(open_q: OpenQueue) -> None:
+def test_consumers_that_keep_dying_dead_letter_the_message(open_q: OpenQueue, location: str, queue_name: str) -> None:
     queue = open_q(max_attempts=2)
     queue.send(make_request(6))
     for _ in range(2):
         receive_one(queue)  # and never complete or fail: as a crash on a hostile image
-        wait_for_lease_end()
+        wait_out_a_lease(location, queue_name, LEASE)
     assert queue.receive(visibility_timeout=LEASE) == []
     (letter,) = queue.dead_letters()
     assert letter.attempts == 2
@@ -143,13 +153,13 @@ def test_malformed_bodies_dead_letter_at_once(queue: ScanQueue) -> None:
     assert errors['{"registry": "myacr.azurecr.io"}'] == ("scan request: field 'repository' is missing", 1)
 
 
-def test_extend_keeps_the_lease(queue: ScanQueue, open_q: OpenQueue) -> None:
+def test_extend_keeps_the_lease(queue: ScanQueue, open_q: OpenQueue, location: str, queue_name: str) -> None:
     queue.send(make_request(8))
     message = receive_one(queue)
-    extended = queue.extend(message, 4)
+    extended = queue.extend(message, FAR_OFF)
     assert extended.pop_receipt != message.pop_receipt
     assert (extended.id, extended.request) == (message.id, message.request)
-    wait_for_lease_end()
+    wait_out_a_lease(location, queue_name, LEASE)
     assert open_q().receive(visibility_timeout=LEASE) == []  # still leased past the first timeout
     with pytest.raises(LeaseLostError):
         queue.complete(message)  # the lease token moved on

@@ -7,7 +7,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +58,24 @@ def out(result: Any) -> str:
     return str(result.stdout.decode())
 
 
+def _wait_until(what: str, check: Callable[[], bool], timeout: float = 120) -> None:
+    """Polls `check` until it holds; `timeout` bounds the wait against a hang and is no speed requirement."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
+        time.sleep(0.05)
+
+
 def test_network_is_unreachable(probe: Any, layout: Path, tcp_server: tuple[int, list[bytes]]) -> None:
     port, received = tcp_server
     verdict = out(probe("connect", "127.0.0.1", str(port)).run(layout, LIMITS))
     assert verdict.startswith("blocked"), verdict
-    time.sleep(0.3)
-    assert received == []
+    # The listener takes connections in the order they arrived: once a connection made now from the host has
+    # been received, one the probe had made would have been received before it.
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        conn.sendall(b"from the host")
+    _wait_until("the host's connection received", lambda: b"from the host" in received)
+    assert received == [b"from the host"]
 
 
 def test_secrets_in_parent_environment_are_absent(probe: Any, layout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,15 +139,18 @@ def _alive(marker: str) -> list[int]:
 @pytest.mark.parametrize("mode", ["sleep", "fork-sleep"])
 def test_sleeper_is_killed_by_the_wall_time_limit(probe: Any, layout: Path, mode: str) -> None:
     marker = "987.654"  # an unusual sleep length identifies the probe's processes in /proc
-    started = time.monotonic()
-    result = probe(mode, marker).run(layout, JobLimits(wall_seconds=2))
-    assert time.monotonic() - started < 10
+    outcome: list[Any] = []
+    # The probe sleeps 987 s: it returns soon only if the 2 s limit stops it. A thread lets the test fail
+    # with that said instead of sleeping it out.
+    running = threading.Thread(
+        target=lambda: outcome.append(probe(mode, marker).run(layout, JobLimits(wall_seconds=2))), daemon=True
+    )
+    running.start()
+    _wait_until("the run ended by the wall-time limit", lambda: not running.is_alive())
+    (result,) = outcome
     assert result.killed_by == "wall-time"
     assert b"woke" not in result.stdout
-    deadline = time.monotonic() + 5
-    while _alive(marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _alive(marker) == [], "a sandboxed process outlived the wall-time kill"
+    _wait_until("every sandboxed process gone after the wall-time kill", lambda: _alive(marker) == [])
 
 
 def test_cpu_time_limit(layout: Path, bwrap: str) -> None:

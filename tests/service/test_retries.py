@@ -23,6 +23,7 @@ from scanner.service.retry import RetrySettings, SettingsError
 from scanner.store import FindingsStore
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 from tests.queue.azurite_server import running_azurite
+from tests.queue.support import wait_out_a_lease
 
 
 def test_delay_grows_exponentially_by_delivery_count_up_to_the_cap() -> None:
@@ -88,18 +89,20 @@ def test_failed_attempts_back_off_exponentially_then_dead_letter(
         for attempt in range(1, 5):
             before = time.time()
             assert drain_queue(queue, store, db, fetch, VERSION, settings=settings).failed == 1
+            after = time.time()
             row = _queue_row(path)
             if attempt < 4:
                 assert row is not None and row[1] == attempt
-                delays.append(row[0] - before)
+                # Visible again `delay` seconds after the failure, which happened between `before` and `after`.
+                delays.append((row[0] - after, row[0] - before))
                 # Not visible again before its backoff: the next drain finds nothing to do.
                 assert drain_queue(queue, store, db, fetch, VERSION, settings=settings).failed == 0
                 _make_visible(path)  # instead of waiting the backoff out
             else:
                 assert row is None  # the fourth failure was the last attempt
         (dead,) = queue.dead_letters()
-    # 100, 200, then capped at 250 seconds (lower bounds: the delay counts from the failure, after `before`).
-    assert [round(d) for d in delays] == [100, 200, 250]
+    # 100, 200, then capped at 250 seconds, however long the drain took.
+    assert [low <= delay <= high for (low, high), delay in zip(delays, (100, 200, 250), strict=True)] == [True] * 3
     assert (dead.attempts, dead.error) == (4, "fetch: 127.0.0.1:5999: connection refused")
     scans = _scan_rows(Path(tmp_path / "store.sqlite"), request.digest)
     assert [s[0] for s in scans] == [attempt_scan_id(request, n) for n in range(1, 5)]
@@ -155,13 +158,16 @@ def test_a_running_scan_keeps_its_lease(
         worker.start()
         try:
             assert fetch.started.wait(30)
-            # Three lease lengths into the scan: without renewal the message would be visible again by now.
-            time.sleep(3 * settings.visibility_timeout)
-            assert other_worker.receive(1, 1) == []  # still leased: no second worker gets it meanwhile
+            # Three lease lengths into the scan, each observed on the queue's own clock: without renewal the
+            # message would be visible again after the first.
+            for _ in range(3):
+                wait_out_a_lease(location, name, settings.visibility_timeout)
+                assert other_worker.receive(1, 1) == []  # still leased: no second worker gets it meanwhile
         finally:
             fetch.release.set()
             worker.join(60)
         assert result["counts"].processed == 1
+        wait_out_a_lease(location, name, settings.visibility_timeout)
         assert other_worker.receive(1, 1) == [] and other_worker.dead_letters() == []  # completed, gone
 
 

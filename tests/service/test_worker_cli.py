@@ -3,7 +3,6 @@ sandboxed scan under bubblewrap, findings in the store; then the queue is empty 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from scanner.service.events import RegistryEvent
 from scanner.service.pipeline import handle_event
 from scanner.store import open_store
 from scanner.vulndb.osv_import import import_sources
+from tests.childenv import minimal_env
 from tests.localhost.stack import ROOT, VULN, alpine_layout, realparts
 
 
@@ -22,7 +22,7 @@ def _worker(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     return subprocess.run(
         [sys.executable, "-m", "scanner", "worker", *args],
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        env=minimal_env(env),  # none of the developer's ACRGUARD_* settings or proxies
         capture_output=True,
         text=True,
         timeout=300,

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests import ports
+
 INSTALL_HINT = (
     "PostgreSQL is needed for the store tests: run `bash scripts/install-system-deps.sh` (Debian package postgresql)"
 )
@@ -58,41 +60,10 @@ def _as_postgres() -> dict[str, Any]:
     return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
 
-@contextmanager
-def running_postgres() -> Iterator[PgServer]:
-    """A throw-away PostgreSQL cluster on 127.0.0.1 (trust auth, user `acrguard`), removed afterwards."""
-    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not binaries:
-        pytest.fail(INSTALL_HINT)
-    bindir = Path(binaries[-1]).parent
-    began = time.monotonic()
-    root = Path(tempfile.mkdtemp(prefix="acrguard-pg-"))
-    ids = _as_postgres()
-    if ids:
-        os.chown(root, ids["user"], ids["group"])
-    data, sockets, port = root / "data", root / "sockets", _free_port()
-    run = {"cwd": root, "env": {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}, **ids}
-    subprocess.run(
-        [
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "acrguard",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-            "--no-instructions",
-        ],
-        check=True,
-        capture_output=True,
-        **run,
-    )
-    os.makedirs(sockets)
-    if ids:
-        os.chown(sockets, ids["user"], ids["group"])
-    log = open(root / "postgres.log", "wb")  # noqa: SIM115 - open for the server's whole life
+def _start(
+    bindir: Path, data: Path, sockets: Path, port: int, log_path: Path, run: dict[str, Any]
+) -> tuple[subprocess.Popen[bytes], Any]:
+    log = open(log_path, "wb")  # noqa: SIM115 - open for the server's whole life
     # Durability off: a throw-away cluster; the store's own transactions still behave the same.
     server = subprocess.Popen(
         [
@@ -116,19 +87,82 @@ def running_postgres() -> Iterator[PgServer]:
         stderr=subprocess.STDOUT,
         **run,
     )
-    url = f"postgresql://acrguard@127.0.0.1:{port}/postgres"
-    try:
-        import psycopg
+    return server, log
 
-        deadline = time.monotonic() + 30
-        while True:
+
+def _listening(server: subprocess.Popen[bytes], port: int, log_path: str, timeout: float = 120) -> bool:
+    """Whether the server came up listening on `port` (False: it exited first); a connection is tried only
+    once the port is this server's, so another cluster on it can never pass for ours."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    url = f"postgresql://acrguard@127.0.0.1:{port}/postgres"
+    while server.poll() is None:
+        if port in ports.listening_ports(server.pid):
             try:
                 psycopg.connect(url, connect_timeout=2).close()
-                break
+                return True
             except psycopg.OperationalError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"PostgreSQL did not start: {(root / 'postgres.log').read_text(errors='replace')}")
-                time.sleep(0.05)
+                pass  # listening, still starting up
+        if time.monotonic() > deadline:
+            server.kill()
+            server.wait()
+            pytest.fail(
+                f"PostgreSQL did not start within {timeout:.0f} s: {Path(log_path).read_text(errors='replace')}"
+            )
+        time.sleep(0.05)
+    return False
+
+
+@contextmanager
+def running_postgres() -> Iterator[PgServer]:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 (trust auth, user `acrguard`), removed afterwards."""
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not binaries:
+        pytest.fail(INSTALL_HINT)
+    bindir = Path(binaries[-1]).parent
+    began = time.monotonic()
+    root = Path(tempfile.mkdtemp(prefix="acrguard-pg-"))
+    ids = _as_postgres()
+    if ids:
+        os.chown(root, ids["user"], ids["group"])
+    data, sockets = root / "data", root / "sockets"
+    run = {"cwd": root, "env": {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}, **ids}
+    subprocess.run(
+        [
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "acrguard",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        ],
+        check=True,
+        capture_output=True,
+        **run,
+    )
+    os.makedirs(sockets)
+    if ids:
+        os.chown(sockets, ids["user"], ids["group"])
+    # PostgreSQL cannot listen on port 0 (its socket files are named after the port): a port that is free
+    # now, and another if some other process takes it before the server listens there.
+    attempts = 5
+    for attempt in range(1, attempts + 1):
+        port = _free_port()
+        server, log = _start(bindir, data, sockets, port, root / f"postgres-{attempt}.log", run)
+        if _listening(server, port, log.name):
+            break
+        log.close()
+        output = Path(log.name).read_text(errors="replace")
+        if "already in use" not in output or attempt == attempts:
+            shutil.rmtree(root, ignore_errors=True)
+            pytest.fail(f"PostgreSQL did not start: {output}")
+    url = f"postgresql://acrguard@127.0.0.1:{port}/postgres"
+    try:
         yield PgServer(url, time.monotonic() - began, itertools.count())
     finally:
         server.terminate()  # SIGTERM: smart shutdown; our connections are closed by then
