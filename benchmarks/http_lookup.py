@@ -52,7 +52,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from scanner import __version__  # noqa: E402
 from scanner.assess.assessment import assess  # noqa: E402
-from scanner.assess.health import health_of, summarise  # noqa: E402
+from scanner.assess.image_health import health_of, summarise  # noqa: E402
 from scanner.inventory.build import inventory  # noqa: E402
 from scanner.model.types import Finding, Inventory  # noqa: E402
 from scanner.report.subassessments import QUALYS_KEY  # noqa: E402

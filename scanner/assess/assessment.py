@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner.assess.findings import find_vulnerabilities
-from scanner.assess.health import health_of, summarise
+from scanner.assess.image_health import health_of, summarise
 from scanner.model.types import Finding, Health, Inventory
 from scanner.vulndb.interface import VulnDatabase
 

@@ -8,7 +8,6 @@ setting opens reads only: writes (scan requests, rules, requeues) always need a 
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 
 import azure.functions as func
@@ -38,29 +37,18 @@ def _matches(offered: str, secret: str) -> bool:
     return hmac.compare_digest(offered.encode(), secret.encode())
 
 
-def authorize(
-    req: func.HttpRequest, settings: Settings | None = None, *, write: bool = False
-) -> func.HttpResponse | None:
-    """None when the caller may read findings (or, with `write`, change something), else the 401 to return.
-    `settings` default to the process's (`clients.settings()`)."""
+def authorize(req: func.HttpRequest, settings: Settings | None = None, *, write: bool = False) -> str | None:
+    """None when the caller may read findings (or, with `write`, change something), else why not (the
+    handler answers 401 with it). `settings` default to the process's (`clients.settings()`)."""
     settings = clients.settings() if settings is None else settings
     secrets = _secrets(settings)
     if secrets:
         offered = _presented(dict(req.headers))
         # Every pair is compared (no early exit) so timing does not tell which secret nearly matched.
         ok = [_matches(o, s) for o in offered for s in secrets]
-        return None if any(ok) else _unauthorized("missing or wrong x-api-key / Authorization: Bearer")
+        return None if any(ok) else "missing or wrong x-api-key / Authorization: Bearer"
     if settings.in_azure:
         return None  # the Functions host has already required a function key
     if not write and settings.allow_anonymous:
         return None
-    return _unauthorized(f"no credentials configured: set {KEY_SETTING} or {TOKEN_SETTING}")
-
-
-def _unauthorized(message: str) -> func.HttpResponse:
-    return func.HttpResponse(
-        json.dumps({"error": {"code": "Unauthorized", "message": message}}),
-        status_code=401,
-        mimetype="application/json",
-        headers={"WWW-Authenticate": 'Bearer realm="acrguard"'},
-    )
+    return f"no credentials configured: set {KEY_SETTING} or {TOKEN_SETTING}"

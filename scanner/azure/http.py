@@ -55,12 +55,21 @@ def compact(body: Any) -> bytes:
     return orjson.dumps(body)
 
 
-def json_response(body: Any, status: int = 200, encode: Encoder = standard) -> func.HttpResponse:
-    return func.HttpResponse(encode(body), status_code=status, mimetype="application/json")
+def json_response(
+    body: Any, status: int = 200, encode: Encoder = standard, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    return func.HttpResponse(encode(body), status_code=status, mimetype="application/json", headers=headers)
 
 
-def error_response(status: int, code: str, message: str, encode: Encoder = standard) -> func.HttpResponse:
-    return json_response({"error": {"code": code, "message": message}}, status, encode)
+def error_response(
+    status: int, code: str, message: str, encode: Encoder = standard, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    return json_response({"error": {"code": code, "message": message}}, status, encode, headers)
+
+
+def unauthorized(reason: str) -> func.HttpResponse:
+    """401 with the challenge a client needs to know which credential to send."""
+    return error_response(401, "Unauthorized", reason, headers={"WWW-Authenticate": 'Bearer realm="acrguard"'})
 
 
 def error_for(err: Exception, encode: Encoder = standard) -> func.HttpResponse:
@@ -77,7 +86,7 @@ def guarded(handler: Handler, *, write: bool = False, encode: Encoder = standard
     def run(req: func.HttpRequest) -> func.HttpResponse:
         denied = authorize(req, write=write)
         if denied is not None:
-            return denied
+            return unauthorized(denied)
         try:
             return handler(req)
         except _ANSWERED as err:

@@ -7,7 +7,6 @@ anonymous) and answers their errors, each as one line of JSON.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 import azure.functions as func
@@ -18,8 +17,7 @@ from scanner.azure.http import error_response, guarded, json_response
 from scanner.image.registry_options import RegistryOptions
 from scanner.service import manage, rule_admin
 from scanner.service.config import clients
-from scanner.service.manage import DeadLetterView, ManageError, ScanOutcome
-from scanner.service.rule_admin import RuleChange, RuleView, rule_document
+from scanner.service.manage import ManageError
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
@@ -31,32 +29,14 @@ def _body(req: func.HttpRequest, what: str) -> Any:
         raise ManageError(400, "BadRequest", f"{what}: body is not JSON: {err}") from None
 
 
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
-
-
 # --- scans and imports ------------------------------------------------------------------------------------
-def _outcome_dict(outcome: ScanOutcome) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "status": outcome.status,
-        "registry": outcome.registry,
-        "repository": outcome.repository,
-        "digest": outcome.digest,
-        "tag": outcome.tag,
-    }
-    if outcome.request is not None:
-        body |= {"requestId": outcome.request.request_id, "reason": outcome.request.reason}
-        body |= {"requestedAt": outcome.request.requested_at.isoformat(), "messageId": outcome.message_id}
-    return body
-
-
 def _create_scan(req: func.HttpRequest) -> func.HttpResponse:
     """A manual scan: 202 when queued, 200 when already current or already pending."""
     order = manage.parse_scan_order(_body(req, "scan request"))
     settings = clients.settings()
     resolve = manage.registry_resolver(settings.insecure_registries, RegistryOptions().with_settings(settings))
     outcome = manage.request_scan(order, clients.store(), clients.queue(), __version__, resolve)
-    return json_response(_outcome_dict(outcome), 202 if outcome.status == "queued" else 200)
+    return json_response(manage.scan_outcome_document(outcome), 202 if outcome.status == "queued" else 200)
 
 
 def _import_notifications(req: func.HttpRequest) -> func.HttpResponse:
@@ -69,72 +49,42 @@ def _import_notifications(req: func.HttpRequest) -> func.HttpResponse:
         dead_letter(raw, message)  # nothing lost, even a body nobody can read
         return error_response(400, "BadRequest", message)
     items = manage.import_notifications(body, clients.store(), clients.queue(), __version__, dead_letter)
-    results = [
-        {"index": i.index, "status": i.status} | ({"digest": i.digest} if i.digest else {"error": i.error})
-        for i in items
-    ]
-    queued = sum(1 for i in items if i.status == "queued")
-    bad = sum(1 for i in items if i.status == "dead-lettered")
-    status = 400 if bad == len(items) else 202 if queued else 200
-    return json_response(
-        {"accepted": len(items) - bad, "queued": queued, "deadLettered": bad, "results": results}, status
-    )
+    document, status = manage.import_results_document(items)
+    return json_response(document, status)
 
 
 # --- disable rules ----------------------------------------------------------------------------------------
-def _rule_dict(view: RuleView) -> dict[str, Any]:
-    body = rule_document(view.rule) | {"origin": view.origin}
-    if view.origin == "file":
-        body["source"] = view.rule.source
-    else:
-        body["createdAt"] = _iso(view.created_at)
-    return body
-
-
-def _change_dict(change: RuleChange) -> dict[str, Any]:
-    return {"rule": _rule_dict(change.rule), "reassessed": change.reassessed, "failed": change.failed}
-
-
 def _list_rules(req: func.HttpRequest) -> func.HttpResponse:
     del req
     rules = rule_admin.list_rules(clients.store(), clients.settings().rules)
-    return json_response({"value": [_rule_dict(v) for v in rules]})
+    return json_response({"value": [rule_admin.rule_view_document(v) for v in rules]})
 
 
 def _get_rule(req: func.HttpRequest) -> func.HttpResponse:
     name = req.route_params.get("name", "")
-    return json_response(_rule_dict(rule_admin.get_rule(clients.store(), name, clients.settings().rules)))
+    return json_response(
+        rule_admin.rule_view_document(rule_admin.get_rule(clients.store(), name, clients.settings().rules))
+    )
 
 
 def _create_rule(req: func.HttpRequest) -> func.HttpResponse:
     """A rule in the YAML schema of one rule; the images it may change are re-assessed before the reply."""
     body = _body(req, "rule")
     change = rule_admin.create_rule(body, clients.store(), clients.db(), clients.policy(), clients.settings().rules)
-    return json_response(_change_dict(change), 201)
+    return json_response(rule_admin.rule_change_document(change), 201)
 
 
 def _delete_rule(req: func.HttpRequest) -> func.HttpResponse:
     name = req.route_params.get("name", "")
     change = rule_admin.delete_rule(name, clients.store(), clients.db(), clients.policy(), clients.settings().rules)
-    return json_response(_change_dict(change))
+    return json_response(rule_admin.rule_change_document(change))
 
 
 # --- dead letters -----------------------------------------------------------------------------------------
-def _letter_dict(view: DeadLetterView) -> dict[str, Any]:
-    return {
-        "id": view.id,
-        "kind": view.kind,
-        "error": view.error,
-        "deadAt": _iso(view.dead_at),
-        "attempts": view.attempts,
-        "body": view.body,
-    }
-
-
 def _list_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     del req
     letters = manage.list_dead_letters(clients.dead_letters(), clients.queue())
-    return json_response({"value": [_letter_dict(v) for v in letters]})
+    return json_response({"value": [manage.dead_letter_document(v) for v in letters]})
 
 
 def _requeue_dead_letter(req: func.HttpRequest) -> func.HttpResponse:

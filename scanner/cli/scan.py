@@ -33,7 +33,7 @@ def add_scan_parser(sub: Any) -> None:
 
 
 def run_scan(args: argparse.Namespace, settings: Settings) -> int:
-    from scanner.assess.health import gate_fails
+    from scanner.assess.image_health import gate_fails
     from scanner.cli.options import EXIT_OK, read_inventories, write_output
     from scanner.policy.remediation import make_environment
     from scanner.policy.rules import load_rules

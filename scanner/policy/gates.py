@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from scanner.assess.health import at_least
+from scanner.assess.image_health import at_least
 from scanner.model.errors import AcrguardError
 from scanner.model.types import FIX_STATUSES, SEVERITY_ORDER, Finding, FixStatus, Severity
 from scanner.policy.globs import name_matches, package_matches

@@ -9,7 +9,7 @@ checked here, each refusal one line naming the field.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -272,3 +272,48 @@ def requeue_dead_letter(letter_id: str, events: ScanQueue, scans: ScanQueue) -> 
     if any(d.id == letter_id for d in settle_event_letters(events)):
         raise ManageError(409, "Conflict", f"dead letter '{letter_id}' is an event nobody could read: resend the event")
     raise ManageError(404, "NotFound", f"no scan dead letter '{letter_id}'")
+
+
+# --- response documents -------------------------------------------------------------------------------
+def iso_or_none(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def scan_outcome_document(outcome: ScanOutcome) -> dict[str, Any]:
+    """The answer to a manual scan request."""
+    body: dict[str, Any] = {
+        "status": outcome.status,
+        "registry": outcome.registry,
+        "repository": outcome.repository,
+        "digest": outcome.digest,
+        "tag": outcome.tag,
+    }
+    if outcome.request is not None:
+        body |= {"requestId": outcome.request.request_id, "reason": outcome.request.reason}
+        body |= {"requestedAt": outcome.request.requested_at.isoformat(), "messageId": outcome.message_id}
+    return body
+
+
+def import_results_document(items: Sequence[ImportItem]) -> tuple[dict[str, Any], int]:
+    """The answer to explicit import notifications and its status: 400 when every item was malformed, 202 when
+    one was queued, else 200."""
+    results = [
+        {"index": i.index, "status": i.status} | ({"digest": i.digest} if i.digest else {"error": i.error})
+        for i in items
+    ]
+    queued = sum(1 for i in items if i.status == "queued")
+    bad = sum(1 for i in items if i.status == "dead-lettered")
+    status = 400 if bad == len(items) else 202 if queued else 200
+    return {"accepted": len(items) - bad, "queued": queued, "deadLettered": bad, "results": results}, status
+
+
+def dead_letter_document(view: DeadLetterView) -> dict[str, Any]:
+    """One dead letter as the management API lists it."""
+    return {
+        "id": view.id,
+        "kind": view.kind,
+        "error": view.error,
+        "deadAt": iso_or_none(view.dead_at),
+        "attempts": view.attempts,
+        "body": view.body,
+    }

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from scanner.policy.image_context import ImageContext
 from scanner.policy.rules import Match, Rule, RuleError
-from scanner.service.manage import ManageError
+from scanner.service.manage import ManageError, iso_or_none
 from scanner.service.pipeline import Policy, reassess_stored
 from scanner.service.policy import STORED_SOURCE, file_rules, stored_rule
 from scanner.store.ports import Lookups, Reassessment, RuleChanges, RuleStore
@@ -154,3 +154,18 @@ def _reassess(keys: list[ImageKey], store: Reassessment, db: VulnDatabase, polic
             log.warning("re-assessment of %s@%s after a rule change failed: %s", key.registry, key.digest, err)
             failed += 1
     return done, failed
+
+
+def rule_view_document(view: RuleView) -> dict[str, Any]:
+    """A rule as the management API shows it: its document, where it comes from and when it was stored."""
+    body = rule_document(view.rule) | {"origin": view.origin}
+    if view.origin == "file":
+        body["source"] = view.rule.source
+    else:
+        body["createdAt"] = iso_or_none(view.created_at)
+    return body
+
+
+def rule_change_document(change: RuleChange) -> dict[str, Any]:
+    """The answer to creating or deleting a rule."""
+    return {"rule": rule_view_document(change.rule), "reassessed": change.reassessed, "failed": change.failed}

@@ -14,7 +14,7 @@ import azure.functions as func
 import pytest
 
 from scanner.assess.findings import find_vulnerabilities
-from scanner.assess.health import summarise
+from scanner.assess.image_health import summarise
 from scanner.inventory.build import inventory
 from scanner.model.settings import Settings
 from scanner.model.types import Finding
