@@ -61,9 +61,12 @@ db=$("$py" -c 'from scanner.vulndb.location import scan_db_path; print(scan_db_p
 rm -rf "$dir"
 mkdir -p "$dir/registry"
 dir=$(cd "$dir" && pwd)
-ACRGUARD_API_KEY=${ACRGUARD_API_KEY:-$("$py" -c 'import secrets; print(secrets.token_urlsafe(18))')}
-ACRGUARD_FUNCTION_KEY=${ACRGUARD_FUNCTION_KEY:-$("$py" -c 'import secrets; print(secrets.token_urlsafe(18))')}
-export ACRGUARD_API_KEY ACRGUARD_FUNCTION_KEY
+new_key() { "$py" -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+ACRGUARD_API_KEY=${ACRGUARD_API_KEY:-$(new_key)}
+ACRGUARD_FUNCTION_KEY=${ACRGUARD_FUNCTION_KEY:-$(new_key)}
+# The registry's own credential: it may deliver notifications, nothing else (no reading findings).
+ACRGUARD_EVENTS_TOKEN=${ACRGUARD_EVENTS_TOKEN:-$(new_key)}
+export ACRGUARD_API_KEY ACRGUARD_FUNCTION_KEY ACRGUARD_EVENTS_TOKEN
 
 pids=()
 cleanup() {
@@ -79,10 +82,12 @@ trap 'exit 143' TERM
 .venv/bin/acrguard serve --host 127.0.0.1 --port "$port" --runner bubblewrap --db "$db" \
   --store "$dir/store.sqlite" --queue "$dir/queue.sqlite" --insecure-registries "$registry" >"$dir/serve.log" 2>&1 &
 serve_pid=$!
-cat >"$dir/registry/config.yml" <<EOF
+# The keys go in the notification's headers, never its URL (the registry logs URLs). It logs each
+# endpoint's headers too, at info when it starts: hence level warn. The config is readable by this user only.
+(umask 077 && cat >"$dir/registry/config.yml") <<EOF
 version: 0.1
 log:
-  level: info
+  level: warn
 storage:
   filesystem:
     rootdirectory: $dir/registry/storage
@@ -95,7 +100,10 @@ notifications:
     includereferences: true
   endpoints:
     - name: acrguard
-      url: http://127.0.0.1:$port/api/registry-notifications?code=$ACRGUARD_FUNCTION_KEY
+      url: http://127.0.0.1:$port/api/registry-notifications
+      headers:
+        Authorization: ["Bearer $ACRGUARD_EVENTS_TOKEN"]
+        x-functions-key: ["$ACRGUARD_FUNCTION_KEY"]
       timeout: 5s
       threshold: 3
       backoff: 1s

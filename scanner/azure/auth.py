@@ -1,54 +1,75 @@
-"""Who may read findings. In Azure the host checks function keys (auth level FUNCTION) before a handler
-runs. Elsewhere (Core Tools, a container) the host checks nothing, so the handlers do: a configured
-`ACRGUARD_API_KEY` (header `x-api-key`) or `ACRGUARD_API_TOKEN` (`Authorization: Bearer`). With neither
-configured outside Azure, findings stay closed unless `ACRGUARD_ALLOW_ANONYMOUS=true` says otherwise; that
-setting opens reads only: writes (scan requests, rules, requeues) always need a key or token.
+"""Who may call the handlers.
+
+acrguard's own credentials (`scanner.service.access`): `ACRGUARD_API_KEY` as `x-api-key`,
+`ACRGUARD_API_TOKEN` as `Authorization: Bearer`, and for the event endpoints `ACRGUARD_EVENTS_TOKEN` as
+`Authorization: Bearer`. When one is configured for a request's scope, it is required, in Azure too.
+
+Without one, the handlers trust a Functions host's function-key check only where they know it happens:
+inside the host's Python worker (its module is loaded in this process, which no other way of running the
+handlers does) on an App Service instance (`WEBSITE_INSTANCE_ID`), or where the operator says the host
+checks keys (`ACRGUARD_TRUST_FUNCTIONS_HOST=true`, a Functions container). The Core Tools host checks no
+keys locally and `acrguard serve` is no Functions host, so `WEBSITE_SITE_NAME` or `WEBSITE_INSTANCE_ID`
+alone (a container on App Service has them) opens nothing. Otherwise every request is refused, except
+reads when `ACRGUARD_ALLOW_ANONYMOUS=true` opens them; writes and events never are anonymous.
+
+The Event Grid trigger gets no request to check: in Azure the host checks the `eventgrid_extension`
+system key in the subscription's `?code=` (and App Service Authentication, when enabled, an Entra
+ID-authenticated delivery's token); under `acrguard serve` its webhook checks the delivery
+(`access.delivery_checked`); anywhere else a delivery is refused.
 """
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Mapping
+import sys
 
 import azure.functions as func
 
 from scanner.model.settings import Settings, env_name
+from scanner.service import access
 from scanner.service.config import clients
 
 KEY_SETTING = env_name("api_key")
 TOKEN_SETTING = env_name("api_token")
+EVENTS_SETTING = env_name("events_token")
+# The Functions host's Python worker: `azure_functions_worker` up to Python 3.12, `proxy_worker` after.
+WORKER_MODULES = ("azure_functions_worker", "proxy_worker")
 
 
-def _secrets(settings: Settings) -> list[str]:
-    return [value for value in (settings.api_key, settings.api_token) if value]
+def under_functions_worker() -> bool:
+    """Whether these handlers run in the Functions host's Python worker process."""
+    return any(name in sys.modules for name in WORKER_MODULES)
 
 
-def _presented(headers: Mapping[str, str]) -> list[str]:
-    lowered = {k.lower(): v for k, v in headers.items()}
-    offered = [lowered.get("x-api-key", "")]
-    scheme, _, credential = lowered.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer":
-        offered.append(credential.strip())
-    return [value for value in offered if value]
+def host_checks_keys(settings: Settings) -> bool:
+    """Whether a Functions host known to check function keys stands in front of the handlers."""
+    return under_functions_worker() and (settings.on_app_service or settings.trust_functions_host)
 
 
-def _matches(offered: str, secret: str) -> bool:
-    # compare_digest on bytes: constant time, and str arguments must be ASCII or it raises.
-    return hmac.compare_digest(offered.encode(), secret.encode())
-
-
-def authorize(req: func.HttpRequest, settings: Settings | None = None, *, write: bool = False) -> str | None:
-    """None when the caller may read findings (or, with `write`, change something), else why not (the
-    handler answers 401 with it). `settings` default to the process's (`clients.settings()`)."""
+def authorize(
+    req: func.HttpRequest, settings: Settings | None = None, *, write: bool = False, events: bool = False
+) -> str | None:
+    """None when the caller may read findings (with `write`: change something; with `events`: deliver
+    registry events), else why not (the handler answers 401 with it). `settings` default to the process's
+    (`clients.settings()`)."""
     settings = clients.settings() if settings is None else settings
-    secrets = _secrets(settings)
-    if secrets:
-        offered = _presented(dict(req.headers))
-        # Every pair is compared (no early exit) so timing does not tell which secret nearly matched.
-        ok = [_matches(o, s) for o in offered for s in secrets]
-        return None if any(ok) else "missing or wrong x-api-key / Authorization: Bearer"
-    if settings.in_azure:
-        return None  # the Functions host has already required a function key
-    if not write and settings.allow_anonymous:
+    scope: access.Scope = "events" if events else "write" if write else "read"
+    accepted = access.credentials(settings, scope)
+    if accepted:
+        return None if access.matches(dict(req.headers), accepted) else f"missing or wrong {access.wanted(accepted)}"
+    if host_checks_keys(settings):
+        return None  # the host has already required a function key
+    if scope == "read" and settings.allow_anonymous:
         return None
-    return f"no credentials configured: set {KEY_SETTING} or {TOKEN_SETTING}"
+    also = f", or {EVENTS_SETTING} for event senders" if scope == "events" else ""
+    return f"no credentials configured: set {KEY_SETTING} or {TOKEN_SETTING}{also}"
+
+
+def authorize_delivery(settings: Settings | None = None) -> str | None:
+    """None when an Event Grid trigger's delivery came through a host that checked its key, else why not."""
+    settings = clients.settings() if settings is None else settings
+    if access.delivery_checked() or host_checks_keys(settings):
+        return None
+    return (
+        "Event Grid delivery refused: no host checked its key here (Azure's Functions host on App Service, "
+        f"{env_name('trust_functions_host')}=true, or acrguard serve's webhook do)"
+    )

@@ -1,5 +1,6 @@
 """Registry events: ACR's Event Grid / CloudEvents trigger and the distribution registry's HTTP
-notifications. Handlers decode and call `scanner.service.pipeline`; nothing else lives here."""
+notifications. Handlers check the sender (`scanner.azure.auth`), decode and call `scanner.service.pipeline`;
+nothing else lives here."""
 
 from __future__ import annotations
 
@@ -11,19 +12,40 @@ from typing import Any
 import azure.functions as func
 
 from scanner import __version__
-from scanner.azure.http import json_response
+from scanner.azure.auth import authorize, authorize_delivery
+from scanner.azure.http import error_response, json_response, unauthorized
+from scanner.model.errors import AcrguardError
 from scanner.service.config import clients
-from scanner.service.events import EventError, parse_event, parse_notifications
+from scanner.service.events import (
+    NOTIFICATION_MEDIA_TYPES,
+    EventError,
+    TooManyEvents,
+    media_type_refusal,
+    parse_event,
+    parse_notifications,
+)
 from scanner.service.pipeline import handle_event
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger(__name__)
+
+# An event dead letter keeps this much of what was received: enough to see what it was (an ACR event or a
+# registry envelope is 1-2 KiB), and the dead letters stay bounded in bytes as well as in number.
+MAX_KEPT_BODY = 16 << 10
+
+
+class DeliveryRefused(AcrguardError):
+    """An Event Grid delivery whose key no host checked: nothing is handled."""
 
 
 @bp.event_grid_trigger(arg_name="event")
 def acr_events(event: func.EventGridEvent) -> None:
     """One ACR event. A malformed event is dead-lettered (kept with its error) rather than retried: a retry
     cannot fix it. Store or queue failures raise, so Event Grid redelivers the event."""
+    denied = authorize_delivery()
+    if denied is not None:
+        log.error("acr_events: %s", denied)
+        raise DeliveryRefused(denied)
     try:
         parsed = parse_event(event)
     except EventError as err:
@@ -34,10 +56,20 @@ def acr_events(event: func.EventGridEvent) -> None:
 
 @bp.route(route="registry-notifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def registry_notifications(req: func.HttpRequest) -> func.HttpResponse:
-    """The distribution registry's `{"events": [...]}`: manifest pushes queue scans, manifest GETs are pulls."""
+    """The distribution registry's `{"events": [...]}`: manifest pushes queue scans, manifest GETs are pulls.
+    The sender is checked first (the `Authorization` header its `notifications.endpoints[].headers` send),
+    then the media type and the number of events; a refused request is neither handled nor kept."""
+    denied = authorize(req, events=True)
+    if denied is not None:
+        return unauthorized(denied)
+    refused = media_type_refusal(req.headers.get("content-type"), NOTIFICATION_MEDIA_TYPES)
+    if refused is not None:
+        return error_response(415, "UnsupportedMediaType", refused)
     raw = req.get_body().decode("utf-8", errors="replace")
     try:
-        events = parse_notifications(json.loads(raw))
+        events = parse_notifications(json.loads(raw), clients.settings().max_events_per_request)
+    except TooManyEvents as err:
+        return error_response(413, "TooManyEvents", str(err))
     except (ValueError, EventError) as err:
         dead_letter(raw, str(err) if isinstance(err, EventError) else f"notification: body is not JSON: {err}")
         # 200, not 4xx: the registry retries failed deliveries from memory, and a poison body would loop.
@@ -48,10 +80,13 @@ def registry_notifications(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def dead_letter(raw: str, error: str) -> None:
-    """Keeps an event nobody could read, with why, in the event dead-letter queue."""
+    """Keeps an event nobody could read, with why, in the event dead-letter queue (its first MAX_KEPT_BODY
+    characters; the queue keeps at most ACRGUARD_MAX_DEAD_LETTERS, dropping the oldest)."""
     log.error("registry event dead-lettered: %s", error)
-    body = json.dumps({"error": error, "event": raw, "dead_at": datetime.now(UTC).isoformat()}, sort_keys=True)
-    clients.dead_letters().send_raw(body)
+    kept: dict[str, Any] = {"error": error, "event": raw[:MAX_KEPT_BODY], "dead_at": datetime.now(UTC).isoformat()}
+    if len(raw) > MAX_KEPT_BODY:
+        kept["truncated_from"] = len(raw)
+    clients.dead_letters().dead_letter(json.dumps(kept, sort_keys=True), error)
 
 
 def _event_body(event: Any) -> str:

@@ -82,9 +82,12 @@ def _delete_rule(req: func.HttpRequest) -> func.HttpResponse:
 
 # --- dead letters -----------------------------------------------------------------------------------------
 def _list_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
+    """The dead letters kept, and how many of each kind were dropped to keep them bounded."""
     del req
-    letters = manage.list_dead_letters(clients.dead_letters(), clients.queue())
-    return json_response({"value": [manage.dead_letter_document(v) for v in letters]})
+    events, scans = clients.dead_letters(), clients.queue()
+    letters = manage.list_dead_letters(events, scans)
+    dropped = {"event": events.dropped_dead_letters(), "scan": scans.dropped_dead_letters()}
+    return json_response({"value": [manage.dead_letter_document(v) for v in letters], "dropped": dropped})
 
 
 def _requeue_dead_letter(req: func.HttpRequest) -> func.HttpResponse:

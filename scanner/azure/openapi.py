@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of the HTTP API, built in code so it cannot drift from the route table's
 parameters without a test noticing (tests/azure/test_openapi.py and test_manage_openapi.py check every route
-and method is described)."""
+and method is described): the lookups, the management API, the registry's notification endpoint and the
+Event Grid webhook (the Functions host's, which `acrguard serve` plays)."""
 
 from __future__ import annotations
 
@@ -139,6 +140,76 @@ def _manage_paths() -> dict[str, Any]:
     }
 
 
+_EVENT_REFUSALS = {
+    "413": {"$ref": "#/components/responses/Error"},
+    "415": {"$ref": "#/components/responses/Error"},
+}
+EVENTGRID_PATH = "/runtime/webhooks/eventgrid"
+
+
+def _event_paths() -> dict[str, Any]:
+    """Where registry events come in; a sender without its credential, the wrong media type or too many
+    events in one request causes no work."""
+    envelope = {"schema": {"$ref": "#/components/schemas/RegistryNotification"}}
+    event_grid = {"schema": {"$ref": "#/components/schemas/EventGridDelivery"}}
+    function_name = {**_query("functionName", "the Event Grid function", {"const": "acr_events"}), "required": True}
+    key_in_url = _query("code", "the function key, when the subscription's URL carries it")
+    return {
+        "/registry-notifications": {
+            "post": {
+                "summary": "The distribution registry's notifications: manifest pushes queue scans, manifest GETs"
+                " are pulls (sent with the registry's `notifications.endpoints[].headers`: Authorization: Bearer)",
+                "parameters": [],
+                "requestBody": {
+                    "required": True,
+                    "description": "the registry's event envelope",
+                    "content": {
+                        "application/vnd.docker.distribution.events.v1+json": envelope,
+                        "application/json": envelope,
+                    },
+                },
+                "responses": {
+                    "200": _ok("handled, or kept as a dead letter when unreadable", "NotificationReport"),
+                    **_ERRORS,
+                    **_EVENT_REFUSALS,
+                },
+                "security": [{"bearer": []}, {"apiKey": []}, {"functionKey": []}],
+            }
+        },
+        EVENTGRID_PATH: {
+            "servers": [{"url": "/"}],
+            "post": {
+                "summary": "Event Grid webhook delivery (Event Grid schema or CloudEvents 1.0, one event or a"
+                " batch); the SubscriptionValidation handshake answers only an authenticated request",
+                "parameters": [function_name, key_in_url],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": event_grid,
+                        "application/cloudevents+json": event_grid,
+                        "application/cloudevents-batch+json": event_grid,
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "delivered (empty), or the validation handshake's answer",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Validation"}}},
+                    },
+                    **_ERRORS,
+                    **_EVENT_REFUSALS,
+                },
+                "security": [{"functionKeyQuery": []}, {"functionKey": []}, {"bearer": []}, {"apiKey": []}],
+            },
+            "options": {
+                "summary": "CloudEvents abuse-protection handshake (authenticated like a delivery)",
+                "parameters": [function_name, key_in_url],
+                "responses": {"200": {"description": "WebHook-Allowed-Origin names the origin that asked"}, **_ERRORS},
+                "security": [{"functionKeyQuery": []}, {"functionKey": []}, {"bearer": []}, {"apiKey": []}],
+            },
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     image_params = [_path("registry", "registry login server"), _path("digest", "manifest digest")]
     return {
@@ -203,12 +274,18 @@ def document() -> dict[str, Any]:
                 _ok("a page of images", "ImageKeyList"),
             ),
             **_manage_paths(),
+            **_event_paths(),
         },
         "components": {
             "securitySchemes": {
                 "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
-                "bearer": {"type": "http", "scheme": "bearer"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "ACRGUARD_API_TOKEN; on the event endpoints ACRGUARD_EVENTS_TOKEN too",
+                },
             },
             "responses": {
                 "Error": {
@@ -234,6 +311,16 @@ def _with_vulnerability(listing: dict[str, Any]) -> dict[str, Any]:
         "required": [*listing["required"], "vulnerability"],
         "properties": listing["properties"] | {"vulnerability": {"type": "string"}},
     }
+
+
+def _with_dropped(listing: dict[str, Any]) -> dict[str, Any]:
+    """The dead letters come with how many of each kind were dropped to keep them bounded."""
+    dropped = {
+        "type": "object",
+        "description": "dead letters dropped, oldest first, to keep at most ACRGUARD_MAX_DEAD_LETTERS",
+        "properties": {"event": {"type": "integer"}, "scan": {"type": "integer"}},
+    }
+    return listing | {"properties": listing["properties"] | {"dropped": dropped}}
 
 
 def _schemas() -> dict[str, Any]:
@@ -431,7 +518,29 @@ def _manage_schemas() -> dict[str, Any]:
                 "body": {},
             },
         },
-        "DeadLetterList": _list_of("DeadLetter", paged=False),
+        "DeadLetterList": _with_dropped(_list_of("DeadLetter", paged=False)),
+        "RegistryNotification": {
+            "type": "object",
+            "required": ["events"],
+            "properties": {"events": {"type": "array", "items": {"type": "object"}}},
+        },
+        "NotificationReport": {
+            "type": "object",
+            "required": ["accepted", "dead_lettered"],
+            "properties": {
+                "accepted": {"type": "integer"},
+                "queued": {"type": "integer"},
+                "dead_lettered": {"type": "boolean"},
+            },
+        },
+        "EventGridDelivery": {
+            "oneOf": [
+                {"type": "object"},
+                {"type": "array", "items": {"type": "object"}},
+            ],
+            "description": "Event Grid schema or CloudEvents 1.0 (structured), one event or a batch",
+        },
+        "Validation": {"type": "object", "properties": {"validationResponse": {"type": "string"}}},
         "Requeued": {
             "type": "object",
             "required": ["requeued", "messageId"],

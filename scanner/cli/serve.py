@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -30,8 +31,10 @@ def add_serve_parser(sub: Any) -> None:
         help="run the function app locally: HTTP API, Event Grid webhook, timers and the queue worker",
         description="Serves the app's HTTP functions under /api/ (uvicorn), the Event Grid webhook at "
         "/runtime/webhooks/eventgrid?functionName=acr_events, the timers and queue workers running the sandboxed "
-        "job; SIGINT/SIGTERM stop it gracefully. Set ACRGUARD_FUNCTION_KEY to require a function key (?code= or "
-        "x-functions-key) as Azure does.",
+        "job; SIGINT/SIGTERM stop it gracefully. Every request that causes work needs a credential: "
+        "ACRGUARD_API_KEY (x-api-key) or ACRGUARD_API_TOKEN (Authorization: Bearer); with neither set, serve "
+        "generates an API key, prints it once and keeps it (0600) in its data directory. Set "
+        "ACRGUARD_FUNCTION_KEY to require a function key (?code= or x-functions-key) as Azure does too.",
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7071, help="default 7071, the Functions host's")
@@ -59,10 +62,21 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def serve_config(args: argparse.Namespace, settings: Settings) -> ServeConfig:
+def data_dir(store: str | None) -> Path:
+    """Where serve keeps what it makes (its generated key): beside a SQLite store, else DEFAULT_DIR."""
+    if store and not store.startswith(("postgresql://", "postgres://")):
+        path = store.removeprefix("sqlite://")[1:] if store.startswith("sqlite://") else store
+        return Path(path).expanduser().resolve().parent
+    return DEFAULT_DIR
+
+
+def serve_config(args: argparse.Namespace, settings: Settings, announce: Callable[[str], None] = print) -> ServeConfig:
     """What serve runs with: the settings with its options applied. The store and queue are serve's own
     (`--store`, `--queue`, else under DEFAULT_DIR), and the manual-scan endpoint, which reaches registries
-    itself, speaks plain HTTP to the `--insecure-registries` as the workers do."""
+    itself, speaks plain HTTP to the `--insecure-registries` as the workers do. With neither API key nor
+    token configured, serve's own key (`scanner.localhost.keyfile`) is the API key; `announce` gets the one
+    line saying so, with the key when it was just made."""
+    from scanner.localhost.keyfile import load_or_create
     from scanner.localhost.serve import ServeConfig, parse_ncrontab
 
     schedules = {}
@@ -78,6 +92,16 @@ def serve_config(args: argparse.Namespace, settings: Settings) -> ServeConfig:
         db=args.db or settings.db,
         insecure_registries=insecure_hosts(args.insecure_registries),
     )
+    if not (handlers.api_key or handlers.api_token):
+        made = load_or_create(data_dir(args.store))
+        handlers = replace(handlers, api_key=made.key)
+        if made.new:
+            announce(
+                f"acrguard serve: no ACRGUARD_API_KEY or ACRGUARD_API_TOKEN set; generated an API key, send it as "
+                f"x-api-key: {made.key} (kept in {made.path}, mode 600, and used again on the next start)"
+            )
+        else:
+            announce(f"acrguard serve: API key (x-api-key) from {made.path}")
     return ServeConfig(
         host=args.host,
         port=args.port,
@@ -94,8 +118,8 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = serve_config(args, settings)
-    except ValueError as err:
+        config = serve_config(args, settings, announce=lambda line: print(line, file=sys.stderr, flush=True))
+    except (ValueError, AcrguardError) as err:
         sys.stderr.write(f"acrguard: {err}\n")
         return EXIT_ERROR
     stop = threading.Event()

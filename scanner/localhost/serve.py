@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hmac
 import json
 import logging
 import re
@@ -31,7 +30,9 @@ from typing import Any
 
 from scanner.localhost.ncrontab import CronError, Schedule, parse_ncrontab
 from scanner.model.errors import AcrguardError
-from scanner.model.settings import Settings
+from scanner.model.settings import Settings, env_name
+from scanner.service import access
+from scanner.service.events import EVENT_GRID_MEDIA_TYPES, TooManyEvents, check_batch, media_type_refusal
 
 __all__ = ["CronError", "Dispatcher", "FunctionIndex", "HttpFunction", "Schedule", "ServeConfig", "parse_ncrontab"]
 
@@ -125,24 +126,54 @@ def _json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None
     return Reply(status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(body).encode())
 
 
-def _error(status: int, message: str) -> Reply:
-    return _json_reply(status, {"error": {"code": str(status), "message": message}})
+# The one error body of the API (`scanner.azure.http`): {"error": {"code", "message"}}, the code named.
+_CODES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    500: "InternalError",
+}
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
+    return _json_reply(status, {"error": {"code": _CODES[status], "message": message}}, headers)
+
+
+def _unauthorized(message: str) -> Reply:
+    return _error(401, message, {"WWW-Authenticate": 'Bearer realm="acrguard"'})
 
 
 _READS = frozenset(("GET", "HEAD", "OPTIONS"))
+_FUNCTION_KEY_REFUSAL = "missing or wrong function key (code or x-functions-key)"
 
 
 class Dispatcher:
-    """Requests in, replies out; separate from the socket server so that it is testable without one."""
+    """Requests in, replies out; separate from the socket server so that it is testable without one.
+
+    It plays the Functions host: `function_key` (when set) is required on every route that is not
+    anonymous, in `?code=` or `x-functions-key`. The Event Grid webhook, whose handler gets no request to
+    check, always requires a credential: the function key, or one of `settings`' event credentials
+    (`x-api-key`, `Authorization: Bearer` with the API token or the events token, which an Event Grid
+    subscription sends as delivery headers); with none configured, every delivery is refused."""
 
     def __init__(
-        self, index: FunctionIndex, function_key: str = "", on_write: Callable[[], None] | None = None
+        self,
+        index: FunctionIndex,
+        function_key: str = "",
+        on_write: Callable[[], None] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.index = index
         self.function_key = function_key
         # Called after a write request succeeded (an event delivered, a notification, a manual scan): it may
         # have queued a scan, so serve wakes its queue workers instead of leaving it to their next poll.
         self.on_write = on_write
+        settings = settings if settings is not None else Settings()
+        self.event_credentials = access.credentials(settings, "events")
+        self.max_events = settings.max_events_per_request
 
     def dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str) -> Reply:
         reply = self._dispatch(method, target, headers, body, host)
@@ -156,8 +187,8 @@ class Dispatcher:
         lowered = {k.lower(): v for k, v in headers.items()}
         try:
             if parts.path.rstrip("/") == EVENTGRID_PATH:
-                if not self._key_ok(params, lowered):
-                    return _error(401, "missing or wrong function key (code or x-functions-key)")
+                if not self._delivery_ok(params, lowered):
+                    return _unauthorized(self._delivery_refusal())
                 return self._event_grid(method, params, lowered, body)
             if parts.path.startswith(API_PREFIX):
                 return self._http(method, parts, params, headers, lowered, body, host)
@@ -169,8 +200,23 @@ class Dispatcher:
     def _key_ok(self, params: Mapping[str, str], headers: Mapping[str, str]) -> bool:
         if not self.function_key:
             return True
-        offered = params.get("code") or headers.get("x-functions-key", "")
-        return hmac.compare_digest(offered.encode(), self.function_key.encode())
+        return access.same(params.get("code") or headers.get("x-functions-key", ""), self.function_key)
+
+    def _delivery_ok(self, params: Mapping[str, str], headers: Mapping[str, str]) -> bool:
+        """An Event Grid delivery's credential: the function key, or an event credential (all compared)."""
+        checks = [access.matches(headers, self.event_credentials)]
+        if self.function_key:
+            checks.append(self._key_ok(params, headers))
+        return any(checks)
+
+    def _delivery_refusal(self) -> str:
+        offered = ["function key (code or x-functions-key)"] if self.function_key else []
+        if self.event_credentials:
+            offered.append(access.wanted(self.event_credentials))
+        if not offered:
+            wanted = f"{env_name('function_key')} or {env_name('events_token')}"
+            return f"no credential configured for Event Grid deliveries: set {wanted}"
+        return "missing or wrong " + ", or ".join(offered)
 
     def _http(
         self,
@@ -194,7 +240,7 @@ class Dispatcher:
                 allowed |= fn.methods
                 continue
             if not fn.anonymous and not self._key_ok(params, lowered):
-                return _error(401, "missing or wrong function key (code or x-functions-key)")
+                return _unauthorized(_FUNCTION_KEY_REFUSAL)
             route_params = {k: v for k, v in match.groupdict().items() if v is not None}
             url = f"http://{host}{parts.path}" + (f"?{parts.query}" if parts.query else "")
             request = func.HttpRequest(
@@ -203,10 +249,12 @@ class Dispatcher:
             response = fn.handler(request)
             return _from_http_response(response)
         if allowed:
-            return Reply(405, {"Allow": ", ".join(sorted(allowed))}, b"")
+            methods = ", ".join(sorted(allowed))
+            return _error(405, f"{method} is not allowed here: {methods}", {"Allow": methods})
         return _error(404, f"no function at {parts.path}")
 
     def _event_grid(self, method: str, params: Mapping[str, str], headers: Mapping[str, str], body: bytes) -> Reply:
+        """A delivery whose credential was checked: the handshakes, then the events, each to the handler."""
         name = params.get("functionName", "")
         handler = self.index.event_grid.get(name)
         if handler is None:
@@ -216,7 +264,10 @@ class Dispatcher:
             origin = headers.get("webhook-request-origin", "*")
             return Reply(200, {"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*"}, b"")
         if method != "POST":
-            return Reply(405, {"Allow": "OPTIONS, POST"}, b"")
+            return _error(405, f"{method} is not allowed here: OPTIONS, POST", {"Allow": "OPTIONS, POST"})
+        refused = media_type_refusal(headers.get("content-type"), EVENT_GRID_MEDIA_TYPES)
+        if refused is not None:
+            return _error(415, refused)
         try:
             payload = json.loads(body or b"null")
         except ValueError:
@@ -224,6 +275,10 @@ class Dispatcher:
         events = payload if isinstance(payload, list) else [payload]
         if not all(isinstance(e, dict) for e in events):
             return _error(400, "expected an event object or an array of them")
+        try:
+            check_batch(len(events), self.max_events, "Event Grid delivery")
+        except TooManyEvents as err:
+            return _error(413, str(err))
         kind = headers.get("aeg-event-type", "")
         if kind.lower() == "subscriptionvalidation":
             for event in events:
@@ -233,8 +288,9 @@ class Dispatcher:
             return _error(400, "SubscriptionValidation without data.validationCode")
         # The handler takes the raw envelope (Event Grid schema or CloudEvents 1.0): it reads both. A store or
         # queue failure raises out of it, and the 500 makes Event Grid redeliver.
-        for event in events:
-            handler(event)
+        with access.checked_delivery():
+            for event in events:
+                handler(event)
         return Reply(200, {}, b"")
 
 
@@ -306,8 +362,8 @@ class ServeConfig:
     runner: str
     schedules: Mapping[str, str]  # timer name -> schedule overriding the app's
     # What the handlers, timers and workers run with (`clients`): the environment's, with serve's store, queue,
-    # database and insecure registries. In Azure the host checks function keys; here a key is checked only
-    # when `settings.function_key` holds one.
+    # database, insecure registries and (none configured) its generated API key. The function key, when
+    # `settings.function_key` holds one, is checked as the Functions host would; the handlers check their own.
     settings: Settings
     workers: int = 1  # queue worker threads, each running one sandboxed scan at a time
     # uvicorn's access log is one INFO line per request, formatted and written on the event loop's thread
@@ -365,7 +421,8 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
 
     wake = WorkSignal()
     executor = ThreadPoolExecutor(max_workers=HTTP_THREADS, thread_name_prefix="http")
-    asgi = AsgiApp(Dispatcher(index, config.settings.function_key, on_write=wake.notify), executor, MAX_BODY)
+    dispatcher = Dispatcher(index, config.settings.function_key, on_write=wake.notify, settings=config.settings)
+    asgi = AsgiApp(dispatcher, executor, MAX_BODY)
     server = http_server(asgi, config.host, config.port, access_log=config.access_log)
     # Daemons: a scan in progress may take long, and the process need not wait for it on exit.
     threads = [

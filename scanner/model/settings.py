@@ -152,29 +152,32 @@ class Settings:
 
     # who may call the HTTP API
     api_key: str = _declare(
-        "ACRGUARD_API_KEY", "", "the `x-api-key` a caller must present outside Azure", _verbatim, secret=True
+        "ACRGUARD_API_KEY",
+        "",
+        "the key a caller presents as `x-api-key` (that header only); `acrguard serve` generates one when neither "
+        "key nor token is set",
+        _verbatim,
+        secret=True,
     )
     api_token: str = _declare(
         "ACRGUARD_API_TOKEN",
         "",
-        "an `Authorization: Bearer` token a caller may present instead",
+        "a token a caller may present instead, as `Authorization: Bearer` (that header only)",
         _verbatim,
         secret=True,
     )
     allow_anonymous: bool = _declare(
         "ACRGUARD_ALLOW_ANONYMOUS",
         False,
-        "`true`: outside Azure with neither key nor token configured, findings are open to anyone (writes never are)",
+        "`true`: with neither key nor token configured, findings are open to anyone (writes and events never are)",
         _flag,
     )
     website_instance_id: str = _declare(
         "WEBSITE_INSTANCE_ID",
         "",
-        "set by App Service on Azure instances, whose Functions host checks function keys: no API key is needed",
+        "set by App Service on its instances: there the Functions host's function-key check is trusted in place "
+        "of acrguard's own (only inside the host's Python worker)",
         _verbatim,
-    )
-    website_site_name: str = _declare(
-        "WEBSITE_SITE_NAME", "", "set by App Service too; either one says the handlers run in Azure", _verbatim
     )
     function_key: str = _declare(
         "ACRGUARD_FUNCTION_KEY",
@@ -182,6 +185,42 @@ class Settings:
         "`acrguard serve` only: the function key (`?code=` or `x-functions-key`) the Functions host would check",
         _verbatim,
         secret=True,
+    )
+
+    # the front door: event senders and bounds on what a request can cause
+    events_token: str = _declare(
+        "ACRGUARD_EVENTS_TOKEN",
+        "",
+        "an `Authorization: Bearer` token that may only deliver registry events (a registry's notification "
+        "`headers`, an Event Grid delivery header)",
+        _verbatim,
+        secret=True,
+    )
+    trust_functions_host: bool = _declare(
+        "ACRGUARD_TRUST_FUNCTIONS_HOST",
+        False,
+        "`true`: the Functions host running the handlers checks function keys where `WEBSITE_INSTANCE_ID` is unset "
+        "(a Functions container); never trusted in `acrguard serve`",
+        _flag,
+    )
+    max_events_per_request: int = _declare(
+        "ACRGUARD_MAX_EVENTS_PER_REQUEST",
+        100,
+        "events one delivery may carry; more is a 413 and nothing is handled (default 100; keep an Event Grid "
+        "subscription's `maxEventsPerBatch` at or below it)",
+        _whole("events"),
+    )
+    max_dead_letters: int = _declare(
+        "ACRGUARD_MAX_DEAD_LETTERS",
+        10_000,
+        "dead letters kept per queue; beyond it the oldest are dropped and counted (default 10000)",
+        _whole("dead letters"),
+    )
+    max_queued_per_registry: int = _declare(
+        "ACRGUARD_MAX_QUEUED_PER_REGISTRY",
+        10_000,
+        "scans queued for one registry; one more is dead-lettered with the reason, not queued (default 10000)",
+        _whole("scans"),
     )
 
     # the queue worker: leases, retries, dead letters
@@ -326,9 +365,9 @@ class Settings:
         return cls(**values)
 
     @property
-    def in_azure(self) -> bool:
-        """On an App Service instance, whose host has already required a function key."""
-        return bool(self.website_instance_id or self.website_site_name)
+    def on_app_service(self) -> bool:
+        """On an App Service instance (whose Functions host, if one runs the handlers, checks function keys)."""
+        return bool(self.website_instance_id)
 
 
 # Field name -> declaration, in declaration order.

@@ -9,6 +9,11 @@ work that waited too long.
 Deduplication is best effort only: Storage Queues cannot look a message up by anything but its id (Service
 Bus has duplicate detection, Storage Queues do not), so this object remembers the keys it sent for
 `dedupe_window` seconds. Another process, or the same one after the window, queues the work again.
+
+The bounds are approximate too. Storage Queues cannot count messages by registry, so the per-registry bound
+is checked against the whole queue's approximate length (stricter with several registries). Beyond
+`max_dead_letters`, the poison queue's oldest visible messages are deleted and counted in its metadata
+(`dropped`): processes trimming at once may count a little low.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from azure.storage.queue import QueueClient, QueueMessage, TextBase64EncodePolic
 from scanner.queue.errors import LeaseLostError, QueueError
 from scanner.queue.interface import (
     DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_DEAD_LETTERS,
+    DEFAULT_MAX_QUEUED_PER_REGISTRY,
     DeadLetter,
     Message,
     ScanQueue,
@@ -40,6 +47,7 @@ from scanner.queue.interface import (
     Sent,
     abandoned_error,
     check_seconds,
+    queue_full_error,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +57,7 @@ _LEASE_LOST_CODES = {"MessageNotFound", "PopReceiptMismatch"}
 _ENVELOPE = "acrguard_dead_letter"
 _BROWSE_LEASE = 30  # seconds a dead letter stays hidden while dead_letters/requeue look through the queue
 _NEVER_EXPIRE = -1
+_DROPPED = "dropped"  # the poison queue's metadata entry counting dead letters dropped over the bound
 
 
 class AzureStorageQueue(ScanQueue):
@@ -60,8 +69,10 @@ class AzureStorageQueue(ScanQueue):
         queue_name: str = "scan-requests",
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         dedupe_window: float = 600.0,
+        max_dead_letters: int = DEFAULT_MAX_DEAD_LETTERS,
+        max_queued_per_registry: int = DEFAULT_MAX_QUEUED_PER_REGISTRY,
     ) -> None:
-        super().__init__(max_attempts)
+        super().__init__(max_attempts, max_dead_letters, max_queued_per_registry)
         if not _QUEUE_NAME.fullmatch(queue_name):
             raise QueueError(f"queue: {queue_name!r} is not a Storage queue name (3-56 of a-z 0-9 -)")
         self.name = queue_name
@@ -106,13 +117,19 @@ class AzureStorageQueue(ScanQueue):
                     raise
         self._ready = True
 
-    def send_raw(self, body: str, dedupe_key: str | None = None) -> Sent:
+    def _enqueue(self, body: str, dedupe_key: str | None, registry: str | None) -> Sent:
         self._ensure()
         now = time.monotonic()
         if dedupe_key is not None:
             self._sent_keys = {k: v for k, v in self._sent_keys.items() if v[0] > now}
             if dedupe_key in self._sent_keys:
                 return Sent(self._sent_keys[dedupe_key][1], deduplicated=True)
+        if registry is not None:
+            with self._azure("count"):
+                queued = self._main.get_queue_properties().approximate_message_count or 0
+            if queued >= self.max_queued_per_registry:
+                error = queue_full_error(registry, queued)
+                return Sent(self._keep_dead(body, error, 0), refused=error)
         with self._azure("send"):
             sent = self._main.send_message(body, time_to_live=_NEVER_EXPIRE)
         if dedupe_key is not None:
@@ -173,6 +190,16 @@ class AzureStorageQueue(ScanQueue):
             updated = self._main.update_message(message.id, message.pop_receipt, visibility_timeout=seconds)
         return replace(message, pop_receipt=updated.pop_receipt or "")
 
+    def dead_letter(self, body: str, error: str) -> str:
+        self._ensure()
+        return self._keep_dead(body, error, 0)
+
+    def dropped_dead_letters(self) -> int:
+        self._ensure()
+        with self._azure("read dead-letter count"):
+            metadata = self._poison.get_queue_properties().metadata or {}
+        return _count(metadata.get(_DROPPED))
+
     def dead_letters(self) -> list[DeadLetter]:
         # Peeking stops at 32 messages, so browse by leasing every dead letter briefly and releasing it.
         items = self._lease_poison()
@@ -203,6 +230,13 @@ class AzureStorageQueue(ScanQueue):
     def _bury(self, message_id: str, pop_receipt: str, raw: str, error: str, attempts: int) -> None:
         """Poison first, then delete: a crash in between duplicates the dead letter instead of losing it
         (and so does a lease lost in between: the next holder buries it again)."""
+        self._ensure()
+        self._keep_dead(raw, error, attempts, message_id)
+        with self._azure(f"dead-letter {message_id}"):
+            self._main.delete_message(message_id, pop_receipt)
+
+    def _keep_dead(self, raw: str, error: str, attempts: int, message_id: str = "") -> str:
+        """Sends a dead letter to the poison queue, then trims that queue to the bound; the letter's id."""
         log.warning("queue %s: message %s dead-lettered after %d attempts: %s", self.name, message_id, attempts, error)
         envelope = {
             _ENVELOPE: 1,
@@ -212,10 +246,36 @@ class AzureStorageQueue(ScanQueue):
             "dead_at": datetime.now(UTC).isoformat(),
             "message_id": message_id,
         }
-        self._ensure()
-        with self._azure(f"dead-letter {message_id}"):
-            self._poison.send_message(json.dumps(envelope), time_to_live=_NEVER_EXPIRE)
-            self._main.delete_message(message_id, pop_receipt)
+        with self._azure("dead-letter"):
+            sent = self._poison.send_message(json.dumps(envelope), time_to_live=_NEVER_EXPIRE)
+        self._trim_poison()
+        return str(sent.id)
+
+    def _trim_poison(self) -> None:
+        """Deletes the oldest dead letters beyond `max_dead_letters` and adds them to the `dropped` count."""
+        with self._azure("count dead letters"):
+            properties = self._poison.get_queue_properties()
+        excess = (properties.approximate_message_count or 0) - self.max_dead_letters
+        dropped = 0
+        with self._azure("drop dead letters"):
+            while dropped < excess:
+                batch = min(excess - dropped, 32)
+                page = list(self._poison.receive_messages(max_messages=batch, visibility_timeout=_BROWSE_LEASE))
+                if not page:
+                    break  # the rest are leased by someone browsing them; the next dead letter trims again
+                for item in page:
+                    self._poison.delete_message(item.id, item.pop_receipt)
+                dropped += len(page)
+            if dropped:
+                total = _count((properties.metadata or {}).get(_DROPPED)) + dropped
+                self._poison.set_queue_metadata({**(properties.metadata or {}), _DROPPED: str(total)})
+                log.warning(
+                    "queue %s: over %d dead letters: dropped the %d oldest (%d dropped in all)",
+                    self.name,
+                    self.max_dead_letters,
+                    dropped,
+                    total,
+                )
 
     def _lease_poison(self) -> list[QueueMessage]:
         self._ensure()
@@ -266,6 +326,13 @@ def _dead_letter(item: QueueMessage) -> DeadLetter:
         except (KeyError, TypeError, ValueError):
             pass
     return DeadLetter(item.id, raw, "moved to the poison queue by another consumer (no error recorded)", 0, inserted)
+
+
+def _count(text: object) -> int:
+    try:
+        return max(int(str(text)), 0)
+    except ValueError:
+        return 0
 
 
 def _error_code(err: HttpResponseError) -> str | None:

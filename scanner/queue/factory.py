@@ -6,34 +6,63 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from scanner.queue.errors import QueueError
-from scanner.queue.interface import DEFAULT_MAX_ATTEMPTS, ScanQueue
+from scanner.queue.interface import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_DEAD_LETTERS,
+    DEFAULT_MAX_QUEUED_PER_REGISTRY,
+    ScanQueue,
+)
 
 DEFAULT_QUEUE_NAME = "scan-requests"
 
 
 def open_queue(
-    url: str | Path, queue_name: str = DEFAULT_QUEUE_NAME, max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    url: str | Path,
+    queue_name: str = DEFAULT_QUEUE_NAME,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    *,
+    max_dead_letters: int = DEFAULT_MAX_DEAD_LETTERS,
+    max_queued_per_registry: int = DEFAULT_MAX_QUEUED_PER_REGISTRY,
 ) -> ScanQueue:
     """`sqlite:///abs/path.db` or a plain file path opens the embedded SQLite queue; a Storage connection
     string (`UseDevelopmentStorage=true`, `DefaultEndpointsProtocol=...;AccountName=...`, or one naming a
-    `QueueEndpoint=`) opens Azure Storage Queues, the SDK being imported only then."""
+    `QueueEndpoint=`) opens Azure Storage Queues, the SDK being imported only then. The bounds: see
+    `ScanQueue`."""
     text = str(url).strip()
     if not text:
         raise QueueError("queue: no queue location given")
     if _is_connection_string(text):
         from scanner.queue.azure_queue import AzureStorageQueue
 
-        return AzureStorageQueue(text, queue_name, max_attempts)
+        return AzureStorageQueue(
+            text,
+            queue_name,
+            max_attempts,
+            max_dead_letters=max_dead_letters,
+            max_queued_per_registry=max_queued_per_registry,
+        )
     from scanner.queue.sqlite_queue import SqliteQueue
 
     if text.startswith("sqlite:"):
         parsed = urlparse(text)
         if parsed.netloc or not parsed.path:
             raise QueueError(f"queue: {text!r} is not sqlite:///path")
-        return SqliteQueue(unquote(parsed.path), queue_name, max_attempts)
+        return SqliteQueue(
+            unquote(parsed.path),
+            queue_name,
+            max_attempts,
+            max_dead_letters=max_dead_letters,
+            max_queued_per_registry=max_queued_per_registry,
+        )
     if "://" in text:
         raise QueueError(f"queue: unsupported queue location {text.split('://')[0]}://…")
-    return SqliteQueue(text, queue_name, max_attempts)
+    return SqliteQueue(
+        text,
+        queue_name,
+        max_attempts,
+        max_dead_letters=max_dead_letters,
+        max_queued_per_registry=max_queued_per_registry,
+    )
 
 
 def _is_connection_string(text: str) -> bool:

@@ -3,6 +3,10 @@
 Delivery is at least once: a received message is leased (invisible to other consumers) for a visibility
 timeout; a consumer that dies without completing it lets it reappear with a higher dequeue count. So the
 same request may be processed twice, and consumers must be idempotent (a scan of a digest is).
+
+Both ends are bounded: a registry has at most `max_queued_per_registry` scans queued (one more goes to the
+dead letters with the reason, to be requeued once the queue drains: refused, never silently dropped), and
+at most `max_dead_letters` dead letters are kept (the oldest are dropped and counted).
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, get_args
 
+from scanner.model.settings import env_name
 from scanner.queue.errors import QueueError
 
 Reason = Literal["push", "import", "rescan", "manual"]
 REASONS: tuple[str, ...] = get_args(Reason)
 DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_DEAD_LETTERS = 10_000
+DEFAULT_MAX_QUEUED_PER_REGISTRY = 10_000
 MAX_LEASE = 7 * 24 * 3600
 
 # OCI image-spec digest grammar: algorithm ":" encoded.
@@ -117,10 +124,13 @@ class ScanRequest:
 @dataclass(frozen=True)
 class Sent:
     """The outcome of `send`: the id of the message carrying the work, and whether that message was
-    already pending under the same dedupe key (so nothing new was queued)."""
+    already pending under the same dedupe key (so nothing new was queued). `refused` is set when the queue
+    for the request's registry was full: the request went to the dead letters with that reason instead,
+    `message_id` being the dead letter's."""
 
     message_id: str
     deduplicated: bool = False
+    refused: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,24 @@ def check_seconds(what: str, seconds: int, minimum: int) -> int:
     return seconds
 
 
+def queue_full_error(registry: str, queued: int) -> str:
+    """Why a scan request was dead-lettered instead of queued."""
+    return (
+        f"refused: {queued} scans of {registry} are already queued, the most one registry may have "
+        f"({env_name('max_queued_per_registry')}); requeue this dead letter once they have drained"
+    )
+
+
+def registry_of(body: str) -> str | None:
+    """The registry a message body names, if it is a scan request's JSON (for counting per registry)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    registry = data.get("registry") if isinstance(data, dict) else None
+    return registry if isinstance(registry, str) else None
+
+
 def abandoned_error(attempts: int) -> str:
     """The error of a message whose consumers kept dying (or timing out) without completing or failing it:
     without this limit a request that crashes its consumer would be redelivered forever."""
@@ -163,20 +191,45 @@ def abandoned_error(attempts: int) -> str:
 class ScanQueue(ABC):
     """A queue of `ScanRequest`s with leases, retries and a dead-letter queue."""
 
-    def __init__(self, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> None:
-        if max_attempts < 1:
-            raise QueueError(f"queue: max_attempts must be at least 1, not {max_attempts}")
+    def __init__(
+        self,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        max_dead_letters: int = DEFAULT_MAX_DEAD_LETTERS,
+        max_queued_per_registry: int = DEFAULT_MAX_QUEUED_PER_REGISTRY,
+    ) -> None:
+        for name, value in (
+            ("max_attempts", max_attempts),
+            ("max_dead_letters", max_dead_letters),
+            ("max_queued_per_registry", max_queued_per_registry),
+        ):
+            if value < 1:
+                raise QueueError(f"queue: {name} must be at least 1, not {value}")
         self.max_attempts = max_attempts
+        self.max_dead_letters = max_dead_letters
+        self.max_queued_per_registry = max_queued_per_registry
 
     def send(self, request: ScanRequest, dedupe_key: str | None = None) -> Sent:
         """Queues a request. With `dedupe_key`, a pending message with the same key makes this a no-op
-        (best effort, see the backend); consumers must be idempotent anyway."""
-        return self.send_raw(request.to_json(), dedupe_key)
+        (best effort, see the backend); consumers must be idempotent anyway. When `max_queued_per_registry`
+        requests of its registry are queued already, the request is dead-lettered instead (`Sent.refused`)."""
+        return self._enqueue(request.to_json(), dedupe_key, request.registry)
+
+    def send_raw(self, body: str, dedupe_key: str | None = None) -> Sent:
+        """Queues a body as it is: for bodies built by other producers. A body that is not a scan request
+        is dead-lettered by `receive`. No per-registry bound applies."""
+        return self._enqueue(body, dedupe_key, None)
 
     @abstractmethod
-    def send_raw(self, body: str, dedupe_key: str | None = None) -> Sent:
-        """Queues a body as it is: for requeued dead letters and bodies built by other producers. A body
-        that is not a scan request is dead-lettered by `receive`."""
+    def _enqueue(self, body: str, dedupe_key: str | None, registry: str | None) -> Sent:
+        """`send_raw`, bounded per registry when `registry` is given (see `send`)."""
+
+    @abstractmethod
+    def dead_letter(self, body: str, error: str) -> str:
+        """Keeps a body as a dead letter at once, never queued (an event nobody could read); its id."""
+
+    @abstractmethod
+    def dropped_dead_letters(self) -> int:
+        """How many dead letters were dropped, the oldest first, to keep at most `max_dead_letters`."""
 
     @abstractmethod
     def receive(self, max_messages: int = 1, visibility_timeout: int = 300) -> list[Message]:
@@ -201,12 +254,13 @@ class ScanQueue(ABC):
 
     @abstractmethod
     def dead_letters(self) -> list[DeadLetter]:
-        """The dead-letter queue, oldest first."""
+        """The dead-letter queue, oldest first (at most `max_dead_letters`)."""
 
     @abstractmethod
     def requeue_dead_letter(self, dead_letter_id: str) -> Sent:
-        """Moves a dead letter back to the queue as a fresh message (dequeue count 0). Raises
-        `QueueError` if there is no such dead letter."""
+        """Moves a dead letter back to the queue as a fresh message (dequeue count 0): the operator's
+        explicit request, so no per-registry bound applies. Raises `QueueError` if there is no such dead
+        letter."""
 
     def close(self) -> None:  # noqa: B027 - optional hook: backends without resources need not close
         """Releases connections."""

@@ -5,6 +5,10 @@ A received message stays in its table with `visible_at` moved forward (its lease
 run out. Every state change is one transaction (BEGIN IMMEDIATE takes the write lock before reading, so
 two consumers never lease the same row), and WAL with synchronous=FULL keeps committed changes across
 process crashes. Times are wall-clock seconds because several processes compare them.
+
+Each message row carries the registry its body names, so the per-registry bound is one indexed count in
+the transaction that inserts; the dead letters beyond the bound are deleted, oldest first, in the
+transaction that adds one, and counted in `queue_counters`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from pathlib import Path
 from scanner.queue.errors import LeaseLostError, QueueError
 from scanner.queue.interface import (
     DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_DEAD_LETTERS,
+    DEFAULT_MAX_QUEUED_PER_REGISTRY,
     DeadLetter,
     Message,
     ScanQueue,
@@ -31,11 +37,13 @@ from scanner.queue.interface import (
     Sent,
     abandoned_error,
     check_seconds,
+    queue_full_error,
+    registry_of,
 )
 
 log = logging.getLogger(__name__)
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -47,6 +55,7 @@ CREATE TABLE IF NOT EXISTS messages (
     visible_at REAL NOT NULL,
     dequeue_count INTEGER NOT NULL DEFAULT 0,
     pop_receipt TEXT,
+    registry TEXT,
     UNIQUE (queue, dedupe_key)
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at, seq);
@@ -59,7 +68,14 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     attempts INTEGER NOT NULL,
     dead_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS dead_letters_queue ON dead_letters (queue, seq);
+CREATE TABLE IF NOT EXISTS queue_counters (
+    queue TEXT PRIMARY KEY,
+    dropped_dead_letters INTEGER NOT NULL DEFAULT 0
+);
 """
+# Version 1 had no registry column: added, filled from the bodies, then indexed (after the column exists).
+_REGISTRY_INDEX = "CREATE INDEX IF NOT EXISTS messages_registry ON messages (queue, registry)"
 
 
 class SqliteQueue(ScanQueue):
@@ -71,8 +87,10 @@ class SqliteQueue(ScanQueue):
         queue_name: str = "scan-requests",
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         clock: Callable[[], float] = time.time,
+        max_dead_letters: int = DEFAULT_MAX_DEAD_LETTERS,
+        max_queued_per_registry: int = DEFAULT_MAX_QUEUED_PER_REGISTRY,
     ) -> None:
-        super().__init__(max_attempts)
+        super().__init__(max_attempts, max_dead_letters, max_queued_per_registry)
         self.path = Path(path)
         self.name = queue_name
         # Wall-clock seconds shared by every process on the file; a test passes its own to step through leases.
@@ -93,6 +111,12 @@ class SqliteQueue(ScanQueue):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+            if "registry" not in columns:
+                db.execute("ALTER TABLE messages ADD COLUMN registry TEXT")
+                rows = db.execute("SELECT id, body FROM messages").fetchall()
+                db.executemany("UPDATE messages SET registry = ? WHERE id = ?", [(registry_of(b), i) for i, b in rows])
+            db.execute(_REGISTRY_INDEX)
             db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
     @contextmanager
@@ -114,7 +138,8 @@ class SqliteQueue(ScanQueue):
                     raise QueueError(f"queue {self.path}: {err}") from err
                 raise
 
-    def send_raw(self, body: str, dedupe_key: str | None = None) -> Sent:
+    def _enqueue(self, body: str, dedupe_key: str | None, registry: str | None) -> Sent:
+        message_id = uuid.uuid4().hex
         with self._tx() as db:
             if dedupe_key is not None:
                 row = db.execute(
@@ -122,13 +147,33 @@ class SqliteQueue(ScanQueue):
                 ).fetchone()
                 if row is not None:
                     return Sent(row[0], deduplicated=True)
-            message_id = uuid.uuid4().hex
+            if registry is not None:
+                # Counting and inserting in one write transaction: concurrent senders cannot both take the last place.
+                (queued,) = db.execute(
+                    "SELECT COUNT(*) FROM messages WHERE queue = ? AND registry = ?", (self.name, registry)
+                ).fetchone()
+                if queued >= self.max_queued_per_registry:
+                    error = queue_full_error(registry, queued)
+                    self._keep_dead(db, message_id, body, error, 0)
+                    return Sent(message_id, refused=error)
             now = self._clock()
             db.execute(
-                "INSERT INTO messages (queue, id, body, dedupe_key, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (self.name, message_id, body, dedupe_key, now, now),
+                "INSERT INTO messages (queue, id, body, dedupe_key, enqueued_at, visible_at, registry)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self.name, message_id, body, dedupe_key, now, now, registry or registry_of(body)),
             )
         return Sent(message_id)
+
+    def dead_letter(self, body: str, error: str) -> str:
+        letter_id = uuid.uuid4().hex
+        with self._tx() as db:
+            self._keep_dead(db, letter_id, body, error, 0)
+        return letter_id
+
+    def dropped_dead_letters(self) -> int:
+        with self._tx() as db:
+            row = db.execute("SELECT dropped_dead_letters FROM queue_counters WHERE queue = ?", (self.name,)).fetchone()
+        return int(row[0]) if row else 0
 
     def receive(self, max_messages: int = 1, visibility_timeout: int = 300) -> list[Message]:
         if max_messages < 1:
@@ -217,8 +262,8 @@ class SqliteQueue(ScanQueue):
             # Without its dedupe key: the operator asked for this run explicitly.
             now = self._clock()
             db.execute(
-                "INSERT INTO messages (queue, id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?)",
-                (self.name, message_id, row[0], now, now),
+                "INSERT INTO messages (queue, id, body, enqueued_at, visible_at, registry) VALUES (?, ?, ?, ?, ?, ?)",
+                (self.name, message_id, row[0], now, now, registry_of(row[0])),
             )
             db.execute("DELETE FROM dead_letters WHERE id = ?", (dead_letter_id,))
         return Sent(message_id)
@@ -238,9 +283,36 @@ class SqliteQueue(ScanQueue):
 
     def _bury(self, db: sqlite3.Connection, message_id: str, body: str, error: str, attempts: int) -> None:
         """Moves a message to the dead letters in the caller's transaction: both rows change or neither."""
-        log.warning("queue %s: message %s dead-lettered after %d attempts: %s", self.name, message_id, attempts, error)
+        self._keep_dead(db, message_id, body, error, attempts)
+        db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+
+    def _keep_dead(self, db: sqlite3.Connection, letter_id: str, body: str, error: str, attempts: int) -> None:
+        """Adds a dead letter in the caller's transaction, dropping (and counting) the oldest beyond the bound."""
+        log.warning("queue %s: message %s dead-lettered after %d attempts: %s", self.name, letter_id, attempts, error)
         db.execute(
             "INSERT INTO dead_letters (queue, id, body, error, attempts, dead_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (self.name, message_id, body, error, attempts, self._clock()),
+            (self.name, letter_id, body, error, attempts, self._clock()),
         )
-        db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+        (kept,) = db.execute("SELECT COUNT(*) FROM dead_letters WHERE queue = ?", (self.name,)).fetchone()
+        excess = kept - self.max_dead_letters
+        if excess <= 0:
+            return
+        db.execute(
+            "DELETE FROM dead_letters WHERE seq IN (SELECT seq FROM dead_letters WHERE queue = ? ORDER BY seq LIMIT ?)",
+            (self.name, excess),
+        )
+        db.execute(
+            "INSERT INTO queue_counters (queue, dropped_dead_letters) VALUES (?, ?) ON CONFLICT (queue)"
+            " DO UPDATE SET dropped_dead_letters = dropped_dead_letters + excluded.dropped_dead_letters",
+            (self.name, excess),
+        )
+        (dropped,) = db.execute(
+            "SELECT dropped_dead_letters FROM queue_counters WHERE queue = ?", (self.name,)
+        ).fetchone()
+        log.warning(
+            "queue %s: over %d dead letters: dropped the %d oldest (%d dropped in all)",
+            self.name,
+            self.max_dead_letters,
+            excess,
+            dropped,
+        )

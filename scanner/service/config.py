@@ -87,17 +87,24 @@ class Clients:
 
     def queue(self) -> ScanQueue:
         attempts = self.retry_settings().max_attempts
-        url = _required(self.settings(), "queue")
+        settings = self.settings()
+        url = _required(settings, "queue")
         with self._lock:
             if self._queue is None:
-                self._queue = open_queue(url, max_attempts=attempts)
+                self._queue = open_queue(
+                    url,
+                    max_attempts=attempts,
+                    max_dead_letters=settings.max_dead_letters,
+                    max_queued_per_registry=settings.max_queued_per_registry,
+                )
             return self._queue
 
     def dead_letters(self) -> ScanQueue:
-        url = _required(self.settings(), "queue")
+        settings = self.settings()
+        url = _required(settings, "queue")
         with self._lock:
             if self._dead is None:
-                self._dead = open_queue(url, EVENT_DEAD_LETTER_QUEUE)
+                self._dead = open_queue(url, EVENT_DEAD_LETTER_QUEUE, max_dead_letters=settings.max_dead_letters)
             return self._dead
 
     def db(self) -> SqliteVulnDatabase:

@@ -1,5 +1,6 @@
 """Registry events in, `RegistryEvent`s out: ACR's Event Grid and CloudEvents envelopes, and the CNCF
-distribution registry's notification envelope. Pure parsing, no I/O."""
+distribution registry's notification envelope; and what one delivery may be (its media type, how many
+events). Pure parsing, no I/O."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from scanner.model.errors import AcrguardError
+from scanner.model.settings import env_name
 
 Kind = Literal["push", "delete", "chart", "import", "pull"]
 
@@ -35,6 +37,10 @@ MANIFEST_MEDIA_TYPES = frozenset(
 
 class EventError(AcrguardError):
     """A registry event that cannot be understood; the message names the missing or bad field."""
+
+
+class TooManyEvents(EventError):
+    """A delivery carrying more events than one request may: refused whole (413), nothing handled or kept."""
 
 
 @dataclass(frozen=True)
@@ -75,11 +81,14 @@ def parse_event(event: Any) -> RegistryEvent:
     return _from_data(kind, data, topic, when, event_id)
 
 
-def parse_notifications(body: Any) -> list[RegistryEvent]:
+def parse_notifications(body: Any, max_events: int | None = None) -> list[RegistryEvent]:
     """The distribution registry's `{"events": [...]}`: manifest pushes and manifest GET pulls (by digest).
-    Blob events, HEAD requests (existence checks) and other actions are dropped."""
+    Blob events, HEAD requests (existence checks) and other actions are dropped. More than `max_events`
+    events raise TooManyEvents before any is read."""
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise EventError("notification: field 'events' is missing or not a list")
+    if max_events is not None:
+        check_batch(len(body["events"]), max_events, "notification")
     out: list[RegistryEvent] = []
     for index, item in enumerate(body["events"]):
         if not isinstance(item, dict):
@@ -199,3 +208,34 @@ def _text(obj: dict[str, Any], name: str, where: str) -> str:
     if not isinstance(value, str) or not value:
         raise EventError(f"event: field '{where}.{name}' is missing")
     return value
+
+
+# --------------------------------------------------------------------------------------------------
+# what one delivery may be
+
+# Event Grid delivers its own schema as application/json and CloudEvents 1.0 in structured mode, one event
+# or a batch; the distribution registry posts its envelope with a media type of its own. Anything else
+# (text/plain, forms: what a web page may POST without a CORS preflight) is refused before it is read.
+EVENT_GRID_MEDIA_TYPES = frozenset(
+    {"application/json", "application/cloudevents+json", "application/cloudevents-batch+json"}
+)
+NOTIFICATION_MEDIA_TYPES = frozenset({"application/json", "application/vnd.docker.distribution.events.v1+json"})
+
+
+def media_type_refusal(content_type: str | None, accepted: frozenset[str]) -> str | None:
+    """None when `content_type` (parameters such as charset aside) is one of `accepted`, else the one-line
+    reason for a 415."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type in accepted:
+        return None
+    shown = f"{media_type[:80]!r}" if media_type else "none"
+    return f"Content-Type {shown} is not accepted here: send {', '.join(sorted(accepted))}"
+
+
+def check_batch(count: int, max_events: int, what: str) -> None:
+    """Raises TooManyEvents when one delivery carries more than `max_events` events."""
+    if count > max_events:
+        raise TooManyEvents(
+            f"{what}: {count} events in one request, over the limit of {max_events} "
+            f"({env_name('max_events_per_request')}); nothing was handled"
+        )

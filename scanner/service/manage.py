@@ -154,6 +154,8 @@ def request_scan(
         return ScanOutcome("current", order.registry, order.repository, digest, order.tag)
     request = ScanRequest.create(order.registry, order.repository, digest, tag=order.tag, reason="manual")
     sent = queue.send(request, request.dedupe_key(scanner_version))
+    if sent.refused:
+        raise ManageError(503, "QueueFull", f"{sent.refused} (dead letter {sent.message_id})")
     status: Literal["queued", "pending"] = "pending" if sent.deduplicated else "queued"
     return ScanOutcome(status, order.registry, order.repository, digest, order.tag, request, sent.message_id)
 

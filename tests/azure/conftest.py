@@ -23,7 +23,7 @@ from scanner.store import open_store
 from scanner.vulndb.location import open_scan_database
 from scanner.vulndb.osv_import import import_sources
 from tests.app_index import blueprint_functions
-from tests.azure.manage_support import manage_env, vulndb_path  # noqa: F401 - the management tests' fixtures
+from tests.azure.manage_support import FRONT_DOOR_SETTINGS, manage_env, vulndb_path  # noqa: F401 - the management tests' fixtures
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REG = "contoso.azurecr.io"
@@ -73,7 +73,7 @@ def functions() -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def environment(monkeypatch: pytest.MonkeyPatch, store_path: str) -> Iterator[None]:
-    for name in ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "ACRGUARD_API_TOKEN", "ACRGUARD_ALLOW_ANONYMOUS"):
+    for name in ("WEBSITE_INSTANCE_ID", "ACRGUARD_API_TOKEN", "ACRGUARD_ALLOW_ANONYMOUS", *FRONT_DOOR_SETTINGS):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ACRGUARD_STORE", store_path)
     monkeypatch.setenv("ACRGUARD_API_KEY", KEY)

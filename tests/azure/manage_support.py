@@ -39,6 +39,8 @@ REPO = "app/alpine"
 DIGEST = "sha256:" + "a" * 64
 OTHER = "sha256:" + "b" * 64
 FILE_RULE = "file-accept-nothing"
+# Settings that change who may call: unset in every test unless the test sets them.
+FRONT_DOOR_SETTINGS = ("WEBSITE_SITE_NAME", "ACRGUARD_EVENTS_TOKEN", "ACRGUARD_TRUST_FUNCTIONS_HOST")
 
 
 FUNCTIONS = blueprint_functions(api_bp, manage_bp)
@@ -65,7 +67,7 @@ def manage_env(tmp_path: Path, vulndb_path: Path, monkeypatch: pytest.MonkeyPatc
         f"rules:\n  - name: {FILE_RULE}\n    justification: matches no finding\n"
         "    match:\n      ids: [CVE-0000-00000]\n"
     )
-    for name in ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "ACRGUARD_API_TOKEN", "ACRGUARD_ALLOW_ANONYMOUS"):
+    for name in ("WEBSITE_INSTANCE_ID", "ACRGUARD_API_TOKEN", "ACRGUARD_ALLOW_ANONYMOUS", *FRONT_DOOR_SETTINGS):
         monkeypatch.delenv(name, raising=False)
     for name in ("ACRGUARD_GATES", "ACRGUARD_INSECURE_REGISTRIES", "ACRGUARD_HEALTH_WEBHOOK"):
         monkeypatch.delenv(name, raising=False)

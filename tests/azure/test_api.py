@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import types
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -196,7 +198,8 @@ def test_key_required_when_configured(call: Call) -> None:
     route = {"registry": REG, "digest": UNHEALTHY}
     assert call("get_image", route, headers={})[0] == 401
     assert call("get_image", route, headers={"x-api-key": "wrong"})[0] == 401
-    assert call("get_image", route, headers={"Authorization": f"Bearer {KEY}"})[0] == 200
+    # The key is accepted in its own header only: as a bearer token it is nothing.
+    assert call("get_image", route, headers={"Authorization": f"Bearer {KEY}"})[0] == 401
     assert call("get_image", route, headers={"X-Api-Key": KEY})[0] == 200
 
 
@@ -205,6 +208,14 @@ def test_bearer_token_setting(call: Call, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("ACRGUARD_API_TOKEN", "tok")
     assert call("list_images", headers={"Authorization": "Bearer tok"})[0] == 200
     assert call("list_images", headers={"Authorization": "Bearer nope"})[0] == 401
+    assert call("list_images", headers={"x-api-key": "tok"})[0] == 401  # the token is no key
+
+
+def test_the_events_token_reads_nothing(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ACRGUARD_API_KEY")
+    monkeypatch.setenv("ACRGUARD_EVENTS_TOKEN", "events")
+    for headers in ({"Authorization": "Bearer events"}, {"x-api-key": "events"}):
+        assert call("list_images", headers=headers)[0] == 401
 
 
 def test_anonymous_refused_unless_explicitly_allowed(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,9 +228,19 @@ def test_anonymous_refused_unless_explicitly_allowed(call: Call, monkeypatch: py
 
 
 def test_in_azure_the_host_checks_function_keys(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Inside the Functions host's Python worker (its module loaded) on an App Service instance.
     monkeypatch.delenv("ACRGUARD_API_KEY")
+    monkeypatch.setitem(sys.modules, "azure_functions_worker", types.ModuleType("azure_functions_worker"))
     monkeypatch.setenv("WEBSITE_INSTANCE_ID", "abc")
     assert call("list_images", headers={})[0] == 200
+
+
+def test_app_service_variables_alone_open_nothing(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A container on App Service (`acrguard serve` there, say) has them too, and no host checks its keys.
+    monkeypatch.delenv("ACRGUARD_API_KEY")
+    monkeypatch.setenv("WEBSITE_SITE_NAME", "app")
+    monkeypatch.setenv("WEBSITE_INSTANCE_ID", "abc")
+    assert call("list_images", headers={})[0] == 401
 
 
 def test_health_stays_anonymous_and_says_nothing(call: Call) -> None:

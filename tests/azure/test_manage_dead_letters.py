@@ -65,7 +65,7 @@ def test_scan_and_event_dead_letters_listed_and_scan_ones_requeued() -> None:
 
 
 def test_no_dead_letters() -> None:
-    assert call("list_dead_letters") == (200, {"value": []})
+    assert call("list_dead_letters") == (200, {"value": [], "dropped": {"event": 0, "scan": 0}})
 
 
 def test_event_dead_letters_on_azure_storage_queues(

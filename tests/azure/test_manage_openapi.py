@@ -1,6 +1,7 @@
-"""The whole HTTP route table against the OpenAPI document: every route and method of the sub-assessment
-and management blueprints is described with its path parameters, and nothing else is; the management
-functions' bindings (routes, methods, function-key auth level)."""
+"""The whole HTTP route table against the OpenAPI document: every route and method of the HTTP blueprints
+(sub-assessments, management, registry notifications) and the Event Grid webhook serve answers is described
+with its path parameters, and nothing else is; the management functions' bindings (routes, methods,
+function-key auth level)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ import json
 
 from jsonschema import Draft202012Validator
 
-from scanner.azure.openapi import document
+from scanner.azure.api import bp as api_bp
+from scanner.azure.events import bp as events_bp
+from scanner.azure.manage import bp as manage_bp
+from scanner.azure.openapi import EVENTGRID_PATH, document
+from scanner.localhost.serve import EVENTGRID_PATH as SERVED_WEBHOOK
+from tests.app_index import blueprint_functions
 from tests.azure.manage_support import FUNCTIONS
+
+HTTP_FUNCTIONS = blueprint_functions(api_bp, manage_bp, events_bp)
 
 MANAGE = {
     "create_scan": ("scans", ["POST"]),
@@ -38,17 +46,21 @@ def test_manage_bindings() -> None:
 def test_every_route_and_method_is_documented_and_nothing_else() -> None:
     doc = document()
     served: set[tuple[str, str]] = set()
-    for fn in FUNCTIONS.values():
+    for fn in HTTP_FUNCTIONS.values():
         trigger = json.loads(fn.get_function_json())["bindings"][0]
-        served |= {("/" + trigger["route"], m.lower()) for m in trigger["methods"]}
-    described = {(path, method) for path, item in doc["paths"].items() for method in item}
+        if trigger["type"] == "httpTrigger":
+            served |= {("/" + trigger["route"], m.lower()) for m in trigger["methods"]}
+    assert EVENTGRID_PATH == SERVED_WEBHOOK and doc["paths"][EVENTGRID_PATH]["servers"] == [{"url": "/"}]
+    served |= {(EVENTGRID_PATH, "post"), (EVENTGRID_PATH, "options")}
+    described = {(path, method) for path, item in doc["paths"].items() for method in item if method != "servers"}
     assert served == described
     for path, method in described:
         operation = doc["paths"][path][method]
         declared = {p["name"] for p in operation["parameters"] if p["in"] == "path"}
         assert declared == {seg[1:-1] for seg in path.split("/") if seg.startswith("{")}, (path, method)
         assert any(code.startswith("2") for code in operation["responses"]), (path, method)
-        if method in ("post", "delete"):
-            assert "security" not in operation, "writes are never anonymous"
+        if method in ("post", "delete", "options"):
+            security = operation.get("security", doc["security"])
+            assert security and {} not in security, ("writes are never anonymous", path, method)
     for schema in doc["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema)

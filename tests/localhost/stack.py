@@ -25,7 +25,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 FUNCTION_KEY = "serve-function-key"
 API_KEY = "serve-api-key"
+EVENTS_TOKEN = "serve-events-token"
 HEADERS = {"x-api-key": API_KEY, "x-functions-key": FUNCTION_KEY}
+# What a notifying registry sends (its `notifications.endpoints[].headers`), and an Event Grid delivery.
+NOTIFY_HEADERS = {
+    "Authorization": f"Bearer {EVENTS_TOKEN}",
+    "x-functions-key": FUNCTION_KEY,
+    "Content-Type": "application/vnd.docker.distribution.events.v1+json",
+}
+EVENT_GRID_HEADERS = {"Content-Type": "application/json", "aeg-event-type": "Notification"}
 VULN = "ALPINE-CVE-2019-14697"
 APK_DB = b"P:musl\nV:1.1.22-r2\nA:x86_64\no:musl\n\n"
 
@@ -72,9 +80,8 @@ class Serve:
         return response.status, json.loads(response.body) if response.body else None
 
     def post(self, path: str, body: Any, headers: Mapping[str, str] | None = None) -> tuple[int, Any]:
-        response = realparts.http(
-            "POST", self.url(path), headers={**HEADERS, **(headers or {})}, data=json.dumps(body).encode(), timeout=10
-        )
+        sent = {**HEADERS, "Content-Type": "application/json", **(headers or {})}
+        response = realparts.http("POST", self.url(path), headers=sent, data=json.dumps(body).encode(), timeout=10)
         return response.status, json.loads(response.body) if response.body else None
 
     def image(self, registry: str, digest: str) -> tuple[int, Any]:
@@ -116,7 +123,8 @@ def start_serve(
     another process holds raises `PortTaken`. The environment is minimal: the keys, `env`, and PATH, HOME,
     LANG and TMPDIR. `ready_timeout` bounds the wait against a hang; it is no speed requirement."""
     workdir.mkdir(parents=True, exist_ok=True)
-    environment = minimal_env({"ACRGUARD_FUNCTION_KEY": FUNCTION_KEY, "ACRGUARD_API_KEY": API_KEY, **(env or {})})
+    keys = {"ACRGUARD_FUNCTION_KEY": FUNCTION_KEY, "ACRGUARD_API_KEY": API_KEY, "ACRGUARD_EVENTS_TOKEN": EVENTS_TOKEN}
+    environment = minimal_env({**keys, **(env or {})})
     args = [
         *(sys.executable, "-m", "scanner", "serve", "--port", str(port), "--runner", runner),
         *("--store", store or str(workdir / "store.sqlite"), "--queue", queue or str(workdir / "queue.sqlite")),
@@ -205,9 +213,13 @@ def wait_for(what: str, check: Any, timeout: float = 30, interval: float = 0.2, 
 # helpers for the lifecycle and fault scenarios (added for tests/localhost/test_serve_lifecycle.py and
 # test_serve_faults.py)
 
-NOTIFY_ENDPOINT = """\
-    - name: {name}
-      url: {url}
+# The credentials go in headers, never in the URL, which the registry logs.
+NOTIFY_ENDPOINT = f"""\
+    - name: {{name}}
+      url: {{url}}
+      headers:
+        Authorization: ["Bearer {EVENTS_TOKEN}"]
+        x-functions-key: ["{FUNCTION_KEY}"]
       timeout: 2s
       threshold: 3
       backoff: 1s
@@ -215,7 +227,7 @@ NOTIFY_ENDPOINT = """\
 
 
 def serve_notification_url(serve_port: int) -> str:
-    return f"http://127.0.0.1:{serve_port}/api/registry-notifications?code={FUNCTION_KEY}"
+    return f"http://127.0.0.1:{serve_port}/api/registry-notifications"
 
 
 def start_registry_notifying(workdir: Path, urls: Sequence[str], host: str | None = None) -> realparts.Registry:

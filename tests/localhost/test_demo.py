@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -147,6 +149,7 @@ def test_demo_brings_up_the_stack_and_prints_working_queries(demo_env: dict[str,
     assert ["Unknown", "ALPINE-CVE-2019-1547", "libssl1.1", "1.1.1c-r0", "->", "1.1.1d-r0"] in lines
     snapshots = list((Path(demo_env["HOME"]) / ".cache" / "acrguard").glob("osv-snapshot-*.sqlite"))
     assert len(snapshots) == 1, "the database was not built from the bundled snapshot"
+    _keys_stay_out_of_the_registry_log(Path(demo_env["ACRGUARD_DEMO_DIR"]), out)
 
     # The printed commands query a running stack, so bring one up again and run them: the demo starts afresh
     # (a new push and scan), on ports of its own.
@@ -169,6 +172,21 @@ def test_demo_brings_up_the_stack_and_prints_working_queries(demo_env: dict[str,
             [*keyless, "-o", "/dev/null", "-w", "%{http_code}"], env=minimal_env(), capture_output=True, text=True
         )
         assert denied.stdout == "401"
+
+
+def _keys_stay_out_of_the_registry_log(demo_dir: Path, output: str) -> None:
+    """The registry sends its credentials as notification headers, not in the URL, and its log (which names
+    each endpoint's URL and, at info, its headers) holds none of this run's keys."""
+    config = (demo_dir / "registry" / "config.yml").read_text()
+    (url,) = [line.split("url:", 1)[1].strip() for line in config.splitlines() if line.strip().startswith("url:")]
+    assert url.endswith("/api/registry-notifications"), url
+    (token,) = re.findall(r'Authorization: \["Bearer ([^"]+)"\]', config)
+    printed = _curl_commands(output)["image"]
+    keys = {token} | {part.split(": ", 1)[1] for part in printed if part.startswith(("x-api-key:", "x-functions-key:"))}
+    assert len(keys) == 3 and all(len(key) >= 20 for key in keys)
+    log = (demo_dir / "registry.log").read_text(errors="replace")
+    assert [key for key in keys if key in log] == []
+    assert stat.S_IMODE((demo_dir / "registry" / "config.yml").stat().st_mode) == 0o600
 
 
 class _serving:

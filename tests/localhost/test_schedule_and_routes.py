@@ -75,7 +75,8 @@ def test_event_grid_validation_and_options_handshake() -> None:
         [{"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "data": {"validationCode": "v1"}}]
     )
     target = "/runtime/webhooks/eventgrid?functionName=acr_events&code=k"
-    reply = _dispatcher(seen).dispatch("POST", target, {"aeg-event-type": "SubscriptionValidation"}, body.encode(), "h")
+    handshake = {"aeg-event-type": "SubscriptionValidation", "Content-Type": "application/json"}
+    reply = _dispatcher(seen).dispatch("POST", target, handshake, body.encode(), "h")
     assert (reply.status, json.loads(reply.body)) == (200, {"validationResponse": "v1"})
     options = _dispatcher(seen).dispatch("OPTIONS", target, {"WebHook-Request-Origin": "eventgrid.azure.net"}, b"", "h")
     assert options.status == 200 and options.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
@@ -86,10 +87,13 @@ def test_event_grid_notifications_reach_the_handler_and_need_the_key() -> None:
     seen: list[Any] = []
     cloud = {"specversion": "1.0", "id": "1", "type": "t", "source": "s", "data": {}}
     target = "/runtime/webhooks/eventgrid?functionName=acr_events"
-    assert _dispatcher(seen).dispatch("POST", target, {}, json.dumps(cloud).encode(), "h").status == 401
-    reply = _dispatcher(seen).dispatch("POST", target + "&code=k", {}, json.dumps([cloud, cloud]).encode(), "h")
+    json_type = {"Content-Type": "application/cloudevents-batch+json"}
+    assert _dispatcher(seen).dispatch("POST", target, json_type, json.dumps(cloud).encode(), "h").status == 401
+    reply = _dispatcher(seen).dispatch("POST", target + "&code=k", json_type, json.dumps([cloud, cloud]).encode(), "h")
     assert reply.status == 200 and seen == [cloud, cloud]
-    missing = _dispatcher(seen).dispatch("POST", target.replace("acr_events", "other") + "&code=k", {}, b"[]", "h")
+    missing = _dispatcher(seen).dispatch(
+        "POST", target.replace("acr_events", "other") + "&code=k", json_type, b"[]", "h"
+    )
     assert missing.status == 404
 
 
@@ -133,9 +137,10 @@ def test_a_failing_handler_is_a_500_not_the_servers_end() -> None:
     def boom(event: Any) -> None:
         raise RuntimeError("store down")
 
-    dispatcher = Dispatcher(FunctionIndex(event_grid={"acr_events": boom}))
-    target = "/runtime/webhooks/eventgrid?functionName=acr_events"
-    assert dispatcher.dispatch("POST", target, {"aeg-event-type": "Notification"}, b"[{}]", "h").status == 500
+    dispatcher = Dispatcher(FunctionIndex(event_grid={"acr_events": boom}), function_key="k")
+    target = "/runtime/webhooks/eventgrid?functionName=acr_events&code=k"
+    headers = {"aeg-event-type": "Notification", "Content-Type": "application/json"}
+    assert dispatcher.dispatch("POST", target, headers, b"[{}]", "h").status == 500
 
 
 def test_worker_drains_until_stopped() -> None:

@@ -18,6 +18,7 @@ import pytest
 from scanner.vulndb.osv_import import import_sources
 
 from .stack import (
+    EVENT_GRID_HEADERS,
     FUNCTION_KEY,
     VULN,
     Serve,
@@ -77,9 +78,8 @@ def test_push_is_scanned_and_served(served: tuple[Serve, realparts.Registry], tm
             "data": {"validationCode": "code-123", "validationUrl": "https://example.invalid"},
         }
     ]
-    answer = realparts.http(
-        "POST", webhook, headers={"aeg-event-type": "SubscriptionValidation"}, data=json.dumps(validation).encode()
-    )
+    handshake = {**EVENT_GRID_HEADERS, "aeg-event-type": "SubscriptionValidation"}
+    answer = realparts.http("POST", webhook, headers=handshake, data=json.dumps(validation).encode())
     assert (answer.status, json.loads(answer.body)) == (200, {"validationResponse": "code-123"})
     event = {
         "id": "eg-1",
@@ -102,9 +102,7 @@ def test_push_is_scanned_and_served(served: tuple[Serve, realparts.Registry], tm
             "request": {"id": "r", "host": registry.host, "method": "PUT", "useragent": "test"},
         },
     }
-    notified = realparts.http(
-        "POST", webhook, headers={"aeg-event-type": "Notification"}, data=json.dumps([event]).encode()
-    )
+    notified = realparts.http("POST", webhook, headers=EVENT_GRID_HEADERS, data=json.dumps([event]).encode())
     assert notified.status == 200, notified.body
     # The webhook decides before it answers: a second scan would be a queued (or leased) message, or a second
     # scan record once a worker had taken it. Neither is there, so none will start.

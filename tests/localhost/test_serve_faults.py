@@ -32,7 +32,9 @@ from tests.policy.httprecorder import Recorder, recording_server
 from tests.queue.azurite_server import running_azurite
 
 from .stack import (
+    EVENT_GRID_HEADERS,
     FUNCTION_KEY,
+    NOTIFY_HEADERS,
     VULN,
     PortTaken,
     Serve,
@@ -260,9 +262,7 @@ def test_registry_down_is_retried_with_backoff_then_failed_and_dead_lettered(qui
     notification = wait_for("the registry's push notification", push_notification, context=stack.context)
     stack.registry.stop()
     # The registry's own notification, delivered once the registry is gone (as a slow relay would).
-    answer = realparts.http(
-        "POST", serve_notification_url(stack.port), headers={"Content-Type": "application/json"}, data=notification
-    )
+    answer = realparts.http("POST", serve_notification_url(stack.port), headers=NOTIFY_HEADERS, data=notification)
     assert answer.status == 200 and json.loads(answer.body)["queued"] == 1
 
     dead = wait_for(
@@ -335,13 +335,13 @@ def test_malformed_events_are_dead_lettered_with_their_error(stack: Stack) -> No
     serve = stack.start_serve()
     bad = _pushed_event(stack, "bad-1", "sha256:" + "0" * 64, "x", datetime.now(UTC))
     del bad["data"]["target"]["digest"]
-    answer = realparts.http(
-        "POST", _webhook(stack), headers={"aeg-event-type": "Notification"}, data=json.dumps([bad]).encode()
-    )
+    answer = realparts.http("POST", _webhook(stack), headers=EVENT_GRID_HEADERS, data=json.dumps([bad]).encode())
     assert answer.status == 200, answer.body
-    not_json = realparts.http("POST", serve_notification_url(stack.port), data=b"{not json")
+    not_json = realparts.http("POST", serve_notification_url(stack.port), headers=NOTIFY_HEADERS, data=b"{not json")
     assert not_json.status == 200 and json.loads(not_json.body)["dead_lettered"] is True
-    no_events = realparts.http("POST", serve_notification_url(stack.port), data=json.dumps({"events": 7}).encode())
+    no_events = realparts.http(
+        "POST", serve_notification_url(stack.port), headers=NOTIFY_HEADERS, data=json.dumps({"events": 7}).encode()
+    )
     assert no_events.status == 200 and json.loads(no_events.body)["dead_lettered"] is True
 
     errors = _dead_event_errors(stack)
@@ -364,9 +364,7 @@ def test_duplicated_and_reordered_events_give_one_scan_and_one_charge(stack: Sta
     early, late = _pushed_event(stack, "eg-a", digest, "a", now), _pushed_event(stack, "eg-b", digest, "b", now)
     late["eventTime"] = late["data"]["timestamp"] = (now + timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
     for batch in ([late], [early, late], [early], [late, early]):
-        answer = realparts.http(
-            "POST", _webhook(stack), headers={"aeg-event-type": "Notification"}, data=json.dumps(batch).encode()
-        )
+        answer = realparts.http("POST", _webhook(stack), headers=EVENT_GRID_HEADERS, data=json.dumps(batch).encode())
         assert answer.status == 200, answer.body
 
     def done() -> Any:
@@ -379,12 +377,12 @@ def test_duplicated_and_reordered_events_give_one_scan_and_one_charge(stack: Sta
     # The registry's own notifications replayed after the scan (a redelivery), twice.
     for request in list(stack.events.requests):
         for _ in range(2):
-            answer = realparts.http("POST", serve_notification_url(stack.port), data=request.body)
+            answer = realparts.http(
+                "POST", serve_notification_url(stack.port), headers=NOTIFY_HEADERS, data=request.body
+            )
             assert answer.status == 200
     for batch in ([early, late], [late]):
-        realparts.http(
-            "POST", _webhook(stack), headers={"aeg-event-type": "Notification"}, data=json.dumps(batch).encode()
-        )
+        realparts.http("POST", _webhook(stack), headers=EVENT_GRID_HEADERS, data=json.dumps(batch).encode())
     wait_for("the queue drained", lambda: queue_rows(stack.queue_path, "messages", SCANS) == [])
     status, body = serve.image(stack.registry.host, digest)
     assert status == 200 and body["lastScan"]["scanId"] == first["lastScan"]["scanId"]

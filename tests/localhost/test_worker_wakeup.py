@@ -42,12 +42,12 @@ def test_successful_writes_notify_reads_and_failures_do_not() -> None:
         raise RuntimeError("store down")
 
     index = FunctionIndex(event_grid={"acr_events": seen.append, "broken": failing})
-    dispatcher = Dispatcher(index, on_write=lambda: woken.append(1))
-    notification = {"aeg-event-type": "Notification"}
+    dispatcher = Dispatcher(index, on_write=lambda: woken.append(1), function_key="k")
+    notification = {"aeg-event-type": "Notification", "Content-Type": "application/json", "x-functions-key": "k"}
     target = "/runtime/webhooks/eventgrid?functionName="
     assert dispatcher.dispatch("POST", target + "acr_events", notification, b"[{}]", "h").status == 200
     assert (len(seen), len(woken)) == (1, 1)
-    assert dispatcher.dispatch("OPTIONS", target + "acr_events", {}, b"", "h").status == 200
+    assert dispatcher.dispatch("OPTIONS", target + "acr_events&code=k", {}, b"", "h").status == 200
     assert dispatcher.dispatch("POST", target + "broken", notification, b"[{}]", "h").status == 500
     assert dispatcher.dispatch("GET", "/api/nothing-here", {}, b"", "h").status == 404
     assert len(woken) == 1

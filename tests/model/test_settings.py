@@ -106,7 +106,7 @@ def test_values_as_read() -> None:
             "ACRGUARD_INSECURE_REGISTRIES": "Registry.LAN:5000, ,127.0.0.1:5001",
             "ACRGUARD_DB_ECOSYSTEMS": "PyPI, Alpine,",
             "ACRGUARD_ALLOW_ANONYMOUS": " TRUE ",
-            "WEBSITE_SITE_NAME": "app",
+            "WEBSITE_INSTANCE_ID": "instance-1",
             "ACRGUARD_LIMIT_MAX_LAYERS": "9",
             "ACRGUARD_JOB_LIMIT_WALL_SECONDS": "60",
             "ACRGUARD_RESCAN_SCHEDULE": "0 30 4 * * *",
@@ -119,18 +119,19 @@ def test_values_as_read() -> None:
     assert settings.max_attempts == 7
     assert settings.insecure_registries == frozenset({"registry.lan:5000", "127.0.0.1:5001"})
     assert settings.db_ecosystems == ("PyPI", "Alpine")
-    assert settings.allow_anonymous and settings.in_azure
+    assert settings.allow_anonymous and settings.on_app_service
     assert settings.limits == Limits(max_layers=9)
     assert settings.job_limits == (("WALL_SECONDS", "60"),)
     assert settings.rescan_schedule == "0 30 4 * * *"
     # Only the word opens anonymous access.
     assert not Settings.from_environ({"ACRGUARD_ALLOW_ANONYMOUS": "yes"}).allow_anonymous
-    assert not Settings().in_azure
+    assert not Settings().on_app_service
 
 
 def test_secrets_stay_out_of_the_repr() -> None:
     secret = "hunter2-secret"
     names = ["ACRGUARD_API_KEY", "ACRGUARD_API_TOKEN", "ACRGUARD_FUNCTION_KEY", "ACRGUARD_EVENTGRID_TOPIC_KEY"]
+    names.append("ACRGUARD_EVENTS_TOKEN")
     settings = Settings.from_environ({**dict.fromkeys(names, secret), "ACRGUARD_REGISTRY_PASSWORD": secret})
     assert settings.api_key == secret and secret not in repr(settings)
 

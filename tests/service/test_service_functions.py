@@ -6,6 +6,7 @@ import copy
 import json
 import subprocess
 import sys
+import types
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.app_index import blueprint_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+NOTIFY = {"Content-Type": "application/vnd.docker.distribution.events.v1+json"}  # what the registry sends
 
 
 FUNCTIONS = blueprint_functions(events_bp, rescan_bp)
@@ -37,6 +39,12 @@ def handler(name: str) -> Callable[..., Any]:
 
 @pytest.fixture
 def env(tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    # The handlers as Azure runs them: in the Functions host's Python worker (its module loaded) on an App
+    # Service instance, whose host has checked the function key (or the Event Grid system key) already.
+    monkeypatch.setitem(sys.modules, "azure_functions_worker", types.ModuleType("azure_functions_worker"))
+    monkeypatch.setenv("WEBSITE_INSTANCE_ID", "instance-1")
+    for name in ("ACRGUARD_API_KEY", "ACRGUARD_API_TOKEN", "ACRGUARD_EVENTS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ACRGUARD_STORE", str(tmp_path / "store.sqlite"))
     monkeypatch.setenv("ACRGUARD_QUEUE", str(tmp_path / "queue.sqlite"))
     monkeypatch.setenv("ACRGUARD_DB", str(db_path))
@@ -102,7 +110,7 @@ def test_registry_notifications_and_rescan_timer(env: Path) -> None:
     pull = load_event("registry-notification-pull-manifest.json")
     pull["events"][0]["timestamp"] = datetime.now(UTC).isoformat()
     for body in (push, load_event("registry-notification-push-blob.json"), pull):
-        req = func.HttpRequest("POST", "/api/registry-notifications", body=json.dumps(body).encode())
+        req = func.HttpRequest("POST", "/api/registry-notifications", headers=NOTIFY, body=json.dumps(body).encode())
         assert notify(req).status_code == 200
     digest = push["events"][0]["target"]["digest"]
     with open_store(env / "store.sqlite") as store:
@@ -115,7 +123,7 @@ def test_registry_notifications_and_rescan_timer(env: Path) -> None:
 
 
 def test_malformed_notification_is_dead_lettered(env: Path) -> None:
-    req = func.HttpRequest("POST", "/api/registry-notifications", body=b"{not json")
+    req = func.HttpRequest("POST", "/api/registry-notifications", headers=NOTIFY, body=b"{not json")
     response = handler("registry_notifications")(req)
     assert response.status_code == 200 and json.loads(response.get_body())["dead_lettered"] is True
     with open_queue(env / "queue.sqlite", EVENT_DEAD_LETTER_QUEUE) as dead:
