@@ -515,8 +515,13 @@ def test_a_key_file_others_can_read_stops_serve(tmp_path: Path, vulndb: Path, si
     workdir.mkdir()
     (workdir / "api-key").write_text("k" * 40 + "\n")
     (workdir / "api-key").chmod(0o644)
-    with pytest.raises(AssertionError, match="serve exited"):
-        _keyless(workdir, vulndb, sink)
+    try:
+        started = _keyless(workdir, vulndb, sink)
+    except AssertionError as err:
+        assert "serve exited" in str(err)
+    else:
+        started.stop()
+        pytest.fail("serve started with a key file others can read")
     assert "readable by others (mode 644); chmod 600 it" in (workdir / "serve.log").read_text()
 
 
