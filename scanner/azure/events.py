@@ -12,9 +12,10 @@ import azure.functions as func
 
 from scanner import __version__
 from scanner.azure.http import json_response
+from scanner.image.registry_options import RegistryNotAllowed
 from scanner.service.config import clients
 from scanner.service.events import EventError, parse_event, parse_notifications
-from scanner.service.pipeline import handle_event
+from scanner.service.pipeline import handle_event, refused_event_body
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger(__name__)
@@ -26,10 +27,9 @@ def acr_events(event: func.EventGridEvent) -> None:
     cannot fix it. Store or queue failures raise, so Event Grid redelivers the event."""
     try:
         parsed = parse_event(event)
-    except EventError as err:
+        handle_event(parsed, clients.store(), clients.queue(), __version__, registries=clients.registries())
+    except (EventError, RegistryNotAllowed) as err:
         dead_letter(_event_body(event), str(err))
-        return
-    handle_event(parsed, clients.store(), clients.queue(), __version__)
 
 
 @bp.route(route="registry-notifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -42,9 +42,16 @@ def registry_notifications(req: func.HttpRequest) -> func.HttpResponse:
         dead_letter(raw, str(err) if isinstance(err, EventError) else f"notification: body is not JSON: {err}")
         # 200, not 4xx: the registry retries failed deliveries from memory, and a poison body would loop.
         return json_response({"accepted": 0, "dead_lettered": True}, 200)
-    store, queue = clients.store(), clients.queue()
-    queued = sum(1 for event in events if handle_event(event, store, queue, __version__) is not None)
-    return json_response({"accepted": len(events), "queued": queued, "dead_lettered": False}, 200)
+    store, queue, registries = clients.store(), clients.queue(), clients.registries()
+    queued = refused = 0
+    for event in events:
+        try:
+            if handle_event(event, store, queue, __version__, registries=registries) is not None:
+                queued += 1
+        except RegistryNotAllowed as err:
+            dead_letter(refused_event_body(event), str(err))
+            refused += 1
+    return json_response({"accepted": len(events) - refused, "queued": queued, "dead_lettered": refused > 0}, 200)
 
 
 def dead_letter(raw: str, error: str) -> None:
