@@ -25,6 +25,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from scanner.cli.main import main
+from scanner.image.registry_options import RegistryNotAllowed, RegistryOptions
+from scanner.model.settings import Settings
+from scanner.policy.gate_actions import AcrActions
+from scanner.queue import ScanRequest
+from scanner.sandbox.errors import JobError
+from scanner.service.manage import registry_resolver
+from scanner.service.sandboxed import make_sandboxed_fetch
 from scanner.vulndb.osv_import import import_sources
 from tests.azure.la_server import TOKEN, load_table, log_server
 from tests.httpserving import send_json, serving
@@ -168,6 +175,37 @@ def test_a_redirect_to_an_unconfigured_loopback_address_is_not_followed(
         code, err = sbom(capsys, registry.reference, "--insecure")
     assert code == 2 and len(err.splitlines()) == 1, err
     assert f"refused to connect to {target}:" in err and "a loopback address" in err, err
+    assert found.connections == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# defence in depth: whatever got into the queue, the client factory refuses a host that is not allowed
+
+
+def test_a_queued_scan_of_an_unlisted_host_connects_nowhere(tls_sink: tuple[Sink, Path]) -> None:
+    """A scan request that reached the queue without the intake (a requeued dead letter, a message from before
+    the allow-list): the worker's fetch step refuses it in one line and the host sees no connection; so do
+    tag resolution and gate actions, which reach registries through the same factory."""
+    found, ca = tls_sink
+    settings = Settings.from_environ(
+        {
+            "ACRGUARD_REGISTRIES": "cred.example=basic",
+            "ACRGUARD_REGISTRY_CREDENTIALS": json.dumps({"cred.example": {"username": "u", "password": SECRET}}),
+            "ACRGUARD_REGISTRY_CA_FILE": str(ca),
+        }
+    )
+    fetch = make_sandboxed_fetch("none", settings)
+    with pytest.raises(JobError) as caught:
+        fetch(ScanRequest.create(found.host, REPO, "sha256:" + "ab" * 32))
+    assert (
+        str(caught.value)
+        == f"fetch: registry '{found.host}' is not an allowed registry (name it in ACRGUARD_REGISTRIES): refused"
+    )
+    resolve = registry_resolver(RegistryOptions().with_settings(settings))
+    with pytest.raises(RegistryNotAllowed):
+        resolve(found.host, REPO, "1")
+    with pytest.raises(RegistryNotAllowed):
+        AcrActions(found.host, RegistryOptions().with_settings(settings))
     assert found.connections == 0
 
 
