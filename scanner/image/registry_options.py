@@ -13,7 +13,7 @@ import base64
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from scanner.model.errors import RegistryError
 from scanner.model.settings import Settings, SettingsError, env_name
@@ -111,7 +111,8 @@ class RegistryAccess:
         legacy_hosts: list[str] = []
         entries = []
         for host, kind in allowed.items():
-            chosen: CredentialKind = _kind(kind) if kind else "basic" if host in credentials else default_kind(host)
+            # The kind was checked when read (`scanner.model.settings`); unnamed, it follows from what is given.
+            chosen = cast(CredentialKind, kind) if kind else "basic" if host in credentials else default_kind(host)
             entry = Registry(host, chosen, insecure=host in settings.insecure_registries)
             if chosen != "basic" and host in credentials:
                 raise SettingsError(
@@ -172,16 +173,6 @@ class RegistryAccess:
             else:
                 chosen = Registry(wanted, default_kind(wanted), insecure)
         return self.with_registry(chosen)
-
-
-def _kind(text: str) -> CredentialKind:
-    kinds: dict[str, CredentialKind] = {
-        "identity": "identity",
-        "basic": "basic",
-        "docker": "docker",
-        "anonymous": "anonymous",
-    }
-    return kinds[text]
 
 
 def docker_config_file(settings: Settings) -> str:
