@@ -14,6 +14,7 @@ import azure.functions as func
 from scanner import __version__
 from scanner.azure.auth import authorize, authorize_delivery
 from scanner.azure.http import error_response, json_response, unauthorized
+from scanner.image.registry_options import RegistryNotAllowed
 from scanner.model.errors import AcrguardError
 from scanner.service.config import clients
 from scanner.service.events import (
@@ -24,7 +25,7 @@ from scanner.service.events import (
     parse_event,
     parse_notifications,
 )
-from scanner.service.pipeline import handle_event
+from scanner.service.pipeline import handle_event, refused_event_body
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger(__name__)
@@ -48,10 +49,9 @@ def acr_events(event: func.EventGridEvent) -> None:
         raise DeliveryRefused(denied)
     try:
         parsed = parse_event(event)
-    except EventError as err:
+        handle_event(parsed, clients.store(), clients.queue(), __version__, registries=clients.registries())
+    except (EventError, RegistryNotAllowed) as err:
         dead_letter(_event_body(event), str(err))
-        return
-    handle_event(parsed, clients.store(), clients.queue(), __version__)
 
 
 @bp.route(route="registry-notifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -74,9 +74,17 @@ def registry_notifications(req: func.HttpRequest) -> func.HttpResponse:
         dead_letter(raw, str(err) if isinstance(err, EventError) else f"notification: body is not JSON: {err}")
         # 200, not 4xx: the registry retries failed deliveries from memory, and a poison body would loop.
         return json_response({"accepted": 0, "dead_lettered": True}, 200)
-    store, queue = clients.store(), clients.queue()
-    queued = sum(1 for event in events if handle_event(event, store, queue, __version__) is not None)
-    return json_response({"accepted": len(events), "queued": queued, "dead_lettered": False}, 200)
+    store, queue, registries = clients.store(), clients.queue(), clients.registries()
+    queued = not_allowed = 0
+    for event in events:
+        try:
+            if handle_event(event, store, queue, __version__, registries=registries) is not None:
+                queued += 1
+        except RegistryNotAllowed as err:
+            dead_letter(refused_event_body(event), str(err))
+            not_allowed += 1
+    accepted = len(events) - not_allowed
+    return json_response({"accepted": accepted, "queued": queued, "dead_lettered": not_allowed > 0}, 200)
 
 
 def dead_letter(raw: str, error: str) -> None:

@@ -50,6 +50,7 @@ def resource_log(timer: func.TimerRequest) -> None:
             datetime.now(UTC),
             timedelta(minutes=settings.log_lookback_minutes),
             dead_letters=clients.dead_letters(),
+            registries=clients.registries(),
         )
     except LogQueryError as err:
         # Nothing was read, so nothing is lost: the next run's window covers this one's.

@@ -14,7 +14,6 @@ import azure.functions as func
 from scanner import __version__
 from scanner.azure.events import dead_letter
 from scanner.azure.http import error_response, guarded, json_response
-from scanner.image.registry_options import RegistryOptions
 from scanner.service import manage, rule_admin
 from scanner.service.config import clients
 from scanner.service.manage import ManageError
@@ -33,9 +32,11 @@ def _body(req: func.HttpRequest, what: str) -> Any:
 def _create_scan(req: func.HttpRequest) -> func.HttpResponse:
     """A manual scan: 202 when queued, 200 when already current or already pending."""
     order = manage.parse_scan_order(_body(req, "scan request"))
-    settings = clients.settings()
-    resolve = manage.registry_resolver(settings.insecure_registries, RegistryOptions().with_settings(settings))
-    outcome = manage.request_scan(order, clients.store(), clients.queue(), __version__, resolve)
+    options = clients.registry_options()
+    resolve = manage.registry_resolver(options)
+    outcome = manage.request_scan(
+        order, clients.store(), clients.queue(), __version__, resolve, registries=options.registries
+    )
     return json_response(manage.scan_outcome_document(outcome), 202 if outcome.status == "queued" else 200)
 
 
@@ -48,7 +49,9 @@ def _import_notifications(req: func.HttpRequest) -> func.HttpResponse:
         message = f"import notifications: body is not JSON: {err}"
         dead_letter(raw, message)  # nothing lost, even a body nobody can read
         return error_response(400, "BadRequest", message)
-    items = manage.import_notifications(body, clients.store(), clients.queue(), __version__, dead_letter)
+    items = manage.import_notifications(
+        body, clients.store(), clients.queue(), __version__, dead_letter, registries=clients.registries()
+    )
     document, status = manage.import_results_document(items)
     return json_response(document, status)
 

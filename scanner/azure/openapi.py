@@ -90,6 +90,7 @@ def _manage_paths() -> dict[str, Any]:
                 {
                     "202": _ok("queued", "ScanOutcome"),
                     "200": _ok("already scanned by this scanner version, or already pending", "ScanOutcome"),
+                    "403": {"$ref": "#/components/responses/Error"},  # a registry that is not allowed
                     "502": {"$ref": "#/components/responses/Error"},
                 },
                 _body("ScanOrder", "what to scan"),

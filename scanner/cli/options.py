@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from scanner.cli.progress import progress_hook
 from scanner.image.manifest import Platform
-from scanner.image.registry_options import RegistryOptions
+from scanner.image.reference import RegistryReference, parse_reference
+from scanner.image.registry_options import RegistryOptions, docker_config_file
 from scanner.inventory.build import ScanOptions, inventory
 from scanner.model.limits import option_pairs
 from scanner.model.settings import Settings
@@ -30,7 +32,7 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all-platforms", action="store_true", help="every platform of an index")
     parser.add_argument("--insecure", action="store_true", help="plain HTTP to the registry")
     parser.add_argument("--ca-file", help="CA bundle for a registry with a private CA")
-    parser.add_argument("--username", help="registry user (or ACRGUARD_REGISTRY_USERNAME / docker config)")
+    parser.add_argument("--username", help="registry user (or the settings' credential for this host / docker config)")
     parser.add_argument("--password-stdin", action="store_true", help="read the registry password from stdin")
     parser.add_argument("--docker-config", help="docker config.json with registry credentials")
     parser.add_argument("--scratch-dir", help="where large captured files are spilled (default: system temp)")
@@ -42,13 +44,21 @@ def image_options(args: argparse.Namespace, settings: Settings) -> ScanOptions:
     """The image options: the command line's, over the settings' limits and registry credentials."""
     limits = settings.limits.with_overrides(option_pairs(args.limit, "--limit"))
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
-    registry = RegistryOptions(
-        insecure=args.insecure,
-        ca_file=args.ca_file,
-        username=args.username,
-        password=password,
-        docker_config=args.docker_config,
-    ).with_settings(settings)
+    registry = RegistryOptions(ca_file=args.ca_file)
+    ref = parse_reference(args.image)
+    if isinstance(ref, RegistryReference):
+        registry = registry.with_settings(settings)
+        # The command line names its registry: it may be reached, with the credential given here or the
+        # settings' own for that host; the settings' other registries' credentials never go to it.
+        access = registry.registries.naming(
+            ref.registry,
+            insecure=args.insecure,
+            username=args.username,
+            password=password,
+            docker_config=args.docker_config,
+            default_docker_config=docker_config_file(settings),
+        )
+        registry = replace(registry, registries=access)
     platform = Platform.parse(args.platform) if args.platform else None
     return ScanOptions(limits, registry, platform, args.all_platforms, args.scratch_dir)
 

@@ -71,11 +71,13 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def drain_until_empty(runner: str, settings: Settings, max_messages: int) -> tuple[int, int]:
+    from scanner.sandbox.scratch import sweep_abandoned
     from scanner.service.config import clients
     from scanner.service.sandboxed import make_sandboxed_fetch
 
     clients.configure(settings)
     fetch = make_sandboxed_fetch(runner, settings)
+    sweep_abandoned()  # the scratch layouts of scans killed with an earlier worker or serve
     processed = failed = 0
     try:
         while max_messages == 0 or processed + failed < max_messages:

@@ -3,14 +3,15 @@
 Only `get_manifest` and `download_blob` are used: the `/acr/v1/` calls answer 404 on a plain
 distribution registry. Library errors are translated here, so callers see only RegistryError and
 DigestMismatchError.
+
+`make_client` is the one way to a registry (the source here, tag resolution, gate actions): it refuses a
+host the allow-list does not name, sends a credential only to its own registry and only after that registry
+challenged (`scanner.image.registry_auth`), and connects only through `scanner.image.egress`.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from azure.containerregistry import ContainerRegistryClient, DigestValidationError
@@ -22,86 +23,54 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.core.pipeline import PipelineRequest
-from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.pipeline.policies import HTTPPolicy, SansIOHTTPPolicy
+from azure.core.pipeline.transport import RequestsTransport
 
+from scanner.image.egress import Egress, egress_session
 from scanner.image.manifest import Descriptor
 from scanner.image.reference import RegistryReference
+from scanner.image.registry_auth import AllowHttp, BasicAfterChallenge, OwnOriginOnly, origin
 from scanner.image.registry_options import RegistryOptions
 from scanner.image.resolve import ImageSource
 from scanner.image.streams import VerifyingReader
 from scanner.model.errors import DigestMismatchError, RegistryError
 
-ACR_SUFFIXES = (".azurecr.io", ".azurecr.cn", ".azurecr.us", ".azurecr.de")
-
-
-class _AllowHttp(SansIOHTTPPolicy[Any, Any]):
-    """The SDK refuses bearer auth over http:// even without a credential; this lifts it client-wide."""
-
-    def on_request(self, request: PipelineRequest[Any]) -> None:
-        request.context["enforce_https"] = False
-
-
-class _BasicAuth(SansIOHTTPPolicy[Any, Any]):
-    """Pre-emptive basic credentials (distribution's htpasswd, ACR admin user or tokens)."""
-
-    def __init__(self, username: str, password: str) -> None:
-        super().__init__()
-        token = base64.b64encode(f"{username}:{password}".encode()).decode()
-        self._header = f"Basic {token}"
-
-    def on_request(self, request: PipelineRequest[Any]) -> None:
-        request.http_request.headers["Authorization"] = self._header
-
-
-def basic_credentials(registry: str, options: RegistryOptions) -> tuple[str, str] | None:
-    """Basic credentials: the options' username and password, else the docker config file's `auths` entry for
-    the host (`options.docker_config`, else ~/.docker/config.json). The configured ones
-    (ACRGUARD_REGISTRY_USERNAME/PASSWORD, $DOCKER_CONFIG) come in through `RegistryOptions.with_settings`."""
-    if options.username and options.password:
-        return options.username, options.password
-    path = Path(options.docker_config) if options.docker_config else Path.home() / ".docker" / "config.json"
-    if not path.is_file():
-        return None
-    try:
-        auths = json.loads(path.read_text()).get("auths", {})
-    except (OSError, ValueError, AttributeError) as exc:
-        raise RegistryError(f"docker config {path}: cannot read ({exc})") from None
-    for key in (registry, f"https://{registry}", f"http://{registry}", f"https://{registry}/v2/"):
-        entry = auths.get(key) if isinstance(auths, dict) else None
-        if isinstance(entry, dict) and isinstance(entry.get("auth"), str):
-            try:
-                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-            except ValueError:
-                raise RegistryError(f"docker config {path}: auth for {registry} is not base64 user:password") from None
-            return user, password
-    return None
-
 
 def make_client(ref: RegistryReference, options: RegistryOptions) -> ContainerRegistryClient:
-    scheme = "http" if options.insecure else "https"
+    """A client for the registry `ref` names, which must be one of `options.registries` (else
+    RegistryNotAllowed, before any connection): its own credential, and connections only through the
+    address checks of `scanner.image.egress`."""
+    registry = options.registries.require(ref.registry)
+    scheme = "http" if registry.insecure else "https"
+    endpoint = f"{scheme}://{registry.host}"
+    own = origin(endpoint)
     # 1 MiB reads instead of azure-core's 4 KiB default: per-chunk overhead dominated blob streaming.
-    kwargs: dict[str, Any] = {
-        "retry_total": options.retries,
-        "retry_backoff_factor": 0.3,
-        "connection_data_block_size": 1 << 20,
-    }
+    transport_options: dict[str, Any] = {"connection_data_block_size": 1 << 20}
     if options.ca_file:
-        kwargs["connection_verify"] = options.ca_file
-    policies: list[SansIOHTTPPolicy[Any, Any]] = []
-    if options.insecure:
-        policies.append(_AllowHttp())
-    credential = None
-    basic = basic_credentials(ref.registry, options)
+        transport_options["connection_verify"] = options.ca_file
+    session = egress_session(Egress.for_registries(options.registries))
+    transport = RequestsTransport(session=session, session_owner=True, **transport_options)
+    per_call: list[SansIOHTTPPolicy[Any, Any]] = [AllowHttp()] if registry.insecure else []
+    per_retry: list[HTTPPolicy[Any, Any]] = []
+    basic = registry.basic()
     if basic is not None:
-        policies.append(_BasicAuth(*basic))
-    elif ref.registry.endswith(ACR_SUFFIXES):
+        per_retry.append(BasicAfterChallenge(own, *basic))
+    per_retry.append(OwnOriginOnly(registry.host, own))
+    credential = None
+    if registry.credential == "identity":
         from azure.identity import DefaultAzureCredential
 
+        # Used by the SDK's challenge policy only: exchanged for an ACR token with this endpoint, on its 401.
         credential = DefaultAzureCredential()
-    if policies:
-        kwargs["per_call_policies"] = policies
-    return ContainerRegistryClient(f"{scheme}://{ref.registry}", credential, **kwargs)
+    return ContainerRegistryClient(
+        endpoint,
+        credential,
+        transport=transport,
+        per_call_policies=per_call,
+        per_retry_policies=per_retry,
+        retry_total=options.retries,
+        retry_backoff_factor=0.3,
+    )
 
 
 def translate_error(exc: Exception, what: str, has_credentials: bool = False) -> Exception:
@@ -112,7 +81,7 @@ def translate_error(exc: Exception, what: str, has_credentials: bool = False) ->
             return RegistryError(f"{what}: authentication failed: the registry refused the credentials")
         return RegistryError(
             f"{what}: authentication required: give --username/--password-stdin, "
-            "ACRGUARD_REGISTRY_USERNAME/ACRGUARD_REGISTRY_PASSWORD or a docker config with auths for this host"
+            "a docker config with auths for this host, or name it in ACRGUARD_REGISTRIES with its credential"
         )
     if isinstance(exc, DigestValidationError):
         return DigestMismatchError(f"{what}: {exc}")
@@ -140,7 +109,7 @@ class RegistrySource(ImageSource):
         self.reference = str(ref)
         self.options = options
         self.client = make_client(ref, options)
-        self.has_credentials = basic_credentials(ref.registry, options) is not None
+        self.has_credentials = options.registries.require(ref.registry).credential != "anonymous"
 
     def _manifest(self, tag_or_digest: str, what: str) -> tuple[Any, str, str]:
         try:

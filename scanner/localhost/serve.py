@@ -409,11 +409,13 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
     # The handlers take their settings from `clients`, as in Azure; here they are serve's.
     clients.configure(config.settings)
     from function_app import app  # installed with the package (pyproject's py-modules)
+    from scanner.sandbox.scratch import sweep_abandoned
     from scanner.service.sandboxed import make_sandboxed_fetch
 
     index = index_functions(app.get_functions())
     schedules = {name: parse_ncrontab(config.schedules.get(name, text)) for name, (text, _) in index.timers.items()}
     fetch = make_sandboxed_fetch(config.runner, config.settings)
+    sweep_abandoned()  # the scratch layouts of scans killed with an earlier serve or worker
 
     def drain_once() -> int:
         counts = clients.drain(fetch, max_messages=4)

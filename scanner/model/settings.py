@@ -9,8 +9,10 @@ table is checked against these declarations (tests/model/test_settings.py).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar, cast
@@ -66,6 +68,66 @@ def _flag(setting: Setting, environ: Mapping[str, str]) -> object:
 def _hosts(setting: Setting, environ: Mapping[str, str]) -> object:
     """Comma-separated host[:port]s, compared in lower case."""
     return frozenset(h.strip().lower() for h in environ.get(setting.env, "").split(",") if h.strip())
+
+
+# A registry's host as the distribution reference names it: a DNS name or a bracketed IPv6 address, and a port.
+_REGISTRY_HOST = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?"
+)
+REGISTRY_KINDS = ("identity", "basic", "docker", "anonymous")
+
+
+def _registry_host(text: str, where: str) -> str:
+    host = text.strip().lower()
+    if not _REGISTRY_HOST.fullmatch(host):
+        raise SettingsError(f"{where}: {text.strip()[:80]!r} is not a registry HOST[:PORT]")
+    return host
+
+
+def _registry_list(setting: Setting, environ: Mapping[str, str]) -> object:
+    """Comma-separated `HOST[:PORT]` entries, each with an optional `=KIND`; hosts compared in lower case. The
+    kind is "" where none is given (its user picks the default)."""
+    found: dict[str, str] = {}
+    for item in environ.get(setting.env, "").split(","):
+        if not item.strip():
+            continue
+        text, _, kind = item.partition("=")
+        host = _registry_host(text, setting.env)
+        kind = kind.strip().lower()
+        if kind and kind not in REGISTRY_KINDS:
+            raise SettingsError(
+                f"{setting.env}: {host}: unknown credential kind {kind[:20]!r} (known: {', '.join(REGISTRY_KINDS)})"
+            )
+        if host in found:
+            raise SettingsError(f"{setting.env}: {host} is named twice")
+        found[host] = kind
+    return tuple(found.items())
+
+
+def _credentials(setting: Setting, environ: Mapping[str, str]) -> object:
+    """A JSON object of `HOST[:PORT]` to `{"username", "password"}`; errors never quote a value (they are
+    secrets)."""
+    text = environ.get(setting.env, "").strip()
+    if not text:
+        return setting.default
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise SettingsError(f"{setting.env}: not a JSON object of HOST to {{username, password}}") from None
+    if not isinstance(document, dict):
+        raise SettingsError(f"{setting.env}: not a JSON object of HOST to {{username, password}}")
+    found: dict[str, tuple[str, str]] = {}
+    for key, entry in document.items():
+        host = _registry_host(key, setting.env)
+        if not isinstance(entry, dict) or set(entry) != {"username", "password"}:
+            raise SettingsError(f"{setting.env}: {host}: expected exactly the fields username and password")
+        username, password = entry["username"], entry["password"]
+        if not isinstance(username, str) or not username or not isinstance(password, str) or not password:
+            raise SettingsError(f"{setting.env}: {host}: username and password must be non-empty strings")
+        if host in found:
+            raise SettingsError(f"{setting.env}: {host} is named twice")
+        found[host] = (username, password)
+    return tuple((host, user, password) for host, (user, password) in found.items())
 
 
 def _names(setting: Setting, environ: Mapping[str, str]) -> object:
@@ -276,12 +338,16 @@ class Settings:
 
     # registries
     insecure_registries: frozenset[str] = _declare(
-        "ACRGUARD_INSECURE_REGISTRIES", frozenset(), "hosts spoken to over plain HTTP (comma-separated)", _hosts
+        "ACRGUARD_INSECURE_REGISTRIES",
+        frozenset(),
+        "hosts spoken to over plain HTTP (comma-separated); each is an allowed registry too",
+        _hosts,
     )
     registry_username: str | None = _declare(
         "ACRGUARD_REGISTRY_USERNAME",
         None,
-        "registry user for basic authentication when the command line gives none",
+        "basic-auth user of the `HOST=basic` registries that ACRGUARD_REGISTRY_CREDENTIALS does not cover"
+        " (sent nowhere else)",
         _verbatim,
     )
     registry_password: str | None = _declare(
@@ -290,7 +356,28 @@ class Settings:
     docker_config: str | None = _declare(
         "DOCKER_CONFIG",
         None,
-        "directory of the docker `config.json` whose `auths` give registry credentials (default `~/.docker`)",
+        "directory of the docker `config.json` whose `auths` give the `HOST=docker` registries' (and the CLI's)"
+        " credentials (default `~/.docker`)",
+        _verbatim,
+    )
+    registries: tuple[tuple[str, str], ...] = _declare(
+        "ACRGUARD_REGISTRIES",
+        (),
+        "the registries the service may reach (with the insecure ones): `HOST[:PORT]=KIND`, comma-separated; KIND"
+        " `identity` (default for ACR), `basic`, `docker` or `anonymous` (default otherwise)",
+        _registry_list,
+    )
+    registry_credentials: tuple[tuple[str, str, str], ...] = _declare(
+        "ACRGUARD_REGISTRY_CREDENTIALS",
+        (),
+        'basic credentials by registry, JSON `{"HOST[:PORT]": {"username": "…", "password": "…"}}`',
+        _credentials,
+        secret=True,
+    )
+    registry_ca_file: str | None = _declare(
+        "ACRGUARD_REGISTRY_CA_FILE",
+        None,
+        "CA bundle for registries with a private CA, as `--ca-file` (registry connections ignore REQUESTS_CA_BUNDLE)",
         _verbatim,
     )
 

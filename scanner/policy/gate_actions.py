@@ -5,8 +5,9 @@ reported (one line each) so a registry that is not an ACR, or a dead webhook, ca
 
 Quarantine is a raw `PATCH /acr/v1/{repo}/_manifests/{digest}` (azure-containerregistry has no quarantine
 field). It is sent through the same azure-core pipeline as the SDK's own calls, not urllib: that
-pipeline already does ACR's challenge → AAD → refresh/access token exchange, the basic-auth and
-plain-HTTP policies of `make_client` and the retries, which a urllib call would have to re-implement.
+pipeline already does ACR's challenge → AAD → refresh/access token exchange, the plain-HTTP policy and the
+retries, and `make_client` applies the same registry rules as for scans: only an allowed registry, its own
+credential sent to it alone and only after it challenged, connections through the address checks.
 """
 
 from __future__ import annotations

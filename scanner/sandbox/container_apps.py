@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.model.limits import GiB
+from scanner.model.limits import GiB, Limits
 from scanner.sandbox.errors import JobError
 from scanner.sandbox.runner import JobLimits
 
@@ -42,8 +42,9 @@ class ContainerAppsRunner:
         self.settings = settings
         self._client = client
 
-    def template(self, request: ScanRequest, limits: JobLimits) -> Any:
-        """The per-execution override: image, name and resources are passed every time (§6)."""
+    def template(self, request: ScanRequest, limits: JobLimits, image_limits: Limits | None = None) -> Any:
+        """The per-execution override: image, name and resources are passed every time (§6), and so is every
+        job limit and image limit, as arguments: the execution's environment carries no settings."""
         from azure.mgmt.appcontainers.models import (
             ContainerResources,
             EnvironmentVar,
@@ -57,7 +58,7 @@ class ContainerAppsRunner:
         container = JobExecutionContainer(
             name=CONTAINER_NAME,
             image=self.settings.scanner_image,
-            args=[request.reference, "--runner", "none", *_limit_args(limits)],
+            args=[request.reference, "--runner", "none", *_limit_args(limits, image_limits or Limits())],
             env=[
                 EnvironmentVar(name="IMAGE_REGISTRY", value=request.registry),
                 EnvironmentVar(name="IMAGE_REPOSITORY", value=request.repository),
@@ -67,12 +68,11 @@ class ContainerAppsRunner:
         )
         return JobExecutionTemplate(containers=[container])
 
-    def start(self, request: ScanRequest, limits: JobLimits) -> str:
+    def start(self, request: ScanRequest, limits: JobLimits, image_limits: Limits | None = None) -> str:
         """Start one execution; its name, for `status`."""
         client = self._client or self._make_client()
-        poller = client.jobs.begin_start(
-            self.settings.resource_group, self.settings.job_name, template=self.template(request, limits)
-        )
+        template = self.template(request, limits, image_limits)
+        poller = client.jobs.begin_start(self.settings.resource_group, self.settings.job_name, template=template)
         result = poller.result()
         name = getattr(result, "name", None)
         if not isinstance(name, str) or not name:
@@ -92,12 +92,12 @@ class ContainerAppsRunner:
         return self._client
 
 
-def _limit_args(limits: JobLimits) -> list[str]:
-    """Non-default job limits travel as arguments (the execution's environment holds only the request)."""
-    default = JobLimits()
+def _limit_args(limits: JobLimits, image_limits: Limits) -> list[str]:
+    """Every limit travels as an argument (the execution's environment holds only the request): the image
+    limits as `acrguard job`'s `--limit`, which hands them on to the parse, the job's own as `--job-limit`."""
     args: list[str] = []
+    for name in Limits.names():
+        args += ["--limit", f"{name}={getattr(image_limits, name)}"]
     for name in JobLimits.names():
-        value = getattr(limits, name)
-        if value != getattr(default, name):
-            args += ["--job-limit", f"{name}={value}"]
+        args += ["--job-limit", f"{name}={getattr(limits, name)}"]
     return args

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ from scanner.sandbox.errors import JobError
 from scanner.sandbox.fetch import copy_image, open_image
 from scanner.sandbox.output import parse_inventory
 from scanner.sandbox.runner import JobLimits, SandboxResult, SandboxRunner
+from scanner.sandbox.scratch import scratch_directory
 
 
 def run_scan_job(reference: str, options: ScanOptions, runner: SandboxRunner, limits: JobLimits) -> dict[str, Any]:
@@ -34,8 +33,8 @@ def scan_job_inventory(
     """The exact inventory of `reference` (nothing dropped, for storage and rescans), parsed in the sandbox.
     With a `cache`, manifest and config are resolved first: on a hit no layer blob is fetched and no
     sandbox started; on a miss the result is saved under the image's chain key."""
-    scratch = Path(tempfile.mkdtemp(prefix="acrguard-job-", dir=options.scratch_dir))
-    try:
+    # Removed after the attempt whatever happens; if the process is killed, at the next start-up.
+    with scratch_directory(options.scratch_dir) as scratch:
         with open_image(reference, options) as opened:
             key = cache.key(opened.image, options.limits) if cache is not None else None
             found = cache.lookup(key, opened.image) if cache is not None else None
@@ -49,9 +48,6 @@ def scan_job_inventory(
         result = runner.run(layout, limits)
         check_result(result, limits)
         inventory = parse_inventory(result.stdout, limits.output_bytes, fetched)
-    finally:
-        _writable(scratch)
-        shutil.rmtree(scratch, ignore_errors=True)
     if cache is not None:
         cache.save(key, inventory)
     return inventory
@@ -85,16 +81,8 @@ _LIMIT_SETTING = {
 
 
 def _read_only(root: Path) -> None:
-    """Mode 0444/0555 as well as the read-only mount: a runner without mounts (`none`) still cannot write."""
+    """Mode 0444/0555 as well as the read-only mount: a runner without mounts (`none`) still cannot write. The
+    layout holds only what `copy_image` wrote (regular files and directories, no links)."""
     for path in sorted(root.rglob("*"), key=lambda p: -len(p.parts)):
         path.chmod(0o555 if path.is_dir() else 0o444)
     root.chmod(0o555)
-
-
-def _writable(root: Path) -> None:
-    if not root.exists():
-        return
-    root.chmod(0o755)
-    for path in root.rglob("*"):
-        if path.is_dir():
-            path.chmod(0o755)

@@ -28,10 +28,7 @@ def make_runner(name: str, scan_args: Sequence[str], docker_image: str) -> Sandb
 
 
 def limit_args(limits: Limits) -> list[str]:
-    """The image limits as the child's own `--limit` options: its environment carries none of ours."""
-    default = Limits()
-    return [
-        f"--limit={name}={getattr(limits, name)}"
-        for name in Limits.names()
-        if getattr(limits, name) != getattr(default, name)
-    ]
+    """Every image limit as the child's own `--limit` option: its environment carries none of our settings,
+    and the values arrive whole rather than as differences from defaults the child's version might not
+    share."""
+    return [f"--limit={name}={getattr(limits, name)}" for name in Limits.names()]

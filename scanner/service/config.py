@@ -3,9 +3,10 @@ once, on first use.
 
 `ACRGUARD_STORE` (findings store URL or path), `ACRGUARD_QUEUE` (queue URL, path or Storage connection
 string), `ACRGUARD_DB` (vulnerability database path), the queue's `ACRGUARD_MAX_ATTEMPTS` and the worker's
-lease and backoff (`scanner.service.retry`), and the policy (`scanner.service.policy`). In Azure the settings
-are read from the environment on first use; `acrguard serve` and `worker` configure them, their options
-applied, before anything runs.
+lease and backoff (`scanner.service.retry`), the policy (`scanner.service.policy`) and the registries the
+service may reach (`ACRGUARD_REGISTRIES` with their credentials, `scanner.image.registry_options`). In Azure
+the settings are read from the environment on first use; `acrguard serve` and `worker` configure them, their
+options applied, before anything runs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 from pathlib import Path
 
 from scanner import __version__
+from scanner.image.registry_options import RegistryAccess, RegistryOptions
 from scanner.model.settings import Settings, env_name
 from scanner.queue import ScanQueue, open_queue
 from scanner.service.pipeline import DrainCounts, FetchAndInventory, Policy, drain_queue
@@ -40,6 +42,7 @@ class Clients:
         self._policy: Policy | None = None
         self._db_identity: tuple[int, int, int] | None = None
         self._retry: RetrySettings | None = None
+        self._registry: RegistryOptions | None = None
 
     def settings(self) -> Settings:
         """The configured settings, else the environment's, read on first use (a bad value fails that use)."""
@@ -84,6 +87,19 @@ class Clients:
             if self._retry is None:
                 self._retry = RetrySettings.from_settings(settings)
             return self._retry
+
+    def registry_options(self) -> RegistryOptions:
+        """The registries the service may reach, each with its credential (`RegistryAccess.from_settings`),
+        checked once: a bad registry setting fails the first use."""
+        settings = self.settings()
+        with self._lock:
+            if self._registry is None:
+                self._registry = RegistryOptions().with_settings(settings)
+            return self._registry
+
+    def registries(self) -> RegistryAccess:
+        """The allow-list every event, notification, resource-log row and manual scan is checked against."""
+        return self.registry_options().registries
 
     def queue(self) -> ScanQueue:
         attempts = self.retry_settings().max_attempts
@@ -149,6 +165,7 @@ class Clients:
         self._db = None
         self._policy = None
         self._retry = None
+        self._registry = None
 
 
 def _file_identity(path: Path) -> tuple[int, int, int] | None:

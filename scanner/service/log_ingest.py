@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from scanner.image.registry_options import RegistryAccess, RegistryNotAllowed
 from scanner.queue.interface import ScanQueue
-from scanner.service.pipeline import handle_event
+from scanner.service.events import RegistryEvent
+from scanner.service.pipeline import handle_event, refused_event_body
 from scanner.service.resource_log import QUERY, SOURCE, BadRow, parse_rows
 from scanner.store.ports import EventIntake
 
@@ -49,6 +51,7 @@ class ImportCounts:
     skipped: int = 0  # rows without a digest
     ignored: int = 0
     malformed: int = 0
+    refused: int = 0  # rows naming a registry that is not allowed (dead-lettered, nothing recorded)
     partial: bool = False
 
 
@@ -60,16 +63,25 @@ def import_window(
     now: datetime,
     lookback: timedelta,
     dead_letters: ScanQueue | None = None,
+    *,
+    registries: RegistryAccess,
 ) -> ImportCounts:
     """Queries `[now - lookback, now]` and feeds every event to the pipeline. A query that fails as a whole
-    raises `LogQueryError` (nothing was read, so nothing is lost: the next window covers it)."""
+    raises `LogQueryError` (nothing was read, so nothing is lost: the next window covers it). A row naming a
+    registry `registries` does not allow is dead-lettered with the reason, like a malformed one."""
     result = source.query(QUERY, now - lookback, now)
     if result.partial_error:
         log.warning("resource log: %s; using the rows received, the next window reads the rest", result.partial_error)
     parsed = parse_rows(result.rows)
-    pulls = queued = pushes = deletes = 0
+    pulls = queued = pushes = deletes = refused = 0
     for event in parsed.events:
-        if handle_event(event, store, queue, scanner_version, pull_source=SOURCE) is not None:
+        try:
+            handled = handle_event(event, store, queue, scanner_version, pull_source=SOURCE, registries=registries)
+        except RegistryNotAllowed as err:
+            refused += 1
+            _refuse(event, str(err), dead_letters)
+            continue
+        if handled is not None:
             queued += 1
         if event.kind == "pull":
             pulls += 1
@@ -88,8 +100,17 @@ def import_window(
         skipped=parsed.skipped,
         ignored=parsed.ignored,
         malformed=len(parsed.errors),
+        refused=refused,
         partial=result.partial_error is not None,
     )
+
+
+def _refuse(event: RegistryEvent, error: str, dead_letters: ScanQueue | None) -> None:
+    log.error("resource log: %s (%s)", error, event.event_id)
+    if dead_letters is not None:
+        body = json.dumps({"error": error, "event": refused_event_body(event), "source": SOURCE}, sort_keys=True)
+        # Keyed by the row's id: the overlapping next window reads the same row and adds nothing.
+        dead_letters.send_raw(body, dedupe_key=f"{SOURCE}:refused:{event.event_id}")
 
 
 def _report_malformed(bad: Sequence[BadRow], rows: Sequence[Any], dead_letters: ScanQueue | None) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from scanner.image.reference import parse_registry_reference
-from scanner.image.registry_options import RegistryOptions
+from scanner.image.registry_options import RegistryAccess, RegistryNotAllowed, RegistryOptions
 from scanner.model.errors import AcrguardError, ReferenceError_, RegistryError
 from scanner.policy.yaml_checks import kind, unknown_key
 from scanner.queue import ScanQueue, ScanRequest
@@ -108,19 +108,16 @@ def parse_scan_order(body: object) -> ScanOrder:
     return ScanOrder(registry, fields["repository"], digest, tag, force)
 
 
-def registry_resolver(insecure: frozenset[str], options: RegistryOptions | None = None) -> ResolveTag:
-    """Tag → digest through the registry adapter (one manifest GET) with `options` (credentials), plain HTTP
-    for `insecure` hosts (`ACRGUARD_INSECURE_REGISTRIES`, `acrguard serve --insecure-registries`)."""
-    base = options or RegistryOptions()
+def registry_resolver(options: RegistryOptions) -> ResolveTag:
+    """Tag → digest through the registry adapter (one manifest GET) with `options`: the allowed registries
+    with their credentials and schemes (`make_client` refuses any other host before connecting)."""
 
     def resolve(registry: str, repository: str, tag: str) -> tuple[str, str]:
         # Imported here: the Azure SDK is needed only when a tag is resolved.
         from scanner.image.reference import RegistryReference
         from scanner.image.registry import RegistrySource
 
-        source = RegistrySource(
-            RegistryReference(registry, repository, tag), replace(base, insecure=registry in insecure)
-        )
+        source = RegistrySource(RegistryReference(registry, repository, tag), options)
         try:
             _, media_type, digest = source.root()
         finally:
@@ -131,10 +128,21 @@ def registry_resolver(insecure: frozenset[str], options: RegistryOptions | None 
 
 
 def request_scan(
-    order: ScanOrder, store: ManualScans, queue: ScanQueue, scanner_version: str, resolve: ResolveTag
+    order: ScanOrder,
+    store: ManualScans,
+    queue: ScanQueue,
+    scanner_version: str,
+    resolve: ResolveTag,
+    *,
+    registries: RegistryAccess,
 ) -> ScanOutcome:
     """Records the image (and the tag) and queues one "manual" scan, unless this scanner version already
-    scanned the digest (and `force` is not set) or a scan of it is already pending."""
+    scanned the digest (and `force` is not set) or a scan of it is already pending. A registry `registries`
+    does not allow is a 403 before anything is resolved, recorded or queued."""
+    try:
+        registries.require(order.registry)
+    except RegistryNotAllowed as err:
+        raise ManageError(403, "RegistryNotAllowed", f"scan request: field 'registry': {err}") from None
     digest, media_type = order.digest, ""
     if order.tag is not None:
         reference = f"{order.registry}/{order.repository}:{order.tag}"
@@ -189,10 +197,17 @@ def parse_import(item: object, index: int, now: datetime) -> RegistryEvent:
 
 
 def import_notifications(
-    body: object, store: EventIntake, queue: ScanQueue, scanner_version: str, dead_letter: DeadLetterStep
+    body: object,
+    store: EventIntake,
+    queue: ScanQueue,
+    scanner_version: str,
+    dead_letter: DeadLetterStep,
+    *,
+    registries: RegistryAccess,
 ) -> list[ImportItem]:
     """One notification or a list: each good one is handled like an ImagePushed event (one scan per digest,
-    none when already scanned or pending); each malformed one is dead-lettered with its error."""
+    none when already scanned or pending); each malformed one, and each naming a registry `registries` does
+    not allow, is dead-lettered with its error."""
     items = body if isinstance(body, list) else [body]
     if not items:
         raise _bad("import notifications: the list is empty")
@@ -207,7 +222,13 @@ def import_notifications(
             dead_letter(json.dumps(item, sort_keys=True, default=str), str(err))
             out.append(ImportItem(index, "dead-lettered", error=str(err)))
             continue
-        queued = handle_event(event, store, queue, scanner_version)
+        try:
+            queued = handle_event(event, store, queue, scanner_version, registries=registries)
+        except RegistryNotAllowed as err:
+            message = f"import notification [{index}]: field 'registry': {err}"
+            dead_letter(json.dumps(item, sort_keys=True, default=str), message)
+            out.append(ImportItem(index, "dead-lettered", error=message))
+            continue
         out.append(ImportItem(index, "queued" if queued is not None else "unchanged", event.digest))
     return out
 

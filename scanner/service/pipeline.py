@@ -7,17 +7,19 @@ queue messages are delivered at least once and possibly out of order.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from scanner.assess.assessment import ApplyRules, AttachRemediation, SummariseRemediation, assess
+from scanner.image.registry_options import RegistryAccess
 from scanner.inventory.detectors.plugins import default_registry
 from scanner.model.errors import one_line
 from scanner.model.types import Inventory
@@ -124,9 +126,15 @@ def handle_event(
     queue: ScanQueue,
     scanner_version: str,
     pull_source: str = PULL_SOURCE,
+    *,
+    registries: RegistryAccess,
 ) -> ScanRequest | None:
-    """Dispatch by kind; the one entry point the function handlers call. `pull_source` names where pull
-    records came from in the ledger (registry notifications, the resource log)."""
+    """Dispatch by kind; the one entry point the function handlers call (Event Grid, registry notifications,
+    the resource log, import notifications). `pull_source` names where pull records came from in the ledger
+    (registry notifications, the resource log). An event naming a registry that `registries` does not allow
+    raises RegistryNotAllowed before anything is recorded or queued (so nothing ever connects to it): the
+    caller dead-letters the event with that one-line reason."""
+    registries.require(event.registry)
     if event.kind in ("push", "import"):
         return handle_push(event, store, queue, scanner_version)
     if event.kind == "delete":
@@ -134,6 +142,12 @@ def handle_event(
     elif event.kind == "pull":
         handle_pull(event, store, pull_source)
     return None
+
+
+def refused_event_body(event: RegistryEvent) -> str:
+    """A refused event as its dead letter keeps it (the parsed fields; the envelope may hold many events)."""
+    fields = {**asdict(event), "at": event.at.isoformat()}
+    return json.dumps(fields, sort_keys=True)
 
 
 def process_scan(

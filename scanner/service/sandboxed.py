@@ -6,8 +6,6 @@ parsed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from scanner.image.registry_options import RegistryOptions
@@ -29,38 +27,31 @@ def request_reference(request: ScanRequest) -> str:
 
 
 class SandboxedFetch(CachingFetch):
-    """The sandboxed job per request; plain HTTP only for the registries named insecure."""
+    """The sandboxed job per request, reaching only the registries `options.registry` allows (each with its
+    own credential and scheme)."""
 
-    def __init__(
-        self, runner: SandboxRunner, options: ScanOptions, limits: JobLimits, insecure_registries: Iterable[str] = ()
-    ) -> None:
+    def __init__(self, runner: SandboxRunner, options: ScanOptions, limits: JobLimits) -> None:
         self.runner = runner
         self.options = options
-        self.insecure = replace(options, registry=replace(options.registry, insecure=True))
         self.limits = limits
-        self.insecure_registries = frozenset(insecure_registries)
 
     def with_cache(self, request: ScanRequest, cache: LayerChainCache | None) -> Inventory:
         # Imported here: the job pulls in the registry SDK, which event handling never needs.
         from scanner.sandbox.job import scan_job_inventory
 
-        options = self.insecure if request.registry in self.insecure_registries else self.options
-        return scan_job_inventory(request_reference(request), options, self.runner, self.limits, cache)
+        return scan_job_inventory(request_reference(request), self.options, self.runner, self.limits, cache)
 
 
 def sandboxed_fetch(
-    runner: SandboxRunner,
-    options: ScanOptions | None = None,
-    limits: JobLimits | None = None,
-    insecure_registries: Iterable[str] = (),
+    runner: SandboxRunner, options: ScanOptions | None = None, limits: JobLimits | None = None
 ) -> SandboxedFetch:
-    return SandboxedFetch(runner, options or ScanOptions(), limits or JobLimits(), insecure_registries)
+    return SandboxedFetch(runner, options or ScanOptions(), limits or JobLimits())
 
 
 def make_sandboxed_fetch(runner_name: str, settings: Settings) -> SandboxedFetch:
     """The sandboxed job as the fetch step (`process_scan` gives it the layer-chain cache over the store)
-    with the configured image and job limits and registry credentials, plain HTTP only for the registries
-    named insecure."""
+    with the configured image and job limits (the child gets every image limit as an argument) and the
+    configured registries with their credentials; no other registry is reached."""
     runner = make_runner(runner_name, limit_args(settings.limits), "acrguard-job:latest")
     options = ScanOptions(limits=settings.limits, registry=RegistryOptions().with_settings(settings))
-    return sandboxed_fetch(runner, options, JobLimits.from_settings(settings), settings.insecure_registries)
+    return sandboxed_fetch(runner, options, JobLimits.from_settings(settings))

@@ -74,6 +74,7 @@ def manage_env(tmp_path: Path, vulndb_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("ACRGUARD_STORE", str(tmp_path / "store.sqlite"))
     monkeypatch.setenv("ACRGUARD_QUEUE", str(tmp_path / "queue.sqlite"))
     monkeypatch.setenv("ACRGUARD_DB", str(vulndb_path))
+    monkeypatch.setenv("ACRGUARD_REGISTRIES", REG)  # the registry the tests' requests name
     monkeypatch.setenv("ACRGUARD_RULES", str(rules))
     monkeypatch.setenv("ACRGUARD_API_KEY", KEY)
     monkeypatch.setenv("ACRGUARD_GATES", str(tmp_path / "no-gates"))  # an empty gates directory: no actions

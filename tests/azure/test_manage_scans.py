@@ -159,9 +159,10 @@ def test_registry_down_is_502_naming_it(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_plain_http_registry_not_listed_insecure_is_refused(
-    registry: tuple[realparts.Registry, realparts.Pushed],
+    registry: tuple[realparts.Registry, realparts.Pushed], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    running, _ = registry  # ACRGUARD_INSECURE_REGISTRIES unset: HTTPS is attempted and fails
+    running, _ = registry  # allowed, but not in ACRGUARD_INSECURE_REGISTRIES: HTTPS is attempted and fails
+    monkeypatch.setenv("ACRGUARD_REGISTRIES", f"{REG},{running.host}")
     status, answer = call("create_scan", {"registry": running.host, "repository": PUSHED_REPO, "tag": PUSHED_TAG})
     assert status == 502, answer
     assert answer["error"]["message"].startswith(f"cannot resolve {running.host}/{PUSHED_REPO}:{PUSHED_TAG}: ")

@@ -142,6 +142,7 @@ def test_env_credentials_and_private_ca(
 ) -> None:
     monkeypatch.setenv("ACRGUARD_REGISTRY_USERNAME", USER)
     monkeypatch.setenv("ACRGUARD_REGISTRY_PASSWORD", PASSWORD)
+    monkeypatch.setenv("ACRGUARD_REGISTRIES", f"{secure_registry.host}=basic")  # the credentials' one host
     code, doc, err = sbom(capsys, secure_registry.reference, "--ca-file", str(secure_registry.ca))
     assert code == 0, err
     assert {(p["name"], p["version"]) for p in doc["packages"]} == {("musl", "1.2.5-r0"), ("zlib", "1.3.1-r1")}
@@ -195,6 +196,7 @@ def test_wrong_or_missing_credentials_and_ca_fail_in_one_line(
     if password is not None:
         monkeypatch.setenv("ACRGUARD_REGISTRY_USERNAME", USER)
         monkeypatch.setenv("ACRGUARD_REGISTRY_PASSWORD", password)
+        monkeypatch.setenv("ACRGUARD_REGISTRIES", f"{secure_registry.host}=basic")
     argv = [secure_registry.reference]
     if ca is not None:
         argv += ["--ca-file", str(secure_registry.ca if ca == "right" else secure_registry.other_ca)]

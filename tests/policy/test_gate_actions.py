@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from scanner.image.registry_options import RegistryOptions
+from scanner.image.registry_options import Registry, RegistryAccess, RegistryOptions
 from scanner.policy.gate_actions import (
     EVENT_TYPE,
     AcrActions,
@@ -245,11 +245,9 @@ def test_no_verdicts_no_actions() -> None:
 # ---------------------------------------------------------------------------------------------- ACR adapter
 
 
-def options(tmp_path: Path) -> RegistryOptions:
-    # An empty docker config: credentials of the machine running the tests must not leak in.
-    config = tmp_path / "docker-config.json"
-    config.write_text("{}")
-    return RegistryOptions(insecure=True, docker_config=str(config), retries=0)
+def options(host: str) -> RegistryOptions:
+    # The one registry of the test, anonymous: credentials of the machine running the tests must not leak in.
+    return RegistryOptions(RegistryAccess((Registry(host, "anonymous", insecure=True),)), retries=0)
 
 
 def manifest_answer(host: str, can_read: bool) -> dict[str, Any]:
@@ -268,7 +266,7 @@ def image_on(host: str) -> ImageContext:
 def test_acr_lock_and_unlock_request_shape(tmp_path: Path) -> None:
     with recording_server() as server:
         server.answers = [(200, manifest_answer(server.host, False)), (200, manifest_answer(server.host, True))]
-        actions = AcrActions(server.host, options(tmp_path))
+        actions = AcrActions(server.host, options(server.host))
         try:
             actions.lock(image_on(server.host))
             actions.unlock(image_on(server.host))
@@ -286,7 +284,7 @@ def test_acr_lock_and_unlock_request_shape(tmp_path: Path) -> None:
 def test_acr_quarantine_request_shape(tmp_path: Path) -> None:
     details = {"scanner": "acrguard", "result": "Failed", "gates": [{"name": "g", "reasons": ["r"]}]}
     with recording_server([(200, {})]) as server:
-        actions = AcrActions(server.host, options(tmp_path))
+        actions = AcrActions(server.host, options(server.host))
         try:
             actions.quarantine(image_on(server.host), "Failed", details)
         finally:
@@ -302,7 +300,7 @@ def test_acr_quarantine_request_shape(tmp_path: Path) -> None:
 
 def test_acr_quarantine_http_error_is_one_line(tmp_path: Path) -> None:
     with recording_server([(403, {"errors": [{"code": "DENIED", "message": "no\nwrite"}]})]) as server:
-        actions = AcrActions(server.host, options(tmp_path))
+        actions = AcrActions(server.host, options(server.host))
         with pytest.raises(GateError) as err:
             actions.quarantine(image_on(server.host), "Passed", {})
         actions.close()
@@ -314,7 +312,7 @@ def test_acr_quarantine_http_error_is_one_line(tmp_path: Path) -> None:
 
 def test_acr_publish_without_publisher_is_reported(tmp_path: Path) -> None:
     with recording_server() as server:
-        actions = AcrActions(server.host, options(tmp_path))
+        actions = AcrActions(server.host, options(server.host))
         with pytest.raises(GateError, match="no publisher configured"):
             actions.publish({"id": "x"})
         actions.close()
@@ -322,7 +320,7 @@ def test_acr_publish_without_publisher_is_reported(tmp_path: Path) -> None:
 
 def test_acr_publish_goes_to_the_publisher(tmp_path: Path) -> None:
     with recording_server() as hook, recording_server() as registry:
-        actions = AcrActions(registry.host, options(tmp_path), WebhookPublisher(hook.url, sleep=no_sleep))
+        actions = AcrActions(registry.host, options(registry.host), WebhookPublisher(hook.url, sleep=no_sleep))
         report = apply_verdicts([verdict("n", True, "notify")], image_on(registry.host), actions, CHANGE)
         actions.close()
     assert report.done == ["notify"] and registry.requests == []
@@ -344,7 +342,7 @@ def plain_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[realpar
 def test_plain_registry_lock_degrades_to_one_line_gate_error(
     plain_registry: realparts.Registry, tmp_path: Path
 ) -> None:
-    actions = AcrActions(plain_registry.host, options(tmp_path))
+    actions = AcrActions(plain_registry.host, options(plain_registry.host))
     image = image_on(plain_registry.host)
     try:
         with pytest.raises(GateError) as err:

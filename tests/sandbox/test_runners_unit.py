@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from scanner.cli.main import build_parser
 from scanner.model.codec import inventory_to_dict
-from scanner.model.limits import GiB
+from scanner.model.limits import GiB, Limits, option_pairs
 from scanner.model.types import ImageInfo, Inventory, LayerInfo, OSInfo, Package, Warning_
 from scanner.report.inventory_json import inventory_dict
 from scanner.sandbox.container_apps import ContainerAppsRunner, ContainerAppsSettings, ScanRequest
@@ -21,6 +22,7 @@ from scanner.sandbox.errors import JobError
 from scanner.sandbox.fetch import FetchedImage
 from scanner.sandbox.output import MAX_STRING, parse_inventory
 from scanner.sandbox.runner import JobLimits, classify
+from scanner.sandbox.runners import limit_args
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -62,21 +64,28 @@ def test_container_apps_template_and_start() -> None:
     settings = ContainerAppsSettings("sub", "rg", "acrguard-scan", "myacr.azurecr.io/acrguard-job@" + DIGEST)
     runner = ContainerAppsRunner(settings, client)
     request = ScanRequest("myacr.azurecr.io", "team/app", DIGEST)
-    assert runner.start(request, JobLimits(wall_seconds=60)) == "scan-abc12"
+    assert runner.start(request, JobLimits(wall_seconds=60), Limits(max_layers=9)) == "scan-abc12"
     group, job, template = client.calls[0]
     assert (group, job) == ("rg", "acrguard-scan")
     (container,) = template.containers
     assert container.name == "scanner" and container.image == settings.scanner_image
-    assert container.args == [
-        f"myacr.azurecr.io/team/app@{DIGEST}",
-        "--runner",
-        "none",
-        "--job-limit",
-        "wall_seconds=60",
-    ]
+    assert container.args[:3] == [f"myacr.azurecr.io/team/app@{DIGEST}", "--runner", "none"]
+    # Every job limit and every image limit arrives as an argument `acrguard job` reads, whole (not as a
+    # difference from defaults), since the execution's environment carries no settings.
+    args = build_parser().parse_args(["job", *container.args])
+    assert Limits().with_overrides(option_pairs(args.limit, "--limit")) == Limits(max_layers=9)
+    assert len(args.limit) == len(Limits.names()) and len(args.job_limit) == len(JobLimits.names())
+    assert JobLimits().with_overrides(option_pairs(args.job_limit, "--job-limit")) == JobLimits(wall_seconds=60)
     assert {e.name: e.value for e in container.env}["IMAGE_DIGEST"] == DIGEST
     assert container.resources.cpu == 1.0 and container.resources.memory == "2Gi"
     assert runner.status("scan-abc12") == "Succeeded"
+
+
+def test_local_runners_get_every_image_limit() -> None:
+    arguments = limit_args(Limits(max_layers=9))
+    assert arguments[0].startswith("--limit=") and len(arguments) == len(Limits.names())
+    pairs = option_pairs([a.removeprefix("--limit=") for a in arguments], "--limit")
+    assert Limits().with_overrides(pairs) == Limits(max_layers=9)
 
 
 def test_container_apps_wants_a_digest() -> None:

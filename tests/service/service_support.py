@@ -10,6 +10,7 @@ from typing import Any
 
 import azure.functions as func
 
+from scanner.image.registry_options import Registry, RegistryAccess
 from scanner.model.types import Inventory
 from scanner.queue import ScanRequest
 
@@ -31,6 +32,11 @@ def grid_event(raw: dict[str, Any]) -> func.EventGridEvent:
         event_time=datetime(2021, 9, 8, 6, 37, 45, tzinfo=UTC),
         data_version=raw["dataVersion"],
     )
+
+
+def allowing(*hosts: str) -> RegistryAccess:
+    """The allow-list of a test whose events name `hosts` (anonymous, over plain HTTP as the local registry)."""
+    return RegistryAccess(tuple(Registry(host, insecure=True) for host in hosts))
 
 
 @dataclass

@@ -50,14 +50,18 @@ def test_the_workers_fetch_step_takes_the_configured_limits_and_credentials() ->
             "ACRGUARD_JOB_LIMIT_WALL_SECONDS": "60",
             "ACRGUARD_REGISTRY_USERNAME": "user",
             "ACRGUARD_REGISTRY_PASSWORD": "secret",
+            "ACRGUARD_REGISTRIES": "Registry.LAN:5000=basic",
             "ACRGUARD_INSECURE_REGISTRIES": "Registry.LAN:5000",
         }
     )
     fetch = make_sandboxed_fetch("none", settings)
     assert fetch.options.limits == Limits(max_layers=9)
-    assert fetch.runner.scan_args == ["--limit=max_layers=9"]  # type: ignore[attr-defined]
+    # Every image limit goes to the child as an argument, the configured one with its value.
+    assert "--limit=max_layers=9" in fetch.runner.scan_args  # type: ignore[attr-defined]
     assert fetch.limits == JobLimits(wall_seconds=60)
-    assert (fetch.options.registry.username, fetch.options.registry.password) == ("user", "secret")
-    assert fetch.insecure_registries == frozenset({"registry.lan:5000"})
+    # The credentials belong to the one registry that names them, which alone is spoken to over plain HTTP.
+    registry = fetch.options.registry.registries.require("registry.lan:5000")
+    assert (registry.basic(), registry.insecure) == (("user", "secret"), True)
+    assert fetch.options.registry.registries.hosts == {"registry.lan:5000"}
     with pytest.raises(JobError, match="unknown job limit 'NOPE'"):
         make_sandboxed_fetch("none", Settings.from_environ({"ACRGUARD_JOB_LIMIT_NOPE": "1"}))

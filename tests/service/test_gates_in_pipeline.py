@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from service_support import CountingFetch
+from service_support import CountingFetch, allowing
 from test_pipeline import EPOCH, VERSION, push_event
 
 from scanner.policy.gate_actions import WebhookPublisher
@@ -68,7 +68,7 @@ def test_database_update_rescan_flips_health_locks_and_notifies(
 
         import_sources(db_path, [str(FIXTURES / "osv/alpine-secdb/v3.10")])  # the database update
         pull = replace(event, kind="pull", tag=None, event_id="p1", at=datetime.now(UTC))
-        handle_event(pull, store, queue, VERSION)
+        handle_event(pull, store, queue, VERSION, registries=allowing(pull.registry))
         with SqliteVulnDatabase.open(db_path) as db:
             counts = rescan_recent(store, db, datetime.now(UTC) - timedelta(days=30), VERSION, policy=policy)
         assert (counts.rematched, counts.requeued) == (1, 0)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from service_support import CountingFetch
+from service_support import CountingFetch, allowing
 from test_pipeline import VERSION, push_event
 
 from scanner.policy.gate_actions import WebhookPublisher
@@ -42,7 +42,8 @@ def test_every_change_is_published_without_any_gate(
         assert (first["data"]["previousHealth"], first["data"]["health"]) == (None, "Healthy")
         assert first["data"]["gates"] == [] and first["eventType"] == "Acrguard.ImageHealthChanged"
 
-        handle_event(replace(event, kind="pull", tag=None, event_id="p1", at=datetime.now(UTC)), store, queue, VERSION)
+        pull = replace(event, kind="pull", tag=None, event_id="p1", at=datetime.now(UTC))
+        handle_event(pull, store, queue, VERSION, registries=allowing(pull.registry))
         since = datetime.now(UTC) - timedelta(days=1)
         with SqliteVulnDatabase.open(db_path) as db:
             assert rescan_recent(store, db, since, VERSION, policy=policy).rematched == 1

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from service_support import allowing
 from test_pipeline import VERSION
 
 from scanner.image.registry_options import RegistryOptions
@@ -94,8 +95,9 @@ def registry_and_events(tmp_path: Path) -> Iterator[tuple[realparts.Registry, Re
 
 
 @pytest.fixture
-def fetch() -> SandboxedFetch:
-    return sandboxed_fetch(BubblewrapRunner(), ScanOptions(registry=RegistryOptions(insecure=True)))
+def fetch(registry_and_events: tuple[realparts.Registry, Recorder]) -> SandboxedFetch:
+    options = ScanOptions(registry=RegistryOptions(allowing(registry_and_events[0].host)))
+    return sandboxed_fetch(BubblewrapRunner(), options)
 
 
 def _scan(
@@ -160,7 +162,7 @@ def test_known_layers_under_a_new_config_are_not_fetched_or_parsed(
 
     # What the cache gave is what a full scan of the relabelled image gives, field for field: its own
     # reference, digest, config digest and created_by, the packages' layers re-pointed at its layers.
-    options = ScanOptions(registry=RegistryOptions(insecure=True))
+    options = ScanOptions(registry=RegistryOptions(allowing(host)))
     expected = inventory(f"docker://{host}/{REPO}@{relabelled}", options)[0]
     stored = store.load_inventory(host, relabelled)
     assert stored is not None and stored.inventory == expected

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from service_support import CountingFetch, load_event
+from service_support import CountingFetch, allowing, load_event
 
 from scanner.queue import ScanQueue, ScanRequest
 from scanner.service.events import RegistryEvent, parse_event, parse_notifications
@@ -50,7 +50,7 @@ def test_push_scan_repush_pull_rescan(
     assert store.usage(event.registry, EPOCH).billable == 1
 
     pull = replace(event, kind="pull", tag=None, event_id="p1", at=datetime.now(UTC))
-    handle_event(pull, store, queue, VERSION)
+    handle_event(pull, store, queue, VERSION, registries=allowing(pull.registry))
     assert store.recently_pulled(EPOCH)
 
     counts = rescan_recent(store, db, datetime.now(UTC) - timedelta(days=30), VERSION, queue=queue)
@@ -111,12 +111,12 @@ def test_failed_scan_is_recorded_and_retried_then_dead_lettered(
 
 def test_delete_and_notification_pull(store: FindingsStore, queue: ScanQueue) -> None:
     (push,) = parse_notifications(load_event("registry-notification-push-manifest.json"))
-    assert handle_event(push, store, queue, VERSION) is not None
+    assert handle_event(push, store, queue, VERSION, registries=allowing(push.registry)) is not None
     (pull,) = parse_notifications(load_event("registry-notification-pull-manifest.json"))
-    handle_event(pull, store, queue, VERSION)
+    handle_event(pull, store, queue, VERSION, registries=allowing(pull.registry))
     assert [k.digest for k in store.recently_pulled(EPOCH)] == [push.digest]
     later = replace(push, kind="delete", tag=None, at=push.at + timedelta(seconds=1))
-    handle_event(later, store, queue, VERSION)
+    handle_event(later, store, queue, VERSION, registries=allowing(later.registry))
     assert store.recently_pulled(EPOCH) == []
 
 

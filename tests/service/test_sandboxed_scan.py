@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from service_support import allowing
 from test_pipeline import VERSION
 
 from scanner.image.registry_options import RegistryOptions
@@ -33,13 +34,13 @@ def test_stored_inventory_is_exact_and_a_rescan_gives_the_same_findings(
 ) -> None:
     if realparts.missing_tools(["bwrap", "skopeo"]):
         pytest.fail(f"missing: {realparts.missing_tools(['bwrap', 'skopeo'])}", pytrace=False)
-    options = ScanOptions(registry=RegistryOptions(insecure=True))
-    fetch = sandboxed_fetch(BubblewrapRunner(), options)
     with realparts.running_registry(tmp_path / "registry") as registry:
+        options = ScanOptions(registry=RegistryOptions(allowing(registry.host)))
+        fetch = sandboxed_fetch(BubblewrapRunner(), options)
         pushed = realparts.push(registry, ARCHIVE, "samples/alpine", "3.10")
         at = datetime.now(UTC)
         push = RegistryEvent("push", registry.host, "samples/alpine", pushed.digest, "3.10", "", at, "e1")
-        assert handle_event(push, store, queue, VERSION) is not None
+        assert handle_event(push, store, queue, VERSION, registries=allowing(push.registry)) is not None
         assert drain_queue(queue, store, db, fetch, VERSION, settings=RetrySettings()).processed == 1
         # The same image inventoried in this process, without the sandbox: the reference the job uses.
         local = inventory(f"docker://{registry.host}/samples/alpine@{pushed.digest}", options)[0]
@@ -53,7 +54,7 @@ def test_stored_inventory_is_exact_and_a_rescan_gives_the_same_findings(
     assert len(first) == 8
 
     pull = replace(push, kind="pull", tag=None, event_id="p1", at=datetime.now(UTC))
-    handle_event(pull, store, queue, VERSION)
+    handle_event(pull, store, queue, VERSION, registries=allowing(pull.registry))
     counts = rescan_recent(store, db, datetime.now(UTC) - timedelta(days=1), VERSION, queue=queue)
     assert (counts.rematched, counts.requeued, counts.failed) == (1, 0, 0)
     assert {f.key: f.finding for f in store.list_findings(registry.host, pushed.digest)} == first

@@ -48,6 +48,8 @@ def env(tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setenv("ACRGUARD_STORE", str(tmp_path / "store.sqlite"))
     monkeypatch.setenv("ACRGUARD_QUEUE", str(tmp_path / "queue.sqlite"))
     monkeypatch.setenv("ACRGUARD_DB", str(db_path))
+    # The registries the sample events name (an ACR, the local distribution registry).
+    monkeypatch.setenv("ACRGUARD_REGISTRIES", "myreg.azurecr.io,127.0.0.1:5000")
     clients.close()
     yield tmp_path
     clients.close()

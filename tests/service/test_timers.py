@@ -50,6 +50,7 @@ def env(tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setenv("ACRGUARD_STORE", str(tmp_path / "store.sqlite"))
     monkeypatch.setenv("ACRGUARD_QUEUE", str(tmp_path / "queue.sqlite"))
     monkeypatch.setenv("ACRGUARD_DB", str(db_path))
+    monkeypatch.setenv("ACRGUARD_REGISTRIES", REG)  # the registry the log rows name
     monkeypatch.setattr(logs_function, "_sources", {})  # a client per test: each has its own server
     clients.close()
     yield tmp_path

@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from service_support import allowing
+
 from scanner.queue import open_queue
 from scanner.queue.interface import ScanRequest
 from scanner.service.events import RegistryEvent
@@ -40,7 +42,9 @@ def test_worker_drains_the_queue_through_the_sandbox(tmp_path: Path) -> None:
             "push", registry.host, "worker/alpine", digest, "3.10", realparts.OCI_MANIFEST, datetime.now(UTC), "e1"
         )
         with open_store(store_path) as store, open_queue(queue_path) as queue:
-            assert isinstance(handle_event(event, store, queue, "unused-by-worker"), ScanRequest)
+            assert isinstance(
+                handle_event(event, store, queue, "unused-by-worker", registries=allowing(event.registry)), ScanRequest
+            )
 
         done = _worker(
             *("--runner", "bubblewrap", "--store", store_path, "--queue", queue_path, "--db", str(db)),
