@@ -641,7 +641,13 @@ def test_a_huge_unreadable_body_is_kept_truncated(handlers: dict[str, Any], monk
 def test_a_full_registry_queue_refuses_more_scans_with_the_reason(
     handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _configure(monkeypatch, ACRGUARD_EVENTS_TOKEN="et", ACRGUARD_API_KEY="ak", ACRGUARD_MAX_QUEUED_PER_REGISTRY="2")
+    _configure(
+        monkeypatch,
+        ACRGUARD_EVENTS_TOKEN="et",
+        ACRGUARD_API_KEY="ak",
+        ACRGUARD_MAX_QUEUED_PER_REGISTRY="2",
+        ACRGUARD_REGISTRIES="127.0.0.1:9",
+    )
     host = "127.0.0.1:9"
     body = notification(host, 3)
     for n, event in enumerate(body["events"]):
