@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
 
 from scanner import __version__
 from scanner.azure.http import json_response
+from scanner.model.client_input import ClientInputError, decode_json
 from scanner.service.config import clients
-from scanner.service.events import EventError, parse_event, parse_notifications
+from scanner.service.events import EventError, dead_letter_record, parse_event, parse_notifications
 from scanner.service.pipeline import handle_event
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -35,11 +35,11 @@ def acr_events(event: func.EventGridEvent) -> None:
 @bp.route(route="registry-notifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def registry_notifications(req: func.HttpRequest) -> func.HttpResponse:
     """The distribution registry's `{"events": [...]}`: manifest pushes queue scans, manifest GETs are pulls."""
-    raw = req.get_body().decode("utf-8", errors="replace")
+    body = req.get_body()
     try:
-        events = parse_notifications(json.loads(raw))
-    except (ValueError, EventError) as err:
-        dead_letter(raw, str(err) if isinstance(err, EventError) else f"notification: body is not JSON: {err}")
+        events = parse_notifications(decode_json(body, "notification"))
+    except (ClientInputError, EventError) as err:
+        dead_letter(body.decode("utf-8", errors="replace"), str(err))
         # 200, not 4xx: the registry retries failed deliveries from memory, and a poison body would loop.
         return json_response({"accepted": 0, "dead_lettered": True}, 200)
     store, queue = clients.store(), clients.queue()
@@ -50,8 +50,7 @@ def registry_notifications(req: func.HttpRequest) -> func.HttpResponse:
 def dead_letter(raw: str, error: str) -> None:
     """Keeps an event nobody could read, with why, in the event dead-letter queue."""
     log.error("registry event dead-lettered: %s", error)
-    body = json.dumps({"error": error, "event": raw, "dead_at": datetime.now(UTC).isoformat()}, sort_keys=True)
-    clients.dead_letters().send_raw(body)
+    clients.dead_letters().send_raw(dead_letter_record(raw, error))
 
 
 def _event_body(event: Any) -> str:

@@ -113,7 +113,7 @@ def _server_address(scope: Scope) -> str:
 
 
 def _too_large(max_body: int) -> tuple[int, dict[str, str], bytes]:
-    body = json.dumps({"error": {"code": "413", "message": f"body larger than {max_body} bytes"}}).encode()
+    body = json.dumps({"error": {"code": "PayloadTooLarge", "message": f"body larger than {max_body} bytes"}}).encode()
     # The unread rest of the body would be taken for the next request: the connection must end here.
     return 413, {"Content-Type": "application/json", "Connection": "close"}, body
 
