@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
@@ -15,12 +14,14 @@ from scanner import __version__
 from scanner.azure.auth import authorize, authorize_delivery
 from scanner.azure.http import error_response, json_response, unauthorized
 from scanner.image.registry_options import RegistryNotAllowed
+from scanner.model.client_input import ClientInputError, decode_json
 from scanner.model.errors import AcrguardError
 from scanner.service.config import clients
 from scanner.service.events import (
     NOTIFICATION_MEDIA_TYPES,
     EventError,
     TooManyEvents,
+    dead_letter_record,
     media_type_refusal,
     parse_event,
     parse_notifications,
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 # An event dead letter keeps this much of what was received: enough to see what it was (an ACR event or a
 # registry envelope is 1-2 KiB), and the dead letters stay bounded in bytes as well as in number.
-MAX_KEPT_BODY = 16 << 10
 
 
 class DeliveryRefused(AcrguardError):
@@ -65,13 +65,13 @@ def registry_notifications(req: func.HttpRequest) -> func.HttpResponse:
     refused = media_type_refusal(req.headers.get("content-type"), NOTIFICATION_MEDIA_TYPES)
     if refused is not None:
         return error_response(415, "UnsupportedMediaType", refused)
-    raw = req.get_body().decode("utf-8", errors="replace")
+    body = req.get_body()
     try:
-        events = parse_notifications(json.loads(raw), clients.settings().max_events_per_request)
+        events = parse_notifications(decode_json(body, "notification"), clients.settings().max_events_per_request)
     except TooManyEvents as err:
         return error_response(413, "TooManyEvents", str(err))
-    except (ValueError, EventError) as err:
-        dead_letter(raw, str(err) if isinstance(err, EventError) else f"notification: body is not JSON: {err}")
+    except (ClientInputError, EventError) as err:
+        dead_letter(body.decode("utf-8", errors="replace"), str(err))
         # 200, not 4xx: the registry retries failed deliveries from memory, and a poison body would loop.
         return json_response({"accepted": 0, "dead_lettered": True}, 200)
     store, queue, registries = clients.store(), clients.queue(), clients.registries()
@@ -91,10 +91,7 @@ def dead_letter(raw: str, error: str) -> None:
     """Keeps an event nobody could read, with why, in the event dead-letter queue (its first MAX_KEPT_BODY
     characters; the queue keeps at most ACRGUARD_MAX_DEAD_LETTERS, dropping the oldest)."""
     log.error("registry event dead-lettered: %s", error)
-    kept: dict[str, Any] = {"error": error, "event": raw[:MAX_KEPT_BODY], "dead_at": datetime.now(UTC).isoformat()}
-    if len(raw) > MAX_KEPT_BODY:
-        kept["truncated_from"] = len(raw)
-    clients.dead_letters().dead_letter(json.dumps(kept, sort_keys=True), error)
+    clients.dead_letters().dead_letter(dead_letter_record(raw, error), error)
 
 
 def _event_body(event: Any) -> str:

@@ -2,9 +2,11 @@
 (`{"error": {"code", "message"}}`, the message one line), and which exception answers with which status.
 
 Handlers decode the request, call the service and return `json_response(document)`; `guarded` checks the
-caller first and turns what the service raises into its error response:
+caller first, then every query and route value (no NUL, no lone surrogate: `scanner.model.client_input`), and
+turns what the service raises into its error response:
 
     ManageError         its own status and code (the management operations' refusals)
+    ClientInputError    400 BadRequest, or 413 PayloadTooLarge (a JSON body out of bounds)
     BadParameter        400 BadRequest
     NotFound            404 NotFound
     StoreError          503 StoreUnavailable
@@ -23,8 +25,11 @@ import azure.functions as func
 import orjson
 
 from scanner.azure.auth import authorize
+from scanner.model.client_input import ClientInputError, text_problem
 from scanner.model.errors import AcrguardError
+from scanner.model.settings import Settings
 from scanner.queue import QueueError
+from scanner.service.config import clients
 from scanner.service.lookups import BadParameter, NextLink, NotFound
 from scanner.service.manage import ManageError
 from scanner.store import StoreError
@@ -42,7 +47,7 @@ _STATUSES: tuple[tuple[type[Exception], int, str], ...] = (
     (AcrguardError, 500, "Misconfigured"),
 )
 # What `guarded` answers; anything else is a bug and reaches the host, which answers 500.
-_ANSWERED: tuple[type[Exception], ...] = (ManageError, *(kind for kind, _, _ in _STATUSES))
+_ANSWERED: tuple[type[Exception], ...] = (ManageError, ClientInputError, *(kind for kind, _, _ in _STATUSES))
 
 
 def standard(body: Any) -> str:
@@ -74,7 +79,7 @@ def unauthorized(reason: str) -> func.HttpResponse:
 
 def error_for(err: Exception, encode: Encoder = standard) -> func.HttpResponse:
     """The response for an error the service raised (see the table above)."""
-    if isinstance(err, ManageError):
+    if isinstance(err, ManageError | ClientInputError):
         return error_response(err.status, err.code, str(err), encode)
     status, code = next((s, c) for kind, s, c in _STATUSES if isinstance(err, kind))
     return error_response(status, code, str(err) or type(err).__name__, encode)
@@ -88,6 +93,7 @@ def guarded(handler: Handler, *, write: bool = False, encode: Encoder = standard
         if denied is not None:
             return unauthorized(denied)
         try:
+            check_parameters(req)
             return handler(req)
         except _ANSWERED as err:
             return error_for(err, encode)
@@ -98,14 +104,39 @@ def guarded(handler: Handler, *, write: bool = False, encode: Encoder = standard
     return run
 
 
+def check_parameters(req: func.HttpRequest) -> None:
+    """Raises ClientInputError naming the first query or route parameter a store could not take as text."""
+    for kind, values in (("query", req.params), ("route", req.route_params)):
+        for name, value in values.items():
+            problem = text_problem(name) or text_problem(value)
+            if problem is not None:
+                raise ClientInputError(f"{kind} parameter {ascii(name)[1:-1][:40]}: {problem}")
+
+
+def public_base(settings: Settings) -> str:
+    """Where clients reach this API, for the links it hands out: `ACRGUARD_PUBLIC_URL`, else in Azure the
+    app's default host name (`WEBSITE_HOSTNAME`, https; `http` for the Core Tools' localhost), else "" (links
+    relative to the host the client already reached). Never the request's Host header, which the client
+    writes: a link built from it would point the next page wherever the caller (or a forged request) said."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = settings.website_hostname
+    if host:
+        local = host.split(":")[0] in ("localhost", "127.0.0.1")
+        return f"{'http' if local else 'https'}://{host}"
+    return ""
+
+
 def next_link(req: func.HttpRequest) -> NextLink:
-    """The request's URL with one query parameter set to the next page's token."""
+    """The request's path and query under the public base URL, with one query parameter set to the next
+    page's token."""
+    base = public_base(clients.settings())
 
     def link(name: str, token: str) -> str:
         parts = urlsplit(req.url)
         query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
         if not query:  # HttpRequest keeps params apart from the URL in tests and some hosts
             query = [(k, v) for k, v in req.params.items() if k != name]
-        return str(urlunsplit(parts._replace(query=urlencode([*query, (name, token)], safe="$"))))
+        return f"{base}{urlunsplit(('', '', parts.path, urlencode([*query, (name, token)], safe='$'), ''))}"
 
     return link

@@ -6,7 +6,6 @@ anonymous) and answers their errors, each as one line of JSON.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import azure.functions as func
@@ -14,18 +13,16 @@ import azure.functions as func
 from scanner import __version__
 from scanner.azure.events import dead_letter
 from scanner.azure.http import error_response, guarded, json_response
+from scanner.model.client_input import ClientInputError, decode_json
 from scanner.service import manage, rule_admin
 from scanner.service.config import clients
-from scanner.service.manage import ManageError
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
 def _body(req: func.HttpRequest, what: str) -> Any:
-    try:
-        return json.loads(req.get_body().decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ManageError(400, "BadRequest", f"{what}: body is not JSON: {err}") from None
+    """The JSON body within the edge's bounds; a ClientInputError (400, 413) names what is wrong."""
+    return decode_json(req.get_body(), what)
 
 
 # --- scans and imports ------------------------------------------------------------------------------------
@@ -42,13 +39,12 @@ def _create_scan(req: func.HttpRequest) -> func.HttpResponse:
 
 def _import_notifications(req: func.HttpRequest) -> func.HttpResponse:
     """Explicit import notifications; malformed items are dead-lettered and reported, the rest handled."""
-    raw = req.get_body().decode("utf-8", errors="replace")
+    raw = req.get_body()
     try:
-        body = json.loads(raw)
-    except ValueError as err:
-        message = f"import notifications: body is not JSON: {err}"
-        dead_letter(raw, message)  # nothing lost, even a body nobody can read
-        return error_response(400, "BadRequest", message)
+        body = decode_json(raw, "import notifications")
+    except ClientInputError as err:
+        dead_letter(raw.decode("utf-8", errors="replace"), str(err))  # nothing lost, even a body nobody can read
+        return error_response(err.status, err.code, str(err))
     items = manage.import_notifications(
         body, clients.store(), clients.queue(), __version__, dead_letter, registries=clients.registries()
     )

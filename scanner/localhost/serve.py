@@ -24,11 +24,12 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from scanner.localhost.ncrontab import CronError, Schedule, parse_ncrontab
+from scanner.model.client_input import ClientInputError, decode_json
 from scanner.model.errors import AcrguardError
 from scanner.model.settings import Settings, env_name
 from scanner.service import access
@@ -136,6 +137,9 @@ _CODES = {
     415: "UnsupportedMediaType",
     500: "InternalError",
 }
+# A Host header is copied into the request's URL as the Functions host does; one that is not a host[:port]
+# (a `/`, `?`, `#` or `@` would move the URL's path) is replaced by serve's own address.
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
@@ -144,6 +148,11 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 
 def _unauthorized(message: str) -> Reply:
     return _error(401, message, {"WWW-Authenticate": 'Bearer realm="acrguard"'})
+
+
+def _not_allowed(method: str, allowed: Iterable[str]) -> Reply:
+    methods = ", ".join(sorted(allowed))
+    return _error(405, f"method {method} is not allowed here; use {methods}", {"Allow": methods})
 
 
 _READS = frozenset(("GET", "HEAD", "OPTIONS"))
@@ -165,9 +174,12 @@ class Dispatcher:
         function_key: str = "",
         on_write: Callable[[], None] | None = None,
         settings: Settings | None = None,
+        dead_letter: Callable[[bytes, str], None] | None = None,
     ) -> None:
         self.index = index
         self.function_key = function_key
+        # Keeps an Event Grid delivery refused as a whole (raw body, error), as the handler keeps a bad event.
+        self.dead_letter = dead_letter
         # Called after a write request succeeded (an event delivered, a notification, a manual scan): it may
         # have queued a scan, so serve wakes its queue workers instead of leaving it to their next poll.
         self.on_write = on_write
@@ -183,7 +195,10 @@ class Dispatcher:
 
     def _dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str) -> Reply:
         parts = urllib.parse.urlsplit(target)
-        params = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+        try:
+            params = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True, errors="strict"))
+        except UnicodeDecodeError:
+            return _error(400, "the query string is not UTF-8 once percent-decoded")
         lowered = {k.lower(): v for k, v in headers.items()}
         try:
             if parts.path.rstrip("/") == EVENTGRID_PATH:
@@ -230,7 +245,10 @@ class Dispatcher:
     ) -> Reply:
         import azure.functions as func
 
-        path = urllib.parse.unquote(parts.path[len(API_PREFIX) :])
+        try:
+            path = urllib.parse.unquote(parts.path[len(API_PREFIX) :], errors="strict")
+        except UnicodeDecodeError:
+            return _error(400, "the path is not UTF-8 once percent-decoded")
         allowed: set[str] = set()
         for fn in self.index.http:
             match = fn.pattern.fullmatch(path)
@@ -242,6 +260,7 @@ class Dispatcher:
             if not fn.anonymous and not self._key_ok(params, lowered):
                 return _unauthorized(_FUNCTION_KEY_REFUSAL)
             route_params = {k: v for k, v in match.groupdict().items() if v is not None}
+            host = host if _HOST.fullmatch(host) else "localhost"
             url = f"http://{host}{parts.path}" + (f"?{parts.query}" if parts.query else "")
             request = func.HttpRequest(
                 method, url, headers=dict(headers), params=params, route_params=route_params, body=body
@@ -249,8 +268,7 @@ class Dispatcher:
             response = fn.handler(request)
             return _from_http_response(response)
         if allowed:
-            methods = ", ".join(sorted(allowed))
-            return _error(405, f"{method} is not allowed here: {methods}", {"Allow": methods})
+            return _not_allowed(method, allowed)
         return _error(404, f"no function at {parts.path}")
 
     def _event_grid(self, method: str, params: Mapping[str, str], headers: Mapping[str, str], body: bytes) -> Reply:
@@ -264,17 +282,19 @@ class Dispatcher:
             origin = headers.get("webhook-request-origin", "*")
             return Reply(200, {"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*"}, b"")
         if method != "POST":
-            return _error(405, f"{method} is not allowed here: OPTIONS, POST", {"Allow": "OPTIONS, POST"})
+            return _not_allowed(method, ("OPTIONS", "POST"))
         refused = media_type_refusal(headers.get("content-type"), EVENT_GRID_MEDIA_TYPES)
         if refused is not None:
             return _error(415, refused)
+        # A delivery that cannot be read (not JSON, out of bounds, NUL) is refused whole, kept as a dead letter,
+        # and answered 4xx, which Event Grid does not retry: a 5xx would bring it back for ever.
         try:
-            payload = json.loads(body or b"null")
-        except ValueError:
-            return _error(400, "body is not JSON")
+            payload = decode_json(body or b"null", "Event Grid delivery")
+        except ClientInputError as err:
+            return self._refused(body, err.status, str(err))
         events = payload if isinstance(payload, list) else [payload]
         if not all(isinstance(e, dict) for e in events):
-            return _error(400, "expected an event object or an array of them")
+            return self._refused(body, 400, "Event Grid delivery: expected an event object or an array of them")
         try:
             check_batch(len(events), self.max_events, "Event Grid delivery")
         except TooManyEvents as err:
@@ -292,6 +312,11 @@ class Dispatcher:
             for event in events:
                 handler(event)
         return Reply(200, {}, b"")
+
+    def _refused(self, body: bytes, status: int, message: str) -> Reply:
+        if self.dead_letter is not None:
+            self.dead_letter(body, message)
+        return _error(status, message)
 
 
 def _from_http_response(response: Any) -> Reply:
@@ -405,12 +430,21 @@ def serve(config: ServeConfig, stop: threading.Event) -> None:
 def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -> None:
     from scanner.localhost.asgi import AsgiApp
     from scanner.service.config import clients
+    from scanner.service.events import dead_letter_record
 
+    port = sock.getsockname()[1]  # the one the system chose for --port 0
+    settings = config.settings
+    if not settings.public_url:  # the links handed out name the address serve listens on
+        settings = replace(settings, public_url=listening_url(config.host, port))
     # The handlers take their settings from `clients`, as in Azure; here they are serve's.
-    clients.configure(config.settings)
+    clients.configure(settings)
     from function_app import app  # installed with the package (pyproject's py-modules)
     from scanner.sandbox.scratch import sweep_abandoned
     from scanner.service.sandboxed import make_sandboxed_fetch
+
+    def dead_letter(body: bytes, error: str) -> None:
+        log.error("serve: Event Grid delivery refused: %s", error)
+        clients.dead_letters().dead_letter(dead_letter_record(body.decode("utf-8", errors="replace"), error), error)
 
     index = index_functions(app.get_functions())
     schedules = {name: parse_ncrontab(config.schedules.get(name, text)) for name, (text, _) in index.timers.items()}
@@ -423,7 +457,9 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
 
     wake = WorkSignal()
     executor = ThreadPoolExecutor(max_workers=HTTP_THREADS, thread_name_prefix="http")
-    dispatcher = Dispatcher(index, config.settings.function_key, on_write=wake.notify, settings=config.settings)
+    dispatcher = Dispatcher(
+        index, config.settings.function_key, on_write=wake.notify, settings=config.settings, dead_letter=dead_letter
+    )
     asgi = AsgiApp(dispatcher, executor, MAX_BODY)
     server = http_server(asgi, config.host, config.port, access_log=config.access_log)
     # Daemons: a scan in progress may take long, and the process need not wait for it on exit.
@@ -438,7 +474,6 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
     threads.append(threading.Thread(target=_exit_on, args=(stop, server), name="stop-watch", daemon=True))
     for thread in threads:
         thread.start()
-    port = sock.getsockname()[1]  # the one the system chose for --port 0
     log.info("serve: listening on http://%s:%d (functions: %s)", config.host, port, _names(index))
     try:
         asyncio.run(server.serve(sockets=[sock]))
@@ -451,6 +486,13 @@ def _serve_on(sock: socket.socket, config: ServeConfig, stop: threading.Event) -
         executor.shutdown(wait=False, cancel_futures=True)
         clients.close()
         log.info("serve: stopped")
+
+
+def listening_url(host: str, port: int) -> str:
+    """`http://host:port` for the address serve listens on; a wildcard address names this machine instead."""
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def http_server(app: Any, host: str, port: int, access_log: bool = False) -> Any:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from scanner.model.errors import AcrguardError
 from scanner.model.limits import Limits
@@ -160,6 +161,17 @@ def _window(setting: Setting, environ: Mapping[str, str]) -> object:
         log.warning("%s=%r is not a number; using %s", setting.env, text, setting.default)
         value = setting.default
     return max(cast(int, value), 1)
+
+
+def _base_url(setting: Setting, environ: Mapping[str, str]) -> object:
+    """An http(s) URL without query or fragment, its trailing slash dropped; anything else is a SettingsError."""
+    text = environ.get(setting.env, "").strip()
+    if not text:
+        return setting.default
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(f"{setting.env}: {text[:80]!r} is not an http(s)://host[:port][/path] URL")
+    return text.rstrip("/")
 
 
 def _family(setting: Setting, environ: Mapping[str, str]) -> dict[str, str]:
@@ -334,6 +346,21 @@ class Settings:
     )
     eventgrid_topic_key: str = _declare(
         "ACRGUARD_EVENTGRID_TOPIC_KEY", "", "that topic's access key", _verbatim, secret=True
+    )
+
+    # the links the HTTP API hands out
+    public_url: str = _declare(
+        "ACRGUARD_PUBLIC_URL",
+        "",
+        "the API's base URL as its clients reach it, for `nextLink` (default: `https://` and WEBSITE_HOSTNAME in"
+        " Azure, `acrguard serve`'s listening address); never taken from a request's `Host`",
+        _base_url,
+    )
+    website_hostname: str = _declare(
+        "WEBSITE_HOSTNAME",
+        "",
+        "set by App Service: the app's default host name (custom domains need ACRGUARD_PUBLIC_URL)",
+        _verbatim,
     )
 
     # registries

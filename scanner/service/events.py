@@ -4,10 +4,12 @@ events). Pure parsing, no I/O."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
+from scanner.model.client_input import ClientInputError, check_json
 from scanner.model.errors import AcrguardError
 from scanner.model.settings import env_name
 
@@ -35,6 +37,19 @@ MANIFEST_MEDIA_TYPES = frozenset(
 )
 
 
+MAX_KEPT_BODY = 16 << 10  # characters of a refused body kept with its error (an Azure queue message is 64 KiB)
+
+
+def dead_letter_record(raw: str, error: str) -> str:
+    """The body an event nobody could read is kept as, with why (`scanner.service.manage` reads it back); the
+    raw text is cut to MAX_KEPT_BODY characters (`truncated_from` says how long it was), so a refused body
+    cannot fill the queue."""
+    kept: dict[str, Any] = {"error": error, "event": raw[:MAX_KEPT_BODY], "dead_at": datetime.now(UTC).isoformat()}
+    if len(raw) > MAX_KEPT_BODY:
+        kept["truncated_from"] = len(raw)
+    return json.dumps(kept, sort_keys=True)
+
+
 class EventError(AcrguardError):
     """A registry event that cannot be understood; the message names the missing or bad field."""
 
@@ -58,6 +73,7 @@ class RegistryEvent:
 def parse_event(event: Any) -> RegistryEvent:
     """One Event Grid or CloudEvents 1.0 event: a dict, or an object with `get_json()` (EventGridEvent)."""
     envelope = _envelope(event)
+    _within_bounds(envelope, "event")
     if "specversion" in envelope:
         event_type = _text(envelope, "type", "event")
         topic = str(envelope.get("source") or "")
@@ -85,6 +101,7 @@ def parse_notifications(body: Any, max_events: int | None = None) -> list[Regist
     """The distribution registry's `{"events": [...]}`: manifest pushes and manifest GET pulls (by digest).
     Blob events, HEAD requests (existence checks) and other actions are dropped. More than `max_events`
     events raise TooManyEvents before any is read."""
+    _within_bounds(body, "notification")
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise EventError("notification: field 'events' is missing or not a list")
     if max_events is not None:
@@ -110,6 +127,15 @@ def parse_notifications(body: Any, max_events: int | None = None) -> list[Regist
         # Pulls are keyed by digest: a tag in a pull only says how the client asked.
         out.append(event if action == "push" else _untagged(event))
     return out
+
+
+def _within_bounds(value: Any, what: str) -> None:
+    """The client-input bounds (depth, no NUL, no lone surrogate) on an event however it was decoded: in Azure
+    the Functions worker decodes it, and a NUL must be dead-lettered here, not refused by PostgreSQL later."""
+    try:
+        check_json(value, what)
+    except ClientInputError as err:
+        raise EventError(str(err)) from None
 
 
 def _untagged(event: RegistryEvent) -> RegistryEvent:

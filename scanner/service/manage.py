@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from scanner.image.reference import parse_registry_reference
 from scanner.image.registry_options import RegistryAccess, RegistryNotAllowed, RegistryOptions
+from scanner.model.client_input import ClientInputError, decode_json
 from scanner.model.errors import AcrguardError, ReferenceError_, RegistryError
 from scanner.policy.yaml_checks import kind, unknown_key
 from scanner.queue import ScanQueue, ScanRequest
@@ -245,9 +246,10 @@ class DeadLetterView:
 
 
 def _parsed(raw: str) -> Any:
+    # Bounded: a dead letter may be a body refused for its depth, which json.loads would recurse into.
     try:
-        return json.loads(raw)
-    except ValueError:
+        return decode_json(raw.encode("utf-8", errors="replace"), "dead letter")
+    except ClientInputError:
         return raw
 
 

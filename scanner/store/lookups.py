@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence, Sized
 from contextlib import AbstractContextManager
@@ -52,6 +53,9 @@ _VULN_DIGESTS = (
     " AND f.finding_key = x.finding_key AND f.resolved_at IS NULL AND f.disabled = 0)"
     " GROUP BY x.registry, x.digest ORDER BY x.registry, x.digest LIMIT ?"
 )
+_CURSOR_SECRET = "page-cursor"
+_SECRET_SELECT = "SELECT secret FROM store_secrets WHERE name = ?"
+_SECRET_INSERT = "INSERT INTO store_secrets (name, secret) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"
 _SCAN_COLUMNS = (
     "scan_id, registry, repository, digest, scan_trigger, status, started_at, finished_at, error, timings,"
     " scanner_version, db_version, detector_versions"
@@ -59,9 +63,31 @@ _SCAN_COLUMNS = (
 
 
 class SqlLookups(ABC):
+    _cursor_secret: bytes | None = None  # the store's cursor key, read once
+
     @abstractmethod
     def _tx(self, write: bool = True) -> AbstractContextManager[Tx]:
         """A transaction (`write=False`: read-only); library errors leave it as StoreError."""
+
+    def _cursor_key(self) -> bytes:
+        """The key this store signs its page cursors with: random, created by the first process that needs it
+        and kept in the store, so every instance sharing the store (and every restart) accepts the cursors
+        any of them issued, and a cursor from another store is refused."""
+        if self._cursor_secret is None:
+            with self._tx(write=False) as tx:
+                rows = tx.rows(_SECRET_SELECT, (_CURSOR_SECRET,))
+            if not rows:
+                with self._tx() as tx:  # two first users: one insert wins, both read the winner
+                    tx.run(_SECRET_INSERT, (_CURSOR_SECRET, secrets.token_hex(32)))
+                    rows = tx.rows(_SECRET_SELECT, (_CURSOR_SECRET,))
+            self._cursor_secret = bytes.fromhex(rows[0][0])
+        return self._cursor_secret
+
+    def _page_cursor(self, purpose: str, key: Sequence[str] | None) -> str | None:
+        return None if key is None else encode_cursor(self._cursor_key(), purpose, key)
+
+    def _after(self, purpose: str, cursor: str | None, size: int) -> list[str] | None:
+        return None if cursor is None else decode_cursor(self._cursor_key(), purpose, cursor, size)
 
     def recently_pulled(self, since: datetime) -> list[ImageKey]:
         with self._tx(write=False) as tx:
@@ -86,10 +112,11 @@ class SqlLookups(ABC):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        if cursor is not None:
+        after = self._after("images", cursor, 3)
+        if after is not None:
             # Keyset paging: stable under concurrent inserts, no OFFSET scans.
             where.append("(i.registry, i.repository, i.digest) > (?, ?, ?)")
-            params.extend(decode_cursor(cursor, 3))
+            params.extend(after)
         sql = (
             f"SELECT {_IMAGE_COLUMNS} FROM {_IMAGE_FROM} WHERE {' AND '.join(where)}"
             f" ORDER BY i.registry, i.repository, i.digest LIMIT {limit + 1}"
@@ -98,11 +125,11 @@ class SqlLookups(ABC):
             rows = tx.rows(sql, params)
             items = tuple(_summaries(rows[:limit], _current_tags(tx, rows[:limit])))
         last = items[-1].key if items and len(rows) > limit else None
-        return Page(items, encode_cursor((last.registry, last.repository, last.digest)) if last else None)
+        return Page(items, self._page_cursor("images", (last.registry, last.repository, last.digest) if last else None))
 
     def list_assessment_rows(self, registry: str, limit: int = 100, cursor: str | None = None) -> Page[AssessmentRow]:
         limit = max(1, min(limit, MAX_PAGE))
-        after = decode_cursor(cursor, 3) if cursor is not None else ["", "", ""]
+        after = self._after("assessment-rows", cursor, 3) or ["", "", ""]
         with self._tx(write=False) as tx:
             picked, total = _row_images(tx, registry, after, limit)
             images = [row for row, _ in picked]
@@ -121,7 +148,7 @@ class SqlLookups(ABC):
             rows.extend(AssessmentRow(image, _stored(raw)) for raw in islice(remaining, limit - len(rows)))
         # `total` counts the rows after the cursor; more than a page of them means there is a next page.
         more = total > limit and bool(rows)
-        return Page(tuple(rows), encode_cursor(rows[-1].key) if more else None)
+        return Page(tuple(rows), self._page_cursor("assessment-rows", rows[-1].key if more else None))
 
     def get_image(self, registry: str, digest: str) -> ImageDetail | None:
         with self._tx(write=False) as tx:
@@ -184,7 +211,7 @@ class SqlLookups(ABC):
         # index from the cursor and stops after a page, whether the CVE is in 3 images or in a quarter of
         # the store (an order by repository first had to sort every match: 20 ms for 2,600 images).
         limit = max(1, min(limit, MAX_PAGE))
-        registry, digest, repository = decode_cursor(cursor, 3) if cursor is not None else ("", "", "")
+        registry, digest, repository = self._after("vulnerability-images", cursor, 3) or ("", "", "")
         position, inclusive = (registry, digest), True  # the cursor's digest may have more repositories
         keys: list[ImageKey] = []
         with self._tx(write=False) as tx:
@@ -201,7 +228,8 @@ class SqlLookups(ABC):
                 position, inclusive = pairs[-1], False
         # ImageKey fields are (registry, repository, digest); the cursor is in page order.
         last = keys[limit - 1] if len(keys) > limit else None
-        return Page(tuple(keys[:limit]), encode_cursor((last.registry, last.digest, last.repository)) if last else None)
+        page_end = (last.registry, last.digest, last.repository) if last else None
+        return Page(tuple(keys[:limit]), self._page_cursor("vulnerability-images", page_end))
 
     def list_findings(
         self,

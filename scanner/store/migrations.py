@@ -104,6 +104,12 @@ MIGRATIONS: tuple[Migration, ...] = (
                 saved_at TEXT NOT NULL)""",
         ),
     ),
+    Migration(
+        4,
+        "the store's own secrets: the key its page cursors are signed with",
+        # Rows are created on first use (random, by whichever process needs one first), never by a migration.
+        ("CREATE TABLE store_secrets (name TEXT PRIMARY KEY, secret TEXT NOT NULL)",),
+    ),
 )
 
 _LEDGER = (

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,17 +79,34 @@ def loads(value: str | bytes) -> Any:
         return json.loads(value)
 
 
-def encode_cursor(key: Sequence[str]) -> str:
-    return base64.urlsafe_b64encode(dumps(list(key)).encode()).decode().rstrip("=")
+# A cursor is `payload.mac`: the payload the base64url of the last key's JSON, the mac the base64url of an
+# HMAC-SHA256 over (purpose, payload) under the store's own key (`SqlLookups._cursor_key`). Nothing of a
+# cursor is decoded before its mac checks, so a forged, truncated or re-encoded one is refused unread.
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,4000}\.[A-Za-z0-9_-]{43}")
 
 
-def decode_cursor(cursor: str, size: int) -> list[str]:
-    """The opaque cursor is the last key of the previous page; anything else is a client error."""
+def _mac(secret: bytes, purpose: str, payload: str) -> str:
+    digest = hmac.new(secret, f"acrguard-cursor/{purpose}/{payload}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def encode_cursor(secret: bytes, purpose: str, key: Sequence[str]) -> str:
+    """The opaque, signed cursor of a page ending at `key`, for the listing named `purpose`."""
+    payload = base64.urlsafe_b64encode(dumps(list(key)).encode()).decode().rstrip("=")
+    return f"{payload}.{_mac(secret, purpose, payload)}"
+
+
+def decode_cursor(secret: bytes, purpose: str, cursor: str, size: int) -> list[str]:
+    """The key a cursor of this store's `purpose` listing carries; anything it did not issue is a CursorError."""
+    if not _CURSOR.fullmatch(cursor):
+        raise CursorError("invalid page cursor")
+    payload, mac = cursor.split(".")
+    if not hmac.compare_digest(mac.encode(), _mac(secret, purpose, payload).encode()):
+        raise CursorError("invalid page cursor: not signed by this store")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = json.loads(raw)
-    except (ValueError, TypeError) as err:
-        raise CursorError(f"invalid page cursor {cursor!r}") from err
+        key = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, TypeError) as err:  # signed but unreadable: issued by another format of this store
+        raise CursorError("invalid page cursor") from err
     if not isinstance(key, list) or len(key) != size or not all(isinstance(k, str) for k in key):
-        raise CursorError(f"invalid page cursor {cursor!r}")
+        raise CursorError("invalid page cursor")
     return key

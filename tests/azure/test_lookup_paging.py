@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import azure.functions as func
 import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -18,7 +19,7 @@ from referencing.jsonschema import DRAFT202012
 from scanner.model.types import Finding
 from scanner.report.subassessments import MDVM_KEY, QUALYS_KEY
 from scanner.store import FindingsStore, open_store
-from tests.azure.conftest import MT, Call, t
+from tests.azure.conftest import KEY, MT, Call, t
 
 REG = "fabrikam.azurecr.io"
 ROUTE = {"sub": "0000", "rg": "rg1", "registry": "fabrikam", "key": QUALYS_KEY}
@@ -164,3 +165,71 @@ def test_paged_vulnerability_response_matches_the_openapi_document(
     assert status == 200 and "nextLink" in body
     registry = Registry().with_resource("urn:doc", Resource.from_contents(doc, default_specification=DRAFT202012))
     Draft202012Validator({"$ref": "urn:doc#/components/schemas/ImageKeyList"}, registry=registry).validate(body)
+
+
+def _next_link(functions: dict[str, Any], url: str) -> str:
+    """The nextLink of the first page of images asked for at `url` (the URL the host saw: its Host header)."""
+    from scanner.model.settings import Settings
+    from scanner.service.config import clients
+
+    clients.configure(Settings.from_environ())
+    req = func.HttpRequest("GET", url, params={"limit": "1"}, headers={"x-api-key": KEY}, body=b"")
+    response = functions["list_images"].get_user_function()(req)
+    body = json.loads(response.get_body())
+    assert response.status_code == 200 and "nextLink" in body, body
+    return str(body["nextLink"])
+
+
+@pytest.mark.parametrize(
+    ("configured", "base"),
+    [
+        ({"ACRGUARD_PUBLIC_URL": "https://scanner.contoso.com/acrguard/"}, "https://scanner.contoso.com/acrguard"),
+        ({"WEBSITE_HOSTNAME": "acrguard-x.azurewebsites.net"}, "https://acrguard-x.azurewebsites.net"),
+        ({"WEBSITE_HOSTNAME": "localhost:7071"}, "http://localhost:7071"),  # the Core Tools' host
+        (
+            {"ACRGUARD_PUBLIC_URL": "http://10.0.0.4:7071", "WEBSITE_HOSTNAME": "acrguard-x.azurewebsites.net"},
+            "http://10.0.0.4:7071",
+        ),
+        ({}, ""),  # nothing configured: relative to wherever the client reached the API
+    ],
+)
+def test_next_link_base_is_configured_never_the_hosts_url(
+    functions: dict[str, Any],
+    store: FindingsStore,
+    monkeypatch: pytest.MonkeyPatch,
+    configured: dict[str, str],
+    base: str,
+) -> None:
+    monkeypatch.delenv("WEBSITE_HOSTNAME", raising=False)
+    for name, value in configured.items():
+        monkeypatch.setenv(name, value)
+    for url in ("http://evil.example/api/images?limit=1", "http://evil.example:8443/api/images"):
+        link = _next_link(functions, url)
+        assert link.startswith(f"{base}/api/images?") and "evil" not in link, link
+        assert parse_qs(urlsplit(link).query)["limit"] == ["1"]
+
+
+def test_a_public_url_that_is_not_an_http_url_is_a_settings_error() -> None:
+    from scanner.model.settings import Settings, SettingsError
+
+    for bad in ("ftp://x", "scanner.contoso.com", "https://x/?a=1", "https://x/#top", "https://"):
+        with pytest.raises(SettingsError, match="ACRGUARD_PUBLIC_URL"):
+            Settings.from_environ({"ACRGUARD_PUBLIC_URL": bad})
+
+
+@pytest.mark.parametrize(
+    ("route", "params", "culprit"),
+    [
+        ({}, {"registry": "reg\x00"}, "query parameter registry: contains NUL"),
+        ({}, {"repository": "\ud800"}, "query parameter repository: contains a lone surrogate"),
+        ({}, {"cursor\x00": "x"}, "query parameter cursor\\x00: contains NUL"),
+        ({"registry": REG, "digest": "sha256:\x00"}, {}, "route parameter digest: contains NUL"),
+    ],
+)
+def test_nul_and_lone_surrogates_in_parameters_are_400_naming_them(
+    call: Call, store: FindingsStore, route: dict[str, str], params: dict[str, str], culprit: str
+) -> None:
+    name = "get_image" if route else "list_images"
+    status, body = call(name, route, params)
+    assert status == 400 and body["error"]["code"] == "BadRequest", body
+    assert body["error"]["message"].startswith(culprit), body
