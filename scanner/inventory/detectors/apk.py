@@ -155,8 +155,8 @@ class ApkDetector(FixedPathDetector):
         out = Extraction()
         if path is None:
             return out
-        lines = text_lines(ctx.read_database(files, path))
         try:
+            lines = text_lines(ctx.read_database(files, path))
             for entry in iter_installed(lines, path, out.warnings, ctx.limits.max_owned_files):
                 if not out.add_package(_package(entry, path, ctx.os), ctx, path):
                     break

@@ -1,0 +1,1 @@
+"""Tests of the security properties: fail closed, trust only what is configured, input hygiene."""
