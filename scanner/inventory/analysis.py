@@ -21,8 +21,15 @@ from dataclasses import dataclass
 from scanner.image.content import ContentStore
 from scanner.image.layers import LayerReader
 from scanner.image.streams import Budget
-from scanner.image.tree import Content, Dir, Tree
-from scanner.inventory.detectors.base import PARSE_ERRORS, DetectContext, Detector, DetectorError, Extraction
+from scanner.image.tree import Content, Dir, Tree, Unread
+from scanner.inventory.detectors.base import (
+    PARSE_ERRORS,
+    BoundExceeded,
+    DetectContext,
+    Detector,
+    DetectorError,
+    Extraction,
+)
 from scanner.inventory.detectors.plugins import DetectorRegistry
 from scanner.model.errors import one_line
 from scanner.model.limits import Limits
@@ -37,7 +44,14 @@ class TreeFileSet:
         return sorted(self._files)
 
     def read(self, path: str) -> bytes:
-        return self._files[path].read()
+        content = self._files[path]
+        if isinstance(content, Unread):  # over max_file_size: the detector cannot read it, and must say so
+            raise BoundExceeded(path, f"{content.size} bytes is over max_file_size: not read")
+        return content.read()
+
+    def head(self, path: str, size: int) -> bytes:
+        content = self._files[path]
+        return content.head[:size] if isinstance(content, Unread) else content.read()[:size]
 
     def size(self, path: str) -> int:
         return self._files[path].size

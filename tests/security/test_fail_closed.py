@@ -372,3 +372,41 @@ def test_the_bounds_and_the_gate_default_are_settings(tmp_path: Path) -> None:
     )
     configured = Settings.from_environ({"ACRGUARD_GATES": str(gates), "ACRGUARD_GATE_ON_INCOMPLETE": "Skip"})
     assert [g.on_incomplete for g in policy_from_settings(configured).gates] == ["skip"]
+
+
+# ------------------------------------------------------------------------ a wanted file over max_file_size
+
+
+def test_a_database_over_max_file_size_is_incomplete_not_absent(acrguard: Any, vulndb: Path, tmp_path: Path) -> None:
+    """A file too large to keep is still there for its detector: the padded database does not silently
+    replace the one below (it did, as a warning, when only the layer reader knew)."""
+    ref = padded_layout("apk", tmp_path / "apk")
+    run = acrguard("scan", ref, "--db", str(vulndb), "--format", "json", "--limit", "max_file_size=1000000")
+    assert run.code == 2
+    doc = run.json()
+    assert doc["status"] == "Incomplete" and "ALPINE-CVE-2019-14697" in {f["id"] for f in doc["findings"]}
+    assert any("over max_file_size" in w for w in doc["warnings"])
+
+
+@pytest.mark.parametrize(("head", "incomplete"), [(b"\x7fELF\x02\x01", True), (b"model weights", False)])
+def test_a_large_file_in_a_go_directory_is_incomplete_only_when_it_is_an_elf_file(
+    acrguard: Any, tmp_path: Path, head: bytes, incomplete: bool
+) -> None:
+    from tests.ocibuild import Entry, Image, Layer, layer_tar, write_layout
+
+    files = [Entry("etc/os-release", b"ID=debian\nVERSION_ID=12\n"), Entry("app/big", head + b"\0" * 2000)]
+    write_layout(tmp_path / "go", [Image([Layer(layer_tar(files))])])
+    run = acrguard("sbom", f"oci:{tmp_path / 'go'}:latest", "--limit", "max_file_size=1000")
+    assert run.json()["status"] == ("Incomplete" if incomplete else "Scanned")
+    assert run.code == (2 if incomplete else 0)
+
+
+def test_a_directory_database_over_max_file_size_is_incomplete(acrguard: Any, tmp_path: Path) -> None:
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/os-release").write_text("ID=alpine\nVERSION_ID=3.10.1\n")
+    (root / "lib/apk/db").mkdir(parents=True)
+    (root / "lib/apk/db/installed").write_bytes(b"P:musl\nV:1.1.22-r2\n\n" * 100)
+    run = acrguard("sbom", f"dir:{root}", "--limit", "max_file_size=1000")
+    assert run.code == 2 and run.json()["status"] == "Incomplete"
+    assert "/lib/apk/db/installed: 2000 bytes is over max_file_size: not read" in one_line(run)

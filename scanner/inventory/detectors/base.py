@@ -65,10 +65,15 @@ class FileSet(Protocol):
         ...
 
     def read(self, path: str) -> bytes:
-        """The whole content of one file from `paths()`."""
+        """The whole content of one file from `paths()`; BoundExceeded if it was too large to be kept
+        (`max_file_size`)."""
         ...
 
     def size(self, path: str) -> int: ...
+
+    def head(self, path: str, size: int) -> bytes:
+        """The first `size` (at most 64) bytes of one file, there even when the file was too large to keep."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,9 @@ class MemoryFileSet:
 
     def size(self, path: str) -> int:
         return len(self._files[path])
+
+    def head(self, path: str, size: int) -> bytes:
+        return self._files[path][:size]
 
 
 def language_package(

@@ -110,7 +110,13 @@ class GoBinaryDetector(Detector):
             # The FileSet may hold files other detectors asked for.
             if not self.required(path):
                 continue
-            data = files.read(path)
+            try:
+                data = files.read(path)
+            except DetectorError as err:
+                # Too large to keep: only an ELF file (which may be a Go program) is something not read.
+                if files.head(path, len(_ELF)) == _ELF:
+                    out.bound(err.where, err.message)
+                continue
             if not data.startswith(_ELF):
                 continue  # scripts, text, other formats: not a Go binary, nothing to say
             try:

@@ -38,7 +38,14 @@ from collections import deque
 from dataclasses import dataclass
 
 from scanner.ecosystems.languages import MAVEN
-from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
+from scanner.inventory.detectors.base import (
+    DetectContext,
+    Detector,
+    DetectorError,
+    Extraction,
+    FileSet,
+    language_package,
+)
 from scanner.model.types import RawPackage, Warning_
 
 _ARCHIVES = (".jar", ".war", ".ear")
@@ -110,8 +117,13 @@ class JavaDetector(Detector):
             # The FileSet may hold files other detectors asked for.
             if not self.required(path):
                 continue
+            try:
+                data = files.read(path)
+            except DetectorError as err:  # too large to keep
+                out.bound(err.where, err.message)
+                continue
             found: dict[tuple[str, str, str], _Artifact] = {}
-            for artifact in _scan(path, files.read(path), out.warnings, out.incomplete):
+            for artifact in _scan(path, data, out.warnings, out.incomplete):
                 found.setdefault((artifact.group, artifact.artifact, artifact.version), artifact)
             for artifact in found.values():
                 if not out.add_package(_package(path, artifact), ctx, path):
