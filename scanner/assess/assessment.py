@@ -40,7 +40,8 @@ def assess(
     attach_remediation: AttachRemediation | None = None,
     summarise_remediation: SummariseRemediation | None = None,
 ) -> Assessment:
-    findings = find_vulnerabilities(inventory.packages, db) if inventory.status == "Scanned" else []
+    # An Incomplete inventory is matched too: what it holds is real, only more may be missing.
+    findings = find_vulnerabilities(inventory.packages, db) if inventory.status != "Unsupported" else []
     if apply_rules is not None:
         findings = apply_rules(findings, inventory)
     if attach_remediation is not None:

@@ -9,12 +9,19 @@ from scanner.model.types import SEVERITY_ORDER, Finding, Health, Inventory, Seve
 
 
 def health_of(inventory: Inventory, findings: Iterable[Finding]) -> tuple[Health, str]:
-    """Healthy (no active findings), Unhealthy, or Unsupported / NotApplicable with a reason."""
+    """Healthy (no active findings), Unhealthy, or Unsupported / NotApplicable / Incomplete with a reason.
+
+    An Incomplete inventory is Incomplete whatever was found: never Healthy (packages may be missing) nor
+    NotApplicable (a database that could not be read is not an image with nothing to assess). Its findings
+    are still reported, and counted in the reason."""
+    active = [f for f in findings if not f.disabled]
+    if inventory.status == "Incomplete":
+        counted = f"; {len(active)} active finding(s)" if active else ""
+        return "Incomplete", f"{inventory.reason}{counted}"
     if inventory.status == "Unsupported":
         return "Unsupported", inventory.reason
     if not inventory.packages:
         return "NotApplicable", "no package inventory: nothing to assess"
-    active = [f for f in findings if not f.disabled]
     if active:
         return "Unhealthy", f"{len(active)} active finding(s)"
     return "Healthy", ""

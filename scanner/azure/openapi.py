@@ -49,7 +49,7 @@ _SUB_PARAMS = [
     _query("shape", "overrides the additionalData shape the key selects", {"enum": ["qualys", "mdvm"]}),
 ]
 _SEVERITIES = ["Critical", "High", "Medium", "Low", "Unknown"]
-_HEALTHS = ["Healthy", "Unhealthy", "Unsupported", "NotApplicable"]
+_HEALTHS = ["Healthy", "Unhealthy", "Unsupported", "NotApplicable", "Incomplete"]
 _BOOL = {"enum": ["true", "false"]}
 _OBJECT = {"type": "object", "additionalProperties": True}
 

@@ -1,11 +1,12 @@
 """`acrguard` command line: a thin shell over scanner.inventory.build. Errors: one line on stderr, exit 2.
+An Incomplete inventory (`sbom`, `scan`) is written, then said in one line on stderr, and exits 2 too: a
+partial SBOM or scan must not pass for a whole one in a pipeline.
 
 The settings are read from the environment here, once, and passed to the subcommand."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
@@ -42,16 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_sbom(args: argparse.Namespace, settings: Settings) -> int:
+    from scanner.cli.scan import incomplete_exit, output_limit
+    from scanner.report.bounded_output import bounded_json, bounded_text
+
+    limit = output_limit(args, settings)
     inventories = read_inventories(args, settings)
     if args.format == "cyclonedx-json":
         from scanner.report.cyclonedx_sbom import to_cyclonedx  # heavy import, only when asked for
 
-        text = "\n".join(to_cyclonedx(inv) for inv in inventories)
+        text = bounded_text("\n".join(to_cyclonedx(inv) for inv in inventories), limit, "the SBOM")
     else:
         docs = [inventory_dict(inv) for inv in inventories]
-        text = json.dumps(docs if args.all_platforms else docs[0], indent=2)
+        text = bounded_json(docs if args.all_platforms else docs[0], limit, "the SBOM")
     write_output(args.output, text)
-    return EXIT_OK
+    return incomplete_exit(inventories, EXIT_OK)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

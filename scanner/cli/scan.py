@@ -1,18 +1,22 @@
-"""`acrguard scan`: inventory, match, apply rules, render remediation, gate. Exit 0 pass, 1 fail, 2 error."""
+"""`acrguard scan`: inventory, match, apply rules, render remediation, gate. Exit 0 pass, 1 fail, 2 error or an
+Incomplete inventory (the output is written first, then the reason on stderr)."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from scanner import __version__
 from scanner.assess.assessment import Assessment, assess
+from scanner.model.limits import option_pairs
 from scanner.model.settings import Settings
-from scanner.model.types import SEVERITY_ORDER, Severity
+from scanner.model.types import SEVERITY_ORDER, Inventory, Severity
 
 EXIT_GATE_FAILED = 1
+EXIT_INCOMPLETE = 2  # the same code as an error: a pipeline must not take a partial result for a pass
 
 
 def add_scan_parser(sub: Any) -> None:
@@ -40,6 +44,7 @@ def run_scan(args: argparse.Namespace, settings: Settings) -> int:
     from scanner.service.policy import build_policy
     from scanner.vulndb.location import open_scan_database
 
+    limit = output_limit(args, settings)
     rules = load_rules(args.rules) if args.rules else load_rules(missing_ok=True)
     policy = build_policy(rules, make_environment(args.templates), today=date.today())
     db = open_scan_database(args.db or settings.db)
@@ -54,13 +59,31 @@ def run_scan(args: argparse.Namespace, settings: Settings) -> int:
         )
         for inv in read_inventories(args, settings)
     ]
-    write_output(args.output, _render(args.format, results, args.all_platforms))
+    write_output(args.output, _render(args.format, results, args.all_platforms, limit))
     threshold: Severity | None = args.fail_on
     failed = any(gate_fails(r.findings, threshold) for r in results)
-    return EXIT_GATE_FAILED if failed else EXIT_OK
+    return incomplete_exit([r.inventory for r in results], EXIT_GATE_FAILED if failed else EXIT_OK)
 
 
-def _render(fmt: str, results: list[Assessment], as_list: bool) -> str:
+def output_limit(args: argparse.Namespace, settings: Settings) -> int:
+    """`max_output_bytes` as the command line and the settings give it."""
+    return settings.limits.with_overrides(option_pairs(args.limit, "--limit")).max_output_bytes
+
+
+def incomplete_exit(inventories: Sequence[Inventory], code: int) -> int:
+    """`code`, or EXIT_INCOMPLETE with the first Incomplete inventory's reason as one line on stderr."""
+    incomplete = [inv for inv in inventories if inv.status == "Incomplete"]
+    if not incomplete:
+        return code
+    first = incomplete[0]
+    more = f" (and {len(incomplete) - 1} more images)" if len(incomplete) > 1 else ""
+    sys.stderr.write(f"acrguard: {first.image.reference}: {first.reason}{more}\n")
+    return EXIT_INCOMPLETE
+
+
+def _render(fmt: str, results: list[Assessment], as_list: bool, limit: int) -> str:
+    from scanner.report.bounded_output import bounded_json, bounded_text
+
     if fmt == "json":
         from scanner.report.scan_json import scan_dict
 
@@ -68,12 +91,18 @@ def _render(fmt: str, results: list[Assessment], as_list: bool) -> str:
             scan_dict(r.inventory, list(r.findings), r.health, r.reason, r.summary, r.remediation_summary)
             for r in results
         ]
-        return json.dumps(docs if as_list else docs[0], indent=2)
+        return bounded_json(docs if as_list else docs[0], limit, "the scan report")
     if fmt == "sarif":
         from scanner.report.sarif import to_sarif
 
         findings = [f for r in results for f in r.findings]
-        return json.dumps(to_sarif(findings, results[0].inventory.image.reference, __version__), indent=2)
+        incomplete = [r.inventory.reason for r in results if r.inventory.status == "Incomplete"]
+        sarif = to_sarif(findings, results[0].inventory.image.reference, __version__, incomplete)
+        return bounded_json(sarif, limit, "the SARIF report")
+    return bounded_text(_table(results), limit, "the scan report")
+
+
+def _table(results: list[Assessment]) -> str:
     from scanner.report.table import render_table
 
     parts = []

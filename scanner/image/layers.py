@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from scanner.image.content import ContentStore
 from scanner.image.streams import Budget, LayerStream
-from scanner.image.tree import Dir, File, Link, PathError, Tree, join
+from scanner.image.tree import Dir, File, Link, PathError, Tree, Unread, join
 from scanner.model.errors import LayerError, LimitExceededError
 from scanner.model.limits import Limits
 from scanner.model.types import Warning_
@@ -175,7 +175,11 @@ class LayerReader:
             self.tree.place(real_parent, parent, parts[-1], None, index)
             return
         if member.size > self.limits.max_file_size:
-            self.tree.place(real_parent, parent, parts[-1], None, index)
+            # Kept as unread (size and first bytes), not as absent: the detector that wanted it must be able
+            # to say that it could not read it, or a padded database would hide the one below it.
+            handle = archive.extractfile(member)
+            head = handle.read(Unread.HEAD) if handle is not None else b""
+            self.tree.place(real_parent, parent, parts[-1], File(index, Unread(member.size, head)), index)
             self._warn(label, member.name, f"{member.size} bytes is over max_file_size: not read")
             return
         handle = archive.extractfile(member)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from scanner.model.errors import LimitExceededError
+
 
 class Content:
     """Captured bytes of one file: held in memory or spilled to a scratch file by the content store."""
@@ -27,6 +29,21 @@ class Content:
             return self._data
         assert self._reader is not None
         return self._reader()
+
+
+class Unread(Content):
+    """A file a detector asked for that was too large to keep (`max_file_size`): its size and first bytes
+    only, so that the detector can say it could not read it rather than find nothing there."""
+
+    __slots__ = ("head",)
+    HEAD = 64
+
+    def __init__(self, size: int, head: bytes) -> None:
+        super().__init__(size, data=None, reader=None)
+        self.head = head
+
+    def read(self) -> bytes:
+        raise LimitExceededError(f"{self.size} bytes is over max_file_size: not read")
 
 
 class Node:

@@ -4,6 +4,13 @@ After every layer the detectors whose files changed run again on the squashed vi
 is attributed to the first layer from which it stayed present (trivy's applier does the same). At the
 end every detector runs on the final view with the final OS, and language packages whose files the
 OS package manager owns are marked, so later matching uses the distribution's advisory for them.
+
+Failing closed: a detector run that raises what the detector contract allows (`DetectorError`, a
+`PARSE_ERRORS` exception), runs out of memory or reports what it could not read is incomplete: it keeps,
+besides its own packages, those the detector reported for the layers below (a layer that makes a
+database unreadable must not hide what was known before it). `incomplete` lists what the final view
+could not read, which makes the inventory Incomplete. Any other exception is a bug and propagates: the
+scan fails. Packages are bounded per image (`max_packages`): each run gets what the others left.
 """
 
 from __future__ import annotations
@@ -14,9 +21,17 @@ from dataclasses import dataclass
 from scanner.image.content import ContentStore
 from scanner.image.layers import LayerReader
 from scanner.image.streams import Budget
-from scanner.image.tree import Content, Dir, Tree
-from scanner.inventory.detectors.base import DetectContext, Detector, Extraction
+from scanner.image.tree import Content, Dir, Tree, Unread
+from scanner.inventory.detectors.base import (
+    PARSE_ERRORS,
+    BoundExceeded,
+    DetectContext,
+    Detector,
+    DetectorError,
+    Extraction,
+)
 from scanner.inventory.detectors.plugins import DetectorRegistry
+from scanner.model.errors import one_line
 from scanner.model.limits import Limits
 from scanner.model.types import LayerInfo, OSInfo, Package, RawPackage, Warning_
 
@@ -29,7 +44,14 @@ class TreeFileSet:
         return sorted(self._files)
 
     def read(self, path: str) -> bytes:
-        return self._files[path].read()
+        content = self._files[path]
+        if isinstance(content, Unread):  # over max_file_size: the detector cannot read it, and must say so
+            raise BoundExceeded(path, f"{content.size} bytes is over max_file_size: not read")
+        return content.read()
+
+    def head(self, path: str, size: int) -> bytes:
+        content = self._files[path]
+        return content.head[:size] if isinstance(content, Unread) else content.read()[:size]
 
     def size(self, path: str) -> int:
         return self._files[path].size
@@ -59,6 +81,8 @@ class Analysis:
         self.wanted_links: set[str] = set()
         self._per_file: dict[str, dict[str, tuple[Content, Extraction]]] = {}
         self.warnings: list[Warning_] = []
+        # What the final view could not read (set by `finish`); non-empty: the inventory is Incomplete.
+        self.incomplete: list[Warning_] = []
 
     def wanted(self, path: str) -> bool:
         return any(d.required(path) for d in self.detectors)
@@ -80,31 +104,67 @@ class Analysis:
                 self.warnings.append(Warning_(link_path, "symlink to a file that is missing or was not read"))
         return TreeFileSet(files)
 
+    def _context(self, detector: Detector, used: int = 0) -> DetectContext:
+        """The detector's context: the OS so far, the limits, and the packages the image still has room for
+        (the others' current runs and `used` already counted)."""
+        others = sum(len(run.extraction.packages) for name, run in self.runs.items() if name != detector.name)
+        return DetectContext(self.os, self.limits, max(self.limits.max_packages - others - used, 0))
+
     def _run(self, detector: Detector) -> Extraction:
         files = self._fileset(detector)
+        previous = self.runs.get(detector.name)
         if not detector.per_file:
-            return self._extract(detector, files)
+            return self._extract(detector, files, self._context(detector), previous.extraction if previous else None)
         # Re-parse only files whose content changed since the last run (a jar-heavy image would
         # otherwise re-read every archive after each layer that touches one).
         merged = Extraction()
         cache = self._per_file.setdefault(detector.name, {})
         fresh: dict[str, tuple[Content, Extraction]] = {}
+        budget = self._context(detector).package_budget
         for path in files.paths():
+            room = budget - len(merged.packages)
+            if room <= 0:
+                # The image is full: the files left are not parsed (nor kept, so a later run tries again).
+                merged.bound(detector.ident, f"more than {self.limits.max_packages} packages (limit max_packages)")
+                break
             content = files.content(path)
             hit = cache.get(path)
             if hit is None or hit[0] is not content:
-                hit = (content, self._extract(detector, TreeFileSet({path: content})))
+                one = TreeFileSet({path: content})
+                ctx = self._context(detector, len(merged.packages))
+                hit = (content, self._extract(detector, one, ctx, hit[1] if hit is not None else None, path))
             fresh[path] = hit
-            merged.packages.extend(hit[1].packages)
-            merged.warnings.extend(hit[1].warnings)
+            found = hit[1]
+            if len(found.packages) > room:
+                merged.bound(path, f"more than {self.limits.max_packages} packages (limit max_packages)")
+            merged.packages.extend(found.packages[:room])
+            merged.warnings.extend(found.warnings)
+            merged.incomplete.extend(found.incomplete)
         self._per_file[detector.name] = fresh
         return merged
 
-    def _extract(self, detector: Detector, files: TreeFileSet) -> Extraction:
+    def _extract(
+        self, detector: Detector, files: TreeFileSet, ctx: DetectContext, previous: Extraction | None, where: str = ""
+    ) -> Extraction:
+        """One run of `detector`. What the contract lets it raise (and running out of memory) is not a
+        warning but an incomplete run; anything else is a bug and propagates. An incomplete run keeps what
+        `previous` (the run over the layers below) found besides its own: a layer that makes a database
+        unreadable must not hide the packages known before it."""
         try:
-            return detector.extract(files, DetectContext(self.os))
-        except Exception as exc:  # a detector bug must not lose the rest of the inventory
-            return Extraction(warnings=[Warning_(detector.ident, f"detector failed: {type(exc).__name__}: {exc}")])
+            result = detector.extract(files, ctx)
+        except DetectorError as err:
+            result = Extraction(incomplete=[err.as_warning()])
+        except MemoryError:
+            result = Extraction(incomplete=[Warning_(where or detector.ident, f"{detector.ident} ran out of memory")])
+        except PARSE_ERRORS as err:
+            problem = f"{detector.ident} could not parse it: {_describe(err)}"
+            result = Extraction(incomplete=[Warning_(where or detector.ident, problem)])
+        if not result.incomplete or previous is None:
+            return result
+        found = {p.key() for p in result.packages}
+        kept = [p for p in previous.packages if p.key() not in found]
+        incomplete = _dedupe([*result.incomplete, *previous.incomplete])
+        return Extraction([*result.packages, *kept], result.os or previous.os, result.warnings, incomplete)
 
     def after_layer(self, index: int) -> None:
         touched = self.tree.take_touched()
@@ -123,7 +183,9 @@ class Analysis:
             self.first_seen[detector.name] = {p.key(): previous.get(p.key(), index) for p in extraction.packages}
 
     def finish(self, layers: tuple[LayerInfo, ...]) -> tuple[OSInfo | None, list[Package], list[Warning_]]:
+        """The OS, the packages and the warnings of the final view; `incomplete` is set as well."""
         warnings = list(self.reader.warnings) + self.warnings
+        incomplete: list[Warning_] = []
         packages: list[Package] = []
         owned: set[str] = set()
         extractions: list[tuple[Detector, Extraction]] = []
@@ -142,14 +204,22 @@ class Analysis:
         for detector in self.detectors:
             if detector.group == "os" and detector.name in self.runs:
                 warnings.extend(self.runs[detector.name].extraction.warnings)
+                incomplete.extend(self.runs[detector.name].extraction.incomplete)
         for _, extraction in extractions:
             warnings.extend(extraction.warnings)
+            incomplete.extend(extraction.incomplete)
         for detector, extraction in extractions:
             seen = self.first_seen.get(detector.name, {})
             for raw in extraction.packages:
+                if len(packages) == self.limits.max_packages:
+                    # Each run was given what the others left, but a run kept from below may not have been.
+                    limit = self.limits.max_packages
+                    incomplete.append(Warning_(detector.ident, f"more than {limit} packages (limit max_packages)"))
+                    break
                 index = seen.get(raw.key())
                 layer = layers[index] if index is not None and index < len(layers) else None
                 packages.append(_package(raw, detector, layer, detector.group == "language" and _owned(raw, owned)))
+        self.incomplete = _dedupe(incomplete)
         return self.os, packages, _dedupe(warnings)
 
     def close(self) -> None:
@@ -180,3 +250,7 @@ def _package(raw: RawPackage, detector: Detector, layer: LayerInfo | None, os_ow
 
 def _dedupe(warnings: list[Warning_]) -> list[Warning_]:
     return list(dict.fromkeys(warnings))
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {one_line(err, 200)}"

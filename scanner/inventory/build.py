@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from scanner.image.containers import open_container
+from scanner.image.layers import display
 from scanner.image.local import DockerArchiveSource, OCILayoutSource
 from scanner.image.manifest import Platform
 from scanner.image.reference import LocalReference, RegistryReference, parse_reference
@@ -17,9 +18,10 @@ from scanner.inventory.detectors.plugins import DetectorRegistry, default_regist
 from scanner.inventory.rootfs import read_rootfs
 from scanner.model.errors import ImageError
 from scanner.model.limits import Limits
-from scanner.model.types import ImageInfo, Inventory, LayerInfo, OSInfo, Package, Status
+from scanner.model.types import ImageInfo, Inventory, LayerInfo, OSInfo, Package, Status, Warning_
 
 DEFAULT_PLATFORM = Platform("linux", "amd64")
+_MAX_REASON = 400
 
 # progress(event, amount): "layers" total count, "bytes-total", "bytes" done; a no-op by default.
 ProgressHook = Callable[[str, int], None]
@@ -143,8 +145,10 @@ def _inventory_image(
         os_info, packages, warnings = analysis.finish(layers)
     finally:
         analysis.close()
-    status, reason = _status(os_info, packages)
-    return Inventory(image_info(image, os_info, layers), status, reason, tuple(packages), tuple(warnings))
+    status, reason = _status(os_info, packages, analysis.incomplete)
+    return Inventory(
+        image_info(image, os_info, layers), status, reason, tuple(packages), _with(warnings, analysis.incomplete)
+    )
 
 
 def _inventory_rootfs(ref: LocalReference, options: ScanOptions, registry: DetectorRegistry) -> Inventory:
@@ -156,15 +160,27 @@ def _inventory_rootfs(ref: LocalReference, options: ScanOptions, registry: Detec
         os_info, packages, warnings = analysis.finish(layers)
     finally:
         analysis.close()
-    status, reason = _status(os_info, packages)
+    status, reason = _status(os_info, packages, analysis.incomplete)
     info = ImageInfo(reference=str(ref), digest="", config_digest="", platform="", os=os_info, layers=layers)
-    return Inventory(info, status, reason, tuple(packages), tuple(warnings))
+    return Inventory(info, status, reason, tuple(packages), _with(warnings, analysis.incomplete))
 
 
-def _status(os_info: OSInfo | None, packages: list[Package]) -> tuple[Status, str]:
+def _status(os_info: OSInfo | None, packages: list[Package], incomplete: list[Warning_]) -> tuple[Status, str]:
+    """Incomplete before anything else: an image whose database could not be read must not pass for one
+    with nothing to read (Unsupported)."""
+    if incomplete:
+        # One bounded, printable line: paths come from the image and may hold anything.
+        first = display(" ".join(str(incomplete[0]).split()))[:_MAX_REASON]
+        more = f" (and {len(incomplete) - 1} more: see warnings)" if len(incomplete) > 1 else ""
+        return "Incomplete", f"inventory incomplete: {first}{more}"
     if os_info is None and not packages:
         return "Unsupported", "no recognisable operating system and no packages found"
     return "Scanned", ""
+
+
+def _with(warnings: list[Warning_], incomplete: list[Warning_]) -> tuple[Warning_, ...]:
+    """The warnings, with what made the inventory incomplete among them (each said once)."""
+    return tuple(dict.fromkeys([*warnings, *incomplete]))
 
 
 __all__ = ["ScanOptions", "inventory", "open_source"]

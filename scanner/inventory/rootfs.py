@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 
-from scanner.image.tree import Dir, File, Link, PathError
+from scanner.image.tree import Content, Dir, File, Link, PathError, Unread
 from scanner.inventory.analysis import Analysis
 from scanner.model.errors import ImageError, LimitExceededError
 
@@ -50,9 +50,13 @@ def _regular(analysis: Analysis, host_path: str, parts: list[str], size: int) ->
     tree = analysis.tree
     real_parent, parent = tree.parent_for_write(parts, 0)
     path = "/" + "/".join([*real_parent, parts[-1]])
-    if not analysis.wanted(path) or size > analysis.limits.max_file_size:
+    if not analysis.wanted(path):
         return
     fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as handle:
-        content = analysis.store.capture(handle, size, f"dir file {host_path}")
+        if size > analysis.limits.max_file_size:
+            # Kept as unread, not left out: the detector that wanted it says it could not read it.
+            content: Content = Unread(size, handle.read(Unread.HEAD))
+        else:
+            content = analysis.store.capture(handle, size, f"dir file {host_path}")
     tree.place(real_parent, parent, parts[-1], File(0, content), 0)

@@ -57,6 +57,16 @@ class Limits(Bounds):
     max_layers: int = 512
     # Images (platforms) inventoried from one index.
     max_platforms: int = 64
+    # Size of one package database or package metadata file a detector parses (dpkg status, status.d entry or
+    # file list, apk installed, an rpm database, Python METADATA, npm package.json or lockfile, a Go build
+    # info); a larger one is not parsed and the inventory is Incomplete.
+    max_package_db_bytes: int = 64 * MiB
+    # Packages in one image, all detectors together; past it the inventory is Incomplete.
+    max_packages: int = 100_000
+    # File paths one OS package database lists (what marks language packages the OS installed).
+    max_owned_files: int = 1_000_000
+    # Bytes of one document `acrguard sbom` or `scan` writes (JSON, SARIF, CycloneDX, table).
+    max_output_bytes: int = 256 * MiB
 
 
 def checked_overrides(

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from scanner.model.errors import AcrguardError
 from scanner.model.limits import Limits
+from scanner.model.types import INCOMPLETE_POLICIES, IncompletePolicy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -172,6 +173,20 @@ def _base_url(setting: Setting, environ: Mapping[str, str]) -> object:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise SettingsError(f"{setting.env}: {text[:80]!r} is not an http(s)://host[:port][/path] URL")
     return text.rstrip("/")
+
+
+def _one_of(*choices: str) -> Callable[[Setting, Mapping[str, str]], object]:
+    """One of `choices` (any case); anything else is a SettingsError naming the variable and the choices."""
+
+    def read(setting: Setting, environ: Mapping[str, str]) -> object:
+        text = environ.get(setting.env, "").strip().lower()
+        if not text:
+            return setting.default
+        if text not in choices:
+            raise SettingsError(f"{setting.env}: {text[:40]!r} is not one of {', '.join(choices)}")
+        return text
+
+    return read
 
 
 def _family(setting: Setting, environ: Mapping[str, str]) -> dict[str, str]:
@@ -469,6 +484,14 @@ class Settings:
         (),
         "a limit of the sandboxed scan job, as `--job-limit NAME=VALUE` (see `acrguard job --help`)",
         _pairs,
+    )
+
+    # failing closed: an image whose inventory is Incomplete (a detector failed or hit a bound)
+    gate_on_incomplete: IncompletePolicy = _declare(  # noqa: RUF009 - a field(), as every declaration
+        "ACRGUARD_GATE_ON_INCOMPLETE",
+        "fail",
+        "how a gate without `on_incomplete` judges an Incomplete image: `fail` (default), `findings` or `skip`",
+        _one_of(*INCOMPLETE_POLICIES),
     )
 
     @classmethod

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Status = Literal["Scanned", "Unsupported"]
+# Scanned: every detector read everything it was given. Unsupported: nothing could be inventoried (Windows, no
+# recognisable OS and no packages). Incomplete: a detector failed, ran out of memory or hit a bound, so packages
+# may be missing: what was found is still reported, and `reason` says what was not read.
+Status = Literal["Scanned", "Unsupported", "Incomplete"]
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,12 @@ SEVERITY_ORDER: tuple[Severity, ...] = ("Critical", "High", "Medium", "Low", "Un
 FixStatus = Literal["fixed", "not_fixed", "wont_fix"]
 FIX_STATUSES: tuple[FixStatus, ...] = ("fixed", "not_fixed", "wont_fix")
 Category = Literal["os", "language"]
-Health = Literal["Healthy", "Unhealthy", "Unsupported", "NotApplicable"]
+# Incomplete: the inventory is (status Incomplete); never Healthy or NotApplicable, whatever was found.
+Health = Literal["Healthy", "Unhealthy", "Unsupported", "NotApplicable", "Incomplete"]
+HEALTHS: tuple[Health, ...] = ("Healthy", "Unhealthy", "Unsupported", "NotApplicable", "Incomplete")
+# How a gate judges an Incomplete image: fail it, judge the findings found, or give no verdict.
+IncompletePolicy = Literal["fail", "findings", "skip"]
+INCOMPLETE_POLICIES: tuple[IncompletePolicy, ...] = ("fail", "findings", "skip")
 
 
 @dataclass(frozen=True)

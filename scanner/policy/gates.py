@@ -5,6 +5,12 @@ filters (`fix_status`, `packages`) that narrow the active findings it looks at, 
 (`any_severity_at_least`, `patchable_severity_at_least`, `count_at_least`) of which any one met fails
 the gate. Validation is as strict as for disable rules (scanner/policy/rules.py): a gate that silently never
 fails would let an image through that the policy meant to stop.
+
+An image whose inventory is Incomplete (a detector failed or hit a bound, so packages may be missing) is
+judged by each gate's `on_incomplete`: `fail` (the default: the gate fails, as for a vulnerable image),
+`findings` (judged by the findings that were found, as if the inventory were whole) or `skip` (no verdict:
+no action is taken, nor undone). A gate without the key gets the configured default
+(`ACRGUARD_GATE_ON_INCOMPLETE`, passed to `load_gates`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,15 @@ from typing import Any, Literal
 
 from scanner.assess.image_health import at_least
 from scanner.model.errors import AcrguardError
-from scanner.model.types import FIX_STATUSES, SEVERITY_ORDER, Finding, FixStatus, Severity
+from scanner.model.types import (
+    FIX_STATUSES,
+    INCOMPLETE_POLICIES,
+    SEVERITY_ORDER,
+    Finding,
+    FixStatus,
+    IncompletePolicy,
+    Severity,
+)
 from scanner.policy.globs import name_matches, package_matches
 from scanner.policy.image_context import ImageContext
 from scanner.policy.yaml_checks import NAME, FieldChecks, kind, load_unique, policy_files, show
@@ -26,7 +40,7 @@ DEFAULT_GATES_DIR = Path("policies/gates")
 Action = Literal["lock", "quarantine", "notify"]
 ACTIONS: tuple[Action, ...] = ("lock", "quarantine", "notify")
 
-_GATE_KEYS = ("name", "description", "when", "repositories", "actions")
+_GATE_KEYS = ("name", "description", "when", "repositories", "actions", "on_incomplete")
 _WHEN_KEYS = ("any_severity_at_least", "patchable_severity_at_least", "count_at_least", "fix_status", "packages")
 _CONDITION_KEYS = ("any_severity_at_least", "patchable_severity_at_least", "count_at_least")
 _COUNT_KEYS = ("severity", "count")
@@ -69,6 +83,7 @@ class Gate:
     repositories: tuple[str, ...] | None = None  # case-folded globs; None: every repository
     source: str = ""  # file it came from
     index: int = 0  # 1-based position in that file
+    on_incomplete: IncompletePolicy = "fail"  # how an image with an Incomplete inventory is judged
 
     def applies_to(self, image: ImageContext) -> bool:
         # An image with no repository (a local archive) is in no scoped gate's reach, not even "*".
@@ -82,13 +97,31 @@ class GateVerdict:
     reasons: tuple[str, ...] = ()  # why it failed; empty when it passed
 
 
-def evaluate(gates: Sequence[Gate], image: ImageContext, findings: Iterable[Finding]) -> list[GateVerdict]:
+def evaluate(
+    gates: Sequence[Gate], image: ImageContext, findings: Iterable[Finding], incomplete: str = ""
+) -> list[GateVerdict]:
     """A verdict for each gate whose `repositories` scope covers the image, in gate order.
 
-    Only active findings count: a finding a disable rule accepted must not lock an image.
+    Only active findings count: a finding a disable rule accepted must not lock an image. `incomplete` is
+    why the image's inventory is Incomplete ("" when it is whole); each gate then follows its
+    `on_incomplete` (a `skip` gate gives no verdict).
     """
     active = [f for f in findings if not f.disabled]
-    return [_verdict(gate, active) for gate in gates if gate.applies_to(image)]
+    verdicts = []
+    for gate in gates:
+        if not gate.applies_to(image) or (incomplete and gate.on_incomplete == "skip"):
+            continue
+        verdict = _verdict(gate, active)
+        if incomplete and gate.on_incomplete == "fail":
+            verdict = GateVerdict(gate, True, (f"inventory incomplete: {_reason(incomplete)}", *verdict.reasons))
+        verdicts.append(verdict)
+    return verdicts
+
+
+def _reason(incomplete: str) -> str:
+    # Reasons end up in quarantine details and events: one short line.
+    text = " ".join(incomplete.split()).removeprefix("inventory incomplete: ")
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _verdict(gate: Gate, active: Sequence[Finding]) -> GateVerdict:
@@ -133,20 +166,23 @@ def _ids(findings: Sequence[Finding], limit: int = 5) -> str:
 # loading
 
 
-def load_gates(directory: str | Path = DEFAULT_GATES_DIR, *, missing_ok: bool = False) -> list[Gate]:
-    """Gates from `*.yaml` / `*.yml` files directly in `directory`, files in name order; names unique."""
+def load_gates(
+    directory: str | Path = DEFAULT_GATES_DIR, *, missing_ok: bool = False, on_incomplete: IncompletePolicy = "fail"
+) -> list[Gate]:
+    """Gates from `*.yaml` / `*.yml` files directly in `directory`, files in name order; names unique.
+    `on_incomplete` is the policy of the gates that do not set one."""
     files = policy_files(directory, missing_ok=missing_ok, what="gates", error=GateError)
-    return load_unique(files, load_gate_file, "gate", GateError)
+    return load_unique(files, lambda path: load_gate_file(path, on_incomplete), "gate", GateError)
 
 
-def load_gate_file(path: str | Path) -> list[Gate]:
+def load_gate_file(path: str | Path, on_incomplete: IncompletePolicy = "fail") -> list[Gate]:
     path = Path(path)
     where = str(path)
     raw_gates = _checks.entries(path, "gates", missing="missing (expected a list of gates)")
-    return [_parse_gate(f"{where}: gate {i}", raw, where, i) for i, raw in enumerate(raw_gates, start=1)]
+    return [_parse_gate(f"{where}: gate {i}", raw, where, i, on_incomplete) for i, raw in enumerate(raw_gates, start=1)]
 
 
-def _parse_gate(where: str, raw: object, source: str, index: int) -> Gate:
+def _parse_gate(where: str, raw: object, source: str, index: int, on_incomplete: IncompletePolicy) -> Gate:
     if not isinstance(raw, dict):
         raise GateError(f"{where}: expected a mapping, got {kind(raw)}")
     name = raw.get("name")
@@ -164,6 +200,8 @@ def _parse_gate(where: str, raw: object, source: str, index: int) -> Gate:
     repositories = None
     if "repositories" in raw:
         repositories = _globs(where, "repositories", raw["repositories"])
+    if "on_incomplete" in raw:
+        on_incomplete = _choice(where, "on_incomplete", raw["on_incomplete"], INCOMPLETE_POLICIES)
     return Gate(
         name=name,
         description=description.strip(),
@@ -172,6 +210,7 @@ def _parse_gate(where: str, raw: object, source: str, index: int) -> Gate:
         repositories=repositories,
         source=source,
         index=index,
+        on_incomplete=on_incomplete,
     )
 
 

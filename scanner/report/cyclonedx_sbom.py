@@ -24,6 +24,8 @@ def to_cyclonedx(inv: Inventory) -> str:
     if image.os is not None:
         root.properties.add(Property(name="acrguard:os", value=f"{image.os.id} {image.os.version}".strip()))
     root.properties.add(Property(name="acrguard:status", value=inv.status))
+    if inv.status == "Incomplete":  # what was not read, so that the SBOM is not taken for the whole image
+        root.properties.add(Property(name="acrguard:reason", value=inv.reason))
     if image.platform:
         root.properties.add(Property(name="acrguard:platform", value=image.platform))
     bom.metadata.component = root

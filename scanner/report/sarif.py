@@ -39,33 +39,44 @@ _FIX_TEXT = {
 }
 
 
-def to_sarif(findings: Iterable[Finding], image_reference: str, tool_version: str) -> dict[str, Any]:
+def to_sarif(
+    findings: Iterable[Finding], image_reference: str, tool_version: str, incomplete: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The run's results; `incomplete` (why an inventory is Incomplete, one line each) makes the run's
+    invocation unsuccessful with an error notification per reason, so that a consumer does not read the
+    results as the whole truth."""
     ordered = sorted(findings, key=_result_order)
     by_id: dict[str, list[Finding]] = {}
     for f in ordered:
         by_id.setdefault(f.id, []).append(f)
     rule_ids = sorted(by_id)
     rule_index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": SARIF_VERSION,
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "acrguard",
-                        "version": tool_version,
-                        "rules": [_rule(rule_id, by_id[rule_id]) for rule_id in rule_ids],
-                    }
-                },
-                "originalUriBaseIds": {
-                    IMAGE_ROOT: {"description": {"text": f"The root of the filesystem of image {image_reference}"}}
-                },
-                "results": [_result(f, rule_index[f.id], image_reference) for f in ordered],
-                "properties": {"imageReference": image_reference},
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "acrguard",
+                "version": tool_version,
+                "rules": [_rule(rule_id, by_id[rule_id]) for rule_id in rule_ids],
             }
-        ],
+        },
+        "originalUriBaseIds": {
+            IMAGE_ROOT: {"description": {"text": f"The root of the filesystem of image {image_reference}"}}
+        },
+        "results": [_result(f, rule_index[f.id], image_reference) for f in ordered],
+        "properties": {"imageReference": image_reference},
     }
+    if incomplete:
+        run["invocations"] = [
+            {
+                "executionSuccessful": False,
+                "toolExecutionNotifications": [
+                    {"level": "error", "descriptor": {"id": "inventory-incomplete"}, "message": {"text": reason}}
+                    for reason in incomplete
+                ],
+            }
+        ]
+        run["properties"]["inventoryStatus"] = "Incomplete"
+    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
 def _result_order(f: Finding) -> tuple[int, str, str, tuple[str, ...]]:

@@ -2,8 +2,13 @@
 `Microsoft.Security/assessments/{key}/subAssessments` returns, so tools written for Defender read ours.
 
 Microsoft's convention: no rows = not scanned, exactly one Healthy row = healthy, else one row per finding.
-Two `additionalData` shapes exist: the Qualys era's `ContainerRegistryVulnerability` and the MDVM era's
-`AzureContainerRegistryVulnerability`; the assessment key picks the default, callers may override.
+Azure knows three status codes (Healthy, Unhealthy, NotApplicable); acrguard's own health goes in `cause`.
+Unsupported and NotApplicable images give one NotApplicable row. An Incomplete image (its inventory could not be
+read whole: a bound hit, a detector failed) gives one image row with code **Unhealthy**, cause `Incomplete`,
+severity High and the reason as description (never Healthy or NotApplicable: what was not read may be
+vulnerable), followed by a row per active finding that was found. Two `additionalData` shapes exist: the
+Qualys era's `ContainerRegistryVulnerability` and the MDVM era's `AzureContainerRegistryVulnerability`; the
+assessment key picks the default, callers may override.
 """
 
 from __future__ import annotations
@@ -72,12 +77,14 @@ def image_sub_assessments(
     scope: Scope, image: ImageSummary, findings: Sequence[StoredFinding], shape: Shape
 ) -> list[dict[str, Any]]:
     """The rows for one image: none if not assessed, one Healthy or NotApplicable row, else one per
-    active finding (disabled and resolved ones stay out: they do not count toward health)."""
+    active finding (disabled and resolved ones stay out: they do not count toward health); an Incomplete
+    image has its image row first, then its findings'."""
     if image.health is None:
         return []
     if image.health in ("Healthy", "Unsupported", "NotApplicable"):
         return [_image_row(scope, image, shape)]
-    return [_finding_row(scope, image, stored, shape) for stored in findings if stored.active]
+    rows = [_finding_row(scope, image, stored, shape) for stored in findings if stored.active]
+    return [_image_row(scope, image, shape), *rows] if image.health == "Incomplete" else rows
 
 
 def assessment_row(scope: Scope, row: AssessmentRow, shape: Shape) -> dict[str, Any]:
@@ -115,7 +122,8 @@ def _iso(at: datetime | None) -> str:
 
 def _image_row(scope: Scope, image: ImageSummary, shape: Shape) -> dict[str, Any]:
     healthy = image.health == "Healthy"
-    code = "Healthy" if healthy else "NotApplicable"
+    incomplete = image.health == "Incomplete"
+    code = "Healthy" if healthy else "Unhealthy" if incomplete else "NotApplicable"
     description = "No vulnerability findings" if healthy else (image.reason or "The image could not be assessed")
     properties = {
         "id": "",
@@ -129,7 +137,7 @@ def _image_row(scope: Scope, image: ImageSummary, shape: Shape) -> dict[str, Any
             "code": code,
             "cause": "" if healthy else image.health,
             "description": description,
-            "severity": "Low",
+            "severity": "High" if incomplete else "Low",
         },
         "resourceDetails": _resource_details(image),
         "additionalData": _image_data(image, shape),

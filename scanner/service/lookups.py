@@ -22,7 +22,7 @@ from scanner.store.errors import CursorError
 from scanner.store.ports import MAX_PAGE, Lookups
 from scanner.store.records import ImageDetail, ImageKey, ImageSummary, Page, StoredFinding
 
-HEALTHS: tuple[Health, ...] = ("Healthy", "Unhealthy", "Unsupported", "NotApplicable")
+HEALTHS: tuple[Health, ...] = ("Healthy", "Unhealthy", "Unsupported", "NotApplicable", "Incomplete")
 
 DEFAULT_PAGE = 100
 

@@ -149,7 +149,9 @@ def policy_from_settings(settings: Settings, store: Callable[[], RuleStore] | No
     configured) is called at assessment time, not now."""
     rules = file_rules(settings.rules)
     env = make_environment(settings.templates)
-    gates = load_gates(settings.gates) if settings.gates else load_gates(DEFAULT_GATES_DIR, missing_ok=True)
+    gates = load_gates(
+        settings.gates or DEFAULT_GATES_DIR, missing_ok=not settings.gates, on_incomplete=settings.gate_on_incomplete
+    )
     # One publisher: health-changed events go out on every change (Policy.publisher), gates or not, and
     # the gates' notify action uses the same destination.
     publisher = configured_publisher(settings)

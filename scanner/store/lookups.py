@@ -33,14 +33,16 @@ _IMAGE_COLUMNS = (
 )
 _IMAGE_FROM = "images i LEFT JOIN assessments a ON a.registry = i.registry AND a.digest = i.digest"
 _FINDING_COLUMNS = "finding_key, finding, first_seen, last_seen, resolved_at, reopened"
+# Healths whose images give a sub-assessment row per active finding (an Incomplete one an image row too).
+_WITH_FINDING_ROWS = ("Unhealthy", "Incomplete")
 # Assessed live images of a registry in keyset order, with the rows each gives after the cursor
 # (repository, digest, finding key): an Unhealthy image one per active finding past the cursor, any other one
-# row unless it is the cursor's own image (its row, keyed "", came before).
+# row unless it is the cursor's own image (its row, keyed "", came before); an Incomplete image both.
 _ROW_IMAGES = (
-    f"SELECT {_IMAGE_COLUMNS}, CASE WHEN a.health = 'Unhealthy' THEN (SELECT COUNT(*) FROM findings f"
+    f"SELECT {_IMAGE_COLUMNS}, CASE WHEN a.health IN ('Unhealthy', 'Incomplete') THEN (SELECT COUNT(*) FROM findings f"
     " WHERE f.registry = i.registry AND f.digest = i.digest AND f.resolved_at IS NULL AND f.disabled = 0"
-    " AND (i.repository <> ? OR i.digest <> ? OR f.finding_key > ?))"
-    " WHEN i.repository = ? AND i.digest = ? THEN 0 ELSE 1 END"
+    " AND (i.repository <> ? OR i.digest <> ? OR f.finding_key > ?)) ELSE 0 END"
+    " + CASE WHEN a.health = 'Unhealthy' OR (i.repository = ? AND i.digest = ?) THEN 0 ELSE 1 END"
     " FROM images i JOIN assessments a ON a.registry = i.registry AND a.digest = i.digest"
     " WHERE i.registry = ? AND i.deleted = 0 AND (i.repository, i.digest) {op} (?, ?)"
     " ORDER BY i.repository, i.digest LIMIT ?"
@@ -133,16 +135,18 @@ class SqlLookups(ABC):
         with self._tx(write=False) as tx:
             picked, total = _row_images(tx, registry, after, limit)
             images = [row for row, _ in picked]
-            encoded = _active_findings(tx, registry, [row[2] for row in images if row[8] == "Unhealthy"])
+            with_findings = [row[2] for row in images if row[8] in _WITH_FINDING_ROWS]
+            encoded = _active_findings(tx, registry, with_findings)
             summaries = _summaries(images, _current_tags(tx, images))
         rows: list[AssessmentRow] = []
         for image in summaries:
             if len(rows) == limit:
                 break
-            if image.health != "Unhealthy":
-                rows.append(AssessmentRow(image, None))
-                continue
             resumed = [image.key.repository, image.key.digest] == after[:2]
+            if image.health != "Unhealthy" and not resumed:
+                rows.append(AssessmentRow(image, None))  # an Incomplete image's row comes before its findings'
+            if image.health not in _WITH_FINDING_ROWS or len(rows) == limit:
+                continue
             remaining = (raw for key, raw in encoded.get(image.key.digest, ()) if not resumed or key > after[2])
             # Decoded only when on the page: the last image may have more findings than the page has room for.
             rows.extend(AssessmentRow(image, _stored(raw)) for raw in islice(remaining, limit - len(rows)))

@@ -180,9 +180,10 @@ class Lookups(Protocol):
     @abstractmethod
     def list_assessment_rows(self, registry: str, limit: int = 100, cursor: str | None = None) -> Page[AssessmentRow]:
         """A registry's sub-assessment rows, ordered by (repository, digest, finding key): for each live
-        assessed image one row per active finding when Unhealthy, else one row without a finding; images not
-        assessed give none. `cursor` (from the last page) carries the last row's key, so rows added or
-        removed between pages neither repeat nor shift the rows that follow."""
+        assessed image one row per active finding when Unhealthy, else one row without a finding (an Incomplete
+        one that row, then one per active finding); images not assessed give none. `cursor` (from the last
+        page) carries the last row's key, so rows added or removed between pages neither repeat nor shift the
+        rows that follow."""
 
     @abstractmethod
     def list_findings(

@@ -159,8 +159,9 @@ class RuleSnapshot:
 
 @dataclass(frozen=True)
 class AssessmentRow:
-    """One row of a registry's sub-assessments: an active finding of an Unhealthy image, or (`finding`
-    None) the one row of an image assessed Healthy, Unsupported or NotApplicable."""
+    """One row of a registry's sub-assessments: an active finding of an Unhealthy or Incomplete image, or
+    (`finding` None) the one row of an image assessed Healthy, Unsupported, NotApplicable or Incomplete (an
+    Incomplete image gives both: its image row first)."""
 
     image: ImageSummary
     finding: StoredFinding | None

@@ -280,3 +280,45 @@ def test_error_names_the_gate(tmp_path: Path) -> None:
     path = write(tmp_path, "bad.yaml", GOOD.replace("count: 10", "count: -1"))
     with pytest.raises(GateError, match=r"bad\.yaml: gate 1 \('crit'\): 'count_at_least\.count'"):
         load_gate_file(path)
+
+
+# ---------------------------------------------------------------------------------------------- incomplete images
+
+INCOMPLETE = "inventory incomplete: /var/lib/dpkg/status: 70000000 bytes, over the limit of 67108864"
+
+
+def test_an_incomplete_image_fails_a_gate_by_default_even_with_no_finding() -> None:
+    verdict = evaluate([gate(When(any_severity_at_least="Critical"))], IMAGE, [], INCOMPLETE)[0]
+    assert verdict.failed
+    assert verdict.reasons == (f"{INCOMPLETE}",)
+
+
+def test_an_incomplete_image_keeps_its_finding_reasons_after_the_incomplete_one() -> None:
+    g = gate(When(any_severity_at_least="High"))
+    verdict = evaluate([g], IMAGE, [finding(id="CVE-1")], INCOMPLETE)[0]
+    assert verdict.reasons == (INCOMPLETE, "1 finding(s) at least High: CVE-1")
+
+
+def test_findings_policy_judges_what_was_found_and_skip_gives_no_verdict() -> None:
+    judged = dataclasses.replace(gate(When(any_severity_at_least="High")), on_incomplete="findings")
+    assert not evaluate([judged], IMAGE, [], INCOMPLETE)[0].failed
+    assert evaluate([judged], IMAGE, [finding()], INCOMPLETE)[0].failed
+    skipped = dataclasses.replace(judged, name="s", on_incomplete="skip")
+    assert [v.gate.name for v in evaluate([judged, skipped], IMAGE, [finding()], INCOMPLETE)] == ["g"]
+    # A whole inventory is judged by every gate, whatever its policy.
+    assert len(evaluate([judged, skipped], IMAGE, [finding()])) == 2
+
+
+def test_on_incomplete_in_the_file_wins_over_the_configured_default(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "b.yaml", GOOD.replace("name: crit", "name: other") + "    on_incomplete: SKIP\n")
+    assert [g.on_incomplete for g in load_gates(tmp_path)] == ["fail", "skip"]
+    assert [g.on_incomplete for g in load_gates(tmp_path, on_incomplete="findings")] == ["findings", "skip"]
+
+
+def test_a_bad_on_incomplete_is_one_line_naming_the_field(tmp_path: Path) -> None:
+    path = write(tmp_path, "bad.yaml", GOOD + "    on_incomplete: pass\n")
+    with pytest.raises(GateError) as err:
+        load_gate_file(path)
+    assert "'on_incomplete': 'pass' is not one of fail, findings, skip" in str(err.value)
+    assert len(str(err.value).splitlines()) == 1

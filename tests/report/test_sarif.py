@@ -225,3 +225,21 @@ def test_results_sorted_by_severity_then_id() -> None:
 def test_remediation_travels_in_properties() -> None:
     (result,) = run(to_sarif([finding(remediation="Upgrade:\n  apt-get x\n")], IMAGE, "0"))["results"]
     assert result["properties"]["remediation"] == "Upgrade:\n  apt-get x"
+
+
+def test_an_incomplete_inventory_makes_the_run_unsuccessful(validator: jsonschema.protocols.Validator) -> None:
+    reason = "inventory incomplete: /var/lib/dpkg/status: 70000000 bytes, over the limit of 67108864"
+    doc = to_sarif([finding()], IMAGE, "1.0", incomplete=[reason])
+    validator.validate(doc)
+    run = doc["runs"][0]
+    (invocation,) = run["invocations"]
+    assert invocation["executionSuccessful"] is False
+    assert invocation["toolExecutionNotifications"] == [
+        {"level": "error", "descriptor": {"id": "inventory-incomplete"}, "message": {"text": reason}}
+    ]
+    assert run["properties"]["inventoryStatus"] == "Incomplete"
+    assert len(run["results"]) == 1  # what was found is still reported
+
+
+def test_a_whole_inventory_has_no_invocation_notes() -> None:
+    assert "invocations" not in to_sarif([finding()], IMAGE, "1.0")["runs"][0]

@@ -8,6 +8,10 @@ Bad content never raises: a package with no P or no V is skipped with a warning,
 not `X:value` (a corrupt or truncated database) is skipped with a warning while the packages around
 it are kept. apk refuses such a database; a scanner reporting what it can is more useful.
 
+Bounded: the database is read as a stream of stanzas, one in memory at a time; a database over
+`max_package_db_bytes` is not read, and more packages than the image may hold or more file paths than
+`max_owned_files` stop the reading, keep what was read and make the inventory Incomplete.
+
 `/lib/apk/db/installed` is the database apk uses when it exists; `/usr/lib/apk/db/installed` (merged-
 /usr images and apk-tools 3) only otherwise. Reading both would report every package twice where one
 is a copy of the other.
@@ -15,13 +19,20 @@ is a copy of the other.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from packageurl import PackageURL
 
 from scanner.ecosystems.distributions import os_ecosystem, purl_distro, purl_namespace
-from scanner.inventory.detectors.base import DetectContext, Extraction, FileSet, FixedPathDetector
+from scanner.inventory.detectors.base import (
+    BoundExceeded,
+    DetectContext,
+    Extraction,
+    FileSet,
+    FixedPathDetector,
+    text_lines,
+)
 from scanner.model.types import OSInfo, RawPackage, Warning_
 
 DB_PATHS = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")  # in order of preference
@@ -43,21 +54,27 @@ class ApkEntry:
 
 def parse_installed(text: str, where: str) -> tuple[list[ApkEntry], list[Warning_]]:
     """Stanzas with a name and a version, in file order, plus warnings for what was skipped."""
-    entries: list[ApkEntry] = []
     warnings: list[Warning_] = []
-    for entry in _stanzas(text, where, warnings):
+    return list(iter_installed(text.splitlines(), where, warnings)), warnings
+
+
+def iter_installed(
+    lines: Iterable[str], where: str, warnings: list[Warning_], max_files: int | None = None
+) -> Iterator[ApkEntry]:
+    """`parse_installed` one stanza at a time; more than `max_files` file paths in all raise BoundExceeded."""
+    for entry in _stanzas(lines, where, warnings, max_files):
         problem = _problem(entry)
         if problem:
             warnings.append(Warning_(where, f"stanza at line {entry.line}: {problem}"))
         else:
-            entries.append(entry)
-    return entries, warnings
+            yield entry
 
 
-def _stanzas(text: str, where: str, warnings: list[Warning_]) -> Iterator[ApkEntry]:
+def _stanzas(lines: Iterable[str], where: str, warnings: list[Warning_], max_files: int | None) -> Iterator[ApkEntry]:
     """Group `X:value` lines into stanzas; garbage lines become warnings and are left out."""
     current: ApkEntry | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    files = 0
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             if current is not None:
                 yield current
@@ -68,6 +85,10 @@ def _stanzas(text: str, where: str, warnings: list[Warning_]) -> Iterator[ApkEnt
             continue
         if current is None:
             current = ApkEntry(line=number)
+        if line[0] == "R":
+            files += 1
+            if max_files is not None and files > max_files:
+                raise BoundExceeded(where, f"more than {max_files} file paths (limit max_owned_files)")
         _add_line(current, line[0], line[2:])
     if current is not None:
         yield current
@@ -131,7 +152,14 @@ class ApkDetector(FixedPathDetector):
     def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
         present = set(files.paths())
         path = next((p for p in DB_PATHS if p in present), None)
+        out = Extraction()
         if path is None:
-            return Extraction()
-        entries, warnings = parse_installed(files.read(path).decode("utf-8", errors="replace"), path)
-        return Extraction(packages=[_package(e, path, ctx.os) for e in entries], warnings=warnings)
+            return out
+        try:
+            lines = text_lines(ctx.read_database(files, path))
+            for entry in iter_installed(lines, path, out.warnings, ctx.limits.max_owned_files):
+                if not out.add_package(_package(entry, path, ctx.os), ctx, path):
+                    break
+        except BoundExceeded as err:  # the packages before it are kept
+            out.bound(err.where, err.message)
+        return out

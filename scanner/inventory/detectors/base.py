@@ -2,22 +2,59 @@
 
 A detector names the paths it needs (`required`) and parses bytes (`extract`). It never walks
 directories, opens files or does any other I/O: the layer reader captures the files some detector
-asked for and hands them over as a `FileSet`. A detector never raises for bad content: it returns
-what it could read plus warnings (partial failure is data).
+asked for and hands them over as a `FileSet`. Bad content inside a file it could read (a malformed
+stanza, a header that does not parse) is a warning beside what it could read: partial failure is data.
+What it could *not* read is never a warning: a file over a bound (`Limits.max_package_db_bytes`), a count
+over a bound (packages, owned files, entries), a file it cannot parse at all goes into
+`Extraction.incomplete`, or is raised as a `DetectorError`, and the image's inventory is Incomplete.
+Any exception other than `DetectorError` and `PARSE_ERRORS` is a bug and fails the scan.
 """
 
 from __future__ import annotations
 
+import io
+import struct
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
 from packageurl import PackageURL
 
 from scanner.ecosystems.record import Ecosystem
+from scanner.model.errors import AcrguardError
+from scanner.model.limits import Limits
 from scanner.model.types import OSInfo, RawPackage, Warning_
 
 Group = Literal["os", "os-packages", "language"]
+
+# What parsing hostile bytes can raise past a detector's own checks (a value out of range, an index past
+# the data, a truncated structure, nesting too deep for Python): the file was not read, the inventory is
+# Incomplete. Everything else (TypeError, AttributeError…) is a bug, and fails the scan.
+PARSE_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    LookupError,
+    ArithmeticError,
+    struct.error,
+    EOFError,
+    RecursionError,
+)
+
+
+class DetectorError(AcrguardError):
+    """A file the detector could not read completely: the inventory is Incomplete. `where` names the file."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.message = message
+
+    def as_warning(self) -> Warning_:
+        return Warning_(self.where, self.message)
+
+
+class BoundExceeded(DetectorError):
+    """A bound of `scanner.model.limits.Limits` (or a detector's own) was hit: the rest was not read."""
 
 
 class FileSet(Protocol):
@@ -28,17 +65,38 @@ class FileSet(Protocol):
         ...
 
     def read(self, path: str) -> bytes:
-        """The whole content of one file from `paths()`."""
+        """The whole content of one file from `paths()`; BoundExceeded if it was too large to be kept
+        (`max_file_size`)."""
         ...
 
     def size(self, path: str) -> int: ...
 
+    def head(self, path: str, size: int) -> bytes:
+        """The first `size` (at most 64) bytes of one file, there even when the file was too large to keep."""
+        ...
+
 
 @dataclass(frozen=True)
 class DetectContext:
-    """What a detector may know besides its files: the OS found by the `os` group (None if unknown)."""
+    """What a detector may know besides its files: the OS found by the `os` group (None if unknown), the
+    image's bounds, and how many more packages the image may hold (`max_packages` less what the other
+    detectors found)."""
 
     os: OSInfo | None = None
+    limits: Limits = field(default_factory=Limits)
+    packages_left: int | None = None  # None: limits.max_packages
+
+    @property
+    def package_budget(self) -> int:
+        return self.limits.max_packages if self.packages_left is None else self.packages_left
+
+    def read_database(self, files: FileSet, path: str) -> bytes:
+        """A package database or metadata file's bytes; one over `max_package_db_bytes` is not read at all."""
+        size = files.size(path)
+        limit = self.limits.max_package_db_bytes
+        if size > limit:
+            raise BoundExceeded(path, f"{size} bytes, over the limit of {limit} (limit max_package_db_bytes)")
+        return files.read(path)
 
 
 @dataclass
@@ -46,6 +104,23 @@ class Extraction:
     packages: list[RawPackage] = field(default_factory=list)
     os: OSInfo | None = None  # set by `os` group detectors only
     warnings: list[Warning_] = field(default_factory=list)
+    # What could not be read (a bound hit, a file that could not be parsed at all): non-empty makes the
+    # inventory Incomplete. One line each, naming the file.
+    incomplete: list[Warning_] = field(default_factory=list)
+
+    def add_package(self, package: RawPackage, ctx: DetectContext, where: str) -> bool:
+        """Append `package` unless the image's package budget is spent; False (and the bound recorded once)
+        when it is, so that the caller stops reading."""
+        if len(self.packages) >= ctx.package_budget:
+            self.bound(where, f"more than {ctx.limits.max_packages} packages in the image (limit max_packages)")
+            return False
+        self.packages.append(package)
+        return True
+
+    def bound(self, where: str, message: str) -> None:
+        entry = Warning_(where, message)
+        if entry not in self.incomplete:
+            self.incomplete.append(entry)
 
 
 class Detector(ABC):
@@ -65,7 +140,8 @@ class Detector(ABC):
 
     @abstractmethod
     def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
-        """Parse the files. Must not raise for malformed content."""
+        """Parse the files: malformed content is a warning, what could not be read is `incomplete` (or a
+        raised `DetectorError`); see the module's docstring."""
 
     @property
     def ident(self) -> str:
@@ -79,6 +155,14 @@ class FixedPathDetector(Detector, ABC):
 
     def required(self, path: str) -> bool:
         return path in self.paths
+
+
+def text_lines(data: bytes) -> Iterator[str]:
+    """The lines of `data` as `bytes.decode(errors="replace").splitlines()` gives them, one at a time: the
+    file's bytes are held once, never a list of every line."""
+    for raw in io.BytesIO(data):
+        # A chunk ends at "\n", which no UTF-8 sequence contains: decoding it alone decodes like the whole.
+        yield from raw.decode("utf-8", errors="replace").splitlines()
 
 
 class MemoryFileSet:
@@ -95,6 +179,9 @@ class MemoryFileSet:
 
     def size(self, path: str) -> int:
         return len(self._files[path])
+
+    def head(self, path: str, size: int) -> bytes:
+        return self._files[path][:size]
 
 
 def language_package(

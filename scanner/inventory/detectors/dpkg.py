@@ -15,6 +15,11 @@ e.g. `1:5.#`), an unknown or malformed Status, or a line that is neither `Field:
 continuation is skipped with a warning; the other stanzas of the file are kept. dpkg-query refuses a
 whole file for some of these; a scanner reporting what it can is more useful than reporting nothing.
 
+Bounded: a file is read as a stream of stanzas (one stanza in memory at a time, never a list of every
+line); a file over `max_package_db_bytes`, a stanza of more than `MAX_STANZA_LINES` lines, more packages
+than the image may hold or more owned files than `max_owned_files` stop the reading of that file, keep
+what was read and make the inventory Incomplete.
+
 Owned files: `info/<pkg>[:<arch>].list` (every path dpkg unpacked, directories included); when a
 package has no `.list` (images with pruned databases), `info/<pkg>[:<arch>].md5sums` (regular files
 only); for `status.d/<entry>`, `status.d/<entry>.md5sums`. Conffiles from the stanza are added, since
@@ -25,14 +30,22 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
 from packageurl import PackageURL
 
 from scanner.ecosystems.distributions import os_ecosystem, purl_distro, purl_namespace
-from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, FileSet
+from scanner.inventory.detectors.base import (
+    BoundExceeded,
+    DetectContext,
+    Detector,
+    DetectorError,
+    Extraction,
+    FileSet,
+    text_lines,
+)
 from scanner.model.types import OSInfo, RawPackage, Warning_
 
 STATUS = "/var/lib/dpkg/status"
@@ -68,6 +81,9 @@ _UPSTREAM = re.compile(r"[A-Za-z0-9.+~:-]+")  # dpkg's parseversion character se
 _REVISION = re.compile(r"[A-Za-z0-9.+~]+")
 
 DEFAULT_NAMESPACE = "debian"  # purl namespace when no OS was identified (dpkg is overwhelmingly Debian)
+# Lines of one stanza: real ones have tens (a few thousand for a package with many conffiles); without a
+# bound one stanza of short distinct fields could fill the whole file and claim gigabytes as Python objects.
+MAX_STANZA_LINES = 100_000
 
 
 # ---------------------------------------------------------------- deb822
@@ -82,45 +98,64 @@ class Stanza:
     problem: str = ""  # first syntax error met, if any
 
 
-def parse_deb822(text: str) -> list[Stanza]:
-    """Split deb822 text (dpkg status, status.d entries) into paragraphs.
+def parse_deb822(text: str) -> Iterator[Stanza]:
+    """Split deb822 text (dpkg status, status.d entries) into paragraphs, one at a time.
 
     Paragraphs are separated by blank (or whitespace-only) lines; a line starting with a space or tab
     continues the previous field. Syntax errors are recorded on the paragraph, not raised.
     """
-    stanzas: list[Stanza] = []
-    current: Stanza | None = None
-    last_field = ""
-    for number, line in enumerate(text.splitlines(), start=1):
+    return iter_deb822(text.splitlines())
+
+
+def iter_deb822(lines: Iterable[str], where: str = "") -> Iterator[Stanza]:
+    """`parse_deb822` over lines; a paragraph of more than `MAX_STANZA_LINES` lines raises BoundExceeded."""
+    current: _Paragraph | None = None
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
+            if current is not None:
+                yield current.stanza()
             current = None
             continue
         if line.startswith("#"):
             continue  # deb822 comment
         if current is None:
-            current = Stanza(line=number)
-            stanzas.append(current)
-            last_field = ""
-        last_field = _add_line(current, line, number, last_field)
-    return stanzas
+            current = _Paragraph(number)
+        elif current.lines >= MAX_STANZA_LINES:
+            raise BoundExceeded(where, f"stanza at line {current.line} has more than {MAX_STANZA_LINES} lines")
+        current.add(line, number)
+    if current is not None:
+        yield current.stanza()
 
 
-def _add_line(stanza: Stanza, line: str, number: int, last_field: str) -> str:
-    """Add one line to the paragraph; return the field a following continuation line extends."""
-    if line[0].isspace():
-        if last_field:
-            stanza.fields[last_field] += "\n" + line.strip()
-        elif not stanza.problem:
-            stanza.problem = f"line {number}: continuation line with no field before it"
-        return last_field
-    match = _FIELD.fullmatch(line)
-    if match is None:
-        if not stanza.problem:
-            stanza.problem = f"line {number}: not a 'Field: value' line"
-        return ""
-    name = match.group(1).lower()
-    stanza.fields[name] = match.group(2).strip()
-    return name
+class _Paragraph:
+    """A paragraph being read: continuation lines are collected and joined once (no quadratic `+=`)."""
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+        self.lines = 0
+        self.parts: dict[str, list[str]] = {}
+        self.problem = ""
+        self.last_field = ""
+
+    def add(self, line: str, number: int) -> None:
+        self.lines += 1
+        if line[0].isspace():
+            if self.last_field:
+                self.parts[self.last_field].append(line.strip())
+            elif not self.problem:
+                self.problem = f"line {number}: continuation line with no field before it"
+            return
+        match = _FIELD.fullmatch(line)
+        if match is None:
+            if not self.problem:
+                self.problem = f"line {number}: not a 'Field: value' line"
+            self.last_field = ""
+            return
+        self.last_field = match.group(1).lower()
+        self.parts[self.last_field] = [match.group(2).strip()]
+
+    def stanza(self) -> Stanza:
+        return Stanza(self.line, {name: "\n".join(parts) for name, parts in self.parts.items()}, self.problem)
 
 
 # ---------------------------------------------------------------- versions and fields
@@ -196,14 +231,17 @@ class DebEntry:
 
 def parse_status(text: str, where: str) -> tuple[list[DebEntry], list[Warning_]]:
     """Installed packages in a dpkg status (or status.d) file, in file order, plus warnings."""
-    entries: list[DebEntry] = []
     warnings: list[Warning_] = []
-    for stanza in parse_deb822(text):
+    return list(iter_status(text.splitlines(), where, warnings)), warnings
+
+
+def iter_status(lines: Iterable[str], where: str, warnings: list[Warning_]) -> Iterator[DebEntry]:
+    """`parse_status` one entry at a time, warnings appended as they are met."""
+    for stanza in iter_deb822(lines, where):
         entry, problems = _entry(stanza)
         warnings.extend(Warning_(where, f"stanza at line {stanza.line}: {p}") for p in problems)
         if entry is not None:
-            entries.append(entry)
-    return entries, warnings
+            yield entry
 
 
 def _entry(stanza: Stanza) -> tuple[DebEntry | None, list[str]]:
@@ -261,31 +299,48 @@ def md5sums_paths(text: str) -> frozenset[str]:
 
 
 class _OwnedFiles:
-    """Looks up a package's file list among the captured info/ and status.d/ files."""
+    """Looks up a package's file list among the captured info/ and status.d/ files, within the database's
+    budget of owned files (`max_owned_files`): past it, packages get their conffiles only and the run is
+    incomplete."""
 
-    def __init__(self, files: FileSet, present: set[str]) -> None:
+    def __init__(self, files: FileSet, present: set[str], ctx: DetectContext, result: Extraction) -> None:
         self._files = files
         self._present = present
+        self._ctx = ctx
+        self._result = result
+        self._left = ctx.limits.max_owned_files
 
-    def _text(self, path: str) -> str | None:
+    def _paths(self, path: str, parse: Callable[[str], frozenset[str]]) -> frozenset[str] | None:
         if path not in self._present:
             return None
-        return self._files.read(path).decode("utf-8", errors="replace")
+        if self._left < 0:
+            return frozenset()
+        try:
+            data = self._ctx.read_database(self._files, path)
+        except DetectorError as err:
+            self._result.bound(err.where, err.message)
+            return frozenset()
+        paths = parse(data.decode("utf-8", errors="replace"))
+        self._left -= len(paths)
+        if self._left < 0:
+            limit = self._ctx.limits.max_owned_files
+            self._result.bound(path, f"more than {limit} owned files in the database (limit max_owned_files)")
+            return frozenset()
+        return paths
 
     def for_info(self, entry: DebEntry) -> frozenset[str]:
         # Multi-Arch: same packages are stored as <name>:<arch>.list; others as <name>.list.
         stems = (f"{INFO}/{entry.name}:{entry.arch}", f"{INFO}/{entry.name}")
         for suffix, parse in ((".list", list_paths), (_MD5SUMS, md5sums_paths)):
             for stem in stems:
-                text = self._text(stem + suffix)
-                if text is not None:
-                    return parse(text) | frozenset(entry.conffiles)
+                paths = self._paths(stem + suffix, parse)
+                if paths is not None:
+                    return paths | frozenset(entry.conffiles)
         return frozenset(entry.conffiles)
 
     def for_status_d(self, entry: DebEntry, entry_path: str) -> frozenset[str]:
-        text = self._text(entry_path + _MD5SUMS)
-        listed = md5sums_paths(text) if text is not None else frozenset()
-        return listed | frozenset(entry.conffiles)
+        listed = self._paths(entry_path + _MD5SUMS, md5sums_paths)
+        return (listed or frozenset()) | frozenset(entry.conffiles)
 
 
 # ---------------------------------------------------------------- the detector
@@ -328,12 +383,19 @@ class DpkgDetector(Detector):
 
     def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
         present = set(files.paths())
-        owned = _OwnedFiles(files, present)
         result = Extraction()
-        if STATUS in present:
-            self._read(files, STATUS, ctx, result, owned.for_info)
-        for path in sorted(p for p in present if _is_status_d_entry(p)):
-            self._read(files, path, ctx, result, partial(owned.for_status_d, entry_path=path))
+        owned = _OwnedFiles(files, present, ctx, result)
+        databases = [STATUS] if STATUS in present else []
+        databases += sorted(p for p in present if _is_status_d_entry(p))
+        for path in databases:
+            owner = owned.for_info if path == STATUS else partial(owned.for_status_d, entry_path=path)
+            try:
+                full = self._read(files, path, ctx, result, owner)
+            except DetectorError as err:  # this file is not (or not wholly) read; the others still are
+                result.bound(err.where or path, err.message)
+                full = True
+            if not full:
+                break  # the image holds no more packages: the files left would add none
         return result
 
     def _read(
@@ -343,23 +405,23 @@ class DpkgDetector(Detector):
         ctx: DetectContext,
         result: Extraction,
         owner: Callable[[DebEntry], frozenset[str]],
-    ) -> None:
-        entries, warnings = parse_status(files.read(path).decode("utf-8", errors="replace"), path)
-        result.warnings.extend(warnings)
+    ) -> bool:
+        """Add the packages of one file; False when the package budget ran out before its end."""
         ecosystem = os_ecosystem(ctx.os)
-        for entry in entries:
-            result.packages.append(
-                RawPackage(
-                    name=entry.name,
-                    version=entry.version,
-                    ecosystem=ecosystem,
-                    purl=_purl(entry, ctx.os),
-                    source_name=entry.source_name,
-                    source_version=entry.source_version,
-                    arch=entry.arch,
-                    locations=(path,),
-                    kind="deb",
-                    metadata=_metadata(entry),
-                    owned_files=owner(entry),
-                )
+        for entry in iter_status(text_lines(ctx.read_database(files, path)), path, result.warnings):
+            package = RawPackage(
+                name=entry.name,
+                version=entry.version,
+                ecosystem=ecosystem,
+                purl=_purl(entry, ctx.os),
+                source_name=entry.source_name,
+                source_version=entry.source_version,
+                arch=entry.arch,
+                locations=(path,),
+                kind="deb",
+                metadata=_metadata(entry),
+                owned_files=owner(entry),
             )
+            if not result.add_package(package, ctx, path):
+                return False
+        return True

@@ -23,7 +23,9 @@ costs memory or scratch space, so only the directories Go programs are installed
 (distroless images: `/manager`, `/server`). Their direct children only, never subdirectories (an `/app`
 tree can hold a whole node_modules). A Go program anywhere else is not found: that is the limit.
 Files that are not ELF or carry no build info are skipped silently. The pre-1.18 format (pointers into the
-data segment instead of inline strings) is not read: a warning says so.
+data segment instead of inline strings) is not read: a warning says so. Module information over
+`max_package_db_bytes`, more than `_MAX_CANDIDATES` build-info headers without a readable one, and more
+packages than the image may hold are bounds: not read, and the inventory is Incomplete.
 
 Pure: parses the bytes handed over in a FileSet, never touches the filesystem.
 """
@@ -35,7 +37,15 @@ import struct
 from dataclasses import dataclass
 
 from scanner.ecosystems.languages import GO
-from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
+from scanner.inventory.detectors.base import (
+    BoundExceeded,
+    DetectContext,
+    Detector,
+    DetectorError,
+    Extraction,
+    FileSet,
+    language_package,
+)
 from scanner.model.types import RawPackage, Warning_
 
 _BIN_DIRS = frozenset(
@@ -70,6 +80,8 @@ _SENTINEL = 16
 _NO_SECTION = (-1, -1)
 # Most section headers one ELF file may declare (the field is 16 bits anyway).
 _MAX_SECTIONS = 0xFFFF
+# Build-info headers tried in a binary without section headers (a real one has one).
+_MAX_CANDIDATES = 64
 # Toolchain versions: go1.21.0, go1.20 (before 1.21 the first release had no .0), go1.21rc2, go1.9beta1.
 _GO_VERSION = re.compile(r"go(\d+)\.(\d+)(?:\.(\d+))?(?:(rc|beta)(\d+))?\Z")
 
@@ -98,14 +110,26 @@ class GoBinaryDetector(Detector):
             # The FileSet may hold files other detectors asked for.
             if not self.required(path):
                 continue
-            data = files.read(path)
+            try:
+                data = files.read(path)
+            except DetectorError as err:
+                # Too large to keep: only an ELF file (which may be a Go program) is something not read.
+                if files.head(path, len(_ELF)) == _ELF:
+                    out.bound(err.where, err.message)
+                continue
             if not data.startswith(_ELF):
                 continue  # scripts, text, other formats: not a Go binary, nothing to say
-            info = _build_info(path, data, out.warnings)
+            try:
+                info = _build_info(path, data, out.warnings, ctx.limits.max_package_db_bytes)
+            except DetectorError as err:
+                out.bound(err.where, err.message)
+                continue
             if info is None:
                 continue
             go_version, modinfo = info
-            out.packages.extend(_packages(path, go_version, modinfo, out.warnings))
+            for package in _packages(path, go_version, modinfo, out.warnings):
+                if not out.add_package(package, ctx, path):
+                    return out
         return out
 
 
@@ -142,7 +166,7 @@ def _section(data: bytes, wanted: bytes) -> tuple[int, int] | None:
     return _NO_SECTION
 
 
-def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
+def _uvarint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
     """encoding/binary.Uvarint: (value, position after it); (-1, pos) if malformed or over 10 bytes."""
     value = shift = 0
     for i in range(pos, min(pos + 10, len(data))):
@@ -154,16 +178,21 @@ def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
     return -1, pos
 
 
-def _inline_strings(blob: bytes) -> tuple[str, str] | None:
+def _inline_strings(blob: memoryview, path: str, limit: int) -> tuple[str, str] | None:
     """(toolchain version, module info) from a build info header at the start of `blob`, as Go's
-    debug/buildinfo decodes them; None if a length runs past the data."""
+    debug/buildinfo decodes them; None if a length runs past the data. A string over `limit` bytes is
+    not read: BoundExceeded."""
     strings: list[bytes] = []
     pos = _HEADER_SIZE
     for _ in range(2):
         length, pos = _uvarint(blob, pos)
         if length < 0 or length > len(blob) - pos:
             return None
-        strings.append(blob[pos : pos + length])
+        if length > limit:
+            raise BoundExceeded(
+                path, f"Go build info of {length} bytes, over the limit of {limit} (limit max_package_db_bytes)"
+            )
+        strings.append(bytes(blob[pos : pos + length]))
         pos += length
     version, modinfo = strings
     # Strip the sentinels (binary, so before decoding); without them the module info is absent, as in Go.
@@ -174,36 +203,43 @@ def _inline_strings(blob: bytes) -> tuple[str, str] | None:
     return version.decode("utf-8", errors="replace"), modinfo.decode("utf-8", errors="replace")
 
 
-def _build_info(path: str, data: bytes, warnings: list[Warning_]) -> tuple[str, str] | None:
+def _build_info(path: str, data: bytes, warnings: list[Warning_], limit: int) -> tuple[str, str] | None:
     section = _section(data, b".go.buildinfo")
     if section == _NO_SECTION:
         # Every Go toolchain since 1.13 emits the section: a file with readable section headers and no
         # .go.buildinfo is a C (or Rust, …) program. Not scanning it spares a pass over every such binary.
         return None
+    view = memoryview(data)  # slices of it copy nothing: a candidate may run to the end of the file
+    more = False
     if section is not None:
         offset, size = section
-        candidates = [data[offset : offset + size]]
+        candidates = [view[offset : offset + size]]
     else:
         # Stripped section headers: look for the header where Go's reader would, 16-byte aligned (the
         # section is aligned in memory, and file offsets match memory addresses modulo the page size).
         candidates = []
         start = data.find(_MAGIC)
-        while start >= 0 and len(candidates) < 64:
+        while start >= 0:
             if start % _ALIGN == 0:
-                candidates.append(data[start : start + 1024 * 1024])
+                if len(candidates) == _MAX_CANDIDATES:
+                    more = True
+                    break
+                candidates.append(view[start:])
             start = data.find(_MAGIC, start + 1)
     old_format = False
     for blob in candidates:
-        if len(blob) < _HEADER_SIZE or not blob.startswith(_MAGIC):
+        if len(blob) < _HEADER_SIZE or blob[: len(_MAGIC)] != _MAGIC:
             continue
         if not blob[15] & _FLAG_INLINE:
             old_format = True
             continue
-        decoded = _inline_strings(blob)
+        decoded = _inline_strings(blob, path, limit)
         # A literal copy of the magic (a scanner binary embeds it as a constant) does not decode to a
         # version: keep looking.
         if decoded is not None and decoded[0].startswith(("go", "devel")):
             return decoded
+    if more:
+        raise BoundExceeded(path, f"more than {_MAX_CANDIDATES} Go build info headers and none readable; not read")
     if old_format:
         warnings.append(Warning_(path, "Go build info in the pre-1.18 format is not supported; skipped"))
     elif section is not None:

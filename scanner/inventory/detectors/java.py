@@ -16,7 +16,9 @@ Archives nested in archives (Spring Boot `BOOT-INF/lib`, `WEB-INF/lib`, an ear's
 `*.war`, `*.ear` member) are opened from memory down to `MAX_NESTING` levels. Archives are hostile input:
 every member is read through a size cap rather than trusting the sizes the zip declares, and all reads
 under one top-level archive share a budget of `MAX_INFLATED_BYTES` (zip bombs, overlapping entries), a
-cap on entries per archive and on nested archives. Over a bound: a warning, and what was read is kept.
+cap on entries per archive and on nested archives. Over a bound, what was read is kept and the rest is
+not read: the inventory is Incomplete (a bound is never a warning). A zip that is not readable, or a
+member that cannot be decompressed, is bad content: a warning.
 
 A package found in a nested archive is located at the top-level archive (the file in the image) and names
 the nested path in its `archive` metadata (`BOOT-INF/lib/a.jar!/lib/b.jar`). One package is reported per
@@ -36,7 +38,14 @@ from collections import deque
 from dataclasses import dataclass
 
 from scanner.ecosystems.languages import MAVEN
-from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
+from scanner.inventory.detectors.base import (
+    DetectContext,
+    Detector,
+    DetectorError,
+    Extraction,
+    FileSet,
+    language_package,
+)
 from scanner.model.types import RawPackage, Warning_
 
 _ARCHIVES = (".jar", ".war", ".ear")
@@ -108,10 +117,17 @@ class JavaDetector(Detector):
             # The FileSet may hold files other detectors asked for.
             if not self.required(path):
                 continue
+            try:
+                data = files.read(path)
+            except DetectorError as err:  # too large to keep
+                out.bound(err.where, err.message)
+                continue
             found: dict[tuple[str, str, str], _Artifact] = {}
-            for artifact in _scan(path, files.read(path), out.warnings):
+            for artifact in _scan(path, data, out.warnings, out.incomplete):
                 found.setdefault((artifact.group, artifact.artifact, artifact.version), artifact)
-            out.packages.extend(_package(path, a) for a in found.values())
+            for artifact in found.values():
+                if not out.add_package(_package(path, artifact), ctx, path):
+                    return out
         return out
 
 
@@ -125,8 +141,9 @@ def _package(path: str, artifact: _Artifact) -> RawPackage:
     )
 
 
-def _scan(path: str, data: bytes, warnings: list[Warning_]) -> list[_Artifact]:
-    """Every artifact in the archive at `path` and in the archives nested in it (breadth first)."""
+def _scan(path: str, data: bytes, warnings: list[Warning_], incomplete: list[Warning_]) -> list[_Artifact]:
+    """Every artifact in the archive at `path` and in the archives nested in it (breadth first); the bounds
+    hit go to `incomplete`."""
     budget = _Budget(remaining=MAX_INFLATED_BYTES)
     found: list[_Artifact] = []
     # (bytes, nested path inside the top-level archive, nesting level)
@@ -141,9 +158,11 @@ def _scan(path: str, data: bytes, warnings: list[Warning_]) -> list[_Artifact]:
             continue
         with archive:
             try:
-                nested = _read_archive(archive, inner, level, where, budget, found, warnings)
+                nested = _read_archive(archive, inner, level, where, budget, found, warnings, incomplete)
             except _OverBudget:
-                warnings.append(Warning_(path, f"more than {MAX_INFLATED_BYTES} bytes to decompress; the rest skipped"))
+                incomplete.append(
+                    Warning_(path, f"more than {MAX_INFLATED_BYTES} bytes to decompress; the rest not read")
+                )
                 return found
         queue.extend(nested)
     return found
@@ -157,10 +176,11 @@ def _read_archive(
     budget: _Budget,
     found: list[_Artifact],
     warnings: list[Warning_],
+    incomplete: list[Warning_],
 ) -> list[tuple[bytes, str, int]]:
     infos = archive.infolist()
     if len(infos) > MAX_ENTRIES:
-        warnings.append(Warning_(where, f"more than {MAX_ENTRIES} entries; skipped"))
+        incomplete.append(Warning_(where, f"more than {MAX_ENTRIES} entries; not read"))
         return []
     poms: list[zipfile.ZipInfo] = []
     manifest: zipfile.ZipInfo | None = None
@@ -177,24 +197,24 @@ def _read_archive(
             children.append(info)
 
     for info in poms:
-        text = _read_text(archive, info, where, budget, warnings)
+        text = _read_text(archive, info, where, budget, warnings, incomplete)
         if text is not None:
             artifact = _from_pom_properties(text, info.filename, inner, where, warnings)
             if artifact is not None:
                 found.append(artifact)
     if not poms:
-        text = None if manifest is None else _read_text(archive, manifest, where, budget, warnings)
+        text = None if manifest is None else _read_text(archive, manifest, where, budget, warnings, incomplete)
         artifact = _from_name(inner or where, text, inner)
         if artifact is not None:
             found.append(artifact)
 
     nested: list[tuple[bytes, str, int]] = []
     if children and level >= MAX_NESTING:
-        warnings.append(Warning_(where, f"archives nested deeper than {MAX_NESTING} levels; skipped"))
+        incomplete.append(Warning_(where, f"archives nested deeper than {MAX_NESTING} levels; not read"))
         return nested
     for info in children:
         if budget.archives >= MAX_NESTED_ARCHIVES:
-            warnings.append(Warning_(where, f"more than {MAX_NESTED_ARCHIVES} nested archives; the rest skipped"))
+            incomplete.append(Warning_(where, f"more than {MAX_NESTED_ARCHIVES} nested archives; the rest not read"))
             break
         budget.archives += 1
         blob = _read(archive, info, budget.remaining, where, warnings)
@@ -230,10 +250,15 @@ def _read(
 
 
 def _read_text(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, budget: _Budget, warnings: list[Warning_]
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    where: str,
+    budget: _Budget,
+    warnings: list[Warning_],
+    incomplete: list[Warning_],
 ) -> str | None:
     if info.file_size > MAX_METADATA_FILE:
-        warnings.append(Warning_(where, f"{info.filename} larger than {MAX_METADATA_FILE} bytes; skipped"))
+        incomplete.append(Warning_(where, f"{info.filename} larger than {MAX_METADATA_FILE} bytes; not read"))
         return None
     data = _read(archive, info, min(MAX_METADATA_FILE, budget.remaining), where, warnings)
     if data is None:

@@ -25,7 +25,10 @@ target is skipped for the reason above). Dev, optional and peer entries are repo
 registry versions (`file:`, `git+https:`, tarball URLs) are skipped but their nested dependencies are
 not; `npm:name@version` aliases are reported under the real name.
 
-Pure: parses the bytes handed over in a FileSet, never touches the filesystem.
+Pure: parses the bytes handed over in a FileSet, never touches the filesystem. Bad content (malformed JSON,
+an entry without a version) is a warning; a file over `max_package_db_bytes`, JSON nested deeper than Python
+can parse, a lockfile over `MAX_LOCK_ENTRIES` or `MAX_LOCK_DEPTH`, and more packages than the image may hold
+are not read past the bound and make the inventory Incomplete.
 """
 
 from __future__ import annotations
@@ -37,7 +40,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner.ecosystems.languages import NPM
-from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
+from scanner.inventory.detectors.base import (
+    BoundExceeded,
+    DetectContext,
+    Detector,
+    DetectorError,
+    Extraction,
+    FileSet,
+    language_package,
+)
 from scanner.model.types import RawPackage, Warning_
 
 _NODE_MODULES = "/node_modules/"
@@ -117,8 +128,7 @@ def _load(path: str, data: bytes, warnings: list[Warning_]) -> dict[str, Any] | 
         # bytes input: json detects UTF-8/16/32 and a UTF-8 BOM by itself.
         document = json.loads(data)
     except RecursionError:
-        warnings.append(Warning_(path, "JSON nested too deeply; skipped"))
-        return None
+        raise BoundExceeded(path, "JSON nested deeper than the parser's recursion limit; not read") from None
     except ValueError as err:  # JSONDecodeError and UnicodeDecodeError both derive from it
         warnings.append(Warning_(path, f"malformed JSON ({err}); skipped"))
         return None
@@ -157,21 +167,30 @@ class NodeDetector(Detector):
         for path in manifests:
             # Any manifest, even a broken one, shows the tree was installed here.
             installed_roots.add(_top_node_modules(path))
-            package = _from_manifest(path, files.read(path), out.warnings)
+            try:
+                package = _from_manifest(path, ctx.read_database(files, path), out.warnings)
+            except DetectorError as err:
+                out.bound(err.where, err.message)
+                continue
             if package is not None:
                 found.setdefault((package.name, package.version, posixpath.dirname(path)), package)
 
         for path in lockfiles:
-            for entry in _lock_entries(path, files.read(path), out.warnings):
-                if _top_node_modules(entry.install_path) in installed_roots:
-                    continue  # the installed tree is the truth for this part of the lockfile
-                key = (entry.name, entry.version, entry.install_path)
-                if key not in found:
-                    found[key] = _package(
-                        entry.name, entry.version, path, entry.install_path, entry.flags, entry.license
-                    )
+            try:
+                for entry in _lock_entries(path, ctx.read_database(files, path), out.warnings):
+                    if _top_node_modules(entry.install_path) in installed_roots:
+                        continue  # the installed tree is the truth for this part of the lockfile
+                    key = (entry.name, entry.version, entry.install_path)
+                    if key not in found:
+                        found[key] = _package(
+                            entry.name, entry.version, path, entry.install_path, entry.flags, entry.license
+                        )
+            except DetectorError as err:  # what the lockfile gave before the bound is kept
+                out.bound(err.where, err.message)
 
-        out.packages = sorted(found.values(), key=lambda p: (p.locations, _install_path(p), p.name, p.version))
+        for package in sorted(found.values(), key=lambda p: (p.locations, _install_path(p), p.name, p.version)):
+            if not out.add_package(package, ctx, package.locations[0]):
+                break
         return out
 
 
@@ -238,8 +257,7 @@ def _packages_section(path: str, root: str, packages: dict[str, Any], warnings: 
     """Lockfile v2/v3: keys are install paths relative to the lockfile's directory."""
     for count, (key, entry) in enumerate(packages.items()):
         if count >= MAX_LOCK_ENTRIES:
-            warnings.append(Warning_(path, f"more than {MAX_LOCK_ENTRIES} entries; the rest skipped"))
-            return
+            raise BoundExceeded(path, f"more than {MAX_LOCK_ENTRIES} entries; the rest not read")
         # "" is the project; keys outside node_modules are workspace sources: the project's own code.
         if not (key.startswith("node_modules/") or "/node_modules/" in key):
             continue
@@ -276,8 +294,7 @@ def _dependencies_section(
         for key, entry in deps.items():
             count += 1
             if count > MAX_LOCK_ENTRIES:
-                warnings.append(Warning_(path, f"more than {MAX_LOCK_ENTRIES} entries; the rest skipped"))
-                return
+                raise BoundExceeded(path, f"more than {MAX_LOCK_ENTRIES} entries; the rest not read")
             if not isinstance(entry, dict) or _split_name(key) is None:
                 warnings.append(Warning_(path, f"dependency {key!r} is not a package entry; skipped"))
                 continue
@@ -286,11 +303,8 @@ def _dependencies_section(
             if isinstance(nested, dict) and nested:
                 if depth < MAX_LOCK_DEPTH:
                     stack.append((nested, install_path, depth + 1))
-                elif not too_deep:
+                else:
                     too_deep = True
-                    warnings.append(
-                        Warning_(path, f"dependencies nested deeper than {MAX_LOCK_DEPTH}; deeper ones skipped")
-                    )
             version = entry.get("version")
             if not isinstance(version, str):
                 warnings.append(Warning_(path, f"dependency {key!r} has no valid version ({version!r}); skipped"))
@@ -308,3 +322,5 @@ def _dependencies_section(
                 warnings.append(Warning_(path, f"dependency {key!r} has no valid version ({version!r}); skipped"))
                 continue
             yield _Entry(name, version, install_path, _flags(entry), "")
+    if too_deep:  # raised once the levels within the bound are read, so that they are kept
+        raise BoundExceeded(path, f"dependencies nested deeper than {MAX_LOCK_DEPTH}; the deeper ones not read")

@@ -296,6 +296,9 @@ _FALLBACKS: tuple[tuple[str, Callable[[str, str], OSInfo | None]], ...] = (
 )
 
 REQUIRED_PATHS = frozenset((*OS_RELEASE_PATHS, *(path for path, _ in _FALLBACKS)))
+# Release files are a few hundred bytes; a larger one is not read (the inventory is then Incomplete), so
+# that a padded one cannot make the line-by-line parse claim gigabytes.
+MAX_RELEASE_FILE = 64 * 1024
 
 
 class OSReleaseDetector(FixedPathDetector):
@@ -306,7 +309,14 @@ class OSReleaseDetector(FixedPathDetector):
 
     def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
         wanted = REQUIRED_PATHS.intersection(files.paths())
-        texts = {path: files.read(path).decode("utf-8", errors="replace") for path in wanted}
+        oversized = sorted(path for path in wanted if files.size(path) > MAX_RELEASE_FILE)
+        incomplete = [Warning_(path, f"larger than {MAX_RELEASE_FILE} bytes; not read") for path in oversized]
+        texts = {path: files.read(path).decode("utf-8", errors="replace") for path in wanted if path not in oversized}
+        found = self._identify(texts)
+        found.incomplete = incomplete
+        return found
+
+    def _identify(self, texts: dict[str, str]) -> Extraction:
         warnings: list[Warning_] = []
         for path in OS_RELEASE_PATHS:
             if path not in texts:

@@ -7,7 +7,9 @@ Every installer leaves a core-metadata file (RFC 822 style headers) next to the 
 - `<name>-<version>.egg-info` as a single file: plain distutils (Debian's python3-rpm, python3-selinux…).
 - `<name>-<version>-pyX.Y.egg/EGG-INFO/PKG-INFO`: eggs installed by easy_install.
 
-Pure: parses the bytes handed over in a FileSet, never touches the filesystem.
+Pure: parses the bytes handed over in a FileSet, never touches the filesystem. A metadata file over
+`max_package_db_bytes` is not read, and more packages than the image may hold are not kept: either makes
+the inventory Incomplete.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from __future__ import annotations
 import re
 
 from scanner.ecosystems.languages import PYPI
-from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, FileSet, language_package
+from scanner.inventory.detectors.base import (
+    DetectContext,
+    Detector,
+    DetectorError,
+    Extraction,
+    FileSet,
+    language_package,
+)
 from scanner.model.types import RawPackage, Warning_
 
 # Every metadata file we read ends with one of these; `str.endswith(tuple)` is a single C call, so the
@@ -52,9 +61,14 @@ class PythonDetector(Detector):
             # The FileSet may hold files other detectors asked for.
             if not self.required(path):
                 continue
-            package = _parse(path, files.read(path), out.warnings)
-            if package is not None:
-                out.packages.append(package)
+            try:
+                data = ctx.read_database(files, path)
+            except DetectorError as err:
+                out.bound(err.where, err.message)
+                continue
+            package = _parse(path, data, out.warnings)
+            if package is not None and not out.add_package(package, ctx, path):
+                break
         return out
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from scanner.inventory.detectors.apk import ApkDetector
 from scanner.inventory.detectors.base import DetectContext, Extraction, MemoryFileSet
+from scanner.model.limits import Limits
 from scanner.model.types import OSInfo
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "apk"
@@ -215,3 +216,33 @@ def test_garbage_gives_warnings_not_exceptions() -> None:
     result = extract(bytes(range(256)) * 16)
     assert result.packages == []
     assert result.warnings
+
+
+# ---------------------------------------------------------------- bounds: never a warning, always incomplete
+
+
+def bounded(db: bytes, limits: Limits) -> Extraction:
+    return ApkDetector().extract(MemoryFileSet({DB: db}), DetectContext(limits=limits))
+
+
+def test_database_over_the_byte_bound_is_not_read() -> None:
+    db = b"P:musl\nV:1.1.22-r2\n\n" * 10
+    out = bounded(db, Limits(max_package_db_bytes=len(db) - 1))
+    assert out.packages == [] and out.warnings == []
+    assert [str(w) for w in out.incomplete] == [
+        f"{DB}: {len(db)} bytes, over the limit of {len(db) - 1} (limit max_package_db_bytes)"
+    ]
+
+
+def test_packages_past_the_image_budget_stop_the_stream() -> None:
+    out = bounded(b"".join(b"P:p%d\nV:1-r0\n\n" % n for n in range(10)), Limits(max_packages=3))
+    assert [p.name for p in out.packages] == ["p0", "p1", "p2"]
+    assert [str(w) for w in out.incomplete] == [f"{DB}: more than 3 packages in the image (limit max_packages)"]
+
+
+def test_file_paths_past_their_bound_stop_the_stream_and_keep_the_packages_before() -> None:
+    files = b"F:usr/bin\n" + b"".join(b"R:f%d\n" % n for n in range(4))
+    db = b"P:first\nV:1-r0\n" + files + b"\nP:second\nV:1-r0\n" + files + b"\n"
+    out = bounded(db, Limits(max_owned_files=6))
+    assert [(p.name, len(p.owned_files)) for p in out.packages] == [("first", 4)]
+    assert [str(w) for w in out.incomplete] == [f"{DB}: more than 6 file paths (limit max_owned_files)"]

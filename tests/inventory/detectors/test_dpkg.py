@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from scanner.inventory.detectors.base import DetectContext, Extraction, MemoryFileSet
+from scanner.inventory.detectors.base import DetectContext, Extraction, MemoryFileSet, text_lines
 from scanner.inventory.detectors.dpkg import DpkgDetector, parse_deb822, version_problem
 from scanner.inventory.detectors.os_release import OSReleaseDetector
+from scanner.model.limits import Limits
 from scanner.model.types import OSInfo, RawPackage
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "dpkg"
@@ -455,3 +456,61 @@ def test_garbage_bytes_give_warnings_not_exceptions() -> None:
 )
 def test_required(path: str, wanted: bool) -> None:
     assert DpkgDetector().required(path) is wanted
+
+
+# ---------------------------------------------------------------- bounds: never a warning, always incomplete
+
+PACKAGE = b"Package: p%d\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n\n"
+
+
+def bounded(files: dict[str, bytes], limits: Limits) -> Extraction:
+    return DpkgDetector().extract(image_files(files), DetectContext(limits=limits))
+
+
+def test_status_over_the_byte_bound_is_not_read_and_status_d_still_is() -> None:
+    status = b"".join(PACKAGE % n for n in range(10))
+    entry = b"Package: distroless\nVersion: 1.0\n"
+    out = bounded({STATUS: status, "var/lib/dpkg/status.d/distroless": entry}, Limits(max_package_db_bytes=100))
+    assert [p.name for p in out.packages] == ["distroless"]
+    assert [str(w) for w in out.incomplete] == [
+        f"{STATUS}: {len(status)} bytes, over the limit of 100 (limit max_package_db_bytes)"
+    ]
+    assert out.warnings == []
+
+
+def test_packages_past_the_image_budget_stop_the_stream() -> None:
+    out = bounded({STATUS: b"".join(PACKAGE % n for n in range(10))}, Limits(max_packages=4))
+    assert [p.name for p in out.packages] == ["p0", "p1", "p2", "p3"]
+    assert [str(w) for w in out.incomplete] == [f"{STATUS}: more than 4 packages in the image (limit max_packages)"]
+
+
+def test_owned_files_past_their_bound_are_incomplete() -> None:
+    status = b"".join(PACKAGE % n for n in range(3))
+    lists = {f"var/lib/dpkg/info/p{n}.list": b"/usr\n/usr/bin/a\n/usr/bin/b\n" for n in range(3)}
+    out = bounded({STATUS: status, **lists}, Limits(max_owned_files=7))
+    assert [len(p.owned_files) for p in out.packages] == [3, 3, 0]
+    assert [w.message for w in out.incomplete] == ["more than 7 owned files in the database (limit max_owned_files)"]
+
+
+def test_a_stanza_of_too_many_lines_stops_the_file_and_keeps_the_stanzas_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import scanner.inventory.detectors.dpkg as dpkg
+
+    monkeypatch.setattr(dpkg, "MAX_STANZA_LINES", 50)
+    huge = b"Package: huge\nVersion: 1\n" + b"".join(b"X-F%d: v\n" % n for n in range(100)) + b"\n"
+    out = bounded({STATUS: PACKAGE % 0 + huge + PACKAGE % 1}, Limits())
+    assert [p.name for p in out.packages] == ["p0"]
+    assert [str(w) for w in out.incomplete] == [f"{STATUS}: stanza at line 6 has more than 50 lines"]
+
+
+def test_the_stream_reads_lines_as_the_whole_text_does() -> None:
+    data = "a\r\nb\x0cc\n\nd\u2028e\xff\n".encode() + b"\xfe\x80\nlast"
+    assert list(text_lines(data)) == data.decode("utf-8", errors="replace").splitlines()
+
+
+def test_continuation_lines_are_joined_once() -> None:
+    # 90,000 continuation lines: joined at the end of the stanza, not by repeated concatenation.
+    text = "Package: a\nVersion: 1\nDescription: x\n" + " more\n" * 90_000
+    (stanza,) = parse_deb822(text)
+    assert stanza.fields["description"].count("\n") == 90_000

@@ -16,6 +16,7 @@ import pytest
 
 from scanner.inventory.detectors.base import DetectContext, MemoryFileSet
 from scanner.inventory.detectors.golang import GoBinaryDetector, _stdlib_version
+from scanner.model.limits import Limits
 from scanner.model.types import RawPackage
 
 UMOCI_BUILDINFO = bytes.fromhex(
@@ -303,3 +304,33 @@ def test_other_files_are_skipped_silently(data: bytes) -> None:
 
 def test_files_not_required_are_ignored() -> None:
     assert extract({"/opt/app/bin/server": elf(buildinfo("go1.22.5", MODINFO))}) == ([], [])
+
+
+def test_module_information_over_the_byte_bound_is_incomplete() -> None:
+    modinfo = "path\texample.com/app\n" + "dep\texample.com/pad\tv1.0.0\th1:x=\n" * 100
+    binary = elf(buildinfo("go1.22.5", modinfo), headers=False)
+    limit = len(modinfo)  # the sentinels make the string longer than the text
+    out = DETECTOR.extract(
+        MemoryFileSet({"/app/server": binary}), DetectContext(limits=Limits(max_package_db_bytes=limit))
+    )
+    assert out.packages == [] and out.warnings == []
+    assert [w.message for w in out.incomplete] == [
+        f"Go build info of {len(modinfo) + 32} bytes, over the limit of {limit} (limit max_package_db_bytes)"
+    ]
+
+
+def test_too_many_build_info_headers_without_a_readable_one_are_incomplete() -> None:
+    # 32-byte headers one after another: each one's string lengths run past the end of the file.
+    fake = MAGIC + bytes([8, 0x2]) + b"\0" * 16
+    binary = b"\x7fELF\x02\x01" + b"\0" * 58 + fake * 70  # no section headers
+    out = DETECTOR.extract(MemoryFileSet({"/app/server": binary}), DetectContext())
+    assert out.packages == []
+    assert [w.message for w in out.incomplete] == ["more than 64 Go build info headers and none readable; not read"]
+
+
+def test_packages_past_the_image_budget_are_incomplete() -> None:
+    modinfo = "".join(f"dep\texample.com/m{n}\tv1.0.{n}\th1:x=\n" for n in range(5))
+    binary = elf(buildinfo("go1.22.5", modinfo), headers=False)
+    out = DETECTOR.extract(MemoryFileSet({"/app/server": binary}), DetectContext(limits=Limits(max_packages=3)))
+    assert len(out.packages) == 3
+    assert [w.message for w in out.incomplete] == ["more than 3 packages in the image (limit max_packages)"]

@@ -77,6 +77,12 @@ def extract(files: dict[str, bytes]) -> tuple[list[RawPackage], list[str]]:
     return out.packages, [str(w) for w in out.warnings]
 
 
+def bounded(files: dict[str, bytes]) -> tuple[list[RawPackage], list[str], list[str]]:
+    """Packages, warnings and what the bounds left unread (which makes the inventory Incomplete)."""
+    out = DETECTOR.extract(MemoryFileSet(files), DetectContext())
+    return out.packages, [str(w) for w in out.warnings], [str(w) for w in out.incomplete]
+
+
 def summary(packages: list[RawPackage]) -> list[tuple[str, str, str, dict[str, str]]]:
     return [(p.name, p.version, p.purl, dict(p.metadata)) for p in packages]
 
@@ -266,28 +272,28 @@ def test_unsupported_compression_is_a_warning() -> None:
     ]
 
 
-def test_decompression_bomb_stops_at_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decompression_bomb_stops_at_the_budget_and_is_incomplete(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(java, "MAX_INFLATED_BYTES", 1024 * 1024)
     # 64 MiB of zeros deflate to about 64 KiB.
     bomb = archive({"lib/zeros.jar": b"\x00" * (64 * 1024 * 1024)})
     assert len(bomb) < 200 * 1024
     outer = archive({"META-INF/maven/org.x/y/pom.properties": b"version=1\n", "lib/zeros.jar": bomb})
-    packages, warnings = extract({"/a.jar": outer})
+    packages, warnings, missing = bounded({"/a.jar": outer})
     # What was read before the budget ran out is kept.
     assert [p.name for p in packages] == ["org.x:y"]
-    assert warnings == ["/a.jar: more than 1048576 bytes to decompress; the rest skipped"]
+    assert (warnings, missing) == ([], ["/a.jar: more than 1048576 bytes to decompress; the rest not read"])
 
 
-def test_oversized_metadata_file_is_skipped() -> None:
+def test_oversized_metadata_file_is_not_read_and_is_incomplete() -> None:
     jar = archive({"META-INF/maven/org.x/y/pom.properties": b"version=1\n" + b"#" * (java.MAX_METADATA_FILE + 1)})
-    packages, warnings = extract({"/a.jar": jar})
-    assert packages == []
-    assert warnings == [
-        f"/a.jar: META-INF/maven/org.x/y/pom.properties larger than {java.MAX_METADATA_FILE} bytes; skipped"
+    packages, warnings, missing = bounded({"/a.jar": jar})
+    assert (packages, warnings) == ([], [])
+    assert missing == [
+        f"/a.jar: META-INF/maven/org.x/y/pom.properties larger than {java.MAX_METADATA_FILE} bytes; not read"
     ]
 
 
-def test_nesting_is_bounded() -> None:
+def test_nesting_is_bounded_and_incomplete() -> None:
     # level0.jar holds level1.jar holds … level6.jar; each carries its own pom.properties.
     blob = b""
     for level in reversed(range(java.MAX_NESTING + 3)):
@@ -295,23 +301,24 @@ def test_nesting_is_bounded() -> None:
         if blob:
             members[f"lib/level{level + 1}.jar"] = blob
         blob = archive(members)
-    packages, warnings = extract({"/a.jar": blob})
+    packages, warnings, missing = bounded({"/a.jar": blob})
     assert [p.name for p in packages] == [f"org.x:level{i}" for i in range(java.MAX_NESTING + 1)]
-    assert len(warnings) == 1
-    assert warnings[0].endswith(f"archives nested deeper than {java.MAX_NESTING} levels; skipped")
+    assert warnings == []
+    assert len(missing) == 1
+    assert missing[0].endswith(f"archives nested deeper than {java.MAX_NESTING} levels; not read")
 
 
-def test_entry_count_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entry_count_is_bounded_and_incomplete(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(java, "MAX_ENTRIES", 3)
     jar = archive({f"f{i}": b"" for i in range(5)} | {"META-INF/maven/org.x/y/pom.properties": b"version=1\n"})
-    packages, warnings = extract({"/a.jar": jar})
-    assert packages == []
-    assert warnings == ["/a.jar: more than 3 entries; skipped"]
+    packages, warnings, missing = bounded({"/a.jar": jar})
+    assert (packages, warnings) == ([], [])
+    assert missing == ["/a.jar: more than 3 entries; not read"]
 
 
-def test_nested_archive_count_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nested_archive_count_is_bounded_and_incomplete(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(java, "MAX_NESTED_ARCHIVES", 2)
     jar = archive({f"lib/a{i}-1.0.jar": archive({}) for i in range(4)})
-    packages, warnings = extract({"/a.jar": jar})
+    packages, warnings, missing = bounded({"/a.jar": jar})
     assert [p.name for p in packages] == ["a0", "a1"]
-    assert warnings == ["/a.jar: more than 2 nested archives; the rest skipped"]
+    assert (warnings, missing) == ([], ["/a.jar: more than 2 nested archives; the rest not read"])

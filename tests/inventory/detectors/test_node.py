@@ -11,6 +11,7 @@ import pytest
 from scanner.inventory.detectors import node
 from scanner.inventory.detectors.base import DetectContext, MemoryFileSet
 from scanner.inventory.detectors.node import NodeDetector
+from scanner.model.limits import Limits
 from scanner.model.types import RawPackage
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "node"
@@ -321,7 +322,6 @@ def test_manifest_details() -> None:
             b'{"name": "\xff"}',
             "malformed JSON ('utf-8' codec can't decode byte 0xff in position 10: invalid start byte); skipped",
         ),
-        (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply; skipped"),
     ],
 )
 def test_bad_manifest_is_skipped_with_a_warning(data: bytes, message: str) -> None:
@@ -402,31 +402,55 @@ def nested_v1(depth: int) -> dict[str, object]:
     return {"lockfileVersion": 1, "dependencies": tree}
 
 
-def test_deep_v1_tree_is_walked_to_a_bound() -> None:
-    packages, warnings = extract({LOCK: lockfile(nested_v1(node.MAX_LOCK_DEPTH + 50))})
+def incomplete(files: dict[str, bytes], limits: Limits | None = None) -> tuple[list[RawPackage], list[str], list[str]]:
+    """Packages, warnings and what could not be read (the bounds hit)."""
+    out = NodeDetector().extract(MemoryFileSet(files), DetectContext(limits=limits or Limits()))
+    return out.packages, [str(w) for w in out.warnings], [str(w) for w in out.incomplete]
+
+
+def test_deep_v1_tree_is_walked_to_a_bound_and_is_incomplete() -> None:
+    packages, warnings, missing = incomplete({LOCK: lockfile(nested_v1(node.MAX_LOCK_DEPTH + 50))})
     assert len(packages) == node.MAX_LOCK_DEPTH
     deepest = max(dict(p.metadata)["install_path"].count("/node_modules/") for p in packages)
     assert deepest == node.MAX_LOCK_DEPTH
-    assert warnings == [f"{LOCK}: dependencies nested deeper than {node.MAX_LOCK_DEPTH}; deeper ones skipped"]
+    assert warnings == []
+    assert missing == [f"{LOCK}: dependencies nested deeper than {node.MAX_LOCK_DEPTH}; the deeper ones not read"]
 
 
-def test_hostile_json_nesting_is_a_warning() -> None:
+@pytest.mark.parametrize("path", [LOCK, "/app/node_modules/a/package.json"])
+def test_hostile_json_nesting_is_incomplete_not_a_warning(path: str) -> None:
     # Deep enough to exhaust the JSON decoder's recursion, whatever follows.
-    packages, warnings = extract({LOCK: b'{"a":' * 50_000})
-    assert packages == []
-    assert warnings == [f"{LOCK}: JSON nested too deeply; skipped"]
+    good = "/app/node_modules/good/package.json"
+    packages, warnings, missing = incomplete({path: b'{"a":' * 50_000, good: b'{"name": "good", "version": "1.0.0"}'})
+    assert [p.name for p in packages] == ["good"]
+    assert warnings == []
+    assert missing == [f"{path}: JSON nested deeper than the parser's recursion limit; not read"]
 
 
-def test_entry_count_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entry_count_is_bounded_and_incomplete(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(node, "MAX_LOCK_ENTRIES", 3)
     v3 = {"lockfileVersion": 3, "packages": {f"node_modules/p{i}": {"version": "1.0.0"} for i in range(10)}}
-    packages, warnings = extract({LOCK: lockfile(v3)})
+    packages, warnings, missing = incomplete({LOCK: lockfile(v3)})
     assert len(packages) == 3
-    assert warnings == [f"{LOCK}: more than 3 entries; the rest skipped"]
+    assert (warnings, missing) == ([], [f"{LOCK}: more than 3 entries; the rest not read"])
     v1 = {"lockfileVersion": 1, "dependencies": {f"p{i}": {"version": "1.0.0"} for i in range(10)}}
-    packages, warnings = extract({LOCK: lockfile(v1)})
+    packages, warnings, missing = incomplete({LOCK: lockfile(v1)})
     assert len(packages) == 3
-    assert warnings == [f"{LOCK}: more than 3 entries; the rest skipped"]
+    assert (warnings, missing) == ([], [f"{LOCK}: more than 3 entries; the rest not read"])
+
+
+def test_lockfile_over_the_size_bound_is_not_read() -> None:
+    data = lockfile({"lockfileVersion": 3, "packages": {"node_modules/a": {"version": "1.0.0"}}})
+    packages, _, missing = incomplete({LOCK: data}, Limits(max_package_db_bytes=len(data) - 1))
+    assert packages == []
+    assert missing == [f"{LOCK}: {len(data)} bytes, over the limit of {len(data) - 1} (limit max_package_db_bytes)"]
+
+
+def test_packages_past_the_image_budget_are_not_kept() -> None:
+    v3 = {"lockfileVersion": 3, "packages": {f"node_modules/p{i}": {"version": "1.0.0"} for i in range(5)}}
+    packages, _, missing = incomplete({LOCK: lockfile(v3)}, Limits(max_packages=2))
+    assert len(packages) == 2
+    assert missing == [f"{LOCK}: more than 2 packages in the image (limit max_packages)"]
 
 
 def test_files_not_required_are_ignored() -> None:

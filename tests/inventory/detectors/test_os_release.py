@@ -8,7 +8,7 @@ import pytest
 
 from scanner.ecosystems.distributions import os_ecosystem
 from scanner.inventory.detectors.base import DetectContext, Extraction, MemoryFileSet
-from scanner.inventory.detectors.os_release import OSReleaseDetector, parse_key_values
+from scanner.inventory.detectors.os_release import MAX_RELEASE_FILE, OSReleaseDetector, parse_key_values
 from scanner.model.types import OSInfo
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "os" / "grype-distro" / "os"
@@ -291,3 +291,11 @@ def test_nothing_present() -> None:
     result = detect({})
     assert result.os is None
     assert result.warnings == []
+
+
+def test_a_padded_release_file_is_not_read_and_is_incomplete() -> None:
+    padded = b"ID=debian\nVERSION_ID=12\n" + b"#" * (MAX_RELEASE_FILE + 1)
+    files = MemoryFileSet({"/etc/os-release": padded, "/etc/debian_version": b"12.5\n"})
+    out = OSReleaseDetector().extract(files, DetectContext())
+    assert out.os is not None and out.os.id == "debian"  # from the fallback file
+    assert [str(w) for w in out.incomplete] == [f"/etc/os-release: larger than {MAX_RELEASE_FILE} bytes; not read"]

@@ -10,6 +10,7 @@ import pytest
 from scanner.ecosystems.languages import pep503_name
 from scanner.inventory.detectors.base import DetectContext, MemoryFileSet
 from scanner.inventory.detectors.python import PythonDetector
+from scanner.model.limits import Limits
 from scanner.model.types import RawPackage
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "python"
@@ -278,3 +279,15 @@ def test_files_not_required_are_ignored() -> None:
         "/src/foo-1.0.dist-info/METADATA": b"Name: foo\nVersion: 1.0\n",
     }
     assert extract(files) == ([], [])
+
+
+def test_metadata_over_the_byte_bound_is_incomplete_and_the_others_are_read() -> None:
+    big = "/usr/lib/python3/site-packages/big-1.0.dist-info/METADATA"
+    small = "/usr/lib/python3/site-packages/small-1.0.dist-info/METADATA"
+    data = b"Metadata-Version: 2.1\nName: big\nVersion: 1.0\n\n" + b"x" * 100
+    files = MemoryFileSet({big: data, small: b"Name: small\nVersion: 1.0\n"})
+    out = PythonDetector().extract(files, DetectContext(limits=Limits(max_package_db_bytes=len(data) - 1)))
+    assert [p.name for p in out.packages] == ["small"] and out.warnings == []
+    assert [str(w) for w in out.incomplete] == [
+        f"{big}: {len(data)} bytes, over the limit of {len(data) - 1} (limit max_package_db_bytes)"
+    ]

@@ -22,6 +22,7 @@ from scanner.inventory.detectors.base import DetectContext, Extraction, MemoryFi
 from scanner.inventory.detectors.rpm import RpmDetector
 from scanner.inventory.detectors.rpm.header import Header, HeaderError
 from scanner.inventory.detectors.rpm.package import split_source_rpm
+from scanner.model.limits import Limits
 from scanner.model.types import OSInfo, RawPackage
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "rpm"
@@ -725,27 +726,34 @@ def test_sqlite_value_larger_than_the_file_is_refused() -> None:
     assert len(out.warnings) == 1
 
 
-def test_owned_files_are_capped_per_database(monkeypatch: pytest.MonkeyPatch) -> None:
-    import scanner.inventory.detectors.rpm as rpm_detector
-
-    monkeypatch.setattr(rpm_detector, "MAX_OWNED_FILES_PER_DATABASE", 3)
+def test_owned_files_are_bounded_per_database_and_make_the_inventory_incomplete() -> None:
     headers = [
         make_header([*package_tags(name), (OLDFILENAMES, STRING_ARRAY, [f"/{name}/a", f"/{name}/b"])])
         for name in ("one", "two")
     ]
-    out = extract({SQLITE: sqlite_db(headers)})
+    ctx = DetectContext(MARINER, Limits(max_owned_files=3))
+    out = RpmDetector().extract(MemoryFileSet({SQLITE: sqlite_db(headers)}), ctx)
     assert [(p.name, len(p.owned_files)) for p in out.packages] == [("one", 2), ("two", 0)]
-    expected = "package two: file list ignored: 2 file names, more than the 1 still allowed"
-    assert out.warnings[0].message == expected
+    assert out.warnings == []
+    assert [w.message for w in out.incomplete] == ["more than 3 owned files in the database (limit max_owned_files)"]
 
 
-def test_packages_are_capped_per_database(monkeypatch: pytest.MonkeyPatch) -> None:
-    import scanner.inventory.detectors.rpm as rpm_detector
-
-    monkeypatch.setattr(rpm_detector, "MAX_PACKAGES_PER_DATABASE", 2)
-    out = extract({SQLITE: sqlite_db([make_header(package_tags(f"p{n}")) for n in range(5)])})
+def test_packages_are_bounded_per_image_and_make_the_inventory_incomplete() -> None:
+    ctx = DetectContext(MARINER, Limits(max_packages=2))
+    out = RpmDetector().extract(
+        MemoryFileSet({SQLITE: sqlite_db([make_header(package_tags(f"p{n}")) for n in range(5)])}), ctx
+    )
     assert [p.name for p in out.packages] == ["p0", "p1"]
-    assert [w.message for w in out.warnings] == ["more than 2 packages; the rest are not read"]
+    assert [w.message for w in out.incomplete] == ["more than 2 packages in the image (limit max_packages)"]
+
+
+def test_database_over_the_size_bound_is_not_read(mariner_bytes: bytes) -> None:
+    ctx = DetectContext(MARINER, Limits(max_package_db_bytes=len(mariner_bytes) - 1))
+    out = RpmDetector().extract(MemoryFileSet({SQLITE: mariner_bytes}), ctx)
+    assert out.packages == []
+    assert [(w.where, w.message) for w in out.incomplete] == [
+        (SQLITE, f"{len(mariner_bytes)} bytes, over the limit of {len(mariner_bytes) - 1} (limit max_package_db_bytes)")
+    ]
 
 
 def test_many_bad_headers_give_a_bounded_number_of_warnings() -> None:

@@ -2,13 +2,25 @@
 
 Pure parsing: the database file arrives as bytes in the FileSet, and every backend and the header parser
 work on those bytes alone.
+
+Bounded: a database over `max_package_db_bytes` is not read; more packages than the image may hold, more
+owned files than `max_owned_files`, or a backend's own bound (records, stored bytes, query work) stops the
+reading, keeps what was read and makes the inventory Incomplete. A damaged header, or a database readable
+in no format, is a warning: bad content is data, only what the scanner's own bounds left unread is not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from scanner.inventory.detectors.base import DetectContext, Extraction, FileSet, FixedPathDetector
+from scanner.inventory.detectors.base import (
+    PARSE_ERRORS,
+    DetectContext,
+    DetectorError,
+    Extraction,
+    FileSet,
+    FixedPathDetector,
+)
 from scanner.inventory.detectors.rpm.bdb import read_bdb
 from scanner.inventory.detectors.rpm.header import Header, HeaderError
 from scanner.inventory.detectors.rpm.ndb import read_ndb
@@ -36,12 +48,6 @@ _PATHS = frozenset(path for path, _ in _DATABASES)
 
 # A badly damaged database could otherwise produce one warning per record.
 _MAX_WARNINGS_PER_DATABASE = 50
-# Owned file paths kept from one database. Real images hold tens of thousands; the cap bounds the memory
-# (a few hundred MB) a hostile database of tiny file names could make the Python objects claim.
-MAX_OWNED_FILES_PER_DATABASE = 1_000_000
-# Packages kept from one database (real ones hold a few thousand); each costs far more memory as a
-# RawPackage than a minimal hostile header costs in the file.
-MAX_PACKAGES_PER_DATABASE = 100_000
 
 
 class _DatabaseRead:
@@ -52,8 +58,10 @@ class _DatabaseRead:
         self.ctx = ctx
         self.out = out
         self.opened = True
-        self.files_left = MAX_OWNED_FILES_PER_DATABASE
-        self.packages_left = MAX_PACKAGES_PER_DATABASE
+        # Owned file paths kept from one database. Real images hold tens of thousands; the bound caps the
+        # memory a hostile database of tiny file names could make the Python objects claim.
+        self.files_left = ctx.limits.max_owned_files
+        self.full = False  # the image's package budget ran out
         self._problems = 0
 
     def warn(self, message: str) -> None:
@@ -72,16 +80,15 @@ class _DatabaseRead:
         except HeaderError as err:
             self.warn(f"rpm header {record.key} skipped: {err}")
             return
-        except Exception as err:  # a parser bug: lose this header only, not the database
-            self.warn(f"rpm header {record.key} skipped: unexpected {type(err).__name__}: {err}")
-            return
         if facts.name == PUBKEY_NAME:
             return
-        if facts.file_problem:
+        if facts.file_problem and facts.over_file_limit:
+            limit = self.ctx.limits.max_owned_files
+            self.out.bound(self.path, f"more than {limit} owned files in the database (limit max_owned_files)")
+        elif facts.file_problem:
             self.warn(f"package {facts.name}: file list ignored: {facts.file_problem}")
         self.files_left -= len(facts.files)
-        self.packages_left -= 1
-        self.out.packages.append(to_raw_package(facts, self.ctx, self.path))
+        self.full = not self.out.add_package(to_raw_package(facts, self.ctx, self.path), self.ctx, self.path)
 
 
 class RpmDetector(FixedPathDetector):
@@ -92,11 +99,17 @@ class RpmDetector(FixedPathDetector):
 
     def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
         out = Extraction()
-        present = set(files.paths())
-        for path, reader in _DATABASES:
+        paths = set(files.paths())
+        present = [(path, reader) for path, reader in _DATABASES if path in paths]
+        for path, reader in present:
             # Only one database is reported; the next is tried only if this one cannot be read at all.
-            if path in present and _read(reader, files.read(path), _DatabaseRead(path, ctx, out)):
-                break
+            try:
+                data = ctx.read_database(files, path)
+            except DetectorError as err:  # not read, and an older database beside it would be stale
+                out.bound(err.where, err.message)
+                return out
+            if _read(reader, data, _DatabaseRead(path, ctx, out)):
+                return out
         return out
 
 
@@ -105,14 +118,16 @@ def _read(reader: Reader, data: bytes, db: _DatabaseRead) -> bool:
     try:
         for record in reader(data):
             if isinstance(record, Problem):
-                db.warn(record.message)
+                if record.bound:
+                    db.out.bound(db.path, record.message)
+                else:
+                    db.warn(record.message)
                 db.opened = db.opened and not record.fatal
-            elif db.packages_left > 0:
-                db.add(record)
             else:
-                db.warn(f"more than {MAX_PACKAGES_PER_DATABASE} packages; the rest are not read")
-                break
-    except Exception as err:  # a parser bug must not lose the other detectors' results
-        db.warn(f"unexpected error reading the rpm database: {type(err).__name__}: {err}")
+                db.add(record)
+                if db.full:
+                    break
+    except PARSE_ERRORS as err:  # the backend met a structure it could not follow: the rest is not read
+        db.out.bound(db.path, f"the rpm database could not be read to its end: {type(err).__name__}: {err}")
     db.finish()
     return db.opened

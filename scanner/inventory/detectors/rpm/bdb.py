@@ -194,7 +194,7 @@ def read_bdb(data: bytes) -> Iterator[Record]:
         elif len(refs) < _MAX_RECORDS:
             refs.append(found)
         else:
-            yield Problem(f"more than {_MAX_RECORDS} records; the rest are ignored")
+            yield Problem(f"more than {_MAX_RECORDS} records; the rest are ignored", bound=True)
             break
     # Hash order is arbitrary; package numbers grow with each install, like sqlite's hnum.
     refs.sort(key=lambda r: r.key)
@@ -208,7 +208,7 @@ def read_bdb(data: bytes) -> Iterator[Record]:
         if isinstance(value, str):
             yield Problem(value)
         elif not budget.take(len(value)):
-            yield Problem(BUDGET_EXHAUSTED)
+            yield Problem(BUDGET_EXHAUSTED, bound=True)
             return
         else:
             yield Blob(ref.key, value)

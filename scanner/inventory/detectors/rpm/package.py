@@ -47,6 +47,7 @@ class RpmFacts:
     vendor: str
     files: frozenset[str]
     file_problem: str = ""  # why `files` is empty although the header lists files
+    over_file_limit: bool = False  # the problem is that the file list is over the limit given
 
 
 def _text(header: Header, tag: int) -> str:
@@ -91,6 +92,7 @@ def read_facts(header: Header, file_limit: int) -> RpmFacts:
         raise HeaderError(f"header has no {'name' if not name else 'version'}")
     epochs = header.int32_array(TAG_EPOCH)
     files, file_problem = _files(header, file_limit)
+    claimed = max(header.count(TAG_BASENAMES), header.count(TAG_DIRNAMES), header.count(TAG_OLDFILENAMES))
     return RpmFacts(
         name=name,
         version=version,
@@ -103,6 +105,7 @@ def read_facts(header: Header, file_limit: int) -> RpmFacts:
         vendor=_text(header, TAG_VENDOR),
         files=files,
         file_problem=file_problem,
+        over_file_limit=claimed > file_limit,
     )
 
 

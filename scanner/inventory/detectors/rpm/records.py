@@ -16,10 +16,12 @@ class Blob:
 @dataclass(frozen=True)
 class Problem:
     """Something wrong with the database. `fatal` means it could not be read at all (nothing was or
-    will be yielded from it), so another database present in the image may be tried instead."""
+    will be yielded from it), so another database present in the image may be tried instead; `bound`
+    that a bound stopped the reading (what follows was not read: the inventory is Incomplete)."""
 
     message: str
     fatal: bool = False
+    bound: bool = False
 
 
 Record = Blob | Problem

@@ -88,12 +88,16 @@ def read_sqlite(data: bytes) -> Iterator[Record]:
                 yield Problem(f"Packages row {hnum!r}: blob is not binary data")
                 continue
             if not budget.take(len(blob)):
-                yield Problem(BUDGET_EXHAUSTED)
+                yield Problem(BUDGET_EXHAUSTED, bound=True)
                 return
             yielded = True
             yield Blob(hnum, blob)
     except sqlite3.Error as err:
-        # Corruption found part-way keeps the rows read so far (partial failure is data).
-        yield Problem(f"cannot read the Packages table: {err}", fatal=not yielded)
+        # Corruption found part-way keeps the rows read so far (partial failure is data); a query the
+        # progress handler interrupted ran into the work bound, and what it did not read is missing.
+        interrupted = isinstance(err, sqlite3.OperationalError) and "interrupted" in str(err)
+        yield Problem(
+            f"cannot read the Packages table: {err}", fatal=not yielded and not interrupted, bound=interrupted
+        )
     finally:
         conn.close()
