@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from scanner.cli.main import main
 from scanner.inventory.build import ScanOptions, inventory
 from scanner.model.limits import Limits
 from scanner.model.types import Inventory
@@ -33,32 +32,13 @@ from scanner.service.pipeline import Policy, process_scan
 from scanner.store import FindingsStore, open_store
 from scanner.vulndb.osv_import import import_sources
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+from tests.conftest import Run
 from tests.integration import realparts
 from tests.localhost.stack import Serve, serve_with_registry, wait_for
 
 from .padded import FIXTURES, PADDED, dpkg_two_million, finding3_layout, padded_layout
 
 VERSION = "test-fail-closed"
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@pytest.fixture
-def acrguard(capsys: pytest.CaptureFixture[str]) -> Any:
-    def run(*argv: str) -> Run:
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture(scope="module")
