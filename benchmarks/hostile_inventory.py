@@ -1,9 +1,9 @@
-"""What the issue's hostile images cost now that acrguard fails closed on them: wall time and peak RSS.
+"""What hostile images cost now that acrguard fails closed on them: wall time and peak RSS.
 
 Builds, in a temporary directory:
 
-* finding 4's archive: an 11 MB oci-archive whose dpkg `status` lists 2,000,000 packages (180 MB);
-* finding 3's image: the Alpine sample (`samples/alpine-3.10-app.tar`) plus a layer carrying a 109 MiB apk
+* the two-million-package archive: an 11 MB oci-archive whose dpkg `status` lists 2,000,000 packages (180 MB);
+* the padded-apk image: the Alpine sample (`samples/alpine-3.10-app.tar`) plus a layer carrying a 109 MiB apk
   database (the original one, then packages owning a thousand files each);
 
 then runs `python -m scanner sbom IMAGE --format json` on each in a subprocess, N times (default 5), with
@@ -31,7 +31,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.common import MB, median_seconds, print_rows, spread  # noqa: E402
-from tests.security.padded import dpkg_two_million, finding3_layout  # noqa: E402
+from tests.security.padded import dpkg_two_million, padded_apk_layout  # noqa: E402
 
 RAISED = f"max_package_db_bytes={2**30}"
 
@@ -86,7 +86,7 @@ def build(scratch: Path) -> tuple[Path, str]:
     """The two images, built in a child process: building them takes hundreds of MiB, which a child forked
     from this process would otherwise count in its peak RSS."""
     subprocess.run([sys.executable, __file__, "--build", str(scratch)], check=True, cwd=REPO_ROOT)
-    return scratch / "dpkg-2m.tar", f"oci:{scratch / 'finding3'}:latest"
+    return scratch / "dpkg-2m.tar", f"oci:{scratch / 'padded_apk'}:latest"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,23 +96,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.build:
         dpkg_two_million(Path(args.build) / "dpkg-2m.tar")
-        finding3_layout(Path(args.build) / "finding3")
+        padded_apk_layout(Path(args.build) / "padded_apk")
         return 0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     with tempfile.TemporaryDirectory(prefix="acrguard-bench-hostile-") as tmp:
         scratch = Path(tmp)
         started = time.perf_counter()
-        two_million, finding3 = build(scratch)
+        two_million, padded_apk = build(scratch)
         rows = [
-            ("finding 4 archive", f"{two_million.stat().st_size / MB:.1f} MB (2,000,000 dpkg packages)"),
+            ("two-million-package archive", f"{two_million.stat().st_size / MB:.1f} MB (2,000,000 dpkg packages)"),
             ("images built in", f"{time.perf_counter() - started:.1f} s"),
         ]
         cases = [
-            Case("finding 4, default limits", f"oci-archive:{two_million}", ()),
-            Case("finding 4, db bound raised", f"oci-archive:{two_million}", (RAISED,)),
-            Case("finding 3, default limits", finding3, ()),
-            Case("finding 3, db bound raised", finding3, (RAISED,)),
+            Case("two million packages, default limits", f"oci-archive:{two_million}", ()),
+            Case("two million packages, db bound raised", f"oci-archive:{two_million}", (RAISED,)),
+            Case("padded apk, default limits", padded_apk, ()),
+            Case("padded apk, db bound raised", padded_apk, (RAISED,)),
         ]
         for case in cases:
             rows += measure(case, args.runs, scratch)

@@ -1,5 +1,5 @@
 """Images whose package databases a top layer pads past the scanner's bounds, one per detector, built here
-from layer bytes (`tests.ocibuild`), and the images of the issue's two reproductions.
+from layer bytes (`tests.ocibuild`), and the two hostile images found in an attack review.
 
 Each padded image has a clean layer below with a package real advisories know (a finding the padding must
 not hide) and a layer above that replaces that detector's database by a padded one: over
@@ -160,7 +160,7 @@ def padded_layout(detector: str, root: Path) -> str:
     return f"oci:{root}:latest"
 
 
-# -------------------------------------------------------------------------- the issue's reproductions
+# -------------------------------------------------------------------------- the two hostile images
 
 
 def sample_layers() -> list[Layer]:
@@ -193,7 +193,7 @@ def apk_database(layers: list[Layer]) -> bytes:
 
 
 def padded_apk_database(original: bytes, size: int = 109 * 1024 * 1024) -> bytes:
-    """The issue's padding: the original database, then packages owning thousands of files each, to `size`
+    """The padding: the original database, then packages owning thousands of files each, to `size`
     bytes. Parsed whole, the file paths alone claim gigabytes as Python objects."""
     stanzas = []
     total = len(original) + 1
@@ -207,8 +207,8 @@ def padded_apk_database(original: bytes, size: int = 109 * 1024 * 1024) -> bytes
     return original.rstrip(b"\n") + b"\n\n" + b"".join(stanzas)
 
 
-def finding3_layout(root: Path) -> str:
-    """Finding 3: the Alpine sample (8 findings) with one more layer carrying a 109 MiB apk database."""
+def padded_apk_layout(root: Path) -> str:
+    """The padded-apk image: the Alpine sample (8 findings) with one more layer carrying a 109 MiB apk database."""
     layers = sample_layers()
     padded = padded_apk_database(apk_database(layers))
     layers.append(Layer(layer_tar([Entry("lib/apk/db/installed", padded)]), created_by="the padding layer"))
@@ -217,7 +217,7 @@ def finding3_layout(root: Path) -> str:
 
 
 def dpkg_two_million(target: Path, packages: int = 2_000_000) -> Path:
-    """Finding 4: an oci-archive (11 MB) whose dpkg status lists `packages` packages (180 MB)."""
+    """The two-million-package archive: an oci-archive (11 MB) whose dpkg status lists `packages` packages (180 MB)."""
     status = b"".join(
         b"Package: pkg%d\nStatus: install ok installed\nVersion: 1.0-%d\nArchitecture: amd64\n\n" % (n, n)
         for n in range(packages)

@@ -3,11 +3,11 @@
 
 Attacks tried (each must come out Incomplete, with the clean layer's finding or package still reported):
 a layer padding each detector's database past its bound (dpkg, apk, rpm, Python, npm, Java, Go); the
-issue's finding 3 (the Alpine sample plus a layer carrying a 109 MiB apk database) through the real serve
+padded-apk image (the Alpine sample plus a layer carrying a 109 MiB apk database) through the real serve
 stack in the 2 GiB bubblewrap sandbox, and through the sandboxed job with the byte bound raised so that the
-streaming parse itself runs into the owned-files bound; finding 4 (an 11 MB archive whose dpkg status
-lists 2 million packages) through `acrguard sbom`, under the byte bound, the package bound and the output
-bound. Gates judge an Incomplete image by their `on_incomplete` policy (default: fail).
+streaming parse itself runs into the owned-files bound; the two-million-package archive (11 MB, its dpkg
+status listing 2 million packages) through `acrguard sbom`, under the byte bound, the package bound and the
+output bound. Gates judge an Incomplete image by their `on_incomplete` policy (default: fail).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from tests.conftest import Run
 from tests.integration import realparts
 from tests.localhost.stack import Serve, serve_with_registry, wait_for
 
-from .padded import FIXTURES, PADDED, dpkg_two_million, finding3_layout, padded_layout
+from .padded import FIXTURES, PADDED, dpkg_two_million, padded_apk_layout, padded_layout
 
 VERSION = "test-fail-closed"
 
@@ -115,7 +115,7 @@ def test_a_raised_bound_reads_the_padded_database_again(acrguard: Any, vulndb: P
     assert run.json()["status"] == "Unhealthy"
 
 
-# ------------------------------------------------------------------------ finding 4: two million packages
+# ------------------------------------------------------------------------ the two-million-package archive
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +156,7 @@ def test_output_over_its_bound_is_one_line_and_nothing_written(
     assert "larger than 1000000 bytes (limit max_output_bytes)" in one_line(run)
 
 
-# ------------------------------------------------------------------------ finding 3: the padded apk layer
+# ------------------------------------------------------------------------ the padded-apk image
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +167,8 @@ def alpine_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def finding3(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return finding3_layout(tmp_path_factory.mktemp("finding3") / "layout")
+def padded_apk(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return padded_apk_layout(tmp_path_factory.mktemp("padded_apk") / "layout")
 
 
 @pytest.fixture
@@ -179,11 +179,11 @@ def served(tmp_path: Path, alpine_db: Path) -> Iterator[tuple[Serve, realparts.R
         yield serve, registry
 
 
-def test_finding3_padded_apk_layer_in_the_sandbox_is_incomplete_with_its_findings(
-    served: tuple[Serve, realparts.Registry], finding3: str
+def test_padded_apk_padded_apk_layer_in_the_sandbox_is_incomplete_with_its_findings(
+    served: tuple[Serve, realparts.Registry], padded_apk: str
 ) -> None:
     serve, registry = served
-    pushed = realparts.push(registry, finding3, "samples/padded", "latest")
+    pushed = realparts.push(registry, padded_apk, "samples/padded", "latest")
     digest = pushed.manifest.digest
 
     def scanned() -> Any:
@@ -217,8 +217,8 @@ def test_finding3_padded_apk_layer_in_the_sandbox_is_incomplete_with_its_finding
     assert status == 200 and first["value"][0]["name"] == rows["value"][0]["name"]
 
 
-def test_finding3_streamed_in_the_sandbox_stops_at_the_owned_files_bound(
-    tmp_path: Path, finding3: str, alpine_db: Path
+def test_padded_apk_streamed_in_the_sandbox_stops_at_the_owned_files_bound(
+    tmp_path: Path, padded_apk: str, alpine_db: Path
 ) -> None:
     """With the byte bound raised above the 109 MiB, the apk database is parsed as a stream in the 2 GiB
     sandbox: it stops at `max_owned_files`, keeps the packages before it, and the image is Incomplete."""
@@ -231,7 +231,7 @@ def test_finding3_streamed_in_the_sandbox_stops_at_the_owned_files_bound(
 
     limits = Limits(max_package_db_bytes=256 * 1024 * 1024)
     found = scan_job_inventory(
-        finding3, ScanOptions(limits=limits), BubblewrapRunner(scan_args=limit_args(limits)), JobLimits()
+        padded_apk, ScanOptions(limits=limits), BubblewrapRunner(scan_args=limit_args(limits)), JobLimits()
     )
     assert found.status == "Incomplete"
     assert "more than 1000000 file paths (limit max_owned_files)" in found.reason
