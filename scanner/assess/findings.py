@@ -23,7 +23,11 @@ from scanner.vulndb.interface import VulnDatabase
 # The ids of the distributions' own advisories, and of the language ecosystems' own databases (PYSEC, GO…).
 _DISTRO_PREFIXES = advisory_prefixes("os")
 _LANGUAGE_DB_PREFIXES = advisory_prefixes("language")
-_WONT_FIX_WORDS = ("will_not_fix", "will not fix", "wont_fix", "wont-fix", "won't fix", "end-of-life", "ignored")
+# The won't-fix states feeds write, compared after `_fix_word` folds case, `_`/`-` and Debian's angle brackets:
+# the Debian security tracker's `<end-of-life>` and `<ignored>`; Red Hat's "Will not fix"; Trivy's documented
+# fix statuses `will_not_fix` and `end_of_life`; `wont_fix`/`wont-fix`/"won't fix" as scanners' exports spell
+# it. Deferred or postponed fixes and "not affected" are not won't-fix states and stay out.
+_WONT_FIX_WORDS = frozenset({"will not fix", "wont fix", "end of life", "ignored"})
 MAX_REFERENCES = 10
 
 
@@ -65,7 +69,7 @@ def _find(packages: Iterable[Package], db: VulnDatabase) -> list[Finding]:
         category = category_of(package)
         if category == "language" and package.os_owned:
             continue
-        matches: list[tuple[Match, str]] = []
+        matches: list[Match] = []
         seen: set[str] = set()
         for name, version in lookup_keys(package):
             for record in db.lookup(package.ecosystem, name):
@@ -75,10 +79,9 @@ def _find(packages: Iterable[Package], db: VulnDatabase) -> list[Finding]:
                 match = match_record(record, package.ecosystem, name, version)
                 if match is not None:
                     seen.add(rid)
-                    matches.append((match, version))
-        for group in _alias_groups([m for m, _ in matches]):
-            version = next(v for m, v in matches if m is group[0])
-            findings.append(_finding(package, category, group, version, db))
+                    matches.append(match)
+        for group in _alias_groups(matches):
+            findings.append(_finding(package, category, group, db))
     return findings
 
 
@@ -87,6 +90,22 @@ def _ids(record: Mapping[str, Any]) -> set[str]:
     CVE they track as upstream; for one package they are the same vulnerability."""
     others = [*(record.get("aliases") or []), *(record.get("upstream") or [])]
     return {str(record.get("id", ""))} | {str(a) for a in others if isinstance(a, str)}
+
+
+def _related_cves(record: Mapping[str, Any]) -> set[str]:
+    """The CVE ids in a distribution advisory's `related` list. AlmaLinux errata name the CVEs they fix
+    only there (ALSA-2022:6157 relates CVE-2022-32206, -32207 and -32208), so they are the finding's
+    CVE ids.
+
+    OSV's `related` is weaker than `aliases` ("closely related", not "the same"). Language databases use
+    it for other vulnerabilities (GO-2023-2102, CVE-2023-39325, relates HTTP/2 Rapid Reset's generic
+    CVE-2023-44487), so only distribution advisories' are read. And one erratum fixes several CVEs that
+    other errata fix again: grouping by them would chain distinct errata of a package into one finding
+    with the earliest fix. So they name the finding and find CVE records for its severity, but never
+    merge matches (`_ids` leaves them out)."""
+    if not str(record.get("id", "")).startswith(_DISTRO_PREFIXES):
+        return set()
+    return {r for r in record.get("related") or () if isinstance(r, str) and r.startswith("CVE-")}
 
 
 def _alias_groups(matches: list[Match]) -> list[list[Match]]:
@@ -116,21 +135,27 @@ def _rank(record_id: str, category: Category) -> int:
     return 4
 
 
+def _fix_word(value: str) -> str:
+    """`<End_of-Life>` -> `end of life`, `won't fix` -> `wont fix`: one spelling per state."""
+    folded = value.strip().strip("<>").lower().replace("'", "").replace("_", " ").replace("-", " ")
+    return " ".join(folded.split())
+
+
 def _wont_fix(match: Match) -> bool:
     for holder in (match.ecosystem_specific, match.database_specific):
         for key in ("fix_status", "status", "fix_state", "resolution"):
             value = holder.get(key) if isinstance(holder, Mapping) else None
-            if isinstance(value, str) and value.strip().lower() in _WONT_FIX_WORDS:
+            if isinstance(value, str) and _fix_word(value) in _WONT_FIX_WORDS:
                 return True
     return False
 
 
-def _finding(package: Package, category: Category, group: list[Match], version: str, db: VulnDatabase) -> Finding:
+def _finding(package: Package, category: Category, group: list[Match], db: VulnDatabase) -> Finding:
     preferred = min(group, key=lambda m: (_rank(str(m.record.get("id", "")), category), str(m.record.get("id"))))
     record = preferred.record
     all_ids: set[str] = set()
     for match in group:
-        all_ids |= _ids(match.record)
+        all_ids |= _ids(match.record) | _related_cves(match.record)
     rid = str(record.get("id", ""))
     fixed = preferred.fixed or _earliest_fix(package.ecosystem, [m.fixed for m in group if m.fixed])
     status: FixStatus = "fixed" if fixed else ("wont_fix" if any(_wont_fix(m) for m in group) else "not_fixed")
@@ -145,7 +170,9 @@ def _finding(package: Package, category: Category, group: list[Match], version: 
         id=rid,
         aliases=tuple(sorted(all_ids - {rid, ""})),
         package=package,
-        installed_version=version,
+        # What is installed, even where matching compared another version: a Debian binNMU (binary
+        # 2.0.5-1+b1, source 2.0.5-1) is matched by its source version against Debian's advisories.
+        installed_version=package.version,
         fixed_version=fixed,
         fix_status=status,
         severity=severity,

@@ -148,7 +148,7 @@ class Finding:
     id: str  # the preferred record's id (the distribution's for an OS package)
     aliases: tuple[str, ...]  # every other id of the same vulnerability (CVE, DSA/DLA, GHSA, PYSEC…)
     package: Package
-    installed_version: str  # the version compared (the source version for Debian/Ubuntu)
+    installed_version: str  # the package's own version (Debian/Ubuntu match by the source version)
     fixed_version: str  # "" when there is no fix
     fix_status: FixStatus
     severity: Severity

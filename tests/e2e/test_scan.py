@@ -130,8 +130,9 @@ def test_debian_source_packages_binnmu_epoch_not_fixed_and_language_ownership(
         # libssl3 is matched through its source package openssl and the source version.
         ("libssl3", "DEBIAN-CVE-2023-5363", "3.0.11-1~deb12u1", "3.0.11-1~deb12u2", "fixed"),
         ("libssl3", "DEBIAN-CVE-2024-6119", "3.0.11-1~deb12u1", "3.0.14-1~deb12u2", "fixed"),
-        # binNMU: binary 1:2.66-4+b1, source 1:2.66-4 — compared by source version, epoch kept.
-        ("libcap2", "DEBIAN-CVE-2025-1390", "1:2.66-4", "1:2.66-4+deb12u1", "fixed"),
+        # binNMU: binary 1:2.66-4+b1, source 1:2.66-4 — compared by source version, epoch kept; the
+        # installed (binary) version is shown.
+        ("libcap2", "DEBIAN-CVE-2025-1390", "1:2.66-4+b1", "1:2.66-4+deb12u1", "fixed"),
         # epoch on both sides: 1:1.2.11.dfsg-4 < 1:1.2.11.dfsg-4.1
         ("zlib1g", "DEBIAN-CVE-2022-37434", "1:1.2.11.dfsg-4", "1:1.2.11.dfsg-4.1", "fixed"),
         # no fix in bookworm: not_fixed
