@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from scanner.model.types import Finding, Inventory
 from scanner.store import FindingsStore
 from scanner.store.sql_store import finding_key
+from tests.store.rows import all_rows, digest
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 REG, MT = "reg.azurecr.io", "application/vnd.oci.image.manifest.v1+json"
@@ -17,22 +18,6 @@ REASON = "inventory incomplete: /lib/apk/db/installed: 114294784 bytes, over the
 
 def t(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
-
-
-def digest(n: int) -> str:
-    return f"sha256:{n:064x}"
-
-
-def all_rows(store: FindingsStore, limit: int) -> list[tuple[str, str, str]]:
-    keys: list[tuple[str, str, str]] = []
-    cursor = None
-    while True:
-        page = store.list_assessment_rows(REG, limit=limit, cursor=cursor)
-        assert page.items and len(page.items) <= limit
-        keys.extend(row.key for row in page.items)
-        if page.cursor is None:
-            return keys
-        cursor = page.cursor
 
 
 def test_incomplete_images_give_their_row_then_their_findings(
@@ -62,7 +47,7 @@ def test_incomplete_images_give_their_row_then_their_findings(
     head = page.items[1]
     assert head.finding is None and head.image.health == "Incomplete" and head.image.reason == REASON
     for limit in (1, 2, 3, len(active), len(expected) - 1, len(expected)):
-        assert all_rows(store, limit) == expected, limit
+        assert all_rows(store, REG, limit) == expected, limit
 
     listed = store.list_images(registry=REG, status="Incomplete")
     assert [image.key.repository for image in listed.items] == ["b/incomplete", "c/empty"]

@@ -15,6 +15,8 @@ from scanner.model.types import Finding, Inventory
 from scanner.store import FindingsStore, ImageKey, StoreError, open_store
 from scanner.store.sql import dumps, from_text, loads, to_text
 from scanner.store.sql_store import IN_CHUNK, finding_key
+from tests.store.rows import all_rows
+from tests.store.rows import digest as _digest
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 REG, REPO, D1, D2 = "reg.azurecr.io", "app/web", "sha256:" + "1" * 64, "sha256:" + "2" * 64
@@ -341,8 +343,6 @@ def test_many_findings_unchanged_then_resolved(
 
 
 # --- lookups paged for the HTTP API (benchmarks/README.md, http_lookup) ------------------------------------
-def _digest(n: int) -> str:
-    return f"sha256:{n:064x}"
 
 
 def _assessed_registry(store: FindingsStore, findings: list[Finding]) -> None:
@@ -361,18 +361,6 @@ def _assessed_registry(store: FindingsStore, findings: list[Finding]) -> None:
     store.mark_deleted(REG, "f/deleted", _digest(5), t(2))
     store.record_push("other.azurecr.io", "a/healthy", _digest(6), "6", MT, t(0))
     store.save_assessment("other.azurecr.io", _digest(6), [], "Healthy", "", {}, t(1))
-
-
-def _all_rows(store: FindingsStore, limit: int) -> list[tuple[str, str, str]]:
-    keys: list[tuple[str, str, str]] = []
-    cursor = None
-    while True:
-        page = store.list_assessment_rows(REG, limit=limit, cursor=cursor)
-        assert page.items and len(page.items) <= limit
-        keys.extend(row.key for row in page.items)
-        if page.cursor is None:
-            return keys
-        cursor = page.cursor
 
 
 def test_assessment_rows_in_key_order_one_per_active_finding(
@@ -396,7 +384,7 @@ def test_assessment_rows_in_key_order_one_per_active_finding(
     assert first_finding.image.summary == {"total": len(findings)} and first_finding.image.tags == ("2",)
     assert page.items[-1].image.reason == "windows image"
     for limit in (1, 2, 3, len(expected) - 1, len(expected)):
-        assert _all_rows(store, limit) == expected, limit
+        assert all_rows(store, REG, limit) == expected, limit
     assert store.list_assessment_rows("nowhere.azurecr.io").items == ()
     with pytest.raises(StoreError, match="cursor"):
         store.list_assessment_rows(REG, cursor="bm90IGEgY3Vyc29y")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
@@ -146,6 +146,29 @@ class Detector(ABC):
     @property
     def ident(self) -> str:
         return f"{self.name}@{self.version}"
+
+    def own_paths(self, files: FileSet) -> Iterator[str]:
+        """This detector's files, in order: the FileSet may also hold files other detectors asked for."""
+        return (path for path in files.paths() if self.required(path))
+
+    def read_each(
+        self, files: FileSet, out: Extraction, read: Callable[[str], bytes] | None = None
+    ) -> Iterator[tuple[str, bytes]]:
+        """Each of this detector's files with its bytes (`read`, default `files.read`). A file that could not
+        be read makes `out` incomplete where `unread_matters` says it could have held packages."""
+        for path in self.own_paths(files):
+            try:
+                data = (read or files.read)(path)
+            except DetectorError as err:
+                if self.unread_matters(files, path):
+                    out.bound(err.where, err.message)
+                continue
+            yield path, data
+
+    def unread_matters(self, files: FileSet, path: str) -> bool:
+        """Whether an unread file of this detector's makes the inventory incomplete (by default, always)."""
+        del files, path
+        return True
 
 
 class FixedPathDetector(Detector, ABC):

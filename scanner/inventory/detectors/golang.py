@@ -104,19 +104,13 @@ class GoBinaryDetector(Detector):
         # Hot path (every file of every layer): one rfind and one set lookup, no regex.
         return path[: path.rfind("/")] in _BIN_DIRS
 
+    def unread_matters(self, files: FileSet, path: str) -> bool:
+        # Too large to keep: only an ELF file (which may be a Go program) is something not read.
+        return files.head(path, len(_ELF)) == _ELF
+
     def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
         out = Extraction()
-        for path in files.paths():
-            # The FileSet may hold files other detectors asked for.
-            if not self.required(path):
-                continue
-            try:
-                data = files.read(path)
-            except DetectorError as err:
-                # Too large to keep: only an ELF file (which may be a Go program) is something not read.
-                if files.head(path, len(_ELF)) == _ELF:
-                    out.bound(err.where, err.message)
-                continue
+        for path, data in self.read_each(files, out):
             if not data.startswith(_ELF):
                 continue  # scripts, text, other formats: not a Go binary, nothing to say
             try:

@@ -41,7 +41,6 @@ from scanner.ecosystems.languages import MAVEN
 from scanner.inventory.detectors.base import (
     DetectContext,
     Detector,
-    DetectorError,
     Extraction,
     FileSet,
     language_package,
@@ -113,15 +112,7 @@ class JavaDetector(Detector):
 
     def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
         out = Extraction()
-        for path in files.paths():
-            # The FileSet may hold files other detectors asked for.
-            if not self.required(path):
-                continue
-            try:
-                data = files.read(path)
-            except DetectorError as err:  # too large to keep
-                out.bound(err.where, err.message)
-                continue
+        for path, data in self.read_each(files, out):
             found: dict[tuple[str, str, str], _Artifact] = {}
             for artifact in _scan(path, data, out.warnings, out.incomplete):
                 found.setdefault((artifact.group, artifact.artifact, artifact.version), artifact)

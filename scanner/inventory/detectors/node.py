@@ -156,10 +156,7 @@ class NodeDetector(Detector):
         manifests: list[str] = []
         # Sorted paths put npm-shrinkwrap.json before package-lock.json in a directory: npm's precedence.
         lockfiles: list[str] = []
-        for path in files.paths():
-            # The FileSet may hold files other detectors asked for.
-            if not self.required(path):
-                continue
+        for path in self.own_paths(files):
             (manifests if path.endswith(_MANIFEST) else lockfiles).append(path)
 
         found: dict[tuple[str, str, str], RawPackage] = {}

@@ -20,7 +20,6 @@ from scanner.ecosystems.languages import PYPI
 from scanner.inventory.detectors.base import (
     DetectContext,
     Detector,
-    DetectorError,
     Extraction,
     FileSet,
     language_package,
@@ -57,15 +56,7 @@ class PythonDetector(Detector):
 
     def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
         out = Extraction()
-        for path in files.paths():
-            # The FileSet may hold files other detectors asked for.
-            if not self.required(path):
-                continue
-            try:
-                data = ctx.read_database(files, path)
-            except DetectorError as err:
-                out.bound(err.where, err.message)
-                continue
+        for path, data in self.read_each(files, out, lambda path: ctx.read_database(files, path)):
             package = _parse(path, data, out.warnings)
             if package is not None and not out.add_package(package, ctx, path):
                 break
