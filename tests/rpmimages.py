@@ -22,6 +22,8 @@ from pathlib import Path
 
 from tests import ocibuild
 
+# Empty packages have no files, so no build-id links either; saying so keeps rpmbuild from warning.
+_NO_ID_LINKS = "_build_id_links none"
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "acrguard-tests" / "rpm-images"
 
 
@@ -81,19 +83,18 @@ def build_rpmdb(packages: Iterable[Rpm], target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rpmbuild-") as scratch:
         top = Path(scratch)
-        built: list[Path] = []
         for (source, *_), members in groups.items():
             spec = top / f"{source}.spec"
             spec.write_text(_spec(source, members))
             subprocess.run(
-                [rpmbuild, "-bb", "--quiet", "--define", f"_topdir {top}", "--define", "_build_id_links none", str(spec)],
+                [rpmbuild, "-bb", "--quiet", "--define", f"_topdir {top}", "--define", _NO_ID_LINKS, str(spec)],
                 check=True,
                 capture_output=True,
             )
-        built = sorted((top / "RPMS").rglob("*.rpm"))
+        built = sorted(str(path) for path in (top / "RPMS").rglob("*.rpm"))
         subprocess.run([rpm, "--dbpath", str(target), "--initdb"], check=True, capture_output=True)
         subprocess.run(
-            [rpm, "--dbpath", str(target), "-i", "--justdb", "--nodeps", "--ignorearch", "--ignoreos", *map(str, built)],
+            [rpm, "--dbpath", str(target), "-i", "--justdb", "--nodeps", "--ignorearch", "--ignoreos", *built],
             check=True,
             capture_output=True,
         )
@@ -104,9 +105,9 @@ def rpm_image(release_files: Mapping[str, str], packages: Iterable[Rpm]) -> str:
     """An `oci:` reference to a one-layer image holding `release_files` (path → text, e.g. `etc/os-release`)
     and an rpm database of `packages` at `var/lib/rpm/rpmdb.sqlite`."""
     items = list(packages)
-    key = hashlib.sha256(
-        json.dumps([sorted(release_files.items()), [asdict(p) for p in items]]).encode()
-    ).hexdigest()[:20]
+    key = hashlib.sha256(json.dumps([sorted(release_files.items()), [asdict(p) for p in items]]).encode()).hexdigest()[
+        :20
+    ]
     layout = CACHE / key
     if not (layout / "index.json").is_file():
         with tempfile.TemporaryDirectory(prefix="rpmdb-") as scratch:

@@ -135,6 +135,23 @@ INCOMPLETE_POLICIES: tuple[IncompletePolicy, ...] = ("fail", "findings", "skip")
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """What the vulnerability database holds for one ecosystem of an image (`Debian:12`, `PyPI`).
+
+    `advisories` counts the records that apply to the ecosystem and its release; `feed_date` is the newest
+    `modified` among them (RFC 3339, "" when none): how current the feed is, not when it was imported.
+    `selection` says every one of them comes from a source that holds only a selection of its feed (the
+    bundled snapshot): the findings it gives are real, but finding nothing proves nothing.
+    """
+
+    ecosystem: str
+    kind: Category
+    advisories: int
+    feed_date: str = ""
+    selection: bool = False
+
+
+@dataclass(frozen=True)
 class Cvss:
     version: str  # "3.1", "3.0", "4.0"
     vector: str

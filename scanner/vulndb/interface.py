@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from scanner.ecosystems.catalog import base_ecosystem, normalise_name
+from scanner.model.types import Coverage
 
 __all__ = ["OsvRecord", "VulnDatabase", "base_ecosystem", "normalise_name"]
 
@@ -29,6 +30,12 @@ class VulnDatabase(Protocol):
 
     def by_id(self, vuln_id: str) -> list[OsvRecord]:
         """Records whose id, or one of whose aliases, is `vuln_id` (to find a CVE's CVSS elsewhere)."""
+        ...
+
+    def coverage(self, ecosystem: str) -> Coverage:
+        """How many non-withdrawn records apply to this ecosystem and its release (`Debian:12`: those for
+        `Debian:12`, not `Debian:11`; `PyPI`: all), the newest one's `modified`, and whether they all come
+        from selections of their feeds."""
         ...
 
     def describe(self) -> dict[str, Any]:

@@ -31,6 +31,8 @@ from typing import Any
 
 import orjson
 
+from scanner.ecosystems.catalog import find, release_matches
+from scanner.model.types import Coverage
 from scanner.vulndb.errors import DatabaseMissingError, FeedError
 from scanner.vulndb.interface import OsvRecord, base_ecosystem, normalise_name
 
@@ -129,6 +131,11 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def _rfc3339(key: str) -> str:
+    """A `modified_key` back to a plain RFC 3339 time, to the second."""
+    return f"{key[:19]}Z" if key else ""
 
 
 def check_format(conn: sqlite3.Connection, path: Path) -> None:
@@ -271,6 +278,26 @@ class SqliteVulnDatabase:
                 )
                 cached = self._whole[vuln_id] = [orjson.loads(text) for (text,) in rows]
             return list(cached)
+
+    def coverage(self, ecosystem: str) -> Coverage:
+        """Counted from the index: each record with an entry whose ecosystem's release applies to this one."""
+        record = find(ecosystem)
+        kind = record.kind if record is not None else "language"
+        with self._lock:
+            rows: list[tuple[str, str, str]] = self._query(
+                "SELECT a.record_id, a.entries, r.modified FROM affected_index a JOIN records r ON r.id = a.record_id "
+                "WHERE a.base_ecosystem = ?",
+                (base_ecosystem(ecosystem),),
+            )
+        newest: dict[str, str] = {}
+        for record_id, entries, modified in rows:
+            if record_id in newest:
+                continue
+            named = {str((e.get("package") or {}).get("ecosystem", "")) for e in orjson.loads(entries)}
+            if any(release_matches(name, ecosystem) for name in named):
+                newest[record_id] = modified
+        latest = max(newest.values(), default="")
+        return Coverage(ecosystem, kind, len(newest), feed_date=_rfc3339(latest))
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
