@@ -14,7 +14,7 @@ from scanner.model.settings import Settings, env_name
 from scanner.vulndb.location import scan_db_path, writable_db_path
 from scanner.vulndb.osv_import import ImportResult, import_sources
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
-from scanner.vulndb.update import DEFAULT_BASE_URL, DEFAULT_ECOSYSTEMS, FeedOutcome, update
+from scanner.vulndb.update import DEFAULT_BASE_URL, DEFAULT_ECOSYSTEMS, VENDOR_FEEDS, FeedOutcome, update
 
 EXIT_OK = 0
 DB_HELP = "database file (default: $ACRGUARD_DB, else ~/.cache/acrguard/vulndb.sqlite)"
@@ -22,19 +22,22 @@ DB_HELP = "database file (default: $ACRGUARD_DB, else ~/.cache/acrguard/vulndb.s
 
 def add_db_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Adds `db` with its subcommands to the top-level subparsers of `acrguard`."""
-    db = subparsers.add_parser("db", help="manage the vulnerability database (OSV, Alpine secdb)")
+    db = subparsers.add_parser("db", help="manage the vulnerability database (OSV, secdb, ALAS, ELSA)")
     commands = db.add_subparsers(dest="db_command", required=True, metavar="{import,update,info}")
 
-    imp = commands.add_parser("import", help="import OSV records and Alpine secdb files")
+    imp = commands.add_parser("import", help="import OSV records, secdb files, ALAS updateinfo and ELSA OVAL")
     imp.add_argument(
         "sources",
         nargs="+",
         metavar="SOURCE",
-        help="directory tree of OSV JSON/YAML or secdb files, a zip like osv.dev's all.zip, a file, or an http(s) URL",
+        help="directory tree of OSV JSON/YAML, secdb JSON, updateinfo.xml(.gz) or OVAL .xml(.bz2) files, a zip like "
+        "osv.dev's all.zip, a file, or an http(s) URL",
     )
     imp.add_argument("--db", help=DB_HELP)
 
-    upd = commands.add_parser("update", help="download the osv.dev ecosystem archives that changed")
+    upd = commands.add_parser(
+        "update", help="download the osv.dev ecosystem archives and vendor feeds (ALAS, ELSA, Wolfi) that changed"
+    )
     upd.add_argument("--db", help=DB_HELP)
     upd.add_argument(
         "--ecosystem",
@@ -42,6 +45,15 @@ def add_db_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         nargs="+",
         metavar="NAME",
         help=f"osv.dev ecosystems to update (default: {', '.join(DEFAULT_ECOSYSTEMS)})",
+    )
+    upd.add_argument(
+        "--feed",
+        action="extend",
+        nargs="+",
+        metavar="NAME",
+        choices=[f.name for f in VENDOR_FEEDS],
+        help=f"vendor feeds to update (default: {', '.join(f.name for f in VENDOR_FEEDS)}); with --ecosystem "
+        "alone, none; with --feed alone, no osv.dev archive",
     )
     upd.add_argument(
         "--base-url", help=f"archive server (default: ${env_name('osv_base_url')}, else {DEFAULT_BASE_URL})"
@@ -94,13 +106,14 @@ def _run_update(args: argparse.Namespace, db: str | None, base_url: str | None) 
 
     def progress(outcome: FeedOutcome) -> None:
         if outcome.result is None:
-            sys.stdout.write(f"osv:{outcome.ecosystem}: unchanged\n")
+            sys.stdout.write(f"{outcome.name}: unchanged\n")
         else:
             _warn(outcome.result)
             sys.stdout.write(f"{_summary(outcome.result)}, {outcome.downloaded_bytes / 1e6:,.1f} MB downloaded\n")
         sys.stdout.flush()
 
-    report = update(path, args.ecosystem, base=base_url, progress=progress)
+    feeds = [f for f in VENDOR_FEEDS if f.name in args.feed] if args.feed else None
+    report = update(path, args.ecosystem, base=base_url, feeds=feeds, progress=progress)
     sys.stdout.write(f"database: {path} ({'updated' if report.replaced else 'unchanged'})\n")
     return EXIT_OK
 

@@ -67,9 +67,11 @@ def fetch(
     etag: str | None = None,
     last_modified: str | None = None,
     timeout: float = TIMEOUT_SECONDS,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
 ) -> Iterator[Fetched]:
     """GET `url` into a temporary file in `directory` (deleted on exit). With `etag`/`last_modified` from the copy
-    held, the request is conditional and an unchanged feed yields `not_modified` without a body."""
+    held, the request is conditional and an unchanged feed yields `not_modified` without a body. A body over
+    `max_bytes` is a `FeedError`."""
     headers = {"User-Agent": f"acrguard/{__version__}", "Accept-Encoding": "identity"}
     if etag:
         headers["If-None-Match"] = etag
@@ -92,7 +94,7 @@ def fetch(
     path = Path(name)
     try:
         with response, os.fdopen(handle, "wb") as out:
-            size = _copy(url, response, out)
+            size = _copy(url, response, out, max_bytes)
             new_etag = response.headers.get("ETag")
             new_last_modified = response.headers.get("Last-Modified")
         yield Fetched(url, path, new_etag, new_last_modified, size)
@@ -100,15 +102,15 @@ def fetch(
         path.unlink(missing_ok=True)
 
 
-def _copy(url: str, response: http.client.HTTPResponse, out: IO[bytes]) -> int:
+def _copy(url: str, response: http.client.HTTPResponse, out: IO[bytes], max_bytes: int = MAX_DOWNLOAD_BYTES) -> int:
     write = out.write
     expected = response.headers.get("Content-Length")
     size = 0
     try:
         while chunk := response.read(CHUNK_BYTES):
             size += len(chunk)
-            if size > MAX_DOWNLOAD_BYTES:
-                raise FeedError(f"{url}: download larger than {MAX_DOWNLOAD_BYTES} bytes, stopped")
+            if size > max_bytes:
+                raise FeedError(f"{url}: download larger than {max_bytes} bytes, stopped")
             write(chunk)
     except (http.client.HTTPException, OSError) as exc:
         raise FeedError(f"{url}: download interrupted after {size} bytes ({type(exc).__name__}: {exc})") from exc

@@ -1,8 +1,11 @@
-"""`acrguard db import`: OSV records and Alpine secdb documents from directories, zips, files and URLs.
+"""`acrguard db import`: OSV records, Alpine/Wolfi/Chainguard secdb documents, Amazon Linux updateinfo and Oracle
+OVAL feeds, from directories, zips, files and URLs.
 
-Every record is validated against the OSV schema; one that fails (or does not parse) is skipped, counted and named
-in the result's warnings, and the import goes on. A source that cannot be read as a whole (missing, a corrupt
-zip, a failed download) raises `FeedError` and its transaction is rolled back; sources imported before it stay.
+Every OSV record is validated against the OSV schema; one that fails (or does not parse) is skipped, counted and
+named in the result's warnings, and the import goes on. Records acrguard converts from vendor feeds (`converted`)
+name ecosystems OSV does not know, so they are checked by `converted.check_record` instead and written directly.
+A source that cannot be read as a whole (missing, a corrupt zip, a failed download) raises `FeedError` and its
+transaction is rolled back; sources imported before it stay.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scanner.vulndb import secdb
+from scanner.vulndb.converted import Converted, check_record
 from scanner.vulndb.db_writer import DatabaseWriter, SourceRow, SourceSession, utc_now, writer_lock
 from scanner.vulndb.download import fetch, is_url
 from scanner.vulndb.errors import FeedError
@@ -27,7 +31,9 @@ from scanner.vulndb.readers import (
     Unreadable,
     iter_tree,
     iter_zip,
+    looks_like_xml_feed,
     read_file,
+    read_xml,
     sniff_document,
 )
 from scanner.vulndb.schema import OsvValidator, osv_validator
@@ -86,13 +92,16 @@ def _http_date(value: str | None) -> str | None:
         return None
 
 
-def _download_items(url: str, path: Path, last_modified: str | None) -> Iterator[Item]:
+def download_items(url: str, path: Path, last_modified: str | None, release_hint: str | None = None) -> Iterator[Item]:
     with path.open("rb") as head:
         magic = head.read(4)
     if magic in ZIP_MAGIC:
         yield from iter_zip(path, url)
         return
     member = PurePosixPath(urlsplit(url).path)
+    if looks_like_xml_feed(path):
+        yield read_xml(path, member.name or url, release_hint)
+        return
     if path.stat().st_size > MAX_DOCUMENT_BYTES:
         yield Unreadable(member.name, f"over the {MAX_DOCUMENT_BYTES} byte limit of one document")
         return
@@ -113,7 +122,7 @@ def open_source(location: str, scratch_dir: Path) -> Iterator[Opened]:
             yield Opened(
                 "url",
                 location,
-                _download_items(location, fetched.path, fetched.last_modified),
+                download_items(location, fetched.path, fetched.last_modified),
                 fetched.etag,
                 fetched.last_modified,
             )
@@ -184,6 +193,20 @@ class Importer:
             result.skip(f"{item.origin}: {item.reason}")
             return
         data = item.data
+        if isinstance(data, Converted):
+            self._converted(session, data, item.origin, result)
+            return
+        distribution = secdb.apk_distribution(data) if secdb.is_secdb(data) else None
+        if distribution is not None:
+            try:
+                converted = secdb.convert_rolling(
+                    data, distribution, origin=item.origin, modified=item.date or utc_now()
+                )
+            except ValueError as exc:
+                result.skip(str(exc))
+                return
+            self._converted(session, converted, item.origin, result)
+            return
         if secdb.is_secdb(data):
             try:
                 doc = secdb.parse_secdb(data, origin=item.origin, parent_name=item.parent_name, stem=item.stem)
@@ -200,6 +223,21 @@ class Importer:
                 self._record(session, record, f"{item.origin}[{index}]", result)
         else:
             self._record(session, data, item.origin, result)
+
+    def _converted(self, session: SourceSession, converted: Converted, origin: str, result: ImportResult) -> None:
+        """Records acrguard converted from a vendor feed: checked (not OSV-validated), then written."""
+        result.skipped += converted.skipped
+        for warning in converted.warnings:
+            result.warn(warning)
+        for record in converted.records:
+            label = f"{record.get('id')} ({origin})"
+            error = check_record(record)
+            key = modified_key(record["modified"]) if error is None else None
+            if error is not None or key is None:
+                result.skip(f"{label}: not written: {error or 'bad modified time'}")
+                continue
+            session.add_record(record, key)
+            result.records += 1
 
     def _record(self, session: SourceSession, record: Any, origin: str, result: ImportResult) -> None:
         if not isinstance(record, dict):

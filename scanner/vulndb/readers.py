@@ -1,13 +1,20 @@
-"""Reading advisory documents (OSV records, Alpine secdb) out of directory trees, zips and single files.
+"""Reading advisory documents (OSV records, Alpine/Wolfi secdb, yum updateinfo, OVAL) out of directory trees,
+zips and single files.
 
-Each reader yields `Document`s (parsed JSON or YAML with where it came from) or `Unreadable`s (a file that
-does not parse: skipped and counted by the importer, never fatal). A container that cannot be read at all
-(a corrupt zip, an unreadable directory) raises `FeedError`: that aborts the source.
+Each reader yields `Document`s (parsed JSON or YAML with where it came from; for the XML feeds, the `Converted`
+records of the whole document) or `Unreadable`s (a file that does not parse: skipped and counted by the importer,
+never fatal). A container that cannot be read at all (a corrupt zip, an unreadable directory) raises `FeedError`:
+that aborts the source.
+
+XML feeds (`updateinfo.xml`, `.xml.gz`; OVAL `.xml`, `.xml.bz2`) are told apart by their root element and read as
+a bounded, defused stream (`xmlstream`); their size bound is `MAX_XML_BYTES` decompressed, since Oracle's OVAL of
+one release is far larger than any one JSON document.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import zipfile
@@ -15,14 +22,19 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
+from scanner.vulndb.alas import parse_updateinfo
+from scanner.vulndb.converted import Converted
 from scanner.vulndb.errors import FeedError
+from scanner.vulndb.oval import parse_oval
+from scanner.vulndb.xmlstream import BZIP2_MAGIC, GZIP_MAGIC, MAX_XML_BYTES, BoundedStream, XmlFeedError, events, local
 
 JSON_SUFFIXES = (".json",)
 YAML_SUFFIXES = (".yaml", ".yml")
+XML_SUFFIXES = (".xml", ".xml.gz", ".xml.bz2")
 # One advisory document is a few kB; the largest osv.dev records are a few MB. Anything far larger in a zip is
 # a bomb or a mistake, and reading it would only exhaust memory.
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
@@ -61,7 +73,10 @@ Item = Document | Unreadable
 
 
 def parse_document(name: str, raw: bytes) -> Any:
-    """JSON or YAML by file suffix; raises ValueError (json, yaml and decoding errors alike)."""
+    """JSON or YAML by file suffix (XML feeds: their `Converted` records); raises ValueError (json, yaml, XML and
+    decoding errors alike)."""
+    if is_xml_feed(name):
+        return convert_xml(io.BytesIO(raw), name)
     if name.lower().endswith(YAML_SUFFIXES):
         try:
             return yaml.load(raw, Loader=_NoDatesLoader)
@@ -88,10 +103,56 @@ def _rfc3339(timestamp: float) -> str:
 
 
 def is_advisory_file(name: str) -> bool:
-    return name.lower().endswith(JSON_SUFFIXES + YAML_SUFFIXES) and not PurePosixPath(name).name.startswith(".")
+    return name.lower().endswith(JSON_SUFFIXES + YAML_SUFFIXES + XML_SUFFIXES) and not PurePosixPath(
+        name
+    ).name.startswith(".")
+
+
+def is_xml_feed(name: str) -> bool:
+    return name.lower().endswith(XML_SUFFIXES)
+
+
+def looks_like_xml_feed(path: Path) -> bool:
+    """A download whose name may not say: gzip or bzip2 data, or text starting with `<`."""
+    with path.open("rb") as handle:
+        head = handle.read(256)
+    return head.startswith((GZIP_MAGIC, BZIP2_MAGIC)) or head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
+def convert_xml(raw: BinaryIO, origin: str, release_hint: str | None = None) -> Converted:
+    """The records of an updateinfo or OVAL document (plain, gzip or bzip2). Raises `XmlFeedError` for a document
+    that cannot be read to its end (bad compression or XML, over a bound), ValueError for one of another kind."""
+    stream = events(BoundedStream(raw))
+    for event, root in stream:
+        if event != "start":
+            continue
+        kind = local(root.tag)
+        if kind == "updates":
+            return parse_updateinfo(stream, root, origin, release_hint)
+        if kind == "oval_definitions":
+            return parse_oval(stream, root, origin)
+        raise ValueError(f"<{kind}> is neither a yum updateinfo nor an OVAL document")
+    raise XmlFeedError("empty document")
+
+
+def read_xml(path: Path, origin: str, release_hint: str | None = None) -> Item:
+    """An XML feed file as a `Document` of its converted records, or `Unreadable` saying why in one line."""
+    try:
+        stat = path.stat()
+        if stat.st_size > MAX_XML_BYTES:
+            return Unreadable(origin, f"{stat.st_size} bytes, over the {MAX_XML_BYTES} byte limit")
+        with path.open("rb") as raw:
+            converted = convert_xml(raw, origin, release_hint)
+    except OSError as exc:
+        return Unreadable(origin, exc.strerror or str(exc))
+    except ValueError as exc:  # XmlFeedError included
+        return Unreadable(origin, str(exc))
+    return Document(origin, converted, path.parent.name, path.stem, _rfc3339(stat.st_mtime))
 
 
 def read_file(path: Path, origin: str) -> Item:
+    if is_xml_feed(path.name):
+        return read_xml(path, origin)
     try:
         stat = path.stat()
         if stat.st_size > MAX_DOCUMENT_BYTES:

@@ -8,6 +8,14 @@ fixed version of `0` is Alpine's way to say "never affected in this release": it
 
 Documents are first reduced to rows (`SecfixRow`), because merging happens in the database across documents
 imported at different times (v3.10 today, v3.11 tomorrow); `build_record` turns all rows of one CVE into the record.
+
+Wolfi (packages.wolfi.dev/os/security.json) and Chainguard (packages.cgr.dev/chainguard/security.json) publish the
+same format without a release: one rolling distribution per document. They are told from Alpine's by their content
+(`urlprefix`/`apkurl` host, else `reponame` when no `distroversion` is given; `apk_distribution`) and converted
+whole by `convert_rolling`: one record per vulnerability id (`WOLFI-CVE-…`, `CHAINGUARD-GHSA-…`), ecosystem `Wolfi`
+or `Chainguard`, one affected entry per (package, fixed version). Their ids are CVE and GHSA ids. A fixed version
+of `0` is wolfictl's rendering of a false-positive determination ("this package was never affected"): as in
+Alpine, it yields no affected entry, and an id listed only under `0` yields no record.
 """
 
 from __future__ import annotations
@@ -16,6 +24,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+from scanner.vulndb.converted import Converted
 
 NOT_AFFECTED = "0"
 ID_PREFIX = "ALPINE-"
@@ -141,3 +152,91 @@ def build_record(cve: str, rows: Iterable[ReleaseRow], modified: str) -> dict[st
         "affected": affected,
         "references": [{"type": "ADVISORY", "url": f"https://security.alpinelinux.org/vuln/{cve}"}],
     }
+
+
+# Rolling apk distributions publishing secdb documents: host of their package repository → OSV ecosystem.
+ROLLING_HOSTS = {"wolfi.dev": "Wolfi", "cgr.dev": "Chainguard"}
+ROLLING_REPOS = {"os": "Wolfi", "chainguard": "Chainguard"}
+ROLLING_PREFIXES = {"Wolfi": "WOLFI-", "Chainguard": "CHAINGUARD-"}
+_GHSA = re.compile(r"(?<![A-Za-z0-9])GHSA(?:-[23456789cfghjmpqrvwx]{4}){3}(?![A-Za-z0-9])")
+MAX_ROLLING_IDS = 500_000  # Wolfi's whole feed names ~40,000
+
+
+def _host_distribution(url: Any) -> str | None:
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return None
+    host = (urlsplit(url).hostname or "").lower()
+    for domain, name in ROLLING_HOSTS.items():
+        if host == domain or host.endswith("." + domain):
+            return name
+    return None
+
+
+def apk_distribution(data: Mapping[str, Any]) -> str | None:
+    """`Wolfi` or `Chainguard` for their secdb documents; None for Alpine's (which name a `distroversion` and
+    alpinelinux.org hosts) and anything else."""
+    by_host = _host_distribution(data.get("urlprefix")) or _host_distribution(data.get("apkurl"))
+    if by_host is not None:
+        return by_host
+    if data.get("distroversion") or data.get("urlprefix"):
+        return None
+    return ROLLING_REPOS.get(str(data.get("reponame") or ""))
+
+
+def vulnerability_ids(entry: str) -> list[str]:
+    """The CVE and GHSA ids in one secfixes line, in order, without repeats."""
+    found = cve_ids(entry) + _GHSA.findall(entry)
+    return list(dict.fromkeys(found))
+
+
+def convert_rolling(data: Mapping[str, Any], distribution: str, *, origin: str, modified: str) -> Converted:
+    """The records of a Wolfi or Chainguard secdb document (no release). `modified` is the document's date."""
+    result = Converted("secdb")
+    fixes: dict[str, dict[tuple[str, str], None]] = {}
+    for index, item in enumerate(data.get("packages") or []):
+        pkg = item.get("pkg") if isinstance(item, Mapping) else None
+        name = pkg.get("name") if isinstance(pkg, Mapping) else None
+        if not isinstance(name, str) or not name.strip():
+            result.skip(f"{origin}: packages[{index}] has no pkg.name")
+            continue
+        secfixes = pkg.get("secfixes") if isinstance(pkg, Mapping) else None
+        if not isinstance(secfixes, Mapping):
+            continue
+        for version, entries in secfixes.items():
+            fixed = str(version).strip()
+            entries = [entries] if isinstance(entries, str) else entries
+            if not isinstance(entries, list):
+                continue
+            for entry in entries:
+                ids = vulnerability_ids(str(entry)) if entry is not None else []
+                if not ids or not fixed:
+                    result.skip(f"{origin}: {name} {fixed or '(no version)'}: no CVE or GHSA id in {entry!r}")
+                    continue
+                for vid in ids:
+                    fixes.setdefault(vid, {})[(name.strip(), fixed)] = None
+                if len(fixes) > MAX_ROLLING_IDS:
+                    raise ValueError(f"{origin}: more than {MAX_ROLLING_IDS} vulnerability ids")
+    prefix = ROLLING_PREFIXES[distribution]
+    for vid in sorted(fixes):
+        affected = [
+            {
+                "package": {"ecosystem": distribution, "name": package},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}],
+            }
+            for package, fixed in sorted(fixes[vid])
+            if fixed != NOT_AFFECTED
+        ]
+        if not affected:
+            continue  # only false-positive determinations: no package was ever affected
+        result.records.append(
+            {
+                "id": prefix + vid,
+                "modified": modified,
+                "aliases": [vid],
+                "upstream": [vid],
+                "details": f"{vid} as fixed in {distribution} packages, per the {distribution} security database.",
+                "affected": affected,
+                "references": [{"type": "ADVISORY", "url": f"https://images.chainguard.dev/security/{vid}"}],
+            }
+        )
+    return result

@@ -1,4 +1,11 @@
-"""`acrguard db update`: the osv.dev ecosystem archives (`<base>/<Ecosystem>/all.zip`), fetched conditionally.
+"""`acrguard db update`: the osv.dev ecosystem archives (`<base>/<Ecosystem>/all.zip`) and the vendor feeds osv.dev
+does not carry (`VENDOR_FEEDS`: Amazon Linux ALAS, Oracle Linux ELSA, Wolfi and Chainguard secdb), fetched
+conditionally.
+
+Amazon publishes its advisories per repository, as yum metadata: the repository's mirror list names mirrors, each
+mirror's `repodata/repomd.xml` names the `updateinfo` file (its name carries its checksum), as yum itself and
+trivy's vuln-list-update read them. The mirror list and repomd.xml are small and fetched every time; the
+updateinfo file, like every other feed, conditionally.
 
 The ETag and Last-Modified of each archive imported are kept in the `sources` table and sent back
 (If-None-Match, If-Modified-Since): an unchanged feed answers 304 and is neither downloaded nor re-imported.
@@ -15,31 +22,68 @@ import os
 import secrets
 import sqlite3
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
 
 from scanner.ecosystems.catalog import default_archives
 from scanner.vulndb.db_writer import DatabaseWriter, writer_lock
 from scanner.vulndb.download import fetch
 from scanner.vulndb.errors import FeedError
-from scanner.vulndb.osv_import import Importer, ImportResult
-from scanner.vulndb.readers import is_advisory_file, iter_zip
+from scanner.vulndb.osv_import import Importer, ImportResult, download_items
+from scanner.vulndb.readers import Item, Unreadable, is_advisory_file, iter_zip
 from scanner.vulndb.sqlite_db import check_format
+from scanner.vulndb.xmlstream import local
 
 DEFAULT_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
 # The archives of the ecosystems whose records name one (scanner.ecosystems), in their order.
 DEFAULT_ECOSYSTEMS = default_archives()
 SOURCE_KIND = "osv-archive"
+VENDOR_KIND = "vendor-feed"
+MIRROR_LIST = "yum-mirrorlist"  # `url` is a yum mirror list; the feed is the updateinfo of the first mirror serving it
+DOCUMENT = "document"  # `url` is the feed itself
+MAX_METADATA_BYTES = 16 << 20  # a mirror list or repomd.xml (both a few kB)
+MAX_MIRRORS = 8
+
+
+@dataclass(frozen=True)
+class VendorFeed:
+    name: str  # the source's name in the database (`db info`): `alas:2`, `elsa:8`, `secdb:wolfi`
+    url: str
+    kind: str = DOCUMENT
+    release: str | None = None  # the release the feed is of, for advisories whose id does not say
+
+
+VENDOR_FEEDS: tuple[VendorFeed, ...] = (
+    VendorFeed("alas:2", "https://cdn.amazonlinux.com/2/core/latest/x86_64/mirror.list", MIRROR_LIST, "2"),
+    VendorFeed(
+        "alas:2023", "https://cdn.amazonlinux.com/al2023/core/mirrors/latest/x86_64/mirror.list", MIRROR_LIST, "2023"
+    ),
+    *(
+        VendorFeed(f"elsa:{n}", f"https://linux.oracle.com/security/oval/com.oracle.elsa-ol{n}.xml.bz2")
+        for n in (7, 8, 9)
+    ),
+    VendorFeed("secdb:wolfi", "https://packages.wolfi.dev/os/security.json"),
+    VendorFeed("secdb:chainguard", "https://packages.cgr.dev/chainguard/security.json"),
+)
 
 
 @dataclass(frozen=True)
 class FeedOutcome:
-    ecosystem: str
+    ecosystem: str  # the osv.dev ecosystem, or the vendor feed's name
     url: str
     result: ImportResult | None  # None: 304 Not Modified
     downloaded_bytes: int = 0
+    source: str = ""  # the source's name in the database
+
+    @property
+    def name(self) -> str:
+        return self.source or source_name(self.ecosystem)
 
 
 @dataclass
@@ -62,8 +106,16 @@ def feed_url(base: str, ecosystem: str) -> str:
     return f"{base}/{quote(ecosystem)}/all.zip"
 
 
-def _held(db_path: Path) -> dict[str, tuple[str | None, str | None, int]]:
-    """Per source: ETag, Last-Modified and record count of the copy in the database (nothing if no database)."""
+@dataclass(frozen=True)
+class Held:
+    etag: str | None = None
+    last_modified: str | None = None
+    count: int = 0
+    location: str = ""
+
+
+def _held(db_path: Path) -> dict[str, Held]:
+    """Per source: ETag, Last-Modified, record count and URL of the copy in the database (nothing if no database)."""
     if not db_path.is_file():
         return {}
     try:
@@ -72,12 +124,12 @@ def _held(db_path: Path) -> dict[str, tuple[str | None, str | None, int]]:
         raise FeedError(f"{db_path}: cannot open vulnerability database ({exc})") from exc
     try:
         check_format(conn, db_path)
-        rows = conn.execute("SELECT name, etag, last_modified, record_count FROM sources").fetchall()
+        rows = conn.execute("SELECT name, etag, last_modified, record_count, location FROM sources").fetchall()
     except sqlite3.Error as exc:
         raise FeedError(f"{db_path}: vulnerability database unreadable ({exc})") from exc
     finally:
         conn.close()
-    return {name: (etag, last_modified, count) for name, etag, last_modified, count in rows}
+    return {name: Held(etag, last_modified, count, location) for name, etag, last_modified, count, location in rows}
 
 
 def _copy_aside(db_path: Path) -> Path:
@@ -116,61 +168,159 @@ def _advisory_members(path: Path, url: str) -> int:
         raise FeedError(f"{url}: not a readable zip archive ({exc})") from exc
 
 
+def _small(url: str, directory: Path) -> bytes:
+    with fetch(url, directory, max_bytes=MAX_METADATA_BYTES) as fetched:
+        assert fetched.path is not None  # an unconditional request never gets 304
+        return fetched.path.read_bytes()
+
+
+def _repomd_updateinfo(raw: bytes, url: str) -> str:
+    """The `updateinfo` location of a repomd.xml: a path relative to the mirror (never another host)."""
+    try:
+        root = fromstring(raw, forbid_dtd=True)
+    except (ParseError, DefusedXmlException) as exc:
+        raise FeedError(f"{url}: not a readable repomd.xml ({type(exc).__name__}: {exc})") from exc
+    for data in root:
+        if local(data.tag) == "data" and data.get("type") == "updateinfo":
+            location = next((c for c in data if local(c.tag) == "location"), None)
+            href = location.get("href", "") if location is not None else ""
+            parts = urlsplit(href)
+            if not href or parts.scheme or parts.netloc or ".." in href.split("/") or href.startswith("/"):
+                raise FeedError(f"{url}: updateinfo location {href[:200]!r} is not a path in the repository")
+            return href
+    raise FeedError(f"{url}: no updateinfo in the repository metadata")
+
+
+def updateinfo_url(mirror_list_url: str, directory: Path) -> str:
+    """The updateinfo file of a yum repository: mirror list → the first mirror whose repomd.xml names one."""
+    raw = _small(mirror_list_url, directory)
+    mirrors = [
+        line.strip()
+        for line in raw.decode("utf-8", "replace").splitlines()
+        if line.strip().startswith(("http://", "https://"))
+    ][:MAX_MIRRORS]
+    if not mirrors:
+        raise FeedError(f"{mirror_list_url}: the mirror list names no mirror")
+    failures: list[str] = []
+    for mirror in mirrors:
+        base = mirror.rstrip("/")
+        repomd = f"{base}/repodata/repomd.xml"
+        try:
+            return f"{base}/{_repomd_updateinfo(_small(repomd, directory), repomd)}"
+        except FeedError as exc:
+            failures.append(str(exc))
+    raise FeedError(f"{mirror_list_url}: no mirror serves an updateinfo ({failures[-1]})")
+
+
+def _vendor_items(url: str, path: Path, last_modified: str | None, feed: VendorFeed) -> list[Item]:
+    items = list(download_items(url, path, last_modified, feed.release))
+    for item in items:
+        if isinstance(item, Unreadable):
+            # A vendor feed is one document: unreadable, it is a broken feed, not a bad record.
+            raise FeedError(f"{url}: {item.origin}: {item.reason}")
+    return items
+
+
+@dataclass
+class _Run:
+    """The update under way: the copy aside and its writer, made when the first feed changed."""
+
+    db_path: Path
+    aside: Path | None = None
+    writer: DatabaseWriter | None = None
+
+    def importer(self) -> Importer:
+        if self.writer is None:
+            self.aside = _copy_aside(self.db_path)
+            self.writer = DatabaseWriter(self.aside, scratch=True)
+        return Importer(self.writer)
+
+
 def update(
     db_path: Path,
     ecosystems: Sequence[str] | None = None,
     *,
     base: str | None = None,
+    feeds: Sequence[VendorFeed] | None = None,
     progress: Callable[[FeedOutcome], None] | None = None,
 ) -> UpdateReport:
-    """Bring the osv.dev feeds of `ecosystems` (default: DEFAULT_ECOSYSTEMS) in `db_path` up to date."""
+    """Bring the osv.dev archives of `ecosystems` and the vendor `feeds` in `db_path` up to date. Neither named:
+    DEFAULT_ECOSYSTEMS and VENDOR_FEEDS; only one named: only those."""
+    if ecosystems is None and feeds is None:
+        ecosystems, feeds = DEFAULT_ECOSYSTEMS, VENDOR_FEEDS
     root = base_url(base)
     report = UpdateReport(db_path)
     with writer_lock(db_path):
         held = _held(db_path)
-        aside: Path | None = None
-        writer: DatabaseWriter | None = None
+        run = _Run(db_path)
         try:
-            for ecosystem in dict.fromkeys(ecosystems or DEFAULT_ECOSYSTEMS):
-                name, url = source_name(ecosystem), feed_url(root, ecosystem)
-                etag, last_modified, count = held.get(name, (None, None, 0))
-                with fetch(url, db_path.parent, etag=etag, last_modified=last_modified) as fetched:
-                    if fetched.path is None:
-                        outcome = FeedOutcome(ecosystem, url, None)
-                    else:
-                        if count and not _advisory_members(fetched.path, url):
-                            # An empty archive would remove every record of the ecosystem: a publishing accident
-                            # is far likelier than an ecosystem without a single advisory.
-                            raise FeedError(f"{url}: archive holds no records; keeping the {count} held")
-                        if writer is None:
-                            aside = _copy_aside(db_path)
-                            writer = DatabaseWriter(aside, scratch=True)
-                        result = Importer(writer).import_items(
-                            name,
-                            SOURCE_KIND,
-                            url,
-                            iter_zip(fetched.path, url),
-                            etag=fetched.etag,
-                            last_modified=fetched.last_modified,
-                        )
-                        outcome = FeedOutcome(ecosystem, url, result, fetched.size)
+            for outcome in _archives(run, held, root, dict.fromkeys(ecosystems or ())):
                 report.outcomes.append(outcome)
                 if progress is not None:
                     progress(outcome)
-            if writer is not None and aside is not None:
-                writer.close()
-                writer = None
+            for outcome in _vendor(run, held, {f.name: f for f in feeds or ()}.values()):
+                report.outcomes.append(outcome)
+                if progress is not None:
+                    progress(outcome)
+            if run.writer is not None and run.aside is not None:
+                run.writer.close()
+                run.writer = None
                 try:
-                    _fsync(aside)
-                    os.replace(aside, db_path)
-                    aside = None
+                    _fsync(run.aside)
+                    os.replace(run.aside, db_path)
+                    run.aside = None
                     _fsync(db_path.parent)  # the rename itself survives a crash
                 except OSError as exc:
                     raise FeedError(f"{db_path}: cannot replace the database ({exc.strerror or exc})") from exc
                 report.replaced = True
         finally:
-            if writer is not None:
-                writer.close()
-            if aside is not None:
-                aside.unlink(missing_ok=True)
+            if run.writer is not None:
+                run.writer.close()
+            if run.aside is not None:
+                run.aside.unlink(missing_ok=True)
     return report
+
+
+def _archives(run: _Run, held: dict[str, Held], root: str, ecosystems: Iterable[str]) -> Iterable[FeedOutcome]:
+    for ecosystem in ecosystems:
+        name, url = source_name(ecosystem), feed_url(root, ecosystem)
+        have = held.get(name, Held())
+        with fetch(url, run.db_path.parent, etag=have.etag, last_modified=have.last_modified) as fetched:
+            if fetched.path is None:
+                yield FeedOutcome(ecosystem, url, None, source=name)
+                continue
+            if have.count and not _advisory_members(fetched.path, url):
+                # An empty archive would remove every record of the ecosystem: a publishing accident
+                # is far likelier than an ecosystem without a single advisory.
+                raise FeedError(f"{url}: archive holds no records; keeping the {have.count} held")
+            result = run.importer().import_items(
+                name,
+                SOURCE_KIND,
+                url,
+                iter_zip(fetched.path, url),
+                etag=fetched.etag,
+                last_modified=fetched.last_modified,
+            )
+            outcome = FeedOutcome(ecosystem, url, result, fetched.size, source=name)
+        yield outcome
+
+
+def _vendor(run: _Run, held: dict[str, Held], feeds: Iterable[VendorFeed]) -> Iterable[FeedOutcome]:
+    for feed in feeds:
+        url = updateinfo_url(feed.url, run.db_path.parent) if feed.kind == MIRROR_LIST else feed.url
+        have = held.get(feed.name, Held())
+        # Validators only for the same file: a new updateinfo has a new name, and its date says nothing of it.
+        etag, last_modified = (have.etag, have.last_modified) if have.location == url else (None, None)
+        with fetch(url, run.db_path.parent, etag=etag, last_modified=last_modified) as fetched:
+            if fetched.path is None:
+                yield FeedOutcome(feed.name, url, None, source=feed.name)
+                continue
+            items = _vendor_items(url, fetched.path, fetched.last_modified, feed)
+            result = run.importer().import_items(
+                feed.name, VENDOR_KIND, url, items, etag=fetched.etag, last_modified=fetched.last_modified
+            )
+            if have.count and not result.records:
+                # As for an empty archive: a feed that suddenly converts to nothing is broken, not all fixed.
+                raise FeedError(f"{url}: feed holds no advisories; keeping the {have.count} held")
+            outcome = FeedOutcome(feed.name, url, result, fetched.size, source=feed.name)
+        yield outcome
