@@ -175,7 +175,7 @@ def _read_definition(element: Element, origin: str, result: Converted) -> _Defin
     definition = _Definition(
         elsa=elsa,
         title=text(metadata.find("{*}title")),
-        description=(metadata.findtext("{*}description") or "").strip(),
+        description=clip(metadata.findtext("{*}description") or "", MAX_DETAILS),  # kernel changelogs run long
         severity=text(advisory.find("{*}severity")) if advisory is not None else "",
         issued=rfc3339(issued_element.get("date", "")) if issued_element is not None else None,
         cves=cve_list(cve_texts)[:MAX_IDS],
@@ -283,7 +283,7 @@ def _record(definition: _Definition, tables: _Tables, origin: str, result: Conve
         "modified": definition.issued,
         "published": definition.issued,
         "summary": clip(definition.title, MAX_SUMMARY),
-        "details": clip(definition.description, MAX_DETAILS),
+        "details": definition.description,
         "related": definition.cves,
         "affected": affected,
         "references": [

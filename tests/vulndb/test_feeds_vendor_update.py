@@ -15,7 +15,7 @@ from scanner.vulndb import xmlstream
 from scanner.vulndb.errors import FeedError
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 from scanner.vulndb.update import MIRROR_LIST, VENDOR_FEEDS, VendorFeed, update
-from tests.vulndb.feedtools import FeedServer
+from tests.vulndb.feedtools import FeedServer, run_cli
 from tests.vulndb.vendorfeeds import AL2_TWO, AL2023, ELSA_PER_ARCH, REPOMD, WOLFI_SECDB, serve
 
 AL2_MIRROR = "/2/core/2.0/x86_64/6b0225ccc542f3834c95733dcf321ab9f1e77e6ca6817469771a8af7c49efe6c"
@@ -194,3 +194,11 @@ def test_archives_only_when_ecosystems_are_named(tmp_path: Path, feed_server: Fe
     with pytest.raises(FeedError):
         update(tmp_path / "v.sqlite", ["Go"], base=feed_server.url)
     assert [p for p, _ in feed_server.requests] == ["/Go/all.zip"]
+
+
+def test_cli_update_names_only_known_feeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        run_cli(["db", "update", "--db", str(tmp_path / "v.sqlite"), "--feed", "elsa:6"])
+    assert caught.value.code == 2
+    assert "invalid choice: 'elsa:6'" in capsys.readouterr().err
+    assert not (tmp_path / "v.sqlite").exists()
