@@ -54,7 +54,7 @@ class ImportResult:
     name: str
     kind: str
     location: str
-    records: int = 0  # valid OSV records read, plus ALPINE-<CVE> records its secdb rows contribute to
+    records: int = 0  # valid OSV and converted vendor records read, plus ALPINE-<CVE> records of its secdb rows
     skipped: int = 0
     written: int = 0
     kept: int = 0  # a newer copy was already in the database
