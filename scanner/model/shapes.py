@@ -201,6 +201,7 @@ OS: Shape[OSInfo] = Shape(
     text("pretty_name", shown=False),
     texts("id_like", shown=False),
     text("source", shown=False),
+    text("cpe", shown=False),
 )
 
 LAYER: Shape[LayerInfo] = Shape(
