@@ -50,9 +50,9 @@ def normalise_name(ecosystem: str, name: str) -> str:
 def release_matches(advisory_ecosystem: str, image_ecosystem: str) -> bool:
     """Does an advisory for `Debian:12` / `Ubuntu:22.04:LTS` / `Red Hat:enterprise_linux:8::appstream` /
     `SUSE:Linux Enterprise Module for Basesystem 15 SP5` apply to this image's ecosystem? Same base, and
-    the ecosystem's release rule (record.Release and streams.py) says which advisory releases apply to the
-    image's: the same one for most, the same CPE stream and major for Red Hat, the same code stream and
-    service pack for SUSE; Ubuntu Pro advisories need Pro."""
+    the ecosystem's release rule (record.Release, release_rules.py) says which advisory releases apply to
+    the image's: the same one for most, the same CPE stream and major for Red Hat, the same code stream
+    and service pack for SUSE; Ubuntu Pro advisories need Pro."""
     advisory = advisory_ecosystem.split(":")
     image = image_ecosystem.split(":")
     if advisory[0] != image[0]:

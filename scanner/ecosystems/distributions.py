@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from scanner.ecosystems.record import AdvisoryNames, Ecosystem, Manager, Release
-from scanner.ecosystems.streams import OpenSuseRelease, RedHatStream, SuseProduct
+from scanner.ecosystems.release_rules import OpenSuseRelease, RedHatStream, SuseProduct
 from scanner.model.types import OSInfo
 from scanner.versions import schemes
 from scanner.versions.base import Scheme
@@ -28,7 +28,7 @@ MAJOR = Release(parts=1)
 MINOR = Release(parts=2)
 NO_RELEASE = Release()
 # RHEL and the rebuilds that have no OSV ecosystem of their own: their advisories are Red Hat's, for the
-# main stream of their major (streams.RedHatStream).
+# main stream of their major (release_rules.RedHatStream).
 _RED_HAT_IDS = ("rhel", "centos", "circle", "eurolinux", "navix", "scientific")
 
 # What all distributions of one package type share: the version scheme and how advisories name packages.

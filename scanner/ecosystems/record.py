@@ -44,7 +44,7 @@ class Release:
     known; families whose advisories always name one (Red Hat's CPE streams, SUSE's products) say no.
 
     Families whose release is not a VERSION_ID prefix (Red Hat's CPE stream, SUSE's product names) subclass
-    it (scanner/ecosystems/streams.py) and override `of` and `applies`.
+    it (scanner/ecosystems/release_rules.py) and override `of` and `applies`.
     """
 
     parts: int = 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from scanner.ecosystems.catalog import advisory_prefixes, release_matches
-from scanner.ecosystems.streams import cpe_parts, sle_release
+from scanner.ecosystems.release_rules import cpe_parts, sle_release
 
 
 @pytest.mark.parametrize(
