@@ -5,6 +5,8 @@ record.py       `Ecosystem` (OSV name, os/language, version scheme, name normali
                 `Release`, `Manager`
 distributions.py the distributions' records, and what an image's os-release says (OSV ecosystem, purl
                 namespace and distro, package manager)
+release_rules.py the release rules of Red Hat (CPE product streams), SUSE (product and module names, by code
+                stream and service pack) and openSUSE (Leap release, Tumbleweed)
 languages.py    the language ecosystems' records
 catalog.py      all records, and the lookups by OSV name, package kind and manager name
 ordering.py     version ordering by ecosystem name: compare, is_valid, sort_key (re-exported here)

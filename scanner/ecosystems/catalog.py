@@ -2,7 +2,8 @@
 OSV name, package kind (purl type), package manager name. Pure.
 
 An ecosystem name may carry a release suffix after the first ':' (`Debian:12`, `Alpine:v3.19`,
-`Red Hat:enterprise_linux:9::appstream`); a record is found by the part before it, case-insensitively.
+`Red Hat:enterprise_linux:9::appstream`, `SUSE:Linux Enterprise Server 15 SP5`); a record is found by the
+part before it, case-insensitively.
 """
 
 from __future__ import annotations
@@ -47,19 +48,24 @@ def normalise_name(ecosystem: str, name: str) -> str:
 
 
 def release_matches(advisory_ecosystem: str, image_ecosystem: str) -> bool:
-    """Does an advisory for `Debian:12` / `Ubuntu:22.04:LTS` / `Alpine:v3.19` apply to this image's
-    ecosystem? Same base, and the same release where both name one; the ecosystem's release rule says which
-    advisory releases never apply (Ubuntu Pro advisories need Pro)."""
+    """Does an advisory for `Debian:12` / `Ubuntu:22.04:LTS` / `Red Hat:enterprise_linux:8::appstream` /
+    `SUSE:Linux Enterprise Module for Basesystem 15 SP5` apply to this image's ecosystem? Same base, and
+    the ecosystem's release rule (record.Release, release_rules.py) says which advisory releases apply to
+    the image's: the same one for most, the same CPE stream and major for Red Hat, the same code stream
+    and service pack for SUSE; Ubuntu Pro advisories need Pro."""
     advisory = advisory_ecosystem.split(":")
     image = image_ecosystem.split(":")
     if advisory[0] != image[0]:
         return False
-    if len(advisory) == 1 or len(image) == 1:
-        # Language ecosystems have no release; for a distribution without one on either side
-        # (e.g. "Red Hat" from os-release without a release mapping) the base is all we know.
+    if len(image) == 1:
+        # Language ecosystems have no release, and an image whose release could not be said is matched
+        # by its base: that is all there is to go on.
         return True
     record = find(advisory[0])
-    return (record.release if record is not None else Release()).applies(advisory[1:], image[1:])
+    release = record.release if record is not None else Release()
+    if len(advisory) == 1:
+        return release.unscoped
+    return release.applies(advisory[1:], image[1:])
 
 
 def category_of_kind(kind: str) -> Category:

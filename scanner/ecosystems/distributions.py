@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from scanner.ecosystems.record import AdvisoryNames, Ecosystem, Manager, Release
+from scanner.ecosystems.release_rules import OpenSuseRelease, RedHatStream, SuseProduct
 from scanner.model.types import OSInfo
 from scanner.versions import schemes
 from scanner.versions.base import Scheme
@@ -26,6 +27,9 @@ _YUM_THEN_DNF = ((0, YUM), (8, DNF))
 MAJOR = Release(parts=1)
 MINOR = Release(parts=2)
 NO_RELEASE = Release()
+# RHEL and the rebuilds that have no OSV ecosystem of their own: their advisories are Red Hat's, for the
+# main stream of their major (release_rules.RedHatStream).
+_RED_HAT_IDS = ("rhel", "centos", "circle", "eurolinux", "navix", "scientific")
 
 # What all distributions of one package type share: the version scheme and how advisories name packages.
 _TYPES: dict[str, tuple[Scheme, AdvisoryNames]] = {
@@ -87,20 +91,23 @@ DISTRIBUTIONS: tuple[Ecosystem, ...] = (
         fetched=True,
     ),
     _distribution(
-        "Red Hat", "rpm", ("rhel", "centos"), NO_RELEASE, DNF, since=_YUM_THEN_DNF,
-        derivatives=("rhel", "centos", "circle", "eurolinux", "navix"), prefixes=("RHSA-", "RHBA-", "RHEA-"),
-        fetched=True,
+        "Red Hat", "rpm", _RED_HAT_IDS, RedHatStream(), DNF, since=_YUM_THEN_DNF, derivatives=_RED_HAT_IDS,
+        prefixes=("RHSA-", "RHBA-", "RHEA-"), fetched=True,
     ),
     _distribution(
-        "SUSE", "rpm", ("sles",), NO_RELEASE, ZYPPER, derivatives=("sle*", "suse*"), prefixes=("SUSE-",),
-        fetched=True,
+        "SUSE", "rpm", ("sles", "sled", "sles_sap"), SuseProduct(), ZYPPER, derivatives=("sle*", "suse*"),
+        prefixes=("SUSE-",), fetched=True,
     ),
     _distribution(
-        "openSUSE", "rpm", ("opensuse-leap", "opensuse-tumbleweed"), NO_RELEASE, ZYPPER,
-        derivatives=("opensuse*",), prefixes=("openSUSE-",), fetched=True,
+        "openSUSE", "rpm", ("opensuse-leap", "opensuse-leap-micro", "opensuse-tumbleweed", "opensuse"),
+        OpenSuseRelease(), ZYPPER, derivatives=("opensuse*",), prefixes=("openSUSE-",), fetched=True,
     ),
-    _distribution("Azure Linux", "rpm", ("azurelinux",), MINOR, TDNF, prefixes=("AZL-",), fetched=True),
-    _distribution("Mariner", "rpm", ("mariner",), MINOR, TDNF, prefixes=("CBL-",), fetched=True),
+    # OSV names CBL-Mariner and its successor Azure Linux one ecosystem, by major: `Azure Linux:2` is
+    # CBL-Mariner 2.0 (AZL- records, from microsoft/AzureLinuxVulnerabilityData).
+    _distribution(
+        "Azure Linux", "rpm", ("azurelinux", "mariner"), Release(parts=1, unscoped=False), TDNF, prefixes=("AZL-",),
+        fetched=True,
+    ),
     _distribution("Wolfi", "apk", ("wolfi",), NO_RELEASE, APK, prefixes=("CGA-",), fetched=True),
     _distribution("Chainguard", "apk", ("chainguard",), NO_RELEASE, APK, prefixes=("CGA-",), fetched=True),
     _distribution("MinimOS", "apk", (), NO_RELEASE, APK),
@@ -109,7 +116,9 @@ DISTRIBUTIONS: tuple[Ecosystem, ...] = (
         "Oracle Linux", "rpm", ("ol",), MAJOR, DNF, since=_YUM_THEN_DNF, derivatives=("ol",), prefixes=("ELSA-",)
     ),
     # Amazon Linux 2 (and the 2018.03 AMI) use yum; 2023 moved to dnf.
-    _distribution("Amazon Linux", "rpm", ("amzn",), MAJOR, YUM, since=((2022, DNF),)),
+    _distribution(
+        "Amazon Linux", "rpm", ("amzn",), MAJOR, YUM, since=((2022, DNF),), prefixes=("ALAS-", "ALAS2-", "ALAS2023-")
+    ),
     _distribution("Photon OS", "rpm", ("photon",), MINOR, TDNF),
     _distribution("openEuler", "rpm", (), NO_RELEASE, None),
     _distribution("Mageia", "rpm", (), NO_RELEASE, None),
@@ -134,7 +143,7 @@ def os_ecosystem(os_info: OSInfo | None) -> str:
     if os_info is None or not os_info.id:
         return ""
     record = distribution(os_info)
-    return os_info.id if record is None else record.release_ecosystem(os_info.version)
+    return os_info.id if record is None else record.release_ecosystem(os_info)
 
 
 def purl_namespace(os_info: OSInfo | None) -> str:

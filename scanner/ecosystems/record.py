@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from scanner.model.types import Category
+from scanner.model.types import Category, OSInfo
 from scanner.versions.base import Scheme
 
 # How an ecosystem's advisories name a package: by its own name and version ("name"); by the source package
@@ -40,15 +40,22 @@ class Release:
     2: `22.04`, `3.19` of `3.19.1`; 0: the ecosystem names no release); `prefix` goes before them (Alpine's
     `v`); a VERSION_ID in `verbatim` is the release as it is (Alpine's `edge`). An advisory release holding a
     part in `excludes` never applies to an image: Ubuntu's `Pro` advisories are for the paid ESM archive.
+    `unscoped` says whether an advisory naming no release (`Debian`) applies to an image whose release is
+    known; families whose advisories always name one (Red Hat's CPE streams, SUSE's products) say no.
+
+    Families whose release is not a VERSION_ID prefix (Red Hat's CPE stream, SUSE's product names) subclass
+    it (scanner/ecosystems/release_rules.py) and override `of` and `applies`.
     """
 
     parts: int = 0
     prefix: str = ""
     verbatim: frozenset[str] = frozenset()
     excludes: frozenset[str] = frozenset()
+    unscoped: bool = True
 
-    def of(self, version_id: str) -> str:
-        """The release an image with this VERSION_ID is in; "" when none can be said."""
+    def of(self, os_info: OSInfo) -> str:
+        """The release an image of this OS is in; "" when none can be said."""
+        version_id = os_info.version
         if version_id in self.verbatim:
             return version_id
         kept = ".".join(version_id.split(".")[: self.parts]) if version_id and self.parts else ""
@@ -102,9 +109,10 @@ class Ecosystem:
     advisory_prefixes: tuple[str, ...] = ()
     archives: tuple[str, ...] = ()
 
-    def release_ecosystem(self, version_id: str) -> str:
-        """The OSV ecosystem of an image with this VERSION_ID: `Debian:12`, or `Red Hat` with no release."""
-        release = self.release.of(version_id)
+    def release_ecosystem(self, os_info: OSInfo) -> str:
+        """The OSV ecosystem of an image of this OS: `Debian:12`, `Red Hat:enterprise_linux:8`, or the bare
+        name (`Wolfi`) where the release is unknown or the ecosystem has none."""
+        release = self.release.of(os_info)
         return f"{self.name}:{release}" if release else self.name
 
     def manager_for(self, version_id: str) -> Manager | None:

@@ -37,14 +37,17 @@ class Field:
     optional: bool = False  # for one: None is a value
     choices: tuple[str, ...] = ()  # for choice
     shown: bool = True  # in the user-facing JSON; False: storage only, kept for the exact round trip
+    # The value of a text field added after documents were stored: a stored document without it loads
+    # with this (None: the field is required).
+    absent: str | None = None
 
     def __post_init__(self) -> None:
         if (self.kind in ("one", "many")) != (self.shape is not None):
             raise TypeError(f"{self.name}: a nested shape goes with the kinds one and many, and only with them")
 
 
-def text(name: str, *, shown: bool = True) -> Field:
-    return Field(name, "text", shown=shown)
+def text(name: str, *, shown: bool = True, absent: str | None = None) -> Field:
+    return Field(name, "text", shown=shown, absent=absent)
 
 
 def count(name: str, *, shown: bool = True) -> Field:
@@ -96,6 +99,7 @@ class Shape(Generic[T]):
         # the stored values with one C-level getter and converts only the few fields that need it.
         self.dump: Callable[[T], dict[str, Any]] = _compile_dump(model.__name__, fields)
         self._take = itemgetter(*params)  # the stored values in the dataclass's parameter order
+        self._absent = {f.name: f.absent for f in fields if f.absent is not None}
         self._loads = tuple((params.index(f.name), load) for f in fields if (load := _load(f)) is not None)
 
     def load(self, data: Mapping[str, Any]) -> T:
@@ -110,7 +114,12 @@ class Shape(Generic[T]):
         return lambda data: self._build(data, loads)
 
     def _build(self, data: Mapping[str, Any], loads: Iterable[tuple[int, Convert]]) -> T:
-        values = list(self._take(data))
+        try:
+            values = list(self._take(data))
+        except KeyError:
+            if not self._absent:
+                raise
+            values = list(self._take({**self._absent, **data}))  # stored before a field was added
         for i, load in loads:
             values[i] = load(values[i])
         return self.model(*values)
@@ -201,6 +210,7 @@ OS: Shape[OSInfo] = Shape(
     text("pretty_name", shown=False),
     texts("id_like", shown=False),
     text("source", shown=False),
+    text("cpe", shown=False, absent=""),  # added after inventories were stored
 )
 
 LAYER: Shape[LayerInfo] = Shape(

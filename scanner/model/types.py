@@ -16,7 +16,9 @@ class OSInfo:
     """The distribution an image is built on, as os-release (or its fallbacks) says.
 
     `id` is os-release ID (lower case: debian, ubuntu, alpine, rhel, almalinux, azurelinux, mariner…);
-    `version` is VERSION_ID (or the best fallback); `codename` is VERSION_CODENAME where known.
+    `version` is VERSION_ID (or the best fallback); `codename` is VERSION_CODENAME where known. `cpe` is
+    the operating system's CPE as the image says it (os-release CPE_NAME, else /etc/system-release-cpe:
+    `cpe:/o:redhat:enterprise_linux:8::baseos`), "" when it says none: Red Hat's advisories are scoped by it.
     """
 
     id: str
@@ -26,6 +28,7 @@ class OSInfo:
     pretty_name: str = ""
     id_like: tuple[str, ...] = ()
     source: str = ""  # the file it came from, e.g. /etc/os-release
+    cpe: str = ""
 
 
 @dataclass(frozen=True)

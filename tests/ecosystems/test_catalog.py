@@ -101,5 +101,5 @@ def test_default_archives_in_their_order() -> None:
     # `acrguard db update --help` lists them, and updates fetch them, in this order.
     assert default_archives() == (
         "Debian", "Ubuntu", "Alpine", "AlmaLinux", "Rocky Linux", "Red Hat", "SUSE", "openSUSE", "Azure Linux",
-        "Mariner", "Wolfi", "Chainguard", "PyPI", "npm", "Go", "Maven", "RubyGems", "NuGet", "crates.io", "Packagist",
+        "Wolfi", "Chainguard", "PyPI", "npm", "Go", "Maven", "RubyGems", "NuGet", "crates.io", "Packagist",
     )  # fmt: skip

@@ -25,13 +25,38 @@ from scanner.model.types import OSInfo
         (OSInfo("alpine", "3.19.1"), "Alpine:v3.19"),
         (OSInfo("alpine", "edge"), "Alpine:edge"),
         (OSInfo("alpine"), "Alpine"),
-        (OSInfo("rhel", "9.3"), "Red Hat"),
-        (OSInfo("centos", "7"), "Red Hat"),
-        (OSInfo("almalinux", "9.4"), "AlmaLinux:9"),
-        (OSInfo("azurelinux", "3.0.20240101"), "Azure Linux:3.0"),
+        (OSInfo("rhel", "9.3"), "Red Hat:enterprise_linux:9"),
+        (OSInfo("rhel", "8.9", cpe="cpe:/o:redhat:enterprise_linux:8::baseos"), "Red Hat:enterprise_linux:8"),
+        (OSInfo("rhel", "7.9", cpe="cpe:/o:redhat:enterprise_linux:7.9:GA:server"), "Red Hat:enterprise_linux:7"),
+        (OSInfo("rhel", "8.6", cpe="cpe:/o:redhat:rhel_eus:8.6::baseos"), "Red Hat:rhel_eus:8.6"),
+        (OSInfo("rhel", "9.4", cpe="cpe:2.3:o:redhat:enterprise_linux:9:*:*:*:*:*:*:*"), "Red Hat:enterprise_linux:9"),
+        (OSInfo("rhel"), "Red Hat"),  # nothing says the release: matched by the base only
+        (OSInfo("centos", "7", cpe="cpe:/o:centos:centos:7"), "Red Hat:enterprise_linux:7"),
+        (OSInfo("centos", "6.10", cpe="cpe:/o:centos:linux:6:GA"), "Red Hat:enterprise_linux:6"),
+        (OSInfo("centos", "7"), "Red Hat:enterprise_linux:7"),
+        (OSInfo("scientific", "7.5"), "Red Hat:enterprise_linux:7"),
+        (OSInfo("almalinux", "9.4", cpe="cpe:/o:almalinux:almalinux:9::baseos"), "AlmaLinux:9"),
+        (OSInfo("rocky", "8.9"), "Rocky Linux:8"),
+        (OSInfo("azurelinux", "3.0.20240101"), "Azure Linux:3"),
+        (OSInfo("azurelinux", "3.0"), "Azure Linux:3"),
+        (OSInfo("mariner", "2.0"), "Azure Linux:2"),
+        (OSInfo("amzn", "2"), "Amazon Linux:2"),
         (OSInfo("amzn", "2023"), "Amazon Linux:2023"),
+        (OSInfo("ol", "8.9"), "Oracle Linux:8"),
         (OSInfo("photon", "5.0"), "Photon OS:5.0"),
-        (OSInfo("sles", "15.5"), "SUSE"),
+        (
+            OSInfo("sles", "15.5", pretty_name="SUSE Linux Enterprise Server 15 SP5"),
+            "SUSE:Linux Enterprise Server 15 SP5",
+        ),
+        (OSInfo("sles", "15.5"), "SUSE:Linux Enterprise Server 15 SP5"),
+        (OSInfo("sles", "15"), "SUSE:Linux Enterprise Server 15"),
+        (
+            OSInfo("sles_sap", "15.5", pretty_name="SUSE Linux Enterprise Server for SAP Applications 15 SP5"),
+            "SUSE:Linux Enterprise Server for SAP Applications 15 SP5",
+        ),
+        (OSInfo("opensuse-leap", "15.5", pretty_name="openSUSE Leap 15.5"), "openSUSE:Leap 15.5"),
+        (OSInfo("opensuse-tumbleweed", "20240101"), "openSUSE:Tumbleweed"),
+        (OSInfo("opensuse", "42.3", pretty_name="openSUSE Leap 42.3"), "openSUSE:Leap 42.3"),
         (OSInfo("wolfi", "20230201"), "Wolfi"),
         (OSInfo("gentoo", "2.15"), "gentoo"),  # unknown: the os-release ID as is, matching nothing
         (OSInfo(""), ""),
@@ -46,7 +71,8 @@ def test_release_matching() -> None:
     assert release_matches("Debian:12", "Debian:12")
     assert not release_matches("Debian:11", "Debian:12")
     assert not release_matches("Debian:12", "Ubuntu:12")
-    assert release_matches("Red Hat:enterprise_linux:9::appstream", "Red Hat")  # no release on one side
+    assert release_matches("Red Hat:enterprise_linux:9::appstream", "Red Hat")  # the image's release unknown
+    assert release_matches("Debian", "Debian:12")  # an advisory naming no release applies, where allowed
     assert not release_matches("Ubuntu:Pro:FIPS:22.04:LTS", "Ubuntu:22.04")
     assert release_matches("Alpine:edge", "Alpine:edge")
 

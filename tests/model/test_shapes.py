@@ -72,3 +72,15 @@ def test_loader_decodes_the_named_fields_with_the_given_functions() -> None:
     assert loaded == PKG and loaded.layer is LAYER_0 and seen == [LAYER.dump(LAYER_0)]
     with pytest.raises(TypeError, match="no field nope"):
         PACKAGE.loader(nope=layer)
+
+
+def test_an_os_stored_before_its_cpe_was_recorded_loads_with_none() -> None:
+    rhel = OSInfo("rhel", "9.4", cpe="cpe:/o:redhat:enterprise_linux:9::baseos")
+    assert OS.load(json.loads(json.dumps(OS.dump(rhel)))) == rhel
+    stored = OS.dump(OS_INFO)
+    del stored["cpe"]
+    assert OS.load(stored) == OS_INFO
+    missing_other = OS.dump(OS_INFO)
+    del missing_other["id"]
+    with pytest.raises(KeyError):
+        OS.load(missing_other)

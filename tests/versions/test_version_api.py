@@ -17,7 +17,7 @@ from scanner.versions import VersionError
 OSV_NAMES = [
     "Debian", "Debian:12", "Ubuntu:22.04:LTS", "Ubuntu:Pro:18.04:LTS", "Alpine:v3.19", "Wolfi", "Chainguard",
     "AlmaLinux:9", "Rocky Linux:9", "Red Hat", "Red Hat:enterprise_linux:9::appstream",
-    "SUSE:Linux Enterprise Server 15 SP5", "openSUSE:Leap 15.5", "Azure Linux:3.0", "Mariner:2.0", "Fedora",
+    "SUSE:Linux Enterprise Server 15 SP5", "openSUSE:Leap 15.5", "Azure Linux:3", "Azure Linux:2", "Fedora",
     "Oracle Linux", "Amazon Linux", "Photon OS:5.0", "PyPI", "npm", "crates.io", "Go", "Maven", "RubyGems", "NuGet",
     "Packagist", "Hex", "Pub",
 ]  # fmt: skip

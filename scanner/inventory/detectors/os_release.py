@@ -3,6 +3,10 @@
 Precedence: `/etc/os-release`, then `/usr/lib/os-release` (as the freedesktop spec says), then the
 older per-distribution files for images that predate os-release (CentOS 5/6, SLES 11, Photon 1…).
 The first file that names a distribution wins. Binaries (e.g. `/bin/busybox`) are not read here.
+
+The OS's CPE is os-release CPE_NAME, else `/etc/system-release-cpe` whichever file named the distribution
+(CentOS 6 has no os-release, RHEL 7's os-release and its system-release-cpe agree): Red Hat scopes its
+advisories by the CPE's product stream.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)*")  # a release number: 12, 12.5, 3.0.202404
 _RELEASE_LINE = re.compile(r"(?P<name>.+?)\s+release\s+(?P<version>\d[\w.]*)", re.IGNORECASE)
 # Debian's VERSION before VERSION_CODENAME existed: "8 (jessie)".
 _PAREN_CODENAME = re.compile(r"\(([a-z]+)\)")
+# A CPE as images write it: `cpe:/o:redhat:enterprise_linux:8::baseos`, `cpe:2.3:o:amazon:amazon_linux:2`.
+# Longer or stranger text is not a CPE and is not kept.
+_CPE = re.compile(r"cpe:[A-Za-z0-9._:/~%*+-]{3,200}")
+SYSTEM_RELEASE_CPE = "/etc/system-release-cpe"
 
 # Distribution names as the release files spell them (lower case prefix) -> os-release ID.
 _NAME_IDS: tuple[tuple[str, str], ...] = (
@@ -124,7 +132,14 @@ def parse_os_release(text: str, source: str) -> OSInfo | None:
         pretty_name=fields.get("PRETTY_NAME", ""),
         id_like=tuple(fields.get("ID_LIKE", "").lower().split()),
         source=source,
+        cpe=_cpe(fields.get("CPE_NAME", "")),
     )
+
+
+def _cpe(text: str) -> str:
+    """The CPE written in `text` (a CPE_NAME value or a system-release-cpe line), "" when it is not one."""
+    candidate = text.strip()
+    return candidate if _CPE.fullmatch(candidate) else ""
 
 
 def _codename(os_id: str, fields: dict[str, str]) -> str:
@@ -199,7 +214,7 @@ def _from_cpe(text: str, source: str) -> OSInfo | None:
     vendor, product = parts[2].lower(), parts[3].lower()
     version = parts[4] if len(parts) > 4 and parts[4] not in ("", "*", "-") else ""
     os_id = _CPE_IDS.get((vendor, product), vendor)
-    return OSInfo(id=os_id, version=version, pretty_name=cpe, source=source) if os_id else None
+    return OSInfo(id=os_id, version=version, pretty_name=cpe, source=source, cpe=_cpe(cpe)) if os_id else None
 
 
 def _from_alpine_release(text: str, source: str) -> OSInfo | None:
@@ -290,7 +305,7 @@ _FALLBACKS: tuple[tuple[str, Callable[[str, str], OSInfo | None]], ...] = (
     ("/etc/system-release", _from_release_line),
     ("/etc/redhat-release", _from_release_line),
     # The CPE has the major version only (centos 6, not 6.10): after the release-line files.
-    ("/etc/system-release-cpe", _from_cpe),
+    (SYSTEM_RELEASE_CPE, _from_cpe),
     ("/etc/lsb-release", _from_lsb_release),
     ("/etc/debian_version", _from_debian_version),
 )
@@ -303,7 +318,7 @@ MAX_RELEASE_FILE = 64 * 1024
 
 class OSReleaseDetector(FixedPathDetector):
     name = "os-release"
-    version = 1
+    version = 2
     group = "os"
     paths = frozenset(REQUIRED_PATHS)
 
@@ -317,6 +332,14 @@ class OSReleaseDetector(FixedPathDetector):
         return found
 
     def _identify(self, texts: dict[str, str]) -> Extraction:
+        found = self._first_named(texts)
+        if found.os is not None and not found.os.cpe and SYSTEM_RELEASE_CPE in texts:
+            cpe = _cpe(_first_line(texts[SYSTEM_RELEASE_CPE]))
+            if cpe:
+                found.os = replace(found.os, cpe=cpe)
+        return found
+
+    def _first_named(self, texts: dict[str, str]) -> Extraction:
         warnings: list[Warning_] = []
         for path in OS_RELEASE_PATHS:
             if path not in texts:

@@ -101,6 +101,7 @@ def test_full_fields_from_fixture() -> None:
         pretty_name="AlmaLinux 8.4 (Electric Cheetah)",
         id_like=("rhel", "centos", "fedora"),
         source="/etc/os-release",
+        cpe="cpe:/o:almalinux:almalinux:8.4:GA",
     )
 
 
@@ -113,13 +114,82 @@ def test_full_fields_from_fixture() -> None:
         ("ubuntu", "Ubuntu:20.04"),
         ("almalinux", "AlmaLinux:8"),
         ("rockylinux", "Rocky Linux:8"),
-        ("azurelinux", "Azure Linux:3.0"),
-        ("mariner", "Mariner:1.0"),
+        ("azurelinux", "Azure Linux:3"),
+        ("mariner", "Azure Linux:1"),
+        ("redhat", "Red Hat:enterprise_linux:7"),
+        ("centos", "Red Hat:enterprise_linux:8"),
+        ("centos5", "Red Hat:enterprise_linux:5"),
+        ("centos6", "Red Hat:enterprise_linux:6"),
+        ("scientific6", "Red Hat:enterprise_linux:6"),
+        ("sles", "SUSE:Linux Enterprise Server 15 SP2"),
+        ("opensuse-leap", "openSUSE:Leap 15.2"),
+        ("amazon", "Amazon Linux:2"),
+        ("oraclelinux", "Oracle Linux:8"),
     ],
 )
 def test_ecosystem_of_fixture(fixture: str, ecosystem: str) -> None:
     result = OSReleaseDetector().extract(tree(FIXTURES / fixture), DetectContext())
     assert os_ecosystem(result.os) == ecosystem
+
+
+RPM_RELEASES = Path(__file__).parents[2] / "fixtures" / "os" / "rpm-release"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "os_id", "version", "cpe", "ecosystem"),
+    [
+        # CentOS 6: no os-release; centos-release names it, system-release-cpe gives the CPE.
+        ("centos6", "centos", "6.10", "cpe:/o:centos:linux:6:GA", "Red Hat:enterprise_linux:6"),
+        ("centos7", "centos", "7", "cpe:/o:centos:centos:7", "Red Hat:enterprise_linux:7"),
+        ("rhel7", "rhel", "7.3", "cpe:/o:redhat:enterprise_linux:7.3:GA:server", "Red Hat:enterprise_linux:7"),
+        ("rhel9", "rhel", "9.4", "cpe:/o:redhat:enterprise_linux:9::baseos", "Red Hat:enterprise_linux:9"),
+        ("alma9", "almalinux", "9.4", "cpe:/o:almalinux:almalinux:9::baseos", "AlmaLinux:9"),
+        ("rocky9", "rocky", "9.3", "cpe:/o:rocky:rocky:9::baseos", "Rocky Linux:9"),
+        ("sles15sp1", "sles", "15.1", "cpe:/o:suse:sles:15:sp1", "SUSE:Linux Enterprise Server 15 SP1"),
+        ("sles15sp2", "sles", "15.2", "cpe:/o:suse:sles:15:sp2", "SUSE:Linux Enterprise Server 15 SP2"),
+        ("leap151", "opensuse-leap", "15.1", "cpe:/o:opensuse:leap:15.1", "openSUSE:Leap 15.1"),
+        ("leap152", "opensuse-leap", "15.2", "cpe:/o:opensuse:leap:15.2", "openSUSE:Leap 15.2"),
+        ("tumbleweed", "opensuse-tumbleweed", "20220412", "cpe:/o:opensuse:tumbleweed:20220412", "openSUSE:Tumbleweed"),
+        ("azurelinux3", "azurelinux", "3.0", "", "Azure Linux:3"),
+        ("mariner2", "mariner", "2.0", "", "Azure Linux:2"),
+    ],
+)
+def test_rpm_release_fixture(fixture: str, os_id: str, version: str, cpe: str, ecosystem: str) -> None:
+    result = OSReleaseDetector().extract(wanted_only(RPM_RELEASES / fixture), DetectContext())
+    assert result.os is not None
+    assert (result.os.id, result.os.version, result.os.cpe) == (os_id, version, cpe)
+    assert os_ecosystem(result.os) == ecosystem
+
+
+def test_system_release_cpe_is_read_when_os_release_names_no_cpe() -> None:
+    found = detect(
+        {
+            "/etc/os-release": b'ID="rhel"\nVERSION_ID="8.6"\n',
+            "/etc/system-release-cpe": b"cpe:/o:redhat:rhel_eus:8.6::baseos\n",
+        }
+    )
+    assert found.os is not None and found.os.cpe == "cpe:/o:redhat:rhel_eus:8.6::baseos"
+    assert os_ecosystem(found.os) == "Red Hat:rhel_eus:8.6"
+
+
+def test_os_release_cpe_name_wins_over_system_release_cpe() -> None:
+    found = detect(
+        {
+            "/etc/os-release": b'ID="rhel"\nVERSION_ID="8.9"\nCPE_NAME="cpe:/o:redhat:enterprise_linux:8::baseos"\n',
+            "/etc/system-release-cpe": b"cpe:/o:redhat:enterprise_linux:8.9:ga\n",
+        }
+    )
+    assert found.os is not None and found.os.cpe == "cpe:/o:redhat:enterprise_linux:8::baseos"
+
+
+@pytest.mark.parametrize(
+    "cpe",
+    ["not a cpe", "cpe:/o:redhat:enterprise linux:8", "cpe:" + "x" * 300, "cpe:/o:redhat:\u00e9:8", "cpe:"],
+)
+def test_a_cpe_that_is_not_one_is_not_kept(cpe: str) -> None:
+    found = detect({"/etc/os-release": f'ID=rhel\nVERSION_ID=9.2\nCPE_NAME="{cpe}"\n'.encode()})
+    assert found.os is not None and found.os.cpe == ""
+    assert os_ecosystem(found.os) == "Red Hat:enterprise_linux:9"
 
 
 # ---- required()

@@ -333,7 +333,7 @@ def test_sqlite_licence_vendor_and_common_fields(mariner_bytes: bytes) -> None:
         (e["license"], e["vendor"]) for e in expected
     ]
     for pkg in out.packages:
-        assert (pkg.kind, pkg.ecosystem, pkg.locations) == ("rpm", "Mariner:2.0", (SQLITE,))
+        assert (pkg.kind, pkg.ecosystem, pkg.locations) == ("rpm", "Azure Linux:2", (SQLITE,))
         assert "modularitylabel" not in meta(pkg)  # no package in this database has one
 
 
@@ -366,7 +366,7 @@ def test_curl_matches_go_rpmdb_detail(mariner_bytes: bytes) -> None:
     assert curl == RawPackage(
         name="curl",
         version=f"{detail['version']}-{detail['release']}",
-        ecosystem="Mariner:2.0",
+        ecosystem="Azure Linux:2",
         purl="pkg:rpm/mariner/curl@7.76.0-6.cm2?arch=x86_64&distro=mariner-2.0",
         source_name="curl",
         source_version="7.76.0-6.cm2",
