@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from scanner.ecosystems.record import AdvisoryNames, Ecosystem, Manager, Release
-from scanner.ecosystems.release_rules import OpenSuseRelease, RedHatStream, SuseProduct
+from scanner.ecosystems.release_rules import AmazonRelease, OpenSuseRelease, RedHatStream, SuseProduct
 from scanner.model.types import OSInfo
 from scanner.versions import schemes
 from scanner.versions.base import Scheme
@@ -117,7 +117,8 @@ DISTRIBUTIONS: tuple[Ecosystem, ...] = (
     ),
     # Amazon Linux 2 (and the 2018.03 AMI) use yum; 2023 moved to dnf.
     _distribution(
-        "Amazon Linux", "rpm", ("amzn",), MAJOR, YUM, since=((2022, DNF),), prefixes=("ALAS-", "ALAS2-", "ALAS2023-")
+        "Amazon Linux", "rpm", ("amzn",), AmazonRelease(), YUM, since=((2022, DNF),),
+        prefixes=("ALAS-", "ALAS2-", "ALAS2023-"),
     ),
     _distribution("Photon OS", "rpm", ("photon",), MINOR, TDNF),
     _distribution("openEuler", "rpm", (), NO_RELEASE, None),

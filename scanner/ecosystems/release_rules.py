@@ -145,3 +145,19 @@ class OpenSuseRelease(Release):
     def applies(self, advisory: Sequence[str], image: Sequence[str]) -> bool:
         release, named = ":".join(image), ":".join(advisory)
         return named in (release, f"{release} NonFree")
+
+
+# The Amazon Linux AMI (AL1) writes its VERSION_ID as year.month (2017.09, 2018.03); its advisories (`ALAS-`
+# ids) are for one release, which Amazon and every feed call 1.
+_AMI_VERSION = re.compile(r"20(?:1[0-9]|2[01])\.[0-9]{2}")
+
+
+@dataclass(frozen=True)
+class AmazonRelease(Release):
+    """Amazon Linux: the major of VERSION_ID (`2`, `2023`), except the AMI's year.month versions, which are
+    release `1` as the ALAS feed names it."""
+
+    parts: int = 1
+
+    def of(self, os_info: OSInfo) -> str:
+        return "1" if _AMI_VERSION.fullmatch(os_info.version) else super().of(os_info)

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from scanner.ecosystems.catalog import advisory_prefixes
 from scanner.vulndb.osv_import import import_sources
 from tests.e2e.conftest import FIXTURES
 from tests.ocibuild import Entry, Image, Layer, layer_tar, write_layout
@@ -55,9 +54,6 @@ ORACLE_SUPPORT_PRODUCT="Oracle Linux"
 ORACLE_SUPPORT_PRODUCT_VERSION={v}
 """
 WOLFI_OS_RELEASE = (FIXTURES / "os" / "grype-distro" / "os" / "wolfi" / "etc" / "os-release").read_text()
-# Whether findings of ALAS errata can name their CVEs: the findings read a distribution advisory's `related`
-# CVEs by its id prefix, which the Amazon Linux ecosystem record has to declare.
-ALAS_PREFIX_KNOWN = any(p.startswith("ALAS") for p in advisory_prefixes("os"))
 
 
 def ol(version: str) -> str:
@@ -113,7 +109,6 @@ def test_amazon_linux_2_below_the_fix_and_at_it(acrguard: Any, vendor_db: Path) 
     assert doc["status"] == "Unhealthy"
 
 
-@pytest.mark.skipif(not ALAS_PREFIX_KNOWN, reason="the Amazon Linux ecosystem declares no ALAS advisory prefix yet")
 def test_amazon_linux_findings_name_the_alas_cves(acrguard: Any, vendor_db: Path) -> None:
     ref = rpm_image(
         {"etc/os-release": AL2_OS_RELEASE},
@@ -139,8 +134,7 @@ def test_amazon_linux_2023_below_the_fix_and_never_al2_advisories(acrguard: Any,
     assert rsyslog["package"]["ecosystem"] == "Amazon Linux:2023"
     assert rsyslog["fixed_version"] == "8.2204.0-3.amzn2023.0.2"
     assert rsyslog["severity"] == "High"
-    if ALAS_PREFIX_KNOWN:
-        assert rsyslog["aliases"] == ["CVE-2014-3634", "CVE-2022-24903"]
+    assert rsyslog["aliases"] == ["CVE-2014-3634", "CVE-2022-24903"]
 
     fixed = rpm_image(
         {"etc/os-release": AL2023_OS_RELEASE}, [Rpm("rsyslog", "8.2204.0", "3.amzn2023.0.2", source="rsyslog")]

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from scanner.ecosystems.catalog import advisory_prefixes, release_matches
+from scanner.ecosystems.distributions import os_ecosystem
 from scanner.ecosystems.release_rules import cpe_parts, sle_release
+from scanner.model.types import OSInfo
 
 
 @pytest.mark.parametrize(
@@ -143,3 +145,17 @@ def test_cpe_parts_of_image_content(cpe: str, parts: tuple[str, str, str]) -> No
 def test_distribution_advisory_prefixes_include_amazon_and_azure_linux() -> None:
     prefixes = set(advisory_prefixes("os"))
     assert {"ALAS-", "ALAS2-", "ALAS2023-", "AZL-", "RHSA-", "SUSE-", "openSUSE-", "ELSA-"} <= prefixes
+
+
+@pytest.mark.parametrize(
+    ("version_id", "ecosystem"),
+    [
+        ("2", "Amazon Linux:2"),
+        ("2023", "Amazon Linux:2023"),
+        ("2018.03", "Amazon Linux:1"),
+        ("2017.09", "Amazon Linux:1"),
+    ],
+)
+def test_amazon_linux_releases_as_the_alas_feed_names_them(version_id: str, ecosystem: str) -> None:
+    # The AMI (AL1) says year.month; its ALAS- advisories are release 1.
+    assert os_ecosystem(OSInfo("amzn", version_id)) == ecosystem
