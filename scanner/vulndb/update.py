@@ -26,7 +26,7 @@ from scanner.vulndb.download import fetch
 from scanner.vulndb.errors import FeedError
 from scanner.vulndb.osv_import import Importer, ImportResult
 from scanner.vulndb.readers import is_advisory_file, iter_zip
-from scanner.vulndb.sqlite_db import check_format
+from scanner.vulndb.sqlite_db import OutdatedFormatError, check_format
 
 DEFAULT_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
 # The archives of the ecosystems whose records name one (scanner.ecosystems), in their order.
@@ -80,9 +80,9 @@ def _held(db_path: Path) -> dict[str, tuple[str | None, str | None, int]]:
     return {name: (etag, last_modified, count) for name, etag, last_modified, count in rows}
 
 
-def _copy_aside(db_path: Path) -> Path:
+def _copy_aside(db_path: Path, *, fresh: bool = False) -> Path:
     aside = db_path.with_name(f".{db_path.name}.update-{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    if not db_path.is_file():
+    if fresh or not db_path.is_file():
         return aside
     try:
         source = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
@@ -127,7 +127,10 @@ def update(
     root = base_url(base)
     report = UpdateReport(db_path)
     with writer_lock(db_path):
-        held = _held(db_path)
+        try:
+            held, rebuild = _held(db_path), False
+        except OutdatedFormatError:  # written by an older acrguard: rebuilt from the feeds, as if new
+            held, rebuild = {}, True
         aside: Path | None = None
         writer: DatabaseWriter | None = None
         try:
@@ -143,7 +146,7 @@ def update(
                             # is far likelier than an ecosystem without a single advisory.
                             raise FeedError(f"{url}: archive holds no records; keeping the {count} held")
                         if writer is None:
-                            aside = _copy_aside(db_path)
+                            aside = _copy_aside(db_path, fresh=rebuild)
                             writer = DatabaseWriter(aside, scratch=True)
                         result = Importer(writer).import_items(
                             name,
