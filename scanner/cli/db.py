@@ -145,6 +145,15 @@ def _run_info(chosen: str | None, output: str, max_age_days: int) -> int:
     return EXIT_OK
 
 
+CELL_CHARS = 100  # an ecosystem string is the feed's: as long as it likes
+
+
+def _cell(text: str) -> str:
+    """Feed text made safe for a terminal: control characters shown as `?`, bounded in length."""
+    shown = "".join(c if c.isprintable() else "?" for c in text[: CELL_CHARS + 1])
+    return shown if len(shown) <= CELL_CHARS else shown[: CELL_CHARS - 1] + "…"
+
+
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: frozenset[int]) -> list[str]:
     """Columns as wide as their widest cell, numbers (the `right` columns) aligned right, the last one ragged."""
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
@@ -185,7 +194,7 @@ def _info_table(facts: dict[str, Any]) -> list[str]:
             ("ECOSYSTEM", "RECORDS", "FEED DATE", "SOURCES"),
             [
                 (
-                    e["ecosystem"],
+                    _cell(e["ecosystem"]),
                     f"{e['records']:,}",
                     e["feed_date"] or "-",
                     ", ".join(e["sources"]) + (" (selection)" if e["selection"] else ""),

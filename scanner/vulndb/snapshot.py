@@ -37,8 +37,9 @@ class Part:
     selection: bool  # a few records picked from the feed, not all it has for any release
     # The feed's date: the upstream commit the files were copied at (SOURCES.md names it; the date is its
     # committer date). The files cannot say it: their mtime is when acrguard was installed, secdb documents carry
-    # no date, and Go's data/osv records all have `modified: 0001-01-01T00:00:00Z`.
-    feed_date: str
+    # no date, and Go's data/osv records all have `modified: 0001-01-01T00:00:00Z`. None: the newest plausible
+    # record date (records copied from osv.dev's archives carry real ones), else the files' mtime.
+    feed_date: str | None = None
 
 
 # The directories of the snapshot imported (the schema next to them is not a record), one row each; a new

@@ -154,3 +154,23 @@ def test_an_old_database_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert run_cli(["db", "info", "--db", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "format 1" in err and "run `acrguard db update` to rebuild it" in err
+
+
+def test_a_hostile_ecosystem_string_is_shown_safely(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.vulndb.feedtools import load_record
+
+    record = load_record(GOLANG / "osv" / "GO-2022-0617.json")  # a real entry, its ecosystem rewritten
+    record.pop("withdrawn", None)
+    for entry in record["affected"]:
+        entry["package"]["ecosystem"] = "Go:\x1b[2J" + "x" * 500
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    (feed / "GO-2022-0617.json").write_text(json.dumps(record))
+    db = str(tmp_path / "v.sqlite")
+    assert run_cli(["db", "import", str(feed), "--db", db]) == 0
+    capsys.readouterr()
+    assert run_cli(["db", "info", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert max(len(line) for line in out.splitlines()) < 250
+    assert "Go:?[2Jxxx" in out
