@@ -7,6 +7,8 @@ problems are not errors: they are counted, and the first few named on stderr as 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import sys
 from typing import Any
 
@@ -34,6 +36,11 @@ def add_db_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         "osv.dev's all.zip, a file, or an http(s) URL",
     )
     imp.add_argument("--db", help=DB_HELP)
+    imp.add_argument(
+        "--selection",
+        action="store_true",
+        help="the sources hold only a selection of their feeds: finding nothing in them proves nothing",
+    )
 
     upd = commands.add_parser(
         "update", help="download the osv.dev ecosystem archives and vendor feeds (ALAS, ELSA, Wolfi) that changed"
@@ -61,6 +68,7 @@ def add_db_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     info = commands.add_parser("info", help="list the sources and records of the database a scan would use")
     info.add_argument("--db", help="database file (default: as a scan chooses, the bundled snapshot last)")
+    info.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
 
 
 def run_db(args: argparse.Namespace, settings: Settings) -> int:
@@ -69,7 +77,7 @@ def run_db(args: argparse.Namespace, settings: Settings) -> int:
         return _run_import(args, db)
     if args.db_command == "update":
         return _run_update(args, db, args.base_url or settings.osv_base_url)
-    return _run_info(db)
+    return _run_info(db, args.format, settings.feed_max_age_days)
 
 
 def _warn(result: ImportResult) -> None:
@@ -94,7 +102,7 @@ def _summary(result: ImportResult) -> str:
 
 def _run_import(args: argparse.Namespace, db: str | None) -> int:
     path = writable_db_path(db)
-    for result in import_sources(path, args.sources):
+    for result in import_sources(path, args.sources, selection=args.selection):
         _warn(result)
         sys.stdout.write(_summary(result) + "\n")
     sys.stdout.write(f"database: {path}\n")
@@ -118,22 +126,99 @@ def _run_update(args: argparse.Namespace, db: str | None, base_url: str | None) 
     return EXIT_OK
 
 
-def _run_info(chosen: str | None) -> int:
+def stale_feeds(sources: list[dict[str, Any]], max_age_days: int, now: dt.datetime) -> list[dict[str, Any]]:
+    """The sources whose feed date is more than `max_age_days` before `now` (none when it is 0 or less)."""
+    if max_age_days <= 0:
+        return []
+    stale = []
+    for source in sources:
+        if not source["feed_date"]:
+            continue
+        date = dt.datetime.strptime(source["feed_date"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        age = (now - date).days
+        if age > max_age_days:
+            stale.append({"source": source["name"], "feed_date": source["feed_date"], "age_days": age})
+    return stale
+
+
+def _run_info(chosen: str | None, output: str, max_age_days: int) -> int:
     with SqliteVulnDatabase.open(scan_db_path(chosen)) as db:
         facts = db.describe()
+    stale = stale_feeds(facts["sources"], max_age_days, dt.datetime.now(dt.UTC))
+    for feed in stale:
+        sys.stderr.write(
+            f"acrguard: warning: feed {feed['source']} is dated {feed['feed_date']}, {feed['age_days']:,} days "
+            f"old (over {env_name('feed_max_age_days')}={max_age_days}): run `acrguard db update`\n"
+        )
+    if output == "json":
+        document = {**facts, "feed_max_age_days": max_age_days, "stale_feeds": stale}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return EXIT_OK
+    sys.stdout.write("\n".join(_info_table(facts)) + "\n")
+    return EXIT_OK
+
+
+CELL_CHARS = 100  # an ecosystem string is the feed's: as long as it likes
+
+
+def _cell(text: str) -> str:
+    """Feed text made safe for a terminal: control characters shown as `?`, bounded in length."""
+    shown = "".join(c if c.isprintable() else "?" for c in text[: CELL_CHARS + 1])
+    return shown if len(shown) <= CELL_CHARS else shown[: CELL_CHARS - 1] + "…"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: frozenset[int]) -> list[str]:
+    """Columns as wide as their widest cell, numbers (the `right` columns) aligned right, the last one ragged."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        parts = [
+            cell.rjust(width) if i in right else (cell if i == len(cells) - 1 else cell.ljust(width))
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts)
+
+    return [line(header), *(line(row) for row in rows)]
+
+
+def _info_table(facts: dict[str, Any]) -> list[str]:
     sources: list[dict[str, Any]] = facts["sources"]
     out = [f"database: {facts['path']} (format {facts['format_version']})"]
     if sources:
-        width = max(len("SOURCE"), *(len(s["name"]) for s in sources))
-        out.append(f"{'SOURCE':<{width}}  {'IMPORTED AT':<20}  {'RECORDS':>9}  {'SKIPPED':>8}  KIND")
-        for s in sources:
-            out.append(
-                f"{s['name']:<{width}}  {s['imported_at']:<20}  {s['record_count']:>9,}  "
-                f"{s['skipped_count']:>8,}  {s['kind']}"
-            )
+        out += _table(
+            ("SOURCE", "IMPORTED AT", "FEED DATE", "RECORDS", "SKIPPED", "KIND"),
+            [
+                (
+                    s["name"],
+                    s["imported_at"],
+                    s["feed_date"] or "-",
+                    f"{s['record_count']:,}",
+                    f"{s['skipped_count']:,}",
+                    s["kind"] + (" (selection of its feed)" if s["selection"] else ""),
+                )
+                for s in sources
+            ],
+            frozenset({3, 4}),
+        )
+    ecosystems: list[dict[str, Any]] = facts["ecosystems"]
+    if ecosystems:
+        out.append("")
+        out += _table(
+            ("ECOSYSTEM", "RECORDS", "FEED DATE", "SOURCES"),
+            [
+                (
+                    _cell(e["ecosystem"]),
+                    f"{e['records']:,}",
+                    e["feed_date"] or "-",
+                    ", ".join(e["sources"]) + (" (selection)" if e["selection"] else ""),
+                )
+                for e in ecosystems
+            ],
+            frozenset({1}),
+        )
+        out.append("")
     out.append(
         f"total: {facts['total_records']:,} records ({facts['withdrawn_records']:,} withdrawn) "
         f"from {len(sources)} source{'s' if len(sources) != 1 else ''}"
     )
-    sys.stdout.write("\n".join(out) + "\n")
-    return EXIT_OK
+    return out

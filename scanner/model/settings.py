@@ -468,6 +468,14 @@ class Settings:
         "the server `db update` (and its timer) fetches the osv.dev archives from (default osv.dev's)",
         _verbatim,
     )
+    # osv.dev republishes the big ecosystems' archives several times a day and the update timer runs every 6 h:
+    # a week without a newer feed is a broken update, not a quiet feed, yet short enough to matter for a scan.
+    feed_max_age_days: int = _declare(
+        "ACRGUARD_FEED_MAX_AGE_DAYS",
+        7,
+        "`db info` warns about a feed whose own date is more than this many days old (default 7; 0: never)",
+        _whole("days"),
+    )
     db_ecosystems: tuple[str, ...] = _declare(
         "ACRGUARD_DB_ECOSYSTEMS",
         (),

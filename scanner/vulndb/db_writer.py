@@ -9,13 +9,18 @@ source that fails half-way leaves the database as it was. Rules:
 * a record the source used to provide but no longer does is removed (the source is the authority for what it
   lists); records another source provided are left alone;
 * Alpine secdb rows are kept per (release, repository) and the ALPINE-<CVE> records rebuilt from all rows of each
-  CVE touched, so v3.10 and v3.11 imported on different days still make one record.
+  CVE touched, so v3.10 and v3.11 imported on different days still make one record;
+* when a source's session finishes, the `coverage` rows of every source whose records it changed (itself, the
+  sources whose records it replaced, the secdb-built records) are recomputed from `record_ecosystems`;
+* the source's feed date is the first of: the date the caller declares, the HTTP Last-Modified, the newest
+  plausible record date, the newest document date (sqlite_db's module docstring says why).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import email.utils
 import fcntl
 import json
 import sqlite3
@@ -26,9 +31,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from scanner.ecosystems.catalog import base_ecosystem
 from scanner.vulndb import secdb
 from scanner.vulndb.errors import FeedError
-from scanner.vulndb.sqlite_db import APPLICATION_ID, DDL, FORMAT_VERSION, check_format, index_entries, modified_key
+from scanner.vulndb.sqlite_db import (
+    APPLICATION_ID,
+    DDL,
+    FORMAT_VERSION,
+    check_format,
+    index_entries,
+    modified_key,
+    plausible_date,
+    record_ecosystems,
+)
 
 SECDB_SOURCE = "alpine-secdb"  # the `source` of records built from secdb rows (they have no single source)
 
@@ -39,6 +54,18 @@ def _compact(value: Any) -> str:
 
 def utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _latest_plausible() -> str:
+    """The newest date a feed may claim: a day after now (clocks differ; a feed dated later is not believed)."""
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    key = modified_key(tomorrow)
+    assert key is not None
+    return key
+
+
+def _rfc3339_seconds(key: str) -> str:
+    return f"{key[:19]}Z" if key else ""
 
 
 @dataclass
@@ -60,12 +87,33 @@ class SourceSession:
     secdb_units: set[tuple[str, str]] = field(default_factory=set)
     touched_cves: set[str] = field(default_factory=set)
     finished: bool = False
+    # Whose `coverage` rows this session changed (recomputed at finish): records.source values.
+    changed_sources: set[str] = field(default_factory=set)
+    # Feed-date evidence (modified_keys): the newest plausible record date and document date seen.
+    newest_record: str = ""
+    newest_document: str = ""
+    latest_plausible: str = field(default_factory=_latest_plausible)
+
+    def note_item(self, date: str | None) -> None:
+        """A document of the source was read, dated `date` (its file's mtime, its zip entry's time)."""
+        key = modified_key(date) if date else None
+        if key is not None and plausible_date(key, self.latest_plausible) and key > self.newest_document:
+            self.newest_document = key
 
     def add_record(self, record: dict[str, Any], modified: str) -> bool:
         """Store a schema-valid record whose normalised `modified` is given; False if a newer copy is kept."""
         record_id: str = record["id"]
         self.seen.add(record_id)
+        for key in (modified, self._published(record)):
+            if plausible_date(key, self.latest_plausible) and key is not None and key > self.newest_record:
+                self.newest_record = key
         return self._store(record, modified, self.name, derived=False)
+
+    @staticmethod
+    def _published(record: dict[str, Any]) -> str | None:
+        # Go's vulndb writes `modified: 0001-01-01T00:00:00Z` on every record; `published` is real.
+        published = record.get("published")
+        return modified_key(published) if isinstance(published, str) else None
 
     def _store(self, record: dict[str, Any], modified: str, source: str, *, derived: bool) -> bool:
         conn = self.conn
@@ -79,6 +127,8 @@ class SourceSession:
                     self.stats.kept += 1
                 return False
             self._unindex(record_id)
+            self.changed_sources.add(stored_source)
+        self.changed_sources.add(source)
         withdrawn = record.get("withdrawn")
         withdrawn = withdrawn if isinstance(withdrawn, str) and withdrawn else None
         head = {key: value for key, value in record.items() if key != "affected"}
@@ -86,10 +136,15 @@ class SourceSession:
             "INSERT OR REPLACE INTO records (id, modified, withdrawn, source, json, head) VALUES (?, ?, ?, ?, ?, ?)",
             (record_id, modified, withdrawn, source, _compact(record), _compact(head)),
         )
-        if withdrawn is None:  # a withdrawn record is kept (by_id, db info) but never found by lookup
+        if withdrawn is None:  # a withdrawn record is kept (by_id, db info) but never found by lookup or coverage
+            indexed = index_entries(record)
             conn.executemany(
                 "INSERT INTO affected_index (base_ecosystem, name_key, record_id, entries) VALUES (?, ?, ?, ?)",
-                [(eco, name, record_id, _compact(entries)) for (eco, name), entries in index_entries(record).items()],
+                [(eco, name, record_id, _compact(entries)) for (eco, name), entries in indexed.items()],
+            )
+            conn.executemany(
+                "INSERT INTO record_ecosystems (ecosystem, record_id) VALUES (?, ?)",
+                [(ecosystem, record_id) for ecosystem in record_ecosystems(indexed)],
             )
         aliases = {a for a in record.get("aliases") or () if isinstance(a, str) and a and a != record_id}
         conn.executemany(
@@ -102,8 +157,12 @@ class SourceSession:
     def _unindex(self, record_id: str) -> None:
         self.conn.execute("DELETE FROM affected_index WHERE record_id = ?", (record_id,))
         self.conn.execute("DELETE FROM aliases WHERE record_id = ?", (record_id,))
+        self.conn.execute("DELETE FROM record_ecosystems WHERE record_id = ?", (record_id,))
 
     def _delete(self, record_id: str) -> None:
+        row = self.conn.execute("SELECT source FROM records WHERE id = ?", (record_id,)).fetchone()
+        if row is not None:
+            self.changed_sources.add(row[0])
         self._unindex(record_id)
         self.conn.execute("DELETE FROM records WHERE id = ?", (record_id,))
 
@@ -175,6 +234,49 @@ class SourceSession:
             self.finished = True
             self._prune()
             self._rebuild_secdb_records()
+            if self.secdb_units or self.touched_cves:
+                # Units moving between sources change the `feeds` of the secdb-built rows, even with no record
+                # rebuilt.
+                self.changed_sources.add(SECDB_SOURCE)
+            self.changed_sources.add(self.name)  # a source that now lists nothing has no rows left
+            for source in sorted(self.changed_sources):
+                self._materialise(source)
+
+    def _materialise(self, source: str) -> None:
+        """Recompute the `coverage` rows of one records.source."""
+        conn = self.conn
+        conn.execute("DELETE FROM coverage WHERE source = ?", (source,))
+        groups = conn.execute(
+            "SELECT e.ecosystem, count(*), max(r.modified) FROM records r "
+            "JOIN record_ecosystems e ON e.record_id = r.id WHERE r.source = ? GROUP BY e.ecosystem",
+            (source,),
+        ).fetchall()
+        rows = []
+        for ecosystem, count, newest in groups:
+            if source == SECDB_SOURCE:  # built from secdb rows: they come from the sources of that release's rows
+                release = ecosystem.partition(":")[2]
+                feeds = sorted(
+                    name
+                    for (name,) in conn.execute("SELECT DISTINCT source FROM secdb_units WHERE release = ?", (release,))
+                )
+            else:
+                feeds = [source]
+            rows.append((source, ecosystem, base_ecosystem(ecosystem), count, newest, _compact(feeds)))
+        conn.executemany(
+            "INSERT INTO coverage (source, ecosystem, base_ecosystem, records, newest, feeds) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def feed_date(self, declared: str | None, last_modified: str | None) -> str:
+        """The feed's own date (RFC 3339, "" when nothing dates it), by the rule of the module docstring."""
+        key = modified_key(declared) if declared else None
+        if key is not None:
+            return _rfc3339_seconds(key)
+        key = modified_key(last_modified) if last_modified else None
+        if plausible_date(key, self.latest_plausible) and key is not None:
+            return _rfc3339_seconds(key)
+        return _rfc3339_seconds(self.newest_record or self.newest_document)
 
 
 @dataclass(frozen=True)
@@ -185,7 +287,9 @@ class SourceRow:
     record_count: int
     skipped_count: int
     etag: str | None = None
-    last_modified: str | None = None
+    last_modified: str | None = None  # RFC 3339 or an HTTP date, as the response sent it
+    selection: bool = False  # holds only a selection of its feed
+    feed_date: str | None = None  # RFC 3339: the feed's date when the caller knows it (else found by the rule)
 
 
 class DatabaseWriter:
@@ -195,6 +299,7 @@ class DatabaseWriter:
         """`scratch`: the file is a copy being built aside, to be renamed over the real one or deleted: no rollback
         journal on disk and no fsync per commit (the caller syncs once before the rename)."""
         self.path = path
+        self._session: SourceSession | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(path, isolation_level=None)
@@ -249,7 +354,7 @@ class DatabaseWriter:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise FeedError(f"{self.path}: cannot start a transaction ({exc})") from exc
-        session = SourceSession(self.conn, name)
+        session = self._session = SourceSession(self.conn, name)
         try:
             yield session
             session.finish()
@@ -260,6 +365,8 @@ class DatabaseWriter:
         except BaseException:
             self._rollback()
             raise
+        finally:
+            self._session = None
 
     def _rollback(self) -> None:
         # After some hard errors SQLite has already rolled back: then there is nothing left to roll back.
@@ -267,10 +374,14 @@ class DatabaseWriter:
             self.conn.execute("ROLLBACK")
 
     def record_source(self, row: SourceRow) -> None:
-        """The sources row; call inside `source(...)` so that it commits with the records."""
+        """The sources row; call inside `source(...)`, after `session.finish()`, so that it commits with the
+        records and its feed date sees them all."""
+        session = self._session
+        if session is None or session.name != row.name:
+            raise FeedError(f"{self.path}: source {row.name} recorded outside its own import session")
         self.conn.execute(
             "INSERT OR REPLACE INTO sources (name, kind, location, imported_at, record_count, skipped_count, etag, "
-            "last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "last_modified, selection, feed_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row.name,
                 row.kind,
@@ -280,8 +391,22 @@ class DatabaseWriter:
                 row.skipped_count,
                 row.etag,
                 row.last_modified,
+                int(row.selection),
+                session.feed_date(row.feed_date, _http_date(row.last_modified)),
             ),
         )
+
+
+def _http_date(value: str | None) -> str | None:
+    """An HTTP date (`Fri, 04 Dec 2026 10:00:00 GMT`) as RFC 3339; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    when = when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)  # `-0000`: UTC, says RFC 5322
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @contextmanager

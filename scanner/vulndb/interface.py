@@ -34,10 +34,13 @@ class VulnDatabase(Protocol):
 
     def coverage(self, ecosystem: str) -> Coverage:
         """How many non-withdrawn records apply to this ecosystem and its release (`Debian:12`: those for
-        `Debian:12`, not `Debian:11`; `PyPI`: all), the newest one's `modified`, and whether they all come
-        from selections of their feeds."""
+        `Debian:12`, not `Debian:11`; `PyPI`: all; each record once, however many of its entries apply), the
+        newest date of the feeds they come from (how current the feed is, not when it was imported; "" when
+        nothing applies), and whether they all come from sources that hold only a selection of their feeds.
+        Answered from counts kept at import, not by reading the records."""
         ...
 
     def describe(self) -> dict[str, Any]:
-        """Sources (name, imported at, record count), schema version, total records."""
+        """Sources (name, imported at, record count, feed date, selection), the advisory ecosystems with their
+        record counts and sources, schema version, total records."""
         ...

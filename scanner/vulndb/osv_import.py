@@ -47,6 +47,8 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 class SourceSpec:
     location: str  # a directory, a zip or JSON/YAML file, or an http(s) URL
     name: str | None = None  # as listed in `db info`; default: the absolute path or the URL
+    selection: bool = False  # holds only a selection of its feed: finding nothing in it proves nothing
+    feed_date: str | None = None  # RFC 3339, when the caller knows the feed's date (db_writer says the rule)
 
 
 @dataclass
@@ -161,6 +163,8 @@ class Importer:
                 opened.items,
                 etag=opened.etag,
                 last_modified=opened.last_modified,
+                selection=spec.selection,
+                feed_date=spec.feed_date,
             )
 
     def import_items(
@@ -172,18 +176,23 @@ class Importer:
         *,
         etag: str | None = None,
         last_modified: str | None = None,
+        selection: bool = False,
+        feed_date: str | None = None,
     ) -> ImportResult:
         started = time.perf_counter()
         result = ImportResult(name, kind, location)
         with self.writer.source(name) as session:
             for item in items:
+                session.note_item(None if isinstance(item, Unreadable) else item.date)
                 self._ingest(session, item, result)
             session.finish()
             stats = session.stats
             result.records += stats.secdb_records
             result.written, result.kept, result.removed = stats.written, stats.kept, stats.removed
             self.writer.record_source(
-                SourceRow(name, kind, location, result.records, result.skipped, etag, last_modified)
+                SourceRow(
+                    name, kind, location, result.records, result.skipped, etag, last_modified, selection, feed_date
+                )
             )
         result.seconds = time.perf_counter() - started
         return result
@@ -257,9 +266,12 @@ class Importer:
         result.records += 1
 
 
-def import_sources(db_path: Path, sources: Sequence[str | SourceSpec]) -> list[ImportResult]:
-    """Import each source into the database at `db_path` (created if missing), in order, one transaction each."""
-    specs = [s if isinstance(s, SourceSpec) else SourceSpec(s) for s in sources]
+def import_sources(
+    db_path: Path, sources: Sequence[str | SourceSpec], *, selection: bool = False
+) -> list[ImportResult]:
+    """Import each source into the database at `db_path` (created if missing), in order, one transaction each;
+    `selection` marks the sources given as locations as selections of their feeds."""
+    specs = [s if isinstance(s, SourceSpec) else SourceSpec(s, selection=selection) for s in sources]
     results: list[ImportResult] = []
     with writer_lock(db_path), DatabaseWriter(db_path) as writer:
         importer = Importer(writer)

@@ -3,7 +3,12 @@ SOURCES.md), so that a scan finds something with no network and no `acrguard db`
 
 The snapshot is imported into a SQLite database once and cached under `~/.cache/acrguard/` (or, when the home
 directory is read-only, the system temporary directory), named by a hash of the snapshot's files and of the
-database format: a new acrguard with a new snapshot builds a new file, never reads a stale one.
+database format: a new acrguard with a new snapshot builds a new file, never reads a stale one (a database of
+an older format is never opened: its name differs).
+
+Each directory is one source, marked as a selection of its feed unless it holds the feed's whole data for the
+releases it names (`PARTS`): a scan against a selection can find real vulnerabilities, but finding none there
+proves nothing, and the coverage of an ecosystem says so (`Coverage.selection`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import os
 import secrets
 import tempfile
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,8 +28,31 @@ from scanner.vulndb.errors import FeedError
 from scanner.vulndb.osv_import import Importer, SourceSpec
 from scanner.vulndb.sqlite_db import FORMAT_VERSION
 
-# The directories of the snapshot imported, each as one source (the schema next to them is not a record).
-PARTS = ("alpine-secdb", "pypa-advisory-database", "golang-vulndb", "almalinux-osv")
+
+@dataclass(frozen=True)
+class Part:
+    """One directory of the snapshot, imported as the source `snapshot:<directory>`."""
+
+    directory: str
+    selection: bool  # a few records picked from the feed, not all it has for any release
+    # The feed's date: the upstream commit the files were copied at (SOURCES.md names it; the date is its
+    # committer date). The files cannot say it: their mtime is when acrguard was installed, secdb documents carry
+    # no date, and Go's data/osv records all have `modified: 0001-01-01T00:00:00Z`. None: the newest plausible
+    # record date (records copied from osv.dev's archives carry real ones), else the files' mtime.
+    feed_date: str | None = None
+
+
+# The directories of the snapshot imported (the schema next to them is not a record), one row each; a new
+# directory says whether it holds all its feed has for the releases it names.
+PARTS = (
+    # Whole: every file the secdb has for v3.10 and v3.11 (main and community), i.e. all of those releases.
+    Part("alpine-secdb", selection=False, feed_date="2020-06-08T13:44:53Z"),
+    # Selections: records picked for packages common in images (47 PYSEC of 10 packages, 45 GO of 4 modules,
+    # 34 ALSA of 4 AlmaLinux 9 packages); the feeds hold thousands more for the same ecosystems.
+    Part("pypa-advisory-database", selection=True, feed_date="2024-10-10T17:35:05Z"),
+    Part("golang-vulndb", selection=True, feed_date="2026-08-21T20:38:00Z"),
+    Part("almalinux-osv", selection=True, feed_date="2026-08-21T15:39:17Z"),
+)
 # Bump when the import changes what a database built from the same files holds (e.g. secdb conversion).
 IMPORT_REVISION = 1
 _PREFIX = "osv-snapshot-"
@@ -55,7 +84,13 @@ def build_snapshot_db(target: Path, root: Path | None = None) -> None:
         with DatabaseWriter(aside, scratch=True) as writer:
             importer = Importer(writer)
             for part in PARTS:
-                importer.import_source(SourceSpec(str(root / part), f"snapshot:{part}"), target.parent)
+                spec = SourceSpec(
+                    str(root / part.directory),
+                    f"snapshot:{part.directory}",
+                    selection=part.selection,
+                    feed_date=part.feed_date,
+                )
+                importer.import_source(spec, target.parent)
         os.replace(aside, target)
     finally:
         aside.unlink(missing_ok=True)

@@ -12,6 +12,22 @@ and, per index row, `affected_index.entries` (that package's affected entries). 
 `affected` narrowed to the entries of the package looked up, which is all matching reads; `by_id` returns whole
 records. Withdrawn records are not indexed, so lookups never see them.
 
+Coverage (how many advisories the database holds for an image's ecosystem and release) is materialised when a
+source's import finishes, because counting it from the index means parsing every index row of the base
+ecosystem (hundreds of thousands for osv.dev's Debian): `record_ecosystems` holds each non-withdrawn record's
+advisory ecosystems as the records write them (`Debian:12`, `Red Hat:enterprise_linux:8::appstream`, `PyPI`),
+and `coverage` the count and newest `modified` per (records.source, advisory ecosystem), with the import sources
+they come from (`feeds`: the source itself, or for ALPINE-<CVE> records built from secdb rows, the sources of
+those rows). Each record has one source, so the counts of one ecosystem string add up exactly across sources;
+only an image release that several strings match (RHEL's `::appstream` and `::baseos`) needs a distinct count
+over `record_ecosystems`, which its primary key answers without touching a record.
+
+A source's feed date (`sources.feed_date`: how current the feed is, not when it was imported) is, first found:
+the date the importer was told (the bundled snapshot knows the commit its files were copied at), the HTTP
+Last-Modified of the download, the newest plausible record date (`modified`, or `published` where `modified` is
+a placeholder such as Go's `0001-01-01T00:00:00Z`; plausible: from 1995 to a day after the import), else the
+newest document date (a file's mtime, a zip entry's time). See `db_writer.SourceSession`.
+
 Scans open the file read-only (`mode=ro`): an update replaces the file by rename, so an open scan keeps reading the
 version it opened.
 """
@@ -37,7 +53,7 @@ from scanner.vulndb.errors import DatabaseMissingError, FeedError
 from scanner.vulndb.interface import OsvRecord, base_ecosystem, normalise_name
 
 APPLICATION_ID = 0x41435247  # "ACRG" in the SQLite header: this file is ours
-FORMAT_VERSION = 1  # PRAGMA user_version; bump when the tables change
+FORMAT_VERSION = 2  # PRAGMA user_version; bump when the tables change (2: coverage, selections, feed dates)
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -72,8 +88,26 @@ CREATE TABLE IF NOT EXISTS sources (
     record_count INTEGER NOT NULL,
     skipped_count INTEGER NOT NULL,
     etag TEXT,
-    last_modified TEXT
+    last_modified TEXT,
+    selection INTEGER NOT NULL DEFAULT 0,
+    feed_date TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS record_ecosystems (
+    ecosystem TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    PRIMARY KEY (ecosystem, record_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS record_ecosystems_by_record ON record_ecosystems (record_id);
+CREATE TABLE IF NOT EXISTS coverage (
+    source TEXT NOT NULL,
+    ecosystem TEXT NOT NULL,
+    base_ecosystem TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    newest TEXT NOT NULL,
+    feeds TEXT NOT NULL,
+    PRIMARY KEY (source, ecosystem)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS coverage_by_base ON coverage (base_ecosystem);
 CREATE TABLE IF NOT EXISTS secdb_units (
     release TEXT NOT NULL,
     repo TEXT NOT NULL,
@@ -119,6 +153,20 @@ def index_entries(record: OsvRecord) -> dict[tuple[str, str], list[Any]]:
     return keys
 
 
+def record_ecosystems(entries: dict[tuple[str, str], list[Any]]) -> set[str]:
+    """The advisory ecosystems (as the record writes them) of a record's indexed entries (`index_entries`)."""
+    return {entry["package"]["ecosystem"] for listed in entries.values() for entry in listed}
+
+
+PLAUSIBLE_SINCE = "1995-01-01T00:00:00.000000000Z"  # before any OSV feed's first record: older is a placeholder
+
+
+def plausible_date(key: str | None, now_key: str) -> bool:
+    """Is this `modified_key` a real date: not a placeholder (Go's year 1), not after `now_key` (a feed may not
+    date itself into the future to look current)?"""
+    return key is not None and PLAUSIBLE_SINCE <= key <= now_key
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     # Parsing builds thousands of containers that all survive (they are cached); each allocation burst would
@@ -138,8 +186,13 @@ def _rfc3339(key: str) -> str:
     return f"{key[:19]}Z" if key else ""
 
 
+class OutdatedFormatError(FeedError):
+    """The file is an acrguard database of an older format: `db update` rebuilds it."""
+
+
 def check_format(conn: sqlite3.Connection, path: Path) -> None:
-    """Raises FeedError unless `conn` is an acrguard database of this format (or, when writable, empty)."""
+    """Raises FeedError unless `conn` is an acrguard database of this format (OutdatedFormatError when it is an
+    older one)."""
     try:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -147,10 +200,16 @@ def check_format(conn: sqlite3.Connection, path: Path) -> None:
         raise FeedError(f"{path}: not a vulnerability database ({exc})") from exc
     if app_id != APPLICATION_ID:
         raise FeedError(f"{path}: not an acrguard vulnerability database")
+    if version < FORMAT_VERSION:
+        raise OutdatedFormatError(
+            f"{path}: vulnerability database format {version} was written by an older acrguard (this one reads "
+            f"format {FORMAT_VERSION}): run `acrguard db update` to rebuild it (then `acrguard db import` again "
+            "what you imported by hand)"
+        )
     if version != FORMAT_VERSION:
         raise FeedError(
-            f"{path}: vulnerability database format {version}, this acrguard reads format {FORMAT_VERSION}: "
-            "run `acrguard db update` or `acrguard db import` into a new file"
+            f"{path}: vulnerability database format {version} was written by a newer acrguard (this one reads "
+            f"format {FORMAT_VERSION}): upgrade acrguard or give another database (--db)"
         )
 
 
@@ -177,6 +236,8 @@ class SqliteVulnDatabase:
         self._heads: dict[str, dict[str, Any]] = {}
         self._lookups: dict[tuple[str, str], list[OsvRecord]] = {}
         self._whole: dict[str, list[OsvRecord]] = {}
+        self._coverage: dict[str, Coverage] = {}
+        self._sources: dict[str, tuple[bool, str]] | None = None
         # One connection shared by the threads of a scan: sqlite3 objects are not safe to use concurrently.
         self._lock = threading.Lock()
 
@@ -280,32 +341,61 @@ class SqliteVulnDatabase:
             return list(cached)
 
     def coverage(self, ecosystem: str) -> Coverage:
-        """Counted from the index: each record with an entry whose ecosystem's release applies to this one."""
-        record = find(ecosystem)
-        kind = record.kind if record is not None else "language"
+        """From the `coverage` table (module docstring): the rows of the base ecosystem whose advisory ecosystem's
+        release applies to this one (`release_matches` decides), records counted once."""
         with self._lock:
-            rows: list[tuple[str, str, str]] = self._query(
-                "SELECT a.record_id, a.entries, r.modified FROM affected_index a JOIN records r ON r.id = a.record_id "
-                "WHERE a.base_ecosystem = ?",
+            cached = self._coverage.get(ecosystem)
+            if cached is not None:
+                return cached
+            rows: list[tuple[str, str, int, str, str]] = self._query(
+                "SELECT source, ecosystem, records, newest, feeds FROM coverage WHERE base_ecosystem = ?",
                 (base_ecosystem(ecosystem),),
             )
-        newest: dict[str, str] = {}
-        for record_id, entries, modified in rows:
-            if record_id in newest:
-                continue
-            named = {str((e.get("package") or {}).get("ecosystem", "")) for e in orjson.loads(entries)}
-            if any(release_matches(name, ecosystem) for name in named):
-                newest[record_id] = modified
-        latest = max(newest.values(), default="")
-        return Coverage(ecosystem, kind, len(newest), feed_date=_rfc3339(latest))
+            matching = [row for row in rows if release_matches(row[1], ecosystem)]
+            strings = sorted({row[1] for row in matching})
+            if len(strings) > 1:  # one record may name several of them: count it once
+                count = int(
+                    self._query(
+                        "SELECT count(*) FROM (SELECT DISTINCT record_id FROM record_ecosystems "
+                        "WHERE ecosystem IN (SELECT value FROM json_each(?)))",
+                        (orjson.dumps(strings).decode(),),
+                    )[0][0]
+                )
+            else:
+                count = sum(row[2] for row in matching)
+            feeds = {feed for row in matching for feed in orjson.loads(row[4])}
+            facts = self._source_facts()
+        record = find(ecosystem)
+        kind = record.kind if record is not None else "language"
+        dates = [facts[feed][1] for feed in feeds if feed in facts and facts[feed][1]]
+        if not dates:  # sources recorded before their dates were kept; cannot happen with this format
+            dates = [_rfc3339(row[3]) for row in matching if row[3] >= PLAUSIBLE_SINCE]
+        selection = bool(feeds) and all(facts.get(feed, (False, ""))[0] for feed in feeds)
+        result = Coverage(ecosystem, kind, count, feed_date=max(dates, default=""), selection=selection)
+        with self._lock:
+            self._coverage[ecosystem] = result
+        return result
+
+    def _source_facts(self) -> dict[str, tuple[bool, str]]:
+        """Per source: (holds a selection of its feed, feed date); read once per instance. Call with the lock."""
+        if self._sources is None:
+            rows = self._query("SELECT name, selection, feed_date FROM sources")
+            self._sources = {name: (bool(selection), feed_date) for name, selection, feed_date in rows}
+        return self._sources
 
     def describe(self) -> dict[str, Any]:
+        """Also each advisory ecosystem (`Debian:12`, `PyPI`) with its record count, the sources its records come
+        from, their newest feed date and whether they are all selections."""
         with self._lock:
             meta = dict(self._query("SELECT key, value FROM meta"))
             source_rows = self._query(
-                "SELECT name, kind, location, imported_at, record_count, skipped_count FROM sources ORDER BY name"
+                "SELECT name, kind, location, imported_at, record_count, skipped_count, last_modified, selection, "
+                "feed_date FROM sources ORDER BY name"
             )
             total, withdrawn = self._query("SELECT count(*), count(withdrawn) FROM records")[0]
+            coverage_rows: list[tuple[str, str, int, str]] = self._query(
+                "SELECT base_ecosystem, ecosystem, records, feeds FROM coverage ORDER BY base_ecosystem, ecosystem"
+            )
         sources = [
             {
                 "name": name,
@@ -314,14 +404,32 @@ class SqliteVulnDatabase:
                 "imported_at": imported_at,
                 "record_count": record_count,
                 "skipped_count": skipped_count,
+                "last_modified": last_modified,
+                "selection": bool(selection),
+                "feed_date": feed_date,
             }
-            for name, kind, location, imported_at, record_count, skipped_count in source_rows
+            for name, kind, location, imported_at, record_count, skipped_count, last_modified, selection, feed_date in (
+                source_rows
+            )
         ]
+        by_name = {s["name"]: s for s in sources}
+        ecosystems: dict[str, dict[str, Any]] = {}
+        for base, ecosystem, records, feeds in coverage_rows:
+            entry = ecosystems.setdefault(
+                ecosystem, {"ecosystem": ecosystem, "base": base, "records": 0, "sources": []}
+            )
+            entry["records"] += records  # a record has one source: the rows of one ecosystem add up exactly
+            entry["sources"] = sorted({*entry["sources"], *orjson.loads(feeds)})
+        for entry in ecosystems.values():
+            known = [by_name[name] for name in entry["sources"] if name in by_name]
+            entry["feed_date"] = max((s["feed_date"] for s in known), default="")
+            entry["selection"] = bool(known) and all(s["selection"] for s in known)
         return {
             "path": str(self.path),
             "format_version": FORMAT_VERSION,
             "osv_schema_sha256": meta.get("osv_schema_sha256", ""),
             "sources": sources,
+            "ecosystems": list(ecosystems.values()),
             "total_records": total,
             "withdrawn_records": withdrawn,
         }

@@ -37,7 +37,7 @@ from scanner.vulndb.download import fetch
 from scanner.vulndb.errors import FeedError
 from scanner.vulndb.osv_import import Importer, ImportResult, download_items
 from scanner.vulndb.readers import Item, Unreadable, is_advisory_file, iter_zip
-from scanner.vulndb.sqlite_db import check_format
+from scanner.vulndb.sqlite_db import OutdatedFormatError, check_format
 from scanner.vulndb.xmlstream import local
 
 DEFAULT_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
@@ -132,9 +132,9 @@ def _held(db_path: Path) -> dict[str, Held]:
     return {name: Held(etag, last_modified, count, location) for name, etag, last_modified, count, location in rows}
 
 
-def _copy_aside(db_path: Path) -> Path:
+def _copy_aside(db_path: Path, *, fresh: bool = False) -> Path:
     aside = db_path.with_name(f".{db_path.name}.update-{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    if not db_path.is_file():
+    if fresh or not db_path.is_file():
         return aside
     try:
         source = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
@@ -226,12 +226,13 @@ class _Run:
     """The update under way: the copy aside and its writer, made when the first feed changed."""
 
     db_path: Path
+    rebuild: bool = False  # the file is of an older format: start from an empty database, not a copy
     aside: Path | None = None
     writer: DatabaseWriter | None = None
 
     def importer(self) -> Importer:
         if self.writer is None:
-            self.aside = _copy_aside(self.db_path)
+            self.aside = _copy_aside(self.db_path, fresh=self.rebuild)
             self.writer = DatabaseWriter(self.aside, scratch=True)
         return Importer(self.writer)
 
@@ -251,8 +252,11 @@ def update(
     root = base_url(base)
     report = UpdateReport(db_path)
     with writer_lock(db_path):
-        held = _held(db_path)
-        run = _Run(db_path)
+        try:
+            held, rebuild = _held(db_path), False
+        except OutdatedFormatError:  # written by an older acrguard: rebuilt from the feeds, as if new
+            held, rebuild = {}, True
+        run = _Run(db_path, rebuild)
         try:
             for outcome in _archives(run, held, root, dict.fromkeys(ecosystems or ())):
                 report.outcomes.append(outcome)

@@ -22,7 +22,7 @@ def test_import_then_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
     assert run_cli(["db", "info", "--db", db]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[1].split() == ["SOURCE", "IMPORTED", "AT", "RECORDS", "SKIPPED", "KIND"]
+    assert out.splitlines()[1].split() == ["SOURCE", "IMPORTED", "AT", "FEED", "DATE", "RECORDS", "SKIPPED", "KIND"]
     assert "total: 1,124 records (1 withdrawn) from 2 sources" in out
 
 

@@ -12,7 +12,7 @@ from scanner.vulndb.errors import DatabaseMissingError, FeedError
 from scanner.vulndb.interface import VulnDatabase
 from scanner.vulndb.osv_import import import_sources
 from scanner.vulndb.snapshot import snapshot_dir
-from scanner.vulndb.sqlite_db import SqliteVulnDatabase, modified_key
+from scanner.vulndb.sqlite_db import FORMAT_VERSION, SqliteVulnDatabase, modified_key
 from tests.vulndb.feedtools import ALMA, GOLANG, PYPA, SECDB
 
 
@@ -107,7 +107,7 @@ def test_by_id_and_by_alias(db_path: Path) -> None:
 def test_describe(db_path: Path) -> None:
     with SqliteVulnDatabase.open(db_path) as db:
         facts = db.describe()
-    assert facts["format_version"] == 1
+    assert facts["format_version"] == FORMAT_VERSION
     assert len(facts["osv_schema_sha256"]) == 64
     assert [s["name"] for s in facts["sources"]] == sorted(str(p.resolve()) for p in (ALMA, GOLANG, PYPA, SECDB))
     assert facts["withdrawn_records"] == 2  # GO-2022-0617, PYSEC-2023-73
