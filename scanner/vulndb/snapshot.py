@@ -23,7 +23,14 @@ from scanner.vulndb.osv_import import Importer, SourceSpec
 from scanner.vulndb.sqlite_db import FORMAT_VERSION
 
 # The directories of the snapshot imported, each as one source (the schema next to them is not a record).
-PARTS = ("alpine-secdb", "pypa-advisory-database", "golang-vulndb", "almalinux-osv")
+PARTS = (
+    "alpine-secdb",
+    "pypa-advisory-database",
+    "golang-vulndb",
+    "almalinux-osv",
+    "ubuntu-osv",
+    "debian-osv",
+)
 # Bump when the import changes what a database built from the same files holds (e.g. secdb conversion).
 IMPORT_REVISION = 1
 _PREFIX = "osv-snapshot-"
