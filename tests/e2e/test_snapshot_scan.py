@@ -31,6 +31,10 @@ JAMMY = [
     ("libgcrypt20", "libgcrypt20", "1.9.4-3ubuntu3"),
     ("libcap2", "libcap2", "1:2.44-1build3"),
     ("libtasn1-6", "libtasn1-6", "4.18.0-4build1"),
+    ("libc6", "glibc", "2.35-0ubuntu3.3"),
+    ("login", "shadow", "1:4.8.1-2ubuntu2.1"),
+    ("procps", "procps", "2:3.3.17-6ubuntu2"),
+    ("libzstd1", "libzstd", "1.4.8+dfsg-3build1"),
 ]
 
 
@@ -113,6 +117,10 @@ def test_ubuntu_2204_image_gets_the_snapshot_ubuntu_findings(acrguard: Any, tmp_
         ("libgcrypt20", "UBUNTU-CVE-2024-2236", "", "not_fixed"),
         ("libcap2", "UBUNTU-CVE-2025-1390", "1:2.44-1ubuntu0.22.04.2", "fixed"),
         ("libtasn1-6", "UBUNTU-CVE-2024-12133", "4.18.0-4ubuntu0.1", "fixed"),
+        ("libc6", "UBUNTU-CVE-2023-4911", "2.35-0ubuntu3.4", "fixed"),
+        ("login", "UBUNTU-CVE-2023-4641", "1:4.8.1-2ubuntu2.2", "fixed"),
+        ("procps", "UBUNTU-CVE-2023-4016", "2:3.3.17-6ubuntu2.1", "fixed"),
+        ("libzstd1", "UBUNTU-CVE-2022-4899", "", "not_fixed"),
     }
     # Pro (FIPS, ESM) entries of the same records, e.g. openssl 3.0.2-0ubuntu1.18+Fips1, add nothing.
     assert keyed(doc) == expected
