@@ -52,6 +52,10 @@ PARTS = (
     Part("pypa-advisory-database", selection=True, feed_date="2024-10-10T17:35:05Z"),
     Part("golang-vulndb", selection=True, feed_date="2026-08-21T20:38:00Z"),
     Part("almalinux-osv", selection=True, feed_date="2026-08-21T15:39:17Z"),
+    # Selections: 15 UBUNTU-CVE records of base-image packages (their own `modified` dates them), and 91
+    # DEBIAN-CVE records for Debian 12 derived from the packages' changelogs (SOURCES.md says how).
+    Part("ubuntu-osv", selection=True),
+    Part("debian-osv", selection=True),
 )
 # Bump when the import changes what a database built from the same files holds (e.g. secdb conversion).
 IMPORT_REVISION = 1

@@ -44,7 +44,11 @@ def test_text_lists_sources_ecosystems_and_warns_about_the_stale_feed(
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert lines[1].split() == ["SOURCE", "IMPORTED", "AT", "FEED", "DATE", "RECORDS", "SKIPPED", "KIND"]
-    rows = {line.split()[0]: line for line in lines if line.startswith(("snapshot:", "Alpine", "PyPI", "Go", "Alma"))}
+    rows = {
+        line.split()[0]: line
+        for line in lines
+        if line.startswith(("snapshot:", "Alpine", "PyPI", "Go", "Alma", "Debian", "Ubuntu"))
+    }
     assert rows["snapshot:alpine-secdb"].split()[2:] == ["2020-06-08T13:44:53Z", "1,950", "28", "directory"]
     assert rows["snapshot:pypa-advisory-database"].endswith("directory (selection of its feed)")
     assert rows["Alpine:v3.10"].split() == ["Alpine:v3.10", "1,721", "2020-06-08T13:44:53Z", "snapshot:alpine-secdb"]
@@ -57,7 +61,14 @@ def test_text_lists_sources_ecosystems_and_warns_about_the_stale_feed(
         "(selection)",
     ]
     assert "Alpine:v3.12" not in rows
-    assert lines[-1] == "total: 2,076 records (0 withdrawn) from 4 sources"
+    assert rows["Debian:12"].split() == [
+        "Debian:12",
+        "91",
+        "2026-04-27T20:14:33Z",
+        "snapshot:debian-osv",
+        "(selection)",
+    ]
+    assert lines[-1] == "total: 2,182 records (0 withdrawn) from 6 sources"
     [warning] = captured.err.splitlines()
     assert warning.startswith(f"{WARNING}snapshot:alpine-secdb is dated 2020-06-08T13:44:53Z, ")
     assert f"over ACRGUARD_FEED_MAX_AGE_DAYS={only_alpine_is_stale}" in warning
@@ -74,7 +85,15 @@ def test_json(snapshot_db: Path, only_alpine_is_stale: int, capsys: pytest.Captu
     assert stale["age_days"] == _days_since("2020-06-08T13:44:53+00:00")
     assert len(captured.err.splitlines()) == 1  # the warning is on stderr too
     ecosystems = {e["ecosystem"]: e for e in document["ecosystems"]}
-    assert sorted(ecosystems) == ["AlmaLinux:9", "Alpine:v3.10", "Alpine:v3.11", "Go", "PyPI"]
+    assert sorted(e for e in ecosystems if not e.startswith("Ubuntu:")) == [
+        "AlmaLinux:9",
+        "Alpine:v3.10",
+        "Alpine:v3.11",
+        "Debian:12",
+        "Go",
+        "PyPI",
+    ]
+    assert ecosystems["Ubuntu:22.04:LTS"]["records"] == 13
     assert ecosystems["PyPI"] == {
         "ecosystem": "PyPI",
         "base": "PyPI",
@@ -108,8 +127,10 @@ def test_default_max_age_warns_about_every_old_feed(
     assert warned == [
         "snapshot:almalinux-osv",
         "snapshot:alpine-secdb",
+        "snapshot:debian-osv",
         "snapshot:golang-vulndb",
         "snapshot:pypa-advisory-database",
+        "snapshot:ubuntu-osv",
     ]
 
 

@@ -252,11 +252,13 @@ def test_snapshot_selections(snapshot_db: Path) -> None:
             "snapshot:pypa-advisory-database": True,
             "snapshot:golang-vulndb": True,
             "snapshot:almalinux-osv": True,
+            "snapshot:ubuntu-osv": True,
+            "snapshot:debian-osv": True,
         }
         assert db.coverage("Alpine:v3.10").selection is False
         assert db.coverage("Alpine:v3.11").selection is False
         assert db.coverage("Alpine:v3.12").advisories == 0
-        for ecosystem in ("PyPI", "Go", "AlmaLinux:9"):
+        for ecosystem in ("PyPI", "Go", "AlmaLinux:9", "Debian:12", "Ubuntu:22.04"):
             assert db.coverage(ecosystem).selection is True
 
 
@@ -339,6 +341,9 @@ def test_snapshot_feed_dates_are_the_upstream_commits(snapshot_db: Path) -> None
         "snapshot:pypa-advisory-database": "2024-10-10T17:35:05Z",
         "snapshot:golang-vulndb": "2026-08-21T20:38:00Z",
         "snapshot:almalinux-osv": "2026-08-21T15:39:17Z",
+        # No commit date declared: the newest record's `modified`.
+        "snapshot:ubuntu-osv": "2026-04-27T14:23:12Z",
+        "snapshot:debian-osv": "2026-04-27T20:14:33Z",
     }
     with SqliteVulnDatabase.open(snapshot_db) as db:
         assert db.coverage("Alpine:v3.11").feed_date == "2020-06-08T13:44:53Z"

@@ -61,10 +61,12 @@ def test_snapshot_contents() -> None:
         assert [s["name"] for s in facts["sources"]] == [
             "snapshot:almalinux-osv",
             "snapshot:alpine-secdb",
+            "snapshot:debian-osv",
             "snapshot:golang-vulndb",
             "snapshot:pypa-advisory-database",
+            "snapshot:ubuntu-osv",
         ]
-        assert [s["skipped_count"] for s in facts["sources"]] == [0, 28, 0, 0]  # secdb lines without a CVE id
+        assert [s["skipped_count"] for s in facts["sources"]] == [0, 28, 0, 0, 0, 0]  # secdb lines without a CVE id
         counts = {s["name"]: s["record_count"] for s in facts["sources"]}
         assert counts["snapshot:pypa-advisory-database"] == 47
         assert counts["snapshot:golang-vulndb"] == 45
