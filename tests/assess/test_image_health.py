@@ -128,3 +128,29 @@ def test_unsupported_incomplete_and_empty_keep_their_precedence() -> None:
 def test_assessed_and_the_warnings() -> None:
     assert [assessed(c) for c in (NONE_DEBIAN, SNAPSHOT_DEBIAN, PYPI, ALPINE[0])] == [False, False, True, True]
     assert not_assessed((ALPINE[0], NONE_PYPI, PYPI)) == [f"the database holds no PyPI advisories: {UPDATE}"]
+
+
+def test_the_assessment_asks_the_database_once_per_ecosystem_os_first(tmp_path: Path) -> None:
+    """A real database (Alpine 3.10's secdb): the image's ecosystems in order, OS ones first; a language package
+    the OS installed is not looked up, so its ecosystem is not asked about; packages of a distribution acrguard
+    has no record for (their ecosystem is the os-release ID) count as the OS's."""
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    path = tmp_path / "db.sqlite"
+    import_sources(path, [str(fixtures / "osv/alpine-secdb/v3.10")])
+    pypi = replace(PACKAGE, name="urllib3", version="1.26.0", ecosystem="PyPI", purl="pkg:pypi/urllib3@1.26.0",
+                   kind="pypi")  # fmt: skip
+    owned = replace(pypi, name="six", ecosystem="npm", kind="npm", os_owned=True)
+    unknown = replace(PACKAGE, ecosystem="secureos")
+    inventory = Inventory(IMAGE, "Scanned", "", (pypi, owned, unknown, PACKAGE, replace(PACKAGE, name="musl-utils")))
+    with SqliteVulnDatabase.open(path) as db:
+        result = assess(inventory, db)
+    assert [(c.ecosystem, c.kind, c.advisories > 0) for c in result.coverage] == [
+        ("Alpine:v3.10", "os", True),
+        ("secureos", "os", False),
+        ("PyPI", "language", False),
+    ]
+    assert result.health == "Unhealthy"  # the findings are real, and the reason says what was not assessed
+    assert result.reason == (
+        f"2 active finding(s); the database holds no secureos advisories: {UPDATE};"
+        f" the database holds no PyPI advisories: {UPDATE}"
+    )
