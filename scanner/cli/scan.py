@@ -88,8 +88,13 @@ def not_assessed_fails(results: Sequence[Assessment], threshold: Severity | None
     return bool(unassessed) and threshold is not None and policy == "fail"
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _one_line(text: str, limit: int = 300) -> str:
+    """The reason names the image's ecosystems, and an os-release ID is the image's own text: one line, no
+    control characters (a terminal must not act on them), bounded."""
+    from scanner.report.table import clean
+
+    line = clean(" ".join(text.split()))
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def output_limit(args: argparse.Namespace, settings: Settings) -> int:
@@ -139,12 +144,15 @@ def _render(fmt: str, results: list[Assessment], as_list: bool, limit: int) -> s
 
 
 def _table(results: list[Assessment]) -> str:
-    from scanner.report.table import render_coverage, render_table
+    from scanner.report.table import clean, render_coverage, render_table
 
     parts = []
     for r in results:
         image = r.inventory.image
-        head = f"{image.reference} ({image.platform or 'rootfs'}): {r.health}" + (f" — {r.reason}" if r.reason else "")
+        # The reason may name an ecosystem the image itself spelled (an os-release ID): no control characters.
+        head = clean(
+            f"{image.reference} ({image.platform or 'rootfs'}): {r.health}" + (f" — {r.reason}" if r.reason else "")
+        )
         covered = render_coverage(r.coverage)
         block = head + "\n" + (covered + "\n" if covered else "")
         parts.append(block + (render_table(list(r.findings)) if r.findings else "no findings"))

@@ -129,3 +129,17 @@ def test_sarif_says_the_run_assessed_nothing(acrguard: Any, snapshot: str, alpin
     ]
     assert run["properties"]["assessmentStatus"] == "NotAssessed"
     assert [c["ecosystem"] for c in run["properties"]["coverage"]] == ["Alpine:v3.12"]
+
+
+def test_a_hostile_os_release_id_reaches_stderr_as_one_clean_bounded_line(
+    acrguard: Any, snapshot: str, tmp_path: Path
+) -> None:
+    hostile = b'ID="evil\\x1b[31m' + b"x" * 5000 + b'"\n'
+    ref = image(tmp_path / "hostile", hostile.replace(b"\\x1b", b"\x1b"))
+    run = acrguard("scan", ref, "--db", snapshot, "--format", "json", "--fail-on", "high")
+    assert run.code == 1
+    assert run.json()["status"] == "NotAssessed"
+    (line,) = run.err.splitlines()
+    assert "\x1b" not in line and len(line) < len(ref) + 400
+    table = acrguard("scan", ref, "--db", snapshot).out
+    assert "\x1b" not in table and "NotAssessed" in table.splitlines()[0]
