@@ -8,6 +8,7 @@ from typing import Any
 from scanner.model.types import SEVERITY_ORDER, Coverage, Finding, Health, Inventory, Severity
 
 _UPDATE = "run `acrguard db update`"
+_NAME_LIMIT = 100
 
 
 def health_of(inventory: Inventory, findings: Iterable[Finding], coverage: Sequence[Coverage]) -> tuple[Health, str]:
@@ -58,10 +59,12 @@ def not_assessed(coverage: Iterable[Coverage]) -> list[str]:
 
 
 def _gap(c: Coverage) -> str:
+    # An unknown distribution's ecosystem is its os-release ID, the image's own text: shown bounded.
+    name = c.ecosystem if len(c.ecosystem) <= _NAME_LIMIT else c.ecosystem[: _NAME_LIMIT - 1] + "…"
     if c.advisories == 0:
-        return f"the database holds no {c.ecosystem} advisories: {_UPDATE}"
+        return f"the database holds no {name} advisories: {_UPDATE}"
     held = f"{c.advisories}, the bundled snapshot"
-    return f"the database holds only a selection of {c.ecosystem} advisories ({held}): {_UPDATE}"
+    return f"the database holds only a selection of {name} advisories ({held}): {_UPDATE}"
 
 
 def summarise(findings: Iterable[Finding]) -> dict[str, Any]:

@@ -55,7 +55,13 @@ def render_coverage(coverage: Sequence[Coverage], width: int | None = None) -> s
     for header in _COVERAGE_HEADERS:
         table.add_column(header, overflow="fold")
     for c in coverage:
-        row = (clean(c.ecosystem), c.kind, str(c.advisories), clean(c.feed_date) or "-", "yes" if c.selection else "no")
+        row = (
+            shorten(clean(c.ecosystem), MAX_PACKAGE),
+            c.kind,
+            str(c.advisories),
+            clean(c.feed_date) or "-",
+            "yes" if c.selection else "no",
+        )
         table.add_row(*(Text(cell) for cell in row), Text("yes" if assessed(c) else "NO"))
     console.print(table)
     text = "".join(line.rstrip() + "\n" for line in out.getvalue().splitlines())
