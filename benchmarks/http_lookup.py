@@ -54,7 +54,7 @@ from scanner import __version__  # noqa: E402
 from scanner.assess.assessment import assess  # noqa: E402
 from scanner.assess.image_health import health_of, summarise  # noqa: E402
 from scanner.inventory.build import inventory  # noqa: E402
-from scanner.model.types import Finding, Inventory  # noqa: E402
+from scanner.model.types import Coverage, Finding, Inventory  # noqa: E402
 from scanner.report.subassessments import QUALYS_KEY  # noqa: E402
 from scanner.store import FindingsStore, open_store  # noqa: E402
 from scanner.vulndb.snapshot import default_db_path  # noqa: E402
@@ -105,11 +105,12 @@ def image_digest(i: int) -> str:
     return "sha256:" + hashlib.sha256(f"acrguard-bench-lookup-{i}".encode()).hexdigest()
 
 
-def sample() -> tuple[Inventory, list[Finding]]:
+def sample() -> tuple[Inventory, list[Finding], tuple[Coverage, ...]]:
     inv = inventory(f"docker-archive:{SAMPLE}")[0]
     db = SqliteVulnDatabase.open(default_db_path())
     try:
-        return inv, list(assess(inv, db).findings)
+        result = assess(inv, db)
+        return inv, list(result.findings), result.coverage
     finally:
         db.close()
 
@@ -117,7 +118,7 @@ def sample() -> tuple[Inventory, list[Finding]]:
 def seed(store: FindingsStore, count: int, registries: int, vulnerable: float, rng: random.Random) -> Seeded:
     """What pushes and scans leave in the store; one transaction per call, as the service makes them."""
     started = time.perf_counter()
-    inv, found = sample()
+    inv, found, coverage = sample()
     if not found:
         raise SystemExit(f"benchmark: {SAMPLE} has no findings against the bundled database")
     now = datetime.now(UTC)
@@ -134,8 +135,8 @@ def seed(store: FindingsStore, count: int, registries: int, vulnerable: float, r
         chosen: list[Finding] = []
         if rng.random() < vulnerable:  # a random subset: images differ in which CVEs they carry
             chosen = [f for f in found if rng.random() < 0.6] or found[:1]
-        health, reason = health_of(inv, chosen)
-        store.save_assessment(registry, digest, chosen, health, reason, summarise(chosen), at)
+        health, reason = health_of(inv, chosen, coverage)
+        store.save_assessment(registry, digest, chosen, health, reason, summarise(chosen), at, coverage)
         store.finish_scan(scan_id, "succeeded", "", {"inventory": 1.0}, __version__, "bench", ("apk@1",), at)
         images.append((registry, repository, digest))
         unhealthy += bool(chosen)

@@ -6,13 +6,13 @@ Rules and remediation arrive as callables so this module stays free of file and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
-from scanner.assess.findings import find_vulnerabilities
+from scanner.assess.findings import category_of, find_vulnerabilities
 from scanner.assess.image_health import health_of, summarise
-from scanner.model.types import Finding, Health, Inventory
+from scanner.model.types import Category, Coverage, Finding, Health, Inventory, Package
 from scanner.vulndb.interface import VulnDatabase
 
 # (findings, inventory) -> findings with `disabled`/`disabled_by` set by the user's rules
@@ -30,6 +30,8 @@ class Assessment:
     reason: str
     summary: dict[str, Any]
     remediation_summary: str = ""
+    # What the database holds for each ecosystem of the image's packages, OS ones first.
+    coverage: tuple[Coverage, ...] = ()
 
 
 def assess(
@@ -46,6 +48,29 @@ def assess(
         findings = apply_rules(findings, inventory)
     if attach_remediation is not None:
         findings = attach_remediation(findings, inventory)
-    health, reason = health_of(inventory, findings)
+    coverage = coverage_of(inventory.packages, db) if inventory.status != "Unsupported" else ()
+    health, reason = health_of(inventory, findings, coverage)
     text = summarise_remediation(findings, inventory) if summarise_remediation and findings else ""
-    return Assessment(inventory, tuple(findings), health, reason, summarise(findings), text)
+    return Assessment(inventory, tuple(findings), health, reason, summarise(findings), text, coverage)
+
+
+def coverage_of(packages: Iterable[Package], db: VulnDatabase) -> tuple[Coverage, ...]:
+    """`db.coverage` once per distinct ecosystem of the packages matching looks up, OS ecosystems first.
+
+    An ecosystem is `os` when its packages are a distribution's (deb, apk, rpm), whatever the database says:
+    the packages of a distribution acrguard has no record for carry its os-release ID as their ecosystem, and
+    the database, knowing no such ecosystem, would take it for a language's."""
+    kinds: dict[str, Category] = {}
+    for package in packages:
+        if not package.ecosystem or not package.version:
+            continue
+        category = category_of(package)
+        if category == "language" and package.os_owned:
+            continue  # not looked up: the distribution's advisories cover it
+        if kinds.get(package.ecosystem) != "os":
+            kinds[package.ecosystem] = category
+    out = []
+    for ecosystem in sorted(kinds, key=lambda e: (kinds[e] != "os", e)):
+        found = db.coverage(ecosystem)
+        out.append(replace(found, ecosystem=ecosystem, kind="os") if kinds[ecosystem] == "os" else found)
+    return tuple(out)

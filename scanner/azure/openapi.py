@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from scanner import __version__
+from scanner.model.types import HEALTHS
 from scanner.report.subassessments import ROUTE
 
 SUB_PATH = "/" + ROUTE
@@ -49,7 +50,7 @@ _SUB_PARAMS = [
     _query("shape", "overrides the additionalData shape the key selects", {"enum": ["qualys", "mdvm"]}),
 ]
 _SEVERITIES = ["Critical", "High", "Medium", "Low", "Unknown"]
-_HEALTHS = ["Healthy", "Unhealthy", "Unsupported", "NotApplicable", "Incomplete"]
+_HEALTHS = list(HEALTHS)  # every health an image may have, NotAssessed included
 _BOOL = {"enum": ["true", "false"]}
 _OBJECT = {"type": "object", "additionalProperties": True}
 

@@ -1,5 +1,10 @@
 """`acrguard scan`: inventory, match, apply rules, render remediation, gate. Exit 0 pass, 1 fail, 2 error or an
-Incomplete inventory (the output is written first, then the reason on stderr)."""
+Incomplete inventory (the output is written first, then the reason on stderr).
+
+An image the database could not assess (health NotAssessed) is said in one line on stderr, naming it and the
+reason, and the `--fail-on` gate judges it by `--on-not-assessed` (default `ACRGUARD_GATE_ON_NOT_ASSESSED`,
+itself `fail`): `fail` fails the gate (exit 1), `findings` judges the findings found (none), `skip` gives no
+verdict. Without `--fail-on` there is no gate, and the exit code does not judge health at all."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from scanner import __version__
 from scanner.assess.assessment import Assessment, assess
 from scanner.model.limits import option_pairs
 from scanner.model.settings import Settings
-from scanner.model.types import SEVERITY_ORDER, Inventory, Severity
+from scanner.model.types import INCOMPLETE_POLICIES, SEVERITY_ORDER, IncompletePolicy, Inventory, Severity
 
 EXIT_GATE_FAILED = 1
 EXIT_INCOMPLETE = 2  # the same code as an error: a pipeline must not take a partial result for a pass
@@ -33,6 +38,12 @@ def add_scan_parser(sub: Any) -> None:
         type=lambda s: s.capitalize(),
         choices=list(SEVERITY_ORDER),
         help="exit 1 when an active finding is at least this severe",
+    )
+    scan.add_argument(
+        "--on-not-assessed",
+        choices=list(INCOMPLETE_POLICIES),
+        help="how --fail-on judges an image the database could not assess: fail (exit 1), findings (judge what"
+        " was found) or skip (default $ACRGUARD_GATE_ON_NOT_ASSESSED, else fail)",
     )
 
 
@@ -62,7 +73,28 @@ def run_scan(args: argparse.Namespace, settings: Settings) -> int:
     write_output(args.output, _render(args.format, results, args.all_platforms, limit))
     threshold: Severity | None = args.fail_on
     failed = any(gate_fails(r.findings, threshold) for r in results)
+    on_not_assessed: IncompletePolicy = args.on_not_assessed or settings.gate_on_not_assessed
+    if not_assessed_fails(results, threshold, on_not_assessed):
+        failed = True
     return incomplete_exit([r.inventory for r in results], EXIT_GATE_FAILED if failed else EXIT_OK)
+
+
+def not_assessed_fails(results: Sequence[Assessment], threshold: Severity | None, policy: IncompletePolicy) -> bool:
+    """Says each NotAssessed image in one line on stderr; True when the gate (`--fail-on`) fails them: the
+    policy `fail`. `findings` leaves them to the findings (a NotAssessed image has no active one), `skip` too."""
+    unassessed = [r for r in results if r.health == "NotAssessed"]
+    for r in unassessed:
+        sys.stderr.write(f"acrguard: {r.inventory.image.reference}: not assessed: {_one_line(r.reason)}\n")
+    return bool(unassessed) and threshold is not None and policy == "fail"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """The reason names the image's ecosystems, and an os-release ID is the image's own text: one line, no
+    control characters (a terminal must not act on them), bounded."""
+    from scanner.report.table import clean
+
+    line = clean(" ".join(text.split()))
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def output_limit(args: argparse.Namespace, settings: Settings) -> int:
@@ -88,7 +120,7 @@ def _render(fmt: str, results: list[Assessment], as_list: bool, limit: int) -> s
         from scanner.report.scan_json import scan_dict
 
         docs = [
-            scan_dict(r.inventory, list(r.findings), r.health, r.reason, r.summary, r.remediation_summary)
+            scan_dict(r.inventory, list(r.findings), r.health, r.reason, r.summary, r.remediation_summary, r.coverage)
             for r in results
         ]
         return bounded_json(docs if as_list else docs[0], limit, "the scan report")
@@ -97,19 +129,33 @@ def _render(fmt: str, results: list[Assessment], as_list: bool, limit: int) -> s
 
         findings = [f for r in results for f in r.findings]
         incomplete = [r.inventory.reason for r in results if r.inventory.status == "Incomplete"]
-        sarif = to_sarif(findings, results[0].inventory.image.reference, __version__, incomplete)
+        not_assessed = [r.reason for r in results if r.health == "NotAssessed"]
+        coverage = tuple(dict.fromkeys(c for r in results for c in r.coverage))  # platforms share ecosystems
+        sarif = to_sarif(
+            findings,
+            results[0].inventory.image.reference,
+            __version__,
+            incomplete,
+            coverage=coverage,
+            not_assessed=not_assessed,
+        )
         return bounded_json(sarif, limit, "the SARIF report")
     return bounded_text(_table(results), limit, "the scan report")
 
 
 def _table(results: list[Assessment]) -> str:
-    from scanner.report.table import render_table
+    from scanner.report.table import clean, render_coverage, render_table
 
     parts = []
     for r in results:
         image = r.inventory.image
-        head = f"{image.reference} ({image.platform or 'rootfs'}): {r.health}" + (f" — {r.reason}" if r.reason else "")
-        parts.append(head + "\n" + (render_table(list(r.findings)) if r.findings else "no findings"))
+        # The reason may name an ecosystem the image itself spelled (an os-release ID): no control characters.
+        head = clean(
+            f"{image.reference} ({image.platform or 'rootfs'}): {r.health}" + (f" — {r.reason}" if r.reason else "")
+        )
+        covered = render_coverage(r.coverage)
+        block = head + "\n" + (covered + "\n" if covered else "")
+        parts.append(block + (render_table(list(r.findings)) if r.findings else "no findings"))
         if r.remediation_summary:
             parts.append(r.remediation_summary.rstrip())
     return "\n\n".join(parts)

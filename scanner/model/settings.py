@@ -501,6 +501,15 @@ class Settings:
         "how a gate without `on_incomplete` judges an Incomplete image: `fail` (default), `findings` or `skip`",
         _one_of(*INCOMPLETE_POLICIES),
     )
+    # failing closed: an image the database could not assess (no advisories, or only a selection, for its
+    # distribution and release) has not passed anything by having no findings
+    gate_on_not_assessed: IncompletePolicy = _declare(  # noqa: RUF009 - a field(), as every declaration
+        "ACRGUARD_GATE_ON_NOT_ASSESSED",
+        "fail",
+        "how a gate without `on_not_assessed` (and `acrguard scan --fail-on`) judges a NotAssessed image: `fail`"
+        " (default), `findings` or `skip`",
+        _one_of(*INCOMPLETE_POLICIES),
+    )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:

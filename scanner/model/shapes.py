@@ -15,7 +15,19 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Generic, Literal, TypeVar, cast, get_args
 
-from scanner.model.types import Cvss, Finding, ImageInfo, Inventory, LayerInfo, OSInfo, Package, Status, Warning_
+from scanner.model.types import (
+    Category,
+    Coverage,
+    Cvss,
+    Finding,
+    ImageInfo,
+    Inventory,
+    LayerInfo,
+    OSInfo,
+    Package,
+    Status,
+    Warning_,
+)
 
 T = TypeVar("T")
 Convert = Callable[[Any], Any]
@@ -285,4 +297,15 @@ FINDING: Shape[Finding] = Shape(
     flag("disabled"),
     text("disabled_by"),
     text("remediation"),
+)
+
+# What the vulnerability database held for one ecosystem of an image: stored with an assessment, shown in the
+# scan JSON (which adds whether the ecosystem was assessed).
+COVERAGE: Shape[Coverage] = Shape(
+    Coverage,
+    text("ecosystem"),
+    choice("kind", get_args(Category)),
+    count("advisories"),
+    text("feed_date"),
+    flag("selection"),
 )

@@ -130,9 +130,11 @@ FixStatus = Literal["fixed", "not_fixed", "wont_fix"]
 FIX_STATUSES: tuple[FixStatus, ...] = ("fixed", "not_fixed", "wont_fix")
 Category = Literal["os", "language"]
 # Incomplete: the inventory is (status Incomplete); never Healthy or NotApplicable, whatever was found.
-Health = Literal["Healthy", "Unhealthy", "Unsupported", "NotApplicable", "Incomplete"]
-HEALTHS: tuple[Health, ...] = ("Healthy", "Unhealthy", "Unsupported", "NotApplicable", "Incomplete")
-# How a gate judges an Incomplete image: fail it, judge the findings found, or give no verdict.
+# NotAssessed: nothing active was found, but the database holds no advisories (or only a selection) for the
+# image's distribution and release, or for any of its ecosystems: finding nothing proved nothing.
+Health = Literal["Healthy", "Unhealthy", "Unsupported", "NotApplicable", "Incomplete", "NotAssessed"]
+HEALTHS: tuple[Health, ...] = ("Healthy", "Unhealthy", "Unsupported", "NotApplicable", "Incomplete", "NotAssessed")
+# How a gate judges an Incomplete (or NotAssessed) image: fail it, judge the findings found, or give no verdict.
 IncompletePolicy = Literal["fail", "findings", "skip"]
 INCOMPLETE_POLICIES: tuple[IncompletePolicy, ...] = ("fail", "findings", "skip")
 

@@ -11,6 +11,10 @@ judged by each gate's `on_incomplete`: `fail` (the default: the gate fails, as f
 `findings` (judged by the findings that were found, as if the inventory were whole) or `skip` (no verdict:
 no action is taken, nor undone). A gate without the key gets the configured default
 (`ACRGUARD_GATE_ON_INCOMPLETE`, passed to `load_gates`).
+
+An image the vulnerability database could not assess (health NotAssessed: no advisories, or only a selection,
+for its distribution and release, so no findings prove nothing) is judged the same way by each gate's
+`on_not_assessed`, whose default is `ACRGUARD_GATE_ON_NOT_ASSESSED` (itself `fail` unless set).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ DEFAULT_GATES_DIR = Path("policies/gates")
 Action = Literal["lock", "quarantine", "notify"]
 ACTIONS: tuple[Action, ...] = ("lock", "quarantine", "notify")
 
-_GATE_KEYS = ("name", "description", "when", "repositories", "actions", "on_incomplete")
+_GATE_KEYS = ("name", "description", "when", "repositories", "actions", "on_incomplete", "on_not_assessed")
 _WHEN_KEYS = ("any_severity_at_least", "patchable_severity_at_least", "count_at_least", "fix_status", "packages")
 _CONDITION_KEYS = ("any_severity_at_least", "patchable_severity_at_least", "count_at_least")
 _COUNT_KEYS = ("severity", "count")
@@ -84,6 +88,7 @@ class Gate:
     source: str = ""  # file it came from
     index: int = 0  # 1-based position in that file
     on_incomplete: IncompletePolicy = "fail"  # how an image with an Incomplete inventory is judged
+    on_not_assessed: IncompletePolicy = "fail"  # how an image the database could not assess is judged
 
     def applies_to(self, image: ImageContext) -> bool:
         # An image with no repository (a local archive) is in no scoped gate's reach, not even "*".
@@ -98,29 +103,38 @@ class GateVerdict:
 
 
 def evaluate(
-    gates: Sequence[Gate], image: ImageContext, findings: Iterable[Finding], incomplete: str = ""
+    gates: Sequence[Gate],
+    image: ImageContext,
+    findings: Iterable[Finding],
+    incomplete: str = "",
+    not_assessed: str = "",
 ) -> list[GateVerdict]:
     """A verdict for each gate whose `repositories` scope covers the image, in gate order.
 
     Only active findings count: a finding a disable rule accepted must not lock an image. `incomplete` is
     why the image's inventory is Incomplete ("" when it is whole); each gate then follows its
-    `on_incomplete` (a `skip` gate gives no verdict).
+    `on_incomplete` (a `skip` gate gives no verdict). `not_assessed` is why the image is NotAssessed ("" when
+    it was assessed), and each gate follows its `on_not_assessed` the same way.
     """
     active = [f for f in findings if not f.disabled]
     verdicts = []
     for gate in gates:
-        if not gate.applies_to(image) or (incomplete and gate.on_incomplete == "skip"):
+        if not gate.applies_to(image):
+            continue
+        if (incomplete and gate.on_incomplete == "skip") or (not_assessed and gate.on_not_assessed == "skip"):
             continue
         verdict = _verdict(gate, active)
+        if not_assessed and gate.on_not_assessed == "fail":
+            verdict = GateVerdict(gate, True, (f"not assessed: {_reason(not_assessed)}", *verdict.reasons))
         if incomplete and gate.on_incomplete == "fail":
             verdict = GateVerdict(gate, True, (f"inventory incomplete: {_reason(incomplete)}", *verdict.reasons))
         verdicts.append(verdict)
     return verdicts
 
 
-def _reason(incomplete: str) -> str:
+def _reason(why: str) -> str:
     # Reasons end up in quarantine details and events: one short line.
-    text = " ".join(incomplete.split()).removeprefix("inventory incomplete: ")
+    text = " ".join(why.split()).removeprefix("inventory incomplete: ")
     return text if len(text) <= 200 else text[:199] + "…"
 
 
@@ -166,23 +180,37 @@ def _ids(findings: Sequence[Finding], limit: int = 5) -> str:
 # loading
 
 
+@dataclass(frozen=True)
+class Defaults:
+    """The policies of the gates that do not set their own."""
+
+    on_incomplete: IncompletePolicy = "fail"
+    on_not_assessed: IncompletePolicy = "fail"
+
+
 def load_gates(
-    directory: str | Path = DEFAULT_GATES_DIR, *, missing_ok: bool = False, on_incomplete: IncompletePolicy = "fail"
+    directory: str | Path = DEFAULT_GATES_DIR,
+    *,
+    missing_ok: bool = False,
+    on_incomplete: IncompletePolicy = "fail",
+    on_not_assessed: IncompletePolicy = "fail",
 ) -> list[Gate]:
     """Gates from `*.yaml` / `*.yml` files directly in `directory`, files in name order; names unique.
-    `on_incomplete` is the policy of the gates that do not set one."""
+    `on_incomplete` and `on_not_assessed` are the policies of the gates that do not set them."""
     files = policy_files(directory, missing_ok=missing_ok, what="gates", error=GateError)
-    return load_unique(files, lambda path: load_gate_file(path, on_incomplete), "gate", GateError)
+    defaults = Defaults(on_incomplete, on_not_assessed)
+    return load_unique(files, lambda path: load_gate_file(path, defaults), "gate", GateError)
 
 
-def load_gate_file(path: str | Path, on_incomplete: IncompletePolicy = "fail") -> list[Gate]:
+def load_gate_file(path: str | Path, defaults: Defaults = Defaults()) -> list[Gate]:
+    """The gates of one file; `defaults` for the policies a gate leaves out."""
     path = Path(path)
     where = str(path)
     raw_gates = _checks.entries(path, "gates", missing="missing (expected a list of gates)")
-    return [_parse_gate(f"{where}: gate {i}", raw, where, i, on_incomplete) for i, raw in enumerate(raw_gates, start=1)]
+    return [_parse_gate(f"{where}: gate {i}", raw, where, i, defaults) for i, raw in enumerate(raw_gates, start=1)]
 
 
-def _parse_gate(where: str, raw: object, source: str, index: int, on_incomplete: IncompletePolicy) -> Gate:
+def _parse_gate(where: str, raw: object, source: str, index: int, defaults: Defaults) -> Gate:
     if not isinstance(raw, dict):
         raise GateError(f"{where}: expected a mapping, got {kind(raw)}")
     name = raw.get("name")
@@ -200,8 +228,11 @@ def _parse_gate(where: str, raw: object, source: str, index: int, on_incomplete:
     repositories = None
     if "repositories" in raw:
         repositories = _globs(where, "repositories", raw["repositories"])
+    on_incomplete, on_not_assessed = defaults.on_incomplete, defaults.on_not_assessed
     if "on_incomplete" in raw:
         on_incomplete = _choice(where, "on_incomplete", raw["on_incomplete"], INCOMPLETE_POLICIES)
+    if "on_not_assessed" in raw:
+        on_not_assessed = _choice(where, "on_not_assessed", raw["on_not_assessed"], INCOMPLETE_POLICIES)
     return Gate(
         name=name,
         description=description.strip(),
@@ -211,6 +242,7 @@ def _parse_gate(where: str, raw: object, source: str, index: int, on_incomplete:
         source=source,
         index=index,
         on_incomplete=on_incomplete,
+        on_not_assessed=on_not_assessed,
     )
 
 

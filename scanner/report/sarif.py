@@ -1,4 +1,9 @@
-"""SARIF 2.1.0 for findings, shaped for GitHub code scanning (one rule per vulnerability id)."""
+"""SARIF 2.1.0 for findings, shaped for GitHub code scanning (one rule per vulnerability id).
+
+The run's properties hold the database's coverage of each ecosystem of the image (as the scan JSON shows it);
+each ecosystem it could not assess gives a tool notification (a warning), and an image it could not assess at
+all (health NotAssessed) makes the invocation unsuccessful with an error notification: an empty result list
+must not read as a clean image."""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from scanner.assess.image_health import not_assessed as coverage_gaps
 from scanner.image.reference import RegistryReference, parse_reference
 from scanner.model.errors import ReferenceError_
-from scanner.model.types import SEVERITY_ORDER, Finding, Severity
+from scanner.model.types import SEVERITY_ORDER, Coverage, Finding, Severity
+from scanner.report.scan_json import coverage_list
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -40,11 +47,18 @@ _FIX_TEXT = {
 
 
 def to_sarif(
-    findings: Iterable[Finding], image_reference: str, tool_version: str, incomplete: Sequence[str] = ()
+    findings: Iterable[Finding],
+    image_reference: str,
+    tool_version: str,
+    incomplete: Sequence[str] = (),
+    *,
+    coverage: Sequence[Coverage] = (),
+    not_assessed: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The run's results; `incomplete` (why an inventory is Incomplete, one line each) makes the run's
     invocation unsuccessful with an error notification per reason, so that a consumer does not read the
-    results as the whole truth."""
+    results as the whole truth. `not_assessed` (why an image is NotAssessed, one line each) does the same;
+    `coverage` goes into the run's properties, with a warning notification per ecosystem not assessed."""
     ordered = sorted(findings, key=_result_order)
     by_id: dict[str, list[Finding]] = {}
     for f in ordered:
@@ -65,18 +79,29 @@ def to_sarif(
         "results": [_result(f, rule_index[f.id], image_reference) for f in ordered],
         "properties": {"imageReference": image_reference},
     }
-    if incomplete:
+    notifications = [_notification("error", "inventory-incomplete", reason) for reason in incomplete]
+    notifications += [_notification("error", "not-assessed", reason) for reason in not_assessed]
+    # An image's NotAssessed reason already names its ecosystems' gaps: each is said once.
+    gaps = [gap for gap in coverage_gaps(coverage) if not any(gap in reason for reason in not_assessed)]
+    notifications += [_notification("warning", "ecosystem-not-assessed", gap) for gap in gaps]
+    if notifications:
         run["invocations"] = [
             {
-                "executionSuccessful": False,
-                "toolExecutionNotifications": [
-                    {"level": "error", "descriptor": {"id": "inventory-incomplete"}, "message": {"text": reason}}
-                    for reason in incomplete
-                ],
+                "executionSuccessful": not incomplete and not not_assessed,
+                "toolExecutionNotifications": notifications,
             }
         ]
+    if incomplete:
         run["properties"]["inventoryStatus"] = "Incomplete"
+    if not_assessed:
+        run["properties"]["assessmentStatus"] = "NotAssessed"
+    if coverage:
+        run["properties"]["coverage"] = coverage_list(coverage)
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
+
+
+def _notification(level: str, descriptor: str, text: str) -> dict[str, Any]:
+    return {"level": level, "descriptor": {"id": descriptor}, "message": {"text": text}}
 
 
 def _result_order(f: Finding) -> tuple[int, str, str, tuple[str, ...]]:

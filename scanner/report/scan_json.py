@@ -1,11 +1,29 @@
-"""`acrguard scan --format json`: the inventory JSON plus health, summary and findings."""
+"""`acrguard scan --format json`: the inventory JSON plus health, summary, coverage and findings.
+
+`coverage` lists what the vulnerability database held for each ecosystem of the image's packages, OS ones
+first: `ecosystem`, `kind` (os or language), `advisories`, `feed_date` (RFC 3339, "" when unknown),
+`selection` (only a selection of the feed, such as the bundled snapshot) and `assessed` (whether finding
+nothing there means something). `coverage_warnings` says, one line each, what was not assessed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from scanner.model.types import SEVERITY_ORDER, Finding, Health, Inventory
+from scanner.assess.image_health import assessed, not_assessed
+from scanner.model.shapes import COVERAGE
+from scanner.model.types import SEVERITY_ORDER, Coverage, Finding, Health, Inventory
 from scanner.report.inventory_json import inventory_dict, layer_dict
+
+
+def coverage_dict(coverage: Coverage) -> dict[str, Any]:
+    """One ecosystem's coverage as the scan JSON (and the HTTP API) shows it."""
+    return COVERAGE.view(coverage) | {"assessed": assessed(coverage)}
+
+
+def coverage_list(coverage: Iterable[Coverage]) -> list[dict[str, Any]]:
+    return [coverage_dict(c) for c in coverage]
 
 
 def finding_dict(finding: Finding) -> dict[str, Any]:
@@ -46,12 +64,15 @@ def scan_dict(
     reason: str,
     summary: dict[str, Any],
     remediation_summary: str = "",
+    coverage: Sequence[Coverage] = (),
 ) -> dict[str, Any]:
     doc = inventory_dict(inventory)
     doc["inventory_status"] = doc.pop("status")
     doc["status"] = health
     doc["reason"] = reason or doc["reason"]
     doc["summary"] = summary
+    doc["coverage"] = coverage_list(coverage)
+    doc["coverage_warnings"] = not_assessed(coverage)
     doc["remediation_summary"] = remediation_summary
     doc["findings"] = [finding_dict(f) for f in sorted(findings, key=_order)]
     return doc

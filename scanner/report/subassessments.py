@@ -6,7 +6,16 @@ Azure knows three status codes (Healthy, Unhealthy, NotApplicable); acrguard's o
 Unsupported and NotApplicable images give one NotApplicable row. An Incomplete image (its inventory could not be
 read whole: a bound hit, a detector failed) gives one image row with code **Unhealthy**, cause `Incomplete`,
 severity High and the reason as description (never Healthy or NotApplicable: what was not read may be
-vulnerable), followed by a row per active finding that was found. Two `additionalData` shapes exist: the
+vulnerable), followed by a row per active finding that was found.
+
+A NotAssessed image (it has packages but the vulnerability database holds no advisories, or only a selection, for
+its distribution and release; it has no active finding, or it would be Unhealthy) gives one image row with code
+**NotApplicable**, cause `NotAssessed`, severity Medium and the reason (what to do: update the database) as
+description. Azure's schema (`SubAssessmentStatus` in subAssessments.json, 2019-01-01-preview) allows only the
+codes Healthy, Unhealthy and NotApplicable and the severities Low, Medium and High: Healthy would be the
+confident wrong answer, and Unhealthy would have Defender-reading tools count a vulnerability nobody found;
+NotApplicable ("this assessment says nothing about the resource") is the honest code, and Medium, above the Low
+of an image with nothing to assess, says that something is to be done. Two `additionalData` shapes exist: the
 Qualys era's `ContainerRegistryVulnerability` and the MDVM era's `AzureContainerRegistryVulnerability`; the
 assessment key picks the default, callers may override.
 """
@@ -81,7 +90,7 @@ def image_sub_assessments(
     image has its image row first, then its findings'."""
     if image.health is None:
         return []
-    if image.health in ("Healthy", "Unsupported", "NotApplicable"):
+    if image.health in ("Healthy", "Unsupported", "NotApplicable", "NotAssessed"):
         return [_image_row(scope, image, shape)]
     rows = [_finding_row(scope, image, stored, shape) for stored in findings if stored.active]
     return [_image_row(scope, image, shape), *rows] if image.health == "Incomplete" else rows
@@ -137,12 +146,17 @@ def _image_row(scope: Scope, image: ImageSummary, shape: Shape) -> dict[str, Any
             "code": code,
             "cause": "" if healthy else image.health,
             "description": description,
-            "severity": "High" if incomplete else "Low",
+            "severity": _IMAGE_ROW_SEVERITY.get(image.health or "", "Low"),
         },
         "resourceDetails": _resource_details(image),
         "additionalData": _image_data(image, shape),
     }
     return _resource(scope, sub_assessment_name(image.key.repository, image.key.digest), properties)
+
+
+# An image row's severity by health: what was not read may be vulnerable (High); a database that could not assess
+# the image is to be updated (Medium); nothing to assess, or healthy, is Low.
+_IMAGE_ROW_SEVERITY = {"Incomplete": "High", "NotAssessed": "Medium"}
 
 
 def _image_data(image: ImageSummary, shape: Shape) -> dict[str, Any]:

@@ -1,18 +1,19 @@
-"""A terminal table of findings (rich, rendered to a string)."""
+"""Terminal tables (rich, rendered to a string): the findings, and the database's coverage of the image."""
 
 from __future__ import annotations
 
 import io
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from scanner.model.types import SEVERITY_ORDER, Finding, Severity
+from scanner.assess.image_health import assessed, not_assessed
+from scanner.model.types import SEVERITY_ORDER, Coverage, Finding, Severity
 
 # Widest an id or package cell may be before it is shortened in the middle: ids differ at both ends
 # (UBUNTU-CVE-…-1234, GHSA-xxxx-…), package paths at the end (github.com/org/…/module).
@@ -30,6 +31,41 @@ _STYLES: dict[Severity, str] = {
 _STATUS = {"fixed": "fixable", "not_fixed": "no fix", "wont_fix": "won't fix"}
 # Everything a terminal might act on: C0/C1 controls (ESC sequences), DEL. Package names are hostile.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+_COVERAGE_HEADERS = ("ECOSYSTEM", "KIND", "ADVISORIES", "FEED DATE", "SELECTION", "ASSESSED")
+
+
+def render_coverage(coverage: Sequence[Coverage], width: int | None = None) -> str:
+    """What the database held for each ecosystem of the image, one row each, then a `warning:` line per
+    ecosystem it could not assess (plain text: it goes with the findings table to files and CI logs)."""
+    if not coverage:
+        return ""
+    out = io.StringIO()
+    console = Console(
+        file=out,
+        width=width or shutil.get_terminal_size((120, 24)).columns,
+        no_color=True,
+        color_system=None,
+        highlight=False,
+        emoji=False,
+        legacy_windows=False,
+    )
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False, header_style="")
+    for header in _COVERAGE_HEADERS:
+        table.add_column(header, overflow="fold")
+    for c in coverage:
+        row = (
+            shorten(clean(c.ecosystem), MAX_PACKAGE),
+            c.kind,
+            str(c.advisories),
+            clean(c.feed_date) or "-",
+            "yes" if c.selection else "no",
+        )
+        table.add_row(*(Text(cell) for cell in row), Text("yes" if assessed(c) else "NO"))
+    console.print(table)
+    text = "".join(line.rstrip() + "\n" for line in out.getvalue().splitlines())
+    return text + "".join(f"warning: {clean(gap)}\n" for gap in not_assessed(coverage))
 
 
 def render_table(

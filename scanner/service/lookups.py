@@ -4,8 +4,9 @@ and Azure-shaped sub-assessments, each returned as the JSON-ready document the h
 Query parameters arrive as the text the client sent and are checked here; a refusal is a `BadParameter`
 naming the parameter, an unknown image or sub-assessment a `NotFound` (`scanner.azure.http` gives each its
 status). A listing hands out the store's cursor in a `nextLink` URL that the caller builds (`NextLink`).
-Shapes: sub-assessment resources come from `scanner.report.subassessments`, a finding's own fields from
-`scanner.report.scan_json`; the image documents are shaped here.
+Shapes: sub-assessment resources come from `scanner.report.subassessments`, a finding's own fields and an
+image's `coverage` (what the database held for each of its ecosystems) from `scanner.report.scan_json`; the
+image documents are shaped here.
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from scanner.model.types import FIX_STATUSES, SEVERITY_ORDER, Health, Severity
-from scanner.report.scan_json import finding_dict
+from scanner.model.types import FIX_STATUSES, HEALTHS, SEVERITY_ORDER, Severity
+from scanner.report.scan_json import coverage_list, finding_dict
 from scanner.report.subassessments import SHAPES, Scope, Shape, assessment_row, registry_host, row_name, shape_for_key
 from scanner.store.errors import CursorError
 from scanner.store.ports import MAX_PAGE, Lookups
 from scanner.store.records import ImageDetail, ImageKey, ImageSummary, Page, StoredFinding
-
-HEALTHS: tuple[Health, ...] = ("Healthy", "Unhealthy", "Unsupported", "NotApplicable", "Incomplete")
 
 DEFAULT_PAGE = 100
 
@@ -203,6 +202,7 @@ def summary_document(image: ImageSummary) -> dict[str, Any]:
         "health": image.health,
         "reason": image.reason,
         "summary": image.summary,
+        "coverage": coverage_list(image.coverage),
         "firstPush": _iso(image.first_push),
         "lastPush": _iso(image.last_push),
         "lastPull": _iso(image.last_pull),
@@ -230,6 +230,7 @@ def detail_document(detail: ImageDetail) -> dict[str, Any]:
         "health": detail.health,
         "reason": detail.reason,
         "summary": detail.summary,
+        "coverage": coverage_list(detail.coverage),
         "assessedAt": _iso(detail.assessed_at),
         "repositories": [summary_document(r) for r in detail.repositories],
         "tags": sorted({f"{r.key.repository}:{t}" for r in detail.repositories for t in r.tags}),

@@ -424,17 +424,21 @@ def _assess_and_save(
         attach_remediation=policy.attach_remediation,
         summarise_remediation=policy.summarise_remediation,
     )
-    change = store.save_assessment(registry, digest, result.findings, result.health, result.reason, result.summary, at)
+    change = store.save_assessment(
+        registry, digest, result.findings, result.health, result.reason, result.summary, at, result.coverage
+    )
     # Gates judge only images that were assessed (an Unsupported image has no findings, and passing it would
     # unlock or release it), and only the newest assessment (a stale replay must not undo a newer verdict).
-    # An Incomplete one is judged by each gate's `on_incomplete` (default: it fails).
-    assessed = result.health in ("Healthy", "Unhealthy", "Incomplete")
+    # An Incomplete one is judged by each gate's `on_incomplete`, a NotAssessed one (no findings, but the
+    # database could not have found any) by its `on_not_assessed` (default: both fail).
+    assessed = result.health in ("Healthy", "Unhealthy", "Incomplete", "NotAssessed")
     incomplete = result.reason if result.health == "Incomplete" else ""
+    not_assessed = result.reason if result.health == "NotAssessed" else ""
     # The image as the registry knows it (the inventory's own reference may be a scratch layout's).
     image = replace(ImageContext.from_inventory(inventory), registry=registry, repository=repository, digest=digest)
     verdicts: list[GateVerdict] = []
     if policy.gates and assessed and not change.stale:
-        verdicts = evaluate(policy.gates, image, result.findings, incomplete)
+        verdicts = evaluate(policy.gates, image, result.findings, incomplete, not_assessed)
         if policy.gate_actions is not None:
             # With a service publisher every change is published below; gates' `notify` would repeat it.
             report = apply_verdicts(

@@ -150,7 +150,10 @@ def policy_from_settings(settings: Settings, store: Callable[[], RuleStore] | No
     rules = file_rules(settings.rules)
     env = make_environment(settings.templates)
     gates = load_gates(
-        settings.gates or DEFAULT_GATES_DIR, missing_ok=not settings.gates, on_incomplete=settings.gate_on_incomplete
+        settings.gates or DEFAULT_GATES_DIR,
+        missing_ok=not settings.gates,
+        on_incomplete=settings.gate_on_incomplete,
+        on_not_assessed=settings.gate_on_not_assessed,
     )
     # One publisher: health-changed events go out on every change (Policy.publisher), gates or not, and
     # the gates' notify action uses the same destination.

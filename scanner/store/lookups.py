@@ -11,6 +11,7 @@ from itertools import islice
 from typing import Any
 
 from scanner.model.codec import finding_from_dict
+from scanner.model.shapes import COVERAGE
 from scanner.model.types import SEVERITY_ORDER, Health, Severity
 from scanner.store.ports import MAX_PAGE
 from scanner.store.records import (
@@ -29,7 +30,7 @@ from scanner.store.sql import Row, Tx, decode_cursor, encode_cursor, from_text, 
 _IN_CHUNK = 500
 _IMAGE_COLUMNS = (
     "i.registry, i.repository, i.digest, i.media_type, i.first_push, i.last_push, i.last_pull, i.deleted,"
-    " a.health, a.reason, a.summary, a.assessed_at"
+    " a.health, a.reason, a.summary, a.assessed_at, a.coverage"
 )
 _IMAGE_FROM = "images i LEFT JOIN assessments a ON a.registry = i.registry AND a.digest = i.digest"
 _FINDING_COLUMNS = "finding_key, finding, first_seen, last_seen, resolved_at, reopened"
@@ -194,6 +195,7 @@ class SqlLookups(ABC):
             assessed_at=first.assessed_at,
             last_scan=_scan(scans[0]) if scans else None,
             findings=tuple(findings),
+            coverage=first.coverage,
         )
 
     def images_with_vulnerability(self, vuln_id: str) -> list[ImageKey]:
@@ -278,7 +280,9 @@ def _summaries(rows: Sequence[Row], tags: dict[ImageKey, tuple[str, ...]]) -> li
     """Rows starting with `_IMAGE_COLUMNS` → summaries with their current tags."""
     summaries = []
     for row in rows:
-        registry, repository, digest, media_type, first, last, pull, deleted, health, reason, summary, at = row[:12]
+        registry, repository, digest, media_type, first, last, pull, deleted, health, reason, summary, at, cov = row[
+            :13
+        ]
         key = ImageKey(registry, repository, digest)
         summaries.append(
             ImageSummary(
@@ -293,6 +297,7 @@ def _summaries(rows: Sequence[Row], tags: dict[ImageKey, tuple[str, ...]]) -> li
                 reason=reason or "",
                 summary=loads(summary) if summary else {},
                 assessed_at=from_text(at),
+                coverage=tuple(COVERAGE.load(c) for c in loads(cov)) if cov else (),
             )
         )
     return summaries

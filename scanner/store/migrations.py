@@ -110,6 +110,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         # Rows are created on first use (random, by whichever process needs one first), never by a migration.
         ("CREATE TABLE store_secrets (name TEXT PRIMARY KEY, secret TEXT NOT NULL)",),
     ),
+    Migration(
+        5,
+        "what the vulnerability database held for each ecosystem of an assessed image",
+        # A JSON list of `Coverage` documents (scanner.model.shapes.COVERAGE); '[]' for assessments stored
+        # before it was recorded, which the API shows as no coverage rather than inventing one.
+        ("ALTER TABLE assessments ADD COLUMN coverage TEXT NOT NULL DEFAULT '[]'",),
+    ),
 )
 
 _LEDGER = (

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from scanner.model.types import Finding, Health, Inventory, Severity
+from scanner.model.types import Coverage, Finding, Health, Inventory, Severity
 from scanner.store.records import (
     AssessmentChange,
     AssessmentRow,
@@ -130,9 +130,11 @@ class Assessments(Protocol):
         reason: str,
         summary: dict[str, Any],
         at: datetime,
+        coverage: Sequence[Coverage] = (),
     ) -> AssessmentChange:
         """Upsert the digest's findings with history: `first_seen` kept, `resolved_at` set when a finding
-        disappears, reopened when it comes back. An assessment older than the stored one is ignored."""
+        disappears, reopened when it comes back. An assessment older than the stored one is ignored.
+        `coverage` (what the database held for each of the image's ecosystems) is stored with the health."""
 
 
 class UsageMeter(Protocol):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from scanner.model.types import Finding, Health, Inventory
+from scanner.model.types import Coverage, Finding, Health, Inventory
 
 ScanStatus = Literal["running", "succeeded", "failed"]
 T = TypeVar("T")
@@ -106,6 +106,7 @@ class ImageSummary:
     reason: str
     summary: dict[str, Any]
     assessed_at: datetime | None
+    coverage: tuple[Coverage, ...] = ()  # what the database held for each of its ecosystems when assessed
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class ImageDetail:
     assessed_at: datetime | None
     last_scan: ScanRecord | None
     findings: tuple[StoredFinding, ...]  # unresolved ones, disabled included (flagged)
+    coverage: tuple[Coverage, ...] = ()  # what the database held for each of its ecosystems when assessed
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,7 @@ class RuleSnapshot:
 @dataclass(frozen=True)
 class AssessmentRow:
     """One row of a registry's sub-assessments: an active finding of an Unhealthy or Incomplete image, or
-    (`finding` None) the one row of an image assessed Healthy, Unsupported, NotApplicable or Incomplete (an
+    (`finding` None) the one row of an image assessed Healthy, Unsupported, NotApplicable, NotAssessed or Incomplete (an
     Incomplete image gives both: its image row first)."""
 
     image: ImageSummary

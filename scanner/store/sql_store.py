@@ -26,7 +26,8 @@ from scanner.model.codec import (
     inventory_from_dict,
     inventory_to_dict,
 )
-from scanner.model.types import Finding, Health, Inventory
+from scanner.model.shapes import COVERAGE
+from scanner.model.types import Coverage, Finding, Health, Inventory
 from scanner.store import lookups, rule_rows
 from scanner.store.errors import StoreError
 from scanner.store.interface import FindingsStore
@@ -339,6 +340,7 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, FindingsStore):
         reason: str,
         summary: dict[str, Any],
         at: datetime,
+        coverage: Sequence[Coverage] = (),
     ) -> AssessmentChange:
         when = to_text(at)
         incoming = {finding_key(f): f for f in findings}
@@ -401,10 +403,11 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, FindingsStore):
                 sorted(k for k, (resolved, _, _) in existing.items() if resolved is None and k not in incoming),
             )
             tx.run(
-                "INSERT INTO assessments (registry, digest, health, reason, summary, assessed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (registry, digest) DO UPDATE SET health = excluded.health,"
-                " reason = excluded.reason, summary = excluded.summary, assessed_at = excluded.assessed_at",
-                (registry, digest, health, reason, dumps(summary), when),
+                "INSERT INTO assessments (registry, digest, health, reason, summary, assessed_at, coverage)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (registry, digest) DO UPDATE SET health = excluded.health,"
+                " reason = excluded.reason, summary = excluded.summary, assessed_at = excluded.assessed_at,"
+                " coverage = excluded.coverage",
+                (registry, digest, health, reason, dumps(summary), when, dumps([COVERAGE.dump(c) for c in coverage])),
             )
         after = {k for k, f in incoming.items() if not f.disabled}
         return AssessmentChange(previous_health, health, tuple(sorted(after - before)), tuple(sorted(before - after)))

@@ -45,10 +45,17 @@ def test_real_bookworm_findings_equal_dpkg_oracle_over_the_snapshot(
     assert got == expected_findings(DEBIAN, "Debian:12", installed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the NotAssessed status: a Debian 12 image with no finding from the snapshot's selection "
-    "is still reported Healthy on this branch",
-)
-def test_real_bookworm_with_only_the_snapshot_is_not_healthy(snapshot_scan: dict[str, Any]) -> None:
-    assert snapshot_scan["status"] != "Healthy"
+def test_real_bookworm_with_only_the_snapshot_is_assessed_or_not_assessed_never_healthy(
+    snapshot_scan: dict[str, Any],
+) -> None:
+    # Findings from the selection make it Unhealthy; without any, a selection proves nothing: NotAssessed.
+    [debian] = [c for c in snapshot_scan["coverage"] if c["ecosystem"] == "Debian:12"]
+    assert (debian["advisories"], debian["selection"], debian["assessed"]) == (91, True, False)
+    if snapshot_scan["findings"]:
+        assert snapshot_scan["status"] == "Unhealthy"
+    else:
+        assert snapshot_scan["status"] == "NotAssessed"
+        assert snapshot_scan["reason"] == (
+            "the database holds only a selection of Debian:12 advisories (91, the bundled snapshot): "
+            "run `acrguard db update`"
+        )

@@ -118,7 +118,8 @@ def _lifecycle(
     digest = pushed.digest
     (layer,) = pushed.layers()
 
-    # push → notification → scan: the image is assessed, Healthy against this database.
+    # push → notification → scan: the image is assessed, NotAssessed against this database (it holds no
+    # advisory for Alpine 3.10: finding nothing proves nothing).
     def assessed() -> Any:
         status, body = serve.image(registry.host, digest)
         # The assessment is stored before the scan record is closed: wait for both.
@@ -127,13 +128,15 @@ def _lifecycle(
 
     first = wait_for("the pushed image assessed", assessed, timeout=60, context=context)
     assert (first["health"], first["lastScan"]["status"], first["lastScan"]["trigger"]) == (
-        "Healthy",
+        "NotAssessed",
         "succeeded",
         "push",
     )
     assert first["findings"] == []
+    assert first["reason"] == "the database holds no Alpine:v3.10 advisories: run `acrguard db update`"
+    assert [(c["ecosystem"], c["advisories"], c["assessed"]) for c in first["coverage"]] == [("Alpine:v3.10", 0, False)]
 
-    # Findings over HTTP in the sub-assessment shape: one Healthy row per image, in both shapes.
+    # Findings over HTTP in the sub-assessment shape: one NotApplicable row (cause NotAssessed) per image, in both.
     (row,) = sub_assessments(serve, registry.host, QUALYS_KEY)
     assert row["name"] == sub_assessment_name(REPO, digest)
     assert row["type"] == "Microsoft.Security/assessments/subAssessments"
@@ -141,14 +144,17 @@ def _lifecycle(
         f"/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.ContainerRegistry/registries/{registry.host}"
         f"/providers/Microsoft.Security/assessments/{QUALYS_KEY}/subAssessments/"
     )
-    assert row["properties"]["status"]["code"] == "Healthy"
+    assert (row["properties"]["status"]["code"], row["properties"]["status"]["cause"]) == (
+        "NotApplicable",
+        "NotAssessed",
+    )
     (mdvm_row,) = sub_assessments(serve, registry.host, MDVM_KEY)
-    assert mdvm_row["properties"]["status"]["code"] == "Healthy"
+    assert mdvm_row["properties"]["status"]["code"] == "NotApplicable"
 
-    # The first assessment is a health change (unknown → Healthy): published without any gate configured.
+    # The first assessment is a health change (unknown → NotAssessed): published without any gate configured.
     wait_for("the first health-changed event", lambda: webhook.requests, context=context)
     opened = webhook.requests[0].json()
-    assert (opened["data"]["previousHealth"], opened["data"]["health"]) == (None, "Healthy")
+    assert (opened["data"]["previousHealth"], opened["data"]["health"]) == (None, "NotAssessed")
 
     # Re-push of the same digest under a new tag: the tag is attached, nothing is pulled or charged again.
     again = realparts.push(registry, f"oci:{layout}:latest", REPO, "3.10-again")
@@ -211,7 +217,7 @@ def _lifecycle(
 
     event = wait_for("the health-changed event at the webhook", flip_event, context=context)
     assert event["eventType"] == "Acrguard.ImageHealthChanged" and event["subject"] == f"{REPO}@{digest}"
-    assert event["data"]["previousHealth"] == "Healthy" and event["data"]["registry"] == registry.host
+    assert event["data"]["previousHealth"] == "NotAssessed" and event["data"]["registry"] == registry.host
     vuln_keys = {f["key"] for f in flipped["findings"] if f["id"] == VULN}
     assert vuln_keys and vuln_keys <= set(event["data"]["addedFindings"])
 

@@ -322,3 +322,42 @@ def test_a_bad_on_incomplete_is_one_line_naming_the_field(tmp_path: Path) -> Non
         load_gate_file(path)
     assert "'on_incomplete': 'pass' is not one of fail, findings, skip" in str(err.value)
     assert len(str(err.value).splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------------- not assessed images
+
+NOT_ASSESSED = "the database holds no Debian:12 advisories: run `acrguard db update`"
+
+
+def test_a_not_assessed_image_fails_a_gate_by_default() -> None:
+    verdict = evaluate([gate(When(any_severity_at_least="Critical"))], IMAGE, [], not_assessed=NOT_ASSESSED)[0]
+    assert verdict.failed
+    assert verdict.reasons == (f"not assessed: {NOT_ASSESSED}",)
+
+
+def test_on_not_assessed_findings_judges_what_was_found_and_skip_gives_no_verdict() -> None:
+    judged = dataclasses.replace(gate(When(any_severity_at_least="High")), on_not_assessed="findings")
+    assert not evaluate([judged], IMAGE, [], not_assessed=NOT_ASSESSED)[0].failed
+    skipped = dataclasses.replace(judged, name="s", on_not_assessed="skip")
+    assert [v.gate.name for v in evaluate([judged, skipped], IMAGE, [], not_assessed=NOT_ASSESSED)] == ["g"]
+    # An assessed image is judged by every gate, whatever its policy; on_incomplete does not decide here.
+    assert len(evaluate([judged, skipped], IMAGE, [])) == 2
+    incomplete_only = dataclasses.replace(gate(When(any_severity_at_least="High")), on_incomplete="skip")
+    assert evaluate([incomplete_only], IMAGE, [], not_assessed=NOT_ASSESSED)[0].failed
+
+
+def test_on_not_assessed_in_the_file_wins_over_the_configured_default(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "b.yaml", GOOD.replace("name: crit", "name: other") + "    on_not_assessed: findings\n")
+    assert [g.on_not_assessed for g in load_gates(tmp_path)] == ["fail", "findings"]
+    assert [g.on_not_assessed for g in load_gates(tmp_path, on_not_assessed="skip")] == ["skip", "findings"]
+    # The two defaults are independent.
+    assert [g.on_incomplete for g in load_gates(tmp_path, on_not_assessed="skip")] == ["fail", "fail"]
+
+
+def test_a_bad_on_not_assessed_is_one_line_naming_the_field(tmp_path: Path) -> None:
+    path = write(tmp_path, "bad.yaml", GOOD + "    on_not_assessed: pass\n")
+    with pytest.raises(GateError) as err:
+        load_gate_file(path)
+    assert "'on_not_assessed': 'pass' is not one of fail, findings, skip" in str(err.value)
+    assert len(str(err.value).splitlines()) == 1

@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from scanner.model.types import Cvss, Finding, FixStatus, LayerInfo, Package, Severity
+from scanner.model.types import Coverage, Cvss, Finding, FixStatus, LayerInfo, Package, Severity
 from scanner.report.sarif import security_severity, to_sarif
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "sarif" / "sarif-schema-2.1.0.json"
@@ -243,3 +243,45 @@ def test_an_incomplete_inventory_makes_the_run_unsuccessful(validator: jsonschem
 
 def test_a_whole_inventory_has_no_invocation_notes() -> None:
     assert "invocations" not in to_sarif([finding()], IMAGE, "1.0")["runs"][0]
+
+
+def test_an_image_not_assessed_makes_the_run_unsuccessful_and_says_why(
+    validator: jsonschema.protocols.Validator,
+) -> None:
+    reason = "the database holds no Debian:12 advisories: run `acrguard db update`"
+    coverage = (Coverage("Debian:12", "os", 0), Coverage("PyPI", "language", 0))
+    log = to_sarif([], IMAGE, "0.1.0", coverage=coverage, not_assessed=[reason])
+    validator.validate(log)
+    (invocation,) = run(log)["invocations"]
+    assert invocation["executionSuccessful"] is False
+    assert [
+        (n["level"], n["descriptor"]["id"], n["message"]["text"]) for n in invocation["toolExecutionNotifications"]
+    ] == [
+        ("error", "not-assessed", reason),
+        ("warning", "ecosystem-not-assessed", "the database holds no PyPI advisories: run `acrguard db update`"),
+    ]
+    properties = run(log)["properties"]
+    assert properties["assessmentStatus"] == "NotAssessed"
+    assert [(c["ecosystem"], c["kind"], c["advisories"], c["assessed"]) for c in properties["coverage"]] == [
+        ("Debian:12", "os", 0, False),
+        ("PyPI", "language", 0, False),
+    ]
+
+
+def test_a_language_ecosystem_not_assessed_is_a_warning_only(validator: jsonschema.protocols.Validator) -> None:
+    coverage = (
+        Coverage("Debian:12", "os", 900, "2025-01-01T00:00:00Z"),
+        Coverage("npm", "language", 3, selection=True),
+    )
+    log = to_sarif([finding()], IMAGE, "0.1.0", coverage=coverage)
+    validator.validate(log)
+    (invocation,) = run(log)["invocations"]
+    assert invocation["executionSuccessful"] is True
+    [note] = invocation["toolExecutionNotifications"]
+    assert note["level"] == "warning"
+    assert note["message"]["text"] == (
+        "the database holds only a selection of npm advisories (3, the bundled snapshot): run `acrguard db update`"
+    )
+    assert "assessmentStatus" not in run(log)["properties"]
+    # Without coverage (older callers), nothing is added.
+    assert "invocations" not in run(to_sarif([finding()], IMAGE, "0.1.0"))

@@ -354,6 +354,23 @@ def test_the_bounds_and_the_gate_default_are_settings(tmp_path: Path) -> None:
     assert [g.on_incomplete for g in policy_from_settings(configured).gates] == ["skip"]
 
 
+def test_the_not_assessed_gate_default_is_a_setting(tmp_path: Path) -> None:
+    from scanner.model.settings import Settings, SettingsError
+    from scanner.service.policy import policy_from_settings
+
+    assert Settings.from_environ({}).gate_on_not_assessed == "fail"
+    with pytest.raises(SettingsError, match="ACRGUARD_GATE_ON_NOT_ASSESSED: 'pass' is not one of fail, findings, skip"):
+        Settings.from_environ({"ACRGUARD_GATE_ON_NOT_ASSESSED": "pass"})
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    (gates / "g.yaml").write_text(
+        "gates:\n  - name: g\n    description: d\n    when:\n      any_severity_at_least: High\n    actions: [notify]\n"
+    )
+    configured = Settings.from_environ({"ACRGUARD_GATES": str(gates), "ACRGUARD_GATE_ON_NOT_ASSESSED": "findings"})
+    (gate,) = policy_from_settings(configured).gates
+    assert (gate.on_not_assessed, gate.on_incomplete) == ("findings", "fail")
+
+
 # ------------------------------------------------------------------------ a wanted file over max_file_size
 
 

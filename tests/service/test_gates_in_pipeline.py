@@ -52,6 +52,8 @@ def test_database_update_rescan_flips_health_locks_and_notifies(
     (gates_dir / "block.yaml").write_text(
         "gates:\n  - name: block-fixable\n    description: any patchable finding\n"
         "    when:\n      patchable_severity_at_least: Unknown\n    actions: [lock, notify]\n"
+        # Judged by its findings while the database cannot assess it (the default, fail, would lock it at once).
+        "    on_not_assessed: findings\n"
     )
     db_path = tmp_path / "vulndb.sqlite"
     import_sources(db_path, [str(FIXTURES / "osv/alpine-secdb/v3.11")])  # other release: no findings yet
@@ -63,7 +65,7 @@ def test_database_update_rescan_flips_health_locks_and_notifies(
         with SqliteVulnDatabase.open(db_path) as db:
             assert drain_queue(queue, store, db, fetch, VERSION, policy=policy).processed == 1
         image = store.get_image(event.registry, event.digest)
-        assert image is not None and image.health == "Healthy"
+        assert image is not None and image.health == "NotAssessed"  # no Alpine 3.10 advisory: nothing proved
         assert "lock samples/nginx" not in actions.calls  # a passing gate never locks
 
         import_sources(db_path, [str(FIXTURES / "osv/alpine-secdb/v3.10")])  # the database update
@@ -81,6 +83,31 @@ def test_database_update_rescan_flips_health_locks_and_notifies(
         last = bodies[-1]
         changed = last[0] if isinstance(last, list) else last
         assert "HealthChanged" in str(changed.get("eventType", changed.get("type", "")))
-        assert changed["data"]["health"] == "Unhealthy" and changed["data"]["previousHealth"] == "Healthy"
+        assert changed["data"]["health"] == "Unhealthy" and changed["data"]["previousHealth"] == "NotAssessed"
         assert changed["subject"] == f"samples/nginx@{event.digest}" and len(changed["data"]["addedFindings"]) == 8
         assert store.usage(event.registry, EPOCH).billable == 1
+
+
+def test_a_gate_locks_an_image_the_database_cannot_assess_by_default(
+    tmp_path: Path, store: FindingsStore, queue: ScanQueue, fetch: CountingFetch
+) -> None:
+    gates_dir = tmp_path / "gates"
+    gates_dir.mkdir()
+    (gates_dir / "block.yaml").write_text(
+        "gates:\n  - name: block-critical\n    description: critical findings\n"
+        "    when:\n      any_severity_at_least: Critical\n    actions: [lock]\n"
+    )
+    db_path = tmp_path / "vulndb.sqlite"
+    import_sources(db_path, [str(FIXTURES / "osv/alpine-secdb/v3.11")])  # no advisory for the image's release
+    with recording_server() as webhook:
+        actions = RecordingActions(WebhookPublisher(f"{webhook.url}/hook"))
+        policy = Policy(gates=tuple(load_gates(gates_dir)), gate_actions=actions)
+        event = push_event()
+        handle_push(event, store, queue, VERSION)
+        with SqliteVulnDatabase.open(db_path) as db:
+            assert drain_queue(queue, store, db, fetch, VERSION, policy=policy).processed == 1
+    image = store.get_image(event.registry, event.digest)
+    assert image is not None and image.health == "NotAssessed"
+    assert image.reason == "the database holds no Alpine:v3.10 advisories: run `acrguard db update`"
+    assert [(c.ecosystem, c.kind, c.advisories) for c in image.coverage] == [("Alpine:v3.10", "os", 0)]
+    assert actions.calls == ["lock samples/nginx"]  # no finding, but nothing was proved: the gate fails

@@ -38,8 +38,9 @@ def test_every_change_is_published_without_any_gate(
         handle_push(event, store, queue, VERSION)
         with SqliteVulnDatabase.open(db_path) as db:
             assert drain_queue(queue, store, db, fetch, VERSION, policy=policy).processed == 1
-        (first,) = _events(webhook.requests)  # the first assessment is a change: unknown → Healthy
-        assert (first["data"]["previousHealth"], first["data"]["health"]) == (None, "Healthy")
+        # The first assessment is a change: unknown → NotAssessed (the database holds no Alpine 3.10 advisory).
+        (first,) = _events(webhook.requests)
+        assert (first["data"]["previousHealth"], first["data"]["health"]) == (None, "NotAssessed")
         assert first["data"]["gates"] == [] and first["eventType"] == "Acrguard.ImageHealthChanged"
 
         pull = replace(event, kind="pull", tag=None, event_id="p1", at=datetime.now(UTC))
@@ -54,7 +55,7 @@ def test_every_change_is_published_without_any_gate(
             assert rescan_recent(store, db, since, VERSION, policy=policy).rematched == 1
         second = _events(webhook.requests)[-1]
         assert len(webhook.requests) == 2
-        assert (second["data"]["previousHealth"], second["data"]["health"]) == ("Healthy", "Unhealthy")
+        assert (second["data"]["previousHealth"], second["data"]["health"]) == ("NotAssessed", "Unhealthy")
         assert len(second["data"]["addedFindings"]) == 8 and second["subject"] == f"samples/nginx@{event.digest}"
 
 
