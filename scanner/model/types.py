@@ -143,8 +143,9 @@ INCOMPLETE_POLICIES: tuple[IncompletePolicy, ...] = ("fail", "findings", "skip")
 class Coverage:
     """What the vulnerability database holds for one ecosystem of an image (`Debian:12`, `PyPI`).
 
-    `advisories` counts the records that apply to the ecosystem and its release; `feed_date` is the newest
-    `modified` among them (RFC 3339, "" when none): how current the feed is, not when it was imported.
+    `advisories` counts the records that apply to the ecosystem and its release; `feed_date` is the newest feed
+    date of the sources they come from (RFC 3339, "" when none): how current the feed is, not when it was
+    imported (scanner/vulndb/db_writer.py says how a source is dated).
     `selection` says every one of them comes from a source that holds only a selection of its feed (the
     bundled snapshot): the findings it gives are real, but finding nothing proves nothing.
     """

@@ -73,6 +73,19 @@ CASES: dict[str, Case] = {
         "Red Hat:enterprise_linux:7",
         frozenset({RHEL7_OPENSSL}),
     ),
+    # UBI 8.0 (CPE enterprise_linux:8.0:GA: the minor is not a stream of its own): the RHEL 8 BaseOS erratum,
+    # not RHEL 7's (fixed 1:1.0.2k-19, below the installed 1:1.1.1k) nor RHEL 9's (1:3.0.1-43, above it).
+    "ubi8": Case(
+        "ubi8",
+        (
+            Rpm("openssl-libs", "1.1.1k", "5.el8_5", epoch=1, source="openssl"),
+            Rpm("openssl", "1.1.1k", "5.el8_5", epoch=1, source="openssl"),
+        ),
+        "Red Hat:enterprise_linux:8",
+        frozenset(
+            _found(name, "RHSA-2022:1065", "1:1.1.1k-6.el8_5", "CVE-2022-0778") for name in ("openssl", "openssl-libs")
+        ),
+    ),
     # CentOS 7 (cpe:/o:centos:centos:7): Red Hat's main stream of its major.
     "centos7": Case(
         "centos7",
@@ -203,6 +216,9 @@ def test_each_image_matches_its_own_release_only(name: str, acrguard: Any, advis
 OTHER_RELEASES = [
     ("centos6", "Red Hat:enterprise_linux:7::server", "RHSA-2019:2304"),
     ("rhel7", "Red Hat:enterprise_linux:9::baseos", "RHSA-2022:7288"),
+    ("rhel7", "Red Hat:enterprise_linux:8::baseos", "RHSA-2022:1065"),
+    ("ubi8", "Red Hat:enterprise_linux:9::baseos", "RHSA-2022:7288"),
+    ("centos6", "Red Hat:enterprise_linux:8::baseos", "RHSA-2022:1065"),
     ("alma9", "Red Hat:enterprise_linux:9::baseos", "RHSA-2022:7288"),
     ("rhel9", "AlmaLinux:9", "ALSA-2022:7288"),
     ("rocky9", "AlmaLinux:9", "ALSA-2022:7288"),
