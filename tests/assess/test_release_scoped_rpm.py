@@ -54,6 +54,17 @@ STRONGSWAN = (
     Rpm("strongswan", "5.6.0", "lp151.4.2.1"),
     Rpm("strongswan-ipsec", "5.6.0", "lp151.4.2.1", source="strongswan"),
 )
+# openssl-3 as SLE 15 SP5 and Leap 15.5 ship it (one build for both), a build before SUSE-SU-2023:2620-1.
+OPENSSL3_SP5 = (
+    Rpm("libopenssl3", "3.0.8", "150500.3.1", source="openssl-3"),
+    Rpm("openssl-3", "3.0.8", "150500.3.1"),
+)
+# gitui from Leap 15.5's backports (bp155), a build before openSUSE-SU-2024:0135-1.
+GITUI = (Rpm("gitui", "0.26.1", "bp155.1.1"),)
+SLE15SP5_OPENSSL = frozenset(
+    _found(name, "SUSE-SU-2023:2620-1", "3.0.8-150500.5.3.1", "CVE-2023-1255", "CVE-2023-2650")
+    for name in ("libopenssl3", "openssl-3")
+)
 
 CASES: dict[str, Case] = {
     # CentOS 6.10: no os-release; centos-release names it, system-release-cpe scopes it to enterprise_linux:6.
@@ -156,6 +167,28 @@ CASES: dict[str, Case] = {
             }
         ),
     ),
+    # SLES 15 SP5 (the SLE BCI base image's os-release): the SP5 openssl-3 advisory, filed under the
+    # Basesystem module and the server product of 15 SP5. Not the Leap 15.5 advisory for gitui, which SLES
+    # does not ship (a copy installed here is below that fix), nor the 15 SP1 one for helm-mirror.
+    "sles15sp5": Case(
+        "sles15sp5",
+        OPENSSL3_SP5 + GITUI + HELM_MIRROR,
+        "SUSE:Linux Enterprise Server 15 SP5",
+        SLE15SP5_OPENSSL,
+    ),
+    # SLES 15 SP2 with the SP5 build of openssl-3: the SP5 advisory is another service pack's.
+    "sles15sp2-openssl3": Case("sles15sp2", OPENSSL3_SP5, "SUSE:Linux Enterprise Server 15 SP2", frozenset()),
+    # openSUSE Leap 15.5: its own entries only. The openSUSE advisory for gitui, and the SUSE advisory for
+    # openssl-3 because that advisory itself names Leap 15.5 (with the same fixed version); not the Leap 15.1
+    # strongswan advisory nor SLE 15 SP1's helm-mirror one, though both fixes are above what is installed.
+    "leap155": Case(
+        "leap155",
+        OPENSSL3_SP5 + GITUI + STRONGSWAN + HELM_MIRROR,
+        "openSUSE:Leap 15.5",
+        SLE15SP5_OPENSSL | {_found("gitui", "openSUSE-SU-2024:0135-1", "0.26.2-bp155.2.3.1", "CVE-2023-48795")},
+    ),
+    # openSUSE Leap 15.2 with the 15.5 builds: the Leap 15.5 entries are another release's.
+    "leap152-sp5builds": Case("leap152", OPENSSL3_SP5 + GITUI, "openSUSE:Leap 15.2", frozenset()),
     # openSUSE Leap 15.2 and Tumbleweed: the Leap 15.1 advisory is another release's.
     "leap152": Case("leap152", STRONGSWAN, "openSUSE:Leap 15.2", frozenset()),
     "tumbleweed": Case("tumbleweed", STRONGSWAN, "openSUSE:Tumbleweed", frozenset()),
@@ -228,6 +261,13 @@ OTHER_RELEASES = [
     ("leap152", "openSUSE:Leap 15.1", "openSUSE-SU-2019:2598-1"),
     ("tumbleweed", "openSUSE:Leap 15.1", "openSUSE-SU-2019:2598-1"),
     ("mariner2", "Azure Linux:3", "AZL-42975"),
+    ("sles15sp5", "openSUSE:Leap 15.5", "openSUSE-SU-2024:0135-1"),
+    ("sles15sp5", "SUSE:Linux Enterprise Module for Containers 15 SP1", "SUSE-SU-2019:0048-2"),
+    ("sles15sp2-openssl3", "SUSE:Linux Enterprise Module for Basesystem 15 SP5", "SUSE-SU-2023:2620-1"),
+    ("leap155", "openSUSE:Leap 15.1", "openSUSE-SU-2019:2598-1"),
+    ("leap155", "SUSE:Linux Enterprise Module for Containers 15 SP1", "SUSE-SU-2019:0048-2"),
+    ("leap152-sp5builds", "openSUSE:Leap 15.5", "openSUSE-SU-2024:0135-1"),
+    ("leap152-sp5builds", "openSUSE:Leap 15.5", "SUSE-SU-2023:2620-1"),
 ]
 
 
