@@ -245,6 +245,7 @@ def _package(raw: RawPackage, detector: Detector, layer: LayerInfo | None, os_ow
         layer=layer,
         os_owned=os_owned,
         metadata=raw.metadata,
+        evidence=raw.evidence,
     )
 
 

@@ -250,6 +250,7 @@ PACKAGE: Shape[Package] = Shape(
     text("detector"),
     flag("os_owned"),
     pairs("metadata", shown=False),
+    text("evidence", absent="installed"),  # added after inventories were stored
 )
 
 IMAGE: Shape[ImageInfo] = Shape(

@@ -43,6 +43,14 @@ class LayerInfo:
     created_by: str = ""
 
 
+# How a detector knows a package is there: the package manager's record of what is installed (a package
+# database, dist-info, a gemspec, node_modules); a lockfile or build manifest, which says what was built and
+# may not be what is installed; the build information embedded in a binary (Go, cargo auditable); or a
+# runtime's own files (CPython, Node.js, OpenJDK, .NET, Go installed without a package manager).
+Evidence = Literal["installed", "lockfile", "binary", "runtime"]
+EVIDENCES: tuple[Evidence, ...] = ("installed", "lockfile", "binary", "runtime")
+
+
 @dataclass(frozen=True)
 class RawPackage:
     """A package as a detector reports it: facts read from the image, before the orchestrator adds the
@@ -64,6 +72,7 @@ class RawPackage:
     kind: str = ""  # deb, apk, rpm, pypi, npm… (the purl type)
     # Extra facts a detector knows (epoch, release, modularity label, licence…); string values only.
     metadata: tuple[tuple[str, str], ...] = ()
+    evidence: Evidence = "installed"
     # Files the package owns (OS package managers only), absolute paths; used to mark language
     # packages the OS package manager installed. Not serialised.
     owned_files: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
@@ -90,6 +99,7 @@ class Package:
     layer: LayerInfo | None
     os_owned: bool = False  # a language package whose files the OS package manager owns
     metadata: tuple[tuple[str, str], ...] = ()
+    evidence: Evidence = "installed"
 
 
 @dataclass(frozen=True)
