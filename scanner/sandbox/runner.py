@@ -101,6 +101,7 @@ def minimal_env() -> dict[str, str]:
 def rlimit_preexec(limits: JobLimits) -> Callable[[], None]:
     """Set in the forked child before exec, so bwrap and everything it starts inherit them."""
     prctl = _prctl()  # looked up here, in the parent: dlopen/dlsym between fork and exec could deadlock
+    parent = os.getpid()
 
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
@@ -113,6 +114,9 @@ def rlimit_preexec(limits: JobLimits) -> Callable[[], None]:
         # expires and another worker retries) must not leave an orphan parsing on. bwrap also has
         # --die-with-parent; this covers `--runner none` and bwrap's own start-up.
         prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            # The parent died between fork and prctl: the signal will never come, so go now.
+            os._exit(1)
         # Python ignores SIGXFSZ; a C child should get EFBIG too rather than a core-less death.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
