@@ -39,6 +39,7 @@ class DetectorRegistry:
 def default_registry() -> DetectorRegistry:
     """Every built-in detector. Imports are local so a plugin's import cost is paid only when used."""
     from scanner.inventory.detectors.apk import ApkDetector
+    from scanner.inventory.detectors.dotnet import DotnetDetector
     from scanner.inventory.detectors.dpkg import DpkgDetector
     from scanner.inventory.detectors.golang import GoBinaryDetector
     from scanner.inventory.detectors.java import JavaDetector
@@ -57,5 +58,6 @@ def default_registry() -> DetectorRegistry:
             NodeDetector(),
             JavaDetector(),
             GoBinaryDetector(),
+            DotnetDetector(),
         ]
     )
