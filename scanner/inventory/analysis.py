@@ -3,7 +3,8 @@
 After every layer the detectors whose files changed run again on the squashed view so far; a package
 is attributed to the first layer from which it stayed present (trivy's applier does the same). At the
 end every detector runs on the final view with the final OS, and language packages whose files the
-OS package manager owns are marked, so later matching uses the distribution's advisory for them.
+OS package manager owns are marked, so later matching uses the distribution's advisory for them (or, for a
+detector that says `skip_os_owned`, dropped: a Go binary an OS package ships is that package).
 
 Failing closed: a detector run that raises what the detector contract allows (`DetectorError`, a
 `PARSE_ERRORS` exception), runs out of memory or reports what it could not read is incomplete: it keeps,
@@ -211,6 +212,9 @@ class Analysis:
         for detector, extraction in extractions:
             seen = self.first_seen.get(detector.name, {})
             for raw in extraction.packages:
+                os_owned = detector.group == "language" and _owned(raw, owned)
+                if os_owned and detector.skip_os_owned:
+                    continue  # the OS package's own binary: assessed through the distribution
                 if len(packages) == self.limits.max_packages:
                     # Each run was given what the others left, but a run kept from below may not have been.
                     limit = self.limits.max_packages
@@ -218,7 +222,7 @@ class Analysis:
                     break
                 index = seen.get(raw.key())
                 layer = layers[index] if index is not None and index < len(layers) else None
-                packages.append(_package(raw, detector, layer, detector.group == "language" and _owned(raw, owned)))
+                packages.append(_package(raw, detector, layer, os_owned))
         self.incomplete = _dedupe(incomplete)
         return self.os, packages, _dedupe(warnings)
 

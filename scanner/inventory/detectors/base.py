@@ -133,6 +133,9 @@ class Detector(ABC):
     # True when each file is parsed on its own (no cross-file logic): the core may then call extract
     # with one file at a time and reuse results for files that did not change between layers.
     per_file: ClassVar[bool] = False
+    # True when a package whose file an OS package owns is dropped rather than marked `os_owned`: what the
+    # detector reads (a compiled binary) is the OS package itself, assessed through the distribution.
+    skip_os_owned: ClassVar[bool] = False
 
     @abstractmethod
     def required(self, path: str) -> bool:

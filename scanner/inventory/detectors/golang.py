@@ -11,17 +11,29 @@ uvarint-length-prefixed strings: the toolchain version (`go1.22.5`) and the modu
     =>  golang.org/x/text  v0.13.0  h1:…     (replaces the module on the line before)
     build  GOOS=linux
 
-Reported: every `dep` (its replacement when there is one with a version; a replacement by a local
-directory has no version, its code is not the module's, so nothing is reported for it), the main module
-when it has a real version (Go 1.24+ stamps one from VCS tags; `(devel)` is skipped), and the Go standard
-library as `stdlib` (OSV's name for it) at the toolchain version, `go1.22.5` -> `v1.22.5`.
+Reported, each with evidence "binary": every `dep` (its replacement when there is one with a version; a
+replacement by a local directory has no version, its code is not the module's, so nothing is reported for
+it), the main module (with the version Go 1.24+ stamps from VCS tags; a binary built from a checkout says
+`(devel)`, and is kept with that version, as syft keeps it: the SBOM lists it, but no advisory range can
+order `(devel)`, so it gets no ecosystem and is never looked up), and the Go standard library as `stdlib`
+(OSV's name for it) at the toolchain version, `go1.22.5` -> `v1.22.5`.
 
-Paths (`required`): only a path test is possible before content is captured, and every captured file
-costs memory or scratch space, so only the directories Go programs are installed in are read: the usual
-`bin`/`sbin` directories, Go's own (`/usr/local/go/bin`, `/go/bin`, `/root/go/bin`), `/app`, `/ko-app`
-(ko), `/usr/lib/cni` and `/opt/cni/bin`, Docker's CLI plugin directories, and files directly in `/`
-(distroless images: `/manager`, `/server`). Their direct children only, never subdirectories (an `/app`
-tree can hold a whole node_modules). A Go program anywhere else is not found: that is the limit.
+Paths (`required`): only a path test is possible before content is captured, and a Go program may be
+installed anywhere (`/opt/app/bin/server`, `/home/user/go/bin/tool`, `/usr/bin/…`). Every file is wanted
+except where no program lives or where a hit would be noise: the kernel's and the package managers' trees
+(`/proc`, `/sys`, `/dev`, `/etc`, `/usr/share`, include directories, `/var/lib/{dpkg,rpm,apk}`, caches,
+logs), language package trees (`node_modules`, `site-packages`, `dist-packages`, the Go module cache and
+the Go toolchain's own sources and `testdata`, which hold test ELF files), and names with a dot (`.so`,
+`.py`, `.json`…: Go's linker writes executables without an extension). What is captured is bounded as every
+captured file is (`max_file_size`, `max_captured_bytes`, `max_members`); what is parsed is only the build
+info (`max_package_db_bytes`); what is reported, by `max_packages`.
+
+OS-owned binaries: a detector cannot know which files an OS package owns (the path test comes before any
+package database is read, and the package database may come in a later layer). So the binaries are read
+and reported, and the analysis drops the packages of this detector whose file an OS package owns
+(`skip_os_owned`): a Debian `docker.io` binary is assessed through Debian's advisory for `docker.io`,
+never again through the Go modules compiled into it.
+
 Files that are not ELF or carry no build info are skipped silently. The pre-1.18 format (pointers into the
 data segment instead of inline strings) is not read: a warning says so. Module information over
 `max_package_db_bytes`, more than `_MAX_CANDIDATES` build-info headers without a readable one, and more
@@ -34,7 +46,7 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scanner.ecosystems.languages import GO
 from scanner.inventory.detectors.base import (
@@ -48,26 +60,36 @@ from scanner.inventory.detectors.base import (
 )
 from scanner.model.types import RawPackage, Warning_
 
-_BIN_DIRS = frozenset(
-    {
-        # /usr/bin, /usr/sbin and /sbin are left out on purpose: there the distribution's package
-        # manager installs its binaries (assessed through the distribution's advisories), and reading
-        # every distro executable would dominate scan time. Scratch-style images put Go binaries in /,
-        # /bin or an application directory, which are covered.
-        "",  # files directly in /
-        "/bin",
-        "/usr/local/bin",
-        "/usr/local/sbin",
-        "/usr/local/go/bin",
-        "/go/bin",
-        "/root/go/bin",
-        "/app",
-        "/ko-app",
-        "/usr/lib/cni",
-        "/opt/cni/bin",
-        "/usr/libexec/docker/cli-plugins",
-        "/usr/local/libexec/docker/cli-plugins",
-    }
+# Trees no Go program is installed in, or whose ELF files are not programs of the image (the Go toolchain's
+# test data). Prefixes end with "/" so that `/etc` does not exclude `/etcd`.
+_SKIP_PREFIXES = (
+    "/proc/",
+    "/sys/",
+    "/dev/",
+    "/etc/",
+    "/usr/share/",
+    "/usr/include/",
+    "/usr/local/include/",
+    "/usr/src/",
+    "/usr/local/go/src/",
+    "/usr/local/go/test/",
+    "/usr/local/go/misc/",
+    "/usr/lib/locale/",
+    "/var/lib/dpkg/",
+    "/var/lib/rpm/",
+    "/var/lib/apk/",
+    "/lib/apk/",
+    "/var/cache/",
+    "/var/log/",
+)
+_SKIP_PARTS = (
+    "/node_modules/",
+    "/site-packages/",
+    "/dist-packages/",
+    "/testdata/",
+    "/pkg/mod/",  # the Go module cache: sources
+    "/.git/",
+    "/__pycache__/",
 )
 
 _ELF = b"\x7fELF"
@@ -83,6 +105,7 @@ _MAX_SECTIONS = 0xFFFF
 # Build-info headers tried in a binary without section headers (a real one has one).
 _MAX_CANDIDATES = 64
 # Toolchain versions: go1.21.0, go1.20 (before 1.21 the first release had no .0), go1.21rc2, go1.9beta1.
+_DEVEL = "(devel)"
 _GO_VERSION = re.compile(r"go(\d+)\.(\d+)(?:\.(\d+))?(?:(rc|beta)(\d+))?\Z")
 
 
@@ -96,13 +119,16 @@ class _Module:
 
 class GoBinaryDetector(Detector):
     name = "go-binary"
-    version = 1
+    version = 2
     group = "language"
     per_file = True
+    skip_os_owned = True
 
     def required(self, path: str) -> bool:
-        # Hot path (every file of every layer): one rfind and one set lookup, no regex.
-        return path[: path.rfind("/")] in _BIN_DIRS
+        # Hot path (every file of every layer): string tests only, no regex.
+        if "." in path[path.rfind("/") :]:
+            return False
+        return not path.startswith(_SKIP_PREFIXES) and not any(part in path for part in _SKIP_PARTS)
 
     def unread_matters(self, files: FileSet, path: str) -> bool:
         # Too large to keep: only an ELF file (which may be a Go program) is something not read.
@@ -241,7 +267,7 @@ def _build_info(path: str, data: bytes, warnings: list[Warning_], limit: int) ->
     return None
 
 
-def _stdlib_version(toolchain: str) -> str:
+def stdlib_version(toolchain: str) -> str:
     """`go1.22.5` -> `v1.22.5`, `go1.20` -> `v1.20.0`, `go1.21rc2` -> `v1.21.0-rc.2`; "" if not a release.
     Experiment suffixes (`go1.22.0 X:boringcrypto`) are ignored."""
     match = _GO_VERSION.match(toolchain.split(" ", 1)[0])
@@ -270,22 +296,29 @@ def _modules(modinfo: str) -> list[_Module]:
 
 def _packages(path: str, toolchain: str, modinfo: str, warnings: list[Warning_]) -> list[RawPackage]:
     packages: dict[tuple[str, str], RawPackage] = {}
-    stdlib = _stdlib_version(toolchain)
+    stdlib = stdlib_version(toolchain)
     if stdlib:
         packages[("stdlib", stdlib)] = _package(path, "stdlib", stdlib, [("go_version", toolchain)])
     else:
         warnings.append(Warning_(path, f"Go toolchain version {toolchain!r} is not a release; stdlib not reported"))
     for module in _modules(modinfo):
-        # Local replacements and unversioned main modules have "(devel)" or nothing: no version to report.
-        if not module.version or module.version == "(devel)" or not module.path or module.path.startswith("."):
+        if not module.path or module.path.startswith("."):
+            continue
+        devel = module.version == _DEVEL
+        # A dependency replaced by a local directory has "(devel)" or nothing: its code is not the module's.
+        if not module.version or (devel and not module.main):
             continue
         metadata = [("main", "true")] if module.main else []
         if module.replaces:
             metadata.append(("replaces", module.replaces))
-        packages.setdefault((module.path, module.version), _package(path, module.path, module.version, metadata))
+        package = _package(path, module.path, module.version, metadata)
+        if devel:
+            package = replace(package, ecosystem="")  # listed, never looked up: no range orders "(devel)"
+        packages.setdefault((module.path, module.version), package)
     return list(packages.values())
 
 
 def _package(path: str, module: str, version: str, metadata: list[tuple[str, str]]) -> RawPackage:
     namespace, _, name = module.rpartition("/")
-    return language_package(GO, module, version, path, metadata, purl_namespace=namespace, purl_name=name)
+    package = language_package(GO, module, version, path, metadata, purl_namespace=namespace, purl_name=name)
+    return replace(package, evidence="binary")

@@ -47,6 +47,7 @@ def default_registry() -> DetectorRegistry:
     from scanner.inventory.detectors.os_release import OSReleaseDetector
     from scanner.inventory.detectors.python import PythonDetector
     from scanner.inventory.detectors.rpm import RpmDetector
+    from scanner.inventory.detectors.runtimes import RuntimeDetector
 
     return DetectorRegistry(
         [
@@ -59,5 +60,6 @@ def default_registry() -> DetectorRegistry:
             JavaDetector(),
             GoBinaryDetector(),
             DotnetDetector(),
+            RuntimeDetector(),
         ]
     )

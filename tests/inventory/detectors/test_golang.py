@@ -15,7 +15,7 @@ import struct
 import pytest
 
 from scanner.inventory.detectors.base import DetectContext, MemoryFileSet
-from scanner.inventory.detectors.golang import GoBinaryDetector, _stdlib_version
+from scanner.inventory.detectors.golang import GoBinaryDetector, stdlib_version
 from scanner.model.limits import Limits
 from scanner.model.types import RawPackage
 
@@ -114,47 +114,64 @@ def extract(files: dict[str, bytes]) -> tuple[list[RawPackage], list[str]]:
     return out.packages, [str(w) for w in out.warnings]
 
 
-def go(module: str, version: str, purl: str, location: str, *meta: tuple[str, str]) -> RawPackage:
+def go(
+    module: str, version: str, purl: str, location: str, *meta: tuple[str, str], ecosystem: str = "Go"
+) -> RawPackage:
     return RawPackage(
         name=module,
         version=version,
-        ecosystem="Go",
+        ecosystem=ecosystem,
         purl=purl,
         source_name=module,
         source_version=version,
         locations=(location,),
         kind="golang",
         metadata=meta,
+        evidence="binary",
     )
 
 
 def test_plugin_identity() -> None:
-    assert (DETECTOR.name, DETECTOR.version, DETECTOR.group) == ("go-binary", 1, "language")
+    assert (DETECTOR.name, DETECTOR.version, DETECTOR.group) == ("go-binary", 2, "language")
+    assert DETECTOR.skip_os_owned  # a binary an OS package owns is that package: dropped by the analysis
 
 
 @pytest.mark.parametrize(
     ("path", "wanted"),
     [
-        ("/usr/bin/umoci", False),  # distro binary directory: left to the OS package manager
+        # Anywhere a program may be installed, OS-owned directories included (the analysis drops those).
+        ("/usr/bin/umoci", True),
         ("/usr/local/bin/terraform", True),
         ("/bin/skopeo", True),
         ("/usr/local/go/bin/go", True),
+        ("/usr/local/go/pkg/tool/linux_amd64/compile", True),
         ("/go/bin/dlv", True),
         ("/app/server", True),
+        ("/app/dist/server", True),
         ("/ko-app/controller", True),
         ("/manager", True),
         ("/usr/lib/cni/loopback", True),
         ("/usr/libexec/docker/cli-plugins/docker-compose", True),
-        # Subdirectories of those, and everything else, are not read.
-        ("/app/node_modules/.bin/esbuild", False),
-        ("/app/dist/server", False),
-        ("/usr/bin/x86_64-linux-gnu/thing", False),
+        ("/home/user/go/bin/tool", True),
+        ("/opt/app/bin/server", True),
+        ("/usr/binx/tool", True),
+        ("/etcd", True),
+        # Names with a dot: not what Go's linker writes (libraries, scripts, data).
         ("/usr/lib/x86_64-linux-gnu/libc.so.6", False),
-        ("/usr/local/go/pkg/tool/linux_amd64/compile", False),
-        ("/home/user/go/bin/tool", False),
-        ("/opt/app/bin/server", False),
+        ("/app/main.py", False),
+        ("/usr/local/go/VERSION.txt", False),
+        # Trees where no program of the image lives, or whose ELF files are test data.
         ("/etc/passwd", False),
-        ("/usr/binx/tool", False),
+        ("/proc/self/exe", False),
+        ("/usr/share/doc/x/copyright", False),
+        ("/var/lib/dpkg/status", False),
+        ("/app/node_modules/.bin/esbuild", False),
+        ("/app/node_modules/esbuild/bin/esbuild", False),
+        ("/usr/local/lib/python3.12/site-packages/x/bin/tool", False),
+        ("/usr/local/go/src/debug/elf/testdata/go-relocation-test-gcc441-x86-64", False),
+        ("/usr/local/go/src/cmd/go/main", False),
+        ("/go/pkg/mod/github.com/x/y@v1.0.0/LICENSE", False),
+        ("/src/app/testdata/binary", False),
     ],
 )
 def test_required(path: str, wanted: bool) -> None:
@@ -171,9 +188,19 @@ def test_real_umoci_build_info() -> None:
 
 
 def test_real_build_info_from_an_unreleased_toolchain() -> None:
-    # Main module (devel) and a dependency replaced by a local directory: nothing with a version to report.
+    # Main module built from a checkout, `(devel)`: listed as syft lists it, with no ecosystem (no advisory
+    # range orders it). A dependency replaced by a local directory: nothing of the module's to report.
     packages, warnings = extract({"/app/go-app-stager": elf(APP_STAGER_BUILDINFO)})
-    assert packages == []
+    assert packages == [
+        go(
+            "go-app-stager",
+            "(devel)",
+            "pkg:golang/go-app-stager@%28devel%29",
+            "/app/go-app-stager",
+            ("main", "true"),
+            ecosystem="",
+        )
+    ]
     assert warnings == [
         "/app/go-app-stager: Go toolchain version 'go1.22-20231128-RC02 cl/586117301 +6111acc8e6"
         " X:fieldtrack,boringcrypto' is not a release; stdlib not reported"
@@ -229,7 +256,7 @@ def test_modules_replacements_and_stdlib() -> None:
     ],
 )
 def test_stdlib_versions(toolchain: str, version: str) -> None:
-    assert _stdlib_version(toolchain) == version
+    assert stdlib_version(toolchain) == version
 
 
 def test_32_bit_big_endian() -> None:
@@ -303,7 +330,7 @@ def test_other_files_are_skipped_silently(data: bytes) -> None:
 
 
 def test_files_not_required_are_ignored() -> None:
-    assert extract({"/opt/app/bin/server": elf(buildinfo("go1.22.5", MODINFO))}) == ([], [])
+    assert extract({"/app/node_modules/.bin/server": elf(buildinfo("go1.22.5", MODINFO))}) == ([], [])
 
 
 def test_module_information_over_the_byte_bound_is_incomplete() -> None:
