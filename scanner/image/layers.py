@@ -12,7 +12,7 @@ import tarfile
 from collections.abc import Callable
 
 from scanner.image.content import ContentStore
-from scanner.image.streams import Budget, LayerStream
+from scanner.image.streams import Budget, LayerStream, Readable
 from scanner.image.tree import Dir, File, Link, PathError, Tree, Unread, join
 from scanner.model.errors import LayerError, LimitExceededError
 from scanner.model.limits import Limits
@@ -56,6 +56,23 @@ def _climbs_out(base: list[str], target: str) -> bool:
     return False
 
 
+class _Prefixed:
+    """A file's first bytes, already read, then the rest of it."""
+
+    def __init__(self, head: bytes, rest: Readable) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int = -1, /) -> bytes:
+        if not self._head:
+            return self._rest.read(size)
+        if size < 0:
+            data, self._head = self._head + self._rest.read(), b""
+            return data
+        data, self._head = self._head[:size], self._head[size:]
+        return data + self._rest.read(size - len(data)) if len(data) < size else data
+
+
 class LayerReader:
     """Replays layers into a Tree, capturing the files `wanted(path)` accepts."""
 
@@ -66,9 +83,13 @@ class LayerReader:
         store: ContentStore,
         budget: Budget,
         limits: Limits,
+        *,
+        magic: Callable[[str], bytes] | None = None,
     ) -> None:
         self.tree = tree
         self.wanted = wanted
+        # The prefix a wanted file must start with to be kept ("" or None: any content).
+        self.magic = magic
         self.store = store
         self.budget = budget
         self.limits = limits
@@ -182,8 +203,16 @@ class LayerReader:
             self.tree.place(real_parent, parent, parts[-1], File(index, Unread(member.size, head)), index)
             self._warn(label, member.name, f"{member.size} bytes is over max_file_size: not read")
             return
-        handle = archive.extractfile(member)
-        if handle is None:
+        extracted = archive.extractfile(member)
+        if extracted is None:
             return
-        content = self.store.capture(handle, member.size, f"layer {label} member '{display(member.name)}'")
+        reader: Readable = extracted
+        magic = self.magic(path) if self.magic is not None else b""
+        if magic:
+            head = extracted.read(len(magic))
+            if head != magic:
+                self.tree.place(real_parent, parent, parts[-1], None, index)  # not what its detectors read
+                return
+            reader = _Prefixed(head, extracted)  # a streamed archive cannot seek back
+        content = self.store.capture(reader, member.size, f"layer {label} member '{display(member.name)}'")
         self.tree.place(real_parent, parent, parts[-1], File(index, content), index)

@@ -75,7 +75,7 @@ class Analysis:
         self.tree = Tree(limits.max_symlink_depth)
         self.store = ContentStore(limits, scratch_dir)
         self.budget = Budget(limits.max_total_bytes, limits.max_members)
-        self.reader = LayerReader(self.tree, self.wanted, self.store, self.budget, limits)
+        self.reader = LayerReader(self.tree, self.wanted, self.store, self.budget, limits, magic=self.magic)
         self.os: OSInfo | None = None
         self.first_seen: dict[str, dict[tuple[str, str, str, str, tuple[str, ...]], int]] = {}
         self.runs: dict[str, _Run] = {}
@@ -87,6 +87,12 @@ class Analysis:
 
     def wanted(self, path: str) -> bool:
         return any(d.required(path) for d in self.detectors)
+
+    def magic(self, path: str) -> bytes:
+        """The prefix a wanted file must start with to be kept: the detectors' shared magic when every one
+        wanting it declares the same, else "" (keep whatever it holds)."""
+        magics = {d.magic for d in self.detectors if d.required(path)}
+        return magics.pop() if len(magics) == 1 else b""
 
     def _fileset(self, detector: Detector) -> TreeFileSet:
         files = {p: f.content for p, f in self.tree.files.items() if detector.required(p)}

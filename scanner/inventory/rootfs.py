@@ -54,6 +54,10 @@ def _regular(analysis: Analysis, host_path: str, parts: list[str], size: int) ->
         return
     fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as handle:
+        magic = analysis.magic(path)
+        if magic and handle.read(len(magic)) != magic:
+            return  # not what the detectors wanting it read (an extensionless file that is no binary)
+        handle.seek(0)
         if size > analysis.limits.max_file_size:
             # Kept as unread, not left out: the detector that wanted it says it could not read it.
             content: Content = Unread(size, handle.read(Unread.HEAD))

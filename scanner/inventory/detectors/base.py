@@ -136,6 +136,10 @@ class Detector(ABC):
     # True when a package whose file an OS package owns is dropped rather than marked `os_owned`: what the
     # detector reads (a compiled binary) is the OS package itself, assessed through the distribution.
     skip_os_owned: ClassVar[bool] = False
+    # The first bytes every file this detector reads starts with ("" for any): a detector that wants most
+    # files by name (binaries have no suffix) gets only those with the magic kept, so an image full of other
+    # extensionless files does not fill the capture budget.
+    magic: ClassVar[bytes] = b""
 
     @abstractmethod
     def required(self, path: str) -> bool:

@@ -123,6 +123,7 @@ class GoBinaryDetector(Detector):
     group = "language"
     per_file = True
     skip_os_owned = True
+    magic = _ELF
 
     def required(self, path: str) -> bool:
         # Hot path (every file of every layer): string tests only, no regex.
