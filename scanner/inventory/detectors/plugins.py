@@ -44,8 +44,10 @@ def default_registry() -> DetectorRegistry:
     from scanner.inventory.detectors.java import JavaDetector
     from scanner.inventory.detectors.node import NodeDetector
     from scanner.inventory.detectors.os_release import OSReleaseDetector
+    from scanner.inventory.detectors.php import PhpDetector
     from scanner.inventory.detectors.python import PythonDetector
     from scanner.inventory.detectors.rpm import RpmDetector
+    from scanner.inventory.detectors.ruby import RubyDetector
 
     return DetectorRegistry(
         [
@@ -57,5 +59,7 @@ def default_registry() -> DetectorRegistry:
             NodeDetector(),
             JavaDetector(),
             GoBinaryDetector(),
+            RubyDetector(),
+            PhpDetector(),
         ]
     )
