@@ -136,10 +136,10 @@ def _from_gemspec(path: str, data: bytes, warnings: list[Warning_]) -> RawPackag
         warnings.append(Warning_(path, f"gemspec has no literal {missing}; skipped"))
         return None
     if not _VALID_NAME.match(name):
-        warnings.append(Warning_(path, f"invalid gem name {name!r}; skipped"))
+        warnings.append(Warning_(path, f"invalid gem name {name[:80]!r}; skipped"))
         return None
     if not _VALID_VERSION.match(version):
-        warnings.append(Warning_(path, f"invalid version {version!r} for {name}; skipped"))
+        warnings.append(Warning_(path, f"invalid version {version[:80]!r} for {name}; skipped"))
         return None
     metadata: list[tuple[str, str]] = []
     platform = fields.get("platform", "")
