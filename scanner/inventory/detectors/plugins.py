@@ -45,8 +45,10 @@ def default_registry() -> DetectorRegistry:
     from scanner.inventory.detectors.java import JavaDetector
     from scanner.inventory.detectors.node import NodeDetector
     from scanner.inventory.detectors.os_release import OSReleaseDetector
+    from scanner.inventory.detectors.php import PhpDetector
     from scanner.inventory.detectors.python import PythonDetector
     from scanner.inventory.detectors.rpm import RpmDetector
+    from scanner.inventory.detectors.ruby import RubyDetector
     from scanner.inventory.detectors.runtimes import RuntimeDetector
 
     return DetectorRegistry(
@@ -61,5 +63,7 @@ def default_registry() -> DetectorRegistry:
             GoBinaryDetector(),
             DotnetDetector(),
             RuntimeDetector(),
+            RubyDetector(),
+            PhpDetector(),
         ]
     )
