@@ -14,9 +14,9 @@ These are evidence "installed". Lockfiles anywhere outside site-packages (`poetr
 `Pipfile.lock`) are read too, as evidence "lockfile": see `python_locks`. Lockfiles inside
 site-packages are some installed project's test data, not this image's resolution, and are not read.
 
-Pure: parses the bytes handed over in a FileSet, never touches the filesystem. A metadata file over
-`max_package_db_bytes` is not read, and more packages than the image may hold are not kept: either makes
-the inventory Incomplete.
+Pure: parses the bytes handed over in a FileSet, never touches the filesystem. A metadata file or lockfile
+over `max_package_db_bytes` is not read (a zipped egg, which holds code too, is bounded by `max_file_size`),
+and more packages than the image may hold are not kept: either makes the inventory Incomplete.
 """
 
 from __future__ import annotations
