@@ -32,6 +32,7 @@ from scanner.inventory.detectors.base import (
     Extraction,
 )
 from scanner.inventory.detectors.plugins import DetectorRegistry
+from scanner.inventory.evidence import merge_lockfile_entries
 from scanner.model.errors import one_line
 from scanner.model.limits import Limits
 from scanner.model.types import LayerInfo, OSInfo, Package, RawPackage, Warning_
@@ -230,7 +231,8 @@ class Analysis:
                 layer = layers[index] if index is not None and index < len(layers) else None
                 packages.append(_package(raw, detector, layer, os_owned))
         self.incomplete = _dedupe(incomplete)
-        return self.os, packages, _dedupe(warnings)
+        # A lockfile entry that an installed package matches is that package: counted once.
+        return self.os, merge_lockfile_entries(packages), _dedupe(warnings)
 
     def close(self) -> None:
         self.store.close()

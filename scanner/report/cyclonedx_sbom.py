@@ -45,6 +45,8 @@ def to_cyclonedx(inv: Inventory) -> str:
         )
         component.properties.add(Property(name="acrguard:ecosystem", value=pkg.ecosystem or "unknown"))
         component.properties.add(Property(name="acrguard:detector", value=pkg.detector))
+        # installed, lockfile, binary or runtime: a lockfile entry is what was resolved, not proof it is there
+        component.properties.add(Property(name="acrguard:evidence", value=pkg.evidence))
         if pkg.source_name:
             component.properties.add(Property(name="acrguard:source_name", value=pkg.source_name))
             component.properties.add(Property(name="acrguard:source_version", value=pkg.source_version))

@@ -37,6 +37,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
             "ecosystem": pkg.ecosystem,
             "purl": pkg.purl,
             "source_name": pkg.source_name,
+            "evidence": pkg.evidence,
             "layer": layer_dict(pkg.layer),
         },
         "category": finding.category,

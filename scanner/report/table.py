@@ -145,11 +145,18 @@ def _cells(f: Finding) -> tuple[str, str, str, str, str, str]:
     return (
         f.severity,
         shorten(clean(f.id), MAX_ID),
-        shorten(clean(f.package.name), MAX_PACKAGE),
+        shorten(_package_cell(f), MAX_PACKAGE),
         shorten(clean(f.installed_version), MAX_VERSION),
         shorten(clean(f.fixed_version), MAX_VERSION) or "-",
         status,
     )
+
+
+def _package_cell(f: Finding) -> str:
+    """The package name, and how it is known when that is not the package manager's record of an installed
+    package (`requests [lockfile]`): a finding on a lockfile entry may not be in the image at all."""
+    name = clean(f.package.name)
+    return name if f.package.evidence == "installed" else f"{name} [{f.package.evidence}]"
 
 
 def _totals(rows: list[Finding]) -> str:

@@ -5,8 +5,10 @@ Which stanzas count as installed (dpkg's third Status word, "state"):
            the package's files are (at least partly) on disk, so its code can be vulnerable.
            `dpkg -l` lists these too (ii, iT, iW, iF, iU, iH).
   dropped: not-installed, config-files: no code left on disk (only conffiles, or nothing).
-  no Status field: kept. Distroless `status.d/` entries never have one and mean "installed"; in
-           `status` itself only hand-written databases lack it, and they mean the same.
+  no Status field: in distroless `status.d/` entries, kept: they never have one and mean "installed".
+           In `status` itself, dropped: dpkg reads a stanza without Status as "not-installed" (its
+           parser defaults the state to not-installed, and `dpkg -s` says "not installed"), so a
+           package listed there without one has no files on disk as far as dpkg knows (a warning says so).
 The first two Status words (want: install/hold/deinstall/purge; error: ok/reinstreq) do not say
 whether files are present, so they are not used: "deinstall ok installed" is still installed.
 
@@ -182,11 +184,13 @@ def version_problem(version: str) -> str:
     return ""
 
 
-def _installed_state(stanza: Stanza) -> tuple[bool, str]:
-    """(keep?, problem). No Status field means installed (distroless status.d)."""
+def _installed_state(stanza: Stanza, status_required: bool) -> tuple[bool, str]:
+    """(keep?, problem). No Status field means installed in a distroless status.d entry (`status_required`
+    False), not-installed in dpkg's own status file (as dpkg reads it)."""
     status = stanza.fields.get("status")
     if status is None:
-        return True, ""
+        # Said, not silent: a status file written by something other than dpkg may mean "installed".
+        return (False, "no Status field (dpkg reads that as not-installed)") if status_required else (True, "")
     words = status.split()
     if len(words) != 3:
         return False, f"malformed Status '{status}'"
@@ -229,22 +233,25 @@ class DebEntry:
     conffiles: tuple[str, ...]
 
 
-def parse_status(text: str, where: str) -> tuple[list[DebEntry], list[Warning_]]:
-    """Installed packages in a dpkg status (or status.d) file, in file order, plus warnings."""
+def parse_status(text: str, where: str, *, status_required: bool = True) -> tuple[list[DebEntry], list[Warning_]]:
+    """Installed packages in a dpkg status file (or, `status_required=False`, a distroless status.d entry,
+    whose stanzas have no Status), in file order, plus warnings."""
     warnings: list[Warning_] = []
-    return list(iter_status(text.splitlines(), where, warnings)), warnings
+    return list(iter_status(text.splitlines(), where, warnings, status_required=status_required)), warnings
 
 
-def iter_status(lines: Iterable[str], where: str, warnings: list[Warning_]) -> Iterator[DebEntry]:
+def iter_status(
+    lines: Iterable[str], where: str, warnings: list[Warning_], *, status_required: bool = True
+) -> Iterator[DebEntry]:
     """`parse_status` one entry at a time, warnings appended as they are met."""
     for stanza in iter_deb822(lines, where):
-        entry, problems = _entry(stanza)
+        entry, problems = _entry(stanza, status_required)
         warnings.extend(Warning_(where, f"stanza at line {stanza.line}: {p}") for p in problems)
         if entry is not None:
             yield entry
 
 
-def _entry(stanza: Stanza) -> tuple[DebEntry | None, list[str]]:
+def _entry(stanza: Stanza, status_required: bool) -> tuple[DebEntry | None, list[str]]:
     """The installed package a stanza describes (None if none or unusable) and what went wrong."""
     name = stanza.fields.get("package", "").strip()
     label = f"package '{name}'" if name else "stanza"
@@ -252,15 +259,18 @@ def _entry(stanza: Stanza) -> tuple[DebEntry | None, list[str]]:
         return None, [f"{label} skipped: {stanza.problem}"]
     if not name:
         return None, ["skipped: no Package name"]
-    keep, problem = _installed_state(stanza)
-    if not keep:
-        return None, [f"{label} skipped: {problem}"] if problem else []
+    keep, state_problem = _installed_state(stanza, status_required)
+    # A missing Status is said after a missing or invalid Version: those make the stanza unusable anyway.
+    if not keep and "status" in stanza.fields:
+        return None, [f"{label} skipped: {state_problem}"] if state_problem else []
     version = stanza.fields.get("version", "").strip()
     if not version:
         return None, [f"{label} skipped: no Version"]
     problem = version_problem(version)
     if problem:
         return None, [f"{label} skipped: {problem}"]
+    if not keep:
+        return None, [f"{label} skipped: {state_problem}"]
     source_name, source_version, source_problem = _source(stanza, name, version)
     entry = DebEntry(
         name=name,
@@ -370,7 +380,7 @@ def _metadata(entry: DebEntry) -> tuple[tuple[str, str], ...]:
 
 class DpkgDetector(Detector):
     name = "dpkg"
-    version = 1
+    version = 2
     group = "os-packages"
 
     def required(self, path: str) -> bool:
@@ -408,7 +418,8 @@ class DpkgDetector(Detector):
     ) -> bool:
         """Add the packages of one file; False when the package budget ran out before its end."""
         ecosystem = os_ecosystem(ctx.os)
-        for entry in iter_status(text_lines(ctx.read_database(files, path)), path, result.warnings):
+        lines = text_lines(ctx.read_database(files, path))
+        for entry in iter_status(lines, path, result.warnings, status_required=path == STATUS):
             package = RawPackage(
                 name=entry.name,
                 version=entry.version,

@@ -2,15 +2,35 @@
 
 Identification, per archive:
 
-1. Every `META-INF/maven/<groupId>/<artifactId>/pom.properties` (what Maven, Gradle's maven-publish and the
-   bundle plugins write): groupId, artifactId, version. A shaded ("uber") jar holds one per artifact it
-   absorbed, and each is reported: that code is in the image.
-2. Only when an archive has no pom.properties at all: its file name (`artifact-1.2.3.jar`), or failing
-   that `META-INF/MANIFEST.MF` (Implementation-Version, Bundle-Version) with the file name as artifactId.
-   No groupId is guessed (see `_from_name`), so these are reported as `pkg:maven/<artifact>@<version>`
-   with `evidence=filename` or `evidence=MANIFEST.MF`: inventory, not matchable against Maven advisories.
-   An archive with no version anywhere (application classes, `app.jar` without a manifest version) is
-   skipped silently.
+1. Every usable `pom.properties` (what Maven, Gradle's maven-publish and the bundle plugins write, normally
+   at `META-INF/maven/<groupId>/<artifactId>/pom.properties`, but accepted at any path in the archive):
+   groupId, artifactId, version. A shaded ("uber") jar holds one per artifact it absorbed, and each is
+   reported: that code is in the image. Under `META-INF/maven/<g>/<a>/` the directory names stand in for a
+   missing groupId or artifactId; elsewhere the file must hold all three.
+2. Only when an archive has no usable pom.properties: its file name (`artifact-1.2.3.jar`) gives artifactId
+   and version; failing a version there, `META-INF/MANIFEST.MF` does (Implementation-Version, then
+   Bundle-Version, in the main section, then Implementation-Version in a per-entry `Name:` section, where
+   old Ant builds such as Apache Axis 1.4 put it). A manifest version with a build stamp after it
+   (`1.4 1855 April 22 2006`) is its first word; the whole value is kept as `manifest_version`.
+   The groupId is then inferred from the manifest (see `_infer_group`), first that gives a reverse-domain
+   name wins:
+   a. `Bundle-SymbolicName` (OSGi directives cut): made by bnd / the Maven Bundle Plugin, whose default is
+      `${groupId}.${artifactId}`, it gives the groupId only when it ends in `.<artifactId>` (the rest);
+      otherwise bnd may have rewritten it (`org.apache.commons.lang3` for commons-lang3) and it is not
+      used. Written by hand (Ant builds: Apache Ivy's `org.apache.ivy`), it is the project's root package,
+      which by convention is its groupId, and is used as is.
+   b. `Implementation-Vendor-Id`: Maven Archiver wrote the groupId there (before 3.5.0).
+   c. `Automatic-Module-Name`: less a trailing `.<artifactId>` (`io.micronaut.micronaut_aop` for
+      micronaut-aop), otherwise as is (`com.fasterxml.jackson.core` for jackson-core); a module name that
+      is just the artifactId (`spring.web`) is not a groupId.
+   d. `Implementation-Title`, its first reverse-domain word (`org.elasticsearch#server;8.14.3`).
+   This is osv-scalibr's idea (it tries Bundle-SymbolicName first, then vendor and title fields) and
+   trivy's (Implementation-Vendor-Id, then Bundle-SymbolicName less its last segment), made stricter:
+   only lower-case dotted names, and bnd's rewritten names refused. A jar so identified is
+   `pkg:maven/<group>/<artifact>@<version>` with `group_from` naming the field, matchable against Maven
+   advisories; without a group it is `pkg:maven/<artifact>@<version>` (inventory only). The `evidence`
+   metadata says where the version came from (`filename` or `MANIFEST.MF`). An archive with no version
+   anywhere (application classes, `app.jar` without a manifest version) is skipped silently.
 
 Archives nested in archives (Spring Boot `BOOT-INF/lib`, `WEB-INF/lib`, an ear's modules, any `*.jar`,
 `*.war`, `*.ear` member) are opened from memory down to `MAX_NESTING` levels. Archives are hostile input:
@@ -76,6 +96,9 @@ _VERSION = re.compile(r"[!-~]{1,128}\Z")
 # `name-1.2.3`, `name_2.13-4.0.7`, `name-1.0.0-alpha`: the version starts at the first "-" + digit.
 _NAME_VERSION = re.compile(r"(.+?)-(\d.*)\Z")
 _POM_PROPERTIES = re.compile(r"META-INF/maven/([^/]+)/([^/]+)/pom\.properties\Z")
+_GROUP = re.compile(r"[a-z][a-z0-9_\-]*(?:\.[a-z0-9_\-]+)+")
+# Manifest fields a groupId is inferred from, in order (see the module docstring).
+_GROUP_FIELDS = ("Bundle-SymbolicName", "Implementation-Vendor-Id", "Automatic-Module-Name", "Implementation-Title")
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,7 @@ class _Artifact:
     version: str
     archive: str  # nested path inside the top-level archive, "" for the archive itself
     evidence: str  # "pom.properties", "filename" or "MANIFEST.MF"
+    extra: tuple[tuple[str, str], ...] = ()  # group_from, manifest_version
 
 
 @dataclass
@@ -101,7 +125,7 @@ class _OverBudget(Exception):
 
 class JavaDetector(Detector):
     name = "java"
-    version = 1
+    version = 2
     group = "language"
     per_file = True
 
@@ -124,7 +148,7 @@ class JavaDetector(Detector):
 
 def _package(path: str, artifact: _Artifact) -> RawPackage:
     name = f"{artifact.group}:{artifact.artifact}" if artifact.group else artifact.artifact
-    metadata = [("evidence", artifact.evidence)]
+    metadata = [("evidence", artifact.evidence), *artifact.extra]
     if artifact.archive:
         metadata.append(("archive", artifact.archive))
     return language_package(
@@ -180,20 +204,22 @@ def _read_archive(
         name = info.filename
         if info.is_dir():
             continue
-        if _POM_PROPERTIES.match(name):
+        if name == "pom.properties" or name.endswith("/pom.properties"):
             poms.append(info)
         elif name == "META-INF/MANIFEST.MF":
             manifest = info
         elif name.lower().endswith(_ARCHIVES):
             children.append(info)
 
+    usable = 0
     for info in poms:
         text = _read_text(archive, info, where, budget, warnings, incomplete)
         if text is not None:
             artifact = _from_pom_properties(text, info.filename, inner, where, warnings)
             if artifact is not None:
                 found.append(artifact)
-    if not poms:
+                usable += 1
+    if not usable:
         text = None if manifest is None else _read_text(archive, manifest, where, budget, warnings, incomplete)
         artifact = _from_name(inner or where, text, inner)
         if artifact is not None:
@@ -282,10 +308,9 @@ def _properties(text: str) -> dict[str, str]:
 def _from_pom_properties(text: str, member: str, inner: str, where: str, warnings: list[Warning_]) -> _Artifact | None:
     values = _properties(text)
     path_match = _POM_PROPERTIES.match(member)
-    assert path_match is not None  # only called for members that matched
-    # The directory names are groupId/artifactId too; the file's own values win when present.
-    group = values.get("groupId") or path_match.group(1)
-    artifact = values.get("artifactId") or path_match.group(2)
+    # Under META-INF/maven the directory names are groupId/artifactId too; the file's own values win.
+    group = values.get("groupId") or (path_match.group(1) if path_match else "")
+    artifact = values.get("artifactId") or (path_match.group(2) if path_match else "")
     version = values.get("version", "")
     if not (_COORDINATE.match(group) and _COORDINATE.match(artifact) and _VERSION.match(version)):
         warnings.append(Warning_(where, f"{member}: unusable coordinates {group!r}:{artifact!r}:{version!r}; skipped"))
@@ -293,39 +318,84 @@ def _from_pom_properties(text: str, member: str, inner: str, where: str, warning
     return _Artifact(group, artifact, version, inner, "pom.properties")
 
 
-def _manifest(text: str) -> dict[str, str]:
-    """The main section of a JAR manifest: `Name: value`, continuation lines start with one space."""
-    values: dict[str, str] = {}
+def _manifest(text: str) -> list[dict[str, str]]:
+    """A JAR manifest's sections, the main one first: `Name: value` lines, continuation lines start with one
+    space, sections are separated by blank lines (several in a row are one separator)."""
+    sections: list[dict[str, str]] = [{}]
     key = ""
     for line in text.splitlines():
         if not line:
-            break  # end of the main section
+            if sections[-1]:
+                sections.append({})
+            key = ""
+            continue
         if line[0] == " ":
             if key:
-                values[key] += line[1:]
+                sections[-1][key] += line[1:]
             continue
         name, sep, value = line.partition(":")
         key = name.strip() if sep else ""
         if key:
-            values.setdefault(key, value.strip())
-    return values
+            sections[-1].setdefault(key, value.strip())
+    return [section for index, section in enumerate(sections) if section or index == 0]
+
+
+def _manifest_version(sections: list[dict[str, str]]) -> str:
+    main, entries = sections[0], sections[1:]
+    candidates = [main.get("Implementation-Version"), main.get("Bundle-Version")]
+    candidates += [entry.get("Implementation-Version") for entry in entries]
+    return next((value.strip("\"' ") for value in candidates if value and value.strip("\"' ")), "")
+
+
+def _infer_group(sections: list[dict[str, str]], artifact: str) -> tuple[str, str]:
+    """(groupId, the field it came from) from a manifest, or ("", ""): see the module docstring."""
+    main = sections[0]
+    bnd = "Bundle Plugin" in main.get("Created-By", "") or main.get("Tool", "").startswith("Bnd")
+    bnd = bnd or "Bnd-LastModified" in main
+    # The artifactId as a module or bundle name spells it: `micronaut-aop` is `micronaut_aop` or `micronaut.aop`.
+    spellings = {artifact.lower(), artifact.lower().replace("-", "_"), artifact.lower().replace("-", ".")}
+    for field in _GROUP_FIELDS:
+        for raw in (section[field] for section in sections if field in section):
+            value = raw.split(";")[0].strip()
+            if field == "Implementation-Title":
+                first = re.match(r"[A-Za-z0-9_.\-]+", value)
+                value = first.group(0) if first else ""
+            elif field == "Automatic-Module-Name" or (field == "Bundle-SymbolicName" and bnd):
+                value = _less_artifact(value, spellings, keep_other=field == "Automatic-Module-Name")
+            if _GROUP.fullmatch(value) and len(value) <= 256 and value not in spellings:
+                return value, field
+    return "", ""
+
+
+def _less_artifact(value: str, spellings: set[str], *, keep_other: bool) -> str:
+    """`value` less a trailing `.<artifactId>`; a value without one is kept (`keep_other`) or refused ("")."""
+    for spelling in spellings:
+        if value.endswith("." + spelling):
+            return value[: -len(spelling) - 1]
+    return value if keep_other else ""
 
 
 def _from_name(archive_name: str, manifest: str | None, inner: str) -> _Artifact | None:
-    """The fallback for an archive without pom.properties: `artifact-1.2.3.jar` is how Maven, Gradle and
-    Spring Boot name the archives they copy, so the file name gives artifactId and version; the manifest's
-    Implementation-Version or Bundle-Version is used when the name has none (`app.jar`). No groupId:
-    manifests do not carry one reliably (Implementation-Vendor-Id is `org.apache` in old Apache Commons
-    jars, Bundle-SymbolicName is a package name as often as a groupId), and a wrong one is worse than none.
-    """
+    """The fallback for an archive without a usable pom.properties: `artifact-1.2.3.jar` is how Maven, Gradle
+    and Spring Boot name the archives they copy, so the file name gives artifactId and version; the manifest
+    gives the version when the name has none (`app.jar`), and the groupId when it can (see the module
+    docstring)."""
     stem = posixpath.basename(archive_name).rsplit(".", 1)[0]
     split = _NAME_VERSION.match(stem)
     artifact, version = (split.group(1), split.group(2)) if split else (stem, "")
     evidence = "filename"
+    extra: list[tuple[str, str]] = []
+    sections = _manifest(manifest) if manifest is not None else [{}]
     if not version and manifest is not None:
-        values = _manifest(manifest)
-        version = (values.get("Implementation-Version") or values.get("Bundle-Version") or "").strip("\"' ")
+        full = _manifest_version(sections)
+        # `1.4 1855 April 22 2006`: the version, a build number and a date; the version is the first word.
+        version = full.split()[0] if full else ""
+        if version != full:
+            extra.append(("manifest_version", full[:200]))
         evidence = "MANIFEST.MF"
     if not (version and _VERSION.match(version) and _COORDINATE.match(artifact)):
         return None
-    return _Artifact("", artifact, version, inner, evidence)
+    group, field = _infer_group(sections, artifact)
+    if group:
+        extra.insert(0, ("group_from", field))
+    return _Artifact(group, artifact, version, inner, evidence, tuple(extra))

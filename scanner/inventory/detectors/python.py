@@ -6,30 +6,60 @@ Every installer leaves a core-metadata file (RFC 822 style headers) next to the 
 - `<name>-<version>.egg-info/PKG-INFO`: `setup.py install`/`develop`, and many Debian python3-* packages.
 - `<name>-<version>.egg-info` as a single file: plain distutils (Debian's python3-rpm, python3-selinux…).
 - `<name>-<version>-pyX.Y.egg/EGG-INFO/PKG-INFO`: eggs installed by easy_install.
+- `<name>-<version>-pyX.Y.egg` as a zip file (a zipped egg): its `EGG-INFO/PKG-INFO` member. Only the
+  zip's central directory and that one member are read, the member through a size cap; a central
+  directory of more than `MAX_EGG_ENTRIES` entries is not read (Incomplete).
 
-Pure: parses the bytes handed over in a FileSet, never touches the filesystem. A metadata file over
-`max_package_db_bytes` is not read, and more packages than the image may hold are not kept: either makes
-the inventory Incomplete.
+These are evidence "installed". Lockfiles anywhere outside site-packages (`poetry.lock`, `uv.lock`,
+`Pipfile.lock`) are read too, as evidence "lockfile": see `python_locks`. Lockfiles inside
+site-packages are some installed project's test data, not this image's resolution, and are not read.
+
+Pure: parses the bytes handed over in a FileSet, never touches the filesystem. A metadata file or lockfile
+over `max_package_db_bytes` is not read (a zipped egg, which holds code too, is bounded by `max_file_size`),
+and more packages than the image may hold are not kept: either makes the inventory Incomplete.
 """
 
 from __future__ import annotations
 
+import io
 import re
+import struct
+import zipfile
+import zlib
 
 from scanner.ecosystems.languages import PYPI
 from scanner.inventory.detectors.base import (
     DetectContext,
     Detector,
+    DetectorError,
     Extraction,
     FileSet,
     language_package,
 )
+from scanner.inventory.detectors.python_locks import LOCKFILES, parse_lockfile
 from scanner.model.types import RawPackage, Warning_
 
 # Every metadata file we read ends with one of these; `str.endswith(tuple)` is a single C call, so the
 # millions of files that are not metadata are rejected before any other work is done.
 _METADATA_FILES = (".dist-info/METADATA", ".egg-info/PKG-INFO", ".egg/EGG-INFO/PKG-INFO", ".egg-info")
+_WANTED = (*_METADATA_FILES, ".egg", *LOCKFILES)
 _SITE_DIRS = ("/site-packages/", "/dist-packages/")
+# A zipped egg holds a few hundred files; its central directory is read whole, so its size is bounded.
+MAX_EGG_ENTRIES = 100_000
+# PKG-INFO is a few KB (its description can be long); anything over this is not one.
+MAX_EGG_PKG_INFO = 1024 * 1024
+_EGG_MEMBER = "EGG-INFO/PKG-INFO"
+# What reading a broken zip can raise (see the java detector): corrupt structures, truncated or encrypted
+# members, unsupported compression.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+)
 
 # PEP 508 project names: ASCII letters and digits, with `.`, `_`, `-` inside.
 _VALID_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
@@ -42,7 +72,7 @@ _MAX_LICENSE = 200
 
 class PythonDetector(Detector):
     name = "python"
-    version = 1
+    version = 2
     group = "language"
     per_file = True
 
@@ -50,17 +80,73 @@ class PythonDetector(Detector):
         # Hot path (every file of every layer): suffix checks first, substring search last.
         # A bare `*.egg-info` path is the single-file distutils form: the core asks only about files, so
         # the directory form never reaches here.
-        if not path.endswith(_METADATA_FILES):
+        if not path.endswith(_WANTED):
             return False
-        return _SITE_DIRS[0] in path or _SITE_DIRS[1] in path
+        in_site = _SITE_DIRS[0] in path or _SITE_DIRS[1] in path
+        return not in_site if path.endswith(LOCKFILES) else in_site
 
     def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
         out = Extraction()
-        for path, data in self.read_each(files, out, lambda path: ctx.read_database(files, path)):
-            package = _parse(path, data, out.warnings)
-            if package is not None and not out.add_package(package, ctx, path):
-                break
+        for path in self.own_paths(files):
+            try:
+                packages = list(self._packages(files, path, ctx, out))
+            except DetectorError as err:
+                out.bound(err.where, err.message)
+                continue
+            for package in packages:
+                if not out.add_package(package, ctx, path):
+                    return out
         return out
+
+    def _packages(self, files: FileSet, path: str, ctx: DetectContext, out: Extraction) -> list[RawPackage]:
+        if path.endswith(LOCKFILES):
+            data = ctx.read_database(files, path)
+            return list(parse_lockfile(path, data, out.warnings, _problem))
+        if path.endswith(".egg"):
+            head = _egg_pkg_info(path, files.read(path), out.warnings)
+            package = None if head is None else _parse(path, head, out.warnings)
+        else:
+            package = _parse(path, ctx.read_database(files, path), out.warnings)
+        return [] if package is None else [package]
+
+
+def _egg_pkg_info(path: str, data: bytes, warnings: list[Warning_]) -> bytes | None:
+    """The `EGG-INFO/PKG-INFO` member of a zipped egg; None (and a warning) when the zip or the member is
+    unreadable; DetectorError when the zip is over the bounds."""
+    # The entry count is in the end-of-central-directory record: checked before zipfile reads every entry.
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if end == -1 or end + 22 > len(data):
+        warnings.append(Warning_(path, "not a readable zip archive (no end of central directory); skipped"))
+        return None
+    (entries,) = struct.unpack_from("<H", data, end + 10)
+    if entries > MAX_EGG_ENTRIES or entries == 0xFFFF:  # 0xFFFF: a ZIP64 count, which eggs never need
+        raise DetectorError(path, f"more than {MAX_EGG_ENTRIES} zip entries; not read")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            try:
+                info = archive.getinfo(_EGG_MEMBER)
+            except KeyError:
+                warnings.append(Warning_(path, f"zipped egg without {_EGG_MEMBER}; skipped"))
+                return None
+            with archive.open(info) as member:
+                content = member.read(MAX_EGG_PKG_INFO + 1)
+    except _ZIP_ERRORS as err:
+        warnings.append(Warning_(path, f"not a readable zip archive ({err}); skipped"))
+        return None
+    if len(content) > MAX_EGG_PKG_INFO:
+        raise DetectorError(path, f"{_EGG_MEMBER} larger than {MAX_EGG_PKG_INFO} bytes; not read")
+    return content
+
+
+def _problem(name: str, version: str) -> str:
+    """Why a lockfile entry is not a usable PyPI package ("" when it is)."""
+    if not name or not version:
+        return f"package {name or '?'} without {'a name' if not name else 'a version'}; skipped"
+    if not _VALID_NAME.match(name):
+        return f"invalid project name {name!r}; skipped"
+    if not _VALID_VERSION.match(version):
+        return f"invalid version {version!r} for {name}; skipped"
+    return ""
 
 
 def _headers(text: str) -> dict[str, str]:

@@ -514,3 +514,28 @@ def test_continuation_lines_are_joined_once() -> None:
     text = "Package: a\nVersion: 1\nDescription: x\n" + " more\n" * 90_000
     (stanza,) = parse_deb822(text)
     assert stanza.fields["description"].count("\n") == 90_000
+
+
+# ---------------------------------------------------------------- no Status field
+
+
+def without_status(data: bytes) -> bytes:
+    """syft's real `single` entry with its Status line taken out (what a distroless status.d entry looks like)."""
+    return b"".join(line for line in data.splitlines(keepends=True) if not line.startswith(b"Status:"))
+
+
+def test_status_stanza_without_status_is_not_installed_as_dpkg_query_says(tmp_path: Path) -> None:
+    status = without_status((SYFT / "var/lib/dpkg/status.d/single").read_bytes())
+    result = extract({STATUS: status})
+    assert dpkg_query_installed(status, tmp_path) == []
+    assert result.packages == []
+    assert [w.message for w in result.warnings] == [
+        "stanza at line 1: package 'apt' skipped: no Status field (dpkg reads that as not-installed)"
+    ]
+
+
+def test_status_d_entry_without_status_is_installed() -> None:
+    entry = "/var/lib/dpkg/status.d/single"
+    result = extract({entry: without_status((SYFT / "var/lib/dpkg/status.d/single").read_bytes())})
+    assert [(p.name, p.locations) for p in result.packages] == [("apt", (entry,))]
+    assert result.warnings == []

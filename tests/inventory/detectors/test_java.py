@@ -88,7 +88,7 @@ def summary(packages: list[RawPackage]) -> list[tuple[str, str, str, dict[str, s
 
 
 def test_plugin_identity() -> None:
-    assert (DETECTOR.name, DETECTOR.version, DETECTOR.group) == ("java", 1, "language")
+    assert (DETECTOR.name, DETECTOR.version, DETECTOR.group) == ("java", 2, "language")
 
 
 @pytest.mark.parametrize(

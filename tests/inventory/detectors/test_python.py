@@ -48,8 +48,8 @@ def pypi(name: str, version: str, purl: str, location: str, *meta: tuple[str, st
 
 def test_plugin_identity() -> None:
     detector = PythonDetector()
-    assert (detector.name, detector.version, detector.group) == ("python", 1, "language")
-    assert detector.ident == "python@1"
+    assert (detector.name, detector.version, detector.group) == ("python", 2, "language")
+    assert detector.ident == "python@2"
 
 
 @pytest.mark.parametrize(
