@@ -46,6 +46,7 @@ def default_registry() -> DetectorRegistry:
     from scanner.inventory.detectors.os_release import OSReleaseDetector
     from scanner.inventory.detectors.python import PythonDetector
     from scanner.inventory.detectors.rpm import RpmDetector
+    from scanner.inventory.detectors.rust import RustDetector
 
     return DetectorRegistry(
         [
@@ -57,5 +58,6 @@ def default_registry() -> DetectorRegistry:
             NodeDetector(),
             JavaDetector(),
             GoBinaryDetector(),
+            RustDetector(),
         ]
     )
