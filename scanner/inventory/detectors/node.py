@@ -550,7 +550,7 @@ def _pnpm_entries(path: str, data: bytes, warnings: list[Warning_]) -> Iterator[
     raw_version = lock.get("lockfileVersion")
     try:
         major = int(float(str(raw_version)))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, nan, inf
         major = 0
     if major not in (5, 6, 9):
         warnings.append(Warning_(path, f"unknown lockfileVersion {raw_version!r}; read as best we can"))

@@ -1,8 +1,9 @@
 """Rust crates (OSV ecosystem "crates.io"): `Cargo.lock` files and programs built with `cargo auditable`.
 
 `Cargo.lock` (any format: v1/v2 without a `version` key, `version = 3`, `version = 4`), anywhere in the
-image except inside Cargo's own download caches (`~/.cargo/registry`, `~/.cargo/git`) and Debian's
-vendored crate sources (`/usr/share/cargo/registry`): there every downloaded crate's sources may carry
+image except inside Cargo's own download caches (`$CARGO_HOME/registry`, `$CARGO_HOME/git`, with
+`CARGO_HOME` `~/.cargo` or the official images' `/usr/local/cargo`) and Debian's vendored crate sources
+(`/usr/share/cargo/registry`): there every downloaded crate's sources may carry
 the crate's *own* lockfile, which says what its authors built with, not what anything in the image is.
 Each `[[package]]` whose `source` is the crates.io index (`registry+https://github.com/rust-lang/
 crates.io-index`, or the sparse `sparse+https://index.crates.io/`) is reported, evidence "lockfile".
@@ -57,7 +58,9 @@ from scanner.model.types import Evidence, RawPackage, Warning_
 
 _LOCKFILE = "/Cargo.lock"
 # Directories whose Cargo.lock files belong to downloaded crates' sources, not to anything built here.
-_CRATE_CACHES = ("/.cargo/registry/", "/.cargo/git/", "/usr/share/cargo/registry/")
+# CARGO_HOME is ~/.cargo, or /usr/local/cargo in the official Rust images; Debian vendors crates under
+# /usr/share/cargo/registry.
+_CRATE_CACHES = ("/.cargo/registry/", "/.cargo/git/", "/cargo/registry/", "/cargo/git/")
 _CRATES_IO_SOURCES = frozenset(
     {"registry+https://github.com/rust-lang/crates.io-index", "sparse+https://index.crates.io/"}
 )

@@ -229,6 +229,9 @@ def test_bad_entries_are_warnings() -> None:
     assert out.packages == [] and len(out.warnings) == 2
     out = extract({PNPM: b"lockfileVersion: 'x'\npackages: []\n"})
     assert out.packages == [] and len(out.warnings) == 2
+    for odd in (b".inf", b".nan", b"[1]"):
+        out = extract({PNPM: b"lockfileVersion: " + odd + b"\npackages:\n  /ms@2.1.3: {}\n"})
+        assert names(out) == [("ms", "2.1.3")] and len(out.warnings) == 1  # read as best we can
 
 
 def test_installed_tree_wins_over_yarn_and_pnpm_lockfiles() -> None:

@@ -56,8 +56,10 @@ def test_plugin_identity() -> None:
         ("/server", True),
         # Downloaded crates' own lockfiles say what their authors built with.
         ("/root/.cargo/registry/src/index.crates.io-6f17d22bba15001f/regex-1.11.1/Cargo.lock", False),
-        ("/usr/local/cargo/git/checkouts/x/Cargo.lock", True),
-        ("/usr/local/cargo/.cargo/git/checkouts/x/Cargo.lock", False),
+        ("/usr/local/cargo/git/checkouts/x-1a2b/0c1d2e3/Cargo.lock", False),  # CARGO_HOME of rust images
+        ("/usr/local/cargo/registry/src/index.crates.io-6f17d22bba15001f/x-1.0.0/Cargo.lock", False),
+        ("/home/builder/.cargo/git/checkouts/x/Cargo.lock", False),
+        ("/src/cargo/Cargo.lock", True),
         ("/usr/share/cargo/registry/regex-1.10.2/Cargo.lock", False),
         ("/src/app/Cargo.toml", False),
         ("/src/app/Cargo.lock.orig", False),
