@@ -289,3 +289,9 @@ def _packages(path: str, toolchain: str, modinfo: str, warnings: list[Warning_])
 def _package(path: str, module: str, version: str, metadata: list[tuple[str, str]]) -> RawPackage:
     namespace, _, name = module.rpartition("/")
     return language_package(GO, module, version, path, metadata, purl_namespace=namespace, purl_name=name)
+
+
+# Shared with the Rust detector: `cargo auditable` programs are installed where Go programs are, and are
+# found by the same section-header reader.
+BIN_DIRS = _BIN_DIRS
+elf_section = _section

@@ -18,7 +18,7 @@ Programs built with `cargo auditable` carry a `.dep-v0` ELF section: zlib-compre
 `{"packages": [{"name", "version", "source", "kind", "dependencies", "root"}]}`. Packages whose
 `source` is `crates.io` are reported, evidence "binary", except `"kind": "build"` ones (build-time
 dependencies: build scripts run on the build machine, their code is not in the program). Binaries are
-found as the Go detector finds Go programs (`golang._BIN_DIRS`: the usual `bin` directories, `/app`, files
+found as the Go detector finds Go programs (`golang.BIN_DIRS`: the usual `bin` directories, `/app`, files
 directly in `/`, their direct children only): a Rust program elsewhere is not found. Only the section
 headers and the section itself are read; ELF files without the section (C programs, Go programs, Rust
 programs built without `cargo auditable`) are skipped silently.
@@ -52,8 +52,7 @@ from scanner.inventory.detectors.base import (
 )
 
 # The same binary directories and section-header reader as the Go detector: one rule for where programs are.
-from scanner.inventory.detectors.golang import _BIN_DIRS as BIN_DIRS
-from scanner.inventory.detectors.golang import _section as elf_section
+from scanner.inventory.detectors.golang import BIN_DIRS, elf_section
 from scanner.model.types import Evidence, RawPackage, Warning_
 
 _LOCKFILE = "/Cargo.lock"

@@ -9,7 +9,7 @@ import pytest
 
 from scanner.inventory.detectors import rust
 from scanner.inventory.detectors.base import DetectContext, Extraction, MemoryFileSet
-from scanner.inventory.detectors.golang import _section
+from scanner.inventory.detectors.golang import elf_section
 from scanner.inventory.detectors.rust import RustDetector
 from scanner.model.limits import Limits
 
@@ -190,7 +190,7 @@ def test_binaries_without_dependencies_or_section_or_elf_are_silent() -> None:
 def _with_section(content: bytes) -> bytes:
     """The real auditable program with its `.dep-v0` section's bytes replaced (same length, zero padded)."""
     binary = bytearray(fixture("auditable-serde-json"))
-    section = _section(bytes(binary), b".dep-v0")
+    section = elf_section(bytes(binary), b".dep-v0")
     assert section is not None and section[1] > 0
     offset, size = section
     assert len(content) <= size
