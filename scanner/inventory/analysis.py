@@ -92,7 +92,7 @@ class Analysis:
     def magic(self, path: str) -> bytes:
         """The prefix a wanted file must start with to be kept: the detectors' shared magic when every one
         wanting it declares the same, else "" (keep whatever it holds)."""
-        magics = {d.magic for d in self.detectors if d.required(path)}
+        magics = {d.magic_of(path) for d in self.detectors if d.required(path)}
         return magics.pop() if len(magics) == 1 else b""
 
     def _fileset(self, detector: Detector) -> TreeFileSet:

@@ -141,6 +141,10 @@ class Detector(ABC):
     # extensionless files does not fill the capture budget.
     magic: ClassVar[bytes] = b""
 
+    def magic_of(self, path: str) -> bytes:
+        """The magic of the file at `path`, for a detector whose files are of several kinds."""
+        return self.magic
+
     @abstractmethod
     def required(self, path: str) -> bool:
         """True if this detector needs the file at `path` (absolute, normalised, no trailing slash)."""

@@ -126,10 +126,7 @@ class GoBinaryDetector(Detector):
     magic = _ELF
 
     def required(self, path: str) -> bool:
-        # Hot path (every file of every layer): string tests only, no regex.
-        if "." in path[path.rfind("/") :]:
-            return False
-        return not path.startswith(_SKIP_PREFIXES) and not any(part in path for part in _SKIP_PARTS)
+        return may_be_program(path)
 
     def unread_matters(self, files: FileSet, path: str) -> bool:
         # Too large to keep: only an ELF file (which may be a Go program) is something not read.
@@ -323,3 +320,17 @@ def _package(path: str, module: str, version: str, metadata: list[tuple[str, str
     namespace, _, name = module.rpartition("/")
     package = language_package(GO, module, version, path, metadata, purl_namespace=namespace, purl_name=name)
     return replace(package, evidence="binary")
+
+
+def may_be_program(path: str) -> bool:
+    """Whether the file at `path` may be a compiled program of the image (Go's, or a Rust `cargo auditable`
+    one): a name without a dot, outside the trees no program is installed in."""
+    # Hot path (every file of every layer): string tests only, no regex.
+    if "." in path[path.rfind("/") :]:
+        return False
+    return not path.startswith(_SKIP_PREFIXES) and not any(part in path for part in _SKIP_PARTS)
+
+
+# Shared with the Rust detector: `cargo auditable` programs are found by the same section-header reader.
+elf_section = _section
+ELF_MAGIC = _ELF

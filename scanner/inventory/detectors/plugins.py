@@ -50,6 +50,7 @@ def default_registry() -> DetectorRegistry:
     from scanner.inventory.detectors.rpm import RpmDetector
     from scanner.inventory.detectors.ruby import RubyDetector
     from scanner.inventory.detectors.runtimes import RuntimeDetector
+    from scanner.inventory.detectors.rust import RustDetector
 
     return DetectorRegistry(
         [
@@ -65,5 +66,6 @@ def default_registry() -> DetectorRegistry:
             RuntimeDetector(),
             RubyDetector(),
             PhpDetector(),
+            RustDetector(),
         ]
     )

@@ -44,6 +44,8 @@ def npm(
         locations=(location,),
         kind="npm",
         metadata=tuple(metadata),
+        # What a lockfile says is "lockfile" evidence; a package.json in node_modules is "installed".
+        evidence="installed" if location.endswith("/package.json") else "lockfile",
     )
 
 
@@ -53,8 +55,8 @@ def installed(name: str, version: str, purl: str, install_path: str) -> RawPacka
 
 def test_plugin_identity() -> None:
     detector = NodeDetector()
-    assert (detector.name, detector.version, detector.group) == ("node", 1, "language")
-    assert detector.ident == "node@1"
+    assert (detector.name, detector.version, detector.group) == ("node", 2, "language")
+    assert detector.ident == "node@2"
 
 
 @pytest.mark.parametrize(
@@ -73,6 +75,8 @@ def test_plugin_identity() -> None:
         "/app/package-lock.json",
         "/package-lock.json",
         "/srv/www/site/npm-shrinkwrap.json",
+        "/app/yarn.lock",
+        "/app/pnpm-lock.yaml",
     ],
 )
 def test_required_accepts(path: str) -> None:
@@ -98,11 +102,13 @@ def test_required_accepts(path: str) -> None:
         "/app/node_modules/foo/package-lock.json",
         "/app/node_modules/foo/npm-shrinkwrap.json",
         "/app/node_modules/package-lock.json",
+        "/app/node_modules/foo/yarn.lock",
+        "/app/node_modules/foo/pnpm-lock.yaml",
+        "/app/yarn.lock.orig",
         # Look-alikes.
         "/app/node_modules/ms/package.json5",
         "/app/node_modules/ms/xpackage.json",
         "/app/package-lock.json.bak",
-        "/app/yarn.lock",
         "/app/node_modules/ms/index.js",
         "/",
     ],
