@@ -94,6 +94,8 @@ class LayerReader:
         self.budget = budget
         self.limits = limits
         self.warnings: list[Warning_] = []
+        # Files not kept because they lack their detectors' magic: a hard link to one is not worth a warning.
+        self.not_matching_magic: set[str] = set()
 
     def read(self, stream: LayerStream, index: int, label: str) -> None:
         """Apply one layer. `label` names the layer in messages (its digest)."""
@@ -184,7 +186,7 @@ class LayerReader:
             self.tree.place(real_parent, parent, parts[-1], File(index, node.content), index)
             return
         self.tree.place(real_parent, parent, parts[-1], None, index)
-        if self.wanted(path):
+        if self.wanted(path) and join(target_parts) not in self.not_matching_magic:
             self._warn(label, member.name, "hard link to a file whose content was not kept: not read")
 
     def _regular(
@@ -212,6 +214,7 @@ class LayerReader:
             head = extracted.read(len(magic))
             if head != magic:
                 self.tree.place(real_parent, parent, parts[-1], None, index)  # not what its detectors read
+                self.not_matching_magic.add(path)
                 return
             reader = _Prefixed(head, extracted)  # a streamed archive cannot seek back
         content = self.store.capture(reader, member.size, f"layer {label} member '{display(member.name)}'")

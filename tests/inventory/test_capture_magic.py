@@ -5,6 +5,7 @@ now that Go binaries are looked for anywhere."""
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +37,12 @@ def test_an_elf_file_over_the_capture_bound_still_stops_the_scan(acrguard: Any, 
     run = acrguard("sbom", _image(tmp_path, *binaries), "--limit", f"max_captured_bytes={CAPTURE_BOUND}")
     assert run.code != 0
     assert "max_captured_bytes" in run.err
+
+
+def test_a_hard_link_to_a_file_without_the_magic_is_no_warning(acrguard: Any, tmp_path: Path) -> None:
+    # Debian's /usr/bin/uncompress is a hard link to the gunzip shell script: neither is a program to read.
+    script = Entry("usr/bin/gunzip", b'#!/bin/sh\nexec gzip -d "$@"\n', mode=0o755)
+    link = Entry("usr/bin/uncompress", kind=tarfile.LNKTYPE, linkname="usr/bin/gunzip")
+    run = acrguard("sbom", _image(tmp_path, script, link), "--format", "json")
+    assert run.code == 0, run.err
+    assert json.loads(run.out)["warnings"] == []
