@@ -29,14 +29,16 @@ class ContentStore:
             self._dir = tempfile.TemporaryDirectory(prefix="acrguard-", dir=self._parent)
         return Path(self._dir.name)
 
-    def capture(self, handle: Readable, size: int, what: str) -> Content:
-        """Read `size` bytes of one file; the caller has checked `size` against max_file_size."""
+    def capture(self, handle: Readable, size: int, what: str, *, spill: bool = False) -> Content:
+        """Read `size` bytes of one file; the caller has checked `size` against max_file_size. `spill` keeps it
+        in the scratch directory whatever its size: files wanted by kind (every program of the image) would
+        otherwise make memory grow with the image."""
         self.captured_bytes += size
         if self.captured_bytes > self._limits.max_captured_bytes:
             raise LimitExceededError(
                 f"{what}: captured files exceed {self._limits.max_captured_bytes} bytes (limit max_captured_bytes)"
             )
-        if size <= self._limits.spill_threshold:
+        if size <= self._limits.spill_threshold and not spill:
             data = handle.read(size)
             return Content(len(data), data=data)
         self._count += 1

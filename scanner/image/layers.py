@@ -217,5 +217,6 @@ class LayerReader:
                 self.not_matching_magic.add(path)
                 return
             reader = _Prefixed(head, extracted)  # a streamed archive cannot seek back
-        content = self.store.capture(reader, member.size, f"layer {label} member '{display(member.name)}'")
+        what = f"layer {label} member '{display(member.name)}'"
+        content = self.store.capture(reader, member.size, what, spill=bool(magic))
         self.tree.place(real_parent, parent, parts[-1], File(index, content), index)

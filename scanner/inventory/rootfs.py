@@ -62,5 +62,5 @@ def _regular(analysis: Analysis, host_path: str, parts: list[str], size: int) ->
             # Kept as unread, not left out: the detector that wanted it says it could not read it.
             content: Content = Unread(size, handle.read(Unread.HEAD))
         else:
-            content = analysis.store.capture(handle, size, f"dir file {host_path}")
+            content = analysis.store.capture(handle, size, f"dir file {host_path}", spill=bool(magic))
     tree.place(real_parent, parent, parts[-1], File(0, content), 0)
