@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from scanner.assess.matching import Match, match_record
@@ -82,7 +83,25 @@ def _find(packages: Iterable[Package], db: VulnDatabase) -> list[Finding]:
                     matches.append(match)
         for group in _alias_groups(matches):
             findings.append(_finding(package, category, group, db))
-    return findings
+    return _with_exploitation(findings, db)
+
+
+def _with_exploitation(findings: list[Finding], db: VulnDatabase) -> list[Finding]:
+    """Each finding with the KEV entry of any of its CVE ids and the highest EPSS score among them (one batched
+    lookup for the whole scan)."""
+    signals = db.exploitation({cve for f in findings for cve in f.cve_ids})
+    if not signals:
+        return findings
+    enriched: list[Finding] = []
+    for finding in findings:
+        found = [signals[cve] for cve in finding.cve_ids if cve in signals]
+        if not found:
+            enriched.append(finding)
+            continue
+        kev = min((k for k, _ in found if k is not None), key=lambda k: k.date_added, default=None)
+        epss = max((e for _, e in found if e is not None), key=lambda e: e.score, default=None)
+        enriched.append(replace(finding, kev=kev, epss=epss))
+    return enriched
 
 
 def _ids(record: Mapping[str, Any]) -> set[str]:

@@ -217,6 +217,17 @@ def _info_table(facts: dict[str, Any]) -> list[str]:
             frozenset({1}),
         )
         out.append("")
+    kev, epss = facts.get("kev") or {}, facts.get("epss") or {}
+    if kev.get("entries"):
+        out.append(
+            f"KEV catalog: version {kev['catalog_version']}, released {kev['date_released']}, "
+            f"{kev['entries']:,} entries (imported {kev['imported_at']})"
+        )
+    if epss.get("scores"):
+        out.append(
+            f"EPSS scores: score date {epss['score_date']} (model {epss['model_version']}), "
+            f"{epss['scores']:,} scores (imported {epss['imported_at']})"
+        )
     out.append(
         f"total: {facts['total_records']:,} records ({facts['withdrawn_records']:,} withdrawn) "
         f"from {len(sources)} source{'s' if len(sources) != 1 else ''}"

@@ -19,9 +19,11 @@ from scanner.model.types import (
     Category,
     Coverage,
     Cvss,
+    Epss,
     Finding,
     ImageInfo,
     Inventory,
+    Kev,
     LayerInfo,
     OSInfo,
     Package,
@@ -52,6 +54,8 @@ class Field:
     # The value of a text field added after documents were stored: a stored document without it loads
     # with this (None: the field is required).
     absent: str | None = None
+    # For an optional one field added after documents were stored: a stored document without it loads None.
+    added_later: bool = False
 
     def __post_init__(self) -> None:
         if (self.kind in ("one", "many")) != (self.shape is not None):
@@ -86,8 +90,8 @@ def pairs(name: str, *, shown: bool = True) -> Field:
     return Field(name, "pairs", shown=shown)
 
 
-def one(name: str, shape: Shape[Any], *, optional: bool = False) -> Field:
-    return Field(name, "one", shape, optional)
+def one(name: str, shape: Shape[Any], *, optional: bool = False, added_later: bool = False) -> Field:
+    return Field(name, "one", shape, optional, added_later=added_later and optional)
 
 
 def many(name: str, shape: Shape[Any]) -> Field:
@@ -111,7 +115,8 @@ class Shape(Generic[T]):
         # the stored values with one C-level getter and converts only the few fields that need it.
         self.dump: Callable[[T], dict[str, Any]] = _compile_dump(model.__name__, fields)
         self._take = itemgetter(*params)  # the stored values in the dataclass's parameter order
-        self._absent = {f.name: f.absent for f in fields if f.absent is not None}
+        self._absent: dict[str, str | None] = {f.name: f.absent for f in fields if f.absent is not None}
+        self._absent.update({f.name: None for f in fields if f.added_later})
         self._loads = tuple((params.index(f.name), load) for f in fields if (load := _load(f)) is not None)
 
     def load(self, data: Mapping[str, Any]) -> T:
@@ -278,6 +283,10 @@ INVENTORY: Shape[Inventory] = Shape(
 
 CVSS: Shape[Cvss] = Shape(Cvss, text("version"), text("vector"), score("score"))
 
+KEV: Shape[Kev] = Shape(Kev, text("date_added"), text("due_date"), flag("ransomware"))
+
+EPSS: Shape[Epss] = Shape(Epss, score("score"), score("percentile"), text("date"))
+
 # Stored findings only: the scan JSON's findings (`scanner.report.scan_json`) are written by hand.
 FINDING: Shape[Finding] = Shape(
     Finding,
@@ -298,6 +307,8 @@ FINDING: Shape[Finding] = Shape(
     flag("disabled"),
     text("disabled_by"),
     text("remediation"),
+    one("kev", KEV, optional=True, added_later=True),  # added after findings were stored
+    one("epss", EPSS, optional=True, added_later=True),
 )
 
 # What the vulnerability database held for one ecosystem of an image: stored with an assessment, shown in the

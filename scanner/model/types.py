@@ -175,6 +175,24 @@ class Cvss:
 
 
 @dataclass(frozen=True)
+class Kev:
+    """The vulnerability is in CISA's Known Exploited Vulnerabilities catalog."""
+
+    date_added: str  # YYYY-MM-DD
+    due_date: str  # YYYY-MM-DD; "" when the catalog gives none
+    ransomware: bool  # known to be used in ransomware campaigns
+
+
+@dataclass(frozen=True)
+class Epss:
+    """FIRST's EPSS: the probability of exploitation activity in the next 30 days, and its percentile."""
+
+    score: float  # 0..1
+    percentile: float  # 0..1
+    date: str  # the scores' date, YYYY-MM-DD
+
+
+@dataclass(frozen=True)
 class Finding:
     """One vulnerability in one package of one image (aliases of the same vulnerability merged)."""
 
@@ -195,6 +213,8 @@ class Finding:
     disabled: bool = False
     disabled_by: str = ""
     remediation: str = ""
+    kev: Kev | None = None  # any of its CVE ids in the KEV catalog
+    epss: Epss | None = None  # the highest EPSS score of its CVE ids
 
     @property
     def patchable(self) -> bool:

@@ -181,6 +181,10 @@ def _result(f: Finding, rule_index: int, image_reference: str) -> dict[str, Any]
         properties["layerDigest"] = pkg.layer.digest
     if f.cvss is not None:
         properties["cvss"] = {"version": f.cvss.version, "vector": f.cvss.vector, "score": f.cvss.score}
+    if f.kev is not None:
+        properties["kev"] = {"dateAdded": f.kev.date_added, "dueDate": f.kev.due_date, "ransomware": f.kev.ransomware}
+    if f.epss is not None:
+        properties["epss"] = {"score": f.epss.score, "percentile": f.epss.percentile, "date": f.epss.date}
     result: dict[str, Any] = {
         "ruleId": f.id,
         "ruleIndex": rule_index,

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from scanner.assess.image_health import assessed, not_assessed
-from scanner.model.shapes import COVERAGE
+from scanner.model.shapes import COVERAGE, EPSS, KEV
 from scanner.model.types import SEVERITY_ORDER, Coverage, Finding, Health, Inventory
 from scanner.report.inventory_json import inventory_dict, layer_dict
 
@@ -55,6 +55,8 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "disabled": finding.disabled,
         "disabled_by": finding.disabled_by,
         "remediation": finding.remediation,
+        "kev": None if finding.kev is None else KEV.view(finding.kev),
+        "epss": None if finding.epss is None else EPSS.view(finding.epss),
     }
 
 

@@ -142,6 +142,7 @@ def _fit(natural: list[int], width: int, status_words: int) -> list[int]:
 
 def _cells(f: Finding) -> tuple[str, str, str, str, str, str]:
     status = f"disabled: {clean(f.disabled_by)}" if f.disabled else _STATUS[f.fix_status]
+    status += _exploitation(f)
     return (
         f.severity,
         shorten(clean(f.id), MAX_ID),
@@ -150,6 +151,17 @@ def _cells(f: Finding) -> tuple[str, str, str, str, str, str]:
         shorten(clean(f.fixed_version), MAX_VERSION) or "-",
         status,
     )
+
+
+def _exploitation(f: Finding) -> str:
+    """` KEV` (in CISA's catalog; `KEV+ransomware` when used in ransomware) and ` EPSS 12.3%`, for the STATUS
+    cell: what says a finding is being exploited, next to whether it can be fixed."""
+    marks = ""
+    if f.kev is not None:
+        marks += " KEV+ransomware" if f.kev.ransomware else " KEV"
+    if f.epss is not None:
+        marks += f" EPSS {f.epss.score * 100:.1f}%"
+    return marks
 
 
 def _package_cell(f: Finding) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 from scanner.ecosystems.catalog import base_ecosystem
 from scanner.vulndb import secdb
 from scanner.vulndb.errors import FeedError
+from scanner.vulndb.exploitation import EpssScores, KevCatalog
 from scanner.vulndb.sqlite_db import (
     APPLICATION_ID,
     DDL,
@@ -372,6 +373,38 @@ class DatabaseWriter:
         # After some hard errors SQLite has already rolled back: then there is nothing left to roll back.
         with contextlib.suppress(sqlite3.Error):
             self.conn.execute("ROLLBACK")
+
+    def replace_kev(self, catalog: KevCatalog) -> None:
+        """The whole KEV catalog, replacing the one stored, in one transaction (all or nothing)."""
+        rows = [
+            (e.cve, e.date_added, e.due_date, int(e.ransomware), e.vendor, e.product, e.name) for e in catalog.entries
+        ]
+        meta = {"kev_catalog_version": catalog.version, "kev_date_released": catalog.released}
+        self._replace("kev", "INSERT INTO kev VALUES (?, ?, ?, ?, ?, ?, ?)", rows, meta)
+
+    def replace_epss(self, scores: EpssScores) -> None:
+        """The whole set of EPSS scores, replacing the one stored, in one transaction (all or nothing)."""
+        meta = {"epss_score_date": scores.score_date, "epss_model_version": scores.model_version}
+        self._replace("epss", "INSERT INTO epss VALUES (?, ?, ?)", scores.rows, meta)
+
+    def _replace(self, table: str, insert: str, rows: list[tuple[Any, ...]], meta: dict[str, str]) -> None:
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise FeedError(f"{self.path}: cannot start a transaction ({exc})") from exc
+        try:
+            conn.execute(f"DELETE FROM {table}")
+            conn.executemany(insert, rows)
+            meta = {**meta, f"{table}_imported_at": utc_now()}
+            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise FeedError(f"{self.path}: writing the {table} table failed ({exc})") from exc
+        except BaseException:
+            self._rollback()
+            raise
 
     def record_source(self, row: SourceRow) -> None:
         """The sources row; call inside `source(...)`, after `session.finish()`, so that it commits with the

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from scanner.ecosystems.catalog import base_ecosystem, normalise_name
-from scanner.model.types import Coverage
+from scanner.model.types import Coverage, Epss, Kev
 
 __all__ = ["OsvRecord", "VulnDatabase", "base_ecosystem", "normalise_name"]
 
@@ -30,6 +30,11 @@ class VulnDatabase(Protocol):
 
     def by_id(self, vuln_id: str) -> list[OsvRecord]:
         """Records whose id, or one of whose aliases, is `vuln_id` (to find a CVE's CVSS elsewhere)."""
+        ...
+
+    def exploitation(self, cve_ids: Iterable[str]) -> dict[str, tuple[Kev | None, Epss | None]]:
+        """Per CVE id the database holds either for: its KEV catalog entry and its EPSS score (None where one
+        is missing). Answers many ids at once (a scan has hundreds)."""
         ...
 
     def coverage(self, ecosystem: str) -> Coverage:

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from scanner.vulndb import secdb
+from scanner.vulndb import exploitation, secdb
 from scanner.vulndb.converted import Converted, check_record
 from scanner.vulndb.db_writer import DatabaseWriter, SourceRow, SourceSession, utc_now, writer_lock
 from scanner.vulndb.download import fetch, is_url
@@ -155,6 +155,10 @@ class Importer:
         writer.set_meta("osv_schema_sha256", self.validator.info.sha256)
 
     def import_source(self, spec: SourceSpec, scratch_dir: Path) -> ImportResult:
+        path = Path(spec.location).expanduser()
+        kind = None if is_url(spec.location) or not path.is_file() else exploitation.sniff(path)
+        if kind is not None:
+            return self.import_exploitation(kind, path, spec.name)
         with open_source(spec.location, scratch_dir) as opened:
             return self.import_items(
                 spec.name or opened.location,
@@ -194,6 +198,21 @@ class Importer:
                     name, kind, location, result.records, result.skipped, etag, last_modified, selection, feed_date
                 )
             )
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def import_exploitation(self, kind: exploitation.Kind, path: Path, name: str | None = None) -> ImportResult:
+        """A KEV catalog or an EPSS file: replaces the whole stored set, or raises FeedError and changes nothing."""
+        started = time.perf_counter()
+        result = ImportResult(name or str(path.resolve()), kind, str(path.resolve()))
+        if kind == "kev":
+            catalog = exploitation.parse_kev(exploitation.read_bounded(path, exploitation.MAX_KEV_BYTES), str(path))
+            self.writer.replace_kev(catalog)
+            result.records = result.written = len(catalog.entries)
+        else:
+            scores = exploitation.parse_epss(exploitation.read_bounded(path, exploitation.MAX_EPSS_BYTES), str(path))
+            self.writer.replace_epss(scores)
+            result.records = result.written = len(scores.rows)
         result.seconds = time.perf_counter() - started
         return result
 

@@ -48,12 +48,13 @@ from typing import Any
 import orjson
 
 from scanner.ecosystems.catalog import find, release_matches
-from scanner.model.types import Coverage
+from scanner.model.types import Coverage, Epss, Kev
 from scanner.vulndb.errors import DatabaseMissingError, FeedError
 from scanner.vulndb.interface import OsvRecord, base_ecosystem, normalise_name
 
 APPLICATION_ID = 0x41435247  # "ACRG" in the SQLite header: this file is ours
-FORMAT_VERSION = 2  # PRAGMA user_version; bump when the tables change (2: coverage, selections, feed dates)
+FORMAT_VERSION = 3  # PRAGMA user_version; bump when the tables change (2: coverage, selections, feed dates;
+# 3: the KEV catalog and EPSS scores)
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -124,6 +125,20 @@ CREATE TABLE IF NOT EXISTS secdb_fixes (
 );
 CREATE INDEX IF NOT EXISTS secdb_fixes_by_cve ON secdb_fixes (cve);
 CREATE INDEX IF NOT EXISTS secdb_fixes_by_unit ON secdb_fixes (release, repo);
+CREATE TABLE IF NOT EXISTS kev (
+    cve TEXT PRIMARY KEY,
+    date_added TEXT NOT NULL,
+    due_date TEXT NOT NULL,
+    ransomware INTEGER NOT NULL,
+    vendor TEXT NOT NULL,
+    product TEXT NOT NULL,
+    name TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS epss (
+    cve TEXT PRIMARY KEY,
+    score REAL NOT NULL,
+    percentile REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 _TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(?:Z|z|[+-]00:?00)?$")
@@ -224,6 +239,7 @@ MMAP_BYTES = 1 << 30
 
 
 PREFETCH_BATCH = 400  # (ecosystem, name) pairs per query: 800 parameters, far below SQLite's limit
+CVE_BATCH = 500  # CVE ids per exploitation query
 
 
 class SqliteVulnDatabase:
@@ -340,6 +356,29 @@ class SqliteVulnDatabase:
                 cached = self._whole[vuln_id] = [orjson.loads(text) for (text,) in rows]
             return list(cached)
 
+    def exploitation(self, cve_ids: Iterable[str]) -> dict[str, tuple[Kev | None, Epss | None]]:
+        """Batched: one query per table per `CVE_BATCH` ids; CVEs in neither table are left out."""
+        wanted = sorted(set(cve_ids))
+        found: dict[str, tuple[Kev | None, Epss | None]] = {}
+        with self._lock:
+            score_date = dict(self._query("SELECT key, value FROM meta WHERE key = 'epss_score_date'")).get(
+                "epss_score_date", ""
+            )
+            for start in range(0, len(wanted), CVE_BATCH):
+                batch = orjson.dumps(wanted[start : start + CVE_BATCH]).decode()
+                for cve, added, due, ransomware in self._query(
+                    "SELECT cve, date_added, due_date, ransomware FROM kev "
+                    "WHERE cve IN (SELECT value FROM json_each(?))",
+                    (batch,),
+                ):
+                    found[cve] = (Kev(added, due, bool(ransomware)), None)
+                for cve, score, percentile in self._query(
+                    "SELECT cve, score, percentile FROM epss WHERE cve IN (SELECT value FROM json_each(?))",
+                    (batch,),
+                ):
+                    found[cve] = (found.get(cve, (None, None))[0], Epss(score, percentile, score_date))
+        return found
+
     def coverage(self, ecosystem: str) -> Coverage:
         """From the `coverage` table (module docstring): the rows of the base ecosystem whose advisory ecosystem's
         release applies to this one (`release_matches` decides), records counted once."""
@@ -393,6 +432,8 @@ class SqliteVulnDatabase:
                 "feed_date FROM sources ORDER BY name"
             )
             total, withdrawn = self._query("SELECT count(*), count(withdrawn) FROM records")[0]
+            kev_count = self._query("SELECT count(*) FROM kev")[0][0]
+            epss_count = self._query("SELECT count(*) FROM epss")[0][0]
             coverage_rows: list[tuple[str, str, int, str]] = self._query(
                 "SELECT base_ecosystem, ecosystem, records, feeds FROM coverage ORDER BY base_ecosystem, ecosystem"
             )
@@ -432,4 +473,16 @@ class SqliteVulnDatabase:
             "ecosystems": list(ecosystems.values()),
             "total_records": total,
             "withdrawn_records": withdrawn,
+            "kev": {
+                "catalog_version": meta.get("kev_catalog_version", ""),
+                "date_released": meta.get("kev_date_released", ""),
+                "imported_at": meta.get("kev_imported_at", ""),
+                "entries": kev_count,
+            },
+            "epss": {
+                "score_date": meta.get("epss_score_date", ""),
+                "model_version": meta.get("epss_model_version", ""),
+                "imported_at": meta.get("epss_imported_at", ""),
+                "scores": epss_count,
+            },
         }

@@ -27,6 +27,9 @@ class FakeDB:
     def by_id(self, vuln_id: str) -> list[Mapping[str, Any]]:
         return [r for r in self.records if vuln_id == r["id"] or vuln_id in r.get("aliases", [])]
 
+    def exploitation(self, cve_ids: object) -> dict[str, Any]:
+        return {}  # no KEV catalog or EPSS scores imported
+
     def describe(self) -> dict[str, Any]:
         return {}
 
