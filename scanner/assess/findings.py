@@ -83,10 +83,10 @@ def _find(packages: Iterable[Package], db: VulnDatabase) -> list[Finding]:
                     matches.append(match)
         for group in _alias_groups(matches):
             findings.append(_finding(package, category, group, db))
-    return _with_exploitation(findings, db)
+    return with_exploitation(findings, db)
 
 
-def _with_exploitation(findings: list[Finding], db: VulnDatabase) -> list[Finding]:
+def with_exploitation(findings: list[Finding], db: VulnDatabase) -> list[Finding]:
     """Each finding with the KEV entry of any of its CVE ids and the highest EPSS score among them (one batched
     lookup for the whole scan)."""
     signals = db.exploitation({cve for f in findings for cve in f.cve_ids})

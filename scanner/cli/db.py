@@ -33,7 +33,8 @@ def add_db_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         nargs="+",
         metavar="SOURCE",
         help="directory tree of OSV JSON/YAML, secdb JSON, updateinfo.xml(.gz) or OVAL .xml(.bz2) files, a zip like "
-        "osv.dev's all.zip, a file, or an http(s) URL",
+        "osv.dev's all.zip, a file, or an http(s) URL; also CISA's KEV catalog (JSON) or FIRST's EPSS scores "
+        "(CSV, .csv.gz), each replacing the one held",
     )
     imp.add_argument("--db", help=DB_HELP)
     imp.add_argument(

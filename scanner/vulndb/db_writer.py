@@ -384,8 +384,9 @@ class DatabaseWriter:
 
     def replace_epss(self, scores: EpssScores) -> None:
         """The whole set of EPSS scores, replacing the one stored, in one transaction (all or nothing)."""
+        # A CVE listed twice (never in the real file): its last row counts.
         meta = {"epss_score_date": scores.score_date, "epss_model_version": scores.model_version}
-        self._replace("epss", "INSERT INTO epss VALUES (?, ?, ?)", scores.rows, meta)
+        self._replace("epss", "INSERT OR REPLACE INTO epss VALUES (?, ?, ?)", scores.rows, meta)
 
     def _replace(self, table: str, insert: str, rows: list[tuple[Any, ...]], meta: dict[str, str]) -> None:
         conn = self.conn
