@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from scanner.assess.severity import assess
 from scanner.vulndb import cve5
 from scanner.vulndb.osv_import import import_sources
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
@@ -113,3 +114,21 @@ def test_import_of_a_cvelist_tree_and_a_zip_found_by_cve_id_only(tmp_path: Path)
     with SqliteVulnDatabase.open(tmp_path / "z.sqlite") as opened:
         (record,) = opened.by_id("CVE-2019-14697")
         assert record["database_specific"]["cve_metrics"][0]["source"] == "cisa-adp"
+
+
+def test_the_real_rust_record_keeps_its_cna_v31_vector_and_rates_critical() -> None:
+    data = json.loads((FIXTURES / "CVE-2024-24576.json").read_text())
+    (record,) = cve5.convert(data, "CVE-2024-24576.json").records
+    vector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H"
+    # Its CISA-ADP container holds SSVC only: no vector from it.
+    assert record["database_specific"]["cve_metrics"] == [{"source": "cna", "type": "CVSS_V3", "score": vector}]
+    severity, source, cvss = assess({"id": "RUSTSEC-2024-0320"}, {}, {}, [record])
+    assert (severity, source) == ("Critical", "cve:cna:cvss:3.1")
+    assert cvss is not None and cvss.score == 10.0
+
+
+def test_import_of_the_fixture_directory(tmp_path: Path) -> None:
+    [result] = import_sources(tmp_path / "v.sqlite", [str(FIXTURES)])
+    assert (result.records, result.skipped) == (2, 0)  # SOURCES.md is no advisory file
+    with SqliteVulnDatabase.open(tmp_path / "v.sqlite") as opened:
+        assert [r["id"] for r in opened.by_id("CVE-2024-24576")] == ["CVE5:CVE-2024-24576"]
