@@ -1,4 +1,5 @@
-"""Severity of a finding (pure): the vendor's own rating first, else CVSS, else the CVE alias's CVSS.
+"""Severity of a finding (pure): the vendor's own rating first, else CVSS, else the CVE alias's CVSS, else the
+CVSS of the CVE record (CVE JSON 5, `vulndb.cve5`): its CNA's, else CISA's vulnrichment (CISA-ADP).
 
 Classes follow CVSS v3/v4 qualitative ratings: Critical ≥ 9.0, High ≥ 7.0, Medium ≥ 4.0, Low > 0.
 Azure's sub-assessment `status.severity` knows only High/Medium/Low: `azure_severity` maps Critical to
@@ -123,11 +124,44 @@ def assess(
         # The vendor's word decides; its own CVSS (if any) is kept as the score. Alias records are not
         # read just for a score: that lookup is the costly part of matching.
         return vendor[0], vendor[1], cvss
+    cve_records: list[Mapping[str, Any]] = []
     if cvss is None:
         for other in alias_records:
+            if cve_metrics(other):
+                cve_records.append(other)  # read only if no OSV record of the CVE has a CVSS
+                continue
             cvss = record_cvss(other)
             if cvss is not None:
                 break
     if cvss is not None:
         return class_of(cvss.score), f"cvss:{cvss.version}", cvss
+    for source in CVE_SOURCES:
+        for other in cve_records:
+            found = cve_record_cvss(other, source)
+            if found is not None:
+                return class_of(found.score), f"cve:{source}:cvss:{found.version}", found
     return "Unknown", "none", None
+
+
+# The CVE record's scorers in the order they are trusted: the CNA (who assigned the CVE) before CISA-ADP.
+CVE_SOURCES = ("cna", "cisa-adp")
+
+
+def cve_metrics(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The CVSS vectors a converted CVE record carries (`database_specific.cve_metrics`), else []."""
+    holder = record.get("database_specific")
+    metrics = holder.get("cve_metrics") if isinstance(holder, Mapping) else None
+    return [m for m in metrics if isinstance(m, Mapping)] if isinstance(metrics, list) else []
+
+
+def cve_record_cvss(record: Mapping[str, Any], source: str) -> Cvss | None:
+    """The best CVSS of one scorer (`cna`, `cisa-adp`) of a CVE record: v3.1, v3.0, then v4.0."""
+    found: list[Cvss] = []
+    for item in cve_metrics(record):
+        if item.get("source") == source:
+            parsed = parse_cvss(str(item.get("type", "")), str(item.get("score", "")))
+            if parsed is not None:
+                found.append(parsed)
+    rank = {"3.1": 0, "3.0": 1, "4.0": 2}
+    found = [c for c in found if c.version in rank]
+    return min(found, key=lambda c: rank[c.version]) if found else None

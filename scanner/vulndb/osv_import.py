@@ -1,5 +1,5 @@
 """`acrguard db import`: OSV records, Alpine/Wolfi/Chainguard secdb documents, Amazon Linux updateinfo and Oracle
-OVAL feeds, from directories, zips, files and URLs.
+OVAL feeds, CVE JSON 5 records (their CVSS only, `cve5`), from directories, zips, files and URLs.
 
 Every OSV record is validated against the OSV schema; one that fails (or does not parse) is skipped, counted and
 named in the result's warnings, and the import goes on. Records acrguard converts from vendor feeds (`converted`)
@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from scanner.vulndb import exploitation, secdb
+from scanner.vulndb import cve5, exploitation, secdb
 from scanner.vulndb.converted import Converted, check_record
 from scanner.vulndb.db_writer import DatabaseWriter, SourceRow, SourceSession, utc_now, writer_lock
 from scanner.vulndb.download import fetch, is_url
@@ -224,6 +224,9 @@ class Importer:
         if isinstance(data, Converted):
             self._converted(session, data, item.origin, result)
             return
+        if cve5.is_cve_record(data):
+            self._converted(session, cve5.convert(data, item.origin), item.origin, result)
+            return
         distribution = secdb.apk_distribution(data) if secdb.is_secdb(data) else None
         if distribution is not None:
             try:
@@ -259,7 +262,7 @@ class Importer:
             result.warn(warning)
         for record in converted.records:
             label = f"{record.get('id')} ({origin})"
-            error = check_record(record)
+            error = cve5.check(record) if converted.kind == cve5.KIND else check_record(record)
             key = modified_key(record["modified"]) if error is None else None
             if error is not None or key is None:
                 result.skip(f"{label}: not written: {error or 'bad modified time'}")
