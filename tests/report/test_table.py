@@ -44,16 +44,16 @@ def test_plain_table_exactly() -> None:
     assert render_table(FINDINGS, width=100).splitlines() == [
         "RISK   SEVERITY  ID                   PACKAGE   INSTALLED  FIXED             STATUS",
         "─" * 99,
-        "40.00  Critical  CVE-2023-0000        libc6     3.0.9-1    3.0.11-1~deb12u2  disabled: accept-glibc",
-        "40.00  Critical  CVE-2023-0001        libssl3   3.0.9-1    3.0.11-1~deb12u2  fixable",
-        "30.00  High      GHSA-abcd-efgh-ijkl  requests  2.28.0     2.31.0            fixable",
-        "15.00  Medium    CVE-2023-0004        tar       3.0.9-1    -                 no fix",
-        "15.00  Unknown   CVE-2023-0003        curl      3.0.9-1    -                 no fix",
-        "5.00   Low       CVE-2023-0002        zlib1g    3.0.9-1    -                 won't fix",
+        "33.00  Critical  CVE-2023-0000        libc6     3.0.9-1    3.0.11-1~deb12u2  disabled: accept-glibc",
+        "33.00  Critical  CVE-2023-0001        libssl3   3.0.9-1    3.0.11-1~deb12u2  fixable",
+        "25.00  High      GHSA-abcd-efgh-ijkl  requests  2.28.0     2.31.0            fixable",
+        "12.00  Medium    CVE-2023-0004        tar       3.0.9-1    -                 no fix",
+        "12.00  Unknown   CVE-2023-0003        curl      3.0.9-1    -                 no fix",
+        "4.00   Low       CVE-2023-0002        zlib1g    3.0.9-1    -                 won't fix",
         "5 active findings (1 Critical, 1 High, 1 Medium, 1 Low, 1 Unknown), 1 disabled; 2 fixable.",
         "Top actions:",
-        "1. upgrade libssl3 3.0.9-1 -> 3.0.11-1~deb12u2: risk 40.00, 1 finding (CVE-2023-0001)",
-        "2. upgrade requests 2.28.0 -> 2.31.0: risk 30.00, 1 finding (GHSA-abcd-efgh-ijkl)",
+        "1. upgrade libssl3 3.0.9-1 -> 3.0.11-1~deb12u2: risk 33.00, 1 finding (CVE-2023-0001)",
+        "2. upgrade requests 2.28.0 -> 2.31.0: risk 25.00, 1 finding (GHSA-abcd-efgh-ijkl)",
     ]
 
 
@@ -88,11 +88,11 @@ def test_a_kev_finding_tops_the_table_and_its_upgrade_the_actions() -> None:
     ]
     out = render_table([*FINDINGS, *two, kev], width=160)
     rows = out.splitlines()[2:]
-    assert rows[0].split()[:3] == ["85.00", "High", "CVE-2021-44228"]
+    assert rows[0].split()[:3] == ["88.00", "High", "CVE-2021-44228"]
     actions = out.split("Top actions:\n")[1].splitlines()
-    # One KEV finding (85: High 25, ransomware 55, fix 5) outweighs two Critical ones in one upgrade (2 x 40).
-    assert actions[0].startswith("1. upgrade log4j 3.0.9-1 -> 3.0.11-1~deb12u2: risk 85.00, 1 finding")
-    assert actions[1] == "2. upgrade openssl 3.0.9-1 -> 3.0.13: risk 80.00, 2 findings (CVE-2023-0001, CVE-2023-0002)"
+    # One KEV finding (88: High 20, ransomware 63, fix 5) outweighs two Critical ones in one upgrade (2 x 33).
+    assert actions[0].startswith("1. upgrade log4j 3.0.9-1 -> 3.0.11-1~deb12u2: risk 88.00, 1 finding")
+    assert actions[1] == "2. upgrade openssl 3.0.9-1 -> 3.0.13: risk 66.00, 2 findings (CVE-2023-0001, CVE-2023-0002)"
     assert len(actions) == 4  # libssl3 and requests too; disabled and unfixed findings are no action
 
 
