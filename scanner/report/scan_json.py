@@ -4,6 +4,7 @@
 first: `ecosystem`, `kind` (os or language), `advisories`, `feed_date` (RFC 3339, "" when unknown),
 `selection` (only a selection of the feed, such as the bundled snapshot) and `assessed` (whether finding
 nothing there means something). `coverage_warnings` says, one line each, what was not assessed.
+`findings` are in risk order (`scanner.assess.risk`), each with its `risk`.
 """
 
 from __future__ import annotations
