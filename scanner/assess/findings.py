@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from scanner.assess.matching import Match, match_record
+from scanner.assess.risk import with_risk
 from scanner.assess.severity import assess
 from scanner.ecosystems import sort_key
 from scanner.ecosystems.catalog import advisory_names, advisory_prefixes, category_of_kind
@@ -83,7 +84,8 @@ def _find(packages: Iterable[Package], db: VulnDatabase) -> list[Finding]:
                     matches.append(match)
         for group in _alias_groups(matches):
             findings.append(_finding(package, category, group, db))
-    return with_exploitation(findings, db)
+    # The risk score reads the exploitation signals: it is set once they are.
+    return with_risk(with_exploitation(findings, db))
 
 
 def with_exploitation(findings: list[Finding], db: VulnDatabase) -> list[Finding]:

@@ -255,9 +255,14 @@ def document() -> dict[str, Any]:
                 "One image: health, summary, tags, findings", image_params, _ok("the image", "Image")
             ),
             "/images/{registry}/{digest}/findings": _get(
-                "An image's unresolved findings, most severe first",
+                "An image's unresolved findings, highest risk first (sort=severity: most severe first)",
                 [
                     *image_params,
+                    _query(
+                        "sort",
+                        "risk (default): by risk score, then severity, id, package; severity: by class, package, id",
+                        {"enum": ["risk", "severity"]},
+                    ),
                     _query("severity", "exact class", {"enum": _SEVERITIES}),
                     _query("patchable", "fix available", _BOOL),
                     _query("fix_status", "fix state", {"enum": ["fixed", "not_fixed", "wont_fix"]}),

@@ -155,7 +155,9 @@ def _table(results: list[Assessment]) -> str:
         )
         covered = render_coverage(r.coverage)
         block = head + "\n" + (covered + "\n" if covered else "")
-        parts.append(block + (render_table(list(r.findings)) if r.findings else "no findings"))
+        # The remediation summary has its own top actions (with commands): the table's would repeat them.
+        table = render_table(list(r.findings), actions=not r.remediation_summary) if r.findings else "no findings"
+        parts.append(block + table)
         if r.remediation_summary:
             parts.append(r.remediation_summary.rstrip())
     return "\n\n".join(parts)

@@ -51,9 +51,9 @@ class Field:
     optional: bool = False  # for one: None is a value
     choices: tuple[str, ...] = ()  # for choice
     shown: bool = True  # in the user-facing JSON; False: storage only, kept for the exact round trip
-    # The value of a text field added after documents were stored: a stored document without it loads
-    # with this (None: the field is required).
-    absent: str | None = None
+    # The value of a text (or score) field added after documents were stored: a stored document without it
+    # loads with this (None: the field is required).
+    absent: str | float | None = None
     # For an optional one field added after documents were stored: a stored document without it loads None.
     added_later: bool = False
 
@@ -74,8 +74,8 @@ def flag(name: str) -> Field:
     return Field(name, "flag")
 
 
-def score(name: str) -> Field:
-    return Field(name, "score")
+def score(name: str, *, absent: float | None = None) -> Field:
+    return Field(name, "score", absent=absent)
 
 
 def choice(name: str, choices: tuple[str, ...]) -> Field:
@@ -115,7 +115,7 @@ class Shape(Generic[T]):
         # the stored values with one C-level getter and converts only the few fields that need it.
         self.dump: Callable[[T], dict[str, Any]] = _compile_dump(model.__name__, fields)
         self._take = itemgetter(*params)  # the stored values in the dataclass's parameter order
-        self._absent: dict[str, str | None] = {f.name: f.absent for f in fields if f.absent is not None}
+        self._absent: dict[str, str | float | None] = {f.name: f.absent for f in fields if f.absent is not None}
         self._absent.update({f.name: None for f in fields if f.added_later})
         self._loads = tuple((params.index(f.name), load) for f in fields if (load := _load(f)) is not None)
 
@@ -309,6 +309,7 @@ FINDING: Shape[Finding] = Shape(
     text("remediation"),
     one("kev", KEV, optional=True, added_later=True),  # added after findings were stored
     one("epss", EPSS, optional=True, added_later=True),
+    score("risk", absent=0.0),  # added later: findings stored before it load unscored (0)
 )
 
 # What the vulnerability database held for one ecosystem of an image: stored with an assessment, shown in the

@@ -215,6 +215,7 @@ class Finding:
     remediation: str = ""
     kev: Kev | None = None  # any of its CVE ids in the KEV catalog
     epss: Epss | None = None  # the highest EPSS score of its CVE ids
+    risk: float = 0.0  # 0-100, from severity, CVSS, EPSS, KEV and fix (scanner.assess.risk); set by assessment
 
     @property
     def patchable(self) -> bool:

@@ -217,7 +217,8 @@ def summary_context(
 def build_actions(
     active: Iterable[Finding], image: ImageContext, env: jinja2.Environment | None = None
 ) -> list[Action]:
-    """One action per package with fixable findings, most urgent first (worst severity, then most fixed).
+    """One action per package with fixable findings, most urgent first (most risk removed, then worst severity,
+    then most fixed).
 
     With an environment, each action carries its command from commands.j2.
     """
@@ -233,7 +234,15 @@ def build_actions(
         manager = package_manager(package, image)
         command = upgrade_command(env, manager, package, version) if env is not None else ""
         actions.append(Action(package, manager, version, tuple(group), group[0].severity, command))
-    actions.sort(key=lambda a: (SEVERITY_ORDER.index(a.severity), -len(a.findings), a.package.name))
+    # The risk an upgrade removes first (the sum of its findings' risk scores), then as before.
+    actions.sort(
+        key=lambda a: (
+            -round(sum(f.risk for f in a.findings), 2),
+            SEVERITY_ORDER.index(a.severity),
+            -len(a.findings),
+            a.package.name,
+        )
+    )
     return actions
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from scanner.assess.image_health import not_assessed as coverage_gaps
+from scanner.assess.risk import risk_order
 from scanner.image.reference import RegistryReference, parse_reference
 from scanner.model.errors import ReferenceError_
 from scanner.model.types import SEVERITY_ORDER, Coverage, Finding, Severity
@@ -104,8 +105,8 @@ def _notification(level: str, descriptor: str, text: str) -> dict[str, Any]:
     return {"level": level, "descriptor": {"id": descriptor}, "message": {"text": text}}
 
 
-def _result_order(f: Finding) -> tuple[int, str, str, tuple[str, ...]]:
-    return (SEVERITY_ORDER.index(f.severity), f.id, f.package.name, f.package.locations)
+def _result_order(f: Finding) -> tuple[tuple[float, int, str, str, str], tuple[str, ...]]:
+    return (risk_order(f), f.package.locations)
 
 
 def security_severity(f: Finding) -> str | None:
@@ -119,8 +120,8 @@ def security_severity(f: Finding) -> str | None:
 
 
 def _rule(rule_id: str, findings: Sequence[Finding]) -> dict[str, Any]:
-    # Findings are in severity order, so the first is the worst: a rule's default is its worst case.
-    worst = findings[0]
+    # A rule's default is its worst case: the most severe of its findings (the first in risk order among them).
+    worst = min(findings, key=lambda f: SEVERITY_ORDER.index(f.severity))
     summary = next((f.summary for f in findings if f.summary), "")
     aliases = sorted({a for f in findings for a in f.aliases} - {rule_id})
     references = list(dict.fromkeys(r for f in findings for r in f.references))
@@ -174,6 +175,7 @@ def _result(f: Finding, rule_index: int, image_reference: str) -> dict[str, Any]
         "severity": f.severity,
         "severitySource": f.severity_source,
         "category": f.category,
+        "risk": f.risk,
     }
     if pkg.purl:
         properties["purl"] = pkg.purl
@@ -189,6 +191,8 @@ def _result(f: Finding, rule_index: int, image_reference: str) -> dict[str, Any]
         "ruleId": f.id,
         "ruleIndex": rule_index,
         "level": _LEVELS[f.severity],
+        # SARIF's rank (0-100, higher is more important) is the finding's risk score; results are in its order.
+        "rank": f.risk,
         "kind": "fail",
         "message": {"text": text},
         "locations": locations,

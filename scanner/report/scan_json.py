@@ -4,6 +4,7 @@
 first: `ecosystem`, `kind` (os or language), `advisories`, `feed_date` (RFC 3339, "" when unknown),
 `selection` (only a selection of the feed, such as the bundled snapshot) and `assessed` (whether finding
 nothing there means something). `coverage_warnings` says, one line each, what was not assessed.
+`findings` are in risk order (`scanner.assess.risk`), each with its `risk`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from scanner.assess.image_health import assessed, not_assessed
+from scanner.assess.risk import by_risk
 from scanner.model.shapes import COVERAGE, EPSS, KEV
-from scanner.model.types import SEVERITY_ORDER, Coverage, Finding, Health, Inventory
+from scanner.model.types import Coverage, Finding, Health, Inventory
 from scanner.report.inventory_json import inventory_dict, layer_dict
 
 
@@ -57,6 +59,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "remediation": finding.remediation,
         "kev": None if finding.kev is None else KEV.view(finding.kev),
         "epss": None if finding.epss is None else EPSS.view(finding.epss),
+        "risk": finding.risk,
     }
 
 
@@ -77,9 +80,5 @@ def scan_dict(
     doc["coverage"] = coverage_list(coverage)
     doc["coverage_warnings"] = not_assessed(coverage)
     doc["remediation_summary"] = remediation_summary
-    doc["findings"] = [finding_dict(f) for f in sorted(findings, key=_order)]
+    doc["findings"] = [finding_dict(f) for f in by_risk(findings)]
     return doc
-
-
-def _order(finding: Finding) -> tuple[int, str, str]:
-    return (SEVERITY_ORDER.index(finding.severity), finding.package.name, finding.id)

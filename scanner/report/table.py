@@ -1,4 +1,5 @@
-"""Terminal tables (rich, rendered to a string): the findings, and the database's coverage of the image."""
+"""Terminal tables (rich, rendered to a string): the findings (highest risk first, then the top actions: the
+upgrades that remove the most risk), and the database's coverage of the image."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import io
 import re
 import shutil
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from rich import box
 from rich.console import Console
@@ -13,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scanner.assess.image_health import assessed, not_assessed
+from scanner.assess.risk import by_risk
 from scanner.model.types import SEVERITY_ORDER, Coverage, Finding, Severity
 
 # Widest an id or package cell may be before it is shortened in the middle: ids differ at both ends
@@ -69,13 +72,18 @@ def render_coverage(coverage: Sequence[Coverage], width: int | None = None) -> s
 
 
 def render_table(
-    findings: Iterable[Finding], width: int | None = None, color: bool = False, totals: bool = True
+    findings: Iterable[Finding],
+    width: int | None = None,
+    color: bool = False,
+    totals: bool = True,
+    actions: bool = True,
 ) -> str:
-    """Findings sorted by severity then id; disabled ones marked `disabled (rule)`.
+    """Findings by risk (highest first; then severity, id, package); disabled ones marked `disabled (rule)`.
+    `totals` adds the count line, `actions` the "Top actions" block (`top_actions`).
 
     `color=False` gives plain text (for pipes and files); `width` defaults to the terminal's.
     """
-    rows = sorted(findings, key=lambda f: (SEVERITY_ORDER.index(f.severity), f.id, f.package.name))
+    rows = by_risk(list(findings))
     if width is None:
         width = shutil.get_terminal_size((120, 24)).columns
     out = io.StringIO()
@@ -101,29 +109,32 @@ def render_table(
         header_style="bold" if color else "",
     )
     natural = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(_HEADERS)]
-    widths = _fit(natural, width, max(len(word) for c in cells for word in c[5].split()))
+    widths = _fit(natural, width, max(len(word) for c in cells for word in c[_STATUS_COLUMN].split()))
     for header, column_width in zip(_HEADERS, widths, strict=True):
         # Ids and versions are cut with an ellipsis (a wrapped id reads as two ids); names and statuses fold.
         folds = header in ("PACKAGE", "STATUS")
         table.add_column(header, width=column_width, no_wrap=not folds, overflow="fold" if folds else "ellipsis")
     for f, row in zip(rows, cells, strict=True):
         severity_style = _STYLES[f.severity] if color and not f.disabled else ""
-        texts = [Text(row[0], style=severity_style), *(Text(c) for c in row[1:])]
+        texts = [Text(row[0]), Text(row[1], style=severity_style), *(Text(c) for c in row[2:])]
         table.add_row(*texts, style="dim" if color and f.disabled else "")
     console.print(table)
     if totals:
         console.print(Text(_totals(rows)))
+    if actions and (lines := render_actions(top_actions(rows))):
+        console.print(Text(lines.rstrip("\n")))
     text = out.getvalue()
     # Plain output goes to files and CI logs: no padding spaces at line ends.
     return text if color else "".join(line.rstrip() + "\n" for line in text.splitlines())
 
 
-_HEADERS = ("SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "STATUS")
+_HEADERS = ("RISK", "SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "STATUS")
+_STATUS_COLUMN = 6
 _GAP = 2  # between columns: right padding and the box's blank divider
 # (column, floor) in the order columns give way on a narrow terminal: the package name (which folds) first,
 # then the status; versions and the id (which are cut) last. 13 fits CVE-2023-1234.
 # A status floor of 0 means "its longest word": "disabled: rule-name" wraps at the space without cutting.
-_SHRINK = ((2, 24), (5, 0), (2, 12), (5, 9), (2, 10), (4, 10), (3, 10), (1, 13), (4, 6), (3, 6))
+_SHRINK = ((3, 24), (6, 0), (3, 12), (6, 9), (3, 10), (5, 10), (4, 10), (2, 13), (5, 6), (4, 6))
 
 
 def _fit(natural: list[int], width: int, status_words: int) -> list[int]:
@@ -140,10 +151,11 @@ def _fit(natural: list[int], width: int, status_words: int) -> list[int]:
     return widths
 
 
-def _cells(f: Finding) -> tuple[str, str, str, str, str, str]:
+def _cells(f: Finding) -> tuple[str, str, str, str, str, str, str]:
     status = f"disabled: {clean(f.disabled_by)}" if f.disabled else _STATUS[f.fix_status]
     status += _exploitation(f)
     return (
+        f"{f.risk:.2f}",
         f.severity,
         shorten(clean(f.id), MAX_ID),
         shorten(_package_cell(f), MAX_PACKAGE),
@@ -182,6 +194,56 @@ def _totals(rows: list[Finding]) -> str:
         text += f", {disabled} disabled"
     fixable = sum(1 for f in active if f.patchable)
     return text + f"; {fixable} fixable."
+
+
+TOP_ACTIONS = 5
+
+
+@dataclass(frozen=True)
+class Action:
+    """One upgrade: a package to its fixed version, and the active findings (and their total risk) it removes."""
+
+    package: str
+    installed_version: str
+    fixed_version: str
+    findings: tuple[Finding, ...]
+    risk: float
+
+
+def top_actions(findings: Iterable[Finding], limit: int = TOP_ACTIONS) -> list[Action]:
+    """The upgrades that remove the most risk: active fixed findings grouped by package (name, ecosystem and
+    installed version) and fixed version, ordered by the sum of their risks (then the package's name and the
+    version, for a stable order), the first `limit`."""
+    groups: dict[tuple[str, str, str, str], list[Finding]] = {}
+    for f in findings:
+        if f.disabled or f.fix_status != "fixed" or not f.fixed_version:
+            continue
+        key = (f.package.name, f.package.ecosystem, f.installed_version, f.fixed_version)
+        groups.setdefault(key, []).append(f)
+    actions = [
+        Action(name, installed, fixed, tuple(by_risk(group)), round(sum(f.risk for f in group), 2))
+        for (name, _, installed, fixed), group in groups.items()
+    ]
+    actions.sort(key=lambda a: (-a.risk, a.package, a.installed_version, a.fixed_version))
+    return actions[:limit]
+
+
+def render_actions(actions: Sequence[Action]) -> str:
+    """`Top actions:` then one line per upgrade: `1. upgrade openssl 1.1.1g-r0 -> 1.1.1k-r0: risk 143.20, 3
+    findings (CVE-…, CVE-…, +1)`; "" without any."""
+    if not actions:
+        return ""
+    lines = ["Top actions:"]
+    for i, a in enumerate(actions, 1):
+        ids = [shorten(clean(f.id), MAX_ID) for f in a.findings[:2]]
+        if len(a.findings) > 2:
+            ids.append(f"+{len(a.findings) - 2}")
+        count = f"{len(a.findings)} finding{'' if len(a.findings) == 1 else 's'}"
+        lines.append(
+            f"{i}. upgrade {shorten(clean(a.package), MAX_PACKAGE)} {shorten(clean(a.installed_version), MAX_VERSION)}"
+            f" -> {shorten(clean(a.fixed_version), MAX_VERSION)}: risk {a.risk:.2f}, {count} ({', '.join(ids)})"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def clean(text: str) -> str:

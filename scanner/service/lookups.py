@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from scanner.assess.risk import risk_order
 from scanner.model.types import FIX_STATUSES, HEALTHS, SEVERITY_ORDER, Severity
 from scanner.report.scan_json import coverage_list, finding_dict
 from scanner.report.subassessments import SHAPES, Scope, Shape, assessment_row, registry_host, row_name, shape_for_key
@@ -24,6 +25,7 @@ from scanner.store.ports import MAX_PAGE, Lookups
 from scanner.store.records import ImageDetail, ImageKey, ImageSummary, Page, StoredFinding
 
 DEFAULT_PAGE = 100
+SORTS = ("risk", "severity")  # the orders of an image's findings
 
 Query = Mapping[str, str]
 # (query parameter, token) → the URL of the next page: the request's URL with that parameter set to the token.
@@ -159,17 +161,28 @@ def get_image(store: LookupStore, registry: str, digest: str) -> dict[str, Any]:
 
 
 def image_findings(store: LookupStore, registry: str, digest: str, query: Query) -> dict[str, Any]:
-    """An image's unresolved findings, most severe first, by `severity`, `patchable`, `fix_status`;
-    `include_disabled` adds the ones rules disabled."""
+    """An image's unresolved findings, by `severity`, `patchable`, `fix_status`; `include_disabled` adds the
+    ones rules disabled. `sort=risk` (the default): highest risk first, then most severe, id and package;
+    `sort=severity`: the store's order, most severe first, then package and id. The list is not paged, so it
+    is sorted here, whole."""
     severity: Severity | None = _choice(query, "severity", SEVERITY_ORDER)
     patchable = _flag(query, "patchable")
     fix_status = _choice(query, "fix_status", FIX_STATUSES)
     include_disabled = bool(_flag(query, "include_disabled"))
+    order = _choice(query, "sort", SORTS) or "risk"
     lookups = store()
     if lookups.get_image(registry, digest) is None:
         raise NotFound(f"no image {registry}/{digest}")
     found = lookups.list_findings(registry, digest, severity, patchable, fix_status, include_disabled)
+    if order == "risk":
+        found = by_risk(found)
     return {"value": [stored_finding_document(f) for f in found]}
+
+
+def by_risk(found: list[StoredFinding]) -> list[StoredFinding]:
+    """Stored findings in risk order (the store's key breaks what is left of a tie). A finding stored before
+    risk scores has 0 until the image is assessed again."""
+    return sorted(found, key=lambda s: (risk_order(s.finding), s.key))
 
 
 def vulnerability_images(store: LookupStore, vuln_id: str, query: Query, next_link: NextLink) -> dict[str, Any]:
@@ -255,5 +268,5 @@ def detail_document(detail: ImageDetail) -> dict[str, Any]:
             "scannerVersion": scan.scanner_version,
             "dbVersion": scan.db_version,
         },
-        "findings": [stored_finding_document(f) for f in detail.findings],
+        "findings": [stored_finding_document(f) for f in by_risk(list(detail.findings))],
     }

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from scanner.assess.severity import azure_severity
-from scanner.model.types import Finding
+from scanner.model.types import SEVERITY_ORDER, Finding
 from scanner.report.subassessments import MDVM_KEY, QUALYS_KEY
 from tests.azure.conftest import DELETED, HEALTHY, KEY, REG, UNHEALTHY, UNSCANNED, Call
 
@@ -171,6 +171,22 @@ def test_findings_filters(call: Call, alpine_findings: list[Finding]) -> None:
     assert rows and all(r["severity"] == severity for r in rows)
 
 
+def test_findings_by_risk_by_default_or_by_severity(call: Call, alpine_findings: list[Finding]) -> None:
+    route = {"registry": REG, "digest": UNHEALTHY}
+    by_default = call("image_findings", route)[1]["value"]
+    by_risk = call("image_findings", route, {"sort": "risk"})[1]["value"]
+    assert by_default == by_risk
+    # The stored risk is the assessment's, and the list is in its order.
+    assert sorted(r["risk"] for r in by_risk) == sorted(f.risk for f in alpine_findings)
+    keys = [(-r["risk"], SEVERITY_ORDER.index(r["severity"]), r["id"], r["package"]["name"]) for r in by_risk]
+    assert keys == sorted(keys) and all(r["risk"] > 0 for r in by_risk)
+    by_severity = call("image_findings", route, {"sort": "SEVERITY"})[1]["value"]
+    assert [SEVERITY_ORDER.index(r["severity"]) for r in by_severity] == sorted(
+        SEVERITY_ORDER.index(r["severity"]) for r in by_severity
+    )
+    assert sorted(r["key"] for r in by_severity) == sorted(r["key"] for r in by_risk)
+
+
 @pytest.mark.parametrize(
     ("function", "route", "params", "parameter"),
     [
@@ -178,6 +194,7 @@ def test_findings_filters(call: Call, alpine_findings: list[Finding]) -> None:
         ("image_findings", {"registry": REG, "digest": UNHEALTHY}, {"patchable": "maybe"}, "patchable"),
         ("image_findings", {"registry": REG, "digest": UNHEALTHY}, {"fix_status": "x"}, "fix_status"),
         ("image_findings", {"registry": REG, "digest": UNHEALTHY}, {"include_disabled": "1"}, "include_disabled"),
+        ("image_findings", {"registry": REG, "digest": UNHEALTHY}, {"sort": "newest"}, "sort"),
         ("list_images", {}, {"status": "Sick"}, "status"),
         ("list_images", {}, {"limit": "0"}, "limit"),
         ("list_images", {}, {"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),

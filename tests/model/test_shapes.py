@@ -84,3 +84,10 @@ def test_an_os_stored_before_its_cpe_was_recorded_loads_with_none() -> None:
     del missing_other["id"]
     with pytest.raises(KeyError):
         OS.load(missing_other)
+
+
+def test_a_finding_stored_before_its_risk_loads_unscored_and_a_scored_one_round_trips() -> None:
+    finding = Finding("CVE-2024-0001", (), PKG, "1.2.4-r2", "1.2.4-r3", "fixed", "High", "nvd", None, "os", risk=25.0)
+    assert FINDING.load(json.loads(json.dumps(FINDING.dump(finding)))) == finding
+    stored = {k: v for k, v in FINDING.dump(finding).items() if k not in ("risk", "kev", "epss")}
+    assert FINDING.load(stored) == dataclasses.replace(finding, risk=0.0)

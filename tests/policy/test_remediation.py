@@ -318,6 +318,14 @@ def test_actions_most_urgent_first() -> None:
     assert [a.package.name for a in actions] == ["c", "b", "a"]
 
 
+def test_actions_removing_the_most_risk_come_first() -> None:
+    low_many = [
+        finding(package("pypi", "a", "1"), "fixed", "2", id=f"C{i}", severity="Low", risk=30.0) for i in range(3)
+    ]
+    high = [finding(package("pypi", "b", "1"), "fixed", "2", severity="High", risk=50.0)]
+    assert [a.package.name for a in build_actions(low_many + high, image())] == ["a", "b"]  # 90 before 50
+
+
 def test_base_image_hint_needs_more_than_half() -> None:
     base = [finding(package("deb", f"b{i}", "1"), "fixed", "2") for i in range(2)]
     app = [finding(package("pypi", f"a{i}", "1", layer=APP), "fixed", "2") for i in range(2)]

@@ -10,7 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from scanner.model.types import Coverage, Cvss, Finding, FixStatus, LayerInfo, Package, Severity
+from scanner.assess.risk import with_risk
+from scanner.model.types import Coverage, Cvss, Epss, Finding, FixStatus, Kev, LayerInfo, Package, Severity
 from scanner.report.sarif import security_severity, to_sarif
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "sarif" / "sarif-schema-2.1.0.json"
@@ -285,3 +286,38 @@ def test_a_language_ecosystem_not_assessed_is_a_warning_only(validator: jsonsche
     assert "assessmentStatus" not in run(log)["properties"]
     # Without coverage (older callers), nothing is added.
     assert "invocations" not in run(to_sarif([finding()], IMAGE, "0.1.0"))
+
+
+def test_results_are_in_risk_order_with_the_risk_as_rank(validator: jsonschema.protocols.Validator) -> None:
+    findings = with_risk(
+        [
+            finding("CVE-2024-0001", "Critical", cvss=Cvss("3.1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8)),
+            finding("CVE-2024-0002", "Medium", "not_fixed", epss=Epss(0.9, 0.99, "2024-06-01")),
+            finding("CVE-2021-44228", "High", kev=Kev("2021-12-10", "2021-12-24", True)),
+            finding("GHSA-aaaa-bbbb-cccc", "Unknown", "not_fixed"),
+            finding("CVE-2024-0003", "Low", "wont_fix"),
+        ]
+    )
+    log = to_sarif(findings, IMAGE, "0.1.0")
+    validator.validate(log)
+    results = run(log)["results"]
+    assert [r["ruleId"] for r in results] == [
+        "CVE-2021-44228",  # KEV (ransomware), High, fixed: 88
+        "CVE-2024-0002",  # Medium with an EPSS of 0.9: 39
+        "CVE-2024-0001",  # Critical, CVSS 9.8, fixed: 35.4
+        "GHSA-aaaa-bbbb-cccc",  # Unknown: 12
+        "CVE-2024-0003",  # Low: 4
+    ]
+    assert [r["rank"] for r in results] == [88.0, 39.0, 35.4, 12.0, 4.0]
+    assert all(0 <= r["rank"] <= 100 and r["rank"] == r["properties"]["risk"] for r in results)
+
+
+def test_a_rule_defaults_to_its_most_severe_finding_whatever_the_risk_order() -> None:
+    # The same id in two packages: the KEV-less Critical one is the rule's default, though it ranks second.
+    findings = with_risk(
+        [finding("CVE-2024-0001", "Critical"), finding("CVE-2024-0001", "Low", name="x", kev=Kev("a", "", False))]
+    )
+    log = to_sarif(findings, IMAGE, "0.1.0")
+    [rule] = run(log)["tool"]["driver"]["rules"]
+    assert rule["defaultConfiguration"]["level"] == "error" and rule["properties"]["severity"] == "Critical"
+    assert [r["properties"]["package"] for r in run(log)["results"]] == ["x", "libssl3"]

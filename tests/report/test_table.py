@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from scanner.model.types import Finding, FixStatus, Package, Severity
-from scanner.report.table import render_table, shorten
+from scanner.assess.risk import risk_score
+from scanner.model.types import Finding, FixStatus, Kev, Package, Severity
+from scanner.report.table import TOP_ACTIONS, render_actions, render_table, shorten, top_actions
 
 
 def finding(
@@ -25,7 +26,8 @@ def finding(
         cvss=None,
         category="os",
     )
-    return dataclasses.replace(f, **changes)
+    f = dataclasses.replace(f, **changes)
+    return dataclasses.replace(f, risk=risk_score(f))
 
 
 FINDINGS = [
@@ -40,15 +42,18 @@ FINDINGS = [
 
 def test_plain_table_exactly() -> None:
     assert render_table(FINDINGS, width=100).splitlines() == [
-        "SEVERITY  ID                   PACKAGE   INSTALLED  FIXED             STATUS",
-        "─" * 92,
-        "Critical  CVE-2023-0000        libc6     3.0.9-1    3.0.11-1~deb12u2  disabled: accept-glibc",
-        "Critical  CVE-2023-0001        libssl3   3.0.9-1    3.0.11-1~deb12u2  fixable",
-        "High      GHSA-abcd-efgh-ijkl  requests  2.28.0     2.31.0            fixable",
-        "Medium    CVE-2023-0004        tar       3.0.9-1    -                 no fix",
-        "Low       CVE-2023-0002        zlib1g    3.0.9-1    -                 won't fix",
-        "Unknown   CVE-2023-0003        curl      3.0.9-1    -                 no fix",
+        "RISK   SEVERITY  ID                   PACKAGE   INSTALLED  FIXED             STATUS",
+        "─" * 99,
+        "33.00  Critical  CVE-2023-0000        libc6     3.0.9-1    3.0.11-1~deb12u2  disabled: accept-glibc",
+        "33.00  Critical  CVE-2023-0001        libssl3   3.0.9-1    3.0.11-1~deb12u2  fixable",
+        "25.00  High      GHSA-abcd-efgh-ijkl  requests  2.28.0     2.31.0            fixable",
+        "12.00  Medium    CVE-2023-0004        tar       3.0.9-1    -                 no fix",
+        "12.00  Unknown   CVE-2023-0003        curl      3.0.9-1    -                 no fix",
+        "4.00   Low       CVE-2023-0002        zlib1g    3.0.9-1    -                 won't fix",
         "5 active findings (1 Critical, 1 High, 1 Medium, 1 Low, 1 Unknown), 1 disabled; 2 fixable.",
+        "Top actions:",
+        "1. upgrade libssl3 3.0.9-1 -> 3.0.11-1~deb12u2: risk 33.00, 1 finding (CVE-2023-0001)",
+        "2. upgrade requests 2.28.0 -> 2.31.0: risk 25.00, 1 finding (GHSA-abcd-efgh-ijkl)",
     ]
 
 
@@ -62,16 +67,39 @@ def test_colour_for_terminals() -> None:
     assert "\x1b[1;31mCritical" in out  # bold red for an active Critical
 
 
-def test_sorted_by_severity_then_id() -> None:
-    lines = render_table(FINDINGS, width=120, totals=False).splitlines()[2:]
-    assert [line.split()[1] for line in lines] == [
+def test_sorted_by_risk_then_severity_then_id() -> None:
+    lines = render_table(FINDINGS, width=120, totals=False, actions=False).splitlines()[2:]
+    # Medium and Unknown tie on risk (no CVSS, no fix): the more severe class first.
+    assert [line.split()[2] for line in lines] == [
         "CVE-2023-0000",
         "CVE-2023-0001",
         "GHSA-abcd-efgh-ijkl",
         "CVE-2023-0004",
-        "CVE-2023-0002",
         "CVE-2023-0003",
+        "CVE-2023-0002",
     ]
+
+
+def test_a_kev_finding_tops_the_table_and_its_upgrade_the_actions() -> None:
+    kev = finding("CVE-2021-44228", "High", "log4j", kev=Kev("2021-12-10", "2021-12-24", True))
+    two = [
+        finding("CVE-2023-0001", "Critical", "openssl", fixed_version="3.0.13"),
+        finding("CVE-2023-0002", "Critical", "openssl", fixed_version="3.0.13"),
+    ]
+    out = render_table([*FINDINGS, *two, kev], width=160)
+    rows = out.splitlines()[2:]
+    assert rows[0].split()[:3] == ["88.00", "High", "CVE-2021-44228"]
+    actions = out.split("Top actions:\n")[1].splitlines()
+    # One KEV finding (88: High 20, ransomware 63, fix 5) outweighs two Critical ones in one upgrade (2 x 33).
+    assert actions[0].startswith("1. upgrade log4j 3.0.9-1 -> 3.0.11-1~deb12u2: risk 88.00, 1 finding")
+    assert actions[1] == "2. upgrade openssl 3.0.9-1 -> 3.0.13: risk 66.00, 2 findings (CVE-2023-0001, CVE-2023-0002)"
+    assert len(actions) == 4  # libssl3 and requests too; disabled and unfixed findings are no action
+
+
+def test_top_actions_keep_the_five_largest() -> None:
+    many = [finding(f"CVE-2023-{i:04d}", "High", f"pkg{i}") for i in range(8)]
+    assert len(top_actions(many)) == TOP_ACTIONS == 5
+    assert render_actions([]) == ""
 
 
 def test_long_ids_and_names_are_shortened_in_the_middle() -> None:
@@ -89,9 +117,9 @@ def test_narrow_terminal_keeps_every_column_and_whole_ids() -> None:
     out = render_table(findings, width=80)
     lines = out.splitlines()
     assert all(len(line) <= 80 for line in lines)
-    assert lines[0].split() == ["SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "STATUS"]
+    assert lines[0].split() == ["RISK", "SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "STATUS"]
     assert "GHSA-abcd-efgh-ijkl" in out  # ids stay whole; versions and names give way first
-    assert "3.0.11-1~deb12…" in out  # a cut version says so
+    assert "3.0.11-1~…" in out  # a cut version says so
     assert " a-rather-l " in out and " row-screen\n" in out  # a long name folds onto more lines, not dropped
 
 
@@ -111,5 +139,5 @@ def test_no_findings() -> None:
 def test_totals_singular_and_all_disabled() -> None:
     out = render_table([finding("CVE-1", "Low", disabled=True, disabled_by="r")], width=100)
     assert out.splitlines()[-1] == "0 active findings, 1 disabled; 0 fixable."
-    out = render_table([finding("CVE-1", "Low")], width=100)
+    out = render_table([finding("CVE-1", "Low")], width=100, actions=False)
     assert out.splitlines()[-1] == "1 active finding (1 Low); 1 fixable."
