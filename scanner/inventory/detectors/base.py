@@ -13,18 +13,21 @@ Any exception other than `DetectorError` and `PARSE_ERRORS` is a bug and fails t
 from __future__ import annotations
 
 import io
+import json
 import struct
+import zipfile
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from packageurl import PackageURL
 
 from scanner.ecosystems.record import Ecosystem
 from scanner.model.errors import AcrguardError
 from scanner.model.limits import Limits
-from scanner.model.types import OSInfo, RawPackage, Warning_
+from scanner.model.types import Evidence, OSInfo, RawPackage, Warning_
 
 Group = Literal["os", "os-packages", "language"]
 
@@ -38,6 +41,19 @@ PARSE_ERRORS: tuple[type[Exception], ...] = (
     struct.error,
     EOFError,
     RecursionError,
+)
+
+# What reading a broken or hostile zip (a jar, an egg) can raise: corrupt structures and streams, truncation,
+# encrypted members (RuntimeError), unsupported compression methods (NotImplementedError).
+ZIP_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    RuntimeError,
+    ValueError,
+    NotImplementedError,
 )
 
 
@@ -227,9 +243,11 @@ def language_package(
     *,
     purl_namespace: str = "",
     purl_name: str = "",
+    evidence: Evidence = "installed",
 ) -> RawPackage:
     """A package of a language ecosystem: its own source, found at one metadata file or archive. Its kind and
-    purl type are the ecosystem's; the purl names it `purl_namespace`/`purl_name` (default: `name`)."""
+    purl type are the ecosystem's; the purl names it `purl_namespace`/`purl_name` (default: `name`); `evidence`
+    says how the file knows it (installed metadata, a lockfile, a binary's build info, a runtime's own files)."""
     purl = PackageURL(
         type=ecosystem.purl_type, namespace=purl_namespace or None, name=purl_name or name, version=version
     )
@@ -243,4 +261,27 @@ def language_package(
         locations=(path,),
         kind=ecosystem.purl_type,
         metadata=tuple(metadata),
+        evidence=evidence,
     )
+
+
+def json_document(path: str, data: bytes, warnings: list[Warning_]) -> Any:
+    """The JSON in a file, or None (with a warning naming the file) when it is not JSON. Nesting past the
+    parser's recursion limit is a bound: the file was not read, the inventory is Incomplete."""
+    try:
+        # bytes input: json detects UTF-8/16/32 and a UTF-8 BOM by itself (MSBuild writes deps.json with a BOM).
+        return json.loads(data)
+    except RecursionError:
+        raise BoundExceeded(path, "JSON nested deeper than the parser's recursion limit; not read") from None
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError both derive from it
+        warnings.append(Warning_(path, f"malformed JSON ({err}); skipped"))
+        return None
+
+
+def json_object(path: str, data: bytes, warnings: list[Warning_]) -> dict[str, Any] | None:
+    """`json_document`, when it is an object; None with a warning otherwise."""
+    document = json_document(path, data, warnings)
+    if document is not None and not isinstance(document, dict):
+        warnings.append(Warning_(path, "JSON document is not an object; skipped"))
+        return None
+    return document

@@ -37,13 +37,10 @@ packages than the image may hold are not read past the bound and make the invent
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from scanner.ecosystems.languages import NUGET
 from scanner.inventory.detectors.base import (
@@ -53,6 +50,7 @@ from scanner.inventory.detectors.base import (
     DetectorError,
     Extraction,
     FileSet,
+    json_object,
     language_package,
 )
 from scanner.model.types import Evidence, RawPackage, Warning_
@@ -95,22 +93,7 @@ def _framework_file(path: str) -> re.Match[str] | None:
 
 
 def _package(name: str, version: str, path: str, evidence: Evidence, metadata: list[tuple[str, str]]) -> RawPackage:
-    return dataclasses.replace(language_package(NUGET, name, version, path, metadata), evidence=evidence)
-
-
-def _load(path: str, data: bytes, warnings: list[Warning_]) -> dict[str, Any] | None:
-    try:
-        # bytes input: json detects UTF-8/16/32 and a UTF-8 BOM by itself (MSBuild writes deps.json with a BOM).
-        document = json.loads(data)
-    except RecursionError:
-        raise BoundExceeded(path, "JSON nested deeper than the parser's recursion limit; not read") from None
-    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError both derive from it
-        warnings.append(Warning_(path, f"malformed JSON ({err}); skipped"))
-        return None
-    if not isinstance(document, dict):
-        warnings.append(Warning_(path, "JSON document is not an object; skipped"))
-        return None
-    return document
+    return language_package(NUGET, name, version, path, metadata, evidence=evidence)
 
 
 def _split_library(key: str) -> tuple[str, str] | None:
@@ -203,7 +186,7 @@ def _runtime(
     deps_path = members.get(framework + _DEPS)
     if deps_path is not None:
         location = deps_path
-        manifest = _load(deps_path, ctx.read_database(files, deps_path), warnings) or {}
+        manifest = json_object(deps_path, ctx.read_database(files, deps_path), warnings) or {}
         libraries = manifest.get("libraries")
         prefix = framework + ".Runtime."
         for key in libraries if isinstance(libraries, dict) else ():
@@ -233,7 +216,7 @@ def _assets(entry: object) -> bool:
 
 
 def _deps_packages(path: str, data: bytes, warnings: list[Warning_]) -> Iterator[RawPackage]:
-    manifest = _load(path, data, warnings)
+    manifest = json_object(path, data, warnings)
     if manifest is None:
         return
     libraries = manifest.get("libraries")
@@ -274,7 +257,7 @@ def _deps_packages(path: str, data: bytes, warnings: list[Warning_]) -> Iterator
 
 
 def _lock_packages(path: str, data: bytes, warnings: list[Warning_]) -> Iterator[RawPackage]:
-    lock = _load(path, data, warnings)
+    lock = json_object(path, data, warnings)
     if lock is None:
         return
     if lock.get("version") not in (1, 2):

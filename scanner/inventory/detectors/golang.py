@@ -318,8 +318,9 @@ def _packages(path: str, toolchain: str, modinfo: str, warnings: list[Warning_])
 
 def _package(path: str, module: str, version: str, metadata: list[tuple[str, str]]) -> RawPackage:
     namespace, _, name = module.rpartition("/")
-    package = language_package(GO, module, version, path, metadata, purl_namespace=namespace, purl_name=name)
-    return replace(package, evidence="binary")
+    return language_package(
+        GO, module, version, path, metadata, purl_namespace=namespace, purl_name=name, evidence="binary"
+    )
 
 
 def may_be_program(path: str) -> bool:

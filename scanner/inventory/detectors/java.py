@@ -53,12 +53,12 @@ import io
 import posixpath
 import re
 import zipfile
-import zlib
 from collections import deque
 from dataclasses import dataclass
 
 from scanner.ecosystems.languages import MAVEN
 from scanner.inventory.detectors.base import (
+    ZIP_ERRORS,
     DetectContext,
     Detector,
     Extraction,
@@ -78,18 +78,6 @@ MAX_METADATA_FILE = 1024 * 1024
 MAX_ENTRIES = 200_000
 MAX_NESTED_ARCHIVES = 5_000
 
-# What reading a broken or hostile zip can raise: corrupt structures and streams, truncation, encrypted
-# members (RuntimeError), unsupported compression methods (NotImplementedError).
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    zlib.error,
-    EOFError,
-    OSError,
-    RuntimeError,
-    ValueError,
-    NotImplementedError,
-)
 # Maven coordinates: groupId and artifactId are restricted to these characters by Maven itself.
 _COORDINATE = re.compile(r"[A-Za-z0-9_.\-]{1,256}\Z")
 _VERSION = re.compile(r"[!-~]{1,128}\Z")
@@ -168,7 +156,7 @@ def _scan(path: str, data: bytes, warnings: list[Warning_], incomplete: list[War
         where = f"{path}!/{inner}" if inner else path
         try:
             archive = zipfile.ZipFile(io.BytesIO(blob))
-        except _ZIP_ERRORS as err:
+        except ZIP_ERRORS as err:
             warnings.append(Warning_(where, f"not a readable zip archive ({err}); skipped"))
             continue
         with archive:
@@ -258,7 +246,7 @@ def _read(
     try:
         with archive.open(info) as member:
             data = member.read(cap + 1)
-    except _ZIP_ERRORS as err:
+    except ZIP_ERRORS as err:
         warnings.append(Warning_(where, f"member {info.filename} unreadable ({err}); skipped"))
         return None
     if len(data) > cap:

@@ -52,8 +52,6 @@ are not read past the bound and make the inventory Incomplete.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import posixpath
 import re
 from collections.abc import Iterator
@@ -71,6 +69,7 @@ from scanner.inventory.detectors.base import (
     DetectorError,
     Extraction,
     FileSet,
+    json_object,
     language_package,
 )
 from scanner.model.types import Evidence, RawPackage, Warning_
@@ -156,21 +155,6 @@ def _license(value: object) -> str:
     return value if isinstance(value, str) and len(value) <= _MAX_FIELD else ""
 
 
-def _load(path: str, data: bytes, warnings: list[Warning_]) -> dict[str, Any] | None:
-    try:
-        # bytes input: json detects UTF-8/16/32 and a UTF-8 BOM by itself.
-        document = json.loads(data)
-    except RecursionError:
-        raise BoundExceeded(path, "JSON nested deeper than the parser's recursion limit; not read") from None
-    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError both derive from it
-        warnings.append(Warning_(path, f"malformed JSON ({err}); skipped"))
-        return None
-    if not isinstance(document, dict):
-        warnings.append(Warning_(path, "JSON document is not an object; skipped"))
-        return None
-    return document
-
-
 class NodeDetector(Detector):
     name = "node"
     version = 2
@@ -248,12 +232,13 @@ def _package(
     metadata += [(flag, "true") for flag in flags]
     if licence:
         metadata.append(("license", licence))
-    package = language_package(NPM, name, version, location, metadata, purl_namespace=namespace, purl_name=short)
-    return dataclasses.replace(package, evidence=evidence)
+    return language_package(
+        NPM, name, version, location, metadata, purl_namespace=namespace, purl_name=short, evidence=evidence
+    )
 
 
 def _from_manifest(path: str, data: bytes, warnings: list[Warning_]) -> RawPackage | None:
-    manifest = _load(path, data, warnings)
+    manifest = json_object(path, data, warnings)
     if manifest is None:
         return None
     name, version = manifest.get("name"), manifest.get("version")
@@ -279,7 +264,7 @@ def _flags(entry: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _lock_entries(path: str, data: bytes, warnings: list[Warning_]) -> Iterator[_Entry]:
-    lock = _load(path, data, warnings)
+    lock = json_object(path, data, warnings)
     if lock is None:
         return
     root = posixpath.dirname(path)

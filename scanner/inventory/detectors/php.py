@@ -24,10 +24,7 @@ and make the inventory Incomplete.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import re
-from typing import Any
 
 from scanner.ecosystems.languages import PACKAGIST
 from scanner.inventory.detectors.base import (
@@ -36,9 +33,10 @@ from scanner.inventory.detectors.base import (
     Detector,
     Extraction,
     FileSet,
+    json_document,
     language_package,
 )
-from scanner.model.types import RawPackage, Warning_
+from scanner.model.types import Evidence, RawPackage, Warning_
 
 _INSTALLED = "/vendor/composer/installed.json"
 _LOCKFILE = "/composer.lock"
@@ -74,19 +72,8 @@ class PhpDetector(Detector):
         return out
 
 
-def _load(path: str, data: bytes, warnings: list[Warning_]) -> Any:
-    try:
-        # bytes input: json detects UTF-8/16/32 and a UTF-8 BOM by itself.
-        return json.loads(data)
-    except RecursionError:
-        raise BoundExceeded(path, "JSON nested deeper than the parser's recursion limit; not read") from None
-    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError both derive from it
-        warnings.append(Warning_(path, f"malformed JSON ({err}); skipped"))
-        return None
-
-
 def _parse(path: str, data: bytes, warnings: list[Warning_]) -> list[RawPackage]:
-    document = _load(path, data, warnings)
+    document = json_document(path, data, warnings)
     if document is None:
         return []
     lockfile = path.endswith(_LOCKFILE)
@@ -158,5 +145,7 @@ def _package(
         if text and len(text) <= 200:
             metadata.append(("license", text))
     vendor, _, project = name.partition("/")
-    package = language_package(PACKAGIST, name, version, path, metadata, purl_namespace=vendor, purl_name=project)
-    return dataclasses.replace(package, evidence="lockfile") if lockfile else package
+    evidence: Evidence = "lockfile" if lockfile else "installed"
+    return language_package(
+        PACKAGIST, name, version, path, metadata, purl_namespace=vendor, purl_name=project, evidence=evidence
+    )

@@ -25,10 +25,10 @@ import io
 import re
 import struct
 import zipfile
-import zlib
 
 from scanner.ecosystems.languages import PYPI
 from scanner.inventory.detectors.base import (
+    ZIP_ERRORS,
     DetectContext,
     Detector,
     DetectorError,
@@ -49,17 +49,6 @@ MAX_EGG_ENTRIES = 100_000
 # PKG-INFO is a few KB (its description can be long); anything over this is not one.
 MAX_EGG_PKG_INFO = 1024 * 1024
 _EGG_MEMBER = "EGG-INFO/PKG-INFO"
-# What reading a broken zip can raise (see the java detector): corrupt structures, truncated or encrypted
-# members, unsupported compression.
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    zlib.error,
-    EOFError,
-    OSError,
-    RuntimeError,
-    NotImplementedError,
-)
 
 # PEP 508 project names: ASCII letters and digits, with `.`, `_`, `-` inside.
 _VALID_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
@@ -130,7 +119,7 @@ def _egg_pkg_info(path: str, data: bytes, warnings: list[Warning_]) -> bytes | N
                 return None
             with archive.open(info) as member:
                 content = member.read(MAX_EGG_PKG_INFO + 1)
-    except _ZIP_ERRORS as err:
+    except ZIP_ERRORS as err:
         warnings.append(Warning_(path, f"not a readable zip archive ({err}); skipped"))
         return None
     if len(content) > MAX_EGG_PKG_INFO:

@@ -26,7 +26,6 @@ import json
 import tomllib
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from scanner.ecosystems.languages import PYPI
@@ -60,8 +59,8 @@ def parse_lockfile(
         if problem:
             warnings.append(Warning_(path, problem))
             continue
-        package = language_package(PYPI, name, version, path, [("lockfile", tool)], purl_name=PYPI.normalise(name))
-        yield replace(package, evidence="lockfile")
+        metadata = [("lockfile", tool)]
+        yield language_package(PYPI, name, version, path, metadata, purl_name=PYPI.normalise(name), evidence="lockfile")
 
 
 def _first_line(err: BaseException) -> str:

@@ -25,7 +25,6 @@ are not read past the bound and make the inventory Incomplete.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from scanner.ecosystems.languages import RUBYGEMS
@@ -90,8 +89,7 @@ class RubyDetector(Detector):
 
 
 def _package(name: str, version: str, path: str, metadata: list[tuple[str, str]], lockfile: bool) -> RawPackage:
-    package = language_package(RUBYGEMS, name, version, path, metadata)
-    return dataclasses.replace(package, evidence="lockfile") if lockfile else package
+    return language_package(RUBYGEMS, name, version, path, metadata, evidence="lockfile" if lockfile else "installed")
 
 
 def _literal(match: re.Match[str] | None) -> str | None:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
 
 from packageurl import PackageURL
 
@@ -125,8 +124,8 @@ def _go(path: str, data: bytes, warnings: list[Warning_]) -> RawPackage | None:
     if not version:
         warnings.append(Warning_(path, f"Go toolchain version {first[:80]!r} is not a release; stdlib not reported"))
         return None
-    package = language_package(GO, "stdlib", version, path, [("go_version", first.split(" ", 1)[0])])
-    return _runtime(package)
+    metadata = [("go_version", first.split(" ", 1)[0])]
+    return language_package(GO, "stdlib", version, path, metadata, evidence="runtime")
 
 
 def _python(path: str, data: bytes, warnings: list[Warning_]) -> RawPackage | None:
@@ -165,7 +164,7 @@ def _generic(
         warnings.append(Warning_(path, f"{what} {field}: {name} runtime not reported"))
         return None
     purl = PackageURL(type="generic", name=name, version=version).to_string()
-    package = RawPackage(
+    return RawPackage(
         name=name,
         version=version,
         ecosystem="",  # no advisory feed with ranges names it: listed, never looked up
@@ -175,12 +174,8 @@ def _generic(
         locations=(path,),
         kind="generic",
         metadata=tuple(metadata),
+        evidence="runtime",
     )
-    return _runtime(package)
-
-
-def _runtime(package: RawPackage) -> RawPackage:
-    return replace(package, evidence="runtime")
 
 
 def _text(raw: bytes) -> str:

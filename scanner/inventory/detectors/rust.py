@@ -33,7 +33,6 @@ Pure: parses the bytes handed over in a FileSet, never touches the filesystem.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tomllib
 import zlib
@@ -119,8 +118,7 @@ class RustDetector(Detector):
 
 
 def _package(name: str, version: str, path: str, evidence: Evidence, metadata: list[tuple[str, str]]) -> RawPackage:
-    package = language_package(CRATES_IO, name, version, path, metadata)
-    return dataclasses.replace(package, evidence=evidence)
+    return language_package(CRATES_IO, name, version, path, metadata, evidence=evidence)
 
 
 def _usable(value: str, limit: int) -> bool:
@@ -147,20 +145,29 @@ def _from_lockfile(path: str, data: bytes, warnings: list[Warning_]) -> Iterator
         if not isinstance(entry, dict):
             warnings.append(Warning_(path, "a [[package]] entry is not a table; skipped"))
             continue
-        name, version, source = entry.get("name"), entry.get("version"), entry.get("source")
-        if not (
-            isinstance(name, str)
-            and isinstance(version, str)
-            and _usable(name, _MAX_NAME)
-            and _usable(version, _MAX_VERSION)
-        ):
-            warnings.append(Warning_(path, f"package {name!r} has no valid name or version ({version!r}); skipped"))
+        named = _name_version(entry, path, warnings)
+        if named is None:
             continue
-        if source not in _CRATES_IO_SOURCES:
+        name, version = named
+        if entry.get("source") not in _CRATES_IO_SOURCES:
             continue  # the workspace's own crates, path and git dependencies, other registries
         if (name, version) not in seen:
             seen.add((name, version))
             yield _package(name, version, path, "lockfile", [])
+
+
+def _name_version(entry: dict[str, Any], path: str, warnings: list[Warning_]) -> tuple[str, str] | None:
+    """A crate entry's name and version (Cargo.lock and cargo auditable write them alike), or None with a warning."""
+    name, version = entry.get("name"), entry.get("version")
+    if (
+        isinstance(name, str)
+        and isinstance(version, str)
+        and _usable(name, _MAX_NAME)
+        and _usable(version, _MAX_VERSION)
+    ):
+        return name, version
+    warnings.append(Warning_(path, f"package {name!r} has no valid name or version ({version!r}); skipped"))
+    return None
 
 
 def _from_binary(path: str, data: bytes, warnings: list[Warning_], limit: int) -> Iterator[RawPackage]:
@@ -191,15 +198,10 @@ def _from_binary(path: str, data: bytes, warnings: list[Warning_], limit: int) -
         if not isinstance(entry, dict):
             warnings.append(Warning_(path, "a cargo auditable package is not an object; skipped"))
             continue
-        name, version = entry.get("name"), entry.get("version")
-        if not (
-            isinstance(name, str)
-            and isinstance(version, str)
-            and _usable(name, _MAX_NAME)
-            and _usable(version, _MAX_VERSION)
-        ):
-            warnings.append(Warning_(path, f"package {name!r} has no valid name or version ({version!r}); skipped"))
+        named = _name_version(entry, path, warnings)
+        if named is None:
             continue
+        name, version = named
         if entry.get("source") != "crates.io" or entry.get("kind") == "build":
             continue  # the program's own crates, path/git/other-registry crates, build-time dependencies
         if (name, version) not in seen:
