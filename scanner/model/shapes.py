@@ -310,6 +310,7 @@ FINDING: Shape[Finding] = Shape(
     one("kev", KEV, optional=True, added_later=True),  # added after findings were stored
     one("epss", EPSS, optional=True, added_later=True),
     score("risk", absent=0.0),  # added later: findings stored before it load unscored (0)
+    text("origin", absent=""),  # added later: findings stored before it load as "not known"
 )
 
 # What the vulnerability database held for one ecosystem of an image: stored with an assessment, shown in the

@@ -139,6 +139,11 @@ SEVERITY_ORDER: tuple[Severity, ...] = ("Critical", "High", "Medium", "Low", "Un
 FixStatus = Literal["fixed", "not_fixed", "wont_fix"]
 FIX_STATUSES: tuple[FixStatus, ...] = ("fixed", "not_fixed", "wont_fix")
 Category = Literal["os", "language"]
+
+# Where a finding's package came from: the base image's layers (a rebuild on a newer base may fix it), the image's
+# own layers (its Dockerfile's steps), or "" when the base image's extent is not known.
+Origin = Literal["base", "own", ""]
+ORIGINS: tuple[Origin, ...] = ("base", "own", "")
 # Incomplete: the inventory is (status Incomplete); never Healthy or NotApplicable, whatever was found.
 # NotAssessed: nothing active was found, but the database holds no advisories (or only a selection) for the
 # image's distribution and release, or for any of its ecosystems: finding nothing proved nothing.
@@ -216,6 +221,7 @@ class Finding:
     kev: Kev | None = None  # any of its CVE ids in the KEV catalog
     epss: Epss | None = None  # the highest EPSS score of its CVE ids
     risk: float = 0.0  # 0-100, from severity, CVSS, EPSS, KEV and fix (scanner.assess.risk); set by assessment
+    origin: Origin = ""  # base image or own layers (scanner.assess.origin); set by assessment
 
     @property
     def patchable(self) -> bool:
