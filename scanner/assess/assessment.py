@@ -12,6 +12,7 @@ from typing import Any
 
 from scanner.assess.findings import category_of, find_vulnerabilities
 from scanner.assess.image_health import health_of, summarise
+from scanner.assess.origin import with_origin
 from scanner.model.types import Category, Coverage, Finding, Health, Inventory, Package
 from scanner.vulndb.interface import VulnDatabase
 
@@ -44,6 +45,7 @@ def assess(
 ) -> Assessment:
     # An Incomplete inventory is matched too: what it holds is real, only more may be missing.
     findings = find_vulnerabilities(inventory.packages, db) if inventory.status != "Unsupported" else []
+    findings = with_origin(findings, inventory.image.base)  # before rules and gates: they may read it
     if apply_rules is not None:
         findings = apply_rules(findings, inventory)
     if attach_remediation is not None:

@@ -46,12 +46,14 @@ def _image(req: func.HttpRequest) -> tuple[str, str]:
 # --- sub-assessments -------------------------------------------------------------------------------------
 def _list_sub_assessments(req: func.HttpRequest) -> Document:
     """Azure's List: `nextLink` with an opaque `$skipToken`; `api-version` is accepted and ignored."""
-    return lookups.list_sub_assessments(clients.store, _sub_scope(req), req.params, next_link(req))
+    return lookups.list_sub_assessments(
+        clients.store, _sub_scope(req), req.params, next_link(req), clients.current_signals
+    )
 
 
 def _get_sub_assessment(req: func.HttpRequest) -> Document:
     name = req.route_params.get("name", "")
-    return lookups.get_sub_assessment(clients.store, _sub_scope(req), name, req.params)
+    return lookups.get_sub_assessment(clients.store, _sub_scope(req), name, req.params, clients.current_signals)
 
 
 # --- images and findings ----------------------------------------------------------------------------------
@@ -64,7 +66,7 @@ def _get_image(req: func.HttpRequest) -> Document:
 
 
 def _image_findings(req: func.HttpRequest) -> Document:
-    return lookups.image_findings(clients.store, *_image(req), req.params)
+    return lookups.image_findings(clients.store, *_image(req), req.params, clients.current_signals)
 
 
 def _vulnerability_images(req: func.HttpRequest) -> Document:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.image.base_image import BASE_DIGEST, BASE_NAME, history_base_layers
 from scanner.model.errors import ImageError
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -60,6 +61,7 @@ class Manifest:
     media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
+    annotations: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,10 @@ class ImageConfig:
     diff_ids: tuple[str, ...]
     # created_by of each history entry that made a layer (empty_layer entries dropped), in order.
     layer_history: tuple[str, ...] = field(default=())
+    # Layers 0 .. base_layers-1 are the base image's, as the history shows (scanner.image.base_image); 0: unknown.
+    base_layers: int = 0
+    # The config's `org.opencontainers.image.base.*` labels, if any.
+    base_labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def platform(self) -> Platform:
@@ -87,6 +93,10 @@ def load_json(data: bytes, what: str) -> Any:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ImageError(f"{what}: not valid JSON ({exc})") from None
+
+
+def _annotations(raw: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in raw.items()) if isinstance(raw, dict) else ()
 
 
 def _descriptor(raw: Any, what: str) -> Descriptor:
@@ -109,11 +119,7 @@ def _descriptor(raw: Any, what: str) -> Descriptor:
             str(raw_platform.get("architecture", "")),
             str(raw_platform.get("variant", "") or ""),
         )
-    annotations: tuple[tuple[str, str], ...] = ()
-    raw_ann = raw.get("annotations")
-    if isinstance(raw_ann, dict):
-        annotations = tuple((str(k), str(v)) for k, v in raw_ann.items())
-    return Descriptor(media_type, digest, size, platform, annotations)
+    return Descriptor(media_type, digest, size, platform, _annotations(raw.get("annotations")))
 
 
 def document_kind(doc: Any, media_type: str) -> str:
@@ -151,6 +157,7 @@ def parse_manifest(doc: Any, media_type: str, what: str) -> Manifest:
         media_type or str(doc.get("mediaType", OCI_MANIFEST)),
         _descriptor(doc["config"], what),
         tuple(_descriptor(layer, what) for layer in layers),
+        _annotations(doc.get("annotations")),
     )
 
 
@@ -168,12 +175,19 @@ def parse_config(data: bytes, what: str) -> ImageConfig:
         for entry in history:
             if isinstance(entry, dict) and not entry.get("empty_layer"):
                 created.append(str(entry.get("created_by", "")))
+    container = doc.get("config")
+    labels = container.get("Labels") if isinstance(container, dict) else None
+    base_labels = tuple(
+        (key, str(labels[key])) for key in (BASE_NAME, BASE_DIGEST) if isinstance(labels, dict) and key in labels
+    )
     return ImageConfig(
         os=str(doc.get("os", "") or ""),
         architecture=str(doc.get("architecture", "") or ""),
         variant=str(doc.get("variant", "") or ""),
         diff_ids=tuple(diff_ids),
         layer_history=tuple(created),
+        base_layers=history_base_layers(history),
+        base_labels=base_labels,
     )
 
 

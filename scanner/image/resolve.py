@@ -31,6 +31,8 @@ class ResolvedImage:
     config_digest: str
     config: ImageConfig
     layers: tuple[Descriptor, ...]
+    # Its index entry's annotations, then the manifest's (a later pair wins: the manifest's own say).
+    annotations: tuple[tuple[str, str], ...] = ()
 
 
 class ImageSource(ABC):
@@ -63,7 +65,7 @@ class ImageSource(ABC):
         doc, media_type, digest = self.root()
         kind = document_kind(doc, media_type)
         if kind == "manifest":
-            return [self._image(doc, media_type, digest, "", max_document)]
+            return [self._image(doc, media_type, digest, "", max_document, ())]
         index = parse_index(doc, media_type, f"{self.reference}: index")
         chosen = select_platforms(index, platform)
         if len(chosen) > max_platforms:
@@ -75,10 +77,22 @@ class ImageSource(ABC):
             child = self.document(descriptor, f"{self.reference}: manifest {descriptor.digest}")
             if document_kind(child, descriptor.media_type) != "manifest":
                 raise ImageError(f"{self.reference}: nested index {descriptor.digest} is not supported")
-            images.append(self._image(child, descriptor.media_type, descriptor.digest, digest, max_document))
+            images.append(
+                self._image(
+                    child, descriptor.media_type, descriptor.digest, digest, max_document, descriptor.annotations
+                )
+            )
         return images
 
-    def _image(self, doc: Any, media_type: str, digest: str, index_digest: str, max_document: int) -> ResolvedImage:
+    def _image(
+        self,
+        doc: Any,
+        media_type: str,
+        digest: str,
+        index_digest: str,
+        max_document: int,
+        entry_annotations: tuple[tuple[str, str], ...],
+    ) -> ResolvedImage:
         what = f"{self.reference}: manifest {digest}".rstrip()
         manifest = parse_manifest(doc, media_type, what)
         config_bytes = self.read_blob(
@@ -93,6 +107,7 @@ class ImageSource(ABC):
             config_digest=manifest.config.digest,
             config=config,
             layers=manifest.layers,
+            annotations=entry_annotations + manifest.annotations,
         )
 
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from scanner.image.base_image import annotated_base, base_image
 from scanner.image.containers import open_container
 from scanner.image.layers import display
 from scanner.image.local import DockerArchiveSource, OCILayoutSource
@@ -103,6 +104,11 @@ def image_info(image: ResolvedImage, os_info: OSInfo | None, layers: tuple[Layer
         layers=layers,
         media_type=image.media_type,
         index_digest=image.index_digest,
+        base=base_image(
+            image.config.base_layers,
+            *annotated_base(image.annotations, image.config.base_labels),
+            total_layers=len(layers),
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from operator import itemgetter
 from typing import Any, Generic, Literal, TypeVar, cast, get_args
 
 from scanner.model.types import (
+    BaseImage,
     Category,
     Coverage,
     Cvss,
@@ -258,6 +259,8 @@ PACKAGE: Shape[Package] = Shape(
     text("evidence", absent="installed"),  # added after inventories were stored
 )
 
+BASE_IMAGE: Shape[BaseImage] = Shape(BaseImage, text("name"), text("digest"), count("layers"))
+
 IMAGE: Shape[ImageInfo] = Shape(
     ImageInfo,
     text("reference"),
@@ -268,6 +271,7 @@ IMAGE: Shape[ImageInfo] = Shape(
     text("media_type", shown=False),
     text("index_digest"),
     many("layers", LAYER),
+    one("base", BASE_IMAGE, optional=True, added_later=True),  # added after images were stored
 )
 
 WARNING: Shape[Warning_] = Shape(Warning_, text("where"), text("message"))

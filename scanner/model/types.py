@@ -114,6 +114,20 @@ class Warning_:
 
 
 @dataclass(frozen=True)
+class BaseImage:
+    """The image this one was built on, as far as the image itself says.
+
+    `name`/`digest` come from the OCI annotations `org.opencontainers.image.base.name`/`.digest` (on the
+    manifest, its index entry, or the config's labels); `layers` from the build history: layers
+    `0 .. layers-1` are the base's, 0 when the history does not show where the base ends.
+    """
+
+    name: str = ""
+    digest: str = ""
+    layers: int = 0
+
+
+@dataclass(frozen=True)
 class ImageInfo:
     reference: str
     digest: str  # manifest digest ("" where the source has none, e.g. dir:)
@@ -123,6 +137,7 @@ class ImageInfo:
     layers: tuple[LayerInfo, ...] = ()
     media_type: str = ""
     index_digest: str = ""  # digest of the index this image was picked from, if any
+    base: BaseImage | None = None  # None when neither annotations nor history name a base
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from scanner.ecosystems.distributions import os_managers
 from scanner.image.reference import RegistryReference, parse_reference
 from scanner.model.errors import ReferenceError_
-from scanner.model.types import Inventory, OSInfo
+from scanner.model.types import BaseImage, Inventory, OSInfo
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class ImageContext:
     os: OSInfo | None
     package_managers: tuple[str, ...]
     reference: str = ""  # the reference as the user gave it, for messages
+    base: BaseImage | None = None  # the image it was built on, as far as the image says
 
     @classmethod
     def from_inventory(cls, inv: Inventory, tags: Iterable[str] = ()) -> ImageContext:
@@ -52,4 +53,5 @@ class ImageContext:
             os=image.os,
             package_managers=os_managers(image.os, kinds),
             reference=image.reference,
+            base=image.base,
         )

@@ -23,7 +23,16 @@ from markupsafe import Markup
 from scanner.ecosystems import sort_key
 from scanner.ecosystems.catalog import manager_for, manager_named
 from scanner.model.errors import AcrguardError
-from scanner.model.types import FIX_STATUSES, SEVERITY_ORDER, Finding, FixStatus, LayerInfo, Package, Severity
+from scanner.model.types import (
+    FIX_STATUSES,
+    SEVERITY_ORDER,
+    BaseImage,
+    Finding,
+    FixStatus,
+    LayerInfo,
+    Package,
+    Severity,
+)
 from scanner.policy.image_context import ImageContext
 from scanner.versions import VersionError
 
@@ -65,12 +74,16 @@ class Action:
 
 @dataclass(frozen=True)
 class BaseImageHint:
-    """Set when more than half of the active findings come from the base image's layers."""
+    """Set when most of the fixable risk comes from the base image's layers: "rebuild on a newer base"."""
 
-    layer: LayerInfo  # the base layer holding the most active findings
-    count: int  # active findings in base layers
-    total: int  # active findings
+    layer: LayerInfo  # the base layer holding the most fixable findings
+    count: int  # fixable findings in base layers
+    total: int  # fixable findings
     base_layer_count: int  # layers 0 .. base_layer_count-1 are the base image
+    name: str = ""  # the base image's name (org.opencontainers.image.base.name), when the image says
+    digest: str = ""
+    risk_share: int = 0  # percent of the fixable findings' risk in the base layers
+    guessed: bool = False  # the base's extent was guessed (first OS package layer), not read from the history
 
 
 def make_environment(template_dir: str | Path | None = None) -> jinja2.Environment:
@@ -181,19 +194,17 @@ def render_summary(
     image: ImageContext,
     env: jinja2.Environment,
     *,
-    base_layer_count: int | None = None,
     top_actions: int = 5,
     template: str = SUMMARY_TEMPLATE,
 ) -> str:
     """The image-level summary (`summary.txt.j2`, or `summary.html.j2` through `template`)."""
-    return _render(env, template, summary_context(findings, image, env, base_layer_count, top_actions))
+    return _render(env, template, summary_context(findings, image, env, top_actions))
 
 
 def summary_context(
     findings: Sequence[Finding],
     image: ImageContext,
     env: jinja2.Environment | None = None,
-    base_layer_count: int | None = None,
     top_actions: int = 5,
 ) -> dict[str, Any]:
     active = [f for f in findings if not f.disabled]
@@ -210,7 +221,7 @@ def summary_context(
         "fix_counts": fix_counts,
         "actions": actions[:top_actions],
         "more_actions": max(0, len(actions) - top_actions),
-        "base_image": base_image_hint(active, base_layer_count),
+        "base_image": base_image_hint(active, image.base),
     }
 
 
@@ -255,31 +266,48 @@ def highest_version(ecosystem: str, versions: list[str]) -> str:
         return max(versions)
 
 
-def base_image_hint(active: Sequence[Finding], base_layer_count: int | None = None) -> BaseImageHint | None:
-    """A hint when strictly more than half of the active, patchable findings come from the base image.
+def base_image_hint(active: Sequence[Finding], base: BaseImage | None = None) -> BaseImageHint | None:
+    """A hint when most of the fixable risk of the active findings sits in the base image's layers.
 
-    Only patchable findings count: a newer base image cannot fix what has no fix yet. The base image is
-    layers `0 .. base_layer_count-1`. Without a count, it ends at the first layer that introduced OS
-    packages (where the OS package database appears: layer 0 for most images).
+    Only patchable findings count: a newer base image cannot fix what has no fix yet. "Most" weighs each by its
+    risk score (scanner.assess.risk), or counts them where none is scored. The base image is its first
+    `base.layers` layers (from the history, scanner.image.base_image); without them, a guess: it ends at the
+    first layer that introduced OS packages (where the OS package database appears: layer 0 for most images).
     """
     active = [f for f in active if f.patchable]
     if not active:
         return None
-    if base_layer_count is None:
+    guessed = not (base and base.layers)
+    if base and base.layers:
+        base_layer_count = base.layers
+    else:
         os_layers = [f.package.layer.index for f in active if f.category == "os" and f.package.layer is not None]
         if not os_layers:
             return None
         base_layer_count = min(os_layers) + 1
     per_layer: dict[int, tuple[LayerInfo, int]] = {}
+    in_base: list[Finding] = []
     for f in active:
         layer = f.package.layer
         if layer is not None and layer.index < base_layer_count:
             per_layer[layer.index] = (layer, per_layer.get(layer.index, (layer, 0))[1] + 1)
-    count = sum(n for _, n in per_layer.values())
-    if count * 2 <= len(active):
+            in_base.append(f)
+    total_risk = sum(f.risk for f in active)
+    base_risk = sum(f.risk for f in in_base)
+    share = base_risk / total_risk if total_risk > 0 else len(in_base) / len(active)
+    if share <= 0.5:
         return None
     layer, _ = max(per_layer.values(), key=lambda item: (item[1], -item[0].index))
-    return BaseImageHint(layer=layer, count=count, total=len(active), base_layer_count=base_layer_count)
+    return BaseImageHint(
+        layer=layer,
+        count=len(in_base),
+        total=len(active),
+        base_layer_count=base_layer_count,
+        name=base.name if base else "",
+        digest=base.digest if base else "",
+        risk_share=round(share * 100),
+        guessed=guessed,
+    )
 
 
 def upgrade_command(env: jinja2.Environment, manager: str, package: Package, version: str) -> str:

@@ -176,6 +176,7 @@ def _result(f: Finding, rule_index: int, image_reference: str) -> dict[str, Any]
         "severitySource": f.severity_source,
         "category": f.category,
         "risk": f.risk,
+        "origin": f.origin,
     }
     if pkg.purl:
         properties["purl"] = pkg.purl

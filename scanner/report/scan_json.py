@@ -4,7 +4,9 @@
 first: `ecosystem`, `kind` (os or language), `advisories`, `feed_date` (RFC 3339, "" when unknown),
 `selection` (only a selection of the feed, such as the bundled snapshot) and `assessed` (whether finding
 nothing there means something). `coverage_warnings` says, one line each, what was not assessed.
-`findings` are in risk order (`scanner.assess.risk`), each with its `risk`.
+`findings` are in risk order (`scanner.assess.risk`), each with its `risk` and `origin`: "base" when its package
+came from the base image's layers (`image.base`: the base's name and digest when annotated, its layer count from
+the history), "own" when from the image's own layers, "" when the base image's extent is not known.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "kev": None if finding.kev is None else KEV.view(finding.kev),
         "epss": None if finding.epss is None else EPSS.view(finding.epss),
         "risk": finding.risk,
+        "origin": finding.origin,
     }
 
 

@@ -30,6 +30,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from scanner.assess.severity import azure_severity
+from scanner.model.shapes import EPSS, KEV
 from scanner.model.types import Finding
 from scanner.store.records import AssessmentRow, ImageSummary, StoredFinding
 
@@ -47,6 +48,7 @@ ROUTE = (
 )
 # A fixed namespace: names must not change between calls or deployments, or Get-by-name would break.
 _NAMESPACE = uuid.UUID("5b0f3c1e-9a77-4d0e-8a51-acf6a0e4d3b1")
+KEV_CATALOG = "https://www.cisa.gov/known-exploited-vulnerabilities-catalog"
 _MDVM_FIX = {"fixed": "FixAvailable", "not_fixed": "NoFixAvailable", "wont_fix": "WontFix"}
 
 
@@ -229,6 +231,31 @@ def _exact(stored: StoredFinding) -> dict[str, Any]:
         "fixStatus": finding.fix_status,
         "findingKey": stored.key,
         "firstSeen": _iso(stored.first_seen),
+        "kev": None if finding.kev is None else KEV.view(finding.kev),
+        "epss": None if finding.epss is None else EPSS.view(finding.epss),
+        "risk": finding.risk,
+        "origin": finding.origin,
+    }
+
+
+# CVSS attack vectors as MDVM's exploitability `types` name them.
+_ATTACK_TYPES = {"N": "Remote", "A": "Remote", "L": "Local", "P": "Local"}
+
+
+def exploitability(finding: Finding) -> dict[str, Any]:
+    """MDVM's `exploitabilityAssessment` from what acrguard knows: a CVE in CISA's KEV catalog has been exploited
+    in the wild, which CISA verified (`exploitStepsPublished`, `exploitStepsVerified`); used in ransomware
+    campaigns stands in for `isInExploitKit`; the CVSS attack vector gives `types`; `exploitUris` links the
+    KEV catalog entry. The EPSS score has no field of Azure's: it is under `acrguard.epss`."""
+    kev = finding.kev
+    vector = dict(p.split(":", 1) for p in finding.cvss.vector.split("/") if ":" in p) if finding.cvss else {}
+    kind = _ATTACK_TYPES.get(vector.get("AV", ""))
+    return {
+        "exploitStepsPublished": kev is not None,
+        "exploitStepsVerified": kev is not None,
+        "isInExploitKit": bool(kev and kev.ransomware),
+        "exploitUris": [f"{KEV_CATALOG}?search_api_fulltext={cve}" for cve in finding.cve_ids[:1]] if kev else [],
+        "types": [kind] if kind else [],
     }
 
 
@@ -263,6 +290,7 @@ def _mdvm_data(image: ImageSummary, stored: StoredFinding) -> dict[str, Any]:
             "references": [{"title": ref, "link": ref} for ref in finding.references],
             "publishedDate": finding.published,
             "lastModifiedDate": finding.modified,
+            "exploitabilityAssessment": exploitability(finding),
         },
         "artifactDetails": _artifact(image),
         "softwareDetails": {

@@ -178,9 +178,14 @@ def _exploitation(f: Finding) -> str:
 
 def _package_cell(f: Finding) -> str:
     """The package name, and how it is known when that is not the package manager's record of an installed
-    package (`requests [lockfile]`): a finding on a lockfile entry may not be in the image at all."""
+    package (`requests [lockfile]`): a finding on a lockfile entry may not be in the image at all; `[base]` when
+    the package came from the base image's layers (a rebuild on a newer base, not the image's own build, fixes
+    it)."""
+    marks = [
+        m for m in (f.package.evidence if f.package.evidence != "installed" else "", f.origin == "base" and "base") if m
+    ]
     name = clean(f.package.name)
-    return name if f.package.evidence == "installed" else f"{name} [{f.package.evidence}]"
+    return f"{name} [{', '.join(marks)}]" if marks else name
 
 
 def _totals(rows: list[Finding]) -> str:
@@ -193,7 +198,9 @@ def _totals(rows: list[Finding]) -> str:
     if disabled:
         text += f", {disabled} disabled"
     fixable = sum(1 for f in active if f.patchable)
-    return text + f"; {fixable} fixable."
+    text += f"; {fixable} fixable"
+    base = sum(1 for f in active if f.origin == "base")
+    return text + (f"; {base} from the base image." if base else ".")
 
 
 TOP_ACTIONS = 5

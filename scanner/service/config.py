@@ -11,18 +11,26 @@ options applied, before anything runs.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 from pathlib import Path
 
 from scanner import __version__
+from scanner.assess.findings import with_exploitation
+from scanner.assess.risk import with_risk
 from scanner.image.registry_options import RegistryAccess, RegistryOptions
+from scanner.model.errors import AcrguardError
 from scanner.model.settings import Settings, env_name
+from scanner.model.types import Finding
 from scanner.queue import ScanQueue, open_queue
 from scanner.service.pipeline import DrainCounts, FetchAndInventory, Policy, drain_queue
 from scanner.service.retry import RetrySettings
 from scanner.store import FindingsStore, StoreError, open_store
 from scanner.vulndb.location import open_scan_database
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+
+_log = logging.getLogger(__name__)
 
 # Malformed events go to their own queue: the scan queue would dead-letter them with a generic error.
 EVENT_DEAD_LETTER_QUEUE = "acrguard-event-dead-letters"
@@ -135,6 +143,16 @@ class Clients:
                 self._db = open_scan_database(chosen)
                 self._db_identity = _file_identity(self._db.path)
             return self._db
+
+    def current_signals(self, findings: list[Finding]) -> list[Finding]:
+        """Stored findings with the database's current KEV entries and EPSS scores, and the risk they give (the
+        lookups' `refresh`). Without a readable database they are shown as stored, and the reason is logged."""
+        try:
+            db = self.db()
+        except (AcrguardError, OSError, sqlite3.Error) as exc:
+            _log.warning("lookups show stored exploitation signals: vulnerability database unreadable: %s", exc)
+            return findings
+        return with_risk(with_exploitation(findings, db))
 
     def drain(self, fetch: FetchAndInventory, max_messages: int) -> DrainCounts:
         """One step of a queue worker (`acrguard worker`, serve's worker threads): up to `max_messages` scan

@@ -17,17 +17,19 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from scanner.assess.risk import risk_order
-from scanner.model.types import FIX_STATUSES, HEALTHS, SEVERITY_ORDER, Severity
+from scanner.model.types import FIX_STATUSES, HEALTHS, SEVERITY_ORDER, Finding, Severity
 from scanner.report.scan_json import coverage_list, finding_dict
 from scanner.report.subassessments import SHAPES, Scope, Shape, assessment_row, registry_host, row_name, shape_for_key
 from scanner.store.errors import CursorError
 from scanner.store.ports import MAX_PAGE, Lookups
-from scanner.store.records import ImageDetail, ImageKey, ImageSummary, Page, StoredFinding
+from scanner.store.records import AssessmentRow, ImageDetail, ImageKey, ImageSummary, Page, StoredFinding
 
 DEFAULT_PAGE = 100
 SORTS = ("risk", "severity")  # the orders of an image's findings
 
 Query = Mapping[str, str]
+# Stored findings in, the same findings with today's KEV, EPSS and risk out (`Clients.current_signals`).
+Refresh = Callable[[list[Finding]], list[Finding]]
 # (query parameter, token) → the URL of the next page: the request's URL with that parameter set to the token.
 NextLink = Callable[[str, str], str]
 # The store, opened on first use: a request refused for its parameters never opens it.
@@ -104,7 +106,23 @@ def _store_registry(store: Lookups, registry: str) -> str:
     return registry_host(registry)
 
 
-def list_sub_assessments(store: LookupStore, scope: Scope, query: Query, next_link: NextLink) -> dict[str, Any]:
+def refreshed(found: list[StoredFinding], refresh: Refresh | None) -> list[StoredFinding]:
+    """Stored findings with today's exploitation signals (KEV, EPSS) and the risk they give: the store keeps each
+    finding as its last assessment saw it, and EPSS moves daily; a lookup shows the current score."""
+    if refresh is None or not found:
+        return found
+    return [replace(s, finding=f) for s, f in zip(found, refresh([s.finding for s in found]), strict=True)]
+
+
+def _refreshed_rows(rows: list[AssessmentRow], refresh: Refresh | None) -> list[AssessmentRow]:
+    with_finding = [r for r in rows if r.finding is not None]
+    fresh = iter(refreshed([r.finding for r in with_finding if r.finding is not None], refresh))
+    return [replace(r, finding=next(fresh)) if r.finding is not None else r for r in rows]
+
+
+def list_sub_assessments(
+    store: LookupStore, scope: Scope, query: Query, next_link: NextLink, refresh: Refresh | None = None
+) -> dict[str, Any]:
     """Azure's List: `nextLink` with an opaque `$skipToken` (the last row's key: rows added between pages
     neither repeat nor shift the following ones); `api-version` is accepted and ignored."""
     scope, shape = _scope_and_shape(scope, query)
@@ -112,10 +130,13 @@ def list_sub_assessments(store: LookupStore, scope: Scope, query: Query, next_li
     lookups = store()
     registry = _store_registry(lookups, scope.registry)
     page = _paged(query, "$skipToken", lambda cursor: lookups.list_assessment_rows(registry, top, cursor))
-    return _listing([assessment_row(scope, row, shape) for row in page.items], "$skipToken", page.cursor, next_link)
+    rows = _refreshed_rows(list(page.items), refresh)
+    return _listing([assessment_row(scope, row, shape) for row in rows], "$skipToken", page.cursor, next_link)
 
 
-def get_sub_assessment(store: LookupStore, scope: Scope, name: str, query: Query) -> dict[str, Any]:
+def get_sub_assessment(
+    store: LookupStore, scope: Scope, name: str, query: Query, refresh: Refresh | None = None
+) -> dict[str, Any]:
     """Azure's Get of one sub-assessment by its name."""
     scope, shape = _scope_and_shape(scope, query)
     name = name.lower()
@@ -127,7 +148,7 @@ def get_sub_assessment(store: LookupStore, scope: Scope, name: str, query: Query
         page = lookups.list_assessment_rows(registry, limit=MAX_PAGE, cursor=cursor)
         for row in page.items:
             if row_name(row) == name:
-                return assessment_row(scope, row, shape)
+                return assessment_row(scope, _refreshed_rows([row], refresh)[0], shape)
         if page.cursor is None:
             raise NotFound(f"no sub-assessment {name!r}")
         cursor = page.cursor
@@ -160,7 +181,9 @@ def get_image(store: LookupStore, registry: str, digest: str) -> dict[str, Any]:
     return detail_document(detail)
 
 
-def image_findings(store: LookupStore, registry: str, digest: str, query: Query) -> dict[str, Any]:
+def image_findings(
+    store: LookupStore, registry: str, digest: str, query: Query, refresh: Refresh | None = None
+) -> dict[str, Any]:
     """An image's unresolved findings, by `severity`, `patchable`, `fix_status`; `include_disabled` adds the
     ones rules disabled. `sort=risk` (the default): highest risk first, then most severe, id and package;
     `sort=severity`: the store's order, most severe first, then package and id. The list is not paged, so it
@@ -173,7 +196,9 @@ def image_findings(store: LookupStore, registry: str, digest: str, query: Query)
     lookups = store()
     if lookups.get_image(registry, digest) is None:
         raise NotFound(f"no image {registry}/{digest}")
-    found = lookups.list_findings(registry, digest, severity, patchable, fix_status, include_disabled)
+    found = refreshed(
+        lookups.list_findings(registry, digest, severity, patchable, fix_status, include_disabled), refresh
+    )
     if order == "risk":
         found = by_risk(found)
     return {"value": [stored_finding_document(f) for f in found]}

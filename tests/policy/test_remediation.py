@@ -11,7 +11,7 @@ import jinja2
 import markupsafe
 import pytest
 
-from scanner.model.types import Finding, FixStatus, LayerInfo, OSInfo, Package
+from scanner.model.types import BaseImage, Finding, FixStatus, LayerInfo, OSInfo, Package
 from scanner.policy.image_context import ImageContext
 from scanner.policy.remediation import (
     CHECKOUT_TEMPLATES,
@@ -272,9 +272,29 @@ def test_summary_text_exactly(env: jinja2.Environment) -> None:
         "2. Upgrade requests to 2.31.0 or later: fixes 1 finding (worst: Medium).\n"
         "   pip install 'requests>=2.31.0'\n"
         "\n"
-        "Most fixable findings (2 of 3) come from the base image (layer sha256:111111111111, "
+        "Most fixable findings (2 of 3) come from what looks like the base image (layer sha256:111111111111, "
         "`/bin/sh -c #(nop) ADD file:9a8b in /`): rebuild on a newer base image.\n"
     )
+
+
+def test_summary_names_the_annotated_base_and_weighs_risk(env: jinja2.Environment) -> None:
+    """With the base's extent from the history and its name from the annotations, the advice names it; most of
+    the fixable risk, not most findings, decides."""
+    base = BaseImage(name="docker.io/library/debian:12", digest="sha256:" + "a" * 64, layers=2)
+    ctx = dataclasses.replace(image(), base=base)
+    ssl = package("deb", "libssl3", "3.0.9-1", "openssl")
+    app = [finding(package("pypi", f"a{i}", "1", layer=APP), "fixed", "2", id=f"G{i}", risk=10.0) for i in range(3)]
+    findings = [finding(ssl, "fixed", "3.0.11-1", id="CVE-1", risk=70.0), *app]
+    text = render_summary(findings, ctx, env)
+    assert text.endswith(
+        "70% of the fixable risk (1 of 4 fixable findings) comes from the base image docker.io/library/debian:12 "
+        "(sha256:aaaaaaaaaaaa) (layers 1-2 of the image): rebuild on a newer base image "
+        "(pull docker.io/library/debian:12 again and rebuild).\n"
+    )
+    html = render_summary(findings, ctx, env, template="summary.html.j2")
+    assert "comes from the base image <code>docker.io/library/debian:12</code>" in html
+    low_base = [finding(ssl, "fixed", "3.0.11-1", id=f"CVE-{i}", risk=5.0) for i in range(3)]
+    assert base_image_hint([*low_base, *app], base) is None  # 3 of 6 findings but 15 of 45 risk
 
 
 def test_summary_of_a_clean_image(env: jinja2.Environment) -> None:
@@ -341,7 +361,7 @@ def test_base_image_hint_with_a_given_base_layer_count() -> None:
     findings = [finding(package("pypi", f"m{i}", "1", layer=mid), "fixed", "2") for i in range(3)]
     findings.append(finding(package("deb", "b", "1"), "fixed", "2"))
     assert base_image_hint(findings) is None  # inferred base: layer 0 only, 1 of 4
-    hint = base_image_hint(findings, base_layer_count=3)
+    hint = base_image_hint(findings, BaseImage(layers=3))
     assert hint is not None and (hint.layer, hint.count, hint.total) == (mid, 4, 4)
 
 
