@@ -186,9 +186,18 @@ if image["lastScan"]["status"] != "succeeded":
 counts = (image.get("summary") or {}).get("by_severity", {})
 summary = ", ".join(f"{n} {severity}" for severity, n in counts.items() if n) or "none"
 print(f"\n{registry}/{repo}:3.10 is {image['health']}: {len(image['findings'])} finding(s) ({summary})")
+# Highest risk first (the API's order): severity and who rated it, CISA KEV and FIRST EPSS where they apply.
+print(f"  {'RISK':>5}  {'SEVERITY':<9}{'RATED BY':<18}{'ID':<24}{'PACKAGE':<20}{'INSTALLED':<11}{'FIXED':<11}SIGNALS")
 for f in image["findings"]:
-    fixed = f.get("fixed_version") or "no fix"
-    print(f"  {f['severity']:<8} {f['id']:<24} {f['package']['name']:<14} {f['installed_version']:<12} -> {fixed}")
+    kev, epss = f.get("kev"), f.get("epss")
+    signals = " ".join(
+        [f"KEV since {kev['date_added']}"] * bool(kev) + [f"EPSS {epss['score']:.1%} (top {1 - epss['percentile']:.0%})"] * bool(epss)
+    ) or "-"
+    package = f["package"]["name"] + (" [base]" if f.get("origin") == "base" else "")
+    print(
+        f"  {f.get('risk', 0):>5.1f}  {f['severity']:<9}{f['severity_source']:<18}{f['id']:<24}{package:<20}"
+        f"{f['installed_version']:<11}{f.get('fixed_version') or 'no fix':<11}{signals}"
+    )
 
 cve = next((a for f in image["findings"] for a in [f["id"], *f.get("aliases", [])] if a.startswith("CVE-")), None)
 sub = (

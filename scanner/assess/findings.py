@@ -91,12 +91,13 @@ def _find(packages: Iterable[Package], db: VulnDatabase) -> list[Finding]:
 def with_exploitation(findings: list[Finding], db: VulnDatabase) -> list[Finding]:
     """Each finding with the KEV entry of any of its CVE ids and the highest EPSS score among them (one batched
     lookup for the whole scan)."""
-    signals = db.exploitation({cve for f in findings for cve in f.cve_ids})
+    ids = [finding.cve_ids for finding in findings]  # a property: computed once per finding
+    signals = db.exploitation({cve for cves in ids for cve in cves})
     if not signals:
         return findings
     enriched: list[Finding] = []
-    for finding in findings:
-        found = [signals[cve] for cve in finding.cve_ids if cve in signals]
+    for finding, cves in zip(findings, ids, strict=True):
+        found = [signals[cve] for cve in cves if cve in signals]
         if not found:
             enriched.append(finding)
             continue

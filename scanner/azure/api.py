@@ -62,7 +62,7 @@ def _list_images(req: func.HttpRequest) -> Document:
 
 
 def _get_image(req: func.HttpRequest) -> Document:
-    return lookups.get_image(clients.store, *_image(req))
+    return lookups.get_image(clients.store, *_image(req), refresh=clients.current_signals)
 
 
 def _image_findings(req: func.HttpRequest) -> Document:

@@ -174,11 +174,11 @@ def list_images(store: LookupStore, query: Query, next_link: NextLink) -> dict[s
     return _listing([summary_document(i) for i in page.items], "cursor", page.cursor, next_link)
 
 
-def get_image(store: LookupStore, registry: str, digest: str) -> dict[str, Any]:
+def get_image(store: LookupStore, registry: str, digest: str, refresh: Refresh | None = None) -> dict[str, Any]:
     detail = store().get_image(registry, digest)
     if detail is None:
         raise NotFound(f"no image {registry}/{digest}")
-    return detail_document(detail)
+    return detail_document(replace(detail, findings=tuple(refreshed(list(detail.findings), refresh))))
 
 
 def image_findings(

@@ -3,6 +3,7 @@ image's packages against Alpine's real secdb with the real KEV slice and EPSS fi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def test_the_table_and_its_top_actions_on_a_real_scan(acrguard: Any, snapshot: s
     # One "Top actions" block: the remediation summary's (with commands), in the order of the risk removed.
     assert run.out.count("Top actions:") == 1
     summary = run.out.split("Top actions:\n")[1]
-    upgrades = [line.split()[2] for line in summary.splitlines() if line[:1].isdigit()]
+    upgrades = [line.split()[2] for line in summary.splitlines() if re.match(r"\d+\. ", line)]
     assert upgrades == ["libcrypto1.1", "libssl1.1", "musl", "musl-utils"]
     rows = [
         line.split() for line in run.out.splitlines() if line.split()[2:3] and line.split()[2].startswith("ALPINE-")

@@ -45,6 +45,7 @@ def test_a_new_epss_score_is_not_a_new_finding_and_lookups_show_it(tmp_path: Pat
     store = open_store(tmp_path / "store.sqlite")
     store.record_push(REGISTRY, "app", DIGEST, "v1", "application/vnd.oci.image.manifest.v1+json", T0)
     first, found = _save(store, inv, db_path, T0)
+    assert first.previous_health is None and first.health == "Unhealthy" and len(first.added) == len(found)
     musl = next(f for f in found if f.package.name == "musl")
     assert musl.epss is not None and musl.epss.score == 0.02527  # CVE-2019-14697 on 2026-09-29
     stored_before = {s.key: s for s in store.list_findings(REGISTRY, DIGEST)}
