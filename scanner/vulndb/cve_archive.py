@@ -12,7 +12,6 @@ far too large for memory) and its records read one member at a time.
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 import zipfile
 import zlib
