@@ -382,32 +382,33 @@ def _signal(run: _Run, have: Held, name: str, url: str) -> FeedOutcome:
     if name == "cve":
         return _cve(run, have, url)
     limit = exploitation.MAX_KEV_BYTES if name == "kev" else exploitation.MAX_EPSS_BYTES
-    with fetch(url, run.db_path.parent, etag=have.etag, last_modified=have.last_modified, max_bytes=limit) as got:
+    # Validators only for the same server: a mirror newly configured owes nothing to the old one's ETag.
+    etag, last_modified = (have.etag, have.last_modified) if have.location == url else (None, None)
+    with fetch(url, run.db_path.parent, etag=etag, last_modified=last_modified, max_bytes=limit) as got:
         if got.path is None:
             return FeedOutcome(name, url, None, source=name)
         raw = exploitation.read_bounded(got.path, limit)
-        size = got.size
     started = time.perf_counter()
-    writer = run.open()
-    if name == "kev":
-        catalog = exploitation.parse_kev(raw, url)
-        count, date = len(catalog.entries), catalog.released
-        if have.count and not count:  # as for an empty archive: a publishing accident, not every CVE unexploited
-            raise FeedError(f"{url}: catalog lists no vulnerabilities; keeping the {have.count} held")
-        writer.replace_kev(catalog)
+    # Parsed whole before the database is touched: a broken file never even makes the copy aside.
+    parsed = exploitation.parse_kev(raw, url) if name == "kev" else exploitation.parse_epss(raw, url)
+    if isinstance(parsed, exploitation.KevCatalog):
+        count, date = len(parsed.entries), parsed.released
     else:
-        scores = exploitation.parse_epss(raw, url)
-        count, date = len(scores.rows), f"{scores.score_date}T00:00:00Z"
-        if have.count and not count:
-            raise FeedError(f"{url}: no scores in the file; keeping the {have.count} held")
-        writer.replace_epss(scores)
+        count, date = len(parsed.rows), f"{parsed.score_date}T00:00:00Z"
+    if have.count and not count:  # as for an empty archive: a publishing accident, not every CVE harmless
+        raise FeedError(f"{url}: the file lists nothing; keeping the {have.count} held")
+    writer = run.open()
+    if isinstance(parsed, exploitation.KevCatalog):
+        writer.replace_kev(parsed)
+    else:
+        writer.replace_epss(parsed)
     # The `sources` row, for the validators and the feed's date (`db info`). Its own transaction: the copy aside
     # is all or nothing anyway.
     with writer.source(name) as session:
         session.finish()
         writer.record_source(SourceRow(name, name, url, count, 0, got.etag, got.last_modified, feed_date=date))
     result = ImportResult(name, name, url, records=count, written=count, seconds=time.perf_counter() - started)
-    return FeedOutcome(name, url, result, size, source=name)
+    return FeedOutcome(name, url, result, got.size, source=name)
 
 
 def _cve(run: _Run, have: Held, release_url: str) -> FeedOutcome:

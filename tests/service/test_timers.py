@@ -200,7 +200,7 @@ def test_db_update_timer_refreshes_the_database_the_service_reads(
         # KEV and EPSS are fetched with the configured ecosystems too: exploitation follows CISA and FIRST daily.
         fixtures = Path(__file__).resolve().parents[1] / "fixtures"
         kev = (fixtures / "kev" / "known_exploited_vulnerabilities.json").read_bytes()
-        epss = next((fixtures / "epss").glob("*.csv")).read_bytes()
+        epss = next((fixtures / "epss").glob("epss_scores-*.csv*")).read_bytes()
         stamp = "Mon, 25 Aug 2025 17:04:19 GMT"
         feed_server.feeds["/kev.json"] = Feed(kev, '"kev-1"', stamp)
         feed_server.feeds["/epss.csv"] = Feed(epss, '"epss-1"', stamp)

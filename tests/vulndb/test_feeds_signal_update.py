@@ -24,11 +24,12 @@ from scanner.vulndb.exploitation import parse_epss, parse_kev
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 from scanner.vulndb.update import DEFAULT_SIGNAL_FEEDS, SignalUrls, update
 from tests.httpserving import serving
-from tests.vulndb.feedtools import Feed, FeedServer, run_cli
+from tests.vulndb.feedtools import PYPA, Feed, FeedServer, records_in, run_cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 KEV = FIXTURES / "kev" / "known_exploited_vulnerabilities.json"
-EPSS = next((FIXTURES / "epss").glob("*.csv"))
+EPSS_FILE = next((FIXTURES / "epss").glob("epss_scores-*.csv*"))  # a slice of a dated file, plain or gzipped
+EPSS = gzip.decompress(EPSS_FILE.read_bytes()) if EPSS_FILE.suffix == ".gz" else EPSS_FILE.read_bytes()
 CVE5 = sorted((FIXTURES / "cve5").glob("CVE-*.json"))
 ASSET = "2025-08-25_all_CVEs_at_midnight.zip.zip"
 RELEASE_PATH = "/repos/CVEProject/cvelistV5/releases/latest"
@@ -69,7 +70,7 @@ def release(server: FeedServer, asset_url: str | None = None, name: str = ASSET)
 
 def publish(server: FeedServer) -> None:
     serve(server, "/kev.json", KEV.read_bytes())
-    serve(server, "/epss.csv.gz", gzip.compress(EPSS.read_bytes()))
+    serve(server, "/epss.csv.gz", gzip.compress(EPSS))
     release(server)
     serve(server, f"/download/{ASSET}", bulk_archive(CVE5))
 
@@ -107,7 +108,7 @@ def test_defaults_fetch_kev_and_epss_not_the_bulk_archive() -> None:
 def test_first_update_imports_all_three_second_gets_304s(tmp_path: Path, feed_server: FeedServer) -> None:
     publish(feed_server)
     catalog = parse_kev(KEV.read_bytes(), str(KEV))
-    scores = parse_epss(EPSS.read_bytes(), str(EPSS))
+    scores = parse_epss(EPSS, str(EPSS_FILE))
     db_path = tmp_path / "v.sqlite"
 
     report = update(db_path, signals=ALL, signal_urls=urls(feed_server))
@@ -147,7 +148,7 @@ def test_first_update_imports_all_three_second_gets_304s(tmp_path: Path, feed_se
 
 
 def test_a_changed_epss_file_replaces_the_scores(updated: Path, feed_server: FeedServer) -> None:
-    old = parse_epss(EPSS.read_bytes(), str(EPSS))
+    old = parse_epss(EPSS, str(EPSS_FILE))
     kept = old.rows[: max(1, len(old.rows) // 2)]
     # The next day's file, from the fixture's own rows: fewer CVEs, every score halved.
     lines = ["#model_version:v2025.03.14,score_date:2025-08-26T12:55:00Z", "cve,epss,percentile"]
@@ -162,7 +163,7 @@ def test_a_changed_epss_file_replaces_the_scores(updated: Path, feed_server: Fee
 
 
 def _corrupt_epss(server: FeedServer) -> str:
-    body = gzip.compress(EPSS.read_bytes() + b"CVE-2099-0001,0.5,0.5\n")
+    body = gzip.compress(EPSS.rstrip(b"\n") + b"\nCVE-2099-0001,0.5,0.5\n")
     serve(server, "/epss.csv.gz", body[:-20] + b"\0" * 20)  # whole length, damaged deflate stream and trailer
     return "feed epss: "
 
@@ -185,13 +186,20 @@ def _truncated_zip(server: FeedServer) -> str:
     return "feed cve: "
 
 
+def _empty_archive(server: FeedServer) -> str:
+    release(server, name="2025-08-26_all_CVEs_at_midnight.zip.zip")
+    serve(server, "/download/2025-08-26_all_CVEs_at_midnight.zip.zip", bulk_archive([]))
+    return "feed cve: "
+
+
 def _off_host_asset(server: FeedServer) -> str:
     release(server, asset_url=f"https://downloads.example.net/{ASSET}")
     return "feed cve: "
 
 
 @pytest.mark.parametrize(
-    "break_feed", [_corrupt_epss, _kev_not_json, _truncated_download, _truncated_zip, _off_host_asset]
+    "break_feed",
+    [_corrupt_epss, _kev_not_json, _truncated_download, _truncated_zip, _empty_archive, _off_host_asset],
 )
 def test_a_broken_feed_leaves_the_database_byte_identical(
     updated: Path,
@@ -216,6 +224,24 @@ def test_a_broken_feed_leaves_the_database_byte_identical(
     assert err.count("\n") == 1 and err.startswith(f"acrguard: {prefix}")
     assert digest(updated) == before
     assert [p.name for p in updated.parent.iterdir() if p.name.endswith((".tmp", ".part", ".zip"))] == []
+
+
+def test_only_cve_records_are_read_from_the_archive(tmp_path: Path) -> None:
+    # The `cves/` tree zipped directly (no inner zip) is read too; its delta files are not records, and a record
+    # of another kind under a CVE file name is skipped, never imported from this feed.
+    osv = next(r for r in records_in(PYPA) if r["id"].startswith("PYSEC-"))
+    path = tmp_path / "cves.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for record in CVE5:
+            archive.writestr(f"cves/{record.name}", record.read_bytes())
+        archive.writestr("cves/deltaLog.json", "[]")
+        archive.writestr("cves/2099/0xxx/CVE-2099-0001.json", json.dumps(osv))
+    with cve_archive.archive_records(path, "cves.zip", tmp_path) as items:
+        read = {item.origin: getattr(item, "reason", None) for item in items}
+    assert read == {
+        **{f"cves/{record.name}": None for record in CVE5},
+        "cves/2099/0xxx/CVE-2099-0001.json": "not a CVE JSON 5 record (dataType CVE_RECORD)",
+    }
 
 
 def test_off_host_or_plain_http_asset_urls_are_refused() -> None:
