@@ -1,8 +1,9 @@
-"""The database refresh timer: every `ACRGUARD_DB_UPDATE_SCHEDULE` (default every 6 hours) the osv.dev feeds
-are brought up to date exactly as `acrguard db update` does (`scanner.vulndb.update`: the database at
-`ACRGUARD_DB`, the server at `ACRGUARD_OSV_BASE_URL`), optionally only the ecosystems in
-`ACRGUARD_DB_ECOSYSTEMS` (comma-separated). The update is all or nothing: on failure the old database stays in
-use; on success `clients.db()` reopens the replaced file for the next scan or rescan."""
+"""The database refresh timer: every `ACRGUARD_DB_UPDATE_SCHEDULE` (default every 6 hours) the feeds are brought
+up to date exactly as `acrguard db update` does (`scanner.vulndb.update`: the database at `ACRGUARD_DB`, the
+servers at `ACRGUARD_OSV_BASE_URL`, `ACRGUARD_KEV_URL`, `ACRGUARD_EPSS_URL`), optionally only the osv.dev
+ecosystems in `ACRGUARD_DB_ECOSYSTEMS` (comma-separated); KEV and EPSS are always fetched (when unchanged, a 304
+each), so exploitation follows CISA and FIRST daily. The update is all or nothing: on failure the old database
+stays in use; on success `clients.db()` reopens the replaced file for the next scan or rescan."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from scanner.model.errors import one_line
 from scanner.model.settings import timer_schedule
 from scanner.service.config import clients
 from scanner.vulndb.location import writable_db_path
-from scanner.vulndb.update import update
+from scanner.vulndb.update import DEFAULT_SIGNAL_FEEDS, SignalUrls, update
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger(__name__)
@@ -26,8 +27,16 @@ def db_update(timer: func.TimerRequest) -> None:
     settings = clients.settings()
     path = writable_db_path(settings.db)
     try:
-        # No ecosystems configured: None, `db update`'s defaults.
-        report = update(path, list(settings.db_ecosystems) or None, base=settings.osv_base_url)
+        # No ecosystems configured: None, `db update`'s defaults (KEV and EPSS among them); some: those, with KEV
+        # and EPSS still.
+        ecosystems = list(settings.db_ecosystems) or None
+        report = update(
+            path,
+            ecosystems,
+            base=settings.osv_base_url,
+            signals=DEFAULT_SIGNAL_FEEDS if ecosystems else None,
+            signal_urls=SignalUrls(settings.kev_url, settings.epss_url, settings.cve_release_url),
+        )
     except Exception as err:  # a feed outage must not fail the host's timer; the old database is intact
         log.error("database update of %s failed, the current database stays in use: %s", path, one_line(err))
         return

@@ -16,7 +16,16 @@ from scanner.model.settings import Settings, env_name
 from scanner.vulndb.location import scan_db_path, writable_db_path
 from scanner.vulndb.osv_import import ImportResult, import_sources
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
-from scanner.vulndb.update import DEFAULT_BASE_URL, DEFAULT_ECOSYSTEMS, VENDOR_FEEDS, FeedOutcome, update
+from scanner.vulndb.update import (
+    DEFAULT_BASE_URL,
+    DEFAULT_ECOSYSTEMS,
+    DEFAULT_SIGNAL_FEEDS,
+    SIGNAL_FEEDS,
+    VENDOR_FEEDS,
+    FeedOutcome,
+    SignalUrls,
+    update,
+)
 
 EXIT_OK = 0
 DB_HELP = "database file (default: $ACRGUARD_DB, else ~/.cache/acrguard/vulndb.sqlite)"
@@ -44,7 +53,8 @@ def add_db_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
 
     upd = commands.add_parser(
-        "update", help="download the osv.dev ecosystem archives and vendor feeds (ALAS, ELSA, Wolfi) that changed"
+        "update",
+        help="download the osv.dev ecosystem archives, vendor feeds (ALAS, ELSA, Wolfi), KEV and EPSS that changed",
     )
     upd.add_argument("--db", help=DB_HELP)
     upd.add_argument(
@@ -59,9 +69,10 @@ def add_db_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         action="extend",
         nargs="+",
         metavar="NAME",
-        choices=[f.name for f in VENDOR_FEEDS],
-        help=f"vendor feeds to update (default: {', '.join(f.name for f in VENDOR_FEEDS)}); with --ecosystem "
-        "alone, none; with --feed alone, no osv.dev archive",
+        choices=[*(f.name for f in VENDOR_FEEDS), *SIGNAL_FEEDS],
+        help=f"feeds to update: vendor feeds (default: {', '.join(f.name for f in VENDOR_FEEDS)}) and CVE feeds "
+        f"(default: {', '.join(DEFAULT_SIGNAL_FEEDS)}; `cve`, the CVE list's bulk archive of several hundred MB, "
+        "only when named); with --ecosystem alone, none; with --feed alone, no osv.dev archive",
     )
     upd.add_argument(
         "--base-url", help=f"archive server (default: ${env_name('osv_base_url')}, else {DEFAULT_BASE_URL})"
@@ -77,7 +88,8 @@ def run_db(args: argparse.Namespace, settings: Settings) -> int:
     if args.db_command == "import":
         return _run_import(args, db)
     if args.db_command == "update":
-        return _run_update(args, db, args.base_url or settings.osv_base_url)
+        urls = SignalUrls(settings.kev_url, settings.epss_url, settings.cve_release_url)
+        return _run_update(args, db, args.base_url or settings.osv_base_url, urls)
     return _run_info(db, args.format, settings.feed_max_age_days)
 
 
@@ -110,7 +122,7 @@ def _run_import(args: argparse.Namespace, db: str | None) -> int:
     return EXIT_OK
 
 
-def _run_update(args: argparse.Namespace, db: str | None, base_url: str | None) -> int:
+def _run_update(args: argparse.Namespace, db: str | None, base_url: str | None, urls: SignalUrls) -> int:
     path = writable_db_path(db)
 
     def progress(outcome: FeedOutcome) -> None:
@@ -122,7 +134,10 @@ def _run_update(args: argparse.Namespace, db: str | None, base_url: str | None) 
         sys.stdout.flush()
 
     feeds = [f for f in VENDOR_FEEDS if f.name in args.feed] if args.feed else None
-    report = update(path, args.ecosystem, base=base_url, feeds=feeds, progress=progress)
+    signals = [name for name in SIGNAL_FEEDS if name in args.feed] if args.feed else None
+    report = update(
+        path, args.ecosystem, base=base_url, feeds=feeds, signals=signals, signal_urls=urls, progress=progress
+    )
     sys.stdout.write(f"database: {path} ({'updated' if report.replaced else 'unchanged'})\n")
     return EXIT_OK
 

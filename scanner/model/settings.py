@@ -468,6 +468,25 @@ class Settings:
         "the server `db update` (and its timer) fetches the osv.dev archives from (default osv.dev's)",
         _verbatim,
     )
+    kev_url: str | None = _declare(
+        "ACRGUARD_KEV_URL",
+        None,
+        "where `db update` (and its timer) fetches CISA's KEV catalog from (default cisa.gov's feed)",
+        _verbatim,
+    )
+    epss_url: str | None = _declare(
+        "ACRGUARD_EPSS_URL",
+        None,
+        "where `db update` (and its timer) fetches FIRST's EPSS scores from (default the current `.csv.gz`)",
+        _verbatim,
+    )
+    cve_release_url: str | None = _declare(
+        "ACRGUARD_CVE_RELEASE_URL",
+        None,
+        "the GitHub release document naming the CVE list's bulk archive for `db update --feed cve` (default "
+        "CVEProject/cvelistV5's latest release)",
+        _verbatim,
+    )
     # osv.dev republishes the big ecosystems' archives several times a day and the update timer runs every 6 h:
     # a week without a newer feed is a broken update, not a quiet feed, yet short enough to matter for a scan.
     feed_max_age_days: int = _declare(

@@ -1,5 +1,6 @@
 """HTTP(S) downloads of feeds: streamed to a file in chunks (an osv.dev archive is hundreds of MB), with
-conditional requests, and every failure (status, connection, short body) as one `FeedError`."""
+conditional requests, redirects followed only to https, and every failure (status, connection, short body) as
+one `FeedError`."""
 
 from __future__ import annotations
 
@@ -51,12 +52,33 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class _HttpsRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to https (a feed's download is never downgraded to plain http), or, for a server on
+    this machine (a test, a local mirror), from plain http on loopback to plain http on loopback."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        target = urllib.parse.urlsplit(newurl)
+        source = urllib.parse.urlsplit(req.full_url)
+        local = _is_loopback(source.hostname or "") and _is_loopback(target.hostname or "")
+        if target.scheme != "https" and not (local and target.scheme == "http"):
+            raise FeedError(f"{req.full_url}: redirect to {newurl[:200]} refused (a feed is followed only to https)")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def _opener(url: str) -> urllib.request.OpenerDirector:
     # Proxies from the environment apply to real feeds; a server on this machine is never reached through one.
     host = urllib.parse.urlsplit(url).hostname or ""
     if _is_loopback(host):
-        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    return urllib.request.build_opener()
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}), _HttpsRedirects)
+    return urllib.request.build_opener(_HttpsRedirects)
 
 
 @contextmanager

@@ -14,6 +14,11 @@ All or nothing: the first changed feed makes a copy of the database aside (same 
 concurrent reader's view is consistent), every changed feed is imported into the copy, and only when all of them
 succeeded is the copy renamed over the database (`os.replace`, atomic). A failed download, an HTTP error or a
 corrupt archive deletes the copy: the database stays exactly as it was, and scans reading it are never disturbed.
+
+The CVE feeds (`SIGNAL_FEEDS`): CISA's KEV catalog and FIRST's EPSS scores (small, republished daily: fetched by
+default) replace the whole set held; the CVE Program's bulk archive (`cve_archive`: ~0.5 GB, a new file every
+day) is fetched only when named (`--feed cve`), its records imported as `db import` imports CVE JSON 5 records.
+Each has a `sources` row (ETag, Last-Modified, its date) like every other feed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +38,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from scanner.ecosystems.catalog import default_archives
-from scanner.vulndb.db_writer import DatabaseWriter, writer_lock
+from scanner.vulndb import cve_archive, exploitation
+from scanner.vulndb.db_writer import DatabaseWriter, SourceRow, writer_lock
 from scanner.vulndb.download import fetch
 from scanner.vulndb.errors import FeedError
 from scanner.vulndb.osv_import import Importer, ImportResult, download_items
@@ -49,6 +56,7 @@ MIRROR_LIST = "yum-mirrorlist"  # `url` is a yum mirror list; the feed is the up
 DOCUMENT = "document"  # `url` is the feed itself
 MAX_METADATA_BYTES = 16 << 20  # a mirror list or repomd.xml (both a few kB)
 MAX_MIRRORS = 8
+CVE_KIND = "cve-archive"
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,28 @@ VENDOR_FEEDS: tuple[VendorFeed, ...] = (
     VendorFeed("secdb:wolfi", "https://packages.wolfi.dev/os/security.json"),
     VendorFeed("secdb:chainguard", "https://packages.cgr.dev/chainguard/security.json"),
 )
+
+
+DEFAULT_KEV_URL = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
+DEFAULT_EPSS_URL = "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz"
+SIGNAL_FEEDS = ("kev", "epss", "cve")  # their names, as `--feed` and the `sources` table say them
+# The bulk CVE archive is not a default: hundreds of MB downloaded again every day (its name changes daily, so no
+# conditional request saves it) and ~300,000 records imported, for a rating OSV's records mostly carry already.
+DEFAULT_SIGNAL_FEEDS = ("kev", "epss")
+
+
+@dataclass(frozen=True)
+class SignalUrls:
+    """Where the CVE feeds are fetched from (None: the public one), for tests and air-gapped mirrors."""
+
+    kev: str | None = None
+    epss: str | None = None
+    cve_release: str | None = None  # the GitHub release document naming the bulk archive
+
+    def of(self, name: str) -> str:
+        chosen = {"kev": self.kev, "epss": self.epss, "cve": self.cve_release}[name]
+        default = {"kev": DEFAULT_KEV_URL, "epss": DEFAULT_EPSS_URL, "cve": cve_archive.DEFAULT_RELEASE_URL}[name]
+        return chosen or default
 
 
 @dataclass(frozen=True)
@@ -230,11 +260,14 @@ class _Run:
     aside: Path | None = None
     writer: DatabaseWriter | None = None
 
-    def importer(self) -> Importer:
+    def open(self) -> DatabaseWriter:
         if self.writer is None:
             self.aside = _copy_aside(self.db_path, fresh=self.rebuild)
             self.writer = DatabaseWriter(self.aside, scratch=True)
-        return Importer(self.writer)
+        return self.writer
+
+    def importer(self) -> Importer:
+        return Importer(self.open())
 
 
 def update(
@@ -243,12 +276,19 @@ def update(
     *,
     base: str | None = None,
     feeds: Sequence[VendorFeed] | None = None,
+    signals: Sequence[str] | None = None,
+    signal_urls: SignalUrls | None = None,
     progress: Callable[[FeedOutcome], None] | None = None,
 ) -> UpdateReport:
-    """Bring the osv.dev archives of `ecosystems` and the vendor `feeds` in `db_path` up to date. Neither named:
-    DEFAULT_ECOSYSTEMS and VENDOR_FEEDS; only one named: only those."""
-    if ecosystems is None and feeds is None:
-        ecosystems, feeds = DEFAULT_ECOSYSTEMS, VENDOR_FEEDS
+    """Bring the osv.dev archives of `ecosystems`, the vendor `feeds` and the CVE feeds named in `signals`
+    (SIGNAL_FEEDS) in `db_path` up to date. None named: DEFAULT_ECOSYSTEMS, VENDOR_FEEDS and DEFAULT_SIGNAL_FEEDS;
+    some named: only those."""
+    if ecosystems is None and feeds is None and signals is None:
+        ecosystems, feeds, signals = DEFAULT_ECOSYSTEMS, VENDOR_FEEDS, DEFAULT_SIGNAL_FEEDS
+    unknown = [name for name in signals or () if name not in SIGNAL_FEEDS]
+    if unknown:
+        raise FeedError(f"unknown feed {unknown[0][:40]!r} (CVE feeds: {', '.join(SIGNAL_FEEDS)})")
+    urls = signal_urls or SignalUrls()
     root = base_url(base)
     report = UpdateReport(db_path)
     with writer_lock(db_path):
@@ -263,6 +303,14 @@ def update(
                 if progress is not None:
                     progress(outcome)
             for outcome in _vendor(run, held, {f.name: f for f in feeds or ()}.values()):
+                report.outcomes.append(outcome)
+                if progress is not None:
+                    progress(outcome)
+            for name in dict.fromkeys(signals or ()):
+                try:
+                    outcome = _signal(run, held.get(name, Held()), name, urls.of(name))
+                except FeedError as exc:
+                    raise FeedError(f"feed {name}: {exc}") from exc
                 report.outcomes.append(outcome)
                 if progress is not None:
                     progress(outcome)
@@ -328,3 +376,61 @@ def _vendor(run: _Run, held: dict[str, Held], feeds: Iterable[VendorFeed]) -> It
                 raise FeedError(f"{url}: feed holds no advisories; keeping the {have.count} held")
             outcome = FeedOutcome(feed.name, url, result, fetched.size, source=feed.name)
         yield outcome
+
+
+def _signal(run: _Run, have: Held, name: str, url: str) -> FeedOutcome:
+    if name == "cve":
+        return _cve(run, have, url)
+    limit = exploitation.MAX_KEV_BYTES if name == "kev" else exploitation.MAX_EPSS_BYTES
+    # Validators only for the same server: a mirror newly configured owes nothing to the old one's ETag.
+    etag, last_modified = (have.etag, have.last_modified) if have.location == url else (None, None)
+    with fetch(url, run.db_path.parent, etag=etag, last_modified=last_modified, max_bytes=limit) as got:
+        if got.path is None:
+            return FeedOutcome(name, url, None, source=name)
+        raw = exploitation.read_bounded(got.path, limit)
+    started = time.perf_counter()
+    # Parsed whole before the database is touched: a broken file never even makes the copy aside.
+    parsed = exploitation.parse_kev(raw, url) if name == "kev" else exploitation.parse_epss(raw, url)
+    if isinstance(parsed, exploitation.KevCatalog):
+        count, date = len(parsed.entries), parsed.released
+    else:
+        count, date = len(parsed.rows), f"{parsed.score_date}T00:00:00Z"
+    if have.count and not count:  # as for an empty archive: a publishing accident, not every CVE harmless
+        raise FeedError(f"{url}: the file lists nothing; keeping the {have.count} held")
+    writer = run.open()
+    if isinstance(parsed, exploitation.KevCatalog):
+        writer.replace_kev(parsed)
+    else:
+        writer.replace_epss(parsed)
+    # The `sources` row, for the validators and the feed's date (`db info`). Its own transaction: the copy aside
+    # is all or nothing anyway.
+    with writer.source(name) as session:
+        session.finish()
+        writer.record_source(SourceRow(name, name, url, count, 0, got.etag, got.last_modified, feed_date=date))
+    result = ImportResult(name, name, url, records=count, written=count, seconds=time.perf_counter() - started)
+    return FeedOutcome(name, url, result, got.size, source=name)
+
+
+def _cve(run: _Run, have: Held, release_url: str) -> FeedOutcome:
+    directory = run.db_path.parent
+    asset = cve_archive.latest_asset(_small(release_url, directory), release_url)
+    # Validators only for the same file: the next day's archive has a new name.
+    etag, last_modified = (have.etag, have.last_modified) if have.location == asset.url else (None, None)
+    with fetch(
+        asset.url, directory, etag=etag, last_modified=last_modified, max_bytes=cve_archive.MAX_ARCHIVE_BYTES
+    ) as got:
+        if got.path is None:
+            return FeedOutcome("cve", asset.url, None, source="cve")
+        with cve_archive.archive_records(got.path, asset.url, directory) as items:
+            result = run.importer().import_items(
+                "cve",
+                CVE_KIND,
+                asset.url,
+                items,
+                etag=got.etag,
+                last_modified=got.last_modified,
+                feed_date=f"{asset.date}T00:00:00Z",
+            )
+        if have.count and not result.records:
+            raise FeedError(f"{asset.url}: archive holds no CVE records; keeping the {have.count} held")
+        return FeedOutcome("cve", asset.url, result, got.size, source="cve")

@@ -23,7 +23,7 @@ from scanner.service.config import EVENT_DEAD_LETTER_QUEUE, clients
 from scanner.store import open_store
 from tests.app_index import app_functions
 from tests.azure.la_server import LogServer, StaticToken, load_table, log_server
-from tests.vulndb.feedtools import PYPA, records_in, running_feed_server, zip_of
+from tests.vulndb.feedtools import PYPA, Feed, records_in, running_feed_server, zip_of
 
 REG = "myreg.azurecr.io"
 D1 = "sha256:" + "a1" * 32
@@ -197,6 +197,15 @@ def test_db_update_timer_refreshes_the_database_the_service_reads(
         monkeypatch.setenv("ACRGUARD_DB", str(own_db))
         monkeypatch.setenv("ACRGUARD_OSV_BASE_URL", feed_server.url)
         monkeypatch.setenv("ACRGUARD_DB_ECOSYSTEMS", "PyPI")
+        # KEV and EPSS are fetched with the configured ecosystems too: exploitation follows CISA and FIRST daily.
+        fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+        kev = (fixtures / "kev" / "known_exploited_vulnerabilities.json").read_bytes()
+        epss = next((fixtures / "epss").glob("epss_scores-*.csv*")).read_bytes()
+        stamp = "Mon, 25 Aug 2025 17:04:19 GMT"
+        feed_server.feeds["/kev.json"] = Feed(kev, '"kev-1"', stamp)
+        feed_server.feeds["/epss.csv"] = Feed(epss, '"epss-1"', stamp)
+        monkeypatch.setenv("ACRGUARD_KEV_URL", f"{feed_server.url}/kev.json")
+        monkeypatch.setenv("ACRGUARD_EPSS_URL", f"{feed_server.url}/epss.csv")
         caplog.set_level(logging.INFO, logger="scanner")
         assert clients.db().lookup("PyPI", "requests") == []
         alpine_before = len(clients.db().lookup("Alpine:v3.10", "musl"))
@@ -211,11 +220,16 @@ def test_db_update_timer_refreshes_the_database_the_service_reads(
         feed_server.publish("PyPI", zip_of(records_in(PYPA)))
         run("db_update")
         assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO][-1] == (
-            f"database update of {own_db}: replaced (PyPI changed)"
+            f"database update of {own_db}: replaced (PyPI, kev, epss changed)"
         )
         assert len(clients.db().lookup("PyPI", "requests")) == 5  # the service's client reopened the new file
+        facts = clients.db().describe()
+        assert facts["kev"]["entries"] == kev.count(b'"cveID"') and facts["epss"]["scores"] > 0
         assert len(clients.db().lookup("Alpine:v3.10", "musl")) == alpine_before  # the held records stay
 
         run("db_update")  # unchanged feed: 304, nothing replaced
         assert [r.getMessage() for r in caplog.records][-1] == f"database update of {own_db}: every feed unchanged"
-        assert [path for path, _ in feed_server.requests] == ["/PyPI/all.zip"] * 3
+        assert [path for path, _ in feed_server.requests] == [
+            "/PyPI/all.zip",
+            *(["/PyPI/all.zip", "/kev.json", "/epss.csv"] * 2),
+        ]
