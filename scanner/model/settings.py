@@ -450,6 +450,26 @@ class Settings:
         "https://api.loganalytics.io",
         "the Log Analytics API (default `https://api.loganalytics.io`, the public cloud's)",
     )
+    # continuous export of findings and health changes (Logs Ingestion API)
+    export_endpoint: str = _declare(
+        "ACRGUARD_EXPORT_ENDPOINT",
+        "",
+        "the data collection endpoint's logs ingestion URL (https); with `ACRGUARD_EXPORT_RULE_ID`, every change of"
+        " an image's findings or health is exported to Log Analytics",
+    )
+    export_rule_id: str = _declare("ACRGUARD_EXPORT_RULE_ID", "", "the data collection rule's immutable id (`dcr-…`)")
+    export_stream: str = _declare(
+        "ACRGUARD_EXPORT_STREAM",
+        "Custom-AcrguardFindings_CL",
+        "the rule's stream (default `Custom-AcrguardFindings_CL`)",
+    )
+    export_registry_ids: tuple[str, ...] = _declare(
+        "ACRGUARD_EXPORT_REGISTRY_IDS",
+        (),
+        "ARM ids of the monitored registries, comma-separated: the exported rows' subscription, resource group and"
+        " registry (unset: the login server's name only)",
+        _names,
+    )
     # 60 minutes are four runs of the default schedule: a row ingested up to 45 minutes late is still read.
     log_lookback_minutes: int = _declare(
         "ACRGUARD_LOG_LOOKBACK_MINUTES",

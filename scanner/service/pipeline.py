@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from scanner.assess.assessment import ApplyRules, AttachRemediation, SummariseRemediation, assess
+from scanner.assess.assessment import ApplyRules, Assessment, AttachRemediation, SummariseRemediation, assess
 from scanner.image.registry_options import RegistryAccess
 from scanner.inventory.detectors.plugins import default_registry
 from scanner.model.errors import one_line
@@ -45,6 +45,9 @@ from scanner.vulndb.interface import VulnDatabase
 
 if TYPE_CHECKING:
     from scanner.inventory.chain_cache import LayerChainCache
+
+# (image, assessment, what it changed, the image's tags, when) → the rows exported (`FindingsExporter`).
+Export = Callable[[ImageKey, Assessment, AssessmentChange, tuple[str, ...], datetime], None]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,8 @@ class Policy:
     # Where health-changed events go: whenever an image's health or finding set changes,
     # with or without gates. When None, only gates with `notify` publish, through `gate_actions`.
     publisher: Publisher | None = None
+    # Continuous export of the image's rows after such a change (`service.findings_export`); never raises.
+    export: Export | None = None
 
 
 @dataclass(frozen=True)
@@ -452,4 +457,6 @@ def _assess_and_save(
             policy.publisher.publish(event)
         except Exception as err:  # the findings are stored; a dead webhook must not fail the scan
             log.warning("health-changed event for %s@%s not published: %s", registry, digest, one_line(err))
+    if policy.export is not None:
+        policy.export(ImageKey(registry, repository, digest), result, change, image.tags, at)
     return change

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,8 +32,10 @@ from scanner.policy.gate_actions import (
 )
 from scanner.policy.gates import DEFAULT_GATES_DIR, Gate, load_gates
 from scanner.policy.image_context import ImageContext
+from scanner.policy.log_export import LogsIngestionSink
 from scanner.policy.remediation import attach_remediation, make_environment, render_summary
 from scanner.policy.rules import DEFAULT_RULES_DIR, Rule, apply_rules, load_rules, parse_rule
+from scanner.service.findings_export import FindingsExporter, registry_scopes
 from scanner.service.pipeline import Policy
 from scanner.store.ports import RuleStore
 
@@ -160,7 +163,16 @@ def policy_from_settings(settings: Settings, store: Callable[[], RuleStore] | No
     publisher = configured_publisher(settings)
     actions = RegistryActions(publisher, RegistryOptions().with_settings(settings)) if gates else None
     stored = StoredRules(store) if store is not None else None
-    return build_policy(rules, env, gates, actions, stored_rules=stored, publisher=publisher)
+    policy = build_policy(rules, env, gates, actions, stored_rules=stored, publisher=publisher)
+    return replace(policy, export=configured_export(settings))
+
+
+def configured_export(settings: Settings) -> FindingsExporter | None:
+    """The continuous export to Log Analytics, when its data collection endpoint and rule are set."""
+    if not (settings.export_endpoint and settings.export_rule_id):
+        return None
+    sink = LogsIngestionSink(settings.export_endpoint, settings.export_rule_id, settings.export_stream)
+    return FindingsExporter(sink, registry_scopes(settings.export_registry_ids))
 
 
 def build_policy(
