@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any
 
+from scanner.model.errors import counted
 from scanner.model.settings import Settings, env_name
 from scanner.vulndb.location import scan_db_path, writable_db_path
 from scanner.vulndb.osv_import import ImportResult, import_sources
@@ -27,7 +28,7 @@ from scanner.vulndb.update import (
     update,
 )
 
-EXIT_OK = 0
+EXIT_OK, EXIT_ERROR = 0, 2
 DB_HELP = "database file (default: $ACRGUARD_DB, else ~/.cache/acrguard/vulndb.sqlite)"
 
 
@@ -108,18 +109,24 @@ def _summary(result: ImportResult) -> str:
         extra.append(f"{result.removed:,} removed")
     tail = f" ({', '.join(extra)})" if extra else ""
     return (
-        f"{result.name}: {result.records:,} records, {result.skipped:,} skipped{tail}, "
+        f"{result.name}: {counted(result.records, 'record')}, {result.skipped:,} skipped{tail}, "
         f"{result.seconds:.1f} s ({result.records / max(result.seconds, 1e-9):,.0f} records/s)"
     )
 
 
 def _run_import(args: argparse.Namespace, db: str | None) -> int:
     path = writable_db_path(db)
+    empty = []
     for result in import_sources(path, args.sources, selection=args.selection):
         _warn(result)
         sys.stdout.write(_summary(result) + "\n")
+        if not (result.records or result.kept or result.removed):
+            empty.append(result)
     sys.stdout.write(f"database: {path}\n")
-    return EXIT_OK
+    for result in empty:  # a source that held nothing importable is a mistake, not a success
+        why = f"{counted(result.skipped, 'file')} skipped, see the warnings above" if result.skipped else "empty"
+        sys.stderr.write(f"acrguard: {result.name}: no advisory, CVE, KEV or EPSS records in it ({why})\n")
+    return EXIT_ERROR if empty else EXIT_OK
 
 
 def _run_update(args: argparse.Namespace, db: str | None, base_url: str | None, urls: SignalUrls) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from scanner import __version__
 from scanner.cli.options import EXIT_ERROR, EXIT_OK, Parser, add_image_arguments, read_inventories, write_output
-from scanner.model.errors import AcrguardError
+from scanner.model.errors import AcrguardError, os_error
 from scanner.model.settings import Settings
 from scanner.report.inventory_json import inventory_dict
 
@@ -60,7 +60,12 @@ def _run_sbom(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        # No command at all: what acrguard does and how to call it, not just "a command is required".
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    args = parser.parse_args(argv)
     try:
         settings = Settings.from_environ()
         if args.command == "sbom":
@@ -91,8 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("acrguard: interrupted\n")
         return 130
-    except (OSError, MemoryError) as exc:
-        # Host-side failures (disk full, permission) are not image problems but still one line.
-        sys.stderr.write(f"acrguard: {type(exc).__name__}: {exc}\n")
+    except MemoryError:
+        sys.stderr.write("acrguard: out of memory\n")
+        return EXIT_ERROR
+    except OSError as exc:
+        # Host-side failures (disk full, permission, a missing directory) are not image problems: what failed
+        # and on which file, in words, without the exception's class name.
+        sys.stderr.write(f"acrguard: {os_error(exc)}\n")
         return EXIT_ERROR
     return EXIT_ERROR

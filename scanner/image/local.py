@@ -10,7 +10,7 @@ from scanner.image.containers import Container
 from scanner.image.manifest import DOCKER_MANIFEST, Descriptor, load_json
 from scanner.image.resolve import MEMBER_ANNOTATION, ImageSource
 from scanner.image.streams import VerifyingReader, file_chunks
-from scanner.model.errors import ImageError
+from scanner.model.errors import ImageError, counted
 
 REF_NAME = "org.opencontainers.image.ref.name"
 _BLOB_PATH = re.compile(r"^blobs/(sha256|sha512)/([a-f0-9]{64}|[a-f0-9]{128})$")
@@ -75,7 +75,9 @@ class OCILayoutSource(_LocalSource):
             raise ImageError(f"{self.reference}: index.json lists no images")
         if all(isinstance(e.get("platform"), dict) for e in entries):
             return None
-        raise ImageError(f"{self.reference}: index.json lists {len(entries)} images; name one with :REF or :@N")
+        raise ImageError(
+            f"{self.reference}: index.json lists {counted(len(entries), 'image')}; name one with :REF or :@N"
+        )
 
     def document(self, descriptor: Descriptor, what: str) -> Any:
         data = self._read_verified(descriptor.digest, what, self.max_document)
@@ -166,7 +168,7 @@ class DockerArchiveSource(_LocalSource):
         if self.ref.startswith("@") and self.ref[1:].isdigit():
             n = int(self.ref[1:])
             if n >= len(doc):
-                raise ImageError(f"{self.reference}: archive holds {len(doc)} images, no @{n}")
+                raise ImageError(f"{self.reference}: archive holds {counted(len(doc), 'image')}, no @{n}")
             return dict(doc[n])
         if self.ref:
             for entry in doc:
@@ -175,7 +177,8 @@ class DockerArchiveSource(_LocalSource):
             raise ImageError(f"{self.reference}: no image tagged '{self.ref}' in the archive")
         if len(doc) > 1:
             raise ImageError(
-                f"{self.reference}: archive holds {len(doc)} images; name one as docker-archive:PATH:NAME:TAG or :@N"
+                f"{self.reference}: archive holds {counted(len(doc), 'image')}; "
+                "name one as docker-archive:PATH:NAME:TAG or :@N"
             )
         return dict(doc[0])
 

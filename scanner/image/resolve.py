@@ -17,7 +17,7 @@ from scanner.image.manifest import (
     select_platforms,
 )
 from scanner.image.streams import VerifyingReader
-from scanner.model.errors import ImageError
+from scanner.model.errors import ImageError, counted
 
 MEMBER_ANNOTATION = "acrguard.member"  # docker-archive: the tar member a legacy layer lives in
 
@@ -69,7 +69,7 @@ class ImageSource(ABC):
         index = parse_index(doc, media_type, f"{self.reference}: index")
         chosen = select_platforms(index, platform)
         if len(chosen) > max_platforms:
-            raise ImageError(f"{self.reference}: index lists {len(chosen)} images, over max_platforms")
+            raise ImageError(f"{self.reference}: index lists {counted(len(chosen), 'image')}, over max_platforms")
         if not chosen:
             raise ImageError(f"{self.reference}: index lists no images")
         images = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from scanner.image.base_image import annotated_base, base_image
 from scanner.image.containers import open_container
@@ -42,6 +43,7 @@ def open_source(reference: str, options: ScanOptions) -> ImageSource | LocalRefe
     ref = parse_reference(reference)
     limits = options.limits
     if isinstance(ref, RegistryReference):
+        _not_a_local_path(reference)
         from scanner.image.registry import RegistrySource  # the Azure SDK import costs ~80 ms: only when needed
 
         registry = RegistryOptions(**{**options.registry.__dict__, "max_blob_size": limits.max_blob_size})
@@ -69,9 +71,33 @@ def inventory(
     try:
         wanted = None if options.all_platforms else (options.platform or DEFAULT_PLATFORM)
         images = source.images(wanted, options.limits.max_document_size, options.limits.max_platforms)
+        for image in images:
+            _check_platform(reference, options.platform, image)
         return [_inventory_image(source, image, options, registry, hook) for image in images]
     finally:
         source.close()
+
+
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst")
+
+
+def _not_a_local_path(reference: str) -> None:
+    """A reference without a transport is a registry's, and would be pulled from docker.io: refuse one that names a
+    local file or directory (or looks like an archive) and say which transport was probably meant."""
+    path = Path(reference)
+    if path.is_dir():
+        raise ImageError(f"{reference} is a local directory: did you mean oci:{reference} or dir:{reference}?")
+    if path.exists() or reference.lower().endswith(_ARCHIVE_SUFFIXES):
+        what = "a local file" if path.exists() else "not a registry reference (no such file either)"
+        raise ImageError(f"{reference} is {what}: did you mean docker-archive:{reference} or oci-archive:{reference}?")
+
+
+def _check_platform(reference: str, asked: Platform | None, image: ResolvedImage) -> None:
+    """A single-platform image (no index to pick from) that is not the platform asked for is refused: scanning
+    it anyway would report another platform's packages as the one asked for."""
+    actual = image.config.platform
+    if asked is not None and image.config.os and not asked.matches(actual):
+        raise ImageError(f"{reference}: the image is {actual}, not {asked} (--platform); it has no other platform")
 
 
 def layer_infos(image: ResolvedImage) -> tuple[LayerInfo, ...]:

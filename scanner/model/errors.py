@@ -37,3 +37,15 @@ def one_line(err: BaseException, limit: int = 500) -> str:
     """Any exception as one bounded line for a log or a stored status: its message with white space folded,
     or its type's name where the message is empty."""
     return (" ".join(str(err).split()) or type(err).__name__)[:limit]
+
+
+def os_error(exc: OSError) -> str:
+    """`/x/out.json: no such file or directory` from an OSError, rather than its repr with `[Errno 2]`."""
+    reason = (exc.strerror or str(exc)).lower() if exc.strerror else str(exc)
+    where = exc.filename if exc.filename is not None else ""
+    return f"{where}: {reason}" if where else reason
+
+
+def counted(count: int, noun: str, plural: str = "") -> str:
+    """`1 image`, `2 images`, `0 records` (English plurals: `noun + "s"` unless given)."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

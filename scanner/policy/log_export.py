@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from scanner.model.errors import AcrguardError, one_line
+from scanner.model.errors import AcrguardError, counted, one_line
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -57,7 +57,7 @@ class LogsIngestionSink:
         try:
             self._connect().upload(self.rule_id, self.stream, [dict(r) for r in records], on_error=failed.append)
         except Exception as err:  # the SDK raises azure-core's errors, and others from its transport
-            raise ExportError(f"{where}: {len(records)} records not sent: {one_line(err)}") from err
+            raise ExportError(f"{where}: {counted(len(records), 'record')} not sent: {one_line(err)}") from err
         if failed:
             lost = sum(len(f.failed_logs) for f in failed)
             raise ExportError(f"{where}: {lost} of {len(records)} records not sent: {one_line(failed[0].error)}")

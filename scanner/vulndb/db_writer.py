@@ -23,6 +23,7 @@ import datetime as dt
 import email.utils
 import fcntl
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -446,19 +447,35 @@ def _http_date(value: str | None) -> str | None:
 @contextmanager
 def writer_lock(db_path: Path) -> Iterator[None]:
     """One writer at a time per database: an update builds a copy aside and renames it over the file, so an import
-    running meanwhile into the old file would be silently lost."""
+    running meanwhile into the old file would be silently lost.
+
+    The lock file is removed when the writer is done, success or failure, while still locked; a writer that
+    locked a file someone removed meanwhile (its inode is no longer the path's) starts over on the new one, so two
+    writers never both hold "the" lock."""
     lock_path = db_path.with_name(db_path.name + ".lock")
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = lock_path.open("a")
     except OSError as exc:
         raise FeedError(f"{lock_path}: cannot create lock file ({exc.strerror or exc})") from exc
-    with handle:
+    while True:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            handle = lock_path.open("a")
         except OSError as exc:
-            raise FeedError(f"{db_path}: another `acrguard db` command is writing this database") from exc
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            raise FeedError(f"{lock_path}: cannot create lock file ({exc.strerror or exc})") from exc
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                raise FeedError(f"{db_path}: another `acrguard db` command is writing this database") from exc
+            try:
+                current = os.stat(lock_path)
+            except FileNotFoundError:
+                continue  # removed by the writer before us after we opened it: lock the new one
+            if not os.path.samestat(current, os.fstat(handle.fileno())):
+                continue
+            try:
+                yield
+            finally:
+                lock_path.unlink(missing_ok=True)
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return
