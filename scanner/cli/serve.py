@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from scanner.cli.logs import configure_logging
 from scanner.cli.options import EXIT_ERROR, EXIT_OK
 from scanner.cli.worker import add_scan_arguments, insecure_hosts
 from scanner.model.errors import AcrguardError
@@ -128,7 +129,7 @@ def serve_config(args: argparse.Namespace, settings: Settings, announce: Callabl
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     from scanner.localhost.serve import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args)
     try:
         config = serve_config(args, settings, announce=lambda line: print(line, file=sys.stderr, flush=True))
     except (ValueError, AcrguardError) as err:

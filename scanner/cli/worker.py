@@ -5,11 +5,11 @@ function app itself never fetches or parses an image. `acrguard serve` runs the 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from dataclasses import replace
 from typing import Any
 
+from scanner.cli.logs import add_logging_arguments, configure_logging
 from scanner.cli.options import EXIT_ERROR, EXIT_OK
 from scanner.model.settings import Settings, env_name
 
@@ -32,6 +32,7 @@ def add_worker_parser(sub: Any) -> None:
 
 def add_scan_arguments(parser: Any, *, store_help: str, queue_help: str, insecure_help: str = "") -> None:
     """The options of every process that runs scans from the queue (`worker`, `serve`)."""
+    add_logging_arguments(parser)
     parser.add_argument("--store", help=store_help)
     parser.add_argument("--queue", help=queue_help)
     parser.add_argument("--db", help="vulnerability database (default: ACRGUARD_DB or the standard location)")
@@ -49,7 +50,7 @@ def insecure_hosts(text: str) -> frozenset[str]:
 
 
 def run_worker(args: argparse.Namespace, settings: Settings) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args)
     if args.max_messages < 0:
         sys.stderr.write(f"acrguard: --max-messages must be 0 or more, not {args.max_messages}\n")
         return EXIT_ERROR

@@ -114,6 +114,8 @@ def handle_push(event: RegistryEvent, store: EventIntake, queue: ScanQueue, scan
     reason: Reason = "import" if event.kind == "import" else "push"
     request = ScanRequest.create(event.registry, event.repository, event.digest, tag=event.tag, reason=reason)
     sent = queue.send(request, request.dedupe_key(scanner_version))
+    if not sent.deduplicated:
+        log.info("scan queued: %s/%s@%s (%s)", request.registry, request.repository, request.digest, request.reason)
     return None if sent.deduplicated else request
 
 
@@ -181,6 +183,8 @@ def process_scan(
         scan_id=attempt_scan_id(request, attempt),
     )
     timings: dict[str, float] = {}
+    label = f"{request.registry}/{request.repository}@{request.digest}"
+    log.info("scan started: %s (%s, attempt %d)", label, request.reason, attempt)
     try:
         started = time.monotonic()
         inventory = _inventory(request, store, fetch_and_inventory, scanner_version, detectors, timings)
@@ -196,8 +200,19 @@ def process_scan(
         store.finish_scan(
             scan_id, "failed", one_line(err), timings, scanner_version, db_version(db), detectors, datetime.now(UTC)
         )
+        log.warning("scan failed: %s after %.2f s: %s", label, time.monotonic() - started, one_line(err))
         raise
     store.finish_scan(scan_id, "succeeded", "", timings, scanner_version, db_version(db), detectors, datetime.now(UTC))
+    log.info(
+        "scan finished: %s %s (%d new, %d resolved finding%s), %.2f s%s",
+        label,
+        change.health,
+        len(change.added),
+        len(change.removed),
+        "" if len(change.removed) == 1 else "s",
+        timings["total"],
+        " from the layer cache" if timings.get("layer_cache_hit") == 1.0 else "",
+    )
     return change
 
 
