@@ -36,10 +36,10 @@ missing_tools() {
 }
 missing=$(missing_tools)
 if [ -n "$missing" ]; then
-  echo "demo: ${missing}missing; installing through scripts/install-system-deps.sh" >&2
-  bash scripts/install-system-deps.sh >&2 || die "could not install ${missing}(run scripts/install-system-deps.sh as root)"
+  echo "demo: ${missing}missing; installing through scripts/install-demo-deps.sh" >&2
+  bash scripts/install-demo-deps.sh >&2 || die "could not install ${missing}(run scripts/install-demo-deps.sh as root)"
   missing=$(missing_tools)
-  [ -z "$missing" ] || die "${missing}still missing after scripts/install-system-deps.sh"
+  [ -z "$missing" ] || die "${missing}still missing after scripts/install-demo-deps.sh"
 fi
 
 # 2. Both ports must be free: a registry or serve left from an earlier run would answer in our place.
