@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any
 
+from scanner.cli.progress import feed_progress
 from scanner.model.errors import counted
 from scanner.model.settings import Settings, env_name
 from scanner.vulndb.location import scan_db_path, writable_db_path
@@ -29,6 +30,7 @@ from scanner.vulndb.update import (
 )
 
 EXIT_OK, EXIT_ERROR = 0, 2
+PROGRESS_HELP = "a progress display on stderr (auto: when it is a terminal)"
 DB_HELP = "database file (default: $ACRGUARD_DB, else ~/.cache/acrguard/vulndb.sqlite)"
 
 
@@ -47,6 +49,7 @@ def add_db_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         "(CSV, .csv.gz), each replacing the one held",
     )
     imp.add_argument("--db", help=DB_HELP)
+    imp.add_argument("--progress", choices=["auto", "always", "never"], default="auto", help=PROGRESS_HELP)
     imp.add_argument(
         "--selection",
         action="store_true",
@@ -58,6 +61,7 @@ def add_db_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="download the osv.dev ecosystem archives, vendor feeds (ALAS, ELSA, Wolfi), KEV and EPSS that changed",
     )
     upd.add_argument("--db", help=DB_HELP)
+    upd.add_argument("--progress", choices=["auto", "always", "never"], default="auto", help=PROGRESS_HELP)
     upd.add_argument(
         "--ecosystem",
         action="extend",
@@ -114,10 +118,22 @@ def _summary(result: ImportResult) -> str:
     )
 
 
+def _enabled(args: argparse.Namespace) -> bool | None:
+    return {"auto": None, "always": True, "never": False}[getattr(args, "progress", "never")]
+
+
 def _run_import(args: argparse.Namespace, db: str | None) -> int:
     path = writable_db_path(db)
     empty = []
-    for result in import_sources(path, args.sources, selection=args.selection):
+    with feed_progress(_enabled(args)) as shown:
+        count = len(args.sources)
+        results = import_sources(
+            path,
+            args.sources,
+            selection=args.selection,
+            starting=lambda index, where: shown.status(f"importing {index + 1}/{count}: {where}"),
+        )
+    for result in results:
         _warn(result)
         sys.stdout.write(_summary(result) + "\n")
         if not (result.records or result.kept or result.removed):
@@ -133,6 +149,7 @@ def _run_update(args: argparse.Namespace, db: str | None, base_url: str | None, 
     path = writable_db_path(db)
 
     def progress(outcome: FeedOutcome) -> None:
+        shown.status(f"updated {outcome.name}; next feed")
         if outcome.result is None:
             sys.stdout.write(f"{outcome.name}: unchanged\n")
         else:
@@ -142,9 +159,11 @@ def _run_update(args: argparse.Namespace, db: str | None, base_url: str | None, 
 
     feeds = [f for f in VENDOR_FEEDS if f.name in args.feed] if args.feed else None
     signals = [name for name in SIGNAL_FEEDS if name in args.feed] if args.feed else None
-    report = update(
-        path, args.ecosystem, base=base_url, feeds=feeds, signals=signals, signal_urls=urls, progress=progress
-    )
+    with feed_progress(_enabled(args)) as shown:
+        shown.status("db update: checking the feeds")
+        report = update(
+            path, args.ecosystem, base=base_url, feeds=feeds, signals=signals, signal_urls=urls, progress=progress
+        )
     sys.stdout.write(f"database: {path} ({'updated' if report.replaced else 'unchanged'})\n")
     return EXIT_OK
 

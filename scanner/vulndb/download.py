@@ -11,8 +11,9 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -124,9 +125,18 @@ def fetch(
         path.unlink(missing_ok=True)
 
 
+# Told (url, bytes so far, total or None) after each chunk, when set: the CLI's progress bar. A context variable,
+# so the download code needs no parameter for it and concurrent updates (other threads) are not reported.
+DOWNLOAD_PROGRESS: ContextVar[Callable[[str, int, int | None], None] | None] = ContextVar(
+    "DOWNLOAD_PROGRESS", default=None
+)
+
+
 def _copy(url: str, response: http.client.HTTPResponse, out: IO[bytes], max_bytes: int = MAX_DOWNLOAD_BYTES) -> int:
     write = out.write
     expected = response.headers.get("Content-Length")
+    total = int(expected) if expected is not None and expected.isdigit() else None
+    report = DOWNLOAD_PROGRESS.get()
     size = 0
     try:
         while chunk := response.read(CHUNK_BYTES):
@@ -134,6 +144,8 @@ def _copy(url: str, response: http.client.HTTPResponse, out: IO[bytes], max_byte
             if size > max_bytes:
                 raise FeedError(f"{url}: download larger than {max_bytes} bytes, stopped")
             write(chunk)
+            if report is not None:
+                report(url, size, total)
     except (http.client.HTTPException, OSError) as exc:
         raise FeedError(f"{url}: download interrupted after {size} bytes ({type(exc).__name__}: {exc})") from exc
     if expected is not None and expected.isdigit() and int(expected) != size:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -289,14 +289,21 @@ class Importer:
 
 
 def import_sources(
-    db_path: Path, sources: Sequence[str | SourceSpec], *, selection: bool = False
+    db_path: Path,
+    sources: Sequence[str | SourceSpec],
+    *,
+    selection: bool = False,
+    starting: Callable[[int, str], None] | None = None,
 ) -> list[ImportResult]:
     """Import each source into the database at `db_path` (created if missing), in order, one transaction each;
-    `selection` marks the sources given as locations as selections of their feeds."""
+    `selection` marks the sources given as locations as selections of their feeds. `starting(index, location)` is
+    told before each source (the CLI's progress display)."""
     specs = [s if isinstance(s, SourceSpec) else SourceSpec(s, selection=selection) for s in sources]
     results: list[ImportResult] = []
     with writer_lock(db_path), DatabaseWriter(db_path) as writer:
         importer = Importer(writer)
-        for spec in specs:
+        for index, spec in enumerate(specs):
+            if starting is not None:
+                starting(index, str(spec.location))
             results.append(importer.import_source(spec, db_path.parent))
     return results
