@@ -15,9 +15,8 @@ def progress_hook(enabled: bool | None = None) -> Iterator[ProgressHook]:
     if not (sys.stderr.isatty() if enabled is None else enabled):
         yield lambda _event, _amount: None
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
     from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     columns = (TextColumn("layers"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
     # On stderr: stdout carries the SBOM or the findings, maybe into a pipe.
@@ -62,11 +61,10 @@ def feed_progress(enabled: bool | None = None) -> Iterator[FeedProgress]:
     if not (sys.stderr.isatty() if enabled is None else enabled):
         yield FeedProgress(None)
         return
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     from scanner.vulndb.download import DOWNLOAD_PROGRESS
-
-    from rich.console import Console
 
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
     with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
