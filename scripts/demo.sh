@@ -190,9 +190,10 @@ print(f"\n{registry}/{repo}:3.10 is {image['health']}: {len(image['findings'])} 
 print(f"  {'RISK':>5}  {'SEVERITY':<9}{'RATED BY':<18}{'ID':<24}{'PACKAGE':<20}{'INSTALLED':<11}{'FIXED':<11}SIGNALS")
 for f in image["findings"]:
     kev, epss = f.get("kev"), f.get("epss")
-    signals = " ".join(
-        [f"KEV since {kev['date_added']}"] * bool(kev) + [f"EPSS {epss['score']:.1%} (top {1 - epss['percentile']:.0%})"] * bool(epss)
-    ) or "-"
+    marks = [f"KEV since {kev['date_added']}"] if kev else []
+    if epss:
+        marks.append(f"EPSS {epss['score']:.1%} (top {max(1 - epss['percentile'], 0.001):.1%})")
+    signals = " ".join(marks) or "-"
     package = f["package"]["name"] + (" [base]" if f.get("origin") == "base" else "")
     print(
         f"  {f.get('risk', 0):>5.1f}  {f['severity']:<9}{f['severity_source']:<18}{f['id']:<24}{package:<20}"

@@ -27,14 +27,14 @@ DEFAULT_DIR = Path.home() / ".cache" / "acrguard" / "serve"
 
 
 def tcp_port(text: str) -> int:
-    """A TCP port as given on the command line: 1-65535 (0 would be any free port, and the OS would take a larger
-    number modulo 65536: both would listen somewhere else than asked)."""
+    """A TCP port as given on the command line: 1-65535, or 0 for any free port (serve prints the one it got). The
+    OS would take a larger number modulo 65536 and listen somewhere else than asked."""
     try:
         port = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535, or 0: any free port)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535, or 0: any free port)")
     return port
 
 
@@ -50,7 +50,9 @@ def add_serve_parser(sub: Any) -> None:
         "ACRGUARD_FUNCTION_KEY to require a function key (?code= or x-functions-key) as Azure does too.",
     )
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=tcp_port, default=7071, help="1-65535, default 7071, the Functions host's")
+    serve.add_argument(
+        "--port", type=tcp_port, default=7071, help="1-65535 (0: any free port), default 7071, the Functions host's"
+    )
     add_scan_arguments(
         serve,
         store_help=f"findings store path or postgresql:// URL (default {DEFAULT_DIR}/store.sqlite)",

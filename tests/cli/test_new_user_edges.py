@@ -21,7 +21,7 @@ def test_no_arguments_print_the_usage() -> None:
     assert done.stderr.startswith("usage: acrguard") and "scan" in done.stderr and "serve" in done.stderr
 
 
-@pytest.mark.parametrize("port", ["99999", "65536", "0", "-1", "x"])
+@pytest.mark.parametrize("port", ["99999", "65536", "-1", "x"])
 def test_serve_refuses_ports_out_of_range(acrguard: Any, port: str) -> None:
     with pytest.raises(SystemExit) as exit_:
         acrguard("serve", "--port", port)
@@ -32,7 +32,10 @@ def test_a_port_error_is_one_line_naming_the_port() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "scanner", "serve", "--port", "99999"], capture_output=True, text=True, timeout=60
     )
-    assert (done.returncode, done.stderr) == (2, "acrguard: argument --port: 99999 is not a port number (1-65535)\n")
+    assert (done.returncode, done.stderr) == (
+        2,
+        "acrguard: argument --port: 99999 is not a port number (1-65535, or 0: any free port)\n",
+    )
 
 
 def test_a_bare_path_is_not_pulled_from_a_registry(acrguard: Any, tmp_path: Path, monkeypatch: Any) -> None:

@@ -275,4 +275,4 @@ def test_a_missing_tool_is_named(demo_env: dict[str, str], tmp_path: Path) -> No
                 target.symlink_to(program)
     result = _demo({**_with_ports(demo_env), "PATH": str(trimmed)}, timeout=600)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == "demo: skopeo still missing after scripts/install-system-deps.sh"
+    assert result.stderr.strip().splitlines()[-1] == "demo: skopeo still missing after scripts/install-demo-deps.sh"
