@@ -173,7 +173,8 @@ def _verdict(gate: Gate, active: Sequence[Finding]) -> GateVerdict:
         if len(hits) >= rule.count:
             reasons.append(f"{len(hits)} finding(s) at least {rule.severity} (limit {rule.count})")
     reasons.extend(exploitation_reasons(when, considered))
-    has_condition = any(getattr(when, k) is not None for k in _CONDITION_KEYS)
+    # `kev: false` is refused when loading; a When built in code with it has no KEV condition either.
+    has_condition = any(getattr(when, k) is not None and getattr(when, k) is not False for k in _CONDITION_KEYS)
     if not has_condition and considered:
         reasons.append(f"{len(considered)} matching finding(s): {_ids(considered)}")
     return GateVerdict(gate, bool(reasons), tuple(reasons))
@@ -181,12 +182,13 @@ def _verdict(gate: Gate, active: Sequence[Finding]) -> GateVerdict:
 
 def exploitation_reasons(when: When, considered: Sequence[Finding]) -> list[str]:
     """The reasons of the `kev`, `epss_at_least` and `risk_at_least` conditions: each names the condition,
-    the worst finding that met it and how many others did."""
+    the worst finding that met it and how many others did. Ties go to the smallest id, so the finding a
+    reason names is the same from scan to scan."""
     reasons: list[str] = []
     if when.kev:
         hits = [f for f in considered if f.kev is not None]
         if hits:
-            worst = max(hits, key=lambda f: (f.risk, f.kev.ransomware if f.kev else False, _neg_id(f)))
+            worst = min(hits, key=lambda f: (-f.risk, not (f.kev and f.kev.ransomware), f.id))
             kev = worst.kev
             assert kev is not None  # for mypy: every hit has one
             ransomware = ", used in ransomware" if kev.ransomware else ""
@@ -197,7 +199,7 @@ def exploitation_reasons(when: When, considered: Sequence[Finding]) -> list[str]
         limit = when.epss_at_least
         hits = [f for f in considered if f.epss is not None and f.epss.score >= limit]
         if hits:
-            worst = max(hits, key=lambda f: (f.epss.score if f.epss else 0.0, f.risk, _neg_id(f)))
+            worst = min(hits, key=lambda f: (-(f.epss.score if f.epss else 0.0), -f.risk, f.id))
             epss = worst.epss
             assert epss is not None  # for mypy: every hit has one
             reasons.append(
@@ -208,14 +210,9 @@ def exploitation_reasons(when: When, considered: Sequence[Finding]) -> list[str]
         floor = when.risk_at_least
         hits = [f for f in considered if f.risk >= floor]
         if hits:
-            worst = max(hits, key=lambda f: (f.risk, _neg_id(f)))
+            worst = min(hits, key=lambda f: (-f.risk, f.id))
             reasons.append(f"risk_at_least {floor:g}: {_named(worst)} has risk {worst.risk:g}{_others(hits, worst)}")
     return reasons
-
-
-def _neg_id(f: Finding) -> tuple[int, ...]:
-    # Ties go to the smallest id, so the finding a reason names is stable from scan to scan.
-    return tuple(-ord(c) for c in f.id)
 
 
 def _named(f: Finding) -> str:
