@@ -100,11 +100,17 @@ def not_assessed_fails(results: Sequence[Assessment], threshold: Severity | None
 
 
 def rule_reports(rules: Sequence[Rule], results: Sequence[Assessment], today: date) -> list[RuleReport]:
-    """Expired rules, rules that matched no finding of any scanned platform, and rules hiding KEV findings."""
+    """Expired rules, rules that matched no finding of any scanned platform, and rules hiding KEV findings.
+    Only a Healthy or Unhealthy image can show a rule stale: finding nothing in an Incomplete, NotAssessed,
+    Unsupported or NotApplicable one proves nothing."""
     from scanner.policy.image_context import ImageContext
-    from scanner.policy.rule_reports import scan_reports
+    from scanner.policy.rule_reports import Scanned, scan_reports
 
-    return scan_reports(rules, [(r.findings, ImageContext.from_inventory(r.inventory)) for r in results], today)
+    scanned = [
+        Scanned(r.findings, ImageContext.from_inventory(r.inventory), r.health in ("Healthy", "Unhealthy"))
+        for r in results
+    ]
+    return scan_reports(rules, scanned, today)
 
 
 def _one_line(text: str, limit: int = 300) -> str:

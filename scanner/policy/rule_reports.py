@@ -68,16 +68,33 @@ def expired_reports(rules: Iterable[Rule], today: date) -> list[RuleReport]:
     ]
 
 
-def matched_rules(rules: Sequence[Rule], scanned: Iterable[tuple[Sequence[Finding], ImageContext]]) -> set[str]:
+@dataclass(frozen=True)
+class Scanned:
+    """One scanned image (or platform) and its findings. `conclusive` is False when finding nothing proves
+    nothing (an Incomplete inventory, a database that could not assess it): no rule is stale for it."""
+
+    findings: Sequence[Finding]
+    image: ImageContext
+    conclusive: bool = True
+
+
+def matched_rules(rules: Sequence[Rule], scanned: Iterable[Scanned]) -> set[str]:
     """Names (case-folded) of the rules matching at least one finding of the scanned images, disabled or not:
     a rule an earlier rule shadows still matches, so it is not called stale."""
     found: set[str] = set()
-    for findings, image in scanned:
+    for one in scanned:
         for rule in rules:
             key = rule.name.casefold()
-            if key not in found and any(rule.matches(f, image) for f in findings):
+            if key not in found and any(rule.matches(f, one.image) for f in one.findings):
                 found.add(key)
     return found
+
+
+def unjudged_rules(rules: Sequence[Rule], scanned: Sequence[Scanned]) -> set[str]:
+    """Names (case-folded) of the rules this scan cannot call stale: their image criteria (digests,
+    repositories, registries, os) leave out every conclusively scanned image, so they are about other images."""
+    judged = [one.image for one in scanned if one.conclusive]
+    return {r.name.casefold() for r in rules if not any(r.match.applies_to(image) for image in judged)}
 
 
 def stale_reports(rules: Iterable[Rule], matched: set[str], today: date, where: str) -> list[RuleReport]:
@@ -128,16 +145,17 @@ def hides_kev_reports(findings: Iterable[Finding], rules: Sequence[Rule] = (), w
     return out
 
 
-def scan_reports(
-    rules: Sequence[Rule], scanned: Sequence[tuple[Sequence[Finding], ImageContext]], today: date
-) -> list[RuleReport]:
+def scan_reports(rules: Sequence[Rule], scanned: Sequence[Scanned], today: date) -> list[RuleReport]:
     """Every report of one scan (one image, or each platform of an index): expired rules, rules that matched no
-    finding of any scanned image, and rules hiding KEV-listed findings."""
-    matched = matched_rules([r for r in rules if r.active(today)], scanned)
+    finding of any scanned image (only rules about a conclusively scanned image: see `unjudged_rules`), and rules
+    hiding KEV-listed findings."""
+    active = [r for r in rules if r.active(today)]
+    # A rule about no image of this scan, or a scan that proved nothing, is taken as matching: not stale.
+    matched = matched_rules(active, scanned) | unjudged_rules(active, scanned)
     return [
         *expired_reports(rules, today),
         *stale_reports(rules, matched, today, "in this scan"),
-        *hides_kev_reports((f for findings, _ in scanned for f in findings), rules),
+        *hides_kev_reports((f for one in scanned for f in one.findings), rules),
     ]
 
 

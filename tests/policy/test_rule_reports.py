@@ -11,6 +11,7 @@ from scanner.model.types import Kev
 from scanner.policy.image_context import ImageContext
 from scanner.policy.remediation import make_environment
 from scanner.policy.rule_reports import (
+    Scanned,
     hides_kev_reports,
     matched_rules,
     rule_status,
@@ -48,7 +49,7 @@ rules:
 def test_expired_stale_and_active(tmp_path: Path) -> None:
     rules = load_rules(write(tmp_path, "r.yaml", RULES).parent)
     findings = apply_rules([finding(), finding(id="CVE-2", kev=None)], rules, IMAGE, TODAY)
-    reports = scan_reports(rules, [(findings, IMAGE)], TODAY)
+    reports = scan_reports(rules, [Scanned(findings, IMAGE)], TODAY)
     source = str(tmp_path / "r.yaml")
     assert [(r.kind, r.rule) for r in reports] == [("expired", "lapsed"), ("stale", "gone"), ("stale", "last-day")]
     assert reports[0].message == (
@@ -65,7 +66,7 @@ def test_expired_stale_and_active(tmp_path: Path) -> None:
         f"rule 'gone' ({source}) is stale: it matched no finding in this scan; delete it if what it accepted is gone"
     )
     # A rule an earlier rule shadows still matched a finding: it is not stale.
-    matched = matched_rules(rules, [(findings, IMAGE)])
+    matched = matched_rules(rules, [Scanned(findings, IMAGE)])
     assert "shadowed" in matched and "gone" not in matched
     assert [rule_status(r, TODAY, matched) for r in rules] == ["active", "active", "stale", "expired", "stale"]
     assert rule_status(rules[2], TODAY, None) == "active"  # nothing known about its findings: not called stale
@@ -73,10 +74,24 @@ def test_expired_stale_and_active(tmp_path: Path) -> None:
 
 def test_stale_across_the_platforms_of_one_scan(tmp_path: Path) -> None:
     rules = load_rules(write(tmp_path, "r.yaml", RULES.replace("CVE-1999-0001", "CVE-ARM")).parent)
-    amd64 = ([finding()], IMAGE)
-    arm64 = ([finding(id="CVE-ARM")], IMAGE)
+    amd64 = Scanned([finding()], IMAGE)
+    arm64 = Scanned([finding(id="CVE-ARM")], IMAGE)
     assert "gone" in [r.rule for r in scan_reports(rules, [amd64], TODAY)]
     assert "gone" not in [r.rule for r in scan_reports(rules, [amd64, arm64], TODAY)]
+
+
+def test_rules_about_other_images_and_scans_that_prove_nothing_are_not_called_stale(tmp_path: Path) -> None:
+    text = RULES.replace("match: {ids: [CVE-1999-0001]}", "match: {ids: [CVE-1999-0001], repositories: [other/*]}")
+    rules = load_rules(write(tmp_path, "r.yaml", text).parent)
+    kinds = [(r.kind, r.rule) for r in scan_reports(rules, [Scanned([finding()], IMAGE)], TODAY)]
+    assert ("stale", "gone") not in kinds and ("stale", "last-day") in kinds  # 'gone' is about other repositories
+    # The repository matches, the OS does not: still about other images.
+    text = RULES.replace("match: {ids: [CVE-1999-0001]}", "match: {ids: [CVE-1999-0001], os: {id: alpine}}")
+    rules = load_rules(write(tmp_path, "r.yaml", text).parent)
+    assert "gone" not in [r.rule for r in scan_reports(rules, [Scanned([finding()], IMAGE)], TODAY)]
+    # An Incomplete or NotAssessed image proves nothing: no rule is stale, the expired one is still reported.
+    inconclusive = [Scanned([], IMAGE, conclusive=False)]
+    assert [(r.kind, r.rule) for r in scan_reports(rules, inconclusive, TODAY)] == [("expired", "lapsed")]
 
 
 def test_a_rule_hiding_a_kev_finding_is_a_warning_naming_rule_finding_package_and_date() -> None:
@@ -116,7 +131,7 @@ def test_real_rule_hiding_the_apache_kev_finding(tmp_path: Path) -> None:
     inv = sample_with_apache()
     with SqliteVulnDatabase.open(import_kev_db(tmp_path / "alpine.sqlite")) as db:
         result = assess(inv, db, apply_rules=policy.apply_rules)
-    reports = scan_reports(rules, [(result.findings, ImageContext.from_inventory(inv))], TODAY)
+    reports = scan_reports(rules, [Scanned(result.findings, ImageContext.from_inventory(inv))], TODAY)
     [kev] = [r for r in reports if r.kind == "hides_kev"]
     assert (kev.rule, kev.finding, kev.package, kev.version, kev.kev_date_added) == (
         "accept-apache",
