@@ -55,15 +55,17 @@ def _import_notifications(req: func.HttpRequest) -> func.HttpResponse:
 # --- disable rules ----------------------------------------------------------------------------------------
 def _list_rules(req: func.HttpRequest) -> func.HttpResponse:
     del req
-    rules = rule_admin.list_rules(clients.store(), clients.settings().rules)
-    return json_response({"value": [rule_admin.rule_view_document(v) for v in rules]})
+    store = clients.store()
+    views = rule_admin.list_rules(store, clients.settings().rules)
+    usage = rule_admin.rule_usage([v.rule for v in views], store)
+    return json_response(rule_admin.rule_list_document(views, usage))
 
 
 def _get_rule(req: func.HttpRequest) -> func.HttpResponse:
     name = req.route_params.get("name", "")
-    return json_response(
-        rule_admin.rule_view_document(rule_admin.get_rule(clients.store(), name, clients.settings().rules))
-    )
+    store = clients.store()
+    view = rule_admin.get_rule(store, name, clients.settings().rules)
+    return json_response(rule_admin.rule_view_document(view, rule_admin.rule_usage([view.rule], store)))
 
 
 def _create_rule(req: func.HttpRequest) -> func.HttpResponse:

@@ -501,9 +501,30 @@ def _manage_schemas() -> dict[str, Any]:
                 "origin": {"enum": ["file", "api"]},
                 "source": {"type": "string", "description": "the rule file (origin file)"},
                 "createdAt": {"type": "string", "description": "origin api"},
+                "status": {
+                    "enum": ["active", "expired", "stale"],
+                    "description": "expired: past `expires`; stale: matches no finding of any live image's latest"
+                    " assessment",
+                },
+                "warnings": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "the findings in CISA's KEV catalog this rule hides, one line each",
+                },
             },
         },
-        "RuleList": _list_of("Rule", paged=False),
+        "RuleList": _list_of("Rule", paged=False)
+        | {
+            "properties": _list_of("Rule", paged=False)["properties"]
+            | {
+                "imagesRead": {"type": "integer", "description": "live images whose findings were read"},
+                "staleChecked": {
+                    "type": "boolean",
+                    "description": "false when the store holds more live images than a listing reads: no rule is"
+                    " then called stale",
+                },
+            }
+        },
         "RuleChange": {
             "type": "object",
             "required": ["rule", "reassessed", "failed"],

@@ -4,7 +4,10 @@ Incomplete inventory (the output is written first, then the reason on stderr).
 An image the database could not assess (health NotAssessed) is said in one line on stderr, naming it and the
 reason, and the `--fail-on` gate judges it by `--on-not-assessed` (default `ACRGUARD_GATE_ON_NOT_ASSESSED`,
 itself `fail`): `fail` fails the gate (exit 1), `findings` judges the findings found (none), `skip` gives no
-verdict. Without `--fail-on` there is no gate, and the exit code does not judge health at all."""
+verdict. Without `--fail-on` there is no gate, and the exit code does not judge health at all.
+
+Disable rules that expired, matched no finding (stale) or hide a finding in CISA's KEV catalog are warned about,
+one line each on stderr, and listed in the JSON's `rule_reports`; they never change the exit code."""
 
 from __future__ import annotations
 
@@ -12,13 +15,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner import __version__
 from scanner.assess.assessment import Assessment, assess
 from scanner.model.limits import option_pairs
 from scanner.model.settings import Settings
 from scanner.model.types import INCOMPLETE_POLICIES, SEVERITY_ORDER, IncompletePolicy, Inventory, Severity
+
+if TYPE_CHECKING:
+    from scanner.policy.rule_reports import RuleReport
+    from scanner.policy.rules import Rule
 
 EXIT_GATE_FAILED = 1
 EXIT_INCOMPLETE = 2  # the same code as an error: a pipeline must not take a partial result for a pass
@@ -57,7 +64,8 @@ def run_scan(args: argparse.Namespace, settings: Settings) -> int:
 
     limit = output_limit(args, settings)
     rules = load_rules(args.rules) if args.rules else load_rules(missing_ok=True)
-    policy = build_policy(rules, make_environment(args.templates), today=date.today())
+    today = date.today()
+    policy = build_policy(rules, make_environment(args.templates), today=today)
     db = open_scan_database(args.db or settings.db)
 
     results = [
@@ -70,7 +78,10 @@ def run_scan(args: argparse.Namespace, settings: Settings) -> int:
         )
         for inv in read_inventories(args, settings)
     ]
-    write_output(args.output, _render(args.format, results, args.all_platforms, limit))
+    reports = rule_reports(rules, results, today)
+    write_output(args.output, _render(args.format, results, args.all_platforms, limit, reports))
+    for report in reports:
+        sys.stderr.write(f"acrguard: warning: {report.message}\n")
     threshold: Severity | None = args.fail_on
     failed = any(gate_fails(r.findings, threshold) for r in results)
     on_not_assessed: IncompletePolicy = args.on_not_assessed or settings.gate_on_not_assessed
@@ -86,6 +97,20 @@ def not_assessed_fails(results: Sequence[Assessment], threshold: Severity | None
     for r in unassessed:
         sys.stderr.write(f"acrguard: {r.inventory.image.reference}: not assessed: {_one_line(r.reason)}\n")
     return bool(unassessed) and threshold is not None and policy == "fail"
+
+
+def rule_reports(rules: Sequence[Rule], results: Sequence[Assessment], today: date) -> list[RuleReport]:
+    """Expired rules, rules that matched no finding of any scanned platform, and rules hiding KEV findings.
+    Only a Healthy or Unhealthy image can show a rule stale: finding nothing in an Incomplete, NotAssessed,
+    Unsupported or NotApplicable one proves nothing."""
+    from scanner.policy.image_context import ImageContext
+    from scanner.policy.rule_reports import Scanned, scan_reports
+
+    scanned = [
+        Scanned(r.findings, ImageContext.from_inventory(r.inventory), r.health in ("Healthy", "Unhealthy"))
+        for r in results
+    ]
+    return scan_reports(rules, scanned, today)
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -113,7 +138,7 @@ def incomplete_exit(inventories: Sequence[Inventory], code: int) -> int:
     return EXIT_INCOMPLETE
 
 
-def _render(fmt: str, results: list[Assessment], as_list: bool, limit: int) -> str:
+def _render(fmt: str, results: list[Assessment], as_list: bool, limit: int, reports: Sequence[RuleReport] = ()) -> str:
     from scanner.report.bounded_output import bounded_json, bounded_text
 
     if fmt == "json":
@@ -123,6 +148,8 @@ def _render(fmt: str, results: list[Assessment], as_list: bool, limit: int) -> s
             scan_dict(r.inventory, list(r.findings), r.health, r.reason, r.summary, r.remediation_summary, r.coverage)
             for r in results
         ]
+        for doc in docs:  # expired and stale rules concern the whole scan, so every platform lists them
+            doc["rule_reports"] = [report.document() for report in reports]
         return bounded_json(docs if as_list else docs[0], limit, "the scan report")
     if fmt == "sarif":
         from scanner.report.sarif import to_sarif

@@ -1,10 +1,11 @@
 """Gates: YAML policies that judge an image by its active findings and name the actions to take (pure).
 
 A gate file (`policies/gates/*.yaml`, schema in policies/gates/README.md) lists gates. Each gate has
-filters (`fix_status`, `packages`) that narrow the active findings it looks at, and conditions
-(`any_severity_at_least`, `patchable_severity_at_least`, `count_at_least`) of which any one met fails
-the gate. Validation is as strict as for disable rules (scanner/policy/rules.py): a gate that silently never
-fails would let an image through that the policy meant to stop.
+filters (`fix_status`, `packages`, `ignore_base_unfixed`) that narrow the active findings it looks at, and
+conditions (`any_severity_at_least`, `patchable_severity_at_least`, `count_at_least`, `kev`, `epss_at_least`,
+`risk_at_least`) of which any one met fails the gate; each reason names its condition and the worst finding
+that met it. Validation is as strict as for disable rules (scanner/policy/rules.py): a gate that silently
+never fails would let an image through that the policy meant to stop.
 
 An image whose inventory is Incomplete (a detector failed or hit a bound, so packages may be missing) is
 judged by each gate's `on_incomplete`: `fail` (the default: the gate fails, as for a vulnerable image),
@@ -45,8 +46,16 @@ Action = Literal["lock", "quarantine", "notify"]
 ACTIONS: tuple[Action, ...] = ("lock", "quarantine", "notify")
 
 _GATE_KEYS = ("name", "description", "when", "repositories", "actions", "on_incomplete", "on_not_assessed")
-_WHEN_KEYS = ("any_severity_at_least", "patchable_severity_at_least", "count_at_least", "fix_status", "packages")
-_CONDITION_KEYS = ("any_severity_at_least", "patchable_severity_at_least", "count_at_least")
+_CONDITION_KEYS = (
+    "any_severity_at_least",
+    "patchable_severity_at_least",
+    "count_at_least",
+    "kev",
+    "epss_at_least",
+    "risk_at_least",
+)
+_FILTER_KEYS = ("fix_status", "packages", "ignore_base_unfixed")
+_WHEN_KEYS = (*_CONDITION_KEYS, *_FILTER_KEYS)
 _COUNT_KEYS = ("severity", "count")
 
 
@@ -74,8 +83,14 @@ class When:
     any_severity_at_least: Severity | None = None
     patchable_severity_at_least: Severity | None = None
     count_at_least: CountAtLeast | None = None
+    kev: bool | None = None  # only ever True: any finding in CISA's KEV catalog
+    epss_at_least: float | None = None  # 0..1; a finding without an EPSS score never meets it
+    risk_at_least: float | None = None  # 0..100 (`Finding.risk`)
     fix_status: frozenset[FixStatus] | None = None
     packages: tuple[str, ...] | None = None  # case-folded globs on binary/source name, or purl globs
+    # Leave out findings of the base image's layers that have no fix yet: neither a rebuild nor the image's
+    # owner can remove them, so they would hold the image forever.
+    ignore_base_unfixed: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,14 +172,67 @@ def _verdict(gate: Gate, active: Sequence[Finding]) -> GateVerdict:
         hits = [f for f in considered if at_least(f.severity, rule.severity)]
         if len(hits) >= rule.count:
             reasons.append(f"{len(hits)} finding(s) at least {rule.severity} (limit {rule.count})")
-    has_condition = any(getattr(when, k) is not None for k in _CONDITION_KEYS)
+    reasons.extend(exploitation_reasons(when, considered))
+    # `kev: false` is refused when loading; a When built in code with it has no KEV condition either.
+    has_condition = any(getattr(when, k) is not None and getattr(when, k) is not False for k in _CONDITION_KEYS)
     if not has_condition and considered:
         reasons.append(f"{len(considered)} matching finding(s): {_ids(considered)}")
     return GateVerdict(gate, bool(reasons), tuple(reasons))
 
 
+def exploitation_reasons(when: When, considered: Sequence[Finding]) -> list[str]:
+    """The reasons of the `kev`, `epss_at_least` and `risk_at_least` conditions: each names the condition,
+    the worst finding that met it and how many others did. Ties go to the smallest id, so the finding a
+    reason names is the same from scan to scan."""
+    reasons: list[str] = []
+    if when.kev:
+        hits = [f for f in considered if f.kev is not None]
+        if hits:
+            worst = min(hits, key=lambda f: (-f.risk, not (f.kev and f.kev.ransomware), f.id))
+            kev = worst.kev
+            assert kev is not None  # for mypy: every hit has one
+            ransomware = ", used in ransomware" if kev.ransomware else ""
+            reasons.append(
+                f"kev: {_named(worst)} is in CISA KEV (added {kev.date_added}{ransomware}){_others(hits, worst)}"
+            )
+    if when.epss_at_least is not None:
+        limit = when.epss_at_least
+        hits = [f for f in considered if f.epss is not None and f.epss.score >= limit]
+        if hits:
+            worst = min(hits, key=lambda f: (-(f.epss.score if f.epss else 0.0), -f.risk, f.id))
+            epss = worst.epss
+            assert epss is not None  # for mypy: every hit has one
+            reasons.append(
+                f"epss_at_least {limit:g}: {_named(worst)} has EPSS {epss.score:g} (percentile {epss.percentile:g},"
+                f" {epss.date}){_others(hits, worst)}"
+            )
+    if when.risk_at_least is not None:
+        floor = when.risk_at_least
+        hits = [f for f in considered if f.risk >= floor]
+        if hits:
+            worst = min(hits, key=lambda f: (-f.risk, f.id))
+            reasons.append(f"risk_at_least {floor:g}: {_named(worst)} has risk {worst.risk:g}{_others(hits, worst)}")
+    return reasons
+
+
+def _named(f: Finding) -> str:
+    """The finding's id (with its CVE when the id is another), package and version, as one short line: the
+    package name comes from the image, so control characters go and the length is bounded."""
+    cve = next((a for a in f.aliases if a.upper().startswith("CVE-")), "")
+    ident = f.id if not cve or cve.upper() in f.id.upper() else f"{f.id} ({cve})"
+    package = "".join(c for c in f"{f.package.name} {f.installed_version}" if c.isprintable())
+    return _reason(f"{ident} in {package}")
+
+
+def _others(hits: Sequence[Finding], worst: Finding) -> str:
+    rest = [f for f in hits if f is not worst]
+    return f" (+{len(rest)} more: {_ids(rest, limit=3)})" if rest else ""
+
+
 def _passes_filters(when: When, f: Finding) -> bool:
     if when.fix_status is not None and f.fix_status not in when.fix_status:
+        return False
+    if when.ignore_base_unfixed and f.origin == "base" and f.fix_status != "fixed":
         return False
     return when.packages is None or package_matches(f.package, when.packages)
 
@@ -262,7 +330,26 @@ def _parse_when(where: str, raw: object) -> When:
         fields["fix_status"] = _checks.choice_set(where, "fix_status", raw["fix_status"], FIX_STATUSES)
     if "packages" in raw:
         fields["packages"] = _globs(where, "packages", raw["packages"])
+    if "kev" in raw:
+        if raw["kev"] is not True:
+            _fail(where, "kev", f"{show(raw['kev'])} is not true (leave the key out to not judge by KEV)")
+        fields["kev"] = True
+    if "epss_at_least" in raw:
+        fields["epss_at_least"] = _number(where, "epss_at_least", raw["epss_at_least"], 1.0)
+    if "risk_at_least" in raw:
+        fields["risk_at_least"] = _number(where, "risk_at_least", raw["risk_at_least"], 100.0)
+    if "ignore_base_unfixed" in raw:
+        if not isinstance(raw["ignore_base_unfixed"], bool):
+            _fail(where, "ignore_base_unfixed", f"{show(raw['ignore_base_unfixed'])} is not true or false")
+        fields["ignore_base_unfixed"] = raw["ignore_base_unfixed"]
     return When(**fields)
+
+
+def _number(where: str, key: str, raw: object, top: float) -> float:
+    # A bool is an int to Python; `true` here is a typo, not 1.
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw <= top:
+        _fail(where, key, f"{show(raw)} is not a number from 0 to {top:g}")
+    return float(raw)
 
 
 def _parse_count(where: str, raw: object) -> CountAtLeast:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from scanner.model.errors import AcrguardError
 from scanner.model.types import FIX_STATUSES, SEVERITY_ORDER, Category, Finding, FixStatus, Severity
@@ -93,6 +93,10 @@ class Match:
     def matches(self, finding: Finding, image: ImageContext) -> bool:
         return all(check(self, finding, image) for check in _CHECKS)
 
+    def applies_to(self, image: ImageContext) -> bool:
+        """The image criteria alone (digests, repositories, registries, os): whether the rule is about this image."""
+        return all(check(self, _NO_FINDING, image) for check in _IMAGE_CHECKS)
+
 
 def _ids(m: Match, f: Finding, _: ImageContext) -> bool:
     return m.ids is None or any(i.casefold() in m.ids for i in (f.id, *f.aliases))
@@ -153,6 +157,10 @@ _CHECKS: tuple[Callable[[Match, Finding, ImageContext], bool], ...] = (
     _registries,
     _os,
 )
+
+
+_IMAGE_CHECKS: tuple[Callable[[Match, Finding, ImageContext], bool], ...] = (_digests, _repositories, _registries, _os)
+_NO_FINDING = cast(Finding, None)  # the image checks never read the finding
 
 
 @dataclass(frozen=True)

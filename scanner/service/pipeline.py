@@ -26,6 +26,7 @@ from scanner.model.types import Inventory
 from scanner.policy.gate_actions import ActionsAdapter, Publisher, apply_verdicts, health_changed_event
 from scanner.policy.gates import Gate, GateVerdict, evaluate
 from scanner.policy.image_context import ImageContext
+from scanner.policy.rule_reports import hides_kev_reports
 from scanner.queue.errors import LeaseLostError
 from scanner.queue.interface import Message, Reason, ScanQueue, ScanRequest
 from scanner.service.events import RegistryEvent
@@ -447,6 +448,8 @@ def _assess_and_save(
     change = store.save_assessment(
         registry, digest, result.findings, result.health, result.reason, result.summary, at, result.coverage
     )
+    for hidden in hides_kev_reports(result.findings, where=f"on {registry}/{repository}@{digest}"):
+        log.warning("%s", hidden.message)  # allowed, but a known-exploited finding must not be hidden silently
     # Gates judge only images that were assessed (an Unsupported image has no findings, and passing it would
     # unlock or release it), and only the newest assessment (a stale replay must not undo a newer verdict).
     # An Incomplete one is judged by each gate's `on_incomplete`, a NotAssessed one (no findings, but the

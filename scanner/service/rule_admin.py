@@ -1,6 +1,11 @@
 """Disable rules created over HTTP: listed with the file rules, validated by the rule files'
 own validator (`scanner.policy.rules`), stored in the findings store, and applied at once: the images a created or
 deleted rule may change are re-assessed from their stored inventories before the reply.
+
+A listing gives each rule's status: `expired` (past its `expires`), `stale` (active, but it matches no finding of
+the latest assessment of any live image in the store) or `active`, and warns of each rule hiding a finding in
+CISA's KEV catalog. The store has no query by rule, so the listing reads each live image's findings, at most
+`MAX_USAGE_IMAGES` images: beyond that no rule is called stale (the images not read might hold its findings).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from scanner.policy.image_context import ImageContext
+from scanner.policy.rule_reports import RuleReport, RuleStatus, hides_kev_reports, rule_status
 from scanner.policy.rules import Match, Rule, RuleError
 from scanner.service.manage import ManageError, iso_or_none
 from scanner.service.pipeline import Policy, reassess_stored
@@ -22,6 +28,11 @@ from scanner.store.records import ImageKey
 from scanner.vulndb.interface import VulnDatabase
 
 log = logging.getLogger(__name__)
+
+# How many live images a rule listing reads the findings of to tell stale rules (one query each).
+MAX_USAGE_IMAGES = 2000
+# KEV warnings shown per rule: a rule hiding one finding on every image of a registry must not flood the answer.
+MAX_WARNINGS = 20
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,48 @@ def list_rules(store: RuleStore, rules_dir: str | None) -> list[RuleView]:
     for index, stored in enumerate(store.list_rules().rules, start=1):
         views.append(RuleView(stored_rule(stored.document, index), "api", stored.created_at))
     return views
+
+
+@dataclass(frozen=True)
+class RuleUsage:
+    """What the stored findings say about some rules: which match a finding (None when not every live image
+    was read, so none may be called stale) and which hide a KEV-listed finding."""
+
+    matched: set[str] | None  # case-folded rule names
+    hides_kev: tuple[RuleReport, ...]
+    images: int  # live images whose findings were read
+
+
+def rule_usage(
+    rules: list[Rule], store: Lookups, today: date | None = None, max_images: int = MAX_USAGE_IMAGES
+) -> RuleUsage:
+    """Reads the latest findings (disabled ones too) of each live image, up to `max_images`.
+
+    A finding matches a rule when it carries the rule's name in `disabled_by`, or the rule's criteria hold
+    for it and for the image as the store knows it (registry, repository, digest). The store does not know
+    the image's OS, and an image is read once under its first repository, so `os` and `repositories` criteria
+    are taken as met: a rule is called stale only when it surely matched nothing.
+    """
+    day = today or date.today()
+    active = [r for r in rules if r.active(day)]
+    loose = {r.name.casefold(): dataclasses.replace(r.match, os=None, repositories=None) for r in active}
+    matched: set[str] = set()
+    hidden: list[RuleReport] = []
+    images = 0
+    complete = True
+    for key in _live_digests(store):
+        if images >= max_images:
+            complete = False
+            break
+        images += 1
+        image = ImageContext(key.registry, key.repository, key.digest, (), None, ())
+        findings = [s.finding for s in store.list_findings(key.registry, key.digest, include_disabled=True)]
+        matched.update(f.disabled_by.casefold() for f in findings if f.disabled and f.disabled_by)
+        for name, match in loose.items():
+            if name not in matched and any(match.matches(f, image) for f in findings):
+                matched.add(name)
+        hidden.extend(hides_kev_reports(findings, rules, f"on {key.registry}/{key.repository}@{key.digest}"))
+    return RuleUsage(matched if complete else None, tuple(hidden), images)
 
 
 def get_rule(store: RuleStore, name: str, rules_dir: str | None) -> RuleView:
@@ -156,14 +209,32 @@ def _reassess(keys: list[ImageKey], store: Reassessment, db: VulnDatabase, polic
     return done, failed
 
 
-def rule_view_document(view: RuleView) -> dict[str, Any]:
-    """A rule as the management API shows it: its document, where it comes from and when it was stored."""
+def rule_view_document(view: RuleView, usage: RuleUsage | None = None, today: date | None = None) -> dict[str, Any]:
+    """A rule as the management API shows it: its document, where it comes from and when it was stored; with
+    `usage`, its `status` (active, expired, stale) and `warnings` (the KEV-listed findings it hides)."""
     body = rule_document(view.rule) | {"origin": view.origin}
     if view.origin == "file":
         body["source"] = view.rule.source
     else:
         body["createdAt"] = iso_or_none(view.created_at)
+    if usage is not None:
+        status: RuleStatus = rule_status(view.rule, today or date.today(), usage.matched)
+        body["status"] = status
+        name = view.rule.name.casefold()
+        warnings = [r.message for r in usage.hides_kev if r.rule.casefold() == name]
+        more = [f"... and {len(warnings) - MAX_WARNINGS} more KEV-listed findings hidden"]
+        body["warnings"] = warnings if len(warnings) <= MAX_WARNINGS else warnings[:MAX_WARNINGS] + more
     return body
+
+
+def rule_list_document(views: list[RuleView], usage: RuleUsage, today: date | None = None) -> dict[str, Any]:
+    """The rule listing: each rule with its status and warnings, and how many images were read to tell them
+    (`staleChecked` false when the store holds more live images than a listing reads)."""
+    return {
+        "value": [rule_view_document(v, usage, today) for v in views],
+        "imagesRead": usage.images,
+        "staleChecked": usage.matched is not None,
+    }
 
 
 def rule_change_document(change: RuleChange) -> dict[str, Any]:
