@@ -22,6 +22,7 @@ from scanner.assess.assessment import ApplyRules, AttachRemediation, SummariseRe
 from scanner.image.registry_options import RegistryAccess
 from scanner.inventory.detectors.plugins import default_registry
 from scanner.model.errors import one_line
+from scanner.model.severity_order import DEFAULT_SEVERITY_ORDER
 from scanner.model.types import Inventory
 from scanner.policy.gate_actions import ActionsAdapter, Publisher, apply_verdicts, health_changed_event
 from scanner.policy.gates import Gate, GateVerdict, evaluate
@@ -78,6 +79,8 @@ class Policy:
     # Where health-changed events go: whenever an image's health or finding set changes,
     # with or without gates. When None, only gates with `notify` publish, through `gate_actions`.
     publisher: Publisher | None = None
+    # The order the severity sources are trusted in (`ACRGUARD_SEVERITY_SOURCES`).
+    severity_order: tuple[str, ...] = DEFAULT_SEVERITY_ORDER
 
 
 @dataclass(frozen=True)
@@ -423,6 +426,7 @@ def _assess_and_save(
         apply_rules=policy.apply_rules,
         attach_remediation=policy.attach_remediation,
         summarise_remediation=policy.summarise_remediation,
+        severity_order=policy.severity_order,
     )
     change = store.save_assessment(
         registry, digest, result.findings, result.health, result.reason, result.summary, at, result.coverage

@@ -20,6 +20,7 @@ import jinja2
 
 from scanner.image.registry_options import RegistryOptions
 from scanner.model.settings import Settings
+from scanner.model.severity_order import DEFAULT_SEVERITY_ORDER
 from scanner.model.types import Finding, Inventory
 from scanner.policy.gate_actions import (
     AcrActions,
@@ -160,7 +161,15 @@ def policy_from_settings(settings: Settings, store: Callable[[], RuleStore] | No
     publisher = configured_publisher(settings)
     actions = RegistryActions(publisher, RegistryOptions().with_settings(settings)) if gates else None
     stored = StoredRules(store) if store is not None else None
-    return build_policy(rules, env, gates, actions, stored_rules=stored, publisher=publisher)
+    return build_policy(
+        rules,
+        env,
+        gates,
+        actions,
+        stored_rules=stored,
+        publisher=publisher,
+        severity_order=settings.severity_sources,
+    )
 
 
 def build_policy(
@@ -171,6 +180,7 @@ def build_policy(
     today: date | None = None,
     stored_rules: Callable[[], Sequence[Rule]] | None = None,
     publisher: Publisher | None = None,
+    severity_order: tuple[str, ...] = DEFAULT_SEVERITY_ORDER,
 ) -> Policy:
     """The assessment callables over loaded rules and templates (the CLI's `scan` uses the same).
     `stored_rules`, when given, is asked for the rules created over HTTP at every assessment; they apply
@@ -193,4 +203,5 @@ def build_policy(
         gates=tuple(gates),
         gate_actions=gate_actions,
         publisher=publisher,
+        severity_order=severity_order,
     )
