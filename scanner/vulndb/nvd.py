@@ -104,7 +104,7 @@ def read_feed_file(path: Path, origin: str) -> Converted:
 
 def _add_item(result: Converted, item: Any, origin: str) -> None:
     cve = item.get("cve") if isinstance(item, Mapping) else None
-    if not is_cve(cve):
+    if not isinstance(cve, Mapping) or not is_cve(cve):
         result.skip(f"{origin}: not an NVD CVE object ({{'cve': {{'id': 'CVE-…', 'lastModified': …}}}})")
         return
     _add(result, cve, origin)

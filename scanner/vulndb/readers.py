@@ -216,8 +216,8 @@ def iter_zip(path: Path, label: str) -> Iterator[Item]:
             date = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*info.date_time)
             if is_json_feed(info.filename, info.file_size):  # NVD's nvdcve-2.0-<year>.json.zip holds one
                 try:
-                    with archive.open(info) as raw:
-                        converted = nvd.read_feed(raw, info.filename)  # type: ignore[arg-type]
+                    with archive.open(info) as stream:
+                        converted = nvd.read_feed(stream, info.filename)  # type: ignore[arg-type]
                 except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
                     raise FeedError(f"{label}: corrupt zip member {info.filename} ({exc})") from exc
                 except ValueError as exc:
