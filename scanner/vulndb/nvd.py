@@ -220,6 +220,8 @@ class _Tokens:
             if end == len(self._text) and not self._eof:  # a number may go on in the next chunk
                 self._fill()
                 continue
+            if end - self._pos > limit:  # counted in characters: UTF-8 bytes are at least as many
+                raise ValueError(f"a value at offset {self._offset()} is longer than {limit} bytes")
             self._pos = end
             return value
 
