@@ -5,7 +5,8 @@ loaded once per worker process.
 store (`ACRGUARD_STORE`), `ACRGUARD_TEMPLATES` (default templates),
 `ACRGUARD_GATES` (default `policies/gates` when present), and where health-changed events go:
 `ACRGUARD_HEALTH_WEBHOOK` (a URL) or `ACRGUARD_EVENTGRID_TOPIC_ENDPOINT` with `ACRGUARD_EVENTGRID_TOPIC_KEY`;
-gate actions reach registries with the configured credentials.
+gate actions reach registries with the configured credentials; the order severity sources are trusted in:
+`ACRGUARD_SEVERITY_SOURCES`.
 """
 
 from __future__ import annotations
