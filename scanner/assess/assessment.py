@@ -13,6 +13,7 @@ from typing import Any
 from scanner.assess.findings import category_of, find_vulnerabilities
 from scanner.assess.image_health import health_of, summarise
 from scanner.assess.origin import with_origin
+from scanner.model.severity_order import DEFAULT_SEVERITY_ORDER
 from scanner.model.types import Category, Coverage, Finding, Health, Inventory, Package
 from scanner.vulndb.interface import VulnDatabase
 
@@ -42,9 +43,10 @@ def assess(
     apply_rules: ApplyRules | None = None,
     attach_remediation: AttachRemediation | None = None,
     summarise_remediation: SummariseRemediation | None = None,
+    severity_order: tuple[str, ...] = DEFAULT_SEVERITY_ORDER,
 ) -> Assessment:
     # An Incomplete inventory is matched too: what it holds is real, only more may be missing.
-    findings = find_vulnerabilities(inventory.packages, db) if inventory.status != "Unsupported" else []
+    findings = find_vulnerabilities(inventory.packages, db, severity_order) if inventory.status != "Unsupported" else []
     findings = with_origin(findings, inventory.image.base)  # before rules and gates: they may read it
     if apply_rules is not None:
         findings = apply_rules(findings, inventory)

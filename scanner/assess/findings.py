@@ -19,6 +19,7 @@ from scanner.assess.risk import with_risk
 from scanner.assess.severity import assess
 from scanner.ecosystems import sort_key
 from scanner.ecosystems.catalog import advisory_names, advisory_prefixes, category_of_kind
+from scanner.model.severity_order import DEFAULT_SEVERITY_ORDER
 from scanner.model.types import Category, Finding, FixStatus, Package
 from scanner.vulndb.interface import VulnDatabase
 
@@ -48,20 +49,22 @@ def lookup_keys(package: Package) -> list[tuple[str, str]]:
     return [(package.name, package.version)]
 
 
-def find_vulnerabilities(packages: Iterable[Package], db: VulnDatabase) -> list[Finding]:
+def find_vulnerabilities(
+    packages: Iterable[Package], db: VulnDatabase, severity_order: tuple[str, ...] = DEFAULT_SEVERITY_ORDER
+) -> list[Finding]:
     # Matching allocates tens of thousands of short-lived dicts and tuples next to the database's large
     # record cache; the cyclic collector would walk that cache again and again (measured: ~40% of the
     # time), and matching makes no reference cycles for it to find.
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _find(packages, db)
+        return _find(packages, db, severity_order)
     finally:
         if paused:
             gc.enable()
 
 
-def _find(packages: Iterable[Package], db: VulnDatabase) -> list[Finding]:
+def _find(packages: Iterable[Package], db: VulnDatabase, severity_order: tuple[str, ...]) -> list[Finding]:
     findings: list[Finding] = []
     packages = list(packages)
     db.prefetch([(p.ecosystem, name) for p in packages if p.ecosystem for name, _ in lookup_keys(p)])
@@ -83,7 +86,7 @@ def _find(packages: Iterable[Package], db: VulnDatabase) -> list[Finding]:
                     seen.add(rid)
                     matches.append(match)
         for group in _alias_groups(matches):
-            findings.append(_finding(package, category, group, db))
+            findings.append(_finding(package, category, group, db, severity_order))
     # The risk score reads the exploitation signals: it is set once they are.
     return with_risk(with_exploitation(findings, db))
 
@@ -172,7 +175,9 @@ def _wont_fix(match: Match) -> bool:
     return False
 
 
-def _finding(package: Package, category: Category, group: list[Match], db: VulnDatabase) -> Finding:
+def _finding(
+    package: Package, category: Category, group: list[Match], db: VulnDatabase, severity_order: tuple[str, ...]
+) -> Finding:
     preferred = min(group, key=lambda m: (_rank(str(m.record.get("id", "")), category), str(m.record.get("id"))))
     record = preferred.record
     all_ids: set[str] = set()
@@ -187,6 +192,7 @@ def _finding(package: Package, category: Category, group: list[Match], db: VulnD
         preferred.ecosystem_specific,
         preferred.database_specific,
         _alias_records(others, sorted(i for i in all_ids if i.startswith("CVE-")), db),
+        severity_order,
     )
     return Finding(
         id=rid,

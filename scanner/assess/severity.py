@@ -1,5 +1,16 @@
-"""Severity of a finding (pure): the vendor's own rating first, else CVSS, else the CVE alias's CVSS, else the
-CVSS of the CVE record (CVE JSON 5, `vulndb.cve5`): its CNA's, else CISA's vulnrichment (CISA-ADP).
+"""Severity of a finding (pure), from the sources in the order the caller gives (`model.severity_order`):
+
+- `vendor`: the distribution's or advisory's own word (Debian's urgency, Ubuntu's priority, Red Hat's impact, GHSA's
+  severity), source `debian`/`ubuntu`/`vendor`/`ecosystem_specific`/`database_specific`;
+- `cvss`: the matched record's own CVSS, else its OSV alias records' (source `cvss:3.1`);
+- `cna`, `cisa-adp`: the CVE record's (CVE JSON 5, `vulndb.cve5`) CNA's, CISA vulnrichment's CVSS
+  (`cve:cna:cvss:3.1`, `cve:cisa-adp:cvss:3.1`);
+- `nvd`: NVD's CVSS (`vulndb.nvd`), its own analysis (Primary) before the CNA's score it republishes (Secondary)
+  (`cve:nvd:cvss:3.1`).
+
+The first source in the order that rates the finding decides; none does: Unknown. The default order
+(`vendor,cvss,cna,cisa-adp,nvd`) trusts the distribution's own rating for OS packages, then CVSS. Alias records
+(the costly lookups of matching) are read only when a source that needs them is reached before one that answered.
 
 Classes follow CVSS v3/v4 qualitative ratings: Critical ≥ 9.0, High ≥ 7.0, Medium ≥ 4.0, Low > 0.
 Azure's sub-assessment `status.severity` knows only High/Medium/Low: `azure_severity` maps Critical to
@@ -10,12 +21,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from cvss import CVSS2, CVSS3, CVSS4
 from cvss.exceptions import CVSSError
 
+from scanner.model.severity_order import DEFAULT_SEVERITY_ORDER
 from scanner.model.types import Cvss, Severity
 
 # Vendor words → our classes. Debian "unimportant", Ubuntu "negligible", Red Hat "Important",
@@ -116,35 +128,64 @@ def assess(
     ecosystem_specific: Mapping[str, Any],
     database_specific: Mapping[str, Any],
     alias_records: Iterable[Mapping[str, Any]],
+    order: Iterable[str] = DEFAULT_SEVERITY_ORDER,
 ) -> tuple[Severity, str, Cvss | None]:
-    """(class, source, cvss): vendor rating, else the record's CVSS, else a CVE alias record's CVSS."""
+    """(class, source, cvss) from the first source of `order` that rates the finding, else Unknown."""
     cvss = record_cvss(record)
-    vendor = vendor_rating(record, ecosystem_specific, database_specific)
-    if vendor is not None:
-        # The vendor's word decides; its own CVSS (if any) is kept as the score. Alias records are not
-        # read just for a score: that lookup is the costly part of matching.
-        return vendor[0], vendor[1], cvss
-    cve_records: list[Mapping[str, Any]] = []
-    if cvss is None:
-        for other in alias_records:
-            if cve_metrics(other):
-                cve_records.append(other)  # read only if no OSV record of the CVE has a CVSS
-                continue
-            cvss = record_cvss(other)
-            if cvss is not None:
-                break
-    if cvss is not None:
-        return class_of(cvss.score), f"cvss:{cvss.version}", cvss
-    for source in CVE_SOURCES:
-        for other in cve_records:
-            found = cve_record_cvss(other, source)
+    others = _Once(alias_records)
+    for source in order:
+        if source == "vendor":
+            vendor = vendor_rating(record, ecosystem_specific, database_specific)
+            if vendor is not None:
+                # The vendor's word decides; the record's own CVSS (if any) is kept as the score. Alias
+                # records are not read just for a score: that lookup is the costly part of matching.
+                return vendor[0], vendor[1], cvss
+        elif source == "cvss":
+            found = cvss or next((c for c in map(record_cvss, _osv_records(others)) if c is not None), None)
             if found is not None:
-                return class_of(found.score), f"cve:{source}:cvss:{found.version}", found
+                return class_of(found.score), f"cvss:{found.version}", found
+        elif source in CVE_SOURCES:
+            for other in others:
+                scored = cve_record_cvss(other, source)
+                if scored is not None:
+                    return class_of(scored.score), f"cve:{source}:cvss:{scored.version}", scored
     return "Unknown", "none", None
 
 
-# The CVE record's scorers in the order they are trusted: the CNA (who assigned the CVE) before CISA-ADP.
-CVE_SOURCES = ("cna", "cisa-adp")
+class _Once:
+    """An iterable read at most once, lazily, however often it is iterated: alias records come from database
+    lookups, and a source reads only as far as it needs."""
+
+    def __init__(self, items: Iterable[Mapping[str, Any]]) -> None:
+        self._source = iter(items)
+        self._seen: list[Mapping[str, Any]] = []
+        self._done = False
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        index = 0
+        while True:
+            if index < len(self._seen):
+                yield self._seen[index]
+            elif self._done:
+                return
+            else:
+                item = next(self._source, None)
+                if item is None:
+                    self._done = True
+                    return
+                self._seen.append(item)
+                yield item
+            index += 1
+
+
+def _osv_records(records: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """The OSV records among alias records (not the converted CVE and NVD records, which are sources of their own)."""
+    return (r for r in records if not cve_metrics(r))
+
+
+# The scorers of converted CVE records (`database_specific.cve_metrics`' `source`): the CVE record's CNA and
+# CISA-ADP (`vulndb.cve5`), and NVD (`vulndb.nvd`).
+CVE_SOURCES = ("cna", "cisa-adp", "nvd")
 
 
 def cve_metrics(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -155,13 +196,16 @@ def cve_metrics(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def cve_record_cvss(record: Mapping[str, Any], source: str) -> Cvss | None:
-    """The best CVSS of one scorer (`cna`, `cisa-adp`) of a CVE record: v3.1, v3.0, then v4.0."""
-    found: list[Cvss] = []
+    """The best CVSS of one scorer (`cna`, `cisa-adp`, `nvd`) of a CVE record: v3.1, v3.0, v4.0, then v2.0; of
+    NVD's, its own (Primary) before a CNA's it republishes (Secondary)."""
+    found: list[tuple[int, int, Cvss]] = []
     for item in cve_metrics(record):
         if item.get("source") == source:
             parsed = parse_cvss(str(item.get("type", "")), str(item.get("score", "")))
-            if parsed is not None:
-                found.append(parsed)
-    rank = {"3.1": 0, "3.0": 1, "4.0": 2}
-    found = [c for c in found if c.version in rank]
-    return min(found, key=lambda c: rank[c.version]) if found else None
+            if parsed is not None and parsed.version in _CVE_RANK:
+                role = 1 if item.get("nvd_type") == "Secondary" else 0
+                found.append((role, _CVE_RANK[parsed.version], parsed))
+    return min(found, key=lambda f: f[:2])[2] if found else None
+
+
+_CVE_RANK = {"3.1": 0, "3.0": 1, "4.0": 2, "2.0": 3}

@@ -21,6 +21,7 @@ from scanner import __version__
 from scanner.assess.assessment import Assessment, assess
 from scanner.model.limits import option_pairs
 from scanner.model.settings import Settings
+from scanner.model.severity_order import SeverityOrderError, parse_severity_order
 from scanner.model.types import INCOMPLETE_POLICIES, SEVERITY_ORDER, IncompletePolicy, Inventory, Severity
 
 if TYPE_CHECKING:
@@ -52,6 +53,20 @@ def add_scan_parser(sub: Any) -> None:
         help="how --fail-on judges an image the database could not assess: fail (exit 1), findings (judge what"
         " was found) or skip (default $ACRGUARD_GATE_ON_NOT_ASSESSED, else fail)",
     )
+    scan.add_argument(
+        "--severity-source",
+        type=_severity_order,
+        metavar="LIST",
+        help="the order severity sources are trusted in, first that rates a finding wins, from vendor, cvss, cna,"
+        " cisa-adp and nvd (default $ACRGUARD_SEVERITY_SOURCES, else vendor,cvss,cna,cisa-adp,nvd)",
+    )
+
+
+def _severity_order(text: str) -> tuple[str, ...]:
+    try:
+        return parse_severity_order(text)
+    except SeverityOrderError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def run_scan(args: argparse.Namespace, settings: Settings) -> int:
@@ -75,6 +90,7 @@ def run_scan(args: argparse.Namespace, settings: Settings) -> int:
             apply_rules=policy.apply_rules,
             attach_remediation=policy.attach_remediation,
             summarise_remediation=policy.summarise_remediation,
+            severity_order=args.severity_source or settings.severity_sources,
         )
         for inv in read_inventories(args, settings)
     ]

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from scanner.model.errors import AcrguardError
 from scanner.model.limits import Limits
+from scanner.model.severity_order import DEFAULT_SEVERITY_ORDER, SeverityOrderError, parse_severity_order
 from scanner.model.types import INCOMPLETE_POLICIES, IncompletePolicy
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,17 @@ def _one_of(*choices: str) -> Callable[[Setting, Mapping[str, str]], object]:
         return text
 
     return read
+
+
+def _severity_order(setting: Setting, environ: Mapping[str, str]) -> object:
+    """A comma-separated list of severity sources (`model.severity_order`); an unknown one is a SettingsError."""
+    text = environ.get(setting.env, "").strip()
+    if not text:
+        return setting.default
+    try:
+        return parse_severity_order(text)
+    except SeverityOrderError as err:
+        raise SettingsError(f"{setting.env}: {err}") from None
 
 
 def _family(setting: Setting, environ: Mapping[str, str]) -> dict[str, str]:
@@ -548,6 +560,16 @@ class Settings:
         "how a gate without `on_not_assessed` (and `acrguard scan --fail-on`) judges a NotAssessed image: `fail`"
         " (default), `findings` or `skip`",
         _one_of(*INCOMPLETE_POLICIES),
+    )
+
+    # whose word rates a finding first
+    severity_sources: tuple[str, ...] = _declare(
+        "ACRGUARD_SEVERITY_SOURCES",
+        DEFAULT_SEVERITY_ORDER,
+        "the order severity sources are trusted in, first that rates a finding wins: `vendor` (the distribution's"
+        " or advisory's own word), `cvss` (the advisory's and its OSV aliases'), `cna`, `cisa-adp` (CVE records),"
+        " `nvd` (NVD records); default `vendor,cvss,cna,cisa-adp,nvd`",
+        _severity_order,
     )
 
     @classmethod

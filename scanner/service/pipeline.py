@@ -22,6 +22,7 @@ from scanner.assess.assessment import ApplyRules, Assessment, AttachRemediation,
 from scanner.image.registry_options import RegistryAccess
 from scanner.inventory.detectors.plugins import default_registry
 from scanner.model.errors import one_line
+from scanner.model.severity_order import DEFAULT_SEVERITY_ORDER
 from scanner.model.types import Inventory
 from scanner.policy.gate_actions import ActionsAdapter, Publisher, apply_verdicts, health_changed_event
 from scanner.policy.gates import Gate, GateVerdict, evaluate
@@ -84,6 +85,8 @@ class Policy:
     publisher: Publisher | None = None
     # Continuous export of the image's rows after such a change (`service.findings_export`); never raises.
     export: Export | None = None
+    # The order the severity sources are trusted in (`ACRGUARD_SEVERITY_SOURCES`).
+    severity_order: tuple[str, ...] = DEFAULT_SEVERITY_ORDER
 
 
 @dataclass(frozen=True)
@@ -444,6 +447,7 @@ def _assess_and_save(
         apply_rules=policy.apply_rules,
         attach_remediation=policy.attach_remediation,
         summarise_remediation=policy.summarise_remediation,
+        severity_order=policy.severity_order,
     )
     change = store.save_assessment(
         registry, digest, result.findings, result.health, result.reason, result.summary, at, result.coverage

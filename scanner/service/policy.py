@@ -5,7 +5,8 @@ loaded once per worker process.
 store (`ACRGUARD_STORE`), `ACRGUARD_TEMPLATES` (default templates),
 `ACRGUARD_GATES` (default `policies/gates` when present), and where health-changed events go:
 `ACRGUARD_HEALTH_WEBHOOK` (a URL) or `ACRGUARD_EVENTGRID_TOPIC_ENDPOINT` with `ACRGUARD_EVENTGRID_TOPIC_KEY`;
-gate actions reach registries with the configured credentials.
+gate actions reach registries with the configured credentials; the order severity sources are trusted in:
+`ACRGUARD_SEVERITY_SOURCES`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import jinja2
 
 from scanner.image.registry_options import RegistryOptions
 from scanner.model.settings import Settings
+from scanner.model.severity_order import DEFAULT_SEVERITY_ORDER
 from scanner.model.types import Finding, Inventory
 from scanner.policy.gate_actions import (
     AcrActions,
@@ -163,7 +165,15 @@ def policy_from_settings(settings: Settings, store: Callable[[], RuleStore] | No
     publisher = configured_publisher(settings)
     actions = RegistryActions(publisher, RegistryOptions().with_settings(settings)) if gates else None
     stored = StoredRules(store) if store is not None else None
-    policy = build_policy(rules, env, gates, actions, stored_rules=stored, publisher=publisher)
+    policy = build_policy(
+        rules,
+        env,
+        gates,
+        actions,
+        stored_rules=stored,
+        publisher=publisher,
+        severity_order=settings.severity_sources,
+    )
     return replace(policy, export=configured_export(settings))
 
 
@@ -183,6 +193,7 @@ def build_policy(
     today: date | None = None,
     stored_rules: Callable[[], Sequence[Rule]] | None = None,
     publisher: Publisher | None = None,
+    severity_order: tuple[str, ...] = DEFAULT_SEVERITY_ORDER,
 ) -> Policy:
     """The assessment callables over loaded rules and templates (the CLI's `scan` uses the same).
     `stored_rules`, when given, is asked for the rules created over HTTP at every assessment; they apply
@@ -205,4 +216,5 @@ def build_policy(
         gates=tuple(gates),
         gate_actions=gate_actions,
         publisher=publisher,
+        severity_order=severity_order,
     )

@@ -1,5 +1,6 @@
 """`acrguard db import`: OSV records, Alpine/Wolfi/Chainguard secdb documents, Amazon Linux updateinfo and Oracle
-OVAL feeds, CVE JSON 5 records (their CVSS only, `cve5`), from directories, zips, files and URLs.
+OVAL feeds, CVE JSON 5 records and NVD's CVE records (their CVSS only, `cve5`, `nvd`), from directories, zips, files
+and URLs.
 
 Every OSV record is validated against the OSV schema; one that fails (or does not parse) is skipped, counted and
 named in the result's warnings, and the import goes on. Records acrguard converts from vendor feeds (`converted`)
@@ -19,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from scanner.vulndb import cve5, exploitation, secdb
+from scanner.vulndb import cve5, exploitation, nvd, secdb
 from scanner.vulndb.converted import Converted, check_record
 from scanner.vulndb.db_writer import DatabaseWriter, SourceRow, SourceSession, utc_now, writer_lock
 from scanner.vulndb.download import fetch, is_url
@@ -29,10 +30,12 @@ from scanner.vulndb.readers import (
     Document,
     Item,
     Unreadable,
+    is_json_feed,
     iter_tree,
     iter_zip,
     looks_like_xml_feed,
     read_file,
+    read_json_feed,
     read_xml,
     sniff_document,
 )
@@ -101,6 +104,9 @@ def download_items(url: str, path: Path, last_modified: str | None, release_hint
         yield from iter_zip(path, url)
         return
     member = PurePosixPath(urlsplit(url).path)
+    if is_json_feed(member.name, path.stat().st_size):
+        yield read_json_feed(path, member.name or url)
+        return
     if looks_like_xml_feed(path):
         yield read_xml(path, member.name or url, release_hint)
         return
@@ -227,6 +233,9 @@ class Importer:
         if cve5.is_cve_record(data):
             self._converted(session, cve5.convert(data, item.origin), item.origin, result)
             return
+        if nvd.is_document(data):
+            self._converted(session, nvd.convert_document(data, item.origin), item.origin, result)
+            return
         distribution = secdb.apk_distribution(data) if secdb.is_secdb(data) else None
         if distribution is not None:
             try:
@@ -262,7 +271,8 @@ class Importer:
             result.warn(warning)
         for record in converted.records:
             label = f"{record.get('id')} ({origin})"
-            error = cve5.check(record) if converted.kind == cve5.KIND else check_record(record)
+            # CVE and NVD records have, by design, no affected entries
+            error = cve5.check(record) if converted.kind in (cve5.KIND, nvd.KIND) else check_record(record)
             key = modified_key(record["modified"]) if error is None else None
             if error is not None or key is None:
                 result.skip(f"{label}: not written: {error or 'bad modified time'}")

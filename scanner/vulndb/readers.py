@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 
 import yaml
 
+from scanner.vulndb import nvd
 from scanner.vulndb.alas import parse_updateinfo
 from scanner.vulndb.converted import Converted
 from scanner.vulndb.errors import FeedError
@@ -103,9 +104,8 @@ def _rfc3339(timestamp: float) -> str:
 
 
 def is_advisory_file(name: str) -> bool:
-    return name.lower().endswith(JSON_SUFFIXES + YAML_SUFFIXES + XML_SUFFIXES) and not PurePosixPath(
-        name
-    ).name.startswith(".")
+    suffixes = JSON_SUFFIXES + YAML_SUFFIXES + XML_SUFFIXES + nvd.FEED_SUFFIXES
+    return name.lower().endswith(suffixes) and not PurePosixPath(name).name.startswith(".")
 
 
 def is_xml_feed(name: str) -> bool:
@@ -150,11 +150,33 @@ def read_xml(path: Path, origin: str, release_hint: str | None = None) -> Item:
     return Document(origin, converted, path.parent.name, path.stem, _rfc3339(stat.st_mtime))
 
 
+def is_json_feed(name: str, size: int) -> bool:
+    """A file streamed as an NVD feed (`nvd.read_feed`): gzip-compressed JSON, or JSON too large for one document."""
+    lower = name.lower()
+    return lower.endswith(nvd.FEED_SUFFIXES) or (lower.endswith(JSON_SUFFIXES) and size > MAX_DOCUMENT_BYTES)
+
+
+def read_json_feed(path: Path, origin: str) -> Item:
+    """A large or compressed JSON file as a `Document` of its NVD records, or `Unreadable` saying why in one line."""
+    try:
+        stat = path.stat()
+        converted = nvd.read_feed_file(path, origin)
+    except OSError as exc:
+        return Unreadable(origin, exc.strerror or str(exc))
+    except ValueError as exc:  # XmlFeedError included: the compression and size bounds
+        big = not path.name.lower().endswith(nvd.FEED_SUFFIXES)
+        prefix = f"over the {MAX_DOCUMENT_BYTES} byte limit of one document, and not an NVD feed: " if big else ""
+        return Unreadable(origin, prefix + str(exc))
+    return Document(origin, converted, path.parent.name, path.stem, _rfc3339(stat.st_mtime))
+
+
 def read_file(path: Path, origin: str) -> Item:
     if is_xml_feed(path.name):
         return read_xml(path, origin)
     try:
         stat = path.stat()
+        if is_json_feed(path.name, stat.st_size):
+            return read_json_feed(path, origin)
         if stat.st_size > MAX_DOCUMENT_BYTES:
             return Unreadable(origin, f"{stat.st_size} bytes, over the {MAX_DOCUMENT_BYTES} byte limit")
         data = parse_document(path.name, path.read_bytes())
@@ -190,6 +212,19 @@ def iter_zip(path: Path, label: str) -> Iterator[Item]:
         for info in archive.infolist():
             if info.is_dir() or not is_advisory_file(info.filename):
                 continue
+            member = PurePosixPath(info.filename)
+            date = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*info.date_time)
+            if is_json_feed(info.filename, info.file_size):  # NVD's nvdcve-2.0-<year>.json.zip holds one
+                try:
+                    with archive.open(info) as stream:
+                        converted = nvd.read_feed(stream, info.filename)  # type: ignore[arg-type]
+                except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
+                    raise FeedError(f"{label}: corrupt zip member {info.filename} ({exc})") from exc
+                except ValueError as exc:
+                    yield Unreadable(info.filename, str(exc))
+                    continue
+                yield Document(info.filename, converted, member.parent.name, member.stem, date)
+                continue
             if info.file_size > MAX_DOCUMENT_BYTES:
                 yield Unreadable(info.filename, f"{info.file_size} bytes, over the {MAX_DOCUMENT_BYTES} byte limit")
                 continue
@@ -198,11 +233,9 @@ def iter_zip(path: Path, label: str) -> Iterator[Item]:
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
                 # A damaged archive (truncated download, bad CRC) is not a bad record: stop the whole source.
                 raise FeedError(f"{label}: corrupt zip member {info.filename} ({exc})") from exc
-            member = PurePosixPath(info.filename)
             try:
                 data = parse_document(info.filename, raw)
             except ValueError as exc:
                 yield Unreadable(info.filename, str(exc))
                 continue
-            date = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*info.date_time)
             yield Document(info.filename, data, member.parent.name, member.stem, date)

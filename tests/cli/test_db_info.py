@@ -51,6 +51,17 @@ def test_text_lists_sources_ecosystems_and_warns_about_the_stale_feed(
     }
     assert rows["snapshot:alpine-secdb"].split()[2:] == ["2020-06-08T13:44:53Z", "1,950", "28", "directory"]
     assert rows["snapshot:pypa-advisory-database"].endswith("directory (selection of its feed)")
+    # NVD's records, dated by their newest lastModified (CVE-2019-1563's).
+    assert rows["snapshot:nvd"].split()[2:] == [
+        "2026-06-17T02:28:45Z",
+        "4",
+        "0",
+        "directory",
+        "(selection",
+        "of",
+        "its",
+        "feed)",
+    ]
     assert rows["Alpine:v3.10"].split() == ["Alpine:v3.10", "1,721", "2020-06-08T13:44:53Z", "snapshot:alpine-secdb"]
     assert rows["Alpine:v3.11"].split()[1] == "1,902"
     assert rows["AlmaLinux:9"].split() == [
@@ -68,7 +79,7 @@ def test_text_lists_sources_ecosystems_and_warns_about_the_stale_feed(
         "snapshot:debian-osv",
         "(selection)",
     ]
-    assert lines[-1] == "total: 2,182 records (0 withdrawn) from 6 sources"
+    assert lines[-1] == "total: 2,186 records (0 withdrawn) from 7 sources"  # 4 of them NVD's (snapshot:nvd)
     [warning] = captured.err.splitlines()
     assert warning.startswith(f"{WARNING}snapshot:alpine-secdb is dated 2020-06-08T13:44:53Z, ")
     assert f"over ACRGUARD_FEED_MAX_AGE_DAYS={only_alpine_is_stale}" in warning
@@ -129,6 +140,7 @@ def test_default_max_age_warns_about_every_old_feed(
         "snapshot:alpine-secdb",
         "snapshot:debian-osv",
         "snapshot:golang-vulndb",
+        "snapshot:nvd",
         "snapshot:pypa-advisory-database",
         "snapshot:ubuntu-osv",
     ]

@@ -254,6 +254,7 @@ def test_snapshot_selections(snapshot_db: Path) -> None:
             "snapshot:almalinux-osv": True,
             "snapshot:ubuntu-osv": True,
             "snapshot:debian-osv": True,
+            "snapshot:nvd": True,
         }
         assert db.coverage("Alpine:v3.10").selection is False
         assert db.coverage("Alpine:v3.11").selection is False
@@ -344,6 +345,8 @@ def test_snapshot_feed_dates_are_the_upstream_commits(snapshot_db: Path) -> None
         # No commit date declared: the newest record's `modified`.
         "snapshot:ubuntu-osv": "2026-04-27T14:23:12Z",
         "snapshot:debian-osv": "2026-04-27T20:14:33Z",
+        # NVD's records: the newest lastModified (CVE-2019-1563's).
+        "snapshot:nvd": "2026-06-17T02:28:45Z",
     }
     with SqliteVulnDatabase.open(snapshot_db) as db:
         assert db.coverage("Alpine:v3.11").feed_date == "2020-06-08T13:44:53Z"

@@ -91,7 +91,12 @@ def _mutations(record: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _cases() -> list[tuple[str, dict[str, Any]]]:
-    snapshot = [load_record(p) for p in sorted(snapshot_dir().rglob("*")) if p.suffix in (".json", ".yaml")]
+    # Every OSV record of the snapshot (`nvd/` holds NVD's CVE records, not OSV ones).
+    root = snapshot_dir()
+    paths = [
+        p for p in sorted(root.rglob("*")) if p.suffix in (".json", ".yaml") and p.relative_to(root).parts[0] != "nvd"
+    ]
+    snapshot = [load_record(p) for p in paths]
     cases = [(f"real {r.get('id', '?')}", r) for r in REAL + snapshot if "id" in r]
     for record in REAL[::3]:  # a spread of sources
         cases += [(f"{record['id']}: {name}", mutated) for name, mutated in _mutations(record)]

@@ -63,11 +63,15 @@ def test_snapshot_contents() -> None:
             "snapshot:alpine-secdb",
             "snapshot:debian-osv",
             "snapshot:golang-vulndb",
+            "snapshot:nvd",
             "snapshot:pypa-advisory-database",
             "snapshot:ubuntu-osv",
         ]
-        assert [s["skipped_count"] for s in facts["sources"]] == [0, 28, 0, 0, 0, 0]  # secdb lines without a CVE id
+        assert [s["skipped_count"] for s in facts["sources"]] == [0, 28, 0, 0, 0, 0, 0]  # secdb lines without a CVE id
         counts = {s["name"]: s["record_count"] for s in facts["sources"]}
+        # NVD's records of the Alpine 3.10 sample's four CVEs: CVSS only, found by their CVE id.
+        assert counts["snapshot:nvd"] == 4
+        assert [r["id"] for r in db.by_id("CVE-2019-14697")] == ["ALPINE-CVE-2019-14697", "NVD:CVE-2019-14697"]
         assert counts["snapshot:pypa-advisory-database"] == 47
         assert counts["snapshot:golang-vulndb"] == 45
         assert counts["snapshot:almalinux-osv"] == 34
