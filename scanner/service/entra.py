@@ -274,7 +274,7 @@ class TokenVerifier:
         except jwt.ExpiredSignatureError:
             raise TokenRefused("token expired") from None
         except jwt.ImmatureSignatureError:
-            raise TokenRefused("token not valid yet (nbf)") from None
+            raise TokenRefused("token not valid yet (nbf or iat in the future)") from None
         except jwt.InvalidAudienceError:
             raise TokenRefused("wrong audience (aud)") from None
         except jwt.InvalidIssuerError:

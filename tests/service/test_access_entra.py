@@ -148,19 +148,21 @@ def test_a_valid_token_gives_its_principal_and_roles(
 def test_what_is_refused_and_why(signer: Signer, endpoint: JwksEndpoint, pki: tuple[Path, Path, Path]) -> None:
     verifier = _verifier(endpoint, pki)
     now = int(time.time())
-    cases = {
-        "token expired": signer.token(exp=now - 600),
-        "token not valid yet (nbf)": signer.token(nbf=now + 600),
-        "wrong audience (aud)": signer.token(aud="api://someone-else"),
-        "wrong issuer (iss)": signer.token(iss=f"https://login.microsoftonline.com/{OTHER_TENANT}/v2.0"),
-        "wrong tenant (tid)": signer.token(tid=OTHER_TENANT),
-        "no tid claim": signer.token(tid=None),
-        "no exp claim": signer.token(exp=None),
-        "signature does not verify": Signer(kid=signer.kid).token(),
-        "no key id (kid) in the token's header": forged({"alg": "RS256"}, Signer.claims(), b"sig"),
-        "not a JWT": "not-a-token",
-    }
-    for reason, token in cases.items():
+    early = "token not valid yet (nbf or iat in the future)"
+    cases = [
+        ("token expired", signer.token(exp=now - 600)),
+        (early, signer.token(nbf=now + 600)),
+        (early, signer.token(iat=now + 600)),
+        ("wrong audience (aud)", signer.token(aud="api://someone-else")),
+        ("wrong issuer (iss)", signer.token(iss=f"https://login.microsoftonline.com/{OTHER_TENANT}/v2.0")),
+        ("wrong tenant (tid)", signer.token(tid=OTHER_TENANT)),
+        ("no tid claim", signer.token(tid=None)),
+        ("no exp claim", signer.token(exp=None)),
+        ("signature does not verify", Signer(kid=signer.kid).token()),
+        ("no key id (kid) in the token's header", forged({"alg": "RS256"}, Signer.claims(), b"sig")),
+        ("not a JWT", "not-a-token"),
+    ]
+    for reason, token in cases:
         assert _refused(verifier, token) == reason, reason
     # A token another tenant's key signed for its own tenant names another issuer.
     other = signer.token(iss=f"https://sts.windows.net/{OTHER_TENANT}/", tid=OTHER_TENANT)
