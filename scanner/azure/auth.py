@@ -1,8 +1,11 @@
 """Who may call the handlers.
 
 acrguard's own credentials (`scanner.service.access`): `ACRGUARD_API_KEY` as `x-api-key`,
-`ACRGUARD_API_TOKEN` as `Authorization: Bearer`, and for the event endpoints `ACRGUARD_EVENTS_TOKEN` as
-`Authorization: Bearer`. When one is configured for a request's scope, it is required, in Azure too.
+`ACRGUARD_API_TOKEN` as `Authorization: Bearer`, for the event endpoints `ACRGUARD_EVENTS_TOKEN` as
+`Authorization: Bearer`, and with `ACRGUARD_ENTRA_TENANT_ID` Entra ID access tokens as `Authorization:
+Bearer`, their app roles deciding what they open. When one is configured for a request's scope, it is
+required, in Azure too (behind the Functions host's key check, which comes first on routes that are not
+anonymous).
 
 Without one, the handlers trust a Functions host's function-key check only where they know it happens:
 inside the host's Python worker (its module is loaded in this process, which no other way of running the
@@ -31,6 +34,7 @@ from scanner.service.config import clients
 KEY_SETTING = env_name("api_key")
 TOKEN_SETTING = env_name("api_token")
 EVENTS_SETTING = env_name("events_token")
+TENANT_SETTING = env_name("entra_tenant_id")
 # The Functions host's Python worker: `azure_functions_worker` up to Python 3.12, `proxy_worker` after.
 WORKER_MODULES = ("azure_functions_worker", "proxy_worker")
 
@@ -47,21 +51,22 @@ def host_checks_keys(settings: Settings) -> bool:
 
 def authorize(
     req: func.HttpRequest, settings: Settings | None = None, *, write: bool = False, events: bool = False
-) -> str | None:
+) -> access.Denial | None:
     """None when the caller may read findings (with `write`: change something; with `events`: deliver
-    registry events), else why not (the handler answers 401 with it). `settings` default to the process's
-    (`clients.settings()`)."""
+    registry events), else why not (the handler answers with its status: 401, or 403 for an Entra ID token
+    without the role). `settings` default to the process's (`clients.settings()`)."""
     settings = clients.settings() if settings is None else settings
     scope: access.Scope = "events" if events else "write" if write else "read"
-    accepted = access.credentials(settings, scope)
-    if accepted:
-        return None if access.matches(dict(req.headers), accepted) else f"missing or wrong {access.wanted(accepted)}"
+    if access.configured(settings, scope):
+        return access.check(dict(req.headers), settings, scope)
     if host_checks_keys(settings):
         return None  # the host has already required a function key
     if scope == "read" and settings.allow_anonymous:
         return None
     also = f", or {EVENTS_SETTING} for event senders" if scope == "events" else ""
-    return f"no credentials configured: set {KEY_SETTING} or {TOKEN_SETTING}{also}"
+    return access.unauthorized(
+        f"no credentials configured: set {KEY_SETTING}, {TOKEN_SETTING} or {TENANT_SETTING}{also}"
+    )
 
 
 def authorize_delivery(settings: Settings | None = None) -> str | None:

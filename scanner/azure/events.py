@@ -12,7 +12,7 @@ import azure.functions as func
 
 from scanner import __version__
 from scanner.azure.auth import authorize, authorize_delivery
-from scanner.azure.http import error_response, json_response, unauthorized
+from scanner.azure.http import denied_response, error_response, json_response
 from scanner.image.registry_options import RegistryNotAllowed
 from scanner.model.client_input import ClientInputError, decode_json
 from scanner.model.errors import AcrguardError
@@ -61,7 +61,7 @@ def registry_notifications(req: func.HttpRequest) -> func.HttpResponse:
     then the media type and the number of events; a refused request is neither handled nor kept."""
     denied = authorize(req, events=True)
     if denied is not None:
-        return unauthorized(denied)
+        return denied_response(denied)
     refused = media_type_refusal(req.headers.get("content-type"), NOTIFICATION_MEDIA_TYPES)
     if refused is not None:
         return error_response(415, "UnsupportedMediaType", refused)

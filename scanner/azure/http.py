@@ -29,6 +29,7 @@ from scanner.model.client_input import ClientInputError, text_problem
 from scanner.model.errors import AcrguardError
 from scanner.model.settings import Settings
 from scanner.queue import QueueError
+from scanner.service.access import Denial
 from scanner.service.config import clients
 from scanner.service.lookups import BadParameter, NextLink, NotFound
 from scanner.service.manage import ManageError
@@ -72,9 +73,11 @@ def error_response(
     return json_response({"error": {"code": code, "message": message}}, status, encode, headers)
 
 
-def unauthorized(reason: str) -> func.HttpResponse:
-    """401 with the challenge a client needs to know which credential to send."""
-    return error_response(401, "Unauthorized", reason, headers={"WWW-Authenticate": 'Bearer realm="acrguard"'})
+def denied_response(denial: Denial) -> func.HttpResponse:
+    """The refusal `authorize` decided; a 401 with the challenge a client needs to know which credential to
+    send."""
+    challenge = {"WWW-Authenticate": 'Bearer realm="acrguard"'} if denial.status == 401 else None
+    return error_response(denial.status, denial.code, denial.message, headers=challenge)
 
 
 def error_for(err: Exception, encode: Encoder = standard) -> func.HttpResponse:
@@ -91,7 +94,7 @@ def guarded(handler: Handler, *, write: bool = False, encode: Encoder = standard
     def run(req: func.HttpRequest) -> func.HttpResponse:
         denied = authorize(req, write=write)
         if denied is not None:
-            return unauthorized(denied)
+            return denied_response(denied)
         try:
             check_parameters(req)
             return handler(req)

@@ -131,11 +131,13 @@ def _json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None
 _CODES = {
     400: "BadRequest",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "NotFound",
     405: "MethodNotAllowed",
     413: "PayloadTooLarge",
     415: "UnsupportedMediaType",
     500: "InternalError",
+    503: "Unavailable",
 }
 # A Host header is copied into the request's URL as the Functions host does; one that is not a host[:port]
 # (a `/`, `?`, `#` or `@` would move the URL's path) is replaced by serve's own address.
@@ -148,6 +150,11 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 
 def _unauthorized(message: str) -> Reply:
     return _error(401, message, {"WWW-Authenticate": 'Bearer realm="acrguard"'})
+
+
+def _denied(denial: access.Denial) -> Reply:
+    challenge = {"WWW-Authenticate": 'Bearer realm="acrguard"'} if denial.status == 401 else None
+    return _json_reply(denial.status, {"error": {"code": denial.code, "message": denial.message}}, challenge)
 
 
 def _not_allowed(method: str, allowed: Iterable[str]) -> Reply:
@@ -166,7 +173,9 @@ class Dispatcher:
     anonymous, in `?code=` or `x-functions-key`. The Event Grid webhook, whose handler gets no request to
     check, always requires a credential: the function key, or one of `settings`' event credentials
     (`x-api-key`, `Authorization: Bearer` with the API token or the events token, which an Event Grid
-    subscription sends as delivery headers); with none configured, every delivery is refused."""
+    subscription sends as delivery headers, or an Entra ID token with the Events.Send or Findings.Write
+    role, which a subscription with Entra ID authentication sends); with none configured, every delivery is
+    refused. Entra ID settings that cannot be used are a SettingsError here, before anything is served."""
 
     def __init__(
         self,
@@ -184,7 +193,9 @@ class Dispatcher:
         # have queued a scan, so serve wakes its queue workers instead of leaving it to their next poll.
         self.on_write = on_write
         settings = settings if settings is not None else Settings()
+        self.settings = settings
         self.event_credentials = access.credentials(settings, "events")
+        self.entra = access.entra_verifier(settings) is not None
         self.max_events = settings.max_events_per_request
 
     def dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str) -> Reply:
@@ -202,8 +213,9 @@ class Dispatcher:
         lowered = {k.lower(): v for k, v in headers.items()}
         try:
             if parts.path.rstrip("/") == EVENTGRID_PATH:
-                if not self._delivery_ok(params, lowered):
-                    return _unauthorized(self._delivery_refusal())
+                denial = self._delivery_denial(params, lowered)
+                if denial is not None:
+                    return _denied(denial)
                 return self._event_grid(method, params, lowered, body)
             if parts.path.startswith(API_PREFIX):
                 return self._http(method, parts, params, headers, lowered, body, host)
@@ -217,17 +229,21 @@ class Dispatcher:
             return True
         return access.same(params.get("code") or headers.get("x-functions-key", ""), self.function_key)
 
-    def _delivery_ok(self, params: Mapping[str, str], headers: Mapping[str, str]) -> bool:
+    def _delivery_denial(self, params: Mapping[str, str], headers: Mapping[str, str]) -> access.Denial | None:
         """An Event Grid delivery's credential: the function key, or an event credential (all compared)."""
-        checks = [access.matches(headers, self.event_credentials)]
-        if self.function_key:
-            checks.append(self._key_ok(params, headers))
-        return any(checks)
+        key_ok = self._key_ok(params, headers) if self.function_key else False
+        configured = access.configured(self.settings, "events")
+        denial = access.check(headers, self.settings, "events") if configured else None
+        if key_ok or (configured and denial is None):
+            return None
+        if denial is not None and denial.token_read:
+            return denial  # a token was read and refused: say what was wrong with it
+        return access.unauthorized(self._delivery_refusal())
 
     def _delivery_refusal(self) -> str:
         offered = ["function key (code or x-functions-key)"] if self.function_key else []
-        if self.event_credentials:
-            offered.append(access.wanted(self.event_credentials))
+        if self.event_credentials or self.entra:
+            offered.append(access.wanted(self.event_credentials, self.entra))
         if not offered:
             wanted = f"{env_name('function_key')} or {env_name('events_token')}"
             return f"no credential configured for Event Grid deliveries: set {wanted}"

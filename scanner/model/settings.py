@@ -288,6 +288,33 @@ class Settings:
         secret=True,
     )
 
+    # Microsoft Entra ID bearer tokens (scanner.service.entra): on when a tenant is set
+    entra_tenant_id: str = _declare(
+        "ACRGUARD_ENTRA_TENANT_ID",
+        "",
+        "the Entra ID tenant (a GUID) whose access tokens are accepted as `Authorization: Bearer`; its `tid` and "
+        "issuers (v1 and v2) are required of every token",
+    )
+    entra_audience: tuple[str, ...] = _declare(
+        "ACRGUARD_ENTRA_AUDIENCE",
+        (),
+        "comma-separated audiences (`aud`) accepted: the app registration's Application ID URI (`api://…`) "
+        "and/or its client id",
+        _names,
+    )
+    entra_jwks_url: str = _declare(
+        "ACRGUARD_ENTRA_JWKS_URL",
+        "",
+        "where the signing keys are fetched (default the tenant's "
+        "`https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys`); only that host or this machine",
+    )
+    entra_jwks_file: str = _declare(
+        "ACRGUARD_ENTRA_JWKS_FILE",
+        "",
+        "a JWKS file holding the signing keys instead (air-gapped); nothing is fetched",
+        _verbatim,
+    )
+
     # the front door: event senders and bounds on what a request can cause
     events_token: str = _declare(
         "ACRGUARD_EVENTS_TOKEN",
