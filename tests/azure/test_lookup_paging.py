@@ -57,7 +57,7 @@ def pages(call: Call, query: dict[str, str], route: dict[str, str] | None = None
 
 
 def resource(row: dict[str, Any]) -> tuple[str, str, str]:
-    return row["properties"]["resourceDetails"]["id"], row["properties"]["id"], row["name"]
+    return row["properties"]["resourceDetails"]["id"], row["properties"].get("id", ""), row["name"]
 
 
 def test_pages_cross_image_boundaries_and_the_last_has_no_next_link(
