@@ -57,6 +57,12 @@ ROUTE = (
     "subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}"
     "/providers/Microsoft.Security/assessments/{key}/subAssessments"
 )
+# Azure's ListAll: every sub-assessment at a registry's scope, and at a subscription's.
+LIST_ALL_REGISTRY_ROUTE = (
+    "subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}"
+    "/providers/Microsoft.Security/subAssessments"
+)
+LIST_ALL_SUBSCRIPTION_ROUTE = "subscriptions/{sub}/providers/Microsoft.Security/subAssessments"
 # A fixed namespace: names must not change between calls or deployments, or Get-by-name would break.
 _NAMESPACE = uuid.UUID("5b0f3c1e-9a77-4d0e-8a51-acf6a0e4d3b1")
 KEV_CATALOG = "https://www.cisa.gov/known-exploited-vulnerabilities-catalog"

@@ -45,6 +45,16 @@ def test_bindings_routes_methods_auth_levels(functions: dict[str, Any]) -> None:
         "get_image": ("images/{registry}/{digest}", "FUNCTION"),
         "image_findings": ("images/{registry}/{digest}/findings", "FUNCTION"),
         "vulnerability_images": ("vulnerabilities/{vuln_id}/images", "FUNCTION"),
+        "list_registry_sub_assessments": (
+            "subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}"
+            "/providers/Microsoft.Security/subAssessments",
+            "FUNCTION",
+        ),
+        "list_subscription_sub_assessments": (
+            "subscriptions/{sub}/providers/Microsoft.Security/subAssessments",
+            "FUNCTION",
+        ),
+        "get_scan": ("scans/{scan_id}", "FUNCTION"),
     }
     assert set(functions) == set(expected)
     assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name) for name in functions)  # the host's rule
