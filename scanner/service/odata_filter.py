@@ -94,7 +94,7 @@ _LITERALS: dict[str, Value] = {"true": True, "false": False, "null": None}
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str  # string, punct, word, end
+    kind: str  # string, punct, number, word, end
     text: str
     at: int  # 1-based position
 
@@ -107,8 +107,6 @@ def _tokens(text: str) -> list[_Token]:
         if match is None:
             raise FilterError(position + 1, f"unexpected character {text[position]!r}")
         kind = match.lastgroup
-        if kind == "number":
-            raise FilterError(position + 1, "numbers are not supported: no field holds one")
         if kind is not None:
             found.append(_Token(kind, match.group(), position + 1))
         position = match.end()
@@ -208,6 +206,8 @@ class _Parser:
             value: Value = token.text[1:-1].replace("''", "'")
         elif token.kind == "word" and token.text.lower() in _LITERALS:
             value = _LITERALS[token.text.lower()]
+        elif token.kind == "number":
+            raise FilterError(token.at, "numbers are not supported: no field holds one")
         else:
             raise FilterError(token.at, f"expected a value ('text', true, false or null), found {self._shown(token)}")
         if value is not None and (spec.kind == "boolean") != isinstance(value, bool):
