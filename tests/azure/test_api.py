@@ -96,7 +96,8 @@ def test_list_one_row_per_active_finding_in_both_shapes(call: Call, alpine_findi
             props = row["properties"]
             finding = by_id[props["id"]]
             assert props["status"]["severity"] == row_severity(finding.severity)
-            assert props["displayName"] == props["id"] and props["additionalData"]["acrguard"]["advisoryId"] == finding.id
+            assert props["displayName"] == props["id"]
+            assert props["additionalData"]["acrguard"]["advisoryId"] == finding.id
             assert props["status"]["severity"] in ("Low", "Medium", "High")
             assert props["resourceDetails"] == {"source": "Azure", "id": f"/repositories/app/alpine/images/{UNHEALTHY}"}
             assert props["additionalData"]["assessedResourceType"] == kind
