@@ -183,19 +183,27 @@ class _Source:
     scope: Scope
 
 
+@dataclass(frozen=True)
+class _Page:
+    """What a listing's query asks for, checked before the store is opened."""
+
+    top: int
+    keep: Predicate | None
+    token: str | None
+
+
+def _page_query(query: Query) -> _Page:
+    return _Page(_int(query, "$top", DEFAULT_PAGE), _predicate(query), query.get("$skipToken") or None)
+
+
 def _walk(
-    lookups: Lookups,
-    sources: Sequence[_Source],
-    query: Query,
-    shape: Shape,
-    views: Views,
+    lookups: Lookups, sources: Sequence[_Source], asked: _Page, shape: Shape, views: Views
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Up to `$top` resources of these registries in turn from the `$skipToken` on, those `$filter` keeps, and
     the token of the next page (None: no more). One registry's token is the store's cursor; across registries it
     also names the registry the cursor is in."""
-    top = _int(query, "$top", DEFAULT_PAGE)
-    keep = _predicate(query)
-    index, cursor = _position(sources, query.get("$skipToken") or None)
+    top, keep = asked.top, asked.keep
+    index, cursor = _position(sources, asked.token)
     items: list[dict[str, Any]] = []
     read = 0
     while index < len(sources):
@@ -248,11 +256,11 @@ def list_sub_assessments(
     neither repeat nor shift the following ones); `$filter` (`scanner.service.odata_filter`) keeps the rows it
     matches; `api-version` is accepted and ignored."""
     shape = _shape(scope, query)
-    _predicate(query)  # a bad filter is refused before the store is opened
+    asked = _page_query(query)  # a bad parameter is refused before the store is opened
     scope = replace(scope, assessment_key=scope.assessment_key.lower())
     lookups = store()
     source = _Source(_store_registry(lookups, scope.registry), scope)
-    items, token = _walk(lookups, [source], query, shape, views)
+    items, token = _walk(lookups, [source], asked, shape, views)
     return _listing(items, "$skipToken", token, next_link)
 
 
@@ -268,10 +276,10 @@ def list_registry_sub_assessments(
 ) -> dict[str, Any]:
     """Azure's ListAll at a registry's scope: its rows, as List gives them under the assessment `shape` picks."""
     shape, key = _list_all_shape(query)
-    _predicate(query)
+    asked = _page_query(query)
     lookups = store()
     source = _Source(_store_registry(lookups, registry), Scope(sub, rg, registry, key))
-    items, token = _walk(lookups, [source], query, shape, views)
+    items, token = _walk(lookups, [source], asked, shape, views)
     return _listing(items, "$skipToken", token, next_link)
 
 
@@ -287,7 +295,7 @@ def list_subscription_sub_assessments(
     (`ACRGUARD_REGISTRY_RESOURCES`: the store does not know a registry's resource group), one after the other in
     the configured order; none configured, none listed."""
     shape, key = _list_all_shape(query)
-    _predicate(query)
+    asked = _page_query(query)
     sources = [
         _Source(host, Scope(subscription, group, name, key))
         for host, subscription, group, name in registries
@@ -295,7 +303,7 @@ def list_subscription_sub_assessments(
     ]
     if not sources:
         return _listing([], "$skipToken", None, next_link)
-    items, token = _walk(store(), sources, query, shape, views)
+    items, token = _walk(store(), sources, asked, shape, views)
     return _listing(items, "$skipToken", token, next_link)
 
 
