@@ -144,3 +144,15 @@ def test_a_scan_by_id(call: Call, store_path: str) -> None:
     status, missing = call("get_scan", {"scan_id": "nope"})
     assert status == 404 and missing["error"] == {"code": "NotFound", "message": "no scan 'nope'"}
     assert call("get_scan", {"scan_id": scan_id}, headers={})[0] == 401
+
+
+def test_a_filter_matching_nothing_reads_a_bounded_number_of_rows_per_page(
+    call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scanner.service import lookups
+
+    monkeypatch.setattr(lookups, "FILTER_BUDGET", 3)
+    bodies = walk(call, LIST, {**ROUTE, "key": QUALYS_KEY}, {"$filter": "id eq 'CVE-0000-0000'", "$top": "2"})
+    # 9 rows, 2 a read, a page stops once 3 were read: 4, 4 and the last 1, every page empty.
+    assert [len(b["value"]) for b in bodies] == [0, 0, 0]
+    assert all("nextLink" in b for b in bodies[:-1])
