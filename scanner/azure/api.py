@@ -15,9 +15,10 @@ import azure.functions as func
 from scanner import __version__
 from scanner.azure.http import compact, guarded, json_response, next_link
 from scanner.azure.openapi import document
-from scanner.report.subassessments import ROUTE, Scope
+from scanner.report.subassessments import LIST_ALL_REGISTRY_ROUTE, LIST_ALL_SUBSCRIPTION_ROUTE, ROUTE, Scope
 from scanner.service import lookups
 from scanner.service.config import clients
+from scanner.service.weaknesses import cwe_reader
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
@@ -44,16 +45,46 @@ def _image(req: func.HttpRequest) -> tuple[str, str]:
 
 
 # --- sub-assessments -------------------------------------------------------------------------------------
+def _views() -> lookups.Views:
+    """Today's KEV and EPSS, and the CWE ids the advisories give, from the configured database."""
+    return lookups.Views(clients.current_signals, cwe_reader(clients.db))
+
+
 def _list_sub_assessments(req: func.HttpRequest) -> Document:
-    """Azure's List: `nextLink` with an opaque `$skipToken`; `api-version` is accepted and ignored."""
-    return lookups.list_sub_assessments(
-        clients.store, _sub_scope(req), req.params, next_link(req), clients.current_signals
+    """Azure's List: `nextLink` with an opaque `$skipToken`, `$filter`; `api-version` is accepted and ignored."""
+    return lookups.list_sub_assessments(clients.store, _sub_scope(req), req.params, next_link(req), _views())
+
+
+def _list_registry_sub_assessments(req: func.HttpRequest) -> Document:
+    """Azure's ListAll at a registry's scope."""
+    route = req.route_params
+    return lookups.list_registry_sub_assessments(
+        clients.store,
+        route.get("sub", ""),
+        route.get("rg", ""),
+        route.get("registry", ""),
+        req.params,
+        next_link(req),
+        _views(),
+    )
+
+
+def _list_subscription_sub_assessments(req: func.HttpRequest) -> Document:
+    """Azure's ListAll at a subscription's scope: the registries of ACRGUARD_REGISTRY_RESOURCES in it."""
+    registries = clients.settings().registry_resources
+    return lookups.list_subscription_sub_assessments(
+        clients.store, req.route_params.get("sub", ""), registries, req.params, next_link(req), _views()
     )
 
 
 def _get_sub_assessment(req: func.HttpRequest) -> Document:
     name = req.route_params.get("name", "")
-    return lookups.get_sub_assessment(clients.store, _sub_scope(req), name, req.params, clients.current_signals)
+    return lookups.get_sub_assessment(clients.store, _sub_scope(req), name, req.params, _views())
+
+
+def _get_scan(req: func.HttpRequest) -> Document:
+    """One scan by id: the `lastScan.scanId` an image document shows."""
+    return lookups.get_scan(clients.store, req.route_params.get("scan_id", ""))
 
 
 # --- images and findings ----------------------------------------------------------------------------------
@@ -92,6 +123,9 @@ def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
 
 bp.route(route=ROUTE, methods=["GET"])(_lookup(_list_sub_assessments))
 bp.route(route=ROUTE + "/{name}", methods=["GET"])(_lookup(_get_sub_assessment))
+bp.route(route=LIST_ALL_REGISTRY_ROUTE, methods=["GET"])(_lookup(_list_registry_sub_assessments))
+bp.route(route=LIST_ALL_SUBSCRIPTION_ROUTE, methods=["GET"])(_lookup(_list_subscription_sub_assessments))
+bp.route(route="scans/{scan_id}", methods=["GET"])(_lookup(_get_scan))
 bp.route(route="images", methods=["GET"])(_lookup(_list_images))
 bp.route(route="images/{registry}/{digest}", methods=["GET"])(_lookup(_get_image))
 bp.route(route="images/{registry}/{digest}/findings", methods=["GET"])(_lookup(_image_findings))

@@ -9,9 +9,12 @@ from typing import Any
 
 from scanner import __version__
 from scanner.model.types import HEALTHS
-from scanner.report.subassessments import ROUTE
+from scanner.report.subassessments import LIST_ALL_REGISTRY_ROUTE, LIST_ALL_SUBSCRIPTION_ROUTE, ROUTE
+from scanner.service.odata_filter import FIELDS, MAX_LENGTH
 
 SUB_PATH = "/" + ROUTE
+LIST_ALL_REGISTRY_PATH = "/" + LIST_ALL_REGISTRY_ROUTE
+LIST_ALL_SUBSCRIPTION_PATH = "/" + LIST_ALL_SUBSCRIPTION_ROUTE
 
 
 def _path(name: str, description: str) -> dict[str, Any]:
@@ -48,6 +51,29 @@ _SUB_PARAMS = [
     _path("key", "assessment key: dbd0cb49-… (Qualys-era shape) or c0b7cfc6-… (MDVM-era shape)"),
     _query("api-version", "accepted for Azure compatibility (2019-01-01-preview)"),
     _query("shape", "overrides the additionalData shape the key selects", {"enum": ["qualys", "mdvm"]}),
+]
+_LIST_PARAMS = [
+    _query("$top", "page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    _query("$skipToken", "opaque token from nextLink"),
+    _query(
+        "$filter",
+        "OData subset: `eq`, `ne`, `in (…)`, `and`, `or`, `not`, parentheses; literals 'text' ('' is a quote), true,"
+        " false, null; e.g. `properties/status/severity eq 'High' and additionalData/patchable eq true`. Fields"
+        " (under `properties/`, which may be left out): " + ", ".join(FIELDS) + ". Anything else is a 400 naming"
+        " the problem and its position. A page may hold fewer rows than `$top` (even none) and still have a"
+        " nextLink: a filtered page reads a bounded number of rows.",
+        {"type": "string", "maxLength": MAX_LENGTH},
+    ),
+]
+_LIST_ALL_PARAMS = [
+    _query("api-version", "accepted for Azure compatibility (2019-01-01-preview)"),
+    _query(
+        "shape",
+        "the additionalData shape and assessment key of the rows: mdvm (default, key c0b7cfc6-…) or qualys"
+        " (key dbd0cb49-…)",
+        {"enum": ["qualys", "mdvm"]},
+    ),
+    *_LIST_PARAMS,
 ]
 _SEVERITIES = ["Critical", "High", "Medium", "Low", "Unknown"]
 _HEALTHS = list(HEALTHS)  # every health an image may have, NotAssessed included
@@ -227,13 +253,28 @@ def document() -> dict[str, Any]:
             "/health": _get("Liveness", [], _ok("alive", "Health"), secured=False),
             "/openapi.json": _get("This document", [], {"description": "OpenAPI 3.1"}, secured=False),
             SUB_PATH: _get(
-                "List sub-assessments (Azure List)",
+                "List sub-assessments (Azure List)", [*_SUB_PARAMS, *_LIST_PARAMS], _ok("a page", "SubAssessmentList")
+            ),
+            LIST_ALL_REGISTRY_PATH: _get(
+                "List every sub-assessment of a registry (Azure ListAll at the registry's scope)",
                 [
-                    *_SUB_PARAMS,
-                    _query("$top", "page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
-                    _query("$skipToken", "opaque token from nextLink"),
+                    _path("sub", "subscription id"),
+                    _path("rg", "resource group"),
+                    _path("registry", "container registry name or login server"),
+                    *_LIST_ALL_PARAMS,
                 ],
                 _ok("a page", "SubAssessmentList"),
+            ),
+            LIST_ALL_SUBSCRIPTION_PATH: _get(
+                "List every sub-assessment of a subscription (Azure ListAll at the subscription's scope): the"
+                " registries ACRGUARD_REGISTRY_RESOURCES names in that subscription",
+                [_path("sub", "subscription id"), *_LIST_ALL_PARAMS],
+                _ok("a page", "SubAssessmentList"),
+            ),
+            "/scans/{scan_id}": _get(
+                "One scan by id (an image's lastScan.scanId)",
+                [_path("scan_id", "scan id")],
+                _ok("the scan", "Scan"),
             ),
             SUB_PATH + "/{name}": _get(
                 "Get one sub-assessment (Azure Get)",
@@ -388,6 +429,25 @@ def _schemas() -> dict[str, Any]:
             },
         },
         "SubAssessmentList": _list_of("SubAssessment", paged=True),
+        "Scan": {
+            "type": "object",
+            "required": ["scanId", "registry", "repository", "digest", "status", "trigger", "startedAt"],
+            "properties": {
+                "scanId": {"type": "string"},
+                "registry": {"type": "string"},
+                "repository": {"type": "string"},
+                "digest": {"type": "string"},
+                "status": {"enum": ["running", "succeeded", "failed"]},
+                "trigger": {"type": "string"},
+                "startedAt": {"type": "string"},
+                "finishedAt": {"type": ["string", "null"]},
+                "error": {"type": "string"},
+                "timings": {"type": "object", "additionalProperties": {"type": "number"}},
+                "scannerVersion": {"type": "string"},
+                "dbVersion": {"type": "string"},
+                "detectorVersions": {"type": "array", "items": {"type": "string"}},
+            },
+        },
         "ImageSummary": _OBJECT,
         "ImageList": _list_of("ImageSummary", paged=True),
         "Image": _OBJECT,

@@ -107,6 +107,33 @@ def _registry_list(setting: Setting, environ: Mapping[str, str]) -> object:
     return tuple(found.items())
 
 
+# A container registry's Azure resource id.
+_REGISTRY_RESOURCE = re.compile(
+    r"/subscriptions/([^/]{1,100})/resourceGroups/([^/]{1,100})/providers/Microsoft\.ContainerRegistry"
+    r"/registries/([A-Za-z0-9]{1,50})",
+    re.IGNORECASE,
+)
+
+
+def _registry_resources(setting: Setting, environ: Mapping[str, str]) -> object:
+    """Comma-separated registry resource ids, each optionally after `HOST[:PORT]=` (without one, the login server
+    is `<name>.azurecr.io`): `(host, subscription, resource group, name)` each."""
+    found: dict[str, tuple[str, str, str, str]] = {}
+    for item in environ.get(setting.env, "").split(","):
+        if not item.strip():
+            continue
+        text, _, resource = item.rpartition("=")
+        match = _REGISTRY_RESOURCE.fullmatch(resource.strip())
+        if match is None:
+            raise SettingsError(f"{setting.env}: {resource.strip()[:120]!r} is not a container registry resource id")
+        sub, group, name = match.groups()
+        host = _registry_host(text, setting.env) if text.strip() else f"{name.lower()}.azurecr.io"
+        if host in found:
+            raise SettingsError(f"{setting.env}: {host} is named twice")
+        found[host] = (host, sub, group, name)
+    return tuple(found.values())
+
+
 def _credentials(setting: Setting, environ: Mapping[str, str]) -> object:
     """A JSON object of `HOST[:PORT]` to `{"username", "password"}`; errors never quote a value (they are
     secrets)."""
@@ -454,6 +481,13 @@ class Settings:
         'basic credentials by registry, JSON `{"HOST[:PORT]": {"username": "…", "password": "…"}}`',
         _credentials,
         secret=True,
+    )
+    registry_resources: tuple[tuple[str, str, str, str], ...] = _declare(
+        "ACRGUARD_REGISTRY_RESOURCES",
+        (),
+        "the registries' Azure resource ids, comma-separated, each optionally after `HOST[:PORT]=` (default login"
+        " server `<name>.azurecr.io`): the sub-assessments of a subscription (`list_all`) are theirs",
+        _registry_resources,
     )
     registry_ca_file: str | None = _declare(
         "ACRGUARD_REGISTRY_CA_FILE",

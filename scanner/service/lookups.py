@@ -11,18 +11,40 @@ image documents are shaped here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+import base64
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from scanner.assess.risk import risk_order
 from scanner.model.types import FIX_STATUSES, HEALTHS, SEVERITY_ORDER, Finding, Severity
 from scanner.report.scan_json import coverage_list, finding_dict
-from scanner.report.subassessments import SHAPES, Scope, Shape, assessment_row, registry_host, row_name, shape_for_key
+from scanner.report.subassessments import (
+    MDVM_KEY,
+    NO_WEAKNESSES,
+    QUALYS_KEY,
+    SHAPES,
+    Scope,
+    Shape,
+    assessment_row,
+    registry_host,
+    row_name,
+    shape_for_key,
+)
+from scanner.service.odata_filter import FilterError, Predicate, parse_filter
 from scanner.store.errors import CursorError
 from scanner.store.ports import MAX_PAGE, Lookups
-from scanner.store.records import AssessmentRow, ImageDetail, ImageKey, ImageSummary, Page, StoredFinding
+from scanner.store.records import (
+    AssessmentRow,
+    ImageDetail,
+    ImageKey,
+    ImageSummary,
+    Page,
+    ScanRecord,
+    StoredFinding,
+)
 
 DEFAULT_PAGE = 100
 SORTS = ("risk", "severity")  # the orders of an image's findings
@@ -91,12 +113,28 @@ def _listing(items: list[dict[str, Any]], parameter: str, cursor: str | None, ne
 
 
 # --- sub-assessments -------------------------------------------------------------------------------------
-def _scope_and_shape(scope: Scope, query: Query) -> tuple[Scope, Shape]:
+# Rows a filtered listing reads from the store for one response at most: a filter matching few rows answers a
+# short (even empty) page with a `nextLink` rather than reading the whole store in one request.
+FILTER_BUDGET = 5 * MAX_PAGE
+# The CWE ids of findings, by finding id (`scanner.service.weaknesses`, on the configured database).
+Weak = Callable[[list[Finding]], Mapping[str, Sequence[str]]]
+# A registry the subscription-scope listing covers: (login server, subscription, resource group, resource name).
+RegistryResource = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True)
+class Views:
+    """What a lookup shows beside the stored findings: today's signals, and the CWE ids of MDVM rows."""
+
+    refresh: Refresh | None = None
+    weaknesses: Weak | None = None
+
+
+def _shape(scope: Scope, query: Query) -> Shape:
     default = shape_for_key(scope.assessment_key)
     if default is None:
         raise NotFound(f"unknown assessment {scope.assessment_key!r}")
-    shape = _choice(query, "shape", SHAPES) or default
-    return replace(scope, assessment_key=scope.assessment_key.lower()), shape
+    return _choice(query, "shape", SHAPES) or default
 
 
 def _store_registry(store: Lookups, registry: str) -> str:
@@ -120,25 +158,161 @@ def _refreshed_rows(rows: list[AssessmentRow], refresh: Refresh | None) -> list[
     return [replace(r, finding=next(fresh)) if r.finding is not None else r for r in rows]
 
 
+def _resources(rows: Sequence[AssessmentRow], scope: Scope, shape: Shape, views: Views) -> list[dict[str, Any]]:
+    rows = _refreshed_rows(list(rows), views.refresh)
+    findings = [r.finding.finding for r in rows if r.finding is not None]
+    weak = views.weaknesses(findings) if views.weaknesses and shape == "mdvm" and findings else NO_WEAKNESSES
+    return [assessment_row(scope, row, shape, weak) for row in rows]
+
+
+def _predicate(query: Query) -> Predicate | None:
+    text = query.get("$filter")
+    if text is None or text == "":
+        return None
+    try:
+        return parse_filter(text)
+    except FilterError as bad:
+        raise BadParameter("$filter", str(bad)) from bad
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One registry a listing walks: the store's name for it and where its resources nest."""
+
+    registry: str
+    scope: Scope
+
+
+@dataclass(frozen=True)
+class _Page:
+    """What a listing's query asks for, checked before the store is opened."""
+
+    top: int
+    keep: Predicate | None
+    token: str | None
+
+
+def _page_query(query: Query) -> _Page:
+    return _Page(_int(query, "$top", DEFAULT_PAGE), _predicate(query), query.get("$skipToken") or None)
+
+
+def _walk(
+    lookups: Lookups, sources: Sequence[_Source], asked: _Page, shape: Shape, views: Views
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Up to `$top` resources of these registries in turn from the `$skipToken` on, those `$filter` keeps, and
+    the token of the next page (None: no more). One registry's token is the store's cursor; across registries it
+    also names the registry the cursor is in."""
+    top, keep = asked.top, asked.keep
+    index, cursor = _position(sources, asked.token)
+    items: list[dict[str, Any]] = []
+    read = 0
+    while index < len(sources):
+        source = sources[index]
+        # A filtered read asks for no more rows than the page has room for: whatever matches fits, and the
+        # store's cursor (after the last row read) is where the next page resumes.
+        try:
+            page = lookups.list_assessment_rows(source.registry, top - len(items), cursor)
+        except CursorError as bad:
+            raise BadParameter("$skipToken", "not a value this API issued") from bad
+        read += len(page.items)
+        resources = _resources(page.items, source.scope, shape, views)
+        items.extend(r for r in resources if keep is None or keep(r))
+        cursor = page.cursor
+        if cursor is None:
+            index += 1
+        if len(items) >= top or (keep is not None and read >= FILTER_BUDGET):
+            break
+    if index >= len(sources):
+        return items, None
+    return items, _token(sources, index, cursor)
+
+
+def _position(sources: Sequence[_Source], token: str | None) -> tuple[int, str | None]:
+    if token is None:
+        return 0, None
+    if len(sources) == 1:
+        return 0, token
+    try:
+        registry, cursor = json.loads(base64.urlsafe_b64decode(token.encode("ascii") + b"=="))
+        index = next(i for i, s in enumerate(sources) if s.registry == registry)
+    except (ValueError, TypeError, UnicodeError, StopIteration) as bad:
+        raise BadParameter("$skipToken", "not a value this API issued") from bad
+    if not isinstance(cursor, str):
+        raise BadParameter("$skipToken", "not a value this API issued")
+    return index, cursor or None
+
+
+def _token(sources: Sequence[_Source], index: int, cursor: str | None) -> str | None:
+    if len(sources) == 1:
+        return cursor
+    text = json.dumps([sources[index].registry, cursor or ""], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode("ascii").rstrip("=")
+
+
 def list_sub_assessments(
-    store: LookupStore, scope: Scope, query: Query, next_link: NextLink, refresh: Refresh | None = None
+    store: LookupStore, scope: Scope, query: Query, next_link: NextLink, views: Views = Views()
 ) -> dict[str, Any]:
     """Azure's List: `nextLink` with an opaque `$skipToken` (the last row's key: rows added between pages
-    neither repeat nor shift the following ones); `api-version` is accepted and ignored."""
-    scope, shape = _scope_and_shape(scope, query)
-    top = _int(query, "$top", DEFAULT_PAGE)
+    neither repeat nor shift the following ones); `$filter` (`scanner.service.odata_filter`) keeps the rows it
+    matches; `api-version` is accepted and ignored."""
+    shape = _shape(scope, query)
+    asked = _page_query(query)  # a bad parameter is refused before the store is opened
+    scope = replace(scope, assessment_key=scope.assessment_key.lower())
     lookups = store()
-    registry = _store_registry(lookups, scope.registry)
-    page = _paged(query, "$skipToken", lambda cursor: lookups.list_assessment_rows(registry, top, cursor))
-    rows = _refreshed_rows(list(page.items), refresh)
-    return _listing([assessment_row(scope, row, shape) for row in rows], "$skipToken", page.cursor, next_link)
+    source = _Source(_store_registry(lookups, scope.registry), scope)
+    items, token = _walk(lookups, [source], asked, shape, views)
+    return _listing(items, "$skipToken", token, next_link)
+
+
+def _list_all_shape(query: Query) -> tuple[Shape, str]:
+    """`list_all` covers every assessment at a scope; acrguard's rows are one set, shown under the MDVM-era key
+    (Defender's current one) unless `shape=qualys` asks for the Qualys era's."""
+    shape: Shape = _choice(query, "shape", SHAPES) or "mdvm"
+    return shape, MDVM_KEY if shape == "mdvm" else QUALYS_KEY
+
+
+def list_registry_sub_assessments(
+    store: LookupStore, sub: str, rg: str, registry: str, query: Query, next_link: NextLink, views: Views = Views()
+) -> dict[str, Any]:
+    """Azure's ListAll at a registry's scope: its rows, as List gives them under the assessment `shape` picks."""
+    shape, key = _list_all_shape(query)
+    asked = _page_query(query)
+    lookups = store()
+    source = _Source(_store_registry(lookups, registry), Scope(sub, rg, registry, key))
+    items, token = _walk(lookups, [source], asked, shape, views)
+    return _listing(items, "$skipToken", token, next_link)
+
+
+def list_subscription_sub_assessments(
+    store: LookupStore,
+    sub: str,
+    registries: Sequence[RegistryResource],
+    query: Query,
+    next_link: NextLink,
+    views: Views = Views(),
+) -> dict[str, Any]:
+    """Azure's ListAll at a subscription's scope: the rows of the registries configured in that subscription
+    (`ACRGUARD_REGISTRY_RESOURCES`: the store does not know a registry's resource group), one after the other in
+    the configured order; none configured, none listed."""
+    shape, key = _list_all_shape(query)
+    asked = _page_query(query)
+    sources = [
+        _Source(host, Scope(subscription, group, name, key))
+        for host, subscription, group, name in registries
+        if subscription.lower() == sub.lower()
+    ]
+    if not sources:
+        return _listing([], "$skipToken", None, next_link)
+    items, token = _walk(store(), sources, asked, shape, views)
+    return _listing(items, "$skipToken", token, next_link)
 
 
 def get_sub_assessment(
-    store: LookupStore, scope: Scope, name: str, query: Query, refresh: Refresh | None = None
+    store: LookupStore, scope: Scope, name: str, query: Query, views: Views = Views()
 ) -> dict[str, Any]:
     """Azure's Get of one sub-assessment by its name."""
-    scope, shape = _scope_and_shape(scope, query)
+    shape = _shape(scope, query)
+    scope = replace(scope, assessment_key=scope.assessment_key.lower())
     name = name.lower()
     lookups = store()
     registry = _store_registry(lookups, scope.registry)
@@ -148,10 +322,19 @@ def get_sub_assessment(
         page = lookups.list_assessment_rows(registry, limit=MAX_PAGE, cursor=cursor)
         for row in page.items:
             if row_name(row) == name:
-                return assessment_row(scope, _refreshed_rows([row], refresh)[0], shape)
+                return _resources([row], scope, shape, views)[0]
         if page.cursor is None:
             raise NotFound(f"no sub-assessment {name!r}")
         cursor = page.cursor
+
+
+# --- scans -------------------------------------------------------------------------------------------------
+def get_scan(store: LookupStore, scan_id: str) -> dict[str, Any]:
+    """One scan by its id (the `lastScan.scanId` of an image document)."""
+    scan = store().get_scan(scan_id)
+    if scan is None:
+        raise NotFound(f"no scan {scan_id[:100]!r}")
+    return scan_document(scan)
 
 
 # --- images and findings ---------------------------------------------------------------------------------
@@ -294,4 +477,23 @@ def detail_document(detail: ImageDetail) -> dict[str, Any]:
             "dbVersion": scan.db_version,
         },
         "findings": [stored_finding_document(f) for f in by_risk(list(detail.findings))],
+    }
+
+
+def scan_document(scan: ScanRecord) -> dict[str, Any]:
+    """A scan as `GET /api/scans/{id}` answers: what an image's `lastScan` shows, and the rest of the record."""
+    return {
+        "scanId": scan.scan_id,
+        "registry": scan.registry,
+        "repository": scan.repository,
+        "digest": scan.digest,
+        "status": scan.status,
+        "trigger": scan.trigger,
+        "startedAt": _iso(scan.started_at),
+        "finishedAt": _iso(scan.finished_at),
+        "error": scan.error,
+        "timings": scan.timings,
+        "scannerVersion": scan.scanner_version,
+        "dbVersion": scan.db_version,
+        "detectorVersions": list(scan.detector_versions),
     }

@@ -198,6 +198,11 @@ class SqlLookups(ABC):
             coverage=first.coverage,
         )
 
+    def get_scan(self, scan_id: str) -> ScanRecord | None:
+        with self._tx(write=False) as tx:
+            rows = tx.rows(f"SELECT {_SCAN_COLUMNS} FROM scans WHERE scan_id = ?", (scan_id,))
+        return _scan(rows[0]) if rows else None
+
     def images_with_vulnerability(self, vuln_id: str) -> list[ImageKey]:
         with self._tx(write=False) as tx:
             rows = tx.rows(

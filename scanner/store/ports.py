@@ -23,6 +23,7 @@ from scanner.store.records import (
     ImageSummary,
     Page,
     RuleSnapshot,
+    ScanRecord,
     ScanStatus,
     StoredFinding,
     StoredInventory,
@@ -186,6 +187,10 @@ class Lookups(Protocol):
         one that row, then one per active finding); images not assessed give none. `cursor` (from the last
         page) carries the last row's key, so rows added or removed between pages neither repeat nor shift the
         rows that follow."""
+
+    @abstractmethod
+    def get_scan(self, scan_id: str) -> ScanRecord | None:
+        """One scan by its id (an image's `last_scan.scan_id`); None if there is none."""
 
     @abstractmethod
     def list_findings(

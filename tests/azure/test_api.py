@@ -11,9 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from scanner.assess.severity import azure_severity
 from scanner.model.types import SEVERITY_ORDER, Finding
-from scanner.report.subassessments import MDVM_KEY, QUALYS_KEY
+from scanner.report.subassessments import MDVM_KEY, QUALYS_KEY, row_severity, vulnerability_id
 from tests.azure.conftest import DELETED, HEALTHY, KEY, REG, UNHEALTHY, UNSCANNED, Call
 
 ROUTE = {"sub": "0000", "rg": "rg1", "registry": "contoso"}
@@ -46,6 +45,16 @@ def test_bindings_routes_methods_auth_levels(functions: dict[str, Any]) -> None:
         "get_image": ("images/{registry}/{digest}", "FUNCTION"),
         "image_findings": ("images/{registry}/{digest}/findings", "FUNCTION"),
         "vulnerability_images": ("vulnerabilities/{vuln_id}/images", "FUNCTION"),
+        "list_registry_sub_assessments": (
+            "subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}"
+            "/providers/Microsoft.Security/subAssessments",
+            "FUNCTION",
+        ),
+        "list_subscription_sub_assessments": (
+            "subscriptions/{sub}/providers/Microsoft.Security/subAssessments",
+            "FUNCTION",
+        ),
+        "get_scan": ("scans/{scan_id}", "FUNCTION"),
     }
     assert set(functions) == set(expected)
     assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name) for name in functions)  # the host's rule
@@ -77,7 +86,7 @@ def test_list_one_row_per_active_finding_in_both_shapes(call: Call, alpine_findi
         assert len(unhealthy) == 8 and len(rows) == 9  # deleted and unscanned images have no rows
         assert not [r for r in rows if DELETED in r["id"] or UNSCANNED in r["properties"]["resourceDetails"]["id"]]
         assert [r["properties"]["status"]["code"] for r in healthy] == ["Healthy"]
-        by_id = {f.id: f for f in alpine_findings}
+        by_id = {vulnerability_id(f): f for f in alpine_findings}
         for row in unhealthy:
             assert row["type"] == "Microsoft.Security/assessments/subAssessments"
             assert row["id"] == (
@@ -86,7 +95,9 @@ def test_list_one_row_per_active_finding_in_both_shapes(call: Call, alpine_findi
             )
             props = row["properties"]
             finding = by_id[props["id"]]
-            assert props["status"]["severity"] == azure_severity(finding.severity)
+            assert props["status"]["severity"] == row_severity(finding.severity)
+            assert props["displayName"] == props["id"]
+            assert props["additionalData"]["acrguard"]["advisoryId"] == finding.id
             assert props["status"]["severity"] in ("Low", "Medium", "High")
             assert props["resourceDetails"] == {"source": "Azure", "id": f"/repositories/app/alpine/images/{UNHEALTHY}"}
             assert props["additionalData"]["assessedResourceType"] == kind
@@ -94,12 +105,14 @@ def test_list_one_row_per_active_finding_in_both_shapes(call: Call, alpine_findi
         assert len({r["name"] for r in rows}) == 9
 
 
-def test_unknown_severity_is_low(call: Call, alpine_findings: list[Finding]) -> None:
-    unknown = {f.id for f in alpine_findings if f.severity == "Unknown"}
+def test_unknown_severity_is_medium_never_low(call: Call, alpine_findings: list[Finding]) -> None:
+    unknown = {vulnerability_id(f) for f in alpine_findings if f.severity == "Unknown"}
+    assert unknown  # the Alpine secdb rates none of its advisories
     rows = all_rows(call, QUALYS_KEY)
     for row in rows:
-        if row["properties"]["id"] in unknown:
-            assert row["properties"]["status"]["severity"] == "Low"
+        if row["properties"].get("id") in unknown:
+            assert row["properties"]["status"]["severity"] == "Medium"
+            assert row["properties"]["additionalData"]["acrguard"]["severity"] == "Unknown"
 
 
 def test_shape_parameter_overrides_the_key(call: Call) -> None:
@@ -111,7 +124,7 @@ def test_shape_parameter_overrides_the_key(call: Call) -> None:
     details = data["additionalData"]
     assert details["artifactDetails"]["registryHost"] == REG
     assert details["artifactDetails"]["tags"] == ["3.10"]
-    assert details["softwareDetails"]["osDetails"]["osPlatform"] == "alpine"
+    assert details["softwareDetails"]["osDetails"] == {"osPlatform": "linux", "osVersion": "alpine_linux_3.10"}
 
 
 def test_paging_is_stable_and_complete(call: Call) -> None:

@@ -17,7 +17,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from scanner.model.types import Finding
-from scanner.report.subassessments import MDVM_KEY, QUALYS_KEY
+from scanner.report.subassessments import MDVM_KEY, QUALYS_KEY, vulnerability_id
 from scanner.store import FindingsStore, open_store
 from tests.azure.conftest import KEY, MT, Call, t
 
@@ -57,7 +57,7 @@ def pages(call: Call, query: dict[str, str], route: dict[str, str] | None = None
 
 
 def resource(row: dict[str, Any]) -> tuple[str, str, str]:
-    return row["properties"]["resourceDetails"]["id"], row["properties"]["id"], row["name"]
+    return row["properties"]["resourceDetails"]["id"], row["properties"].get("id", ""), row["name"]
 
 
 def test_pages_cross_image_boundaries_and_the_last_has_no_next_link(
@@ -98,7 +98,7 @@ def test_rows_added_between_pages_neither_repeat_nor_shift(
     got = [resource(r) for r in first["value"]] + rest
     assert len(got) == len(set(got))
     assert got[:-1] == before  # a/aaa-new sorts before the cursor: a client walking the pages never sees it
-    assert got[-1][:2] == (f"/repositories/z/new/images/{digest(8)}", alpine_findings[0].id)
+    assert got[-1][:2] == (f"/repositories/z/new/images/{digest(8)}", vulnerability_id(alpine_findings[0]))
 
 
 def test_registry_by_resource_name_or_login_server_and_both_shapes(call: Call, store: FindingsStore) -> None:

@@ -109,12 +109,12 @@ def test_only_active_findings_and_critical_maps_to_high() -> None:
 
 def test_mdvm_shape() -> None:
     data = image_sub_assessments(SCOPE, image("Unhealthy"), [stored("Unknown")], "mdvm")[0]["properties"]
-    assert data["status"]["severity"] == "Low"
+    assert data["status"]["severity"] == "Medium"  # Unknown is never reported as Low
     extra = data["additionalData"]
     assert extra["assessedResourceType"] == "AzureContainerRegistryVulnerability"
     assert extra["vulnerabilityDetails"]["cvss"]["3.0"]["cvssVectorString"].startswith("CVSS:3.1/")
     assert extra["softwareDetails"]["fixStatus"] == "FixAvailable"
-    assert extra["softwareDetails"]["osDetails"] == {"osPlatform": "alpine", "osVersion": "3.10"}
+    assert extra["softwareDetails"]["osDetails"] == {"osPlatform": "linux", "osVersion": "alpine_linux_3.10"}
     assert extra["artifactDetails"]["tags"] == ["v1"] and extra["cvssV30Score"] == 9.1
 
 

@@ -30,7 +30,7 @@ def test_an_incomplete_image_row_is_unhealthy_with_its_reason_then_its_findings(
     rows = image_sub_assessments(
         SCOPE, image("Incomplete"), [stored("CVE-1"), stored("CVE-2", disabled=True)], "qualys"
     )
-    assert [r["properties"]["id"] for r in rows] == ["", "CVE-1"]
+    assert [r["properties"].get("id") for r in rows] == [None, "CVE-1"]  # an image row has no vulnerability id
     status = rows[0]["properties"]["status"]
     assert status == {"code": "Unhealthy", "cause": "Incomplete", "description": REASON, "severity": "High"}
     assert rows[1]["properties"]["status"]["code"] == "Unhealthy"
