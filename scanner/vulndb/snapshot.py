@@ -40,6 +40,11 @@ class Part:
     # no date, and Go's data/osv records all have `modified: 0001-01-01T00:00:00Z`. None: the newest plausible
     # record date (records copied from osv.dev's archives carry real ones), else the files' mtime.
     feed_date: str | None = None
+    file: str = ""  # one file of the directory, imported alone (KEV and EPSS are files, not record trees)
+
+    @property
+    def location(self) -> str:
+        return f"{self.directory}/{self.file}" if self.file else self.directory
 
 
 # The directories of the snapshot imported (the schema next to them is not a record), one row each; a new
@@ -59,6 +64,10 @@ PARTS = (
     # Selection: NVD's records of the four CVEs the Alpine 3.10 sample has (their CVSS rates its findings); the
     # date of the fkie-cad/nvd-json-data-feeds commit is not known here: the records' newest lastModified dates it.
     Part("nvd", selection=True),
+    # Selections: CISA's KEV catalog as of 2025-08-25, 8 of its entries; FIRST's EPSS scores of 2026-09-29, 13 of
+    # its rows (the sample's four CVEs among them). A real KEV and EPSS set replaces each whole on `db update`.
+    Part("kev", selection=True, file="known_exploited_vulnerabilities.json"),
+    Part("epss", selection=True, file="epss_scores-2026-09-29.csv"),
 )
 # Bump when the import changes what a database built from the same files holds (e.g. secdb conversion).
 IMPORT_REVISION = 1
@@ -92,7 +101,7 @@ def build_snapshot_db(target: Path, root: Path | None = None) -> None:
             importer = Importer(writer)
             for part in PARTS:
                 spec = SourceSpec(
-                    str(root / part.directory),
+                    str(root / part.location),
                     f"snapshot:{part.directory}",
                     selection=part.selection,
                     feed_date=part.feed_date,

@@ -145,9 +145,26 @@ def test_demo_brings_up_the_stack_and_prints_working_queries(demo_env: dict[str,
     # The real findings of the sample: musl's CVE-2019-14697 and openssl's three, from the bundled snapshot.
     assert f"{registry}/samples/alpine-app:3.10 is Unhealthy: 8 finding(s)" in out
     lines = [line.split() for line in out.splitlines()]
-    # Rated by the snapshot's NVD records (Alpine's secdb rates nothing): musl 9.8, openssl's CVE-2019-1547 4.7.
-    assert ["Critical", "ALPINE-CVE-2019-14697", "musl", "1.1.22-r2", "->", "1.1.22-r3"] in lines
-    assert ["Medium", "ALPINE-CVE-2019-1547", "libssl1.1", "1.1.1c-r0", "->", "1.1.1d-r0"] in lines
+    # Highest risk first; rated by the snapshot's NVD records (Alpine's secdb rates nothing): musl 9.8, openssl's
+    # CVE-2019-1547 4.7; EPSS from the snapshot's real slice of FIRST's file; every package from the base layer.
+    header = next(i for i, line in enumerate(lines) if line[:3] == ["RISK", "SEVERITY", "RATED"])
+    rows = lines[header + 1 : header + 9]
+    risks = [float(row[0]) for row in rows]
+    assert risks == sorted(risks, reverse=True)
+    assert rows[0][1:8] == [
+        "Critical",
+        "cve:nvd:cvss:3.1",
+        "ALPINE-CVE-2019-14697",
+        "musl",
+        "[base]",
+        "1.1.22-r2",
+        "1.1.22-r3",
+    ]
+    assert rows[0][8:10] == ["EPSS", "2.5%"]
+    assert ["Medium", "cve:nvd:cvss:3.1", "ALPINE-CVE-2019-1547", "libssl1.1", "[base]", "1.1.1c-r0", "1.1.1d-r0"] in [
+        row[1:8] for row in rows
+    ]
+    assert not any("KEV" in row for row in rows)  # none of the sample's CVEs is in CISA's catalog
     snapshots = list((Path(demo_env["HOME"]) / ".cache" / "acrguard").glob("osv-snapshot-*.sqlite"))
     assert len(snapshots) == 1, "the database was not built from the bundled snapshot"
     _keys_stay_out_of_the_registry_log(Path(demo_env["ACRGUARD_DEMO_DIR"]), out)
