@@ -39,6 +39,14 @@ TENANT_SETTING = env_name("entra_tenant_id")
 WORKER_MODULES = ("azure_functions_worker", "proxy_worker")
 
 
+def http_auth_level(settings: Settings) -> func.AuthLevel:
+    """The Functions host's key check for the HTTP routes: a function key (FUNCTION), unless Microsoft Entra ID
+    is configured. Then acrguard checks every request's token itself (`authorize` never trusts the host once a
+    tenant is set), and a caller with only a token (Azure's SDKs, Entra-authenticated services) must get through
+    the host: ANONYMOUS at the host, authenticated here."""
+    return func.AuthLevel.ANONYMOUS if settings.entra_tenant_id else func.AuthLevel.FUNCTION
+
+
 def under_functions_worker() -> bool:
     """Whether these handlers run in the Functions host's Python worker process."""
     return any(name in sys.modules for name in WORKER_MODULES)

@@ -41,6 +41,7 @@ def _ok(description: str, schema_ref: str) -> dict[str, Any]:
 _ERRORS = {
     "400": {"$ref": "#/components/responses/Error"},
     "401": {"$ref": "#/components/responses/Error"},
+    "403": {"$ref": "#/components/responses/Error"},
     "404": {"$ref": "#/components/responses/Error"},
     "503": {"$ref": "#/components/responses/Error"},
 }
@@ -332,7 +333,10 @@ def document() -> dict[str, Any]:
                 "bearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "ACRGUARD_API_TOKEN; on the event endpoints ACRGUARD_EVENTS_TOKEN too",
+                    "bearerFormat": "JWT",
+                    "description": "ACRGUARD_API_TOKEN, or a Microsoft Entra ID access token (ACRGUARD_ENTRA_TENANT_ID;"
+                    " app roles Findings.Read, Findings.Write, Events.Send); on the event endpoints"
+                    " ACRGUARD_EVENTS_TOKEN too",
                 },
             },
             "responses": {
