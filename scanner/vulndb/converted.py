@@ -148,3 +148,17 @@ def check_record(record: Mapping[str, Any]) -> str | None:
                 if not _bounded_str(version, MAX_VERSION) or any(c.isspace() for c in version):
                     return f"{package['name']}: bad version {version!r}"
     return None
+
+
+MAX_CWES = 20  # CWE ids kept per record
+_CWE = re.compile(r"CWE-[0-9]{1,6}")
+
+
+def cwe_list(values: Iterable[object]) -> list[str]:
+    """The distinct `CWE-<n>` ids among `values`, first seen first, at most MAX_CWES (NVD's `NVD-CWE-Other` and
+    `NVD-CWE-noinfo` are not weaknesses and are left out)."""
+    found: dict[str, None] = {}
+    for value in values:
+        if isinstance(value, str) and _CWE.fullmatch(value) and len(found) < MAX_CWES:
+            found[value] = None
+    return list(found)

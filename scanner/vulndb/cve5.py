@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scanner.vulndb.converted import MAX_ID, MAX_SUMMARY, Converted, check_record, clip, rfc3339
+from scanner.vulndb.converted import MAX_ID, MAX_SUMMARY, Converted, check_record, clip, cwe_list, rfc3339
 
 KIND = "cve5"
 ID_PREFIX = "CVE5:"
@@ -61,6 +61,9 @@ def convert(data: Mapping[str, Any], origin: str) -> Converted:
         "summary": clip(_description(cna), MAX_SUMMARY) if isinstance(cna, Mapping) else "",
         "database_specific": {"cve_metrics": metrics},
     }
+    cwes = cwe_list(_cwe_values(cna, adps))
+    if cwes:
+        record["database_specific"]["cwe_ids"] = cwes
     published = rfc3339(str(metadata.get("datePublished") or ""))
     if published:
         record["published"] = published
@@ -91,6 +94,19 @@ def _metrics(container: Mapping[str, Any], source: str) -> list[dict[str, str]]:
             if isinstance(vector, str) and 0 < len(vector) <= MAX_VECTOR:
                 found.append({"source": source, "type": kind, "score": vector.strip()})
     return found
+
+
+def _cwe_values(cna: Any, adps: Any) -> list[object]:
+    """`problemTypes[].descriptions[].cweId` of the CNA's container and the ADP containers (CISA's adds CWEs)."""
+    values: list[object] = []
+    for container in [cna, *(adps[:MAX_METRICS] if isinstance(adps, list) else [])]:
+        types = container.get("problemTypes") if isinstance(container, Mapping) else None
+        for problem in types[:MAX_METRICS] if isinstance(types, list) else []:
+            descriptions = problem.get("descriptions") if isinstance(problem, Mapping) else None
+            for item in descriptions[:MAX_METRICS] if isinstance(descriptions, list) else []:
+                if isinstance(item, Mapping):
+                    values.append(item.get("cweId"))
+    return values
 
 
 def _description(cna: Mapping[str, Any]) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from scanner.vulndb.converted import MAX_ID, MAX_SUMMARY, Converted, clip, rfc3339
+from scanner.vulndb.converted import MAX_ID, MAX_SUMMARY, Converted, clip, cwe_list, rfc3339
 from scanner.vulndb.xmlstream import BoundedStream
 
 KIND = "nvd"
@@ -130,10 +130,25 @@ def _add(result: Converted, cve: Mapping[str, Any], origin: str) -> None:
         "summary": clip(_description(cve), MAX_SUMMARY),
         "database_specific": {"cve_metrics": _metrics(cve.get("metrics"))},
     }
+    cwes = cwe_list(_cwe_values(cve))
+    if cwes:
+        record["database_specific"]["cwe_ids"] = cwes
     published = rfc3339(str(cve.get("published") or ""))
     if published:
         record["published"] = published
     result.records.append(record)
+
+
+def _cwe_values(cve: Mapping[str, Any]) -> list[object]:
+    """`weaknesses[].description[].value` (NVD's own analysis and the CNA's)."""
+    values: list[object] = []
+    weaknesses = cve.get("weaknesses")
+    for weakness in weaknesses[:50] if isinstance(weaknesses, list) else []:
+        described = weakness.get("description") if isinstance(weakness, Mapping) else None
+        for item in described[:50] if isinstance(described, list) else []:
+            if isinstance(item, Mapping):
+                values.append(item.get("value"))
+    return values
 
 
 def _metrics(metrics: Any) -> list[dict[str, str]]:

@@ -132,3 +132,11 @@ def test_import_of_the_fixture_directory(tmp_path: Path) -> None:
     assert (result.records, result.skipped) == (2, 0)  # SOURCES.md is no advisory file
     with SqliteVulnDatabase.open(tmp_path / "v.sqlite") as opened:
         assert [r["id"] for r in opened.by_id("CVE-2024-24576")] == ["CVE5:CVE-2024-24576"]
+
+
+def test_cwe_ids_come_from_the_problem_types() -> None:
+    data = json.loads((FIXTURES / "CVE-2024-24576.json").read_text())
+    (record,) = cve5.convert(data, "CVE-2024-24576.json").records
+    assert record["database_specific"]["cwe_ids"] == ["CWE-78", "CWE-88"]
+    (musl,) = cve5.convert(json.loads((FIXTURES / "CVE-2019-14697.json").read_text()), "musl").records
+    assert "cwe_ids" not in musl["database_specific"]  # MITRE's record says "n/a"

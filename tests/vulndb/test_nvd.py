@@ -212,8 +212,11 @@ def test_the_bounds_of_a_feed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_db_import_says_what_is_wrong_in_one_line(acrguard: Any, tmp_path: Path) -> None:
     bad = gz(tmp_path / "nvdcve-2.0-2019.json.gz", b'{"format": "CSAF"}')
     run = acrguard("db", "import", "--db", str(tmp_path / "v.sqlite"), bad)
-    warnings = [line for line in run.err.splitlines() if "nvdcve" in line and "warning" in line]
+    warnings = [line for line in run.err.splitlines() if line.startswith("acrguard: warning:")]
     assert warnings == ["acrguard: warning: nvdcve-2.0-2019.json.gz: not an NVD CVE feed: format 'CSAF'"]
+    assert run.code == 2 and run.err.splitlines()[-1].endswith(
+        "no advisory, CVE, KEV or EPSS records in it (1 file skipped, see the warnings above)"
+    )
 
 
 def test_the_stream_reader_reads_values_across_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,3 +226,11 @@ def test_the_stream_reader_reads_values_across_pieces(monkeypatch: pytest.Monkey
     )
     tokens = nvd._Tokens(BoundedStream(io.BufferedReader(io.BytesIO(text.encode()))))
     assert list(nvd._vulnerabilities(tokens)) == [{"x": "é" * 5}, 12345678, [True, None]]
+
+
+def test_cwe_ids_come_from_nvds_weaknesses() -> None:
+    (record,) = nvd.convert_document(load(MUSL), "CVE-2019-14697.json").records
+    assert record["database_specific"]["cwe_ids"] == ["CWE-787"]
+    hostile = {**load(MUSL), "weaknesses": [{"description": [{"value": v} for v in ("NVD-CWE-Other", "CWE-1x", 7)]}]}
+    (other,) = nvd.convert_document(hostile, "x.json").records
+    assert "cwe_ids" not in other["database_specific"]
