@@ -234,9 +234,42 @@ class Settings:
 
     # where the service keeps its state
     store: str = _declare("ACRGUARD_STORE", "", "findings store: a SQLite path or `postgresql://…`")
-    queue: str = _declare("ACRGUARD_QUEUE", "", "scan queue: a SQLite path or an Azure Storage connection string")
+    store_auth: str = _declare(
+        "ACRGUARD_STORE_AUTH",
+        "password",
+        "how acrguard signs in to a PostgreSQL store: `password` (default: the URL's, or libpq's own sources) or "
+        "`entra`: an Entra ID access token from the managed identity (DefaultAzureCredential) for each new "
+        "connection, the URL's user being the identity's PostgreSQL role",
+        _one_of("password", "entra"),
+    )
+    queue: str = _declare(
+        "ACRGUARD_QUEUE",
+        "",
+        "scan queue: a SQLite path, an Azure Storage connection string, or a queue service URL "
+        "`https://ACCOUNT.queue.core.windows.net` reached with the managed identity (DefaultAzureCredential)",
+    )
     db: str | None = _declare(
         "ACRGUARD_DB", None, "vulnerability database path (default `~/.cache/acrguard/vulndb.sqlite`)", _verbatim
+    )
+    db_blob_url: str = _declare(
+        "ACRGUARD_DB_BLOB_URL",
+        "",
+        "where the database is published: a blob URL `https://ACCOUNT.blob.core.windows.net/CONTAINER/vulndb.sqlite`"
+        " (managed identity); the update timer uploads there with a `vulndb.json` manifest, every reader downloads"
+        " to ACRGUARD_DB and verifies its sha256, and never falls back to the bundled snapshot",
+        _base_url,
+    )
+    db_blob_check_seconds: int = _declare(
+        "ACRGUARD_DB_BLOB_CHECK_SECONDS",
+        300,
+        "seconds between a reader's checks of the database blob's manifest (default 300)",
+        _whole("seconds"),
+    )
+    db_blob_max_mb: int = _declare(
+        "ACRGUARD_DB_BLOB_MAX_MB",
+        4096,
+        "the largest database blob a reader downloads, in MiB (default 4096)",
+        _whole("MiB"),
     )
 
     # who may call the HTTP API
