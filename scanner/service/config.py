@@ -82,10 +82,11 @@ class Clients:
     def store(self) -> FindingsStore:
         """The process's one findings store (the HTTP lookups, events, rules and the worker share it: a
         rule written through it applies to the next assessment at once)."""
-        url = _required(self.settings(), "store", StoreError)
+        settings = self.settings()
+        url = _required(settings, "store", StoreError)
         with self._lock:
             if self._store is None:
-                self._store = open_store(url)
+                self._store = open_store(url, auth=settings.store_auth)
             return self._store
 
     def retry_settings(self) -> RetrySettings:
