@@ -126,7 +126,8 @@ class PostgresStore(SqlStore):
                         f"cannot connect to findings store {self._where}: no access token: {one_line(err)}"
                     ) from err
             try:
-                self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, **extra)
+                conninfo = psycopg.conninfo.make_conninfo(self._url, **extra)  # the URL's own values overridden
+                self._conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
             except psycopg.Error as err:
                 raise StoreError(f"cannot connect to findings store {self._where}: {err}") from err
         return self._conn
