@@ -40,17 +40,21 @@ PasswordProvider = Callable[[], str]
 _log = logging.getLogger(__name__)
 
 
+def identity_credential() -> Any:
+    """DefaultAzureCredential: the managed identity in Azure (a user-assigned one named by `AZURE_CLIENT_ID`),
+    the developer's sign-in locally."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
 class EntraPassword:
     """A password provider handing out Entra access tokens for PostgreSQL from `credential` (default:
     DefaultAzureCredential, the managed identity in Azure; building it reaches no network). The credential
     caches a token and renews it before it expires, so asking per connection reaches Entra only when due."""
 
     def __init__(self, credential: Any = None) -> None:
-        if credential is None:
-            from azure.identity import DefaultAzureCredential
-
-            credential = DefaultAzureCredential()
-        self.credential = credential
+        self.credential = credential if credential is not None else identity_credential()
 
     def __call__(self) -> str:
         return str(self.credential.get_token(ENTRA_SCOPE).token)

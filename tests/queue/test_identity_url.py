@@ -14,8 +14,10 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.identity import DefaultAzureCredential
 
 import scanner.queue.factory as factory
+from scanner.model.settings import Settings
 from scanner.queue import QueueError, ScanQueue, open_queue
 from scanner.queue.azure_queue import AzureStorageQueue
+from scanner.service.config import Clients
 from tests.queue.azurite_server import DEV_ACCOUNT, DEV_KEY
 from tests.queue.support import make_request
 
@@ -107,3 +109,17 @@ def test_a_wrong_account_key_is_a_queue_error(azurite: str, queue_name: str) -> 
         pytest.raises(QueueError, match=f"queue {queue_name}: create queue"),
     ):
         queue.send(make_request(3))
+
+
+def test_the_service_opens_its_queues_by_url_with_the_managed_identity() -> None:
+    service = Clients(Settings.from_environ({"ACRGUARD_QUEUE": "https://acrguardq.queue.core.windows.net"}))
+    try:
+        for queue, name in (
+            (service.queue(), "scan-requests"),
+            (service.dead_letters(), "acrguard-event-dead-letters"),
+        ):
+            assert isinstance(queue, AzureStorageQueue)
+            assert queue._main.url == f"https://acrguardq.queue.core.windows.net/{name}"
+            assert isinstance(queue._main.credential, DefaultAzureCredential)
+    finally:
+        service.close()

@@ -17,6 +17,9 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.identity import DefaultAzureCredential
 
+import scanner.store.postgres_store as postgres_store
+from scanner.model.settings import Settings
+from scanner.service.config import Clients
 from scanner.store import StoreError, open_store
 from scanner.store.postgres_store import ENTRA_SCOPE, EntraPassword, PostgresStore
 from tests.store.pg_server import PgServer, running_postgres
@@ -121,3 +124,25 @@ def test_urls_that_cannot_take_a_token() -> None:
 def test_the_managed_identity_is_the_default_credential() -> None:
     # Construction only: asking it for a token would reach for Azure's identity endpoints.
     assert isinstance(EntraPassword().credential, DefaultAzureCredential)
+
+
+def test_the_service_signs_in_with_entra_when_the_setting_says_so(
+    pw_server: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ACRGUARD_STORE_AUTH=entra through the function app's clients: the managed identity (here a stand-in
+    handing out the server's password) signs the store in."""
+    source = TokenSource(PASSWORD)
+    monkeypatch.setattr(postgres_store, "identity_credential", lambda: source)
+    url = _url(pw_server, "acrguard-entra-clients")
+    service = Clients(Settings.from_environ({"ACRGUARD_STORE": url, "ACRGUARD_STORE_AUTH": "entra"}))
+    try:
+        service.store().record_push(REG, REPO, D1, "1.0", MT, T0)
+        assert source.scopes == [(ENTRA_SCOPE,)]
+    finally:
+        service.close()
+    password_only = Clients(Settings.from_environ({"ACRGUARD_STORE": url}))
+    try:
+        with pytest.raises(StoreError, match="password"):
+            password_only.store()
+    finally:
+        password_only.close()
