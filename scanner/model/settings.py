@@ -175,6 +175,29 @@ def _base_url(setting: Setting, environ: Mapping[str, str]) -> object:
     return text.rstrip("/")
 
 
+def _blob_url(setting: Setting, environ: Mapping[str, str]) -> object:
+    """An http(s) URL naming a container and a blob, without query: a SAS token there would be a key in an app
+    setting (the identity signs in instead); errors never quote the query."""
+    text = environ.get(setting.env, "").strip()
+    if not text:
+        return setting.default
+    parts = urlsplit(text)
+    shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"[:100]
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+    ):
+        raise SettingsError(
+            f"{setting.env}: {shown!r} is not an https://ACCOUNT.blob.core.windows.net/CONTAINER/NAME URL"
+        )
+    if len([s for s in parts.path.split("/") if s]) < 2 or parts.path.endswith("/"):
+        raise SettingsError(f"{setting.env}: {shown!r} names no container and blob")
+    return text
+
+
 def _one_of(*choices: str) -> Callable[[Setting, Mapping[str, str]], object]:
     """One of `choices` (any case); anything else is a SettingsError naming the variable and the choices."""
 
@@ -257,7 +280,7 @@ class Settings:
         "where the database is published: a blob URL `https://ACCOUNT.blob.core.windows.net/CONTAINER/vulndb.sqlite`"
         " (managed identity); the update timer uploads there with a `vulndb.json` manifest, every reader downloads"
         " to ACRGUARD_DB and verifies its sha256, and never falls back to the bundled snapshot",
-        _base_url,
+        _blob_url,
     )
     db_blob_check_seconds: int = _declare(
         "ACRGUARD_DB_BLOB_CHECK_SECONDS",

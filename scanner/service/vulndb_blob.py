@@ -244,8 +244,9 @@ class DbBlob:
         failed check keeps a verified copy; without one it is a DbBlobError naming the blob."""
         lock = _lock_for(self.local)
         if not lock.acquire(blocking=False):
-            # This process is writing the copy itself (the update timer), or another thread is downloading it.
-            if self.local.is_file():
+            # This process is writing the copy itself (the update timer), or another thread is downloading it:
+            # the verified copy meanwhile, else wait for them (an update's new file is verified once written).
+            if self.verified_digest() is not None:
                 return self.local
             lock.acquire()
         try:

@@ -21,7 +21,7 @@ from azure.identity import DefaultAzureCredential
 from azure.storage.blob import BlobServiceClient
 
 import scanner.service.vulndb_blob as vulndb_blob
-from scanner.model.settings import Settings
+from scanner.model.settings import Settings, SettingsError
 from scanner.service.config import Clients, clients
 from scanner.service.vulndb_blob import DbBlob, DbBlobError, Manifest, check_blob_url, manifest_url
 from tests.app_index import app_functions
@@ -268,3 +268,13 @@ def test_blob_urls_and_manifests() -> None:
     ):
         with pytest.raises(DbBlobError, match=f"^w: manifest {message}"):
             Manifest.parse(data, "w")
+
+
+def test_the_blob_url_setting_refuses_keys_without_quoting_them() -> None:
+    url = "https://a.blob.core.windows.net/vulndb/vulndb.sqlite"
+    assert Settings.from_environ({"ACRGUARD_DB_BLOB_URL": url}).db_blob_url == url
+    assert Settings.from_environ({}).db_blob_url == ""
+    for bad in (f"{url}?sv=2024&sig=SECRET", "https://user:SECRET@a.blob.core.windows.net/c/b", "https://a/b"):
+        with pytest.raises(SettingsError, match=r"^ACRGUARD_DB_BLOB_URL: ") as raised:
+            Settings.from_environ({"ACRGUARD_DB_BLOB_URL": bad})
+        assert "SECRET" not in str(raised.value)
