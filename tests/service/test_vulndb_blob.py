@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -278,3 +279,41 @@ def test_the_blob_url_setting_refuses_keys_without_quoting_them() -> None:
         with pytest.raises(SettingsError, match=r"^ACRGUARD_DB_BLOB_URL: ") as raised:
             Settings.from_environ({"ACRGUARD_DB_BLOB_URL": bad})
         assert "SECRET" not in str(raised.value)
+
+
+def test_a_reader_moves_to_each_newly_published_database(
+    db_path: Path, blob_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two publications: the reader's clients reopen the new file after each, and a later process trusts the
+    copy its predecessor verified without downloading it again."""
+    source = tmp_path / "publisher" / "vulndb.sqlite"
+    source.parent.mkdir()
+    shutil.copyfile(db_path, source)
+    publisher = DbBlob(blob_url, source, credential=account_key())
+    worker = reader(tmp_path, blob_url, ACRGUARD_DB_BLOB_CHECK_SECONDS="0")
+    try:
+        with publisher.writing():
+            assert publisher.publish() is True
+        first = worker.db()
+        assert sha256(first.path) == sha256(source)
+
+        with sqlite3.connect(source) as conn:  # a new version of the database (any change will do)
+            conn.execute("CREATE TABLE republished (n INTEGER)")
+        conn.close()
+        with publisher.writing():
+            assert publisher.publish() is True
+            assert publisher.publish() is False  # the manifest already names it
+        second = worker.db()
+        assert second is not first and sha256(second.path) == sha256(source)
+        assert worker.db() is second
+    finally:
+        worker.close()
+        publisher.close()
+
+    caplog.set_level(logging.INFO, logger="scanner")
+    later = reader(tmp_path, blob_url)
+    try:
+        assert sha256(later.db().path) == sha256(source)
+        assert not [r for r in caplog.records if "downloaded" in r.getMessage()]
+    finally:
+        later.close()
