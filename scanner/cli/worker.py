@@ -25,7 +25,7 @@ def add_worker_parser(sub: Any) -> None:
     add_scan_arguments(
         worker,
         store_help="findings store path or postgresql:// URL (default: ACRGUARD_STORE)",
-        queue_help="queue path or Storage connection string (default: ACRGUARD_QUEUE)",
+        queue_help="queue path, Storage connection string or queue service URL (default: ACRGUARD_QUEUE)",
     )
     worker.add_argument("--max-messages", type=int, default=0, help="stop after this many (default: until empty)")
 

@@ -203,6 +203,29 @@ def _base_url(setting: Setting, environ: Mapping[str, str]) -> object:
     return text.rstrip("/")
 
 
+def _blob_url(setting: Setting, environ: Mapping[str, str]) -> object:
+    """An http(s) URL naming a container and a blob, without query: a SAS token there would be a key in an app
+    setting (the identity signs in instead); errors never quote the query."""
+    text = environ.get(setting.env, "").strip()
+    if not text:
+        return setting.default
+    parts = urlsplit(text)
+    shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"[:100]
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+    ):
+        raise SettingsError(
+            f"{setting.env}: {shown!r} is not an https://ACCOUNT.blob.core.windows.net/CONTAINER/NAME URL"
+        )
+    if len([s for s in parts.path.split("/") if s]) < 2 or parts.path.endswith("/"):
+        raise SettingsError(f"{setting.env}: {shown!r} names no container and blob")
+    return text
+
+
 def _one_of(*choices: str) -> Callable[[Setting, Mapping[str, str]], object]:
     """One of `choices` (any case); anything else is a SettingsError naming the variable and the choices."""
 
@@ -273,9 +296,42 @@ class Settings:
 
     # where the service keeps its state
     store: str = _declare("ACRGUARD_STORE", "", "findings store: a SQLite path or `postgresql://…`")
-    queue: str = _declare("ACRGUARD_QUEUE", "", "scan queue: a SQLite path or an Azure Storage connection string")
+    store_auth: str = _declare(
+        "ACRGUARD_STORE_AUTH",
+        "password",
+        "how acrguard signs in to a PostgreSQL store: `password` (default: the URL's, or libpq's own sources) or "
+        "`entra`: an Entra ID access token from the managed identity (DefaultAzureCredential) for each new "
+        "connection, the URL's user being the identity's PostgreSQL role",
+        _one_of("password", "entra"),
+    )
+    queue: str = _declare(
+        "ACRGUARD_QUEUE",
+        "",
+        "scan queue: a SQLite path, an Azure Storage connection string, or a queue service URL "
+        "`https://ACCOUNT.queue.core.windows.net` reached with the managed identity (DefaultAzureCredential)",
+    )
     db: str | None = _declare(
         "ACRGUARD_DB", None, "vulnerability database path (default `~/.cache/acrguard/vulndb.sqlite`)", _verbatim
+    )
+    db_blob_url: str = _declare(
+        "ACRGUARD_DB_BLOB_URL",
+        "",
+        "where the database is published: a blob URL `https://ACCOUNT.blob.core.windows.net/CONTAINER/vulndb.sqlite`"
+        " (managed identity); the update timer uploads there with a `vulndb.json` manifest, every reader downloads"
+        " to ACRGUARD_DB and verifies its sha256, and never falls back to the bundled snapshot",
+        _blob_url,
+    )
+    db_blob_check_seconds: int = _declare(
+        "ACRGUARD_DB_BLOB_CHECK_SECONDS",
+        300,
+        "seconds between a reader's checks of the database blob's manifest (default 300)",
+        _whole("seconds"),
+    )
+    db_blob_max_mb: int = _declare(
+        "ACRGUARD_DB_BLOB_MAX_MB",
+        4096,
+        "the largest database blob a reader downloads, in MiB (default 4096)",
+        _whole("MiB"),
     )
 
     # who may call the HTTP API

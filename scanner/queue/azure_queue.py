@@ -71,7 +71,10 @@ class AzureStorageQueue(ScanQueue):
         dedupe_window: float = 600.0,
         max_dead_letters: int = DEFAULT_MAX_DEAD_LETTERS,
         max_queued_per_registry: int = DEFAULT_MAX_QUEUED_PER_REGISTRY,
+        credential: Any = None,
     ) -> None:
+        """`connection_string` is a Storage connection string, or, with `credential` (a token or account-key
+        credential), the account's queue service URL."""
         super().__init__(max_attempts, max_dead_letters, max_queued_per_registry)
         if not _QUEUE_NAME.fullmatch(queue_name):
             raise QueueError(f"queue: {queue_name!r} is not a Storage queue name (3-56 of a-z 0-9 -)")
@@ -82,14 +85,26 @@ class AzureStorageQueue(ScanQueue):
         try:
             # Encode only: decoding is done per message so that one body that is not base64 cannot fail
             # a whole batch (which would redeliver it forever) and can be dead-lettered instead.
-            self._main = QueueClient.from_connection_string(
-                connection_string, queue_name, message_encode_policy=TextBase64EncodePolicy()
-            )
-            self._poison = QueueClient.from_connection_string(
-                connection_string, f"{queue_name}-poison", message_encode_policy=TextBase64EncodePolicy()
-            )
+            if credential is None:
+                self._main = QueueClient.from_connection_string(
+                    connection_string, queue_name, message_encode_policy=TextBase64EncodePolicy()
+                )
+                self._poison = QueueClient.from_connection_string(
+                    connection_string, f"{queue_name}-poison", message_encode_policy=TextBase64EncodePolicy()
+                )
+            else:
+                self._main = QueueClient(
+                    connection_string, queue_name, credential, message_encode_policy=TextBase64EncodePolicy()
+                )
+                self._poison = QueueClient(
+                    connection_string,
+                    f"{queue_name}-poison",
+                    credential,
+                    message_encode_policy=TextBase64EncodePolicy(),
+                )
         except (ValueError, AzureError) as err:
-            raise QueueError(f"queue {queue_name}: bad connection string: {_first_line(err)}") from err
+            what = "connection string" if credential is None else "queue service URL"
+            raise QueueError(f"queue {queue_name}: bad {what}: {_first_line(err)}") from err
 
     @contextmanager
     def _azure(self, action: str) -> Iterator[None]:

@@ -26,8 +26,9 @@ from scanner.model.types import Finding
 from scanner.queue import ScanQueue, open_queue
 from scanner.service.pipeline import DrainCounts, FetchAndInventory, Policy, drain_queue
 from scanner.service.retry import RetrySettings
+from scanner.service.vulndb_blob import DbBlob
 from scanner.store import FindingsStore, StoreError, open_store
-from scanner.vulndb.location import open_scan_database
+from scanner.vulndb.location import open_scan_database, writable_db_path
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 
 _log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Clients:
         self._queue: ScanQueue | None = None
         self._dead: ScanQueue | None = None
         self._db: SqliteVulnDatabase | None = None
+        self._db_blob: DbBlob | None = None
         self._policy: Policy | None = None
         self._db_identity: tuple[int, int, int] | None = None
         self._retry: RetrySettings | None = None
@@ -82,10 +84,11 @@ class Clients:
     def store(self) -> FindingsStore:
         """The process's one findings store (the HTTP lookups, events, rules and the worker share it: a
         rule written through it applies to the next assessment at once)."""
-        url = _required(self.settings(), "store", StoreError)
+        settings = self.settings()
+        url = _required(settings, "store", StoreError)
         with self._lock:
             if self._store is None:
-                self._store = open_store(url)
+                self._store = open_store(url, auth=settings.store_auth)
             return self._store
 
     def retry_settings(self) -> RetrySettings:
@@ -131,10 +134,31 @@ class Clients:
                 self._dead = open_queue(url, EVENT_DEAD_LETTER_QUEUE, max_dead_letters=settings.max_dead_letters)
             return self._dead
 
+    def db_blob(self) -> DbBlob | None:
+        """The published database (`ACRGUARD_DB_BLOB_URL`) and its local copy at `ACRGUARD_DB`; None when no
+        blob is configured."""
+        settings = self.settings()
+        if not settings.db_blob_url:
+            return None
+        with self._lock:
+            if self._db_blob is None:
+                self._db_blob = DbBlob(
+                    settings.db_blob_url,
+                    writable_db_path(settings.db),
+                    max_bytes=settings.db_blob_max_mb * 1024 * 1024,
+                    check_seconds=settings.db_blob_check_seconds,
+                )
+            return self._db_blob
+
     def db(self) -> SqliteVulnDatabase:
         """The vulnerability database, reopened when `db update` (or a timer) replaced the file: updates
-        swap the file by rename, and an open connection would keep reading the old one for ever."""
+        swap the file by rename, and an open connection would keep reading the old one for ever. With a
+        database blob, the local copy is first brought up to the published one (see
+        `scanner.service.vulndb_blob`): no verified copy is a DbBlobError, never the bundled snapshot."""
         chosen = self.settings().db
+        blob = self.db_blob()
+        if blob is not None:
+            chosen = str(blob.refresh())  # outside the lock: a download takes a while
         with self._lock:
             if self._db is not None and _file_identity(self._db.path) != self._db_identity:
                 # Not closed: a scan in another thread may still be reading it; it is dropped with its last user.
@@ -181,6 +205,9 @@ class Clients:
                 client.close()
         self._store = self._queue = self._dead = None
         self._db = None
+        if self._db_blob is not None:
+            self._db_blob.close()
+        self._db_blob = None
         self._policy = None
         self._retry = None
         self._registry = None

@@ -4,6 +4,7 @@ scan records, assessments, usage, lookups, rules) are the protocols of `scanner.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from scanner.store.errors import CursorError, StoreError
 from scanner.store.interface import FindingsStore
@@ -34,14 +35,23 @@ __all__ = [
 ]
 
 
-def open_store(url_or_path: str | Path, migrate: bool = True) -> FindingsStore:
-    """`postgresql://…` (or `postgres://…`), `sqlite:///path`, or a plain file path."""
+def open_store(
+    url_or_path: str | Path, migrate: bool = True, *, auth: str = "password", credential: Any = None
+) -> FindingsStore:
+    """`postgresql://…` (or `postgres://…`), `sqlite:///path`, or a plain file path. `auth="entra"`: a
+    PostgreSQL store's password is an Entra access token from `credential` (default DefaultAzureCredential,
+    the managed identity), fetched for each new connection."""
     text = str(url_or_path)
+    if auth not in ("password", "entra"):
+        raise StoreError(f"findings store: unknown authentication {auth[:20]!r} (known: password, entra)")
     if text.startswith(("postgresql://", "postgres://")):
         # Imported here: the SQLite default must not need psycopg installed.
-        from scanner.store.postgres_store import PostgresStore
+        from scanner.store.postgres_store import EntraPassword, PostgresStore
 
-        store: FindingsStore = PostgresStore(text)
+        password = EntraPassword(credential) if auth == "entra" else None
+        store: FindingsStore = PostgresStore(text, password)
+    elif auth == "entra":
+        raise StoreError("findings store: Entra authentication needs a postgresql://… store")
     elif text.startswith("sqlite://"):
         path = text.removeprefix("sqlite://")
         if not path.startswith("/") or path == "/":

@@ -7,17 +7,24 @@ advisory locks.
 The connection is in autocommit mode and every round trip counts (a rescan makes several per image): a
 statement that stands alone runs without BEGIN and COMMIT, a read-only transaction opens with one
 `BEGIN READ ONLY`, and a statement over many rows goes out as one pipelined `executemany`.
+
+With Entra authentication (Azure Database for PostgreSQL), the password is an access token that expires
+within the hour: `password` is then a function asked again for every new connection (a reconnect after a
+drop included); a connection open when its token expires stays signed in, as PostgreSQL checks the
+password only when connecting.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
 
+from scanner.model.errors import one_line
 from scanner.store.errors import StoreError
 from scanner.store.sql import Dialect, Params, Row, Tx
 from scanner.store.sql_store import SqlStore
@@ -25,6 +32,32 @@ from scanner.store.sql_store import SqlStore
 # Arbitrary but fixed: every acrguard instance contends on the same advisory lock while migrating.
 MIGRATION_LOCK_ID = 0x616372_6775_6172  # "acrguar"
 CONNECT_TIMEOUT_S = 10
+# The audience of Entra tokens for Azure Database for PostgreSQL (and MySQL), the same in every cloud.
+ENTRA_SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
+_TLS_MODES = {"require", "verify-ca", "verify-full"}
+
+PasswordProvider = Callable[[], str]
+_log = logging.getLogger(__name__)
+
+
+def identity_credential() -> Any:
+    """DefaultAzureCredential: the managed identity in Azure (a user-assigned one named by `AZURE_CLIENT_ID`),
+    the developer's sign-in locally."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+class EntraPassword:
+    """A password provider handing out Entra access tokens for PostgreSQL from `credential` (default:
+    DefaultAzureCredential, the managed identity in Azure; building it reaches no network). The credential
+    caches a token and renews it before it expires, so asking per connection reaches Entra only when due."""
+
+    def __init__(self, credential: Any = None) -> None:
+        self.credential = credential if credential is not None else identity_credential()
+
+    def __call__(self) -> str:
+        return str(self.credential.get_token(ENTRA_SCOPE).token)
 
 
 def _sql(statement: str) -> str:
@@ -60,9 +93,26 @@ def _redacted(url: str) -> str:
 class PostgresStore(SqlStore):
     dialect = Dialect(name="postgresql", lock_suffix=" FOR UPDATE")
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, password: PasswordProvider | None = None) -> None:
+        """`password`: asked for the password of every new connection (Entra tokens); None: the URL's, or
+        libpq's own sources (PGPASSWORD, a password file)."""
         self._url = url
         self._where = _redacted(url)
+        self._password = password
+        self._extra: dict[str, str] = {}
+        if password is not None:
+            try:
+                info = psycopg.conninfo.conninfo_to_dict(url)
+            except psycopg.Error as err:
+                raise StoreError(f"findings store {self._where}: bad URL: {err}") from err
+            if info.get("password"):
+                raise StoreError(
+                    f"findings store {self._where}: the URL holds a password, but the password is an Entra token"
+                )
+            if "sslmode" not in info:
+                self._extra["sslmode"] = "require"  # a token is a credential: never over plain TCP by default
+            elif info["sslmode"] not in _TLS_MODES:
+                _log.warning("findings store %s: Entra token sent with sslmode=%s", self._where, info["sslmode"])
         self._mutex = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         with self._mutex:
@@ -71,8 +121,17 @@ class PostgresStore(SqlStore):
     def _connection(self) -> psycopg.Connection[Any]:
         # Reconnect after a dropped connection (database restart, idle timeout) instead of failing forever.
         if self._conn is None or self._conn.closed or self._conn.broken:
+            extra = dict(self._extra)
+            if self._password is not None:
+                try:
+                    extra["password"] = self._password()
+                except Exception as err:  # the credential's own errors (no identity, Entra unreachable)
+                    raise StoreError(
+                        f"cannot connect to findings store {self._where}: no access token: {one_line(err)}"
+                    ) from err
             try:
-                self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+                conninfo = psycopg.conninfo.make_conninfo(self._url, **extra)  # the URL's own values overridden
+                self._conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
             except psycopg.Error as err:
                 raise StoreError(f"cannot connect to findings store {self._where}: {err}") from err
         return self._conn

@@ -33,13 +33,14 @@ class PgServer:
     url: str
     started_in: float
     _schemas: Any = None
+    password: str | None = None  # the server's own, when it asks for one (the URL never holds it)
 
     def fresh_url(self) -> str:
         """A new schema per test: much faster than a database per test, just as isolated."""
         import psycopg
 
         name = f"t{next(self._schemas)}"
-        with psycopg.connect(self.url, autocommit=True) as conn:
+        with psycopg.connect(self.url, autocommit=True, password=self.password) as conn:
             conn.execute(f"CREATE SCHEMA {name}")
         return f"{self.url}?options=-csearch_path%3D{name}"
 
@@ -90,7 +91,9 @@ def _start(
     return server, log
 
 
-def _listening(server: subprocess.Popen[bytes], port: int, log_path: str, timeout: float = 120) -> bool:
+def _listening(
+    server: subprocess.Popen[bytes], port: int, log_path: str, timeout: float = 120, password: str | None = None
+) -> bool:
     """Whether the server came up listening on `port` (False: it exited first); a connection is tried only
     once the port is this server's, so another cluster on it can never pass for ours."""
     import psycopg
@@ -100,7 +103,7 @@ def _listening(server: subprocess.Popen[bytes], port: int, log_path: str, timeou
     while server.poll() is None:
         if port in ports.listening_ports(server.pid):
             try:
-                psycopg.connect(url, connect_timeout=2).close()
+                psycopg.connect(url, connect_timeout=2, password=password).close()
                 return True
             except psycopg.OperationalError:
                 pass  # listening, still starting up
@@ -115,8 +118,9 @@ def _listening(server: subprocess.Popen[bytes], port: int, log_path: str, timeou
 
 
 @contextmanager
-def running_postgres() -> Iterator[PgServer]:
-    """A throw-away PostgreSQL cluster on 127.0.0.1 (trust auth, user `acrguard`), removed afterwards."""
+def running_postgres(password: str | None = None) -> Iterator[PgServer]:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 (user `acrguard`), removed afterwards: trust auth, or with
+    `password` every connection must give it (SCRAM), as a managed server asks for an Entra token."""
     binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not binaries:
         pytest.fail(INSTALL_HINT)
@@ -128,6 +132,12 @@ def running_postgres() -> Iterator[PgServer]:
         os.chown(root, ids["user"], ids["group"])
     data, sockets = root / "data", root / "sockets"
     run = {"cwd": root, "env": {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}, **ids}
+    auth = ["--auth=trust"]
+    if password is not None:
+        (root / "pwfile").write_text(password + "\n")
+        if ids:
+            os.chown(root / "pwfile", ids["user"], ids["group"])
+        auth = ["--auth=scram-sha-256", f"--pwfile={root / 'pwfile'}"]
     subprocess.run(
         [
             str(bindir / "initdb"),
@@ -135,7 +145,7 @@ def running_postgres() -> Iterator[PgServer]:
             str(data),
             "-U",
             "acrguard",
-            "--auth=trust",
+            *auth,
             "-E",
             "UTF8",
             "--no-sync",
@@ -154,7 +164,7 @@ def running_postgres() -> Iterator[PgServer]:
     for attempt in range(1, attempts + 1):
         port = _free_port()
         server, log = _start(bindir, data, sockets, port, root / f"postgres-{attempt}.log", run)
-        if _listening(server, port, log.name):
+        if _listening(server, port, log.name, password=password):
             break
         log.close()
         output = Path(log.name).read_text(errors="replace")
@@ -163,7 +173,7 @@ def running_postgres() -> Iterator[PgServer]:
             pytest.fail(f"PostgreSQL did not start: {output}")
     url = f"postgresql://acrguard@127.0.0.1:{port}/postgres"
     try:
-        yield PgServer(url, time.monotonic() - began, itertools.count())
+        yield PgServer(url, time.monotonic() - began, itertools.count(), password)
     finally:
         server.terminate()  # SIGTERM: smart shutdown; our connections are closed by then
         try:
