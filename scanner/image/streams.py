@@ -14,11 +14,27 @@ import queue
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from types import ModuleType
 from typing import Protocol
 
 import zstandard
 
 from scanner.model.errors import DigestMismatchError, LayerError, LimitExceededError
+
+inflate: ModuleType
+try:  # ISA-L's inflate: twice zlib's speed on real layers, the same bytes out (gzip is the whole cost of a scan)
+    from isal import isal_zlib as inflate
+except ImportError:  # a platform without its wheel: the standard library's
+    inflate = zlib
+# What corrupt or truncated layer data raises, whichever library decompresses it.
+DATA_ERRORS: tuple[type[Exception], ...] = (
+    zlib.error,
+    inflate.error,
+    lzma.LZMAError,
+    OSError,
+    EOFError,
+    zstandard.ZstdError,
+)
 
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
@@ -148,7 +164,7 @@ class _Zlib:
     """gzip, including multi-member streams (eStargz, pigz) and zero padding after the last member."""
 
     def __init__(self) -> None:
-        self._d = zlib.decompressobj(wbits=31)
+        self._d = inflate.decompressobj(wbits=31)
         self._done = False
 
     def feed(self, data: bytes, max_out: int) -> bytes:
@@ -156,10 +172,10 @@ class _Zlib:
             if data.strip(b"\0"):
                 if not data.startswith(GZIP_MAGIC):
                     raise zlib.error("trailing garbage after gzip stream")
-                self._d, self._done = zlib.decompressobj(wbits=31), False
+                self._d, self._done = inflate.decompressobj(wbits=31), False
             else:
                 return b""
-        out = self._d.decompress(self._d.unconsumed_tail + data if data else self._d.unconsumed_tail, max_out)
+        out: bytes = self._d.decompress(self._d.unconsumed_tail + data if data else self._d.unconsumed_tail, max_out)
         if self._d.eof:
             rest = self._d.unused_data
             self._done = True
@@ -281,7 +297,7 @@ class LayerStream:
         """One piece of uncompressed output, counted and hashed; b"" at the end of the stream."""
         try:
             out = self._produce()
-        except (zlib.error, lzma.LZMAError, OSError, EOFError, zstandard.ZstdError) as exc:
+        except DATA_ERRORS as exc:
             raise LayerError(f"{self._what}: corrupt or truncated {self.compression} data ({exc})") from None
         if out:
             self.count += len(out)
@@ -292,7 +308,7 @@ class LayerStream:
     def start_background(self) -> None:
         """Fetch, verify and decompress in a thread while the caller parses the tar stream.
 
-        zlib, zstd and hashlib release the GIL, so on two cores decompression overlaps tar parsing.
+        ISA-L, zlib, zstd and hashlib release the GIL, so on two cores decompression overlaps tar parsing.
         The queue holds at most 8 pieces (8 MiB), so memory stays bounded whatever the layer size.
         """
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=8)
