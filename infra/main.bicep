@@ -1,0 +1,219 @@
+// acrguard on Azure: everything `azd up` creates, in one resource group, plus the extension resources each
+// monitored registry needs in its own resource group (role assignments, diagnostic setting, Event Grid).
+// Identity-based connections only: no storage key, connection string or database password anywhere.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('The azd environment name: names the resource group and seeds every resource name')
+param environmentName string
+
+@minLength(1)
+@description('Region of the resource group and its resources (one where Flex Consumption is offered)')
+param location string
+
+@description('Resource ids of the container registries to monitor, in this subscription')
+param monitoredRegistryIds array = []
+
+@description('Grant the function and the job the roles gates use to lock (AcrPush) and quarantine (AcrQuarantineWriter)')
+param enableGates bool = false
+
+@description('PostgreSQL flexible server compute SKU name')
+param postgresSkuName string = 'Standard_B1ms'
+
+@description('PostgreSQL flexible server compute tier, matching the SKU name')
+@allowed([
+  'Burstable'
+  'GeneralPurpose'
+  'MemoryOptimized'
+])
+param postgresSkuTier string = 'Burstable'
+
+@description('True once the function code is deployed: an Event Grid subscription can only name an existing function (the postdeploy hook sets it)')
+param deployEventSubscriptions bool = false
+
+@description('The scan job image; azd deploy builds it from the Dockerfile into the project registry')
+param jobImage string = ''
+
+@description('Entra ID audiences accepted as bearer tokens by the HTTP API (the API app registration); empty: Entra tokens off')
+param apiAudience string = ''
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+  }
+}
+
+module imageRegistry 'modules/image-registry.bicep' = {
+  name: 'image-registry'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+  }
+}
+
+module identity 'modules/job-identity.bicep' = {
+  name: 'job-identity'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+  }
+}
+
+// Each monitored registry's login server, read from the registry itself (a registry created with a
+// domain-name label scope is not <name>.azurecr.io).
+module registryInfo 'modules/registry-info.bicep' = [for registryId in monitoredRegistryIds: {
+  name: 'registry-info-${uniqueString(registryId)}'
+  scope: resourceGroup(split(registryId, '/')[2], split(registryId, '/')[4])
+  params: {
+    registryName: last(split(registryId, '/'))
+  }
+}]
+
+// ACRGUARD_REGISTRIES: each reached with the managed identity. ACRGUARD_REGISTRY_RESOURCES: the same, by resource id.
+var registryEntries = [for (registryId, i) in monitoredRegistryIds: '${registryInfo[i].outputs.loginServer}=identity']
+var registryResources = [for (registryId, i) in monitoredRegistryIds: '${registryInfo[i].outputs.loginServer}=${registryId}']
+var functionAppName = 'func-${resourceToken}'
+// The PostgreSQL role of an Entra principal is its name: the app's for its system-assigned identity.
+var functionStoreUrl = 'postgresql://${functionAppName}@${postgres.outputs.host}/${postgres.outputs.databaseName}'
+var jobStoreUrl = 'postgresql://${identity.outputs.name}@${postgres.outputs.host}/${postgres.outputs.databaseName}'
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    name: functionAppName
+    storageAccountName: storage.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    storeUrl: functionStoreUrl
+    queueUrl: storage.outputs.queueEndpoint
+    dbBlobUrl: storage.outputs.vulndbBlobUrl
+    registries: join(registryEntries, ',')
+    registryResources: join(registryResources, ',')
+    logWorkspaceId: monitoring.outputs.workspaceCustomerId
+    apiAudience: apiAudience
+  }
+}
+
+module postgres 'modules/postgres.bicep' = {
+  name: 'postgres'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    skuName: postgresSkuName
+    skuTier: postgresSkuTier
+    jobIdentityName: identity.outputs.name
+    jobIdentityPrincipalId: identity.outputs.principalId
+  }
+}
+
+module functionAdmin 'modules/postgres-function-admin.bicep' = {
+  name: 'postgres-function-admin'
+  scope: rg
+  params: {
+    serverName: postgres.outputs.serverName
+    functionAppName: functionApp.outputs.name
+    functionPrincipalId: functionApp.outputs.principalId
+    jobAdminName: postgres.outputs.jobAdminName
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    vulndbContainerName: storage.outputs.vulndbContainerName
+    workspaceName: monitoring.outputs.workspaceName
+    dataCollectionRuleName: monitoring.outputs.dataCollectionRuleName
+    appInsightsName: monitoring.outputs.appInsightsName
+    imageRegistryName: imageRegistry.outputs.name
+    functionPrincipalId: functionApp.outputs.principalId
+    jobPrincipalId: identity.outputs.principalId
+  }
+}
+
+module job 'modules/scan-job.bicep' = {
+  name: 'scan-job'
+  scope: rg
+  dependsOn: [
+    roles
+  ]
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    image: jobImage
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    imageRegistryServer: imageRegistry.outputs.loginServer
+    workspaceId: monitoring.outputs.workspaceId
+    storageAccountName: storage.outputs.name
+    scanQueueName: storage.outputs.scanQueueName
+    storeUrl: jobStoreUrl
+    queueUrl: storage.outputs.queueEndpoint
+    dbBlobUrl: storage.outputs.vulndbBlobUrl
+    registries: join(registryEntries, ',')
+  }
+}
+
+module monitored 'modules/monitored-registry.bicep' = [for (registryId, i) in monitoredRegistryIds: {
+  name: 'monitored-${uniqueString(registryId)}'
+  scope: resourceGroup(split(registryId, '/')[2], split(registryId, '/')[4])
+  params: {
+    registryName: last(split(registryId, '/'))
+    functionAppId: functionApp.outputs.id
+    functionPrincipalId: functionApp.outputs.principalId
+    jobPrincipalId: identity.outputs.principalId
+    workspaceId: monitoring.outputs.workspaceId
+    enableGates: enableGates
+    deployEventSubscription: deployEventSubscriptions
+  }
+}]
+
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = imageRegistry.outputs.loginServer
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_URL string = functionApp.outputs.url
+output AZURE_SCAN_JOB_NAME string = job.outputs.name
+output AZURE_POSTGRES_HOST string = postgres.outputs.host
+output AZURE_LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.workspaceCustomerId
+output AZURE_FINDINGS_INGESTION_ENDPOINT string = monitoring.outputs.ingestionEndpoint
+output AZURE_FINDINGS_RULE_ID string = monitoring.outputs.dataCollectionRuleImmutableId
+output AZURE_FINDINGS_STREAM string = monitoring.outputs.findingsStream
+output ACRGUARD_REGISTRIES string = join(registryEntries, ',')
