@@ -89,23 +89,17 @@ module identity 'modules/job-identity.bicep' = {
   }
 }
 
-// Each monitored registry's login server, read from the registry itself (a registry created with a
-// domain-name label scope is not <name>.azurecr.io).
-module registryInfo 'modules/registry-info.bicep' = [for registryId in monitoredRegistryIds: {
-  name: 'registry-info-${uniqueString(registryId)}'
-  scope: resourceGroup(split(registryId, '/')[2], split(registryId, '/')[4])
-  params: {
-    registryName: last(split(registryId, '/'))
-  }
-}]
-
-// ACRGUARD_REGISTRIES: each reached with the managed identity. ACRGUARD_REGISTRY_RESOURCES: the same, by resource id.
-var registryEntries = [for (registryId, i) in monitoredRegistryIds: '${registryInfo[i].outputs.loginServer}=identity']
-var registryResources = [for (registryId, i) in monitoredRegistryIds: '${registryInfo[i].outputs.loginServer}=${registryId}']
+// Variables here are deploy-time values only (a for-loop variable may not read a module's outputs): whatever
+// depends on deployed resources is computed in a module and read from its outputs.
 var functionAppName = 'func-${resourceToken}'
-// The PostgreSQL role of an Entra principal is its name: the app's for its system-assigned identity.
-var functionStoreUrl = 'postgresql://${functionAppName}@${postgres.outputs.host}/${postgres.outputs.databaseName}'
-var jobStoreUrl = 'postgresql://${identity.outputs.name}@${postgres.outputs.host}/${postgres.outputs.databaseName}'
+
+module registryInfo 'modules/registry-info.bicep' = {
+  name: 'registry-info'
+  scope: rg
+  params: {
+    registryIds: monitoredRegistryIds
+  }
+}
 
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
@@ -117,11 +111,11 @@ module functionApp 'modules/function-app.bicep' = {
     name: functionAppName
     storageAccountName: storage.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
-    storeUrl: functionStoreUrl
+    storeUrl: postgres.outputs.functionStoreUrl
     queueUrl: storage.outputs.queueEndpoint
     dbBlobUrl: storage.outputs.vulndbBlobUrl
-    registries: join(registryEntries, ',')
-    registryResources: join(registryResources, ',')
+    registries: join(registryInfo.outputs.registryEntries, ',')
+    registryResources: join(registryInfo.outputs.resourceEntries, ',')
     logWorkspaceId: monitoring.outputs.workspaceCustomerId
     apiAudience: apiAudience
   }
@@ -136,6 +130,7 @@ module postgres 'modules/postgres.bicep' = {
     resourceToken: resourceToken
     skuName: postgresSkuName
     skuTier: postgresSkuTier
+    functionAppName: functionAppName
     jobIdentityName: identity.outputs.name
     jobIdentityPrincipalId: identity.outputs.principalId
   }
@@ -184,10 +179,10 @@ module job 'modules/scan-job.bicep' = {
     workspaceId: monitoring.outputs.workspaceId
     storageAccountName: storage.outputs.name
     scanQueueName: storage.outputs.scanQueueName
-    storeUrl: jobStoreUrl
+    storeUrl: postgres.outputs.jobStoreUrl
     queueUrl: storage.outputs.queueEndpoint
     dbBlobUrl: storage.outputs.vulndbBlobUrl
-    registries: join(registryEntries, ',')
+    registries: join(registryInfo.outputs.registryEntries, ',')
   }
 }
 
@@ -216,4 +211,4 @@ output AZURE_LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.workspaceCus
 output AZURE_FINDINGS_INGESTION_ENDPOINT string = monitoring.outputs.ingestionEndpoint
 output AZURE_FINDINGS_RULE_ID string = monitoring.outputs.dataCollectionRuleImmutableId
 output AZURE_FINDINGS_STREAM string = monitoring.outputs.findingsStream
-output ACRGUARD_REGISTRIES string = join(registryEntries, ',')
+output ACRGUARD_REGISTRIES string = join(registryInfo.outputs.registryEntries, ',')

@@ -6,6 +6,8 @@ param tags object
 param resourceToken string
 param skuName string
 param skuTier string
+@description('The function app\'s name: its system-assigned identity\'s PostgreSQL role')
+param functionAppName string
 param jobIdentityName string
 param jobIdentityPrincipalId string
 
@@ -84,4 +86,7 @@ resource jobAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024
 output serverName string = server.name
 output host string = server.properties.fullyQualifiedDomainName
 output databaseName string = databaseName
+// The store URLs: an Entra principal's PostgreSQL role is its name; the token is the password (ACRGUARD_STORE_AUTH=entra).
+output functionStoreUrl string = 'postgresql://${functionAppName}@${server.properties.fullyQualifiedDomainName}/${databaseName}'
+output jobStoreUrl string = 'postgresql://${jobIdentityName}@${server.properties.fullyQualifiedDomainName}/${databaseName}'
 output jobAdminName string = jobAdmin.name

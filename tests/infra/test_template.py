@@ -110,8 +110,9 @@ def test_store_queue_and_blob_settings_are_identity_based() -> None:
     for process, settings in SET_BY_PROCESS.items():
         values = settings()
         assert values["ACRGUARD_STORE_AUTH"] == "entra", process
-        # The URLs are built in main.bicep / storage.bicep; what reaches the setting is an identifier or output.
-        assert "postgresql://" in json.dumps(_main_variable(_wired(process, "storeUrl"))), process
+        # The URLs are modules' outputs (postgres.bicep, storage.bicep).
+        store = {"function": "functionStoreUrl", "job": "jobStoreUrl"}[process]
+        assert _wired(process, "storeUrl") == ("postgres", "outputs", store), process
         assert _wired(process, "queueUrl") == ("storage", "outputs", "queueEndpoint"), process
         assert _wired(process, "dbBlobUrl") == ("storage", "outputs", "vulndbBlobUrl"), process
     storage_outputs = bicep.outputs("modules/storage.bicep")
@@ -136,12 +137,6 @@ def _wired(process: str, param: str) -> Any:
     return chain if chain is not None and len(chain) > 1 else value
 
 
-def _main_variable(name: Any) -> Any:
-    variables = bicep.template("main.bicep")["variables"]
-    assert name in variables, f"main.bicep: no variable {name}"
-    return variables[name]["value"]
-
-
 def test_the_function_and_the_job_are_postgres_entra_admins_under_their_store_user() -> None:
     server = bicep.resources("modules/postgres.bicep")["server"]
     auth = server.body["properties"]["authConfig"]
@@ -153,10 +148,11 @@ def test_the_function_and_the_job_are_postgres_entra_admins_under_their_store_us
     main = bicep.module_calls()
     assert bicep.accessor(main["postgres"].params["jobIdentityName"]) == ("identity", "outputs", "name")
     assert bicep.accessor(main["functionAdmin"].params["functionAppName"]) == ("functionApp", "outputs", "name")
-    # The store URLs' users are those names.
-    assert "${functionAppName}@" in json.dumps(_main_variable("functionStoreUrl"))
-    assert "${identity.outputs.name}@" in json.dumps(_main_variable("jobStoreUrl"))
-    assert main["functionApp"].params["name"] == "functionAppName"
+    # The store URLs' users are those names, and the function app is named what the URL says.
+    store_urls = bicep.outputs("modules/postgres.bicep")
+    assert store_urls["functionStoreUrl"]["value"].startswith("postgresql://${functionAppName}@")
+    assert store_urls["jobStoreUrl"]["value"].startswith("postgresql://${jobIdentityName}@")
+    assert main["functionApp"].params["name"] == main["postgres"].params["functionAppName"] == "functionAppName"
 
 
 # (file, resource type) of a role assignment's scope -> the scope NEEDED_ROLES names.
@@ -348,3 +344,14 @@ def test_findings_table_stream_and_columns_agree() -> None:
     (flow,) = rule["dataFlows"]
     assert flow["streams"] == ["findingsStream"] and flow["outputStream"] == "findingsStream"
     assert all(re.fullmatch(r"[A-Z][A-Za-z]+", name) for name, _ in deployment.FINDINGS_COLUMNS)
+
+
+def test_loop_variables_are_deploy_time_values() -> None:
+    # Bicep refuses (BCP182) a variable's for-loop whose body reads a module's outputs or a resource's
+    # properties: such values are computed in a module and read from its outputs instead.
+    for relative in bicep.template_files():
+        for name, variable in bicep.template(relative).get("variables", {}).items():
+            value = variable["value"]
+            if isinstance(value, dict) and "loop_type" in value:
+                chains = list(bicep.accessors(value["config"]))
+                assert not chains, f"{relative}: variable {name} reads {chains} in its loop"
