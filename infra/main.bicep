@@ -186,7 +186,7 @@ module job 'modules/scan-job.bicep' = {
   }
 }
 
-module monitored 'modules/monitored-registry.bicep' = [for (registryId, i) in monitoredRegistryIds: {
+module monitored 'modules/monitored-registry.bicep' = [for registryId in monitoredRegistryIds: {
   name: 'monitored-${uniqueString(registryId)}'
   scope: resourceGroup(split(registryId, '/')[2], split(registryId, '/')[4])
   params: {
@@ -206,6 +206,7 @@ output AZURE_CONTAINER_REGISTRY_ENDPOINT string = imageRegistry.outputs.loginSer
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_URL string = functionApp.outputs.url
 output AZURE_SCAN_JOB_NAME string = job.outputs.name
+output AZURE_CONTAINER_ENVIRONMENT_NAME string = job.outputs.environmentName
 output AZURE_POSTGRES_HOST string = postgres.outputs.host
 output AZURE_LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.workspaceCustomerId
 output AZURE_FINDINGS_INGESTION_ENDPOINT string = monitoring.outputs.ingestionEndpoint

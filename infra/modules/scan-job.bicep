@@ -150,3 +150,4 @@ resource job 'Microsoft.App/jobs@2025-01-01' = {
 }
 
 output name string = job.name
+output environmentName string = environment.name

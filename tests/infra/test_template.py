@@ -257,6 +257,8 @@ def test_function_app_is_flex_consumption_python_311() -> None:
     config = functions["site"].body["properties"]["functionAppConfig"]
     assert config["runtime"] == {"name": "python", "version": "3.11"}
     assert config["deployment"]["storage"]["authentication"]["type"] == "SystemAssignedIdentity"
+    container = bicep.template("modules/storage.bicep")["variables"]["deploymentContainerName"]["value"]
+    assert config["deployment"]["storage"]["value"] == f"${{storage.properties.primaryEndpoints.blob}}{container}"
     settings = function_settings()
     assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
     # Flex Consumption refuses these as app settings (functionAppConfig.runtime carries them).
@@ -355,3 +357,6 @@ def test_loop_variables_are_deploy_time_values() -> None:
             if isinstance(value, dict) and "loop_type" in value:
                 chains = list(bicep.accessors(value["config"]))
                 assert not chains, f"{relative}: variable {name} reads {chains} in its loop"
+                # and in its string interpolations, which pycep keeps as text
+                runtime = [a for a in bicep.atoms(value["config"]) if ".outputs." in a or ".properties." in a]
+                assert not runtime, f"{relative}: variable {name} reads {runtime} in its loop"
