@@ -1,6 +1,7 @@
 // acrguard on Azure: everything `azd up` creates, in one resource group, plus the extension resources each
 // monitored registry needs in its own resource group (role assignments, diagnostic setting, Event Grid).
-// Identity-based connections only: no storage key, connection string or database password anywhere.
+// Identity-based connections only: no storage key, connection string or database password anywhere. Two
+// identities: the Functions host's (system-assigned) and acrguard's (user-assigned: the function's code, the job).
 targetScope = 'subscription'
 
 @minLength(1)
@@ -79,8 +80,8 @@ module imageRegistry 'modules/image-registry.bicep' = {
   }
 }
 
-module identity 'modules/job-identity.bicep' = {
-  name: 'job-identity'
+module identity 'modules/app-identity.bicep' = {
+  name: 'app-identity'
   scope: rg
   params: {
     location: location
@@ -111,7 +112,9 @@ module functionApp 'modules/function-app.bicep' = {
     name: functionAppName
     storageAccountName: storage.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
-    storeUrl: postgres.outputs.functionStoreUrl
+    storeUrl: postgres.outputs.storeUrl
+    appIdentityId: identity.outputs.id
+    appIdentityClientId: identity.outputs.clientId
     queueUrl: storage.outputs.queueEndpoint
     dbBlobUrl: storage.outputs.vulndbBlobUrl
     registries: join(registryInfo.outputs.registryEntries, ',')
@@ -130,20 +133,8 @@ module postgres 'modules/postgres.bicep' = {
     resourceToken: resourceToken
     skuName: postgresSkuName
     skuTier: postgresSkuTier
-    functionAppName: functionAppName
-    jobIdentityName: identity.outputs.name
-    jobIdentityPrincipalId: identity.outputs.principalId
-  }
-}
-
-module functionAdmin 'modules/postgres-function-admin.bicep' = {
-  name: 'postgres-function-admin'
-  scope: rg
-  params: {
-    serverName: postgres.outputs.serverName
-    functionAppName: functionApp.outputs.name
-    functionPrincipalId: functionApp.outputs.principalId
-    jobAdminName: postgres.outputs.jobAdminName
+    identityName: identity.outputs.name
+    identityPrincipalId: identity.outputs.principalId
   }
 }
 
@@ -157,8 +148,8 @@ module roles 'modules/roles.bicep' = {
     dataCollectionRuleName: monitoring.outputs.dataCollectionRuleName
     appInsightsName: monitoring.outputs.appInsightsName
     imageRegistryName: imageRegistry.outputs.name
-    functionPrincipalId: functionApp.outputs.principalId
-    jobPrincipalId: identity.outputs.principalId
+    hostPrincipalId: functionApp.outputs.hostPrincipalId
+    appPrincipalId: identity.outputs.principalId
   }
 }
 
@@ -179,7 +170,7 @@ module job 'modules/scan-job.bicep' = {
     workspaceId: monitoring.outputs.workspaceId
     storageAccountName: storage.outputs.name
     scanQueueName: storage.outputs.scanQueueName
-    storeUrl: postgres.outputs.jobStoreUrl
+    storeUrl: postgres.outputs.storeUrl
     queueUrl: storage.outputs.queueEndpoint
     dbBlobUrl: storage.outputs.vulndbBlobUrl
     registries: join(registryInfo.outputs.registryEntries, ',')
@@ -192,8 +183,7 @@ module monitored 'modules/monitored-registry.bicep' = [for registryId in monitor
   params: {
     registryName: last(split(registryId, '/'))
     functionAppId: functionApp.outputs.id
-    functionPrincipalId: functionApp.outputs.principalId
-    jobPrincipalId: identity.outputs.principalId
+    appPrincipalId: identity.outputs.principalId
     workspaceId: monitoring.outputs.workspaceId
     enableGates: enableGates
     deployEventSubscription: deployEventSubscriptions

@@ -1,6 +1,6 @@
-// The Function App: Flex Consumption, Python 3.11, a system-assigned identity for everything it reaches
-// (host storage, the deployment container, the queue, the database blob, PostgreSQL, the registries, Log
-// Analytics). App settings hold no key or connection string: see scanner/azure/deployment.py NEEDED_SETTINGS.
+// The Function App: Flex Consumption, Python 3.11. Its system-assigned identity is the host's (its storage,
+// the deployment container, telemetry); its code signs in as acrguard's identity (AZURE_CLIENT_ID), shared
+// with the scan job. No key or connection string in the settings (scanner/azure/deployment.py NEEDED_SETTINGS).
 param location string
 param tags object
 param resourceToken string
@@ -9,6 +9,8 @@ param name string
 param storageAccountName string
 param appInsightsName string
 param storeUrl string
+param appIdentityId string
+param appIdentityClientId string
 param queueUrl string
 param dbBlobUrl string
 param registries string
@@ -54,8 +56,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   kind: 'functionapp,linux'
   //checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero on demand; always-ready instances are a cost the operator opts into
   //checkov:skip=CKV_AZURE_213:App Service health checks are not offered on Flex Consumption; the platform replaces failed instances
+  //checkov:skip=CKV_AZURE_16:the site has both identities; the check accepts 'SystemAssigned' or 'UserAssigned' alone, not the combined type ARM defines
   identity: {
-    type: 'SystemAssigned'
+    type: 'SystemAssigned, UserAssigned'
+    userAssignedIdentities: {
+      '${appIdentityId}': {}
+    }
   }
   properties: {
     serverFarmId: plan.id
@@ -101,6 +107,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
           value: 'Authorization=AAD'
+        }
+        {
+          // DefaultAzureCredential in the code: acrguard's identity (the host's settings name no client id:
+          // the host signs in as the system-assigned identity)
+          name: 'AZURE_CLIENT_ID'
+          value: appIdentityClientId
         }
         {
           name: 'ACRGUARD_STORE'
@@ -156,5 +168,5 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
 
 output id string = site.id
 output name string = site.name
-output principalId string = site.identity.principalId
+output hostPrincipalId string = site.identity.principalId
 output url string = 'https://${site.properties.defaultHostName}'

@@ -3,8 +3,7 @@
 // delivers pushes and deletes to the function's acr_events trigger.
 param registryName string
 param functionAppId string
-param functionPrincipalId string
-param jobPrincipalId string
+param appPrincipalId string
 param workspaceId string
 param enableGates bool
 param deployEventSubscription bool
@@ -14,65 +13,35 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing =
 }
 
 // AcrPull: the job fetches the images it scans; the function resolves a manual scan's tag to its digest.
-resource functionPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(registry.id, functionPrincipalId, '7f951dda-4ed3-4680-a7ca-43fe172d538d')
+resource appPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(registry.id, appPrincipalId, '7f951dda-4ed3-4680-a7ca-43fe172d538d')
   scope: registry
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')
-    principalId: functionPrincipalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-resource jobPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(registry.id, jobPrincipalId, '7f951dda-4ed3-4680-a7ca-43fe172d538d')
-  scope: registry
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')
-    principalId: jobPrincipalId
+    principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }
 }
 
 // AcrPush, gates only: `lock` sets a manifest's readEnabled (metadata_write, carried by the push permission).
 // The worker applies gates after a scan, the function's rescan timer after a re-match.
-resource functionLock 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableGates) {
-  name: guid(registry.id, functionPrincipalId, '8311e382-0749-4cb8-b61a-304f252e45ec')
+resource appLock 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableGates) {
+  name: guid(registry.id, appPrincipalId, '8311e382-0749-4cb8-b61a-304f252e45ec')
   scope: registry
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '8311e382-0749-4cb8-b61a-304f252e45ec')
-    principalId: functionPrincipalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-resource jobLock 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableGates) {
-  name: guid(registry.id, jobPrincipalId, '8311e382-0749-4cb8-b61a-304f252e45ec')
-  scope: registry
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '8311e382-0749-4cb8-b61a-304f252e45ec')
-    principalId: jobPrincipalId
+    principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }
 }
 
 // AcrQuarantineWriter, gates only: `quarantine` sets a manifest's quarantineState.
-resource functionQuarantine 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableGates) {
-  name: guid(registry.id, functionPrincipalId, 'c8d4ff99-41c3-41a8-9f60-21dfdad59608')
+resource appQuarantine 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableGates) {
+  name: guid(registry.id, appPrincipalId, 'c8d4ff99-41c3-41a8-9f60-21dfdad59608')
   scope: registry
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'c8d4ff99-41c3-41a8-9f60-21dfdad59608')
-    principalId: functionPrincipalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-resource jobQuarantine 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableGates) {
-  name: guid(registry.id, jobPrincipalId, 'c8d4ff99-41c3-41a8-9f60-21dfdad59608')
-  scope: registry
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'c8d4ff99-41c3-41a8-9f60-21dfdad59608')
-    principalId: jobPrincipalId
+    principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }
 }

@@ -1,15 +1,13 @@
 // The findings store: PostgreSQL flexible server with Entra ID authentication only (no password
-// authentication, no administrator password). The scan job's identity is made an Entra administrator here;
-// the function's in postgres-function-admin.bicep (after this one: the server takes one administrator at a time).
+// authentication, no administrator password). acrguard's identity (app-identity.bicep), which the function's
+// code and the scan job share, is its Entra administrator and the one role owning the store's tables.
 param location string
 param tags object
 param resourceToken string
 param skuName string
 param skuTier string
-@description('The function app\'s name: its system-assigned identity\'s PostgreSQL role')
-param functionAppName string
-param jobIdentityName string
-param jobIdentityPrincipalId string
+param identityName string
+param identityPrincipalId string
 
 @description('Storage of the server, in GiB (grows on its own when full)')
 param storageSizeGB int = 32
@@ -69,16 +67,16 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-0
   }
 }
 
-resource jobAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
+resource admin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
   parent: server
-  name: jobIdentityPrincipalId
+  name: identityPrincipalId
   dependsOn: [
     database
     azureServices
   ]
   properties: {
     principalType: 'ServicePrincipal'
-    principalName: jobIdentityName
+    principalName: identityName
     tenantId: subscription().tenantId
   }
 }
@@ -86,7 +84,6 @@ resource jobAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024
 output serverName string = server.name
 output host string = server.properties.fullyQualifiedDomainName
 output databaseName string = databaseName
-// The store URLs: an Entra principal's PostgreSQL role is its name; the token is the password (ACRGUARD_STORE_AUTH=entra).
-output functionStoreUrl string = 'postgresql://${functionAppName}@${server.properties.fullyQualifiedDomainName}/${databaseName}'
-output jobStoreUrl string = 'postgresql://${jobIdentityName}@${server.properties.fullyQualifiedDomainName}/${databaseName}'
-output jobAdminName string = jobAdmin.name
+// The store URL: an Entra principal's PostgreSQL role is its name; the token is the password (ACRGUARD_STORE_AUTH=entra).
+output storeUrl string = 'postgresql://${identityName}@${server.properties.fullyQualifiedDomainName}/${databaseName}'
+output adminName string = admin.name

@@ -1,6 +1,7 @@
 // The scan job: a Container Apps job started by KEDA's azure-queue scaler while scan requests wait, each
 // execution running `acrguard worker --runner none` until the queue is empty (the container is the sandbox).
-// Its user-assigned identity pulls the image, reads the queue (the scaler too), the database blob and PostgreSQL.
+// acrguard's identity (app-identity.bicep) pulls the image, reads the queue (the scaler too), the database blob
+// and PostgreSQL.
 param location string
 param tags object
 param resourceToken string

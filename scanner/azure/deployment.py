@@ -1,5 +1,5 @@
 """What the Azure deployment (`infra/`, `azure.yaml`) must give the code, as pure data: the settings each
-process needs set there, the Azure roles each identity needs and why, the Event Grid event types the
+process needs set there, the Azure roles each of the two identities needs and why, the Event Grid event types the
 `acr_events` trigger acts on, and the columns of the findings export table.
 
 tests/infra checks the Bicep against these lists (parsed with pycep, the parser checkov uses); a change to
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Process = Literal["function", "job"]
+Identity = Literal["app", "host"]
 Scope = Literal["monitored-registry", "image-registry", "storage", "vulndb-container", "workspace", "dcr", "insights"]
 
 # The Function App's Event Grid trigger (scanner.azure.events) the registries' subscriptions deliver to.
@@ -63,25 +64,29 @@ NEEDED_SETTINGS: tuple[NeededSetting, ...] = (
 @dataclass(frozen=True)
 class NeededRole:
     role: str  # a built-in role's name, a key of ROLE_IDS
-    processes: tuple[Process, ...]
+    identity: Identity
     scope: Scope
     gates: bool  # only when gates are enabled (the `enableGates` parameter)
     why: str
 
 
+# "app" is acrguard's user-assigned identity: the function's code signs in with it (AZURE_CLIENT_ID) and the scan
+# job runs as it. One identity for both because both write the same PostgreSQL tables, which belong to the role
+# that created them: with one Entra role each, the function and the job would lock each other out of the store.
+# "host" is the Function App's system-assigned identity, for the Functions host's own needs.
 NEEDED_ROLES: tuple[NeededRole, ...] = (
     NeededRole(
         "AcrPull",
-        ("function", "job"),
+        "app",
         "monitored-registry",
         False,
         "the job fetches the images it scans; the function resolves a manual scan's tag to its digest"
         " (scanner.service.manage.registry_resolver)",
     ),
-    NeededRole("AcrPull", ("job",), "image-registry", False, "the job pulls its own image from the project's ACR"),
+    NeededRole("AcrPull", "app", "image-registry", False, "the job pulls its own image from the project's ACR"),
     NeededRole(
         "AcrPush",
-        ("function", "job"),
+        "app",
         "monitored-registry",
         True,
         "gate `lock`: update_manifest_properties(can_read=...) needs the repository's metadata_write, which the"
@@ -89,56 +94,50 @@ NEEDED_ROLES: tuple[NeededRole, ...] = (
     ),
     NeededRole(
         "AcrQuarantineWriter",
-        ("function", "job"),
+        "app",
         "monitored-registry",
         True,
         "gate `quarantine`: PATCH /acr/v1/{repo}/_manifests/{digest} with quarantineState",
     ),
     NeededRole(
-        "Storage Blob Data Owner",
-        ("function",),
-        "storage",
-        False,
-        "the Functions host's identity-based AzureWebJobsStorage (leases, timers) and its deployment container",
-    ),
-    NeededRole(
         "Storage Queue Data Contributor",
-        ("function", "job"),
+        "app",
         "storage",
         False,
-        "scan requests: the function sends, the job receives, renews and deletes; both dead-letter",
+        "scan requests: the function sends, the job receives, renews and deletes, KEDA reads the length;"
+        " both dead-letter",
     ),
     NeededRole(
         "Storage Blob Data Contributor",
-        ("function",),
+        "app",
         "vulndb-container",
         False,
-        "the database-update timer publishes the vulnerability database blob",
-    ),
-    NeededRole(
-        "Storage Blob Data Reader",
-        ("job",),
-        "vulndb-container",
-        False,
-        "the job downloads the vulnerability database blob (and checks its digest) before scanning",
+        "the database-update timer publishes the vulnerability database blob; the job downloads it",
     ),
     NeededRole(
         "Log Analytics Reader",
-        ("function",),
+        "app",
         "workspace",
         False,
         "the resource-log timer queries ContainerRegistryRepositoryEvents (scanner.azure.log_analytics)",
     ),
     NeededRole(
         "Monitoring Metrics Publisher",
-        ("function", "job"),
+        "app",
         "dcr",
         False,
         "the findings export sends rows through the Logs Ingestion API to the data collection rule",
     ),
     NeededRole(
+        "Storage Blob Data Owner",
+        "host",
+        "storage",
+        False,
+        "the Functions host's identity-based AzureWebJobsStorage (leases, timers) and its deployment container",
+    ),
+    NeededRole(
         "Monitoring Metrics Publisher",
-        ("function",),
+        "host",
         "insights",
         False,
         "Application Insights with local (key) authentication off takes the host's telemetry by Entra ID only",
@@ -152,7 +151,6 @@ ROLE_IDS = {
     "AcrQuarantineWriter": "c8d4ff99-41c3-41a8-9f60-21dfdad59608",
     "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
-    "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "Log Analytics Reader": "73c42c96-874c-492b-b04d-ab87d138a893",
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",

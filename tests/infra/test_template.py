@@ -111,8 +111,7 @@ def test_store_queue_and_blob_settings_are_identity_based() -> None:
         values = settings()
         assert values["ACRGUARD_STORE_AUTH"] == "entra", process
         # The URLs are modules' outputs (postgres.bicep, storage.bicep).
-        store = {"function": "functionStoreUrl", "job": "jobStoreUrl"}[process]
-        assert _wired(process, "storeUrl") == ("postgres", "outputs", store), process
+        assert _wired(process, "storeUrl") == ("postgres", "outputs", "storeUrl"), process
         assert _wired(process, "queueUrl") == ("storage", "outputs", "queueEndpoint"), process
         assert _wired(process, "dbBlobUrl") == ("storage", "outputs", "vulndbBlobUrl"), process
     storage_outputs = bicep.outputs("modules/storage.bicep")
@@ -137,22 +136,24 @@ def _wired(process: str, param: str) -> Any:
     return chain if chain is not None and len(chain) > 1 else value
 
 
-def test_the_function_and_the_job_are_postgres_entra_admins_under_their_store_user() -> None:
+def test_postgres_has_one_entra_admin_whose_role_both_processes_sign_in_as() -> None:
     server = bicep.resources("modules/postgres.bicep")["server"]
     auth = server.body["properties"]["authConfig"]
     assert auth["activeDirectoryAuth"] == "Enabled" and auth["passwordAuth"] == "Disabled"
-    job_admin = bicep.resources("modules/postgres.bicep")["jobAdmin"].body
-    function_admin = bicep.resources("modules/postgres-function-admin.bicep")["functionAdmin"].body
-    assert job_admin["properties"]["principalName"] == "jobIdentityName"
-    assert function_admin["properties"]["principalName"] == "functionAppName"
+    admins = [r for r in bicep.all_resources() if r.type.endswith("/administrators")]
+    assert len(admins) == 1  # tables belong to the role that made them: one role, or the processes lock each other out
+    admin = admins[0].body
+    assert admin["properties"]["principalName"] == "identityName" and admin["name"] == "identityPrincipalId"
     main = bicep.module_calls()
-    assert bicep.accessor(main["postgres"].params["jobIdentityName"]) == ("identity", "outputs", "name")
-    assert bicep.accessor(main["functionAdmin"].params["functionAppName"]) == ("functionApp", "outputs", "name")
-    # The store URLs' users are those names, and the function app is named what the URL says.
-    store_urls = bicep.outputs("modules/postgres.bicep")
-    assert store_urls["functionStoreUrl"]["value"].startswith("postgresql://${functionAppName}@")
-    assert store_urls["jobStoreUrl"]["value"].startswith("postgresql://${jobIdentityName}@")
-    assert main["functionApp"].params["name"] == main["postgres"].params["functionAppName"] == "functionAppName"
+    assert bicep.accessor(main["postgres"].params["identityName"]) == ("identity", "outputs", "name")
+    assert bicep.accessor(main["postgres"].params["identityPrincipalId"]) == ("identity", "outputs", "principalId")
+    store_url = bicep.outputs("modules/postgres.bicep")["storeUrl"]["value"]
+    assert store_url.startswith("postgresql://${identityName}@")
+    # and both processes sign in as that identity
+    assert function_settings()["AZURE_CLIENT_ID"] == "appIdentityClientId"
+    assert job_settings()["AZURE_CLIENT_ID"] == "identityClientId"
+    assert bicep.accessor(main["functionApp"].params["appIdentityClientId"]) == ("identity", "outputs", "clientId")
+    assert bicep.accessor(main["job"].params["identityClientId"]) == ("identity", "outputs", "clientId")
 
 
 # (file, resource type) of a role assignment's scope -> the scope NEEDED_ROLES names.
@@ -165,11 +166,11 @@ SCOPES = {
     ("modules/roles.bicep", "Microsoft.Insights/dataCollectionRules"): "dcr",
     ("modules/roles.bicep", "Microsoft.Insights/components"): "insights",
 }
-PRINCIPALS = {"functionPrincipalId": "function", "jobPrincipalId": "job"}
+PRINCIPALS = {"appPrincipalId": "app", "hostPrincipalId": "host"}
 
 
 def assigned() -> set[tuple[str, str, str, bool]]:
-    """(role id, process, scope, gates only) of every role assignment in the templates."""
+    """(role id, identity, scope, gates only) of every role assignment in the templates."""
     found = set()
     for a in bicep.role_assignments():
         scope = SCOPES[(a.file, a.scope_type)]
@@ -179,7 +180,7 @@ def assigned() -> set[tuple[str, str, str, bool]]:
 
 
 def needed() -> set[tuple[str, str, str, bool]]:
-    return {(ROLE_IDS[r.role], p, r.scope, r.gates) for r in NEEDED_ROLES for p in r.processes}
+    return {(ROLE_IDS[r.role], r.identity, r.scope, r.gates) for r in NEEDED_ROLES}
 
 
 def test_every_needed_role_is_assigned() -> None:
@@ -212,18 +213,28 @@ def test_role_assignments_are_idempotent_and_for_service_principals() -> None:
 def test_principals_and_gates_are_wired_from_the_identities() -> None:
     main = bicep.module_calls()
     for symbol in ("roles", "monitored"):
-        params = main[symbol].params
-        assert bicep.accessor(params["functionPrincipalId"]) == ("functionApp", "outputs", "principalId"), symbol
-        assert bicep.accessor(params["jobPrincipalId"]) == ("identity", "outputs", "principalId"), symbol
+        assert bicep.accessor(main[symbol].params["appPrincipalId"]) == ("identity", "outputs", "principalId")
+    assert bicep.accessor(main["roles"].params["hostPrincipalId"]) == ("functionApp", "outputs", "hostPrincipalId")
     assert main["monitored"].params["enableGates"] == "enableGates"
-    site_output = bicep.outputs("modules/function-app.bicep")["principalId"]["value"]
-    assert bicep.accessor(site_output) == ("site", "identity", "principalId")
-    assert bicep.resources("modules/function-app.bicep")["site"].body["identity"]["type"] == "SystemAssigned"
+    site = bicep.resources("modules/function-app.bicep")["site"].body
+    assert bicep.accessor(bicep.outputs("modules/function-app.bicep")["hostPrincipalId"]["value"]) == (
+        "site",
+        "identity",
+        "principalId",
+    )
+    assert site["identity"]["type"] == "SystemAssigned, UserAssigned"
+    assert list(site["identity"]["userAssignedIdentities"]) == [
+        "'${appIdentityId}'"
+    ]  # pycep keeps a quoted key's quotes
+    assert bicep.accessor(main["functionApp"].params["appIdentityId"]) == ("identity", "outputs", "id")
+    # The host's own connections name no client id: they are the system-assigned identity's.
+    settings = function_settings()
+    assert not any(name.startswith("AzureWebJobsStorage__") and name.endswith("clientId") for name in settings)
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD"
     job = bicep.resources("modules/scan-job.bicep")["job"].body
     assert job["identity"]["type"] == "UserAssigned"
+    assert list(job["identity"]["userAssignedIdentities"]) == ["'${identityId}'"]
     assert bicep.accessor(main["job"].params["identityId"]) == ("identity", "outputs", "id")
-    assert bicep.accessor(main["job"].params["identityClientId"]) == ("identity", "outputs", "clientId")
-    assert job_settings()["AZURE_CLIENT_ID"] == "identityClientId"
 
 
 def test_modules_are_called_with_the_parameters_they_declare() -> None:
