@@ -73,7 +73,7 @@ resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
 }
 
 // Only once the function code is deployed: Event Grid refuses a subscription to a function that does not exist.
-resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (deployEventSubscription) {
+resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (deployEventSubscription) {
   parent: topic
   name: 'acrguard-scan'
   properties: {

@@ -26,7 +26,7 @@ param queueLength int = 5
 // Until azd deploy has pushed the scanner image, a public placeholder keeps the job valid.
 var placeholderImage = 'mcr.microsoft.com/k8se/quickstart-jobs:latest'
 
-resource environment 'Microsoft.App/managedEnvironments@2025-01-01' = {
+resource containerEnvironment 'Microsoft.App/managedEnvironments@2025-01-01' = {
   name: 'cae-${resourceToken}'
   location: location
   tags: tags
@@ -40,7 +40,7 @@ resource environment 'Microsoft.App/managedEnvironments@2025-01-01' = {
 // The environment's console and system logs go to the workspace through diagnostic settings: no shared key.
 resource environmentLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'logs'
-  scope: environment
+  scope: containerEnvironment
   properties: {
     workspaceId: workspaceId
     logs: [
@@ -65,7 +65,7 @@ resource job 'Microsoft.App/jobs@2025-01-01' = {
     }
   }
   properties: {
-    environmentId: environment.id
+    environmentId: containerEnvironment.id
     configuration: {
       triggerType: 'Event'
       // A scan that fails is retried by the queue (backoff, dead letter), not by the platform.
@@ -151,4 +151,4 @@ resource job 'Microsoft.App/jobs@2025-01-01' = {
 }
 
 output name string = job.name
-output environmentName string = environment.name
+output environmentName string = containerEnvironment.name

@@ -283,7 +283,7 @@ def test_event_subscription_targets_the_event_grid_trigger() -> None:
     functions = blueprint_functions(events.bp)
     trigger = functions[deployment.EVENT_FUNCTION]
     assert [b.type for b in trigger.get_bindings()] == ["eventGridTrigger"]
-    subscription = bicep.resources("modules/monitored-registry.bicep")["subscription"]
+    subscription = bicep.resources("modules/monitored-registry.bicep")["eventSubscription"]
     assert subscription.condition == "deployEventSubscription"
     properties = subscription.body["properties"]
     destination = properties["destination"]
@@ -371,3 +371,50 @@ def test_loop_variables_are_deploy_time_values() -> None:
                 # and in its string interpolations, which pycep keeps as text
                 runtime = [a for a in bicep.atoms(value["config"]) if ".outputs." in a or ".properties." in a]
                 assert not runtime, f"{relative}: variable {name} reads {runtime} in its loop"
+
+
+# Bicep functions a symbol would shadow (a resource named `deployment` hides deployment(), and so on).
+BICEP_FUNCTIONS = frozenset(
+    [
+        "deployment",
+        "environment",
+        "subscription",
+        "resourceGroup",
+        "tenant",
+        "managementGroup",
+        "reference",
+        "resourceId",
+        "subscriptionResourceId",
+        "extensionResourceId",
+        "json",
+        "string",
+        "int",
+        "bool",
+        "union",
+        "length",
+        "first",
+        "last",
+        "split",
+        "join",
+        "uniqueString",
+        "guid",
+        "toLower",
+        "toUpper",
+        "empty",
+        "range",
+        "concat",
+        "contains",
+        "format",
+        "replace",
+    ]
+)
+
+
+def test_no_symbol_shadows_a_bicep_function() -> None:
+    for relative in bicep.template_files():
+        document = bicep.template(relative)
+        symbols = set()
+        for section in ("parameters", "variables", "resources", "modules", "outputs"):
+            symbols |= set(document.get(section, {}))
+        shadowing = sorted(symbols & BICEP_FUNCTIONS)
+        assert not shadowing, f"{relative}: {shadowing}"
