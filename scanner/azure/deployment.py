@@ -38,6 +38,11 @@ class NeededSetting:
 # APPLICATIONINSIGHTS_*, AZURE_CLIENT_ID) are the template's own business.
 NEEDED_SETTINGS: tuple[NeededSetting, ...] = (
     NeededSetting("ACRGUARD_STORE", ("function", "job"), "no default: the findings store both processes share"),
+    NeededSetting(
+        "ACRGUARD_STORE_AUTH",
+        ("function", "job"),
+        "`entra`: PostgreSQL takes an Entra token as the password; the default `password` has none to give",
+    ),
     NeededSetting("ACRGUARD_QUEUE", ("function", "job"), "no default: the function queues scans, the job drains"),
     NeededSetting(
         "ACRGUARD_DB", ("function", "job"), "the default under ~ is not known to be writable on Flex Consumption"
@@ -49,6 +54,11 @@ NEEDED_SETTINGS: tuple[NeededSetting, ...] = (
     ),
     NeededSetting(
         "ACRGUARD_REGISTRIES", ("function", "job"), "empty allows no registry: events from them would be refused"
+    ),
+    NeededSetting(
+        "ACRGUARD_REGISTRY_RESOURCES",
+        ("function",),
+        "the sub-assessments of a subscription (list_all) are those of the registries it names",
     ),
     NeededSetting(
         "ACRGUARD_LOG_WORKSPACE_ID", ("function",), "unset, the resource-log timer reads nothing (pulls, imports)"

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import fields
 from typing import Any
 
 import pytest
 
 from scanner.azure import deployment
 from scanner.azure.deployment import NEEDED_ROLES, NEEDED_SETTINGS, ROLE_IDS
-from scanner.model.settings import SETTINGS
+from scanner.model.settings import SETTINGS, Settings
 from tests.app_index import blueprint_functions
 from tests.infra import bicep
 
-# Settings the template sets that other changes declare (database blob and Entra store: the azdata branch;
-# registry resource ids: the sdk branch; Entra tokens: the entra branch). Once those are merged this set can be
-# emptied: the test below then checks them like every other.
+# Settings the template sets that changes made alongside this one declare (the published database and the
+# Entra-authenticated store, the registries' resource ids, Entra ID tokens). Once they are merged this set is to
+# be emptied: the tests below then check these settings like every other.
 DECLARED_ELSEWHERE = frozenset(
     {
         "ACRGUARD_DB_BLOB_URL",
@@ -43,10 +44,6 @@ DECLARED = frozenset(setting.env for setting in SETTINGS.values())
 
 
 def _secret_settings() -> frozenset[str]:
-    from dataclasses import fields
-
-    from scanner.model.settings import Settings
-
     return frozenset(SETTINGS[f.name].env for f in fields(Settings) if not f.repr)
 
 
