@@ -11,12 +11,15 @@ RUN apt-get update \
 WORKDIR /opt/acrguard
 COPY pyproject.toml README.md function_app.py ./
 COPY scanner ./scanner
+# The worker applies the disable rules and gates of policies/ (its working directory's, by default), as the
+# function app does with the copy deployed beside function_app.py.
+COPY policies ./policies
 RUN pip install --no-cache-dir . \
     && useradd --system --uid 10001 --home-dir /home/acrguard --create-home acrguard
 
 USER 10001
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 # One scan per execution (the Container Apps runner passes the reference as args). For the queue-driven
-# deployment, a Container Apps job scaled on the scan queue (KEDA azure-queue) overrides the command with
-# ["acrguard", "worker", "--runner", "none"] and ACRGUARD_STORE / ACRGUARD_QUEUE / ACRGUARD_DB settings.
+# deployment (infra/modules/scan-job.bicep), a Container Apps job scaled on the scan queue (KEDA azure-queue)
+# overrides the command with ["acrguard", "worker", "--runner", "none"] and sets the ACRGUARD_* settings.
 ENTRYPOINT ["acrguard", "job"]

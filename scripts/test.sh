@@ -10,4 +10,12 @@ bash scripts/install-azurite.sh
 .venv/bin/ruff format --check scanner tests benchmarks function_app.py
 .venv/bin/mypy
 .venv/bin/lint-imports
+# checkov: the IaC security checks of infra/ (each skip is justified in the Bicep beside what it skips). It pins
+# cyclonedx-python-lib<8, packaging<24 and packageurl-python<0.14, below acrguard's own dependencies, so it
+# gets a venv of its own inside .venv (rebuilt with it). --skip-download: no call to Prisma Cloud's API.
+if [ ! -x .venv/checkov/bin/checkov ]; then
+  python3 -m venv .venv/checkov
+  PYTHONWARNINGS=ignore .venv/checkov/bin/python -m pip install -q "checkov==3.3.30"
+fi
+.venv/checkov/bin/checkov --directory infra --framework bicep --compact --quiet --skip-download
 .venv/bin/python -m pytest -q -ra tests "$@"
