@@ -120,6 +120,9 @@ module functionApp 'modules/function-app.bicep' = {
     registries: join(registryInfo.outputs.registryEntries, ',')
     registryResources: join(registryInfo.outputs.resourceEntries, ',')
     logWorkspaceId: monitoring.outputs.workspaceCustomerId
+    exportEndpoint: monitoring.outputs.ingestionEndpoint
+    exportRuleId: monitoring.outputs.dataCollectionRuleImmutableId
+    exportRegistryIds: join(monitoredRegistryIds, ',')
     apiAudience: apiAudience
   }
 }
@@ -174,6 +177,9 @@ module job 'modules/scan-job.bicep' = {
     queueUrl: storage.outputs.queueEndpoint
     dbBlobUrl: storage.outputs.vulndbBlobUrl
     registries: join(registryInfo.outputs.registryEntries, ',')
+    exportEndpoint: monitoring.outputs.ingestionEndpoint
+    exportRuleId: monitoring.outputs.dataCollectionRuleImmutableId
+    exportRegistryIds: join(monitoredRegistryIds, ',')
   }
 }
 

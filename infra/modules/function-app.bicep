@@ -16,6 +16,9 @@ param dbBlobUrl string
 param registries string
 param registryResources string
 param logWorkspaceId string
+param exportEndpoint string
+param exportRuleId string
+param exportRegistryIds string
 param apiAudience string
 
 @description('Instances Flex Consumption may scale out to')
@@ -145,6 +148,18 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'ACRGUARD_LOG_WORKSPACE_ID'
           value: logWorkspaceId
+        }
+        {
+          name: 'ACRGUARD_EXPORT_ENDPOINT'
+          value: exportEndpoint
+        }
+        {
+          name: 'ACRGUARD_EXPORT_RULE_ID'
+          value: exportRuleId
+        }
+        {
+          name: 'ACRGUARD_EXPORT_REGISTRY_IDS'
+          value: exportRegistryIds
         }
         {
           name: 'ACRGUARD_TRUST_FUNCTIONS_HOST'

@@ -10,47 +10,88 @@ param retentionInDays int = 30
 
 var findingsTable = 'AcrguardFindings_CL'
 var findingsStream = 'Custom-AcrguardFindings_CL'
-// Columns named like Defender's exported vulnerability data; scanner/azure/deployment.py FINDINGS_COLUMNS.
+// Defender's SecurityNestedRecommendation columns, so KQL written for its export works after a table rename;
+// scanner/report/defender_export.py EXPORT_COLUMNS (tests/infra checks they agree).
 var findingsColumns = [
   {
     name: 'TimeGenerated'
     type: 'datetime'
   }
   {
-    name: 'VulnerabilityId'
+    name: 'Id'
     type: 'string'
   }
   {
-    name: 'Severity'
+    name: 'NestedRecommendationId'
     type: 'string'
   }
   {
-    name: 'Registry'
+    name: 'ParentRecommendationId'
     type: 'string'
   }
   {
-    name: 'Repository'
+    name: 'RecommendationName'
     type: 'string'
   }
   {
-    name: 'Digest'
+    name: 'RecommendationSeverity'
     type: 'string'
   }
   {
-    name: 'PackageName'
+    name: 'RecommendationState'
     type: 'string'
   }
   {
-    name: 'InstalledVersion'
+    name: 'RecommendationSubscriptionId'
     type: 'string'
   }
   {
-    name: 'FixedVersion'
+    name: 'RecommendationLink'
     type: 'string'
   }
   {
-    name: 'Status'
+    name: 'Description'
     type: 'string'
+  }
+  {
+    name: 'Cause'
+    type: 'string'
+  }
+  {
+    name: 'Category'
+    type: 'string'
+  }
+  {
+    name: 'Impact'
+    type: 'string'
+  }
+  {
+    name: 'RemediationDescription'
+    type: 'string'
+  }
+  {
+    name: 'AssessedResourceId'
+    type: 'string'
+  }
+  {
+    name: 'ResourceGroup'
+    type: 'string'
+  }
+  {
+    name: 'ResourceProviderType'
+    type: 'string'
+  }
+  {
+    name: 'ResourceDetails'
+    type: 'dynamic'
+  }
+  {
+    name: 'AdditionalData'
+    type: 'dynamic'
+  }
+  {
+    name: 'IsSnapshot'
+    type: 'boolean'
   }
 ]
 

@@ -16,6 +16,9 @@ param storeUrl string
 param queueUrl string
 param dbBlobUrl string
 param registries string
+param exportEndpoint string
+param exportRuleId string
+param exportRegistryIds string
 
 @description('Executions running at once at most')
 param maxExecutions int = 10
@@ -138,6 +141,18 @@ resource job 'Microsoft.App/jobs@2025-01-01' = {
             {
               name: 'ACRGUARD_REGISTRIES'
               value: registries
+            }
+            {
+              name: 'ACRGUARD_EXPORT_ENDPOINT'
+              value: exportEndpoint
+            }
+            {
+              name: 'ACRGUARD_EXPORT_RULE_ID'
+              value: exportRuleId
+            }
+            {
+              name: 'ACRGUARD_EXPORT_REGISTRY_IDS'
+              value: exportRegistryIds
             }
           ]
           resources: {

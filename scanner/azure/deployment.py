@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from scanner.report.defender_export import EXPORT_COLUMNS, TABLE
+
 Process = Literal["function", "job"]
 Identity = Literal["app", "host"]
 Scope = Literal["monitored-registry", "image-registry", "storage", "vulndb-container", "workspace", "dcr", "insights"]
@@ -62,6 +64,17 @@ NEEDED_SETTINGS: tuple[NeededSetting, ...] = (
     ),
     NeededSetting(
         "ACRGUARD_LOG_WORKSPACE_ID", ("function",), "unset, the resource-log timer reads nothing (pulls, imports)"
+    ),
+    NeededSetting(
+        "ACRGUARD_EXPORT_ENDPOINT",
+        ("function", "job"),
+        "unset, nothing is exported: the job's scans and the function's rescans both change findings",
+    ),
+    NeededSetting("ACRGUARD_EXPORT_RULE_ID", ("function", "job"), "the data collection rule the export writes through"),
+    NeededSetting(
+        "ACRGUARD_EXPORT_REGISTRY_IDS",
+        ("function", "job"),
+        "the exported rows' subscription and resource group (the store knows login servers only)",
     ),
     NeededSetting(
         "ACRGUARD_TRUST_FUNCTIONS_HOST",
@@ -166,19 +179,7 @@ ROLE_IDS = {
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
 }
 
-# The findings export table (Logs Ingestion API stream `Custom-<table>`), columns named like Defender's
-# exported vulnerability data so that KQL written for it works after a table rename. PROVISIONAL: the export
-# code defines the rows it sends; this list must follow it.
-FINDINGS_TABLE = "AcrguardFindings_CL"
-FINDINGS_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("TimeGenerated", "datetime"),
-    ("VulnerabilityId", "string"),
-    ("Severity", "string"),
-    ("Registry", "string"),
-    ("Repository", "string"),
-    ("Digest", "string"),
-    ("PackageName", "string"),
-    ("InstalledVersion", "string"),
-    ("FixedVersion", "string"),
-    ("Status", "string"),
-)
+# The findings export table (Logs Ingestion API stream `Custom-<table>`): the columns the export sends, those of
+# Defender's SecurityNestedRecommendation table (scanner.report.defender_export).
+FINDINGS_TABLE = TABLE
+FINDINGS_COLUMNS = EXPORT_COLUMNS

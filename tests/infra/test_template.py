@@ -17,18 +17,6 @@ from scanner.model.settings import SETTINGS, Settings
 from tests.app_index import blueprint_functions
 from tests.infra import bicep
 
-# Settings the template sets that changes made alongside this one declare (the published database and the
-# Entra-authenticated store, the registries' resource ids, Entra ID tokens). Once they are merged this set is to
-# be emptied: the tests below then check these settings like every other.
-DECLARED_ELSEWHERE = frozenset(
-    {
-        "ACRGUARD_DB_BLOB_URL",
-        "ACRGUARD_STORE_AUTH",
-        "ACRGUARD_REGISTRY_RESOURCES",
-        "ACRGUARD_ENTRA_TENANT_ID",
-        "ACRGUARD_ENTRA_AUDIENCE",
-    }
-)
 # Settings of the platform or of the Azure SDK (not acrguard's): the Functions host's identity-based storage,
 # Application Insights, the user-assigned identity DefaultAzureCredential signs in as.
 PLATFORM = frozenset(
@@ -77,7 +65,7 @@ def test_every_template_parses() -> None:
 
 def test_needed_settings_are_declared_settings() -> None:
     for needed in NEEDED_SETTINGS:
-        assert needed.env in DECLARED | DECLARED_ELSEWHERE, f"{needed.env}: not declared in scanner.model.settings"
+        assert needed.env in DECLARED, f"{needed.env}: not declared in scanner.model.settings"
 
 
 @pytest.mark.parametrize("process", ["function", "job"])
@@ -90,7 +78,7 @@ def test_every_needed_setting_is_set(process: str) -> None:
 @pytest.mark.parametrize("process", ["function", "job"])
 def test_every_setting_set_is_declared_and_no_secret(process: str) -> None:
     set_there = SET_BY_PROCESS[process]()
-    unknown = sorted(set(set_there) - DECLARED - DECLARED_ELSEWHERE - PLATFORM)
+    unknown = sorted(set(set_there) - DECLARED - PLATFORM)
     assert not unknown, f"{process}: settings nobody reads (a typo?): {unknown}"
     secrets = sorted(set(set_there) & _secret_settings())
     assert not secrets, f"{process}: secrets in app settings (identity-based connections only): {secrets}"
