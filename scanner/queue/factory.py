@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse, urlsplit
 
+from scanner.model.hosts import is_loopback
 from scanner.queue.errors import QueueError
 from scanner.queue.interface import (
     DEFAULT_MAX_ATTEMPTS,
@@ -99,7 +99,7 @@ def service_url(text: str) -> str:
     if parts.query or parts.fragment or parts.username or parts.password or not parts.hostname:
         raise QueueError(f"queue: {shown!r}: a queue service URL is https://ACCOUNT.queue.core.windows.net, no more")
     path = parts.path.strip("/")
-    loopback = _is_loopback(parts.hostname)
+    loopback = is_loopback(parts.hostname)
     if parts.scheme == "http" and not loopback:
         raise QueueError(f"queue: {shown!r}: a queue service is reached over https (plain http: local emulators only)")
     if path and (not loopback or "/" in path):
@@ -115,12 +115,3 @@ def identity_credential() -> Any:
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

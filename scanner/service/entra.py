@@ -13,7 +13,6 @@ Tokens are verified by PyJWT; nothing here parses a signature.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
@@ -28,6 +27,7 @@ import jwt
 from jwt import PyJWK
 
 from scanner.model.errors import AcrguardError
+from scanner.model.hosts import is_loopback
 from scanner.model.settings import Settings, SettingsError, env_name
 
 log = logging.getLogger(__name__)
@@ -123,21 +123,12 @@ def _check_jwks_url(url: str, variable: str) -> None:
     host = (parts.hostname or "").lower()
     if parts.scheme == "https" and host == MICROSOFT_LOGIN_HOST:
         return
-    if parts.scheme in ("http", "https") and _is_loopback(host):
+    if parts.scheme in ("http", "https") and is_loopback(host):
         return
     raise SettingsError(
         f"{variable}: {url[:100]!r}: signing keys are fetched only from https://{MICROSOFT_LOGIN_HOST} or this "
         f"machine; keep other keys in a file ({env_name('entra_jwks_file')})"
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # --------------------------------------------------------------------------------------------------

@@ -162,3 +162,15 @@ def cwe_list(values: Iterable[object]) -> list[str]:
         if isinstance(value, str) and _CWE.fullmatch(value) and len(found) < MAX_CWES:
             found[value] = None
     return list(found)
+
+
+def english_description(holder: Mapping[str, Any], limit: int) -> str:
+    """The first English `descriptions[].value` of a CVE record's container or an NVD CVE object ("" when none);
+    at most `limit` entries are looked at."""
+    descriptions = holder.get("descriptions")
+    for item in descriptions[:limit] if isinstance(descriptions, list) else []:
+        if isinstance(item, Mapping) and str(item.get("lang", "")).startswith("en"):
+            value = item.get("value")
+            if isinstance(value, str):
+                return value
+    return ""

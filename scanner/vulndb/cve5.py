@@ -14,7 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scanner.vulndb.converted import MAX_ID, MAX_SUMMARY, Converted, check_record, clip, cwe_list, rfc3339
+from scanner.vulndb.converted import (
+    MAX_ID,
+    MAX_SUMMARY,
+    Converted,
+    check_record,
+    clip,
+    cwe_list,
+    english_description,
+    rfc3339,
+)
 
 KIND = "cve5"
 ID_PREFIX = "CVE5:"
@@ -110,10 +119,4 @@ def _cwe_values(cna: Any, adps: Any) -> list[object]:
 
 
 def _description(cna: Mapping[str, Any]) -> str:
-    descriptions = cna.get("descriptions")
-    for item in descriptions[:MAX_METRICS] if isinstance(descriptions, list) else []:
-        if isinstance(item, Mapping) and str(item.get("lang", "")).startswith("en"):
-            value = item.get("value")
-            if isinstance(value, str):
-                return value
-    return ""
+    return english_description(cna, MAX_METRICS)

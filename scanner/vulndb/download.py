@@ -5,7 +5,6 @@ one `FeedError`."""
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import os
 import tempfile
 import urllib.error
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from scanner import __version__
+from scanner.model.hosts import is_loopback
 from scanner.vulndb.errors import FeedError
 
 CHUNK_BYTES = 1 << 20
@@ -44,15 +44,6 @@ def is_url(text: str) -> bool:
     return text.startswith(("http://", "https://"))
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class _HttpsRedirects(urllib.request.HTTPRedirectHandler):
     """Follows a redirect only to https (a feed's download is never downgraded to plain http), or, for a server on
     this machine (a test, a local mirror), from plain http on loopback to plain http on loopback."""
@@ -68,7 +59,7 @@ class _HttpsRedirects(urllib.request.HTTPRedirectHandler):
     ) -> urllib.request.Request | None:
         target = urllib.parse.urlsplit(newurl)
         source = urllib.parse.urlsplit(req.full_url)
-        local = _is_loopback(source.hostname or "") and _is_loopback(target.hostname or "")
+        local = is_loopback(source.hostname or "") and is_loopback(target.hostname or "")
         if target.scheme != "https" and not (local and target.scheme == "http"):
             raise FeedError(f"{req.full_url}: redirect to {newurl[:200]} refused (a feed is followed only to https)")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
@@ -77,7 +68,7 @@ class _HttpsRedirects(urllib.request.HTTPRedirectHandler):
 def _opener(url: str) -> urllib.request.OpenerDirector:
     # Proxies from the environment apply to real feeds; a server on this machine is never reached through one.
     host = urllib.parse.urlsplit(url).hostname or ""
-    if _is_loopback(host):
+    if is_loopback(host):
         return urllib.request.build_opener(urllib.request.ProxyHandler({}), _HttpsRedirects)
     return urllib.request.build_opener(_HttpsRedirects)
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from scanner.vulndb.converted import MAX_ID, MAX_SUMMARY, Converted, clip, cwe_list, rfc3339
+from scanner.vulndb.converted import MAX_ID, MAX_SUMMARY, Converted, clip, cwe_list, english_description, rfc3339
 from scanner.vulndb.xmlstream import BoundedStream
 
 KIND = "nvd"
@@ -174,13 +174,7 @@ def _metrics(metrics: Any) -> list[dict[str, str]]:
 
 
 def _description(cve: Mapping[str, Any]) -> str:
-    descriptions = cve.get("descriptions")
-    for item in descriptions[:MAX_METRICS] if isinstance(descriptions, list) else []:
-        if isinstance(item, Mapping) and str(item.get("lang", "")).startswith("en"):
-            value = item.get("value")
-            if isinstance(value, str):
-                return value
-    return ""
+    return english_description(cve, MAX_METRICS)
 
 
 class _Tokens:
