@@ -336,6 +336,16 @@ def test_serves_routing_errors_carry_the_one_error_body(edge: Edge) -> None:
         body = json.loads(answer.body)
         assert (answer.status, body["error"]["code"]) == (status, code), (method, path, body)
         assert_error_body(answer.status, body, path)
+    # The two refusals a new user meets, the host's (no function key) and acrguard's (no API key), are one shape,
+    # each with the challenge.
+    for headers in ({"x-api-key": HEADERS["x-api-key"]}, {"x-functions-key": FUNCTION_KEY}):
+        answer = realparts.http("GET", serve.url("/api/images"), headers=headers)
+        body = json.loads(answer.body)
+        assert (answer.status, sorted(body), sorted(body["error"])) == (401, ["error"], ["code", "message"]), body
+        assert body["error"]["code"] == "Unauthorized" and answer.headers.get("www-authenticate", "").startswith(
+            "Bearer"
+        )
+        assert_error_body(answer.status, body, "/api/images")
     # A body declared over serve's bound is refused before it is read.
     with socket.create_connection(("127.0.0.1", serve.port), timeout=10) as sock:
         sock.sendall(b"POST /api/scans HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n")
