@@ -4,10 +4,10 @@ rule, `ACRGUARD_API_KEY`) and the fixture archive's inventory as what a scan fet
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
-from typing import Any
 from urllib.parse import urlencode
 
 from scanner.azure.dashboard import bp as dashboard_bp
@@ -74,8 +74,6 @@ def html(reply: Reply) -> str:
 
 def scanned(digest: str = DIGEST) -> None:
     """The fixture archive pushed as REG/REPO@digest and scanned, through the management API."""
-    import json
-
     body = json.dumps({"registry": REG, "repository": REPO, "digest": digest, "tag": "3.10"}).encode()
     headers = {"x-api-key": KEY, "Content-Type": "application/json"}
     clients.configure(Settings.from_environ())
@@ -86,7 +84,3 @@ def scanned(digest: str = DIGEST) -> None:
 
 def image_path(digest: str = DIGEST) -> str:
     return f"/api/dashboard/images/{REG}/{digest}"
-
-
-def any_(value: Any) -> Any:
-    return value
