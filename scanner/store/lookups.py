@@ -310,8 +310,8 @@ class SqlLookups(ABC):
         limit = max(1, min(limit, MAX_PAGE))
         with self._tx(write=False) as tx:
             counted = tx.rows(
-                f"SELECT f.vuln_id, MIN({_SEVERITY_RANK}), COUNT(DISTINCT f.registry || ' ' || f.digest) FROM findings f"
-                f" WHERE {_LIVE_ACTIVE}"
+                f"SELECT f.vuln_id, MIN({_SEVERITY_RANK}), COUNT(DISTINCT f.registry || ' ' || f.digest)"
+                f" FROM findings f WHERE {_LIVE_ACTIVE}"
                 f" GROUP BY f.vuln_id ORDER BY 2, 3 DESC, f.vuln_id LIMIT {limit}"
             )
             spread: list[VulnerabilitySpread] = []
