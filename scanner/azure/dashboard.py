@@ -208,7 +208,9 @@ def _image_key(req: func.HttpRequest) -> tuple[str, str]:
 def _overview(req: func.HttpRequest, viewer: Viewer) -> func.HttpResponse:
     """Registries and repositories by health, findings by severity, top risks, scans, feeds and the trend."""
     feeds = dashboard.Feeds(describe=lambda: clients.db().describe())
-    context = dashboard.overview(clients.store(), feeds, req.params, clients.current_signals, datetime.now(UTC))
+    store_key = clients.settings().store or ""
+    now = datetime.now(UTC)
+    context = dashboard.overview(clients.store(), feeds, req.params, clients.current_signals, now, store_key)
     return render("overview.html.j2", context | {"page": "overview"}, viewer)
 
 

@@ -9,6 +9,8 @@ whatever the number of images.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +22,7 @@ from scanner.service.lookups import BadParameter, NotFound, Refresh, refreshed
 from scanner.service.rule_admin import RuleView, rule_view_document
 from scanner.store.errors import CursorError
 from scanner.store.ports import Lookups
-from scanner.store.records import ScanRecord, StoredFinding
+from scanner.store.records import HealthCount, ScanRecord, StoredFinding
 
 Query = Mapping[str, str]
 # The healths the overview counts apart; the rest (Unsupported, NotApplicable) add up as "Other".
@@ -77,32 +79,66 @@ def layer_index(query: Query) -> str:
 
 
 # --- overview --------------------------------------------------------------------------------------------
-def overview(store: Lookups, feeds: Feeds, query: Query, refresh: Refresh | None, now: datetime) -> dict[str, Any]:
+def overview(
+    store: Lookups, feeds: Feeds, query: Query, refresh: Refresh | None, now: datetime, cache_key: str = ""
+) -> dict[str, Any]:
     """Registries and repositories with their images by health, findings by severity and fix, the top risks,
     scans of the last 24 hours, feed freshness and the findings trend. `registry` and `health` narrow the
-    repository table; `days` picks the trend's span."""
+    repository table; `days` picks the trend's span. With `cache_key` (the store's location) the fleet-wide
+    figures are kept for `FLEET_SECONDS` in this process: each is a scan of a whole table."""
     registry = text(query, "registry")
     health = choice(query, "health", HEALTHS)
     days = number(query, "days", TREND_DAYS, 30)
+
+    def fleet() -> dict[str, Any]:
+        return {
+            "health_counts": store.health_counts(),
+            "severity": severity_totals(store),
+            "top_risks": top_risks(store, refresh),
+            "trend": trend(store, now, days),
+            "as_of": now,
+        }
+
+    figures = _fleet_cached((cache_key, days), fleet) if cache_key else fleet()
     return {
         "filters": {"registry": registry, "health": health, "days": days},
-        "registries": registries(store, registry, health),
-        "severity": severity_totals(store),
-        "top_risks": top_risks(store, refresh),
+        "registries": registries(figures["health_counts"], registry, health),
+        "severity": figures["severity"],
+        "top_risks": figures["top_risks"],
         "scans": scans_since(store, now - timedelta(hours=24)),
         "feeds": feed_freshness(feeds, now),
-        "trend": trend(store, now, days),
+        "trend": figures["trend"],
+        "as_of": figures["as_of"],
         "healths": COUNTED_HEALTHS,
         "all_healths": HEALTHS,
         "trend_days": TREND_DAYS,
     }
 
 
-def registries(store: Lookups, registry: str, health: str) -> list[dict[str, Any]]:
+FLEET_SECONDS = 10.0
+_FLEET: dict[tuple[str, int], tuple[float, dict[str, Any]]] = {}
+_FLEET_LOCK = threading.Lock()
+
+
+def _fleet_cached(key: tuple[str, int], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`compute()`, or what it gave for `key` less than `FLEET_SECONDS` ago."""
+    with _FLEET_LOCK:
+        kept = _FLEET.get(key)
+    if kept is not None and time.monotonic() - kept[0] < FLEET_SECONDS:
+        return kept[1]
+    figures = compute()
+    with _FLEET_LOCK:
+        if len(_FLEET) > 64:  # a few stores and spans per process; never grows without bound
+            _FLEET.clear()
+        _FLEET[key] = (time.monotonic(), figures)
+    return figures
+
+
+def registries(counted: Sequence[HealthCount], registry: str, health: str) -> list[dict[str, Any]]:
     """Per registry: its repositories, each with its live images counted by health, and the registry's sums."""
     out: dict[str, dict[str, Any]] = {}
     repos: dict[tuple[str, str], dict[str, Any]] = {}
-    for count in store.health_counts():
+    for count in counted:
         if registry and count.registry != registry:
             continue
         entry = out.setdefault(count.registry, {"registry": count.registry, "counts": _zero(), "repositories": []})
