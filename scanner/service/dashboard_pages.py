@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 import jinja2
 
+from scanner.model.errors import AcrguardError
 from scanner.policy.remediation import short_digest
 from scanner.service import dashboard_charts
 
@@ -27,8 +28,8 @@ BASE_PATH = "/api/dashboard"
 STYLESHEET = "dashboard.css"
 
 
-class TemplateDirError(ValueError):
-    """The configured template directory is missing."""
+class TemplateDirError(AcrguardError):
+    """The configured template directory is missing (a page answers 500 Misconfigured, naming it)."""
 
 
 @lru_cache(maxsize=4)
