@@ -4,6 +4,7 @@ import azure.functions as func
 
 from scanner.azure.api import bp as api_blueprint
 from scanner.azure.auth import http_auth_level
+from scanner.azure.dashboard import bp as dashboard_blueprint
 from scanner.azure.dbupdate import bp as dbupdate_blueprint
 from scanner.azure.events import bp as events_blueprint
 from scanner.azure.logs import bp as logs_blueprint
@@ -18,3 +19,4 @@ app.register_functions(manage_blueprint)
 app.register_functions(rescan_blueprint)
 app.register_functions(logs_blueprint)
 app.register_functions(dbupdate_blueprint)
+app.register_functions(dashboard_blueprint)

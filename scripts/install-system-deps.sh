@@ -6,6 +6,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 missing=()
 apt_add_missing docker-registry skopeo umoci mmdebstrap bubblewrap zstd gzip tar python3-rpm rpm postgresql curl
+# The browser the dashboard's tests drive through Playwright (whose own browser download is not used).
+apt_add_missing chromium
 # Second implementations the version tests compare against (node-semver, Maven's ComparableVersion).
 command -v node >/dev/null || missing+=(nodejs)
 [ -d /usr/lib/node_modules/npm/node_modules/semver ] || [ -d /usr/share/nodejs/semver ] || missing+=(node-semver)

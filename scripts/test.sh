@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
 bash scripts/bootstrap.sh dev
 bash scripts/install-azurite.sh
+bash scripts/install-axe-core.sh
 .venv/bin/ruff check scanner tests benchmarks function_app.py
 .venv/bin/ruff format --check scanner tests benchmarks function_app.py
 .venv/bin/mypy

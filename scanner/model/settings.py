@@ -470,6 +470,13 @@ class Settings:
         "directory of remediation templates overriding the packaged ones by name (default `policies/templates`)",
         _verbatim,
     )
+    dashboard_templates: str | None = _declare(
+        "ACRGUARD_DASHBOARD_TEMPLATES",
+        None,
+        "directory of dashboard templates and `dashboard.css` overriding the packaged ones by name"
+        " (default `policies/dashboard` when present)",
+        _verbatim,
+    )
     gates: str | None = _declare(
         "ACRGUARD_GATES", None, "directory of gate policies (default `policies/gates` when present)", _verbatim
     )

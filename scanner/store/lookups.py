@@ -16,13 +16,20 @@ from scanner.model.types import SEVERITY_ORDER, Health, Severity
 from scanner.store.ports import MAX_PAGE
 from scanner.store.records import (
     AssessmentRow,
+    FindingCount,
+    FindingSpan,
+    HealthCount,
     ImageDetail,
     ImageKey,
     ImageSummary,
+    Occurrence,
     Page,
+    ScanCount,
     ScanRecord,
+    ScanStatus,
     StoredFinding,
     TagRecord,
+    VulnerabilitySpread,
 )
 from scanner.store.sql import Row, Tx, decode_cursor, encode_cursor, from_text, loads, req_time, to_text
 
@@ -56,6 +63,13 @@ _VULN_DIGESTS = (
     " AND f.finding_key = x.finding_key AND f.resolved_at IS NULL AND f.disabled = 0)"
     " GROUP BY x.registry, x.digest ORDER BY x.registry, x.digest LIMIT ?"
 )
+# An active finding on a digest live in at least one repository (findings of deleted images stay as history).
+_LIVE_ACTIVE = (
+    "f.resolved_at IS NULL AND f.disabled = 0 AND EXISTS (SELECT 1 FROM images i"
+    " WHERE i.registry = f.registry AND i.digest = f.digest AND i.deleted = 0)"
+)
+_F_COLUMNS = ", ".join("f." + column for column in _FINDING_COLUMNS.split(", "))
+_SEVERITY_RANK = "CASE f.severity " + " ".join(f"WHEN '{s}' THEN {n}" for n, s in enumerate(SEVERITY_ORDER)) + " END"
 _CURSOR_SECRET = "page-cursor"
 _SECRET_SELECT = "SELECT secret FROM store_secrets WHERE name = ?"
 _SECRET_INSERT = "INSERT INTO store_secrets (name, secret) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"
@@ -264,6 +278,134 @@ class SqlLookups(ABC):
             params.append(fix_status)
         with self._tx(write=False) as tx:
             return self._findings(tx, registry, digest, "".join(where), params, include_disabled)
+
+    # --- across the fleet (the dashboard) ----------------------------------------------------------------
+    def health_counts(self) -> list[HealthCount]:
+        with self._tx(write=False) as tx:
+            rows = tx.rows(
+                f"SELECT i.registry, i.repository, a.health, COUNT(*) FROM {_IMAGE_FROM} WHERE i.deleted = 0"
+                " GROUP BY i.registry, i.repository, a.health ORDER BY i.registry, i.repository"
+            )
+        return [HealthCount(r, repo, health, int(n)) for r, repo, health, n in rows]
+
+    def finding_counts(self, registry: str | None = None) -> list[FindingCount]:
+        where, params = _LIVE_ACTIVE, []
+        if registry is not None:
+            where += " AND f.registry = ?"
+            params.append(registry)
+        with self._tx(write=False) as tx:
+            rows = tx.rows(
+                f"SELECT f.severity, f.fix_status, COUNT(*) FROM findings f WHERE {where}"
+                " GROUP BY f.severity, f.fix_status",
+                params,
+            )
+        return [FindingCount(severity, fix, int(n)) for severity, fix, n in rows]
+
+    def finding_spans(self, since: datetime) -> list[FindingSpan]:
+        with self._tx(write=False) as tx:
+            rows = tx.rows(
+                "SELECT severity, SUBSTR(first_seen, 1, 10), SUBSTR(resolved_at, 1, 10), COUNT(*) FROM findings"
+                " WHERE disabled = 0 AND (resolved_at IS NULL OR resolved_at >= ?)"
+                " GROUP BY severity, SUBSTR(first_seen, 1, 10), SUBSTR(resolved_at, 1, 10)",
+                (to_text(since),),
+            )
+        return [FindingSpan(severity, opened, resolved, int(n)) for severity, opened, resolved, n in rows]
+
+    def widespread_vulnerabilities(self, limit: int = 50) -> list[VulnerabilitySpread]:
+        limit = max(1, min(limit, MAX_PAGE))
+        with self._tx(write=False) as tx:
+            counted = tx.rows(
+                f"SELECT f.vuln_id, MIN({_SEVERITY_RANK}), COUNT(DISTINCT f.registry || ' ' || f.digest)"
+                f" FROM findings f WHERE {_LIVE_ACTIVE}"
+                f" GROUP BY f.vuln_id ORDER BY 2, 3 DESC, f.vuln_id LIMIT {limit}"
+            )
+            spread: list[VulnerabilitySpread] = []
+            for vuln_id, _, digests in counted:
+                # One finding of each: through the index by vulnerability, the first active one.
+                rows = tx.rows(
+                    f"SELECT {_F_COLUMNS} FROM finding_ids x JOIN findings f ON f.registry = x.registry"
+                    " AND f.digest = x.digest AND f.finding_key = x.finding_key WHERE x.vuln_id = ?"
+                    " AND f.vuln_id = ? AND f.resolved_at IS NULL AND f.disabled = 0 LIMIT 1",
+                    (vuln_id, vuln_id),
+                )
+                if rows:
+                    spread.append(VulnerabilitySpread(vuln_id, int(digests), _stored(rows[0])))
+        return spread
+
+    def scan_counts(self, since: datetime) -> list[ScanCount]:
+        with self._tx(write=False) as tx:
+            rows = tx.rows(
+                "SELECT status, COUNT(*) FROM scans WHERE started_at >= ? GROUP BY status", (to_text(since),)
+            )
+        return [ScanCount(status, int(n)) for status, n in rows]
+
+    def recent_scans(self, since: datetime, status: ScanStatus | None = None, limit: int = 20) -> list[ScanRecord]:
+        limit = max(1, min(limit, MAX_PAGE))
+        where, params = "started_at >= ?", [to_text(since)]
+        if status is not None:
+            where += " AND status = ?"
+            params.append(status)
+        with self._tx(write=False) as tx:
+            rows = tx.rows(
+                f"SELECT {_SCAN_COLUMNS} FROM scans WHERE {where} ORDER BY started_at DESC, scan_id DESC LIMIT {limit}",
+                params,
+            )
+        return [_scan(row) for row in rows]
+
+    def scan_history(self, registry: str, digest: str, limit: int = 50) -> list[ScanRecord]:
+        limit = max(1, min(limit, MAX_PAGE))
+        with self._tx(write=False) as tx:
+            rows = tx.rows(
+                f"SELECT {_SCAN_COLUMNS} FROM scans WHERE registry = ? AND digest = ?"
+                f" ORDER BY started_at DESC, scan_id DESC LIMIT {limit}",
+                (registry, digest),
+            )
+        return [_scan(row) for row in rows]
+
+    def occurrences(self, vuln_id: str, limit: int = 200) -> list[Occurrence]:
+        limit = max(1, min(limit, MAX_PAGE))
+        with self._tx(write=False) as tx:
+            found = tx.rows(
+                f"SELECT f.registry, f.digest, {_F_COLUMNS}"
+                " FROM finding_ids x JOIN findings f ON f.registry = x.registry AND f.digest = x.digest"
+                f" AND f.finding_key = x.finding_key WHERE x.vuln_id = ? AND {_LIVE_ACTIVE}"
+                f" ORDER BY f.registry, f.digest, f.finding_key LIMIT {limit}",
+                (vuln_id,),
+            )
+            by_digest: dict[tuple[str, str], Row] = {}
+            for row in found:
+                by_digest.setdefault((row[0], row[1]), row[2:])
+            images: list[Row] = []
+            for registry in sorted({r for r, _ in by_digest}):
+                digests = sorted(d for r, d in by_digest if r == registry)
+                for chunk in _chunks(digests):
+                    images.extend(
+                        tx.rows(
+                            f"SELECT {_IMAGE_COLUMNS} FROM {_IMAGE_FROM} WHERE i.registry = ?"
+                            f" AND i.digest IN ({_marks(chunk)}) AND i.deleted = 0",
+                            [registry, *chunk],
+                        )
+                    )
+            summaries = _summaries(images, _current_tags(tx, images))
+        out = [Occurrence(image, _stored(by_digest[(image.key.registry, image.key.digest)])) for image in summaries]
+        out.sort(key=lambda o: o.image.key)
+        return out[:limit]
+
+    def disabled_counts(self) -> dict[str, tuple[int, int]]:
+        # Which rule disabled a finding is in its document; disabled findings are few next to the rest.
+        with self._tx(write=False) as tx:
+            rows = tx.rows(
+                "SELECT f.registry, f.digest, f.finding FROM findings f WHERE f.resolved_at IS NULL AND f.disabled = 1"
+                " AND EXISTS (SELECT 1 FROM images i WHERE i.registry = f.registry AND i.digest = f.digest"
+                " AND i.deleted = 0)"
+            )
+        findings: dict[str, int] = {}
+        digests: dict[str, set[tuple[str, str]]] = {}
+        for registry, digest, doc in rows:
+            rule = finding_from_dict(loads(doc)).disabled_by
+            findings[rule] = findings.get(rule, 0) + 1
+            digests.setdefault(rule, set()).add((registry, digest))
+        return {rule: (n, len(digests[rule])) for rule, n in findings.items()}
 
     def _findings(
         self, tx: Tx, registry: str, digest: str, extra: str, params: list[Any], include_disabled: bool

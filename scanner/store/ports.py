@@ -18,17 +18,23 @@ from scanner.model.types import Coverage, Finding, Health, Inventory, Severity
 from scanner.store.records import (
     AssessmentChange,
     AssessmentRow,
+    FindingCount,
+    FindingSpan,
+    HealthCount,
     ImageDetail,
     ImageKey,
     ImageSummary,
+    Occurrence,
     Page,
     RuleSnapshot,
+    ScanCount,
     ScanRecord,
     ScanStatus,
     StoredFinding,
     StoredInventory,
     StoredRule,
     UsageCounts,
+    VulnerabilitySpread,
 )
 
 # The most items a page of a listing holds; a larger `limit` is cut to it.
@@ -203,6 +209,46 @@ class Lookups(Protocol):
         include_disabled: bool = False,
     ) -> list[StoredFinding]:
         """Unresolved findings of a digest, most severe first."""
+
+    # --- across the fleet (the dashboard) ----------------------------------------------------------------
+    @abstractmethod
+    def health_counts(self) -> list[HealthCount]:
+        """Live images per (registry, repository, health), ordered by registry and repository."""
+
+    @abstractmethod
+    def finding_counts(self, registry: str | None = None) -> list[FindingCount]:
+        """Active findings of live digests by severity and fix state (a digest in two repositories once)."""
+
+    @abstractmethod
+    def finding_spans(self, since: datetime) -> list[FindingSpan]:
+        """Findings (not disabled) still open or resolved at or after `since`, grouped by severity and the
+        days they were first seen and resolved: enough to count the open findings of every day since."""
+
+    @abstractmethod
+    def widespread_vulnerabilities(self, limit: int = 50) -> list[VulnerabilitySpread]:
+        """The vulnerabilities of active findings on live digests, most severe first, then carried by the
+        most digests; each with one of its findings (its severity, risk, KEV, EPSS)."""
+
+    @abstractmethod
+    def scan_counts(self, since: datetime) -> list[ScanCount]:
+        """Scans started at or after `since`, by status."""
+
+    @abstractmethod
+    def recent_scans(self, since: datetime, status: ScanStatus | None = None, limit: int = 20) -> list[ScanRecord]:
+        """Scans started at or after `since` (of one status), newest first."""
+
+    @abstractmethod
+    def scan_history(self, registry: str, digest: str, limit: int = 50) -> list[ScanRecord]:
+        """A digest's scans, newest first."""
+
+    @abstractmethod
+    def occurrences(self, vuln_id: str, limit: int = 200) -> list[Occurrence]:
+        """Live images with an active finding whose id or alias is `vuln_id`, each with that finding,
+        ordered by (registry, repository, digest)."""
+
+    @abstractmethod
+    def disabled_counts(self) -> dict[str, tuple[int, int]]:
+        """Per rule name: the unresolved findings it disables on live digests, and their digests."""
 
 
 class RuleStore(Protocol):

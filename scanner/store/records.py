@@ -172,3 +172,57 @@ class AssessmentRow:
     def key(self) -> tuple[str, str, str]:
         """The keyset order of rows within a registry: (repository, digest, finding key or "")."""
         return (self.image.key.repository, self.image.key.digest, self.finding.key if self.finding else "")
+
+
+# --- fleet-wide read models (the dashboard's) -----------------------------------------------------------------
+@dataclass(frozen=True)
+class HealthCount:
+    """How many live images of a repository have one health (None: not assessed yet)."""
+
+    registry: str
+    repository: str
+    health: Health | None
+    images: int
+
+
+@dataclass(frozen=True)
+class FindingCount:
+    """Active findings of live digests with one severity and fix state (each digest counted once)."""
+
+    severity: str
+    fix_status: str
+    findings: int
+
+
+@dataclass(frozen=True)
+class FindingSpan:
+    """Findings (not disabled) first seen on `opened` (a UTC date, YYYY-MM-DD) and resolved on `resolved`
+    (None: still open), by severity: the history a per-day trend is counted from."""
+
+    severity: str
+    opened: str
+    resolved: str | None
+    findings: int
+
+
+@dataclass(frozen=True)
+class VulnerabilitySpread:
+    """One vulnerability across the live fleet: the digests carrying it and one of its findings."""
+
+    vuln_id: str
+    digests: int
+    finding: StoredFinding
+
+
+@dataclass(frozen=True)
+class ScanCount:
+    status: ScanStatus
+    scans: int
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One image carrying a vulnerability, with the finding there."""
+
+    image: ImageSummary
+    finding: StoredFinding
