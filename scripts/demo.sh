@@ -214,6 +214,8 @@ print(f"  curl -s {auth} '{base}{sub}'")
 if cve:
     print(f"  curl -s {auth} '{base}/vulnerabilities/{cve}/images'")
 print(f"  OpenAPI: {base}/openapi.json")
+print(f"\nDashboard: {base}/dashboard/images/{registry}/{digest}")
+print(f"  open {base}/dashboard and sign in with this run's API key: {key}")
 EOF
 
 if [ "$once" = 1 ]; then

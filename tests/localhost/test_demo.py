@@ -11,6 +11,7 @@ terminal, however the suite itself was started (a background job ignores SIGINT,
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import re
@@ -20,6 +21,8 @@ import signal
 import socket
 import stat
 import subprocess
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +193,20 @@ def test_demo_brings_up_the_stack_and_prints_working_queries(demo_env: dict[str,
             [*keyless, "-o", "/dev/null", "-w", "%{http_code}"], env=minimal_env(), capture_output=True, text=True
         )
         assert denied.stdout == "401"
+        _the_dashboard_opens_with_the_printed_key(output)
+
+
+def _the_dashboard_opens_with_the_printed_key(output: str) -> None:
+    """README command 1 ends with the dashboard's URL and how to sign in: the printed key signs in (a session
+    cookie) and the printed image page shows the sample's findings."""
+    (page,) = re.findall(r"^Dashboard: (\S+)$", output, re.M)
+    (login, key) = re.findall(r"^  open (\S+) and sign in with this run's API key: (\S+)$", output, re.M)[0]
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(jar))
+    form = urllib.parse.urlencode({"key": key, "next": urllib.parse.urlsplit(page).path}).encode()
+    with opener.open(urllib.request.Request(f"{login}/login", data=form, method="POST"), timeout=30) as answer:
+        assert answer.status == 200 and "CVE-2019-14697" in answer.read().decode()  # redirected to the image page
+    assert any(cookie.name for cookie in jar)
 
 
 def _keys_stay_out_of_the_registry_log(demo_dir: Path, output: str) -> None:
