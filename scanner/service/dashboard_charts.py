@@ -7,6 +7,7 @@ severity palette of `dashboard.css`, each at least 3:1 against the white backgro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import date
 
@@ -21,6 +22,16 @@ SEVERITY_COLOURS = {
 }
 _WIDTH, _HEIGHT = 720, 260
 _LEFT, _RIGHT, _TOP, _BOTTOM = 48, 110, 16, 36
+
+
+def _nice_step(top: int) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50… that divides 0..top into at most five steps."""
+    magnitude = 1
+    while True:
+        for step in (magnitude, 2 * magnitude, 5 * magnitude):
+            if math.ceil(top / step) <= 5:
+                return step
+        magnitude *= 10
 
 
 def trend_chart(dates: Sequence[date], series: Mapping[str, Sequence[int]], chart_id: str = "trend") -> Markup:
@@ -42,8 +53,8 @@ def trend_chart(dates: Sequence[date], series: Mapping[str, Sequence[int]], char
         f'<title id="{escape(chart_id)}-title">Open findings per day by severity</title>',
         f'<desc id="{escape(chart_id)}-desc">{escape(_describe(dates, series))}</desc>',
     ]
-    for tick in range(5):
-        value = round(top * tick / 4)
+    step = _nice_step(top)  # whole numbers, evenly spaced: top 5 is 0-5 by 1, 50 is 0-50 by 10
+    for value in sorted({*range(0, top + 1, step), top}):
         parts.append(
             f'<line x1="{_LEFT}" x2="{_LEFT + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" class="grid"/>'
             f'<text x="{_LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end" class="axis">{value}</text>'

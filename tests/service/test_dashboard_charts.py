@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from datetime import date, timedelta
 from xml.etree import ElementTree
 
@@ -31,3 +33,15 @@ def test_bars_escape_names() -> None:
     markup = str(severity_bars({"<b>": 2, "High": 0}))
     assert "<b>" not in markup and "&lt;b&gt;" in markup
     ElementTree.fromstring(markup)
+
+
+def test_the_y_axis_has_evenly_spaced_whole_numbers() -> None:
+    def ticks(peak: int) -> list[int]:
+        svg = str(trend_chart([date(2026, 12, 1), date(2026, 12, 2)], {"High": [1, peak]}))
+        return [int(v) for v in re.findall(r'class="axis">(\d+)</text>', svg)]
+
+    assert ticks(5) == [0, 1, 2, 3, 4, 5]
+    assert ticks(37) == [0, 10, 20, 30, 40, 50]
+    for peak in (0, 3, 120, 999):
+        values = ticks(peak)
+        assert len({b - a for a, b in itertools.pairwise(values)}) == 1 and values[-1] >= peak
