@@ -209,6 +209,11 @@ class AzureStorageQueue(ScanQueue):
         self._ensure()
         return self._keep_dead(body, error, 0)
 
+    def depth(self) -> int:
+        self._ensure()
+        with self._azure("read the queue's length"):
+            return int(self._main.get_queue_properties().approximate_message_count or 0)
+
     def dropped_dead_letters(self) -> int:
         self._ensure()
         with self._azure("read dead-letter count"):

@@ -228,6 +228,11 @@ class ScanQueue(ABC):
         """Keeps a body as a dead letter at once, never queued (an event nobody could read); its id."""
 
     @abstractmethod
+    def depth(self) -> int:
+        """How many requests are queued (waiting or leased; dead letters not counted). Azure Storage gives an
+        approximate count."""
+
+    @abstractmethod
     def dropped_dead_letters(self) -> int:
         """How many dead letters were dropped, the oldest first, to keep at most `max_dead_letters`."""
 

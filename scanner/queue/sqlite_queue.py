@@ -170,6 +170,11 @@ class SqliteQueue(ScanQueue):
             self._keep_dead(db, letter_id, body, error, 0)
         return letter_id
 
+    def depth(self) -> int:
+        with self._tx() as db:
+            row = db.execute("SELECT COUNT(*) FROM messages WHERE queue = ?", (self.name,)).fetchone()
+        return int(row[0])
+
     def dropped_dead_letters(self) -> int:
         with self._tx() as db:
             row = db.execute("SELECT dropped_dead_letters FROM queue_counters WHERE queue = ?", (self.name,)).fetchone()

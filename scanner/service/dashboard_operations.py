@@ -32,6 +32,7 @@ def operations(store: OperationsStore, events: ScanQueue, scans: ScanQueue, quer
     return {
         "dead_letters": [_letter(v) for v in reversed(letters)],  # newest first
         "dropped": {"event": events.dropped_dead_letters(), "scan": scans.dropped_dead_letters()},
+        "queue_depth": scans.depth(),
         "usage": usage,
         "month": month.strftime("%Y-%m"),
         "filters": {"registry": registry},

@@ -155,3 +155,17 @@ def test_pages_allow_no_script(browser: Browser) -> None:
     assert "script-src" not in reply.headers["Content-Security-Policy"]
     assert "default-src 'none'" in reply.headers["Content-Security-Policy"]
     assert b"<script" not in reply.body
+
+
+def test_operations_show_the_queue_depth(browser: Browser) -> None:
+    from scanner.service.config import clients
+    from tests.queue.support import make_request
+
+    def depth() -> int:
+        found = re.search(r'id="queue-depth">(\d+) scan requests? queued', html(browser.get(f"{BASE}/operations")))
+        assert found is not None
+        return int(found.group(1))
+
+    before = depth()
+    clients.queue().send(make_request(4242))
+    assert depth() == before + 1

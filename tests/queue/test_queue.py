@@ -230,3 +230,15 @@ def test_dead_letters_lists_more_than_one_page(queue: ScanQueue) -> None:
     letters = queue.dead_letters()
     assert sorted(letter.raw for letter in letters) == sorted(f"garbage {n}" for n in range(40))
     assert queue.dead_letters() == letters  # listing is read-only: released again at once
+
+
+def test_depth_counts_queued_and_leased_requests_not_dead_letters(queue: ScanQueue) -> None:
+    assert queue.depth() == 0
+    for n in range(3):
+        queue.send(make_request(n))
+    assert queue.depth() == 3
+    leased = receive_one(queue, FAR_OFF)
+    assert queue.depth() == 3  # being scanned still counts
+    queue.complete(leased)
+    queue.dead_letter("not a request", "unreadable")
+    assert queue.depth() == 2
