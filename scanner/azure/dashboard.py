@@ -299,7 +299,8 @@ def _rules_context(error: str = "", form: Mapping[str, str] | None = None) -> di
 
 def _rules(req: func.HttpRequest, viewer: Viewer) -> func.HttpResponse:
     """The disable rules, what each hides now, and (for writers) the form to create one."""
-    notice = {"created": "Rule created.", "deleted": "Rule deleted."}.get(req.params.get("done", ""), "")
+    notices = {"created": "Rule created.", "deleted": "Rule deleted.", "expiry": "Expiry changed."}
+    notice = notices.get(req.params.get("done", ""), "")
     return render("rules.html.j2", _rules_context() | {"notice": notice}, viewer)
 
 
@@ -320,6 +321,21 @@ def _delete_rule(req: func.HttpRequest, viewer: Viewer) -> func.HttpResponse:
     name = req.route_params.get("name", "")
     rule_admin.delete_rule(name, clients.store(), clients.db(), clients.policy(), clients.settings().rules)
     return _redirect(f"{BASE}/rules?done=deleted")
+
+
+def _change_expiry(req: func.HttpRequest, viewer: Viewer) -> func.HttpResponse:
+    """Sets or clears a stored rule's expiry; the images it affects are re-assessed before the answer."""
+    form = _form(req)
+    name = req.route_params.get("name", "")
+    try:
+        rule_admin.change_expiry(
+            name, form.get("expires", ""), clients.store(), clients.db(), clients.policy(), clients.settings().rules
+        )
+    except ManageError as err:
+        if err.status != 400:
+            raise
+        return render("rules.html.j2", _rules_context(str(err), {}), viewer, err.status)
+    return _redirect(f"{BASE}/rules?done=expiry")
 
 
 def _operations(req: func.HttpRequest, viewer: Viewer) -> func.HttpResponse:
@@ -353,5 +369,6 @@ bp.route(route="dashboard/vulnerabilities/{vuln_id}", methods=["GET"], auth_leve
 bp.route(route="dashboard/rules", methods=["GET"], auth_level=_ANON)(page(_rules))
 bp.route(route="dashboard/rules", methods=["POST"], auth_level=_ANON)(page(_create_rule, write=True))
 bp.route(route="dashboard/rules/{name}/delete", methods=["POST"], auth_level=_ANON)(page(_delete_rule, write=True))
+bp.route(route="dashboard/rules/{name}/expiry", methods=["POST"], auth_level=_ANON)(page(_change_expiry, write=True))
 bp.route(route="dashboard/operations", methods=["GET"], auth_level=_ANON)(page(_operations))
 bp.route(route="dashboard/dead-letters/{id}/requeue", methods=["POST"], auth_level=_ANON)(page(_requeue, write=True))

@@ -160,6 +160,32 @@ def delete_rule(name: str, store: RuleChanges, db: VulnDatabase, policy: Policy,
     return RuleChange(view, done, failed)
 
 
+def change_expiry(
+    name: str, expires: str, store: RuleChanges, db: VulnDatabase, policy: Policy, rules_dir: str | None
+) -> RuleChange:
+    """Sets (`YYYY-MM-DD`) or clears ("") a stored rule's expiry, validated like a new rule, then re-assesses the
+    images it hides findings of and the images it may newly hide findings of (an expiry moved into the past shows
+    them again; one moved out of the past hides them again)."""
+    stored = store.get_rule(name)
+    if stored is None:
+        found = get_rule(store, name, rules_dir)  # 404 when no file rule has the name either
+        raise ManageError(409, "Conflict", f"rule '{found.rule.name}' comes from {found.rule.source}: edit the file")
+    document = {k: v for k, v in dict(stored.document).items() if k != "expires"}
+    if expires.strip():
+        document["expires"] = expires.strip()
+    try:
+        rule = stored_rule(document)
+    except RuleError as err:
+        raise ManageError(400, "BadRequest", str(err).replace(f"{STORED_SOURCE}: rule 1", "rule", 1)) from None
+    # The store has no update: the rule is replaced under its name and creation time (a reader in between sees
+    # it missing for one statement, as it would a deletion).
+    if not store.delete_rule(stored.name) or not store.create_rule(stored.name, document, stored.created_at):
+        raise ManageError(409, "Conflict", f"rule '{name}' changed meanwhile; reload and try again")
+    keys = {*_candidates_disabled_by(rule.name, store), *_candidates_for_new(rule, store)}
+    done, failed = _reassess(sorted(keys, key=lambda k: (k.registry, k.repository, k.digest)), store, db, policy)
+    return RuleChange(RuleView(rule, "api", stored.created_at), done, failed)
+
+
 def _live_digests(store: Lookups) -> Iterable[ImageKey]:
     """Each assessed, live (registry, digest) once, under its first repository."""
     seen: set[tuple[str, str]] = set()

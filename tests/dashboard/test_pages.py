@@ -169,3 +169,22 @@ def test_operations_show_the_queue_depth(browser: Browser) -> None:
     before = depth()
     clients.queue().send(make_request(4242))
     assert depth() == before + 1
+
+
+def test_a_rules_expiry_changes_what_it_hides(browser: Browser) -> None:
+    token = browser.csrf(f"{BASE}/rules")
+    form = {"name": "accept-for-now", "justification": "reviewed", "packages": "*", "csrf": token}
+    assert browser.post(f"{BASE}/rules", form).status == 303
+    assert ">Healthy<" in html(browser.get(image_path()))
+    # Expired yesterday: the findings show again; cleared: hidden again; a date that is none: 400, nothing changed.
+    past = browser.post(f"{BASE}/rules/accept-for-now/expiry", {"expires": "2020-01-01", "csrf": token})
+    assert (past.status, past.headers["Location"]) == (303, f"{BASE}/rules?done=expiry")
+    assert ">Unhealthy<" in html(browser.get(image_path()))
+    row = next(r for r in rows(html(browser.get(f"{BASE}/rules")), "rules") if "accept-for-now" in r)
+    assert "2020-01-01 (expired)" in row
+    assert browser.post(f"{BASE}/rules/accept-for-now/expiry", {"expires": "2020-02-31", "csrf": token}).status == 400
+    assert browser.post(f"{BASE}/rules/accept-for-now/expiry", {"expires": "", "csrf": token}).status == 303
+    assert ">Healthy<" in html(browser.get(image_path()))
+    assert browser.post(f"{BASE}/rules/accept-for-now/expiry", {"expires": "", "csrf": "forged"}).status == 403
+    assert browser.post(f"{BASE}/rules/file-accept-nothing/expiry", {"expires": "", "csrf": token}).status == 409
+    assert browser.post(f"{BASE}/rules/accept-for-now/delete", {"csrf": token}).status == 303
