@@ -86,21 +86,35 @@ class BaseImageHint:
     guessed: bool = False  # the base's extent was guessed (first OS package layer), not read from the history
 
 
+def template_search(
+    template_dir: str | Path | None,
+    checkout: Path,
+    packaged: Path,
+    error: type[AcrguardError],
+    what: str,
+) -> list[Path]:
+    """Where templates are looked up, first match wins: the user's directory (which must exist), else the git
+    checkout's `policies/…` directory when there is one, then the templates packaged with acrguard, so that
+    overriding one template means writing one file."""
+    search: list[Path] = []
+    if template_dir:
+        user = Path(template_dir)
+        if not user.is_dir():
+            raise error(f"{user}: {what} directory does not exist or is not a directory")
+        search.append(user)
+    elif checkout.is_dir():
+        search.append(checkout)
+    search.append(packaged)
+    return search
+
+
 def make_environment(template_dir: str | Path | None = None) -> jinja2.Environment:
     """An environment over `template_dir`, the user's templates, then the defaults packaged with acrguard for
     every template the user's directory does not hold (so overriding one template means writing one file).
 
     With no directory, the user's templates are those in `policies/templates` of a git checkout, if any.
     """
-    search: list[Path] = []
-    if template_dir is not None:
-        user = Path(template_dir)
-        if not user.is_dir():
-            raise RemediationError(f"{user}: template directory does not exist or is not a directory")
-        search.append(user)
-    elif CHECKOUT_TEMPLATES.is_dir():
-        search.append(CHECKOUT_TEMPLATES)
-    search.append(PACKAGED_TEMPLATES)
+    search = template_search(template_dir, CHECKOUT_TEMPLATES, PACKAGED_TEMPLATES, RemediationError, "template")
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(p)) for p in search]),
         undefined=jinja2.StrictUndefined,

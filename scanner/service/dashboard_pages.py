@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 import jinja2
 
 from scanner.model.errors import AcrguardError
-from scanner.policy.remediation import short_digest
+from scanner.policy.remediation import short_digest, template_search
 from scanner.service import dashboard_charts
 
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -35,15 +35,7 @@ class TemplateDirError(AcrguardError):
 @lru_cache(maxsize=4)
 def environment(template_dir: str | None) -> jinja2.Environment:
     """One environment per template directory, compiled templates cached for the process's life."""
-    search: list[Path] = []
-    if template_dir:
-        user = Path(template_dir)
-        if not user.is_dir():
-            raise TemplateDirError(f"{user}: dashboard template directory does not exist or is not a directory")
-        search.append(user)
-    elif CHECKOUT.is_dir():
-        search.append(CHECKOUT)
-    search.append(PACKAGED)
+    search = template_search(template_dir, CHECKOUT, PACKAGED, TemplateDirError, "dashboard template")
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(p)) for p in search]),
         undefined=jinja2.StrictUndefined,
