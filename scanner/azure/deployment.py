@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from scanner.report.defender_export import EXPORT_COLUMNS, TABLE
-
 Process = Literal["function", "job"]
 Identity = Literal["app", "host"]
 Scope = Literal["monitored-registry", "image-registry", "storage", "vulndb-container", "workspace", "dcr", "insights"]
@@ -178,8 +176,3 @@ ROLE_IDS = {
     "Log Analytics Reader": "73c42c96-874c-492b-b04d-ab87d138a893",
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
 }
-
-# The findings export table (Logs Ingestion API stream `Custom-<table>`): the columns the export sends, those of
-# Defender's SecurityNestedRecommendation table (scanner.report.defender_export).
-FINDINGS_TABLE = TABLE
-FINDINGS_COLUMNS = EXPORT_COLUMNS

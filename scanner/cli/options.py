@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from scanner.cli.progress import progress_hook
 from scanner.image.manifest import Platform
 from scanner.image.reference import RegistryReference, parse_reference
 from scanner.image.registry_options import RegistryOptions, docker_config_file
 from scanner.inventory.build import ScanOptions, inventory
+from scanner.model.errors import ImageError
 from scanner.model.limits import option_pairs
 from scanner.model.settings import Settings
 from scanner.model.types import Inventory
@@ -64,10 +66,27 @@ def image_options(args: argparse.Namespace, settings: Settings) -> ScanOptions:
 
 
 def read_inventories(args: argparse.Namespace, settings: Settings) -> list[Inventory]:
+    # What the user typed, checked here: the service's references come from events, never from a shell.
+    if isinstance(parse_reference(args.image), RegistryReference):
+        not_a_local_path(args.image)
     options = image_options(args, settings)
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
     with progress_hook(enabled) as hook:
         return inventory(args.image, options, progress=hook)
+
+
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst")
+
+
+def not_a_local_path(reference: str) -> None:
+    """A reference without a transport is a registry's, and would be pulled from docker.io: refuse one that names a
+    local file or directory (or looks like an archive) and say which transport was probably meant."""
+    path = Path(reference)
+    if path.is_dir():
+        raise ImageError(f"{reference} is a local directory: did you mean oci:{reference} or dir:{reference}?")
+    if path.exists() or reference.lower().endswith(_ARCHIVE_SUFFIXES):
+        what = "a local file" if path.exists() else "not a registry reference (no such file either)"
+        raise ImageError(f"{reference} is {what}: did you mean docker-archive:{reference} or oci-archive:{reference}?")
 
 
 def write_output(path: str | None, text: str) -> None:

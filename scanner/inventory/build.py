@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from scanner.image.base_image import annotated_base, base_image
 from scanner.image.containers import open_container
@@ -43,7 +42,6 @@ def open_source(reference: str, options: ScanOptions) -> ImageSource | LocalRefe
     ref = parse_reference(reference)
     limits = options.limits
     if isinstance(ref, RegistryReference):
-        _not_a_local_path(reference)
         from scanner.image.registry import RegistrySource  # the Azure SDK import costs ~80 ms: only when needed
 
         registry = RegistryOptions(**{**options.registry.__dict__, "max_blob_size": limits.max_blob_size})
@@ -76,20 +74,6 @@ def inventory(
         return [_inventory_image(source, image, options, registry, hook) for image in images]
     finally:
         source.close()
-
-
-_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst")
-
-
-def _not_a_local_path(reference: str) -> None:
-    """A reference without a transport is a registry's, and would be pulled from docker.io: refuse one that names a
-    local file or directory (or looks like an archive) and say which transport was probably meant."""
-    path = Path(reference)
-    if path.is_dir():
-        raise ImageError(f"{reference} is a local directory: did you mean oci:{reference} or dir:{reference}?")
-    if path.exists() or reference.lower().endswith(_ARCHIVE_SUFFIXES):
-        what = "a local file" if path.exists() else "not a registry reference (no such file either)"
-        raise ImageError(f"{reference} is {what}: did you mean docker-archive:{reference} or oci-archive:{reference}?")
 
 
 def _check_platform(reference: str, asked: Platform | None, image: ResolvedImage) -> None:

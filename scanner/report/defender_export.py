@@ -38,7 +38,6 @@ EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("AdditionalData", "dynamic"),
     ("IsSnapshot", "boolean"),
 )
-DEFAULT_STREAM = "Custom-AcrguardFindings_CL"
 TABLE = "AcrguardFindings_CL"
 
 

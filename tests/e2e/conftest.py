@@ -6,7 +6,17 @@ from typing import Any
 
 import pytest
 
+from scanner.vulndb.osv_import import import_sources
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def npm_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The npm advisories of the lockfile tests (yarn, pnpm) in a database of their own."""
+    path = tmp_path_factory.mktemp("db") / "npm.sqlite"
+    import_sources(path, [str(FIXTURES / "node-lockfiles" / "advisories")])
+    return path
 
 
 # Hostile input (test_hostile.py, test_docker_archive_links.py): where an escape would land.

@@ -6,20 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from scanner.vulndb.osv_import import import_sources
 from tests.e2e.conftest import FIXTURES
 from tests.ocibuild import Entry, Image, Layer, layer_tar, write_layout
 
 LOCKS = FIXTURES / "node-lockfiles"
-
-
-@pytest.fixture(scope="module")
-def npm_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("db") / "npm.sqlite"
-    import_sources(path, [str(LOCKS / "advisories")])
-    return path
 
 
 def yarn_image(root: Path) -> str:

@@ -14,6 +14,7 @@ import pytest
 from scanner.azure import deployment
 from scanner.azure.deployment import NEEDED_ROLES, NEEDED_SETTINGS, ROLE_IDS
 from scanner.model.settings import SETTINGS, Settings
+from scanner.report.defender_export import EXPORT_COLUMNS, TABLE
 from tests.app_index import blueprint_functions
 from tests.infra import bicep
 
@@ -329,19 +330,19 @@ def test_the_job_runs_the_worker_without_a_nested_sandbox() -> None:
 def test_findings_table_stream_and_columns_agree() -> None:
     monitoring = bicep.template("modules/monitoring.bicep")
     variables = monitoring["variables"]
-    assert variables["findingsTable"]["value"] == deployment.FINDINGS_TABLE
-    assert variables["findingsStream"]["value"] == f"Custom-{deployment.FINDINGS_TABLE}"
+    assert variables["findingsTable"]["value"] == TABLE
+    assert variables["findingsStream"]["value"] == f"Custom-{TABLE}" == Settings().export_stream
     columns = [(c["name"], c["type"]) for c in variables["findingsColumns"]["value"]]
-    assert tuple(columns) == deployment.FINDINGS_COLUMNS
+    assert tuple(columns) == EXPORT_COLUMNS
     declared = bicep.resources("modules/monitoring.bicep")
     assert declared["findings"].body["properties"]["schema"]["columns"] == "findingsColumns"
     rule = declared["rule"].body["properties"]
     # pycep keeps a quoted key's quotes
     streams = {key.strip("'"): value for key, value in rule["streamDeclarations"].items()}
-    assert streams == {f"Custom-{deployment.FINDINGS_TABLE}": {"columns": "findingsColumns"}}
+    assert streams == {f"Custom-{TABLE}": {"columns": "findingsColumns"}}
     (flow,) = rule["dataFlows"]
     assert flow["streams"] == ["findingsStream"] and flow["outputStream"] == "findingsStream"
-    assert all(re.fullmatch(r"[A-Z][A-Za-z]+", name) for name, _ in deployment.FINDINGS_COLUMNS)
+    assert all(re.fullmatch(r"[A-Z][A-Za-z]+", name) for name, _ in EXPORT_COLUMNS)
 
 
 def test_loop_variables_are_deploy_time_values() -> None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import tomllib
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from scanner.ecosystems.languages import CRATES_IO
@@ -140,20 +140,28 @@ def _from_lockfile(path: str, data: bytes, warnings: list[Warning_]) -> Iterator
         raise DetectorError(path, "`package` is not an array of tables; not read")
     if len(entries) > MAX_LOCK_ENTRIES:
         raise BoundExceeded(path, f"{len(entries)} packages, over the limit of {MAX_LOCK_ENTRIES}; not read")
+    # Only crates.io's: not the workspace's own crates, path and git dependencies, other registries.
+    for name, version in _crates(entries, path, warnings, "[[package]] entry is not a table", _from_crates_io):
+        yield _package(name, version, path, "lockfile", [])
+
+
+def _from_crates_io(entry: dict[str, Any]) -> bool:
+    return entry.get("source") in _CRATES_IO_SOURCES
+
+
+def _crates(
+    entries: list[Any], path: str, warnings: list[Warning_], not_an_entry: str, wanted: Callable[[dict[str, Any]], bool]
+) -> Iterator[tuple[str, str]]:
+    """Each distinct (name, version) of the entries `wanted` keeps; a malformed entry is a warning and skipped."""
     seen: set[tuple[str, str]] = set()
     for entry in entries:
         if not isinstance(entry, dict):
-            warnings.append(Warning_(path, "a [[package]] entry is not a table; skipped"))
+            warnings.append(Warning_(path, f"a {not_an_entry}; skipped"))
             continue
         named = _name_version(entry, path, warnings)
-        if named is None:
-            continue
-        name, version = named
-        if entry.get("source") not in _CRATES_IO_SOURCES:
-            continue  # the workspace's own crates, path and git dependencies, other registries
-        if (name, version) not in seen:
-            seen.add((name, version))
-            yield _package(name, version, path, "lockfile", [])
+        if named is not None and wanted(entry) and named not in seen:
+            seen.add(named)
+            yield named
 
 
 def _name_version(entry: dict[str, Any], path: str, warnings: list[Warning_]) -> tuple[str, str] | None:
@@ -193,17 +201,10 @@ def _from_binary(path: str, data: bytes, warnings: list[Warning_], limit: int) -
     entries = document.get("packages") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise DetectorError(path, "cargo auditable data has no `packages` array; not read")
-    seen: set[tuple[str, str]] = set()
-    for entry in entries:
-        if not isinstance(entry, dict):
-            warnings.append(Warning_(path, "a cargo auditable package is not an object; skipped"))
-            continue
-        named = _name_version(entry, path, warnings)
-        if named is None:
-            continue
-        name, version = named
-        if entry.get("source") != "crates.io" or entry.get("kind") == "build":
-            continue  # the program's own crates, path/git/other-registry crates, build-time dependencies
-        if (name, version) not in seen:
-            seen.add((name, version))
-            yield _package(name, version, path, "binary", [])
+    # Not the program's own crates, path/git/other-registry crates, or build-time dependencies.
+    for name, version in _crates(entries, path, warnings, "cargo auditable package is not an object", _linked_in):
+        yield _package(name, version, path, "binary", [])
+
+
+def _linked_in(entry: dict[str, Any]) -> bool:
+    return entry.get("source") == "crates.io" and entry.get("kind") != "build"
