@@ -16,17 +16,24 @@ from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cve5"
 MUSL = FIXTURES / "CVE-2019-14697.json"
+LIBXML2 = FIXTURES / "CVE-2024-25062.json"  # MITRE as CNA, no CNA metrics; CISA-ADP scores it (CVSS v3.1)
+SETUPTOOLS = FIXTURES / "CVE-2025-47273.json"  # GitHub as CNA, CVSS v4.0 only; CISA-ADP adds SSVC only
+LIBXML2_ADP_V31 = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"
+SETUPTOOLS_CNA_V40 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:H/VA:N/SC:N/SI:N/SA:N/E:P"
 V31 = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
-V40 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"
 
 
-def musl() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(MUSL.read_text())
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
     return data
 
 
+def musl() -> dict[str, Any]:
+    return load(MUSL)
+
+
 def with_metrics(data: dict[str, Any], cna: list[Any] | None = None, adp: list[Any] | None = None) -> dict[str, Any]:
-    """The real record with metrics put in (the musl record has none), to exercise the CNA/CISA-ADP paths."""
+    """A real record with metrics put in, to exercise what no real record seen carries (both scorers, hostile sizes)."""
     data = copy.deepcopy(data)
     if cna is not None:
         data["containers"]["cna"]["metrics"] = cna
@@ -51,18 +58,42 @@ def test_the_real_musl_record_converts_without_metrics_or_affected_entries() -> 
     assert cve5.check(record) is None
 
 
+def test_the_real_libxml2_record_has_only_cisa_adp_cvss_and_rates_high() -> None:
+    (record,) = cve5.convert(load(LIBXML2), "CVE-2024-25062.json").records
+    # MITRE's container scores nothing; CISA's vulnrichment container carries the v3.1 vector (and SSVC, not read).
+    assert record["database_specific"]["cve_metrics"] == [
+        {"source": "cisa-adp", "type": "CVSS_V3", "score": LIBXML2_ADP_V31}
+    ]
+    assert cve5.check(record) is None
+    severity, source, cvss = assess({"id": "ALPINE-CVE-2024-25062"}, {}, {}, [record])
+    assert (severity, source) == ("High", "cve:cisa-adp:cvss:3.1")
+    assert cvss is not None and (cvss.vector, cvss.score) == (LIBXML2_ADP_V31, 7.5)
+
+
+def test_the_real_setuptools_record_keeps_its_cna_v40_vector_and_rates_high() -> None:
+    (record,) = cve5.convert(load(SETUPTOOLS), "CVE-2025-47273.json").records
+    # Its CISA-ADP container holds SSVC only, its "CVE" container references only: the CNA's v4.0 vector alone.
+    assert record["database_specific"]["cve_metrics"] == [
+        {"source": "cna", "type": "CVSS_V4", "score": SETUPTOOLS_CNA_V40}
+    ]
+    severity, source, cvss = assess({"id": "GHSA-5rjg-fvgr-3xxf"}, {}, {}, [record])
+    assert (severity, source) == ("High", "cve:cna:cvss:4.0")
+    assert cvss is not None and (cvss.vector, cvss.score) == (SETUPTOOLS_CNA_V40, 7.7)  # the record says 7.7
+
+
 def test_cna_and_cisa_adp_vectors_keep_their_source_other_adps_are_ignored() -> None:
-    data = with_metrics(
-        musl(),
-        cna=[{"cvssV4_0": {"vectorString": V40}}, {"other": {"type": "unknown", "content": {"value": "Low"}}}],
-        adp=[{"cvssV3_1": {"vectorString": V31}}],
-    )
-    data["containers"]["adp"][0]["metrics"] = [{"cvssV3_0": {"vectorString": V31}}]  # the "CVE" ADP: not read
+    # The real libxml2 record (CISA-ADP v3.1) with the real setuptools CNA metrics put in (no real record seen
+    # carries both), and a vector in its "CVE" ADP container, which is not read.
+    data = with_metrics(load(LIBXML2), cna=load(SETUPTOOLS)["containers"]["cna"]["metrics"])
+    data["containers"]["adp"][0]["metrics"] = [{"cvssV3_0": {"vectorString": V31}}]
     (record,) = cve5.convert(data, "x.json").records
     assert record["database_specific"]["cve_metrics"] == [
-        {"source": "cna", "type": "CVSS_V4", "score": V40},
-        {"source": "cisa-adp", "type": "CVSS_V3", "score": V31},
+        {"source": "cna", "type": "CVSS_V4", "score": SETUPTOOLS_CNA_V40},
+        {"source": "cisa-adp", "type": "CVSS_V3", "score": LIBXML2_ADP_V31},
     ]
+    # The default order reads the CNA's score before CISA-ADP's.
+    assert assess({"id": "x"}, {}, {}, [record])[:2] == ("High", "cve:cna:cvss:4.0")
+    assert assess({"id": "x"}, {}, {}, [record], ("cisa-adp", "cna"))[:2] == ("High", "cve:cisa-adp:cvss:3.1")
 
 
 def test_rejected_and_malformed_records_are_skipped_in_one_line() -> None:
@@ -101,10 +132,7 @@ def test_import_of_a_cvelist_tree_and_a_zip_found_by_cve_id_only(tmp_path: Path)
     assert any("CVE-2019-14698" in w and "rejected" in w for w in result.warnings)
     archive = tmp_path / "cves.zip"
     with zipfile.ZipFile(archive, "w") as out:
-        out.writestr(
-            "cves/2019/14xxx/CVE-2019-14697.json",
-            json.dumps(with_metrics(musl(), adp=[{"cvssV3_1": {"vectorString": V31}}])),
-        )
+        out.writestr("cves/2024/25xxx/CVE-2024-25062.json", LIBXML2.read_bytes())
     [zipped] = import_sources(tmp_path / "z.sqlite", [str(archive)])
     assert (zipped.records, zipped.skipped) == (1, 0)
     with SqliteVulnDatabase.open(db) as opened:
@@ -112,7 +140,7 @@ def test_import_of_a_cvelist_tree_and_a_zip_found_by_cve_id_only(tmp_path: Path)
         assert record["id"] == "CVE5:CVE-2019-14697"
         assert opened.lookup("Alpine:v3.10", "musl") == []
     with SqliteVulnDatabase.open(tmp_path / "z.sqlite") as opened:
-        (record,) = opened.by_id("CVE-2019-14697")
+        (record,) = opened.by_id("CVE-2024-25062")
         assert record["database_specific"]["cve_metrics"][0]["source"] == "cisa-adp"
 
 
@@ -129,9 +157,18 @@ def test_the_real_rust_record_keeps_its_cna_v31_vector_and_rates_critical() -> N
 
 def test_import_of_the_fixture_directory(tmp_path: Path) -> None:
     [result] = import_sources(tmp_path / "v.sqlite", [str(FIXTURES)])
-    assert (result.records, result.skipped) == (2, 0)  # SOURCES.md is no advisory file
+    assert (result.records, result.skipped) == (4, 0)  # SOURCES.md is no advisory file
+    rated = {
+        "CVE-2019-14697": ("Unknown", "none"),
+        "CVE-2024-24576": ("Critical", "cve:cna:cvss:3.1"),
+        "CVE-2024-25062": ("High", "cve:cisa-adp:cvss:3.1"),
+        "CVE-2025-47273": ("High", "cve:cna:cvss:4.0"),
+    }
     with SqliteVulnDatabase.open(tmp_path / "v.sqlite") as opened:
-        assert [r["id"] for r in opened.by_id("CVE-2024-24576")] == ["CVE5:CVE-2024-24576"]
+        for cve_id, rating in rated.items():
+            records = opened.by_id(cve_id)
+            assert [r["id"] for r in records] == [f"CVE5:{cve_id}"]
+            assert assess({"id": cve_id}, {}, {}, records)[:2] == rating
 
 
 def test_cwe_ids_come_from_the_problem_types() -> None:
@@ -140,3 +177,7 @@ def test_cwe_ids_come_from_the_problem_types() -> None:
     assert record["database_specific"]["cwe_ids"] == ["CWE-78", "CWE-88"]
     (musl,) = cve5.convert(json.loads((FIXTURES / "CVE-2019-14697.json").read_text()), "musl").records
     assert "cwe_ids" not in musl["database_specific"]  # MITRE's record says "n/a"
+    (libxml2,) = cve5.convert(load(LIBXML2), "libxml2").records
+    assert libxml2["database_specific"]["cwe_ids"] == ["CWE-416"]  # MITRE says "n/a"; CISA-ADP's container names it
+    (setuptools,) = cve5.convert(load(SETUPTOOLS), "setuptools").records
+    assert setuptools["database_specific"]["cwe_ids"] == ["CWE-22"]

@@ -35,7 +35,8 @@ def test_the_real_musl_record_has_no_cvss_so_the_finding_stays_unknown(acrguard:
 
 
 def test_a_cisa_adp_cvss_makes_musl_critical_and_fails_the_gate(acrguard: Any, tmp_path: Path) -> None:
-    # The real record with NVD's vector for this CVE put in a CISA-ADP container: the real one scores nothing.
+    # The real record with NVD's vector for this CVE put in a CISA-ADP container: the real one scores nothing, and
+    # the sample has no package hit by a CVE whose real record CISA-ADP scores (test_cve5 reads CVE-2024-25062).
     record = tmp_path / "CVE-2019-14697.json"
     record.write_text(json.dumps(with_metrics(musl(), adp=[{"cvssV3_1": {"vectorString": V31}}])))
     db = tmp_path / "v.sqlite"
