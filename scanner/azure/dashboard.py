@@ -26,7 +26,14 @@ from scanner.model.errors import AcrguardError
 from scanner.queue import QueueError
 from scanner.report.cyclonedx_sbom import to_cyclonedx
 from scanner.report.sarif import to_sarif
-from scanner.service import dashboard, dashboard_operations, dashboard_pages, dashboard_session, rule_admin
+from scanner.service import (
+    dashboard,
+    dashboard_gates,
+    dashboard_operations,
+    dashboard_pages,
+    dashboard_session,
+    rule_admin,
+)
 from scanner.service.config import clients
 from scanner.service.dashboard_session import Viewer
 from scanner.service.lookups import BadParameter, NotFound
@@ -338,6 +345,12 @@ def _change_expiry(req: func.HttpRequest, viewer: Viewer) -> func.HttpResponse:
     return _redirect(f"{BASE}/rules?done=expiry")
 
 
+def _gates(req: func.HttpRequest, viewer: Viewer) -> func.HttpResponse:
+    """The configured gates and their recent verdicts (by gate and image through the URL)."""
+    context = dashboard_gates.gates(clients.policy().gates, clients.store(), req.params)
+    return render("gates.html.j2", context | {"page": "gates"}, viewer)
+
+
 def _operations(req: func.HttpRequest, viewer: Viewer) -> func.HttpResponse:
     """Dead letters (requeue for writers) and the usage meter."""
     done = req.params.get("requeued", "")
@@ -370,5 +383,6 @@ bp.route(route="dashboard/rules", methods=["GET"], auth_level=_ANON)(page(_rules
 bp.route(route="dashboard/rules", methods=["POST"], auth_level=_ANON)(page(_create_rule, write=True))
 bp.route(route="dashboard/rules/{name}/delete", methods=["POST"], auth_level=_ANON)(page(_delete_rule, write=True))
 bp.route(route="dashboard/rules/{name}/expiry", methods=["POST"], auth_level=_ANON)(page(_change_expiry, write=True))
+bp.route(route="dashboard/gates", methods=["GET"], auth_level=_ANON)(page(_gates))
 bp.route(route="dashboard/operations", methods=["GET"], auth_level=_ANON)(page(_operations))
 bp.route(route="dashboard/dead-letters/{id}/requeue", methods=["POST"], auth_level=_ANON)(page(_requeue, write=True))
