@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import azure.functions as func
 
 from scanner import __version__
-from scanner.azure.http import check_parameters
+from scanner.azure.http import check_parameters, error_response
 from scanner.model.client_input import ClientInputError, text_problem
 from scanner.model.errors import AcrguardError
 from scanner.queue import QueueError
@@ -32,6 +32,7 @@ from scanner.service import (
     dashboard_operations,
     dashboard_pages,
     dashboard_session,
+    login_limits,
     rule_admin,
 )
 from scanner.service.config import clients
@@ -181,10 +182,22 @@ def dashboard_login(req: func.HttpRequest) -> func.HttpResponse:
     except ClientInputError as err:
         return _answered(err, None)
     target = _safe_next(form.get("next", ""))
+    address = login_limits.client_address(dict(req.headers))
+    wait = login_limits.LIMITER.retry_after(address)
+    if wait is not None:
+        return _too_many(wait)
     if not can_sign_in or not dashboard_session.credential_ok(settings, form.get("key", "")):
+        login_limits.LIMITER.failed(address)
         return render("login.html.j2", context | {"next": target, "error": "That key is not the API key."}, None, 401)
+    login_limits.LIMITER.succeeded(address)
     cookie = dashboard_session.set_cookie(dashboard_session.issue(settings, _now()), _secure(req))
     return _redirect(target, {"Set-Cookie": cookie})
+
+
+def _too_many(wait: int) -> func.HttpResponse:
+    """The refusal once an address (or everyone) failed to sign in too often: the API's error body."""
+    message = f"too many failed sign-ins; try again in {wait} s"
+    return error_response(429, "TooManyRequests", message, headers={**_HEADERS, "Retry-After": str(wait)})
 
 
 def dashboard_logout(req: func.HttpRequest) -> func.HttpResponse:
