@@ -1,8 +1,10 @@
 """HTTP blueprint: the dashboard, server-rendered HTML pages under `/api/dashboard`.
 
 The routes are anonymous to the Functions host (a browser sends no function key) and check the caller
-themselves (`scanner.service.dashboard_session`): a signed session cookie set by the login form, or the
-API's credential headers; without either a page answers with a redirect to the login form. Pages read
+themselves (`scanner.service.dashboard_session`): a signed session cookie set by the login form (the API
+key) or by sign-in with Microsoft (`scanner.service.entra_signin`, when Entra ID is configured), or the
+API's credential headers; without either a page answers with a redirect to the login form. Failed sign-ins
+are limited per client address and overall (`scanner.service.login_limits`): 429 with Retry-After. Pages read
 through `scanner.service.dashboard` and render with `scanner.service.dashboard_pages`; forms that change
 something (rules, dead letters, sign-out) are POSTs carrying the session's CSRF token, and only writers see
 them. Every answer carries a Content-Security-Policy that allows no script at all.
@@ -140,7 +142,12 @@ def page(handler: Page, *, write: bool = False) -> Callable[[func.HttpRequest], 
             if write:
                 form = _form(req)
                 if not viewer.can_write:
-                    return _error_page(viewer, 403, "Not allowed", "Only writers (API key holders) change this.")
+                    return _error_page(
+                        viewer,
+                        403,
+                        "Not allowed",
+                        "Only writers (the API key, or the Findings.Write app role) change this.",
+                    )
                 if not dashboard_session.csrf_ok(viewer, form.get("csrf", "")):
                     return _error_page(viewer, 403, "Form expired", "The form's token is stale: reload the page.")
             return handler(req, viewer)

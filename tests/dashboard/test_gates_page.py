@@ -10,7 +10,7 @@ import pytest
 
 from scanner.service.config import clients
 from tests.azure.manage_support import REG, REPO
-from tests.dashboard.support import DIGEST, Browser, html, scanned
+from tests.dashboard.support import DIGEST, Browser, html, image_path, scanned
 from tests.dashboard.test_pages import rows
 
 BASE = "/api/dashboard"
@@ -68,5 +68,7 @@ def test_verdicts_filter_by_gate_and_image(gated: Browser) -> None:
     assert too_long.status == 400
 
 
-def test_rules_page_links_to_the_gates(gated: Browser) -> None:
+def test_rules_and_image_pages_link_to_the_gates(gated: Browser) -> None:
     assert f'href="{BASE}/gates"' in html(gated.get(f"{BASE}/rules"))
+    link = f"{BASE}/gates?registry={REG}&amp;digest={DIGEST.replace(':', '%3A')}"
+    assert f'href="{link}"' in html(gated.get(image_path()))
