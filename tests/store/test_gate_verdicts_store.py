@@ -78,3 +78,10 @@ def test_long_reasons_and_errors_are_cut(store: FindingsStore) -> None:
     assert len(got.reasons) == gate_rows.MAX_REASONS
     assert all(len(r) == gate_rows.MAX_TEXT for r in got.reasons)
     assert len(got.actions[0].error) == gate_rows.MAX_TEXT
+
+
+def test_the_images_current_tags_are_recorded_with_its_verdicts(store: FindingsStore) -> None:
+    store.record_push(REG, "team/api", DIGEST_A, "2.1", "application/vnd.oci.image.manifest.v1+json", T0)
+    store.record_gate_verdicts([verdict("g", DIGEST_A, T0 + timedelta(minutes=1), tags=())])
+    (got,) = store.gate_verdicts()
+    assert got.tags == ("2.1",)
