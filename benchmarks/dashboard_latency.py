@@ -4,7 +4,7 @@ Seeds a SQLite findings store as `benchmarks/http_lookup.py` does (images spread
 repositories, a share of them carrying a random subset of the Alpine sample's real findings), starts
 `acrguard serve` on it, and requests each dashboard page one request at a time (a connection each), with
 the API key header: the overview, a repository's images, one image (findings, layers, scans), one finding,
-one vulnerability (of the most widespread), and the rules. Prints p50, p95 and the maximum per page and
+one vulnerability (of the most widespread), the rules and the gates. Prints p50, p95 and the maximum per page and
 over all of them; the goal is a p95 under 100 ms. Asserts nothing about time.
 Usage: `.venv/bin/python benchmarks/dashboard_latency.py [--images N] [--requests R]`.
 """
@@ -57,6 +57,7 @@ def paths(seeded: Any, store_path: Path, rng: random.Random, per_page: int) -> d
         out["finding"].append(f"{base}/images/{r}/{d}/findings/{finding_keys[(r, d)]}")
         out["vulnerability"].append(f"{base}/vulnerabilities/{rng.choice(spread).vuln_id}")
     out["rules"] = [f"{base}/rules"] * per_page
+    out["gates"] = [f"{base}/gates"] * per_page
     return out
 
 

@@ -1,8 +1,10 @@
 """HTTP blueprint: the dashboard, server-rendered HTML pages under `/api/dashboard`.
 
 The routes are anonymous to the Functions host (a browser sends no function key) and check the caller
-themselves (`scanner.service.dashboard_session`): a signed session cookie set by the login form, or the
-API's credential headers; without either a page answers with a redirect to the login form. Pages read
+themselves (`scanner.service.dashboard_session`): a signed session cookie set by the login form (the API
+key) or by sign-in with Microsoft (`scanner.service.entra_signin`, when Entra ID is configured), or the
+API's credential headers; without either a page answers with a redirect to the login form. Failed sign-ins
+are limited per client address and overall (`scanner.service.login_limits`): 429 with Retry-After. Pages read
 through `scanner.service.dashboard` and render with `scanner.service.dashboard_pages`; forms that change
 something (rules, dead letters, sign-out) are POSTs carrying the session's CSRF token, and only writers see
 them. Every answer carries a Content-Security-Policy that allows no script at all.
@@ -20,13 +22,24 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import azure.functions as func
 
 from scanner import __version__
-from scanner.azure.http import check_parameters
+from scanner.azure.http import check_parameters, error_response, public_base
 from scanner.model.client_input import ClientInputError, text_problem
 from scanner.model.errors import AcrguardError
+from scanner.model.settings import Settings, SettingsError
 from scanner.queue import QueueError
 from scanner.report.cyclonedx_sbom import to_cyclonedx
 from scanner.report.sarif import to_sarif
-from scanner.service import dashboard, dashboard_operations, dashboard_pages, dashboard_session, rule_admin
+from scanner.service import (
+    dashboard,
+    dashboard_gates,
+    dashboard_operations,
+    dashboard_pages,
+    dashboard_session,
+    entra,
+    entra_signin,
+    login_limits,
+    rule_admin,
+)
 from scanner.service.config import clients
 from scanner.service.dashboard_session import Viewer
 from scanner.service.lookups import BadParameter, NotFound
@@ -129,7 +142,12 @@ def page(handler: Page, *, write: bool = False) -> Callable[[func.HttpRequest], 
             if write:
                 form = _form(req)
                 if not viewer.can_write:
-                    return _error_page(viewer, 403, "Not allowed", "Only writers (API key holders) change this.")
+                    return _error_page(
+                        viewer,
+                        403,
+                        "Not allowed",
+                        "Only writers (the API key, or the Findings.Write app role) change this.",
+                    )
                 if not dashboard_session.csrf_ok(viewer, form.get("csrf", "")):
                     return _error_page(viewer, 403, "Form expired", "The form's token is stale: reload the page.")
             return handler(req, viewer)
@@ -159,11 +177,29 @@ def _form(req: func.HttpRequest) -> dict[str, str]:
 
 
 # --- sign-in ---------------------------------------------------------------------------------------------
+def _signin_config(settings: Settings) -> entra_signin.SignInConfig | None:
+    """Sign-in with Microsoft's configuration, None when it is off (SettingsError when unusable)."""
+    return entra_signin.config_from(settings, public_base(settings))
+
+
+def _login_context(settings: Settings) -> dict[str, Any]:
+    try:
+        entra, entra_error = _signin_config(settings) is not None, ""
+    except SettingsError as err:
+        entra, entra_error = False, str(err)
+    return {
+        "can_sign_in": dashboard_session.key_sign_in(settings),
+        "entra": entra,
+        "entra_error": entra_error,
+        "hours": dashboard_session.SESSION_SECONDS // 3600,
+    }
+
+
 def dashboard_login(req: func.HttpRequest) -> func.HttpResponse:
     """The login form (GET) and the key it posts (POST): a session cookie and back to where the user was."""
     settings = clients.settings()
-    can_sign_in = dashboard_session.signing_key(settings) is not None
-    context: dict[str, Any] = {"can_sign_in": can_sign_in, "hours": dashboard_session.SESSION_SECONDS // 3600}
+    context = _login_context(settings)
+    can_sign_in = context["can_sign_in"]
     try:
         check_parameters(req)
         if req.method == "GET":
@@ -174,10 +210,85 @@ def dashboard_login(req: func.HttpRequest) -> func.HttpResponse:
     except ClientInputError as err:
         return _answered(err, None)
     target = _safe_next(form.get("next", ""))
+    address = login_limits.client_address(dict(req.headers))
+    wait = login_limits.LIMITER.retry_after(address)
+    if wait is not None:
+        return _too_many(wait)
     if not can_sign_in or not dashboard_session.credential_ok(settings, form.get("key", "")):
+        login_limits.LIMITER.failed(address)
         return render("login.html.j2", context | {"next": target, "error": "That key is not the API key."}, None, 401)
+    login_limits.LIMITER.succeeded(address)
     cookie = dashboard_session.set_cookie(dashboard_session.issue(settings, _now()), _secure(req))
     return _redirect(target, {"Set-Cookie": cookie})
+
+
+def dashboard_login_entra(req: func.HttpRequest) -> func.HttpResponse:
+    """Starts a sign-in with Microsoft: the flow's state in a short-lived signed cookie, then the tenant's
+    authorize endpoint."""
+    settings = clients.settings()
+    try:
+        check_parameters(req)
+        config = _signin_config(settings)
+    except ClientInputError as err:
+        return _answered(err, None)
+    except SettingsError as err:
+        return _error_page(None, 500, "Misconfigured", str(err))
+    if config is None:
+        return _error_page(None, 404, "Not found", "Sign-in with Microsoft is not configured.")
+    location, flow = entra_signin.start(config, _safe_next(req.params.get("next", "")), _now())
+    cookie = entra_signin.flow_cookie(dashboard_session.seal(settings, "signin", flow), _secure(req))
+    return _redirect(location, {"Set-Cookie": cookie})
+
+
+def dashboard_login_callback(req: func.HttpRequest) -> func.HttpResponse:
+    """Where Microsoft sends the browser back: the code redeemed, the ID token checked, a session whose
+    right to write follows the user's app roles."""
+    settings = clients.settings()
+    address = login_limits.client_address(dict(req.headers))
+    wait = login_limits.LIMITER.retry_after(address)
+    if wait is not None:
+        return _too_many(wait)
+    context = _login_context(settings) | {"next": BASE}
+    try:
+        check_parameters(req)
+        config = _signin_config(settings)
+    except ClientInputError as err:
+        return _answered(err, None)
+    except SettingsError as err:
+        return _error_page(None, 500, "Misconfigured", str(err))
+    if config is None:
+        return _error_page(None, 404, "Not found", "Sign-in with Microsoft is not configured.")
+    error = req.params.get("error", "")
+    if error:  # the user cancelled, or the tenant refused them: nothing was guessed
+        described = " ".join(req.params.get("error_description", "").split())[:200]
+        message = f"Microsoft sign-in did not complete: {error[:60]}" + (f" ({described})" if described else "")
+        return render("login.html.j2", context | {"error": message}, None, 401)
+    cookie_header = {k.lower(): v for k, v in req.headers.items()}.get("cookie", "")
+    flow_value = dashboard_session.cookie_value(cookie_header, entra_signin.FLOW_COOKIE)
+    flow = dashboard_session.unseal(settings, "signin", flow_value, _now())
+    try:
+        signed = entra_signin.finish(config, flow, req.params.get("state", ""), req.params.get("code", ""))
+    except entra_signin.SignInRefused as err:
+        login_limits.LIMITER.failed(address)
+        return render("login.html.j2", context | {"error": f"Sign-in refused: {err}"}, None, 401)
+    except entra_signin.NoRole as err:
+        return _error_page(None, 403, "Not allowed", f"Signed in, but {err}: ask an administrator to assign one.")
+    except (entra_signin.SignInUnavailable, entra.KeysUnavailable) as err:
+        return _error_page(None, 503, "Sign-in unavailable", f"{err}; try again later")
+    login_limits.LIMITER.succeeded(address)
+    target = _safe_next(str((flow or {}).get("t", "")))
+    session = dashboard_session.issue(settings, _now(), can_write=signed.can_write)
+    # A page that moves on by itself rather than a redirect: the session cookie is SameSite=Strict, and a
+    # redirect in a chain that began on Microsoft's site would not carry it to the next page.
+    reply = render("signed_in.html.j2", {"next": target, "who": signed.name, "can_write": signed.can_write}, None)
+    reply.headers["Set-Cookie"] = dashboard_session.set_cookie(session, _secure(req))
+    return reply
+
+
+def _too_many(wait: int) -> func.HttpResponse:
+    """The refusal once an address (or everyone) failed to sign in too often: the API's error body."""
+    message = f"too many failed sign-ins; try again in {wait} s"
+    return error_response(429, "TooManyRequests", message, headers={**_HEADERS, "Retry-After": str(wait)})
 
 
 def dashboard_logout(req: func.HttpRequest) -> func.HttpResponse:
@@ -338,6 +449,12 @@ def _change_expiry(req: func.HttpRequest, viewer: Viewer) -> func.HttpResponse:
     return _redirect(f"{BASE}/rules?done=expiry")
 
 
+def _gates(req: func.HttpRequest, viewer: Viewer) -> func.HttpResponse:
+    """The configured gates and their recent verdicts (by gate and image through the URL)."""
+    context = dashboard_gates.gates(clients.policy().gates, clients.store(), req.params)
+    return render("gates.html.j2", context | {"page": "gates"}, viewer)
+
+
 def _operations(req: func.HttpRequest, viewer: Viewer) -> func.HttpResponse:
     """Dead letters (requeue for writers) and the usage meter."""
     done = req.params.get("requeued", "")
@@ -358,6 +475,8 @@ def _requeue(req: func.HttpRequest, viewer: Viewer) -> func.HttpResponse:
 _ANON = func.AuthLevel.ANONYMOUS
 bp.route(route="dashboard/static/dashboard.css", methods=["GET"], auth_level=_ANON)(dashboard_stylesheet)
 bp.route(route="dashboard/login", methods=["GET", "POST"], auth_level=_ANON)(dashboard_login)
+bp.route(route="dashboard/login/entra", methods=["GET"], auth_level=_ANON)(dashboard_login_entra)
+bp.route(route="dashboard/login/callback", methods=["GET"], auth_level=_ANON)(dashboard_login_callback)
 bp.route(route="dashboard/logout", methods=["POST"], auth_level=_ANON)(dashboard_logout)
 bp.route(route="dashboard", methods=["GET"], auth_level=_ANON)(page(_overview))
 bp.route(route="dashboard/images", methods=["GET"], auth_level=_ANON)(page(_images))
@@ -370,5 +489,6 @@ bp.route(route="dashboard/rules", methods=["GET"], auth_level=_ANON)(page(_rules
 bp.route(route="dashboard/rules", methods=["POST"], auth_level=_ANON)(page(_create_rule, write=True))
 bp.route(route="dashboard/rules/{name}/delete", methods=["POST"], auth_level=_ANON)(page(_delete_rule, write=True))
 bp.route(route="dashboard/rules/{name}/expiry", methods=["POST"], auth_level=_ANON)(page(_change_expiry, write=True))
+bp.route(route="dashboard/gates", methods=["GET"], auth_level=_ANON)(page(_gates))
 bp.route(route="dashboard/operations", methods=["GET"], auth_level=_ANON)(page(_operations))
 bp.route(route="dashboard/dead-letters/{id}/requeue", methods=["POST"], auth_level=_ANON)(page(_requeue, write=True))

@@ -397,6 +397,28 @@ class Settings:
         "a JWKS file holding the signing keys instead (air-gapped); nothing is fetched",
         _verbatim,
     )
+    # Sign-in with Microsoft for the dashboard (scanner.service.entra_signin): on when a client id is set
+    entra_client_id: str = _declare(
+        "ACRGUARD_ENTRA_CLIENT_ID",
+        "",
+        "the app registration (client id) the dashboard signs users in with (OpenID Connect, authorization code "
+        "with PKCE); its ID tokens' audience. Needs the tenant and the client secret; the redirect URI is "
+        "`ACRGUARD_PUBLIC_URL` + `/api/dashboard/login/callback`",
+    )
+    entra_client_secret: str = _declare(
+        "ACRGUARD_ENTRA_CLIENT_SECRET",
+        "",
+        "that app registration's client secret, sent only to the authority's token endpoint",
+        _verbatim,
+        secret=True,
+    )
+    entra_authority: str = _declare(
+        "ACRGUARD_ENTRA_AUTHORITY",
+        "https://login.microsoftonline.com",
+        "where users sign in and codes are redeemed (`{authority}/{tenant}/oauth2/v2.0/authorize` and `/token`); "
+        "only Microsoft's sign-in host over https, or this machine (a stand-in)",
+        _base_url,
+    )
 
     # the front door: event senders and bounds on what a request can cause
     events_token: str = _declare(

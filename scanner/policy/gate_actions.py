@@ -50,6 +50,7 @@ class ActionsAdapter(Protocol):
 class ActionReport:
     done: list[str] = field(default_factory=list)  # e.g. "lock", "quarantine Failed", "notify"
     errors: list[str] = field(default_factory=list)  # one line each
+    outcomes: dict[str, str] = field(default_factory=dict)  # each action run: "" when done, else its error
 
     @property
     def ok(self) -> bool:
@@ -79,10 +80,13 @@ def apply_verdicts(
         try:
             call()
             report.done.append(label)
+            report.outcomes[label] = ""
         except GateError as exc:
             report.errors.append(str(exc))
+            report.outcomes[label] = str(exc)
         except Exception as exc:  # an adapter bug must not fail the scan either; keep it to one line
             report.errors.append(f"{label}: {type(exc).__name__}: {' '.join(str(exc).split())}")
+            report.outcomes[label] = report.errors[-1]
 
     lockers = [v for v in verdicts if "lock" in v.gate.actions]
     if lockers:

@@ -167,6 +167,11 @@ def entra_verifier(settings: Settings) -> entra.TokenVerifier | None:
     config = entra.config_from(settings)
     if config is None:
         return None
+    return cached_verifier(config)
+
+
+def cached_verifier(config: entra.EntraConfig) -> entra.TokenVerifier:
+    """The verifier of `config`, made on first use and kept with its keys."""
     with _VERIFIERS_LOCK:
         found = _VERIFIERS.get(config)
         if found is None:

@@ -8,8 +8,12 @@ key ends every session. A session expires after `SESSION_SECONDS`; its CSRF toke
 something carries it) derives from the session's own random nonce.
 
 Who may do what mirrors the API (`scanner.service.access`): the API key and token open reads and writes,
-so a signed-in browser is a writer; without credentials configured, `ACRGUARD_ALLOW_ANONYMOUS=true` lets
-anyone read (never write).
+so a browser signed in with them is a writer; one signed in with Microsoft (`scanner.service.entra_signin`)
+is what its app roles say, and the session carries that. Without credentials configured,
+`ACRGUARD_ALLOW_ANONYMOUS=true` lets anyone read (never write).
+
+The same signing serves a sign-in in progress (`seal`/`unseal` with another kind), so its state cannot be
+taken for a session nor the reverse.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
+from typing import Any
 
 from scanner.model.settings import Settings
 from scanner.service import access
@@ -45,13 +50,20 @@ class Viewer:
 
 
 def signing_key(settings: Settings) -> bytes | None:
-    """The key sessions are signed with, derived from the configured API key and token; None without one
-    (nobody can sign in)."""
-    accepted = access.credentials(settings, "write")
-    if not accepted:
+    """The key sessions are signed with, derived from the configured API key and token and the Entra ID
+    client secret; None without any (nobody can sign in)."""
+    secrets_held = [c.secret for c in access.credentials(settings, "write")]
+    if settings.entra_client_id and settings.entra_client_secret:
+        secrets_held.append(settings.entra_client_secret)
+    if not secrets_held:
         return None
-    material = b"\0".join(c.secret.encode("utf-8", "surrogateescape") for c in accepted)
+    material = b"\0".join(secret.encode("utf-8", "surrogateescape") for secret in secrets_held)
     return hmac.new(material, _KEY_LABEL, hashlib.sha256).digest()
+
+
+def key_sign_in(settings: Settings) -> bool:
+    """Whether the login form's key can sign anyone in (an API key or token is configured)."""
+    return bool(access.credentials(settings, "write"))
 
 
 def credential_ok(settings: Settings, offered: str) -> bool:
@@ -61,33 +73,59 @@ def credential_ok(settings: Settings, offered: str) -> bool:
     return any(results)
 
 
-def issue(settings: Settings, now: int) -> str:
-    """A new session's cookie value: `payload.signature`, both URL-safe base64."""
-    key = signing_key(settings)
-    if key is None:
-        raise ValueError("no credentials configured: nobody can sign in")
-    payload = json.dumps({"exp": now + SESSION_SECONDS, "n": secrets.token_urlsafe(16)}, separators=(",", ":"))
-    body = _b64(payload.encode())
-    return f"{body}.{_b64(_sign(key, body))}"
+def issue(settings: Settings, now: int, can_write: bool = True) -> str:
+    """A new session's cookie value: `payload.signature`, both URL-safe base64. The API key's sessions
+    write; an Entra ID sign-in's write only with the app role that opens writes."""
+    payload = {"exp": now + SESSION_SECONDS, "n": secrets.token_urlsafe(16), "w": int(can_write)}
+    return seal(settings, "session", payload)
 
 
 def session(settings: Settings, value: str, now: int) -> Viewer | None:
     """The viewer a cookie value names, or None when it is missing, forged, from other credentials or expired."""
     key = signing_key(settings)
+    payload = unseal(settings, "session", value, now)
+    if key is None or payload is None:
+        return None
+    try:
+        expires, nonce, can_write = int(payload["exp"]), str(payload["n"]), bool(payload.get("w", 1))
+    except (ValueError, KeyError, TypeError):
+        return None
+    csrf = hmac.new(key, b"csrf\0" + nonce.encode(), hashlib.sha256).hexdigest()
+    return Viewer(can_write=can_write, signed_in=True, csrf=csrf, expires=expires)
+
+
+def seal(settings: Settings, kind: str, payload: Mapping[str, Any]) -> str:
+    """`payload` (with its `exp`) as a signed cookie value of `kind` (a session, a sign-in in progress): a
+    value of one kind is never accepted as another."""
+    key = signing_key(settings)
+    if key is None:
+        raise ValueError("no credentials configured: nobody can sign in")
+    body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+    return f"{body}.{_b64(_sign(key, _kind(kind, body)))}"
+
+
+def unseal(settings: Settings, kind: str, value: str, now: int) -> dict[str, Any] | None:
+    """The payload of a cookie value `seal` made for `kind`, None when missing, forged, of another kind or
+    other credentials, or expired."""
+    key = signing_key(settings)
     if key is None or not value or len(value) > _MAX_COOKIE or value.count(".") != 1:
         return None
     body, signature = value.split(".")
     try:
-        if not hmac.compare_digest(_unb64(signature), _sign(key, body)):
+        if not hmac.compare_digest(_unb64(signature), _sign(key, _kind(kind, body))):
             return None
         payload = json.loads(_unb64(body))
-        expires, nonce = int(payload["exp"]), str(payload["n"])
+        expires = int(payload["exp"])
     except (ValueError, KeyError, TypeError):
         return None
-    if expires <= now:
+    if not isinstance(payload, dict) or expires <= now:
         return None
-    csrf = hmac.new(key, b"csrf\0" + nonce.encode(), hashlib.sha256).hexdigest()
-    return Viewer(can_write=True, signed_in=True, csrf=csrf, expires=expires)
+    return payload
+
+
+def _kind(kind: str, body: str) -> str:
+    # A session is signed over its body alone, as before sign-in flows existed: sessions issued then stay valid.
+    return body if kind == "session" else f"{kind}.{body}"
 
 
 def viewer(settings: Settings, headers: Mapping[str, str], now: int) -> Viewer | None:
@@ -113,8 +151,15 @@ def csrf_ok(viewer: Viewer, offered: str) -> bool:
     return bool(offered) and hmac.compare_digest(offered.encode("utf-8", "replace"), viewer.csrf.encode())
 
 
-def cookie_value(header: str) -> str:
-    """The session cookie's value from a `Cookie` header ("" when absent or unparsable)."""
+def set_cookie(value: str, secure: bool) -> str:
+    """The `Set-Cookie` header of a session (`value` "" ends it)."""
+    age = SESSION_SECONDS if value else 0
+    flags = f"Path={COOKIE_PATH}; Max-Age={age}; HttpOnly; SameSite=Strict"
+    return f"{COOKIE}={value}; {flags}" + ("; Secure" if secure else "")
+
+
+def cookie_value(header: str, name: str = COOKIE) -> str:
+    """A cookie's value from a `Cookie` header ("" when absent or unparsable); the session's by default."""
     if not header or len(header) > 8 * _MAX_COOKIE:
         return ""
     jar: SimpleCookie = SimpleCookie()
@@ -122,15 +167,8 @@ def cookie_value(header: str) -> str:
         jar.load(header)
     except CookieError:
         return ""
-    morsel = jar.get(COOKIE)
+    morsel = jar.get(name)
     return morsel.value if morsel is not None else ""
-
-
-def set_cookie(value: str, secure: bool) -> str:
-    """The `Set-Cookie` header of a session (`value` "" ends it)."""
-    age = SESSION_SECONDS if value else 0
-    flags = f"Path={COOKIE_PATH}; Max-Age={age}; HttpOnly; SameSite=Strict"
-    return f"{COOKIE}={value}; {flags}" + ("; Secure" if secure else "")
 
 
 def _sign(key: bytes, body: str) -> bytes:

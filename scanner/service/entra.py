@@ -69,6 +69,11 @@ def issuers_for(tenant: str) -> tuple[str, str]:
     return (f"https://sts.windows.net/{tenant}/", f"https://{MICROSOFT_LOGIN_HOST}/{tenant}/v2.0")
 
 
+def is_tenant_id(text: str) -> bool:
+    """Whether `text` (lower case) is a tenant id: a GUID."""
+    return _GUID.fullmatch(text) is not None
+
+
 def looks_like_jwt(text: str) -> bool:
     """Whether `text` has the shape of a compact JWS (the API key and token need not, and are never read as one)."""
     return _COMPACT.fullmatch(text) is not None
@@ -116,14 +121,19 @@ def config_from(settings: Settings) -> EntraConfig | None:
     return EntraConfig(tenant, audiences, issuers_for(tenant), url, settings.entra_jwks_file)
 
 
-def _check_jwks_url(url: str, variable: str) -> None:
-    """Keys are fetched from Microsoft's sign-in host over HTTPS, or from a stand-in on this machine (tests, a
-    local mirror); anywhere else could hand out keys that sign anything, so it is refused."""
+def trusted_host(url: str) -> bool:
+    """Whether `url` is on Microsoft's sign-in host over HTTPS, or on this machine (a stand-in: tests, a local
+    mirror): the only places signing keys are fetched from and sign-in codes redeemed at."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if parts.scheme == "https" and host == MICROSOFT_LOGIN_HOST:
-        return
-    if parts.scheme in ("http", "https") and is_loopback(host):
+        return True
+    return parts.scheme in ("http", "https") and is_loopback(host)
+
+
+def _check_jwks_url(url: str, variable: str) -> None:
+    """Anywhere but a trusted host could hand out keys that sign anything, so it is refused."""
+    if trusted_host(url):
         return
     raise SettingsError(
         f"{variable}: {url[:100]!r}: signing keys are fetched only from https://{MICROSOFT_LOGIN_HOST} or this "
@@ -226,6 +236,10 @@ class TokenVerifier:
     def verify(self, token: str) -> Principal:
         """The principal of a valid token; TokenRefused saying why not, KeysUnavailable when the keys
         cannot be read."""
+        return principal_of(self.claims(token))
+
+    def claims(self, token: str) -> Mapping[str, Any]:
+        """The claims of a valid token (an ID token's `nonce` is its caller's to check); refusals as `verify`."""
         if len(token) > MAX_TOKEN_CHARS:
             raise TokenRefused(f"token longer than {MAX_TOKEN_CHARS} characters")
         try:
@@ -244,12 +258,7 @@ class TokenVerifier:
         claims = self._decode(token, key)
         if claims.get("tid") != self.config.tenant:
             raise TokenRefused("wrong tenant (tid)")
-        roles = claims.get("roles")
-        return Principal(
-            subject=_text(claims.get("oid")) or _text(claims.get("sub")),
-            client=_text(claims.get("azp")) or _text(claims.get("appid")),
-            roles=frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset(),
-        )
+        return claims
 
     def _decode(self, token: str, key: PyJWK) -> Mapping[str, Any]:
         try:
@@ -277,6 +286,16 @@ class TokenVerifier:
         except jwt.PyJWTError as err:
             raise TokenRefused(f"invalid token ({type(err).__name__})") from None
         return claims
+
+
+def principal_of(claims: Mapping[str, Any]) -> Principal:
+    """Who verified claims speak for, and their app roles."""
+    roles = claims.get("roles")
+    return Principal(
+        subject=_text(claims.get("oid")) or _text(claims.get("sub")),
+        client=_text(claims.get("azp")) or _text(claims.get("appid")),
+        roles=frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset(),
+    )
 
 
 def _text(value: object) -> str:

@@ -30,8 +30,10 @@ from scanner.policy.image_context import ImageContext
 from scanner.policy.rule_reports import hides_kev_reports
 from scanner.queue.errors import LeaseLostError
 from scanner.queue.interface import Message, Reason, ScanQueue, ScanRequest
+from scanner.service import gate_history
 from scanner.service.events import RegistryEvent
 from scanner.service.retry import RetrySettings
+from scanner.store.errors import StoreError
 from scanner.store.ports import (
     BILLABLE_KIND,
     Assessments,
@@ -42,7 +44,7 @@ from scanner.store.ports import (
     ScanRecords,
     ScanWork,
 )
-from scanner.store.records import AssessmentChange, ImageKey
+from scanner.store.records import AssessmentChange, GateVerdictRecord, ImageKey
 from scanner.vulndb.interface import VulnDatabase
 
 if TYPE_CHECKING:
@@ -466,6 +468,7 @@ def _assess_and_save(
     verdicts: list[GateVerdict] = []
     if policy.gates and assessed and not change.stale:
         verdicts = evaluate(policy.gates, image, result.findings, incomplete, not_assessed)
+        report = None
         if policy.gate_actions is not None:
             # With a service publisher every change is published below; gates' `notify` would repeat it.
             report = apply_verdicts(
@@ -473,6 +476,7 @@ def _assess_and_save(
             )
             for error in report.errors:  # never raised into the scan: the findings are already stored
                 log.warning("gate action failed for %s@%s: %s", registry, digest, error)
+        _record_verdicts(store, gate_history.records(image, verdicts, report, at))
     if policy.publisher is not None and change.changed:
         event = health_changed_event(image, change, summary=result.summary, gates=verdicts)
         try:
@@ -482,3 +486,11 @@ def _assess_and_save(
     if policy.export is not None:
         policy.export(ImageKey(registry, repository, digest), result, change, image.tags, at)
     return change
+
+
+def _record_verdicts(store: Assessments, verdicts: list[GateVerdictRecord]) -> None:
+    """The gates' verdicts for the dashboard; a store that cannot take them now does not fail the scan."""
+    try:
+        store.record_gate_verdicts(verdicts)
+    except StoreError as err:
+        log.warning("gate verdicts not recorded: %s", one_line(err))

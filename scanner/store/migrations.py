@@ -117,6 +117,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         # before it was recorded, which the API shows as no coverage rather than inventing one.
         ("ALTER TABLE assessments ADD COLUMN coverage TEXT NOT NULL DEFAULT '[]'",),
     ),
+    Migration(
+        6,
+        "gates' verdicts: what each gate decided about an image, and the actions taken",
+        (
+            # One row per gate and assessment; a replayed assessment (same time) overwrites its row. Kept
+            # bounded by the store (`scanner.store.gate_rows`): the newest rows of each gate, none too old.
+            """CREATE TABLE gate_verdicts (
+                gate TEXT NOT NULL, registry TEXT NOT NULL, repository TEXT NOT NULL, digest TEXT NOT NULL,
+                decided_at TEXT NOT NULL, failed INTEGER NOT NULL, tags TEXT NOT NULL, reasons TEXT NOT NULL,
+                actions TEXT NOT NULL, PRIMARY KEY (gate, registry, repository, digest, decided_at))""",
+            "CREATE INDEX gate_verdicts_by_time ON gate_verdicts (decided_at)",
+            "CREATE INDEX gate_verdicts_by_gate ON gate_verdicts (gate, decided_at)",
+            "CREATE INDEX gate_verdicts_by_image ON gate_verdicts (registry, digest, decided_at)",
+        ),
+    ),
 )
 
 _LEDGER = (

@@ -20,6 +20,7 @@ from scanner.store.records import (
     AssessmentRow,
     FindingCount,
     FindingSpan,
+    GateVerdictRecord,
     HealthCount,
     ImageDetail,
     ImageKey,
@@ -143,6 +144,11 @@ class Assessments(Protocol):
         disappears, reopened when it comes back. An assessment older than the stored one is ignored.
         `coverage` (what the database held for each of the image's ecosystems) is stored with the health."""
 
+    @abstractmethod
+    def record_gate_verdicts(self, verdicts: Sequence[GateVerdictRecord]) -> None:
+        """What the gates decided about an assessed image and the actions taken; a replay overwrites. The
+        history is bounded (the newest verdicts of each gate, none very old)."""
+
 
 class UsageMeter(Protocol):
     """Metered events per digest, for billing."""
@@ -245,6 +251,17 @@ class Lookups(Protocol):
     def occurrences(self, vuln_id: str, limit: int = 200) -> list[Occurrence]:
         """Live images with an active finding whose id or alias is `vuln_id`, each with that finding,
         ordered by (registry, repository, digest)."""
+
+    @abstractmethod
+    def gate_verdicts(
+        self,
+        gate: str | None = None,
+        registry: str | None = None,
+        repository: str | None = None,
+        digest: str | None = None,
+        limit: int = 100,
+    ) -> list[GateVerdictRecord]:
+        """Gates' verdicts, newest first, of one gate and/or one image when given."""
 
     @abstractmethod
     def disabled_counts(self) -> dict[str, tuple[int, int]]:

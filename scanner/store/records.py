@@ -226,3 +226,28 @@ class Occurrence:
 
     image: ImageSummary
     finding: StoredFinding
+
+
+@dataclass(frozen=True)
+class GateActionOutcome:
+    """One action a gate's verdict led to (`lock`, `unlock`, `quarantine Failed`, `notify`…) and whether it
+    was carried out; `error` is its one-line failure."""
+
+    action: str
+    ok: bool
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class GateVerdictRecord:
+    """What one gate decided about one image at one assessment, and what was done about it."""
+
+    gate: str
+    registry: str
+    repository: str
+    digest: str
+    tags: tuple[str, ...]
+    failed: bool
+    reasons: tuple[str, ...]
+    actions: tuple[GateActionOutcome, ...]  # empty when no action ran (none configured, or evaluation only)
+    decided_at: datetime

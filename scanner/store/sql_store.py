@@ -28,7 +28,7 @@ from scanner.model.codec import (
 )
 from scanner.model.shapes import COVERAGE
 from scanner.model.types import Coverage, Finding, Health, Inventory
-from scanner.store import lookups, rule_rows
+from scanner.store import gate_rows, lookups, rule_rows
 from scanner.store.errors import StoreError
 from scanner.store.interface import FindingsStore
 from scanner.store.migrations import apply
@@ -69,7 +69,7 @@ def _run_for_keys(tx: Tx, statement: str, params: Params, keys: Sequence[str]) -
         tx.run(f"{statement}({', '.join('?' * len(chunk))})", (*params, *chunk))
 
 
-class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, FindingsStore):
+class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, gate_rows.SqlGateVerdicts, FindingsStore):
     dialect: Dialect
     _rule_write_stamp = 0
 

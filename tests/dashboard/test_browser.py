@@ -24,7 +24,18 @@ import pytest
 from scanner.queue import ScanRequest
 from scanner.queue.factory import open_queue
 from scanner.vulndb.osv_import import import_sources
-from tests.localhost.stack import API_KEY, VULN, Serve, alpine_layout, realparts, serve_with_registry, wait_for
+from tests.dashboard.idp import identity_provider
+from tests.localhost.stack import (
+    API_KEY,
+    VULN,
+    Serve,
+    alpine_layout,
+    realparts,
+    serve_with_registry,
+    start_serve,
+    wait_for,
+)
+from tests.service.entra_support import Signer
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -49,11 +60,28 @@ def axe_source() -> str:
     return AXE.read_text()
 
 
+# A gate that fails the pushed image and locks it: the local registry has no ACR lock API, so the lock fails
+# and the Gates page says so.
+GATES = """\
+version: 1
+gates:
+  - name: lock-known-vulnerable
+    description: Lock images with a known vulnerability.
+    when:
+      count_at_least: {severity: Unknown, count: 1}
+    repositories: ["serve/*"]
+    actions: [lock]
+"""
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Serve, realparts.Registry]]:
     db = tmp_path / "vulndb.sqlite"
     import_sources(db, [str(ROOT / "tests/fixtures/osv/alpine-secdb/v3.10")])
-    with serve_with_registry(tmp_path, db) as (serve, registry):
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    (gates / "gates.yaml").write_text(GATES)
+    with serve_with_registry(tmp_path, db, env={"ACRGUARD_GATES": str(gates)}) as (serve, registry):
         yield serve, registry
 
 
@@ -124,6 +152,7 @@ def _walk(browser: Any, serve: Serve, digest: str, letter: str, checked_pages: C
     page.goto(serve.url("/api/dashboard"))
     assert page.url.startswith(serve.url("/api/dashboard/login"))
     checked.check("login")
+    assert page.get_by_role("link", name="Sign in with Microsoft").count() == 0  # Entra ID is not configured
     page.get_by_label("API key or token").fill("wrong")
     page.get_by_role("button", name="Sign in").click()
     assert "not the API key" in page.get_by_role("alert").inner_text()
@@ -187,6 +216,17 @@ def _walk(browser: Any, serve: Serve, digest: str, letter: str, checked_pages: C
     page.goto(image_url)
     assert "Unhealthy" in page.locator(".facts").inner_text()
 
+    # Gates, linked from the rules: the configured gate and what it did to the pushed image.
+    page.goto(serve.url("/api/dashboard/rules"))
+    page.get_by_role("link", name="gates", exact=True).click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Gates"
+    assert "lock-known-vulnerable" in page.locator("#gates").inner_text()
+    verdict = page.locator("#verdicts tbody tr").last.inner_text()  # the first verdict, at the push's scan
+    assert "Failed" in verdict and f"{REPO}@" in verdict and "3.10" in verdict and "lock: failed" in verdict
+    checked.check("gates")
+    page.get_by_role("link", name="verdicts").first.click()
+    assert "gate=lock-known-vulnerable" in page.url and page.locator("#verdicts tbody tr").count() >= 1
+
     # Operations: the dead letter is requeued.
     page.get_by_role("link", name="Operations").click()
     assert letter in page.locator("#dead-letters").inner_text()
@@ -212,6 +252,43 @@ def _walk(browser: Any, serve: Serve, digest: str, letter: str, checked_pages: C
     assert "/api/dashboard/login" in page.url
     assert [s.name for s in checked.shots] == [
         f"{n}.png"
-        for n in ("login", "overview", "repository", "image", "finding", "vulnerability", "rules", "operations")
+        for n in (
+            "login",
+            "overview",
+            "repository",
+            "image",
+            "finding",
+            "vulnerability",
+            "rules",
+            "gates",
+            "operations",
+        )
     ]
     context.close()
+
+
+def test_sign_in_with_microsoft_in_chromium(tmp_path: Path, axe_source: str, artefacts: Path) -> None:
+    """With Entra ID configured the login page offers Microsoft's sign-in; clicking it goes through the
+    stand-in tenant (tests/dashboard/idp.py) and back, signed in, to the page asked for."""
+    db = tmp_path / "vulndb.sqlite"
+    import_sources(db, [str(ROOT / "tests/fixtures/osv/alpine-secdb/v3.10")])
+    with identity_provider(Signer()) as idp, chromium() as browser:
+        serve = start_serve(tmp_path / "serve", db=db, env=idp.settings())
+        try:
+            context = browser.new_context(bypass_csp=True)
+            page = context.new_page()
+            checked = Checked(page, axe_source, artefacts)
+            page.goto(serve.url("/api/dashboard/operations"))
+            assert page.url.startswith(serve.url("/api/dashboard/login"))
+            button = page.get_by_role("link", name="Sign in with Microsoft")
+            assert button.is_visible()
+            checked.check("login-entra")
+            button.click()
+            page.wait_for_url(serve.url("/api/dashboard/operations"))  # via the signed-in page's refresh
+            assert page.get_by_role("heading", level=1).inner_text() == "Operations"
+            assert idp.token_requests and idp.authorize_requests[-1]["code_challenge_method"] == "S256"
+            cookie = next(c for c in context.cookies() if c["name"] == "acrguard_session")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            context.close()
+        finally:
+            serve.stop()
