@@ -54,7 +54,7 @@ class AsgiApp:
             return
         if scope["type"] != "http":  # uvicorn is started without websockets; anything else is a bug
             raise RuntimeError(f"serve: unsupported ASGI scope {scope['type']!r}")
-        headers = request_headers(scope.get("headers") or [])
+        headers = with_peer(request_headers(scope.get("headers") or []), scope.get("client"))
         declared = headers.get("content-length", "")
         try:
             if declared.isdigit() and int(declared) > self.max_body:
@@ -94,6 +94,16 @@ def request_headers(raw: list[tuple[bytes, bytes]] | list[list[bytes]]) -> dict[
         name, value = name_bytes.decode("latin-1").lower(), value_bytes.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
+
+
+def with_peer(headers: dict[str, str], client: Any) -> dict[str, str]:
+    """`X-Forwarded-For` with the connection's peer appended, as App Service's front end appends it: what
+    reads the client's address (the sign-in limits) takes the last entry, which a client cannot write."""
+    if not client:
+        return headers
+    peer = str(client[0])
+    forwarded = headers.get("x-forwarded-for", "")
+    return {**headers, "x-forwarded-for": f"{forwarded}, {peer}" if forwarded else peer}
 
 
 def request_target(scope: Scope) -> str:

@@ -7,9 +7,10 @@ failures leaves the window. A success clears its address's failures (not the ove
 also holds a key must not reset it). The addresses are kept in an LRU of at most `MAX_ADDRESSES`, so a
 flood from many addresses costs bounded memory (it still meets the overall limit).
 
-The address is the client's as the front end saw it: App Service (and `acrguard serve` behind a proxy)
-appends it to `X-Forwarded-For`, so the last entry is the one no client can write; without the header
-every request counts as one address, "direct". The counts are per process: each instance counts its own.
+The address is the client's as the front end saw it: App Service's front end and `acrguard serve` append
+the connection's peer to `X-Forwarded-For`, so the last entry is the one no client can write (behind a
+further proxy that proxy is the peer, and its clients share one address); without the header every request
+counts as one address, "direct". The counts are per process: each instance counts its own.
 """
 
 from __future__ import annotations

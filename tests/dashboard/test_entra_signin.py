@@ -41,6 +41,9 @@ class Client:
     """Cookies kept by name and path; redirects returned, not followed."""
 
     cookies: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (value, path)
+    # The address this client connects from (any of 127/8 reaches serve on 127.0.0.1): serve counts failed
+    # sign-ins per peer address, whatever `X-Forwarded-For` a client writes.
+    source: str = "127.0.0.1"
 
     def get(self, url: str, **headers: str) -> Reply:
         parts = urlsplit(url)
@@ -49,7 +52,7 @@ class Client:
         jar = [f"{n}={v}" for n, (v, p) in self.cookies.items() if parts.path.startswith(p)]
         if jar:
             sent["Cookie"] = "; ".join(jar)
-        connection = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=30)
+        connection = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=30, source_address=(self.source, 0))
         try:
             connection.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=sent)
             response = connection.getresponse()
@@ -92,14 +95,13 @@ def idp(stack: tuple[Serve, IdentityProvider]) -> Iterator[IdentityProvider]:
     yield provider
 
 
-def start(serve: Serve, client: Client, target: str = f"{BASE}/rules", address: str = "") -> str:
+def start(serve: Serve, client: Client, target: str = f"{BASE}/rules") -> str:
     """Login page → the Microsoft button → the authorize URL serve sends the browser to."""
-    forwarded = {"X-Forwarded-For": address} if address else {}
-    page = client.get(serve.url(f"{BASE}/login?{urlencode({'next': target})}"), **forwarded)
+    page = client.get(serve.url(f"{BASE}/login?{urlencode({'next': target})}"))
     assert page.status == 200 and "Sign in with Microsoft" in page.body
     link = re.search(r'href="([^"]*/login/entra[^"]*)"', page.body)
     assert link, page.body
-    started = client.get(serve.url(link.group(1).replace("&amp;", "&")), **forwarded)
+    started = client.get(serve.url(link.group(1).replace("&amp;", "&")))
     assert started.status == 303, started.body
     flow = next(c for c in started.set_cookies if c.startswith("acrguard_signin="))
     assert "HttpOnly" in flow and "SameSite=Lax" in flow and "Path=/api/dashboard/login" in flow
@@ -166,26 +168,24 @@ def test_callbacks_that_do_not_complete_this_browsers_sign_in_are_refused(
 ) -> None:
     serve, _ = stack
     # Another browser's callback (no flow cookie here): refused before any code is redeemed.
-    victim = Client()
-    callback = at_microsoft(victim, start(serve, victim, address="192.0.2.10"))
+    victim = Client(source="127.0.0.10")
+    callback = at_microsoft(victim, start(serve, victim))
     redeemed = len(idp.token_requests)
-    attacker = Client()
-    refused = attacker.get(callback, **{"X-Forwarded-For": "192.0.2.11"})
+    attacker = Client(source="127.0.0.11")
+    refused = attacker.get(callback)
     assert refused.status == 401 and "no sign-in in progress" in refused.body
     assert len(idp.token_requests) == redeemed
     # The right cookie with another state.
     tampered = re.sub(r"state=[^&]+", "state=forged", callback)
-    assert "does not match" in victim.get(tampered, **{"X-Forwarded-For": "192.0.2.10"}).body
+    assert "does not match" in victim.get(tampered).body
     # The real callback signs in; replaying it fails at the token endpoint (each code once).
-    assert victim.get(callback, **{"X-Forwarded-For": "192.0.2.10"}).status == 200
-    replay = victim.get(callback, **{"X-Forwarded-For": "192.0.2.10"})
+    assert victim.get(callback).status == 200
+    replay = victim.get(callback)
     assert replay.status == 401 and "AADSTS70008" in replay.body
     # An ID token whose nonce is not this sign-in's.
     idp.nonce = "another-sign-in"
-    other = Client()
-    wrong_nonce = other.get(
-        at_microsoft(other, start(serve, other, address="192.0.2.12")), **{"X-Forwarded-For": "192.0.2.12"}
-    )
+    other = Client(source="127.0.0.12")
+    wrong_nonce = other.get(at_microsoft(other, start(serve, other)))
     assert wrong_nonce.status == 401 and "nonce" in wrong_nonce.body
     # The user cancelled at Microsoft: the error is shown, not counted as a guess.
     cancelled = Client().get(serve.url(f"{BASE}/login/callback?error=access_denied&error_description=cancelled"))
@@ -194,9 +194,15 @@ def test_callbacks_that_do_not_complete_this_browsers_sign_in_are_refused(
 
 def test_failed_callbacks_are_rate_limited(stack: tuple[Serve, IdentityProvider]) -> None:
     serve, _ = stack
-    guesser = {"X-Forwarded-For": "198.51.100.77"}
+    # Each guess claims another forwarded address: serve appends the peer's, which decides.
     for n in range(5):
-        assert Client().get(serve.url(f"{BASE}/login/callback?code=guess{n}&state=x"), **guesser).status == 401
-    blocked = Client().get(serve.url(f"{BASE}/login/callback?code=guess&state=x"), **guesser)
+        guess = Client(source="127.0.0.77").get(
+            serve.url(f"{BASE}/login/callback?code=guess{n}&state=x"), **{"X-Forwarded-For": f"198.51.100.{n}"}
+        )
+        assert guess.status == 401
+    blocked = Client(source="127.0.0.77").get(serve.url(f"{BASE}/login/callback?code=guess&state=x"))
     assert blocked.status == 429 and int(blocked.headers["retry-after"]) >= 1
     assert '"code": "TooManyRequests"' in blocked.body
+    # Another peer is still heard.
+    other = Client(source="127.0.0.78").get(serve.url(f"{BASE}/login/callback?code=guess&state=x"))
+    assert other.status == 401
