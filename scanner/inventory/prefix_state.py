@@ -53,7 +53,7 @@ _BODY_KEYS = {
 _MAX_HEADER = 1 << 20
 
 
-class PrefixContentMissing(Exception):  # noqa: N818 - what happened, not an error class name
+class PrefixContentMissing(Exception):
     """A file kept as its size alone was asked for its bytes: the state cannot replay this image.
 
     Deliberately not a ValueError or OSError: detectors catch those as unreadable files, which would turn a
@@ -123,23 +123,24 @@ def dump(analysis: Analysis, layers: Sequence[str], diff_ids: Sequence[str]) -> 
 def _size_only(analysis: Analysis) -> set[int]:
     """Contents whose every wanted path (a file, or a wanted link to it) is held by per-file detectors alone,
     each of them with its result for that very content. A path no detector wants is nobody's to read."""
-    paths_of: dict[int, list[tuple[str, Content]]] = {}
+    paths_of: dict[int, list[tuple[str, str, Content]]] = {}
     for path, node in analysis.tree.files.items():
-        paths_of.setdefault(id(node.content), []).append((path, node.content))
+        paths_of.setdefault(id(node.content), []).append((path, path, node.content))
     for link in analysis.wanted_links:
         real = analysis.tree.resolve(link)
         target = analysis.tree.files.get(real) if real else None
-        if target is not None:
-            paths_of.setdefault(id(target.content), []).append((link, target.content))
-    return {key for key, paths in paths_of.items() if all(_held_per_file(analysis, p, c) for p, c in paths)}
+        if real is not None and target is not None:
+            paths_of.setdefault(id(target.content), []).append((link, real, target.content))
+    return {key for key, paths in paths_of.items() if all(_held_per_file(analysis, p, r, c) for p, r, c in paths)}
 
 
-def _held_per_file(analysis: Analysis, path: str, content: Content) -> bool:
+def _held_per_file(analysis: Analysis, path: str, real: str, content: Content) -> bool:
     for detector in analysis.detectors:
-        if detector.required(path):
-            held = analysis.per_file.get(detector.name, {}).get(path)
-            if not detector.per_file or held is None or held[0] is not content:
-                return False
+        if not detector.required(path) or (path != real and detector.required(real)):
+            continue  # a link to a file the detector reads under its own path is not read again (`_fileset`)
+        held = analysis.per_file.get(detector.name, {}).get(path)
+        if not detector.per_file or held is None or held[0] is not content:
+            return False
     return True
 
 
