@@ -164,6 +164,7 @@ class LayerPrefixCache:
         self.every_layer = every_layer
         self.reused = 0
         self.saved: list[int] = []
+        self.plan_keys: list[str | None] = []
 
     def plan(self, image: ResolvedImage, limits: Limits) -> Plan:
         """The longest cached prefix this image may start from, and the boundaries to save above it."""
@@ -183,6 +184,7 @@ class LayerPrefixCache:
             for k in range(1, len(layers))
         ]
         plan = Plan(keys)
+        self.plan_keys = keys
         for k in range(len(layers) - 1, 0, -1):
             data = self._usable(keys[k], image, k)
             if data is not None:

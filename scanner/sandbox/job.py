@@ -18,7 +18,7 @@ from scanner.sandbox.fetch import FetchedImage, copy_image, open_image
 from scanner.sandbox.output import parse_inventory
 from scanner.sandbox.runner import JobLimits, SandboxResult, SandboxRunner
 from scanner.sandbox.scratch import scratch_directory
-from scanner.sandbox.segment import EXIT_PREFIX_MISSING, write_segment
+from scanner.sandbox.segment import EXIT_PREFIX_MISSING, clear_segment, write_segment
 
 
 def run_scan_job(reference: str, options: ScanOptions, runner: SandboxRunner, limits: JobLimits) -> dict[str, Any]:
@@ -67,6 +67,9 @@ def scan_job_inventory(
                     fetched = copy_image(opened, layout)
                 if prefixes is not None:
                     prefixes.reused = 0
+            elif plan is not None:
+                layout.chmod(0o755)
+                clear_segment(layout)  # every layer is there: replay them in one child, from no state
             inventory = _whole(layout, runner, limits, fetched)
     if cache is not None:
         cache.save(key, inventory)

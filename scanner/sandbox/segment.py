@@ -21,10 +21,14 @@ STATE_FILE = "acrguard-prefix.state"
 EXIT_PREFIX_MISSING = 3
 
 
-def write_segment(layout: Path, segment: Segment) -> None:
-    """Replace the segment (and state) files of `layout`; the parent calls it before each child."""
+def clear_segment(layout: Path) -> None:
     (layout / STATE_FILE).unlink(missing_ok=True)
     (layout / SEGMENT_FILE).unlink(missing_ok=True)
+
+
+def write_segment(layout: Path, segment: Segment) -> None:
+    """Replace the segment (and state) files of `layout`; the parent calls it before each child."""
+    clear_segment(layout)
     if segment.state is not None:
         (layout / STATE_FILE).write_bytes(segment.state)
     doc = {"start": segment.start, "stop": segment.stop, "max_state_bytes": segment.max_state_bytes}
