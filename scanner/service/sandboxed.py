@@ -59,6 +59,10 @@ class SandboxedFetch(CachingFetch):
         reference = request_reference(request)
         return scan_job_inventory(reference, self.options, self.runner, self.limits, cache, prefixes)
 
+    def cache_timings(self) -> dict[str, float]:
+        # The layers of the longest cached prefix: neither fetched nor parsed by the last scan.
+        return {"layer_prefix_reused": float(self.last_prefix.reused)} if self.last_prefix is not None else {}
+
 
 def sandboxed_fetch(
     runner: SandboxRunner,
