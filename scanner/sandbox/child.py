@@ -25,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="acrguard-job-child")
     parser.add_argument("image", help="the scratch OCI layout the trusted side wrote, e.g. oci:/input")
     parser.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE", help="an image safety limit")
+    parser.add_argument("--wait", action="store_true", help="start up, then wait for `go` on stdin (a warm child)")
     args = parser.parse_args(argv)
     # Imported after parsing: a usage error should not pay for the detectors' imports.
     from scanner.inventory.build import ScanOptions, inventory, inventory_or_state
@@ -34,6 +35,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from scanner.model.limits import Limits, option_pairs
     from scanner.sandbox.segment import EXIT_PREFIX_MISSING, read_segment
 
+    if args.wait:
+        # Started ahead of its job (`scanner.sandbox.warm`): everything above is imported; the layout arrives
+        # with the go. Anything else (the parent closing the pipe) means the child is not needed.
+        from scanner.inventory.detectors.plugins import default_registry
+
+        default_registry()
+        if sys.stdin.buffer.readline() != b"go\n":
+            return EXIT_OK
     try:
         # The limits come as options: the child's environment is an allow-list that carries no settings.
         limits = Limits().with_overrides(option_pairs(args.limit, "--limit"))

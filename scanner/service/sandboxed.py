@@ -89,6 +89,7 @@ def make_sandboxed_fetch(runner_name: str, settings: Settings) -> SandboxedFetch
     """The sandboxed job as the fetch step (`process_scan` gives it the layer-chain cache over the store)
     with the configured image and job limits (the child gets every image limit as an argument) and the
     configured registries with their credentials; no other registry is reached."""
-    runner = make_runner(runner_name, limit_args(settings.limits), "acrguard-job:latest")
+    # Warm: the service scans one image after another, so the next child starts while it waits for a push.
+    runner = make_runner(runner_name, limit_args(settings.limits), "acrguard-job:latest", warm=True)
     options = ScanOptions(limits=settings.limits, registry=RegistryOptions().with_settings(settings))
     return sandboxed_fetch(runner, options, JobLimits.from_settings(settings), prefix_store(settings))
