@@ -167,7 +167,8 @@ def start_limited(
 ) -> Started:
     """Start `argv` in a new process group with the rlimits; `stdin_pipe` gives it a pipe to wait on (a warm
     child, `scanner.sandbox.warm`), else /dev/null."""
-    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    # Closed by `Started` (or below): they outlive this function while the child runs.
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
     try:
         proc = subprocess.Popen(
             list(argv),
