@@ -178,7 +178,9 @@ def push_and_wait(serve: Any, registry: Any, store_path: Path, reference: str, d
     )
 
 
-def measure(stacks: int, second_per_stack: int, workdir: Path, db: Path) -> tuple[list[Run], dict[str, Any]]:
+def measure(
+    stacks: int, second_per_stack: int, workdir: Path, db: Path, prefix_cache: bool = True
+) -> tuple[list[Run], dict[str, Any]]:
     built = realparts.ensure_debian_images(BENCH_SPEC, progress=True)
     print(f"[{BENCH_SPEC.name}] {'built' if built.built_now else 'cached'} in {built.seconds:.1f}s: {built.path}")
     manifest = realparts.layout_document(built.layout, realparts.layout_descriptor(built.layout, SOURCE_TAG)["digest"])
@@ -187,6 +189,8 @@ def measure(stacks: int, second_per_stack: int, workdir: Path, db: Path) -> tupl
     for i in range(stacks):
         stack_dir = workdir / f"stack-{i}"
         env = {"ACRGUARD_PREFIX_CACHE_DIR": str(stack_dir / "prefixes")}
+        if not prefix_cache:
+            env["ACRGUARD_PREFIX_CACHE_MB"] = "0"
         with stack.serve_with_registry(stack_dir, db, runner="bubblewrap", env=env) as (serve, registry):
             store_path = stack_dir / "serve" / "store.sqlite"
             for j in range(1 + second_per_stack):
@@ -234,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stacks", type=int, default=5, help="fresh registry + serve stacks: one cold run each")
     parser.add_argument("--second", type=int, default=3, help="second images (same base) per stack")
     parser.add_argument("--db", type=Path, help="vulnerability database (default: the bundled snapshot's)")
+    parser.add_argument("--no-prefix-cache", action="store_true", help="the same runs without the prefix cache")
     args = parser.parse_args(argv)
     if args.stacks < 1 or args.second < 1:
         parser.error("--stacks and --second must be at least 1")
@@ -241,7 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         realparts.require_tools(["docker-registry", "skopeo", "umoci", "mmdebstrap", "bwrap"])
         with tempfile.TemporaryDirectory(prefix="acrguard-bench-") as tmp:
-            runs, image = measure(args.stacks, args.second, Path(tmp), args.db or default_db_path())
+            db = args.db or default_db_path()
+            runs, image = measure(args.stacks, args.second, Path(tmp), db, not args.no_prefix_cache)
     except realparts.RealPartsError as err:
         print(f"benchmark: {err}", file=sys.stderr)
         return 2
