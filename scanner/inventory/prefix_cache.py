@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ from scanner.inventory import prefix_state
 from scanner.inventory.chain_cache import chain_key
 from scanner.inventory.detectors.plugins import DetectorRegistry
 from scanner.model.limits import Limits
+
+log = logging.getLogger(__name__)
 
 _VERIFIED = "acrguard.verified"
 _ENTRY_MAGIC = b"acrguard-prefix-entry1\n"
@@ -86,6 +89,9 @@ class PrefixStore:
             raw = path.read_bytes()
         except FileNotFoundError:
             return None
+        except OSError as exc:  # a cache that cannot be read is a miss, never a failed scan
+            log.warning("layer-prefix cache: cannot read %s: %s", path, exc)
+            return None
         start = len(_ENTRY_MAGIC) + 32
         data = raw[start:]
         if not raw.startswith(_ENTRY_MAGIC) or hashlib.sha256(data).digest() != raw[len(_ENTRY_MAGIC) : start]:
@@ -97,17 +103,24 @@ class PrefixStore:
         return data
 
     def save(self, key: str, data: bytes) -> bool:
-        """Keep `data` under `key`; False when it is over `max_entry_bytes` (not kept)."""
+        """Keep `data` under `key`; False when it is over `max_entry_bytes` or cannot be written (a cache
+        that cannot be written costs replays, never a failed scan)."""
         if len(data) > self.max_entry_bytes:
             return False
-        self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(key)
         partial = path.with_name(f".partial-{os.getpid()}-{path.name}")
-        with partial.open("wb") as out:
-            out.write(_ENTRY_MAGIC + hashlib.sha256(data).digest())
-            out.write(data)
-        os.replace(partial, path)
-        self.evict()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with partial.open("wb") as out:
+                out.write(_ENTRY_MAGIC + hashlib.sha256(data).digest())
+                out.write(data)
+            os.replace(partial, path)
+            self.evict()
+        except OSError as exc:
+            log.warning("layer-prefix cache: cannot write %s: %s", path, exc)
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            return False
         return True
 
     def evict(self) -> None:

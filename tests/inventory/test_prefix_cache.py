@@ -111,3 +111,16 @@ def test_a_config_contradicting_the_states_diff_ids_starts_from_the_first_layer(
     _, forged = _image(tmp_path / "forged", diff_id_0="sha256:" + "0" * 64)
     assert [d.digest for d in forged.layers] == [d.digest for d in image.layers]  # same blobs, same keys
     assert LayerPrefixCache(store, "1", ["d@1"]).plan(forged, Limits()).start == 0
+
+
+def test_a_cache_that_cannot_be_written_or_read_costs_replays_only(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    store = PrefixStore(blocked / "cache", 1 << 20)
+    assert not store.save(_key(1), b"state")
+    assert store.load(_key(1)) is None
+    unreadable = PrefixStore(tmp_path / "cache", 1 << 20)
+    assert unreadable.save(_key(2), b"state")
+    unreadable._path(_key(2)).unlink()
+    unreadable._path(_key(2)).mkdir()  # reading a directory fails with an OSError other than not-found
+    assert unreadable.load(_key(2)) is None
