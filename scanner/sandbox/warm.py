@@ -17,7 +17,9 @@ import contextlib
 import errno
 import logging
 import os
+import queue
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,12 +58,21 @@ class _Warm:
 
 class WarmChildren:
     """At most one warm child, made after each run for the next one. Thread-safe: a job takes the warm child
-    or, if another job has it, starts its own."""
+    or, if there is none yet, starts its own.
 
-    def __init__(self, spawn: Spawn) -> None:
+    Warm children are started by one long-lived thread of their own: a child is killed when the thread that
+    started it ends (PR_SET_PDEATHSIG, `scanner.sandbox.runner.rlimit_preexec`), and a scan's thread may not
+    outlive its scan. That thread waits `delay` seconds after a run before starting the next child, so that
+    the interpreter's start-up does not compete for the CPU with the end of the scan that just ran (matching,
+    store writes)."""
+
+    def __init__(self, spawn: Spawn, delay: float = 0.2) -> None:
         self._spawn = spawn
+        self._delay = delay
         self._lock = threading.Lock()
         self._ready: _Warm | None = None
+        self._requests: queue.SimpleQueue[JobLimits | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         atexit.register(self.close)  # the waiting child and its inbox go with the process
 
     def run(self, layout_dir: Path, limits: JobLimits) -> SandboxResult | None:
@@ -101,21 +112,55 @@ class WarmChildren:
             _move(target, layout_dir)
 
     def _prepare(self, limits: JobLimits) -> None:
-        try:
-            warm = _Warm(self._spawn, limits)
-        except Exception as exc:  # the next job starts its own child, and says why if that fails too
-            log.warning("sandbox: no warm child for the next scan: %s", exc)
-            return
         with self._lock:
-            old, self._ready = self._ready, warm
-        if old is not None:
-            old.close()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._starter, name="acrguard-warm-child", daemon=True)
+                self._thread.start()
+        self._requests.put(limits)
+
+    def _starter(self) -> None:
+        while True:
+            limits = self._requests.get()
+            if limits is None:
+                return
+            time.sleep(self._delay)
+            with contextlib.suppress(queue.Empty):
+                while True:  # only the latest request matters
+                    newer = self._requests.get_nowait()
+                    if newer is None:
+                        return
+                    limits = newer
+            try:
+                warm = _Warm(self._spawn, limits)
+            except Exception as exc:  # the next job starts its own child, and says why if that fails too
+                log.warning("sandbox: no warm child for the next scan: %s", exc)
+                continue
+            with self._lock:
+                old, self._ready = self._ready, warm
+            if old is not None:
+                old.close()
 
     def close(self) -> None:
+        """Stop the starter thread and discard the waiting child."""
+        with self._lock:
+            thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._requests.put(None)
+            thread.join(timeout=10)
         with self._lock:
             warm, self._ready = self._ready, None
         if warm is not None:
             warm.close()
+
+    def wait_ready(self, timeout: float) -> _Warm | None:
+        """The waiting child once the starter has made it (tests), None if none within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._ready is not None:
+                    return self._ready
+            time.sleep(0.01)
+        return None
 
 
 def _move(source: Path, dest: Path) -> None:

@@ -38,7 +38,7 @@ def test_a_warm_child_answers_as_a_cold_one_and_serves_once(tmp_path: Path, bwra
         assert first is None  # nothing started before the first job
         for ref in refs:
             assert _scan(ref, warm) == _scan(ref, cold)
-            waiting = warm.warm._ready
+            waiting = warm.warm.wait_ready(60)
             assert waiting is not None and waiting.alive() and waiting is not first
             assert list(waiting.inbox.iterdir()) == []  # it sees nothing until its job arrives
             first = waiting
@@ -46,7 +46,7 @@ def test_a_warm_child_answers_as_a_cold_one_and_serves_once(tmp_path: Path, bwra
         limits = JobLimits(wall_seconds=120)
         assert _scan(refs[0], warm, limits) == _scan(refs[0], cold, limits)
         assert first.started.proc.poll() is not None  # discarded
+        waiting = warm.warm.wait_ready(60)
     finally:
-        waiting = warm.warm._ready
         warm.warm.close()
     assert waiting is not None and waiting.started.proc.poll() is not None and not waiting.inbox.exists()
