@@ -63,7 +63,7 @@ class TreeFileSet:
 
 
 @dataclass
-class _Run:
+class Run:
     extraction: Extraction
     os: OSInfo | None
 
@@ -79,9 +79,9 @@ class Analysis:
         self.reader = LayerReader(self.tree, self.wanted, self.store, self.budget, limits, magic=self.magic)
         self.os: OSInfo | None = None
         self.first_seen: dict[str, dict[tuple[str, str, str, str, tuple[str, ...]], int]] = {}
-        self.runs: dict[str, _Run] = {}
+        self.runs: dict[str, Run] = {}
         self.wanted_links: set[str] = set()
-        self._per_file: dict[str, dict[str, tuple[Content, Extraction]]] = {}
+        self.per_file: dict[str, dict[str, tuple[Content, Extraction]]] = {}
         self.warnings: list[Warning_] = []
         # What the final view could not read (set by `finish`); non-empty: the inventory is Incomplete.
         self.incomplete: list[Warning_] = []
@@ -126,7 +126,7 @@ class Analysis:
         # Re-parse only files whose content changed since the last run (a jar-heavy image would
         # otherwise re-read every archive after each layer that touches one).
         merged = Extraction()
-        cache = self._per_file.setdefault(detector.name, {})
+        cache = self.per_file.setdefault(detector.name, {})
         fresh: dict[str, tuple[Content, Extraction]] = {}
         budget = self._context(detector).package_budget
         for path in files.paths():
@@ -148,7 +148,7 @@ class Analysis:
             merged.packages.extend(found.packages[:room])
             merged.warnings.extend(found.warnings)
             merged.incomplete.extend(found.incomplete)
-        self._per_file[detector.name] = fresh
+        self.per_file[detector.name] = fresh
         return merged
 
     def _extract(
@@ -186,7 +186,7 @@ class Analysis:
             extraction = self._run(detector)
             if detector.group == "os":
                 self.os = extraction.os  # sorted first: package detectors below see this layer's OS
-            self.runs[detector.name] = _Run(extraction, self.os)
+            self.runs[detector.name] = Run(extraction, self.os)
             previous = self.first_seen.get(detector.name, {})
             self.first_seen[detector.name] = {p.key(): previous.get(p.key(), index) for p in extraction.packages}
 
@@ -204,7 +204,7 @@ class Analysis:
             if run is None:
                 continue
             if run.os != self.os:  # the OS became known (or changed) after this detector last ran
-                run = _Run(self._run(detector), self.os)
+                run = Run(self._run(detector), self.os)
             extractions.append((detector, run.extraction))
             if detector.group == "os-packages":
                 for raw in run.extraction.packages:

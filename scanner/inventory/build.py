@@ -14,6 +14,8 @@ from scanner.image.reference import LocalReference, RegistryReference, parse_ref
 from scanner.image.registry_options import RegistryOptions
 from scanner.image.resolve import ImageSource, ResolvedImage
 from scanner.image.streams import LayerStream
+from scanner.image.tree_state import StateError
+from scanner.inventory import prefix_state
 from scanner.inventory.analysis import Analysis
 from scanner.inventory.detectors.plugins import DetectorRegistry, default_registry
 from scanner.inventory.rootfs import read_rootfs
@@ -122,13 +124,52 @@ def image_info(image: ResolvedImage, os_info: OSInfo | None, layers: tuple[Layer
     )
 
 
+@dataclass(frozen=True)
+class Segment:
+    """Which layers one replay reads (the layer-prefix cache, `scanner.inventory.prefix_cache`): from `start`
+    over `state` (the prefix state of layers 0..start-1, `scanner.inventory.prefix_state`), and either to the
+    end (`stop` None: the inventory) or to `stop`, where the state is returned instead when it holds at most
+    `max_state_bytes` (a larger one is not worth keeping: the replay goes on to the inventory)."""
+
+    start: int = 0
+    state: bytes | None = None
+    stop: int | None = None
+    max_state_bytes: int = 0
+
+
+def inventory_or_state(
+    reference: str, options: ScanOptions, segment: Segment, registry: DetectorRegistry | None = None
+) -> Inventory | bytes:
+    """One image's replay of `segment`: its inventory, or the prefix state at `segment.stop`."""
+    registry = registry or default_registry()
+    source = open_source(reference, options)
+    if isinstance(source, LocalReference):
+        raise ImageError(f"{reference}: a directory has no layers to replay in segments")
+    try:
+        wanted = options.platform or DEFAULT_PLATFORM
+        image = source.images(wanted, options.limits.max_document_size, options.limits.max_platforms)[0]
+        _check_platform(reference, options.platform, image)
+        return _replay(source, image, options, registry, lambda _event, _amount: None, segment)
+    finally:
+        source.close()
+
+
 def _inventory_image(
+    source: ImageSource, image: ResolvedImage, options: ScanOptions, registry: DetectorRegistry, hook: ProgressHook
+) -> Inventory:
+    found = _replay(source, image, options, registry, hook, Segment())
+    assert isinstance(found, Inventory)  # no stop: the replay goes to the end
+    return found
+
+
+def _replay(
     source: ImageSource,
     image: ResolvedImage,
     options: ScanOptions,
     registry: DetectorRegistry,
     hook: ProgressHook,
-) -> Inventory:
+    segment: Segment,
+) -> Inventory | bytes:
     limits = options.limits
     layers = layer_infos(image)
     if image.config.os.lower() == "windows":
@@ -140,10 +181,13 @@ def _inventory_image(
     if diff_ids and len(diff_ids) != len(layers):
         raise ImageError(f"{image.reference}: config lists {len(diff_ids)} diff_ids for {len(layers)} layers")
     hook("layers", len(layers))
-    hook("bytes-total", sum(layer.size for layer in layers))
+    hook("bytes-total", sum(layer.size for layer in layers[segment.start :]))
     analysis = Analysis(registry, limits, options.scratch_dir)
     try:
+        computed = _resume(analysis, image, segment)
         for info, descriptor in zip(layers, image.layers, strict=True):
+            if info.index < segment.start:
+                continue
             label = info.digest or f"#{info.index}"
             raw = source.open_blob(descriptor, f"{image.reference}: layer {label}")
             raw.on_chunk = lambda n: hook("bytes", n)
@@ -157,7 +201,12 @@ def _inventory_image(
             actual = "sha256:" + stream.diff_hash.hexdigest()
             if info.diff_id and info.diff_id.startswith("sha256:") and actual != info.diff_id:
                 raise ImageError(f"layer {label}: uncompressed content {actual} does not match diff_id {info.diff_id}")
+            computed.append(actual)
             analysis.after_layer(info.index)
+            if segment.stop == info.index + 1 < len(layers):
+                state = prefix_state.dump(analysis, [d.digest for d in image.layers[: len(computed)]], computed)
+                if len(state) <= segment.max_state_bytes:
+                    return state
         os_info, packages, warnings = analysis.finish(layers)
     finally:
         analysis.close()
@@ -165,6 +214,23 @@ def _inventory_image(
     return Inventory(
         image_info(image, os_info, layers), status, reason, tuple(packages), _with(warnings, analysis.incomplete)
     )
+
+
+def _resume(analysis: Analysis, image: ResolvedImage, segment: Segment) -> list[str]:
+    """Restore the prefix state `segment` starts from; the diff_ids computed so far."""
+    if segment.start == 0:
+        return []
+    if segment.state is None or segment.start >= len(image.layers):
+        raise ImageError(f"{image.reference}: cannot start at layer {segment.start} without its prefix state")
+    try:
+        decoded = prefix_state.decode(segment.state, analysis.registry, analysis.limits.max_symlink_depth)
+    except StateError as exc:
+        raise ImageError(f"{image.reference}: prefix state: {exc}") from None
+    expected = tuple(d.digest for d in image.layers[: segment.start])
+    if decoded.header.layers != expected:
+        raise ImageError(f"{image.reference}: the prefix state is not of this image's first {segment.start} layers")
+    prefix_state.restore(analysis, decoded)
+    return list(decoded.header.diff_ids)
 
 
 def _inventory_rootfs(ref: LocalReference, options: ScanOptions, registry: DetectorRegistry) -> Inventory:

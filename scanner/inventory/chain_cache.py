@@ -2,9 +2,9 @@
 
 The inventory is a function of the squashed filesystem (`scanner.inventory.analysis`, `scanner.image.tree`): a
 layer's packages depend on every layer below it (whiteouts, replaced package databases, the OS release a
-detector reads). So the cache is keyed by the *full*, ordered chain of layer blob digests and never by a
-prefix of it: a cached prefix would still need the layers above it replayed over its filesystem, which
-the cache does not keep. Only full chains are sound here.
+detector reads). So this cache is keyed by the *full*, ordered chain of layer blob digests: an inventory says
+nothing about the layers above a prefix. A prefix is served by the layer-prefix cache instead
+(`scanner.inventory.prefix_cache`), which keeps the replay's state after it, not its inventory.
 
 Blob digests, not the config's diff_ids: the registry verified the blob digests on push and our reader
 verifies them while streaming, while diff_ids are whatever the image author wrote into the config. A hit

@@ -690,6 +690,20 @@ class Settings:
         "a limit of the sandboxed scan job, as `--job-limit NAME=VALUE` (see `acrguard job --help`)",
         _pairs,
     )
+    # the layer-prefix cache of the sandboxed scan job (scanner.inventory.prefix_cache)
+    prefix_cache_dir: str = _declare(
+        "ACRGUARD_PREFIX_CACHE_DIR",
+        "",
+        "where the scan job keeps the replay states of layer prefixes, so that an image sharing its base with one"
+        " scanned before parses only the layers above it (default `~/.cache/acrguard/layer-prefixes`)",
+    )
+    prefix_cache_mb: int = _declare(
+        "ACRGUARD_PREFIX_CACHE_MB",
+        2048,
+        "the layer-prefix cache's size in MiB, least recently used states evicted first; one state takes at most a"
+        " quarter of it (default 2048; 0: no prefix cache)",
+        _whole("MiB"),
+    )
 
     # failing closed: an image whose inventory is Incomplete (a detector failed or hit a bound)
     gate_on_incomplete: IncompletePolicy = _declare(  # noqa: RUF009 - a field(), as every declaration

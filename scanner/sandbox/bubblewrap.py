@@ -21,11 +21,14 @@ from scanner.sandbox.runner import (
     JobLimits,
     SandboxResult,
     SandboxRunner,
+    Started,
+    finish_limited,
     minimal_env,
     python_paths,
-    run_limited,
     scanner_argv,
+    start_limited,
 )
+from scanner.sandbox.warm import LAYOUT_NAME, WarmChildren
 
 INSTALL_HINT = "install bubblewrap (apt-get install bubblewrap, or scripts/install-system-deps.sh)"
 SANDBOX_UID = 65534  # nobody
@@ -45,17 +48,23 @@ class BubblewrapRunner(SandboxRunner):
         extra_ro_binds: Sequence[Path] = (),
         use_seccomp: bool = True,
         bwrap: str | None = None,
+        warm: bool = False,
     ) -> None:
         """`command` replaces the scanner (tests run probe scripts); `scan_args` are appended to the
-        scanner's own (`--limit NAME=VALUE`); `extra_ro_binds` are more host paths made visible read-only."""
+        scanner's own (`--limit NAME=VALUE`); `extra_ro_binds` are more host paths made visible read-only;
+        `warm` starts each next child ahead, waiting for its job (`scanner.sandbox.warm`: long-lived runners)."""
         self.command = list(command) if command else None
         self.scan_args = list(scan_args)
         self.extra_ro_binds = [Path(p) for p in extra_ro_binds]
         self.use_seccomp = use_seccomp
         self.bwrap = bwrap or shutil.which("bwrap")
+        self.warm = WarmChildren(self._spawn_warm) if warm and command is None else None
 
-    def argv(self, layout_dir: Path, limits: JobLimits, seccomp_fd: int | None) -> list[str]:
-        """The full bwrap command line (pure: no files are touched)."""
+    def argv(
+        self, layout_dir: Path, limits: JobLimits, seccomp_fd: int | None, *, image: str = "", wait: bool = False
+    ) -> list[str]:
+        """The full bwrap command line (pure: no files are touched). `image` is the scanner's argument (default
+        the layout at /input); `wait` makes the scanner wait for its go on stdin (a warm child)."""
         if self.bwrap is None:
             raise JobError(f"sandbox: bwrap not found; {INSTALL_HINT}")
         args = [
@@ -99,10 +108,21 @@ class BubblewrapRunner(SandboxRunner):
         args += ["--remount-ro", "/"]
         if seccomp_fd is not None:
             args += ["--seccomp", str(seccomp_fd)]
-        args += ["--", *(self.command or scanner_argv(sys.executable, f"oci:{INPUT_DIR}", self.scan_args))]
+        scan_args = [*self.scan_args, *(["--wait"] if wait else [])]
+        args += ["--", *(self.command or scanner_argv(sys.executable, image or f"oci:{INPUT_DIR}", scan_args))]
         return args
 
     def run(self, layout_dir: Path, limits: JobLimits) -> SandboxResult:
+        result = self.warm.run(layout_dir, limits) if self.warm is not None else None
+        if result is None:
+            result = finish_limited(self._start(layout_dir, limits), limits)
+        if result.exit_code == 1 and result.stderr.startswith(b"bwrap:"):
+            # bwrap's own failures (no user namespaces, a bind that cannot be made) are set-up errors.
+            line = result.stderr.decode(errors="replace").strip().splitlines()[0]
+            raise JobError(f"sandbox: bubblewrap could not start: {line}")
+        return result
+
+    def _start(self, layout_dir: Path, limits: JobLimits, *, image: str = "", wait: bool = False) -> Started:
         program = seccomp.bpf_program() if self.use_seccomp else None
         if self.use_seccomp and program is None:
             raise JobError("sandbox: libseccomp is not installed (apt-get install libseccomp2)")
@@ -113,16 +133,14 @@ class BubblewrapRunner(SandboxRunner):
                 fd = os.memfd_create("acrguard-seccomp", 0)
                 os.write(fd, program)
                 os.lseek(fd, 0, os.SEEK_SET)
-            argv = self.argv(layout_dir, limits, fd if fd >= 0 else None)
-            result = run_limited(argv, limits, env=minimal_env(), pass_fds=[fd] if fd >= 0 else [])
+            argv = self.argv(layout_dir, limits, fd if fd >= 0 else None, image=image, wait=wait)
+            return start_limited(argv, limits, env=minimal_env(), pass_fds=[fd] if fd >= 0 else [], stdin_pipe=wait)
         finally:
             if fd >= 0:
-                os.close(fd)
-        if result.exit_code == 1 and result.stderr.startswith(b"bwrap:"):
-            # bwrap's own failures (no user namespaces, a bind that cannot be made) are set-up errors.
-            line = result.stderr.decode(errors="replace").strip().splitlines()[0]
-            raise JobError(f"sandbox: bubblewrap could not start: {line}")
-        return result
+                os.close(fd)  # the child has its own copy
+
+    def _spawn_warm(self, inbox: Path, limits: JobLimits) -> Started:
+        return self._start(inbox, limits, image=f"oci:{INPUT_DIR}/{LAYOUT_NAME}", wait=True)
 
 
 def _outermost(paths: Sequence[Path]) -> list[Path]:

@@ -5,6 +5,10 @@ inventory document: that one drops package metadata, layer sizes and media types
 from it would not re-match like the original. The trusted side checks every key (`scanner.sandbox.output`).
 Errors are one line on stderr starting with `acrguard:`, as the CLI's are, because the parent passes on the
 child's last line.
+
+With a segment file beside the layout (`scanner.sandbox.segment`, the layer-prefix cache) the child starts over
+a restored prefix state and may print, instead of the inventory, the prefix state at a boundary (bytes starting
+with `scanner.inventory.prefix_state.MAGIC`), which the parent checks before keeping it.
 """
 
 from __future__ import annotations
@@ -21,18 +25,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="acrguard-job-child")
     parser.add_argument("image", help="the scratch OCI layout the trusted side wrote, e.g. oci:/input")
     parser.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE", help="an image safety limit")
+    parser.add_argument("--wait", action="store_true", help="start up, then wait for `go` on stdin (a warm child)")
     args = parser.parse_args(argv)
     # Imported after parsing: a usage error should not pay for the detectors' imports.
-    from scanner.inventory.build import ScanOptions, inventory
+    from scanner.inventory.build import ScanOptions, inventory, inventory_or_state
+    from scanner.inventory.prefix_state import PrefixContentMissing
     from scanner.model.codec import inventory_to_dict
     from scanner.model.errors import AcrguardError
     from scanner.model.limits import Limits, option_pairs
+    from scanner.sandbox.segment import EXIT_PREFIX_MISSING, read_segment
 
+    if args.wait:
+        # Started ahead of its job (`scanner.sandbox.warm`): everything above is imported; the layout arrives
+        # with the go. Anything else (the parent closing the pipe) means the child is not needed.
+        from scanner.inventory.detectors.plugins import default_registry
+
+        default_registry()
+        if sys.stdin.buffer.readline() != b"go\n":
+            return EXIT_OK
     try:
         # The limits come as options: the child's environment is an allow-list that carries no settings.
         limits = Limits().with_overrides(option_pairs(args.limit, "--limit"))
-        found = inventory(args.image, ScanOptions(limits=limits))
-        sys.stdout.write(json.dumps(inventory_to_dict(found[0]), separators=(",", ":")) + "\n")
+        segment = read_segment(args.image)
+        if segment is None:
+            found = inventory(args.image, ScanOptions(limits=limits))[0]
+        else:
+            result = inventory_or_state(args.image, ScanOptions(limits=limits), segment)
+            if isinstance(result, bytes):
+                sys.stdout.buffer.write(result)
+                return EXIT_OK
+            found = result
+        sys.stdout.write(json.dumps(inventory_to_dict(found), separators=(",", ":")) + "\n")
+    except PrefixContentMissing as exc:
+        sys.stderr.write(f"acrguard: prefix state: {exc}\n")
+        return EXIT_PREFIX_MISSING
     except AcrguardError as exc:
         sys.stderr.write(f"acrguard: {exc}\n")
         return EXIT_ERROR

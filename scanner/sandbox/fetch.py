@@ -110,13 +110,19 @@ def _resolve(recording: _Recording, reference: str, options: ScanOptions) -> Res
     return image
 
 
-def copy_image(opened: OpenedImage, dest: Path) -> FetchedImage:
-    """Write the opened image as an OCI layout in the empty directory `dest` (layers streamed, verified)."""
+def copy_image(opened: OpenedImage, dest: Path, skip_layers: int = 0) -> FetchedImage:
+    """Write the opened image as an OCI layout in the empty directory `dest` (layers streamed, verified). The
+    first `skip_layers` layers are listed but not fetched: the layer-prefix cache replays them from a state."""
     image = opened.image
     try:
         blobs = dest / "blobs"
         config = _config_descriptor(opened.recording, image, blobs)
-        layers = [_copy_layer(opened.source, image, i, descriptor, blobs) for i, descriptor in enumerate(image.layers)]
+        layers = [
+            _copy_layer(opened.source, image, i, descriptor, blobs)
+            if i >= skip_layers
+            else {"mediaType": descriptor.media_type, "digest": descriptor.digest, "size": descriptor.size}
+            for i, descriptor in enumerate(image.layers)
+        ]
     except JobError:
         raise
     except AcrguardError as exc:

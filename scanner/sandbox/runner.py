@@ -135,6 +135,83 @@ def _prctl() -> Callable[..., int]:
     return function
 
 
+@dataclass
+class Started:
+    """A child started by `start_limited`, not yet waited for (`finish_limited`)."""
+
+    proc: subprocess.Popen[bytes]
+    out: IO[bytes]
+    err: IO[bytes]
+
+    def discard(self) -> None:
+        """Kill what is left of it and drop its output."""
+        _kill_group(self.proc)
+        self.close()
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        self.out.close()
+        self.err.close()
+
+
+def start_limited(
+    argv: Sequence[str],
+    limits: JobLimits,
+    *,
+    env: Mapping[str, str],
+    pass_fds: Sequence[int] = (),
+    cwd: str | None = None,
+    stdin_pipe: bool = False,
+) -> Started:
+    """Start `argv` in a new process group with the rlimits; `stdin_pipe` gives it a pipe to wait on (a warm
+    child, `scanner.sandbox.warm`), else /dev/null."""
+    # Closed by `Started` (or below): they outlive this function while the child runs.
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=dict(env),
+            cwd=cwd,
+            pass_fds=tuple(pass_fds),
+            start_new_session=True,  # its own process group: one killpg reaches every descendant
+            preexec_fn=rlimit_preexec(limits),  # rlimits go between fork and exec
+        )
+    except OSError as exc:
+        out.close()
+        err.close()
+        raise JobError(f"sandbox: cannot start {argv[0]}: {exc}") from None
+    return Started(proc, out, err)
+
+
+def finish_limited(started: Started, limits: JobLimits) -> SandboxResult:
+    """Wait for a started child (killing its group at the wall-time limit) and read back its bounded output."""
+    proc = started.proc
+    begun = time.monotonic()
+    timed_out = False
+    try:
+        proc.wait(timeout=limits.wall_seconds)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        _kill_group(proc)
+    duration = time.monotonic() - begun
+    try:
+        stdout = _read_bounded(started.out, limits.output_bytes)
+        stderr = _read_bounded(started.err, 64 * 1024)
+    finally:
+        started.close()
+    code = proc.returncode
+    killed_by = "wall-time" if timed_out else classify(code, stderr)
+    if killed_by is None and len(stdout) > limits.output_bytes:
+        killed_by = "output-size"
+    return SandboxResult(stdout[: limits.output_bytes], stderr, code, duration, killed_by)
+
+
 def run_limited(
     argv: Sequence[str],
     limits: JobLimits,
@@ -144,37 +221,7 @@ def run_limited(
     cwd: str | None = None,
 ) -> SandboxResult:
     """Start `argv` in a new process group with the rlimits; kill the group at the wall-time limit."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.monotonic()
-        try:
-            proc = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env=dict(env),
-                cwd=cwd,
-                pass_fds=tuple(pass_fds),
-                start_new_session=True,  # its own process group: one killpg reaches every descendant
-                preexec_fn=rlimit_preexec(limits),  # rlimits go between fork and exec
-            )
-        except OSError as exc:
-            raise JobError(f"sandbox: cannot start {argv[0]}: {exc}") from None
-        timed_out = False
-        try:
-            proc.wait(timeout=limits.wall_seconds)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            _kill_group(proc)
-        duration = time.monotonic() - started
-        stdout = _read_bounded(out, limits.output_bytes)
-        stderr = _read_bounded(err, 64 * 1024)
-    code = proc.returncode
-    killed_by = "wall-time" if timed_out else classify(code, stderr)
-    if killed_by is None and len(stdout) > limits.output_bytes:
-        killed_by = "output-size"
-    return SandboxResult(stdout[: limits.output_bytes], stderr, code, duration, killed_by)
+    return finish_limited(start_limited(argv, limits, env=env, pass_fds=pass_fds, cwd=cwd), limits)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

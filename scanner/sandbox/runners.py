@@ -11,11 +11,12 @@ from scanner.sandbox.runner import SandboxRunner
 RUNNERS = ("bubblewrap", "docker", "none")
 
 
-def make_runner(name: str, scan_args: Sequence[str], docker_image: str) -> SandboxRunner:
+def make_runner(name: str, scan_args: Sequence[str], docker_image: str, *, warm: bool = False) -> SandboxRunner:
+    """`warm`: a long-lived runner (the service's) starts each next bubblewrap child ahead (`scanner.sandbox.warm`)."""
     if name == "bubblewrap":
         from scanner.sandbox.bubblewrap import BubblewrapRunner
 
-        return BubblewrapRunner(scan_args=scan_args)
+        return BubblewrapRunner(scan_args=scan_args, warm=warm)
     if name == "docker":
         from scanner.sandbox.docker_runner import DockerRunner
 
