@@ -182,6 +182,20 @@ def _signin_config(settings: Settings) -> entra_signin.SignInConfig | None:
     return entra_signin.config_from(settings, public_base(settings))
 
 
+def _signin_request(req: func.HttpRequest, settings: Settings) -> entra_signin.SignInConfig | func.HttpResponse:
+    """The sign-in configuration for a request to a sign-in route, or the page that refuses it."""
+    try:
+        check_parameters(req)
+        config = _signin_config(settings)
+    except ClientInputError as err:
+        return _answered(err, None)
+    except SettingsError as err:
+        return _error_page(None, 500, "Misconfigured", str(err))
+    if config is None:
+        return _error_page(None, 404, "Not found", "Sign-in with Microsoft is not configured.")
+    return config
+
+
 def _login_context(settings: Settings) -> dict[str, Any]:
     try:
         entra, entra_error = _signin_config(settings) is not None, ""
@@ -226,15 +240,9 @@ def dashboard_login_entra(req: func.HttpRequest) -> func.HttpResponse:
     """Starts a sign-in with Microsoft: the flow's state in a short-lived signed cookie, then the tenant's
     authorize endpoint."""
     settings = clients.settings()
-    try:
-        check_parameters(req)
-        config = _signin_config(settings)
-    except ClientInputError as err:
-        return _answered(err, None)
-    except SettingsError as err:
-        return _error_page(None, 500, "Misconfigured", str(err))
-    if config is None:
-        return _error_page(None, 404, "Not found", "Sign-in with Microsoft is not configured.")
+    config = _signin_request(req, settings)
+    if isinstance(config, func.HttpResponse):
+        return config
     location, flow = entra_signin.start(config, _safe_next(req.params.get("next", "")), _now())
     cookie = entra_signin.flow_cookie(dashboard_session.seal(settings, "signin", flow), _secure(req))
     return _redirect(location, {"Set-Cookie": cookie})
@@ -249,15 +257,9 @@ def dashboard_login_callback(req: func.HttpRequest) -> func.HttpResponse:
     if wait is not None:
         return _too_many(wait)
     context = _login_context(settings) | {"next": BASE}
-    try:
-        check_parameters(req)
-        config = _signin_config(settings)
-    except ClientInputError as err:
-        return _answered(err, None)
-    except SettingsError as err:
-        return _error_page(None, 500, "Misconfigured", str(err))
-    if config is None:
-        return _error_page(None, 404, "Not found", "Sign-in with Microsoft is not configured.")
+    config = _signin_request(req, settings)
+    if isinstance(config, func.HttpResponse):
+        return config
     error = req.params.get("error", "")
     if error:  # the user cancelled, or the tenant refused them: nothing was guessed
         described = " ".join(req.params.get("error_description", "").split())[:200]
