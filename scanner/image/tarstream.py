@@ -10,6 +10,7 @@ stream mode copies every byte of the layer, wanted or not, through 64 KiB Python
 
 from __future__ import annotations
 
+import re
 import tarfile
 from collections.abc import Callable, Iterator
 from typing import cast
@@ -32,6 +33,28 @@ _EOF_HEADER = _HEADER_ERRORS["EOFHeaderError"]
 _BAD_HEADER = (_HEADER_ERRORS["InvalidHeaderError"], _HEADER_ERRORS["TruncatedHeaderError"])
 _EMPTY_HEADER = _HEADER_ERRORS["EmptyHeaderError"]
 _SUBSEQUENT_HEADER = _HEADER_ERRORS["SubsequentHeaderError"]
+
+
+BLOCK = tarfile.BLOCKSIZE
+# Type flags whose header needs nothing but its own block (no pax, GNU long name or sparse records).
+_PLAIN_TYPES = frozenset(b"01234567\0")
+# A number field tarfile's `nti` reads as plain octal: spaces, octal digits, spaces, then NUL and anything.
+# Anything else (base-256, signs, underscores, other bytes) is left to tarfile itself.
+_OCTAL = re.compile(rb" *[0-7]* *(?:\0[\s\S]*)?")
+# (start, end) of mode, uid, gid, size, mtime, chksum, devmajor, devminor.
+_NUMBER_FIELDS = ((100, 108), (108, 116), (116, 124), (124, 136), (136, 148), (148, 156), (329, 337), (337, 345))
+
+
+def _octal(block: bytes, start: int, end: int) -> int:
+    field = block[start:end]
+    nul = field.find(b"\0")
+    return int((field if nul < 0 else field[:nul]).strip() or b"0", 8)
+
+
+def _text(block: bytes, start: int, end: int) -> str:
+    field = block[start:end]
+    nul = field.find(b"\0")
+    return (field if nul < 0 else field[:nul]).decode(tarfile.ENCODING, "surrogateescape")
 
 
 class PieceReader:
@@ -74,6 +97,25 @@ class PieceReader:
 
     def tell(self) -> int:
         return self._pos
+
+    def peek_block(self) -> bytes:
+        """The next BLOCK bytes (fewer at the end of the stream), not consumed."""
+        at = self._at
+        if len(self._piece) - at >= BLOCK:
+            return self._piece[at : at + BLOCK]
+        rest = self._piece[at:]
+        while len(rest) < BLOCK and not self._eof:  # a header across pieces: rare, joined once
+            piece = self._next_piece()
+            if not piece:
+                self._eof = True
+            rest += piece
+        self._piece, self._at = rest, 0
+        return rest[:BLOCK]
+
+    def skip_block(self) -> None:
+        """Consume the block `peek_block` returned (which was a whole one)."""
+        self._at += BLOCK
+        self._pos += BLOCK
 
     def seek(self, pos: int, whence: int = 0, /) -> int:
         """Forward only (as tarfile's stream mode): skipped pieces are dropped, never copied."""
@@ -155,6 +197,9 @@ class TarStream:
             fileobj.seek(archive.offset - 1)
             if not fileobj.read(1):
                 raise tarfile.ReadError("unexpected end of data")
+        member = self._plain_member() if not archive.pax_headers else None
+        if member is not None:
+            return member
         try:
             return tarfile.TarInfo.fromtarfile(self._tarfile)
         except _EOF_HEADER:
@@ -169,6 +214,48 @@ class TarStream:
             return None
         except _SUBSEQUENT_HEADER as exc:
             raise tarfile.ReadError(str(exc)) from None
+
+    def _plain_member(self) -> tarfile.TarInfo | None:
+        """The next member when its header is one plain block (the common case), read as `TarInfo.frombuf`
+        and `_proc_builtin` read it; None (nothing consumed) for anything else, which tarfile then reads."""
+        block = self.fileobj.peek_block()
+        if len(block) != BLOCK or block[156] not in _PLAIN_TYPES:
+            return None
+        for start, end in _NUMBER_FIELDS:
+            if _OCTAL.fullmatch(block, start, end) is None:
+                return None
+        chksum = _octal(block, 148, 156)
+        if chksum != 256 + sum(block) - sum(block[148:156]):
+            return None  # maybe the signed checksum, maybe a bad header: tarfile decides
+        self.fileobj.skip_block()
+        member = tarfile.TarInfo(_text(block, 0, 100))
+        member.mode = _octal(block, 100, 108)
+        member.uid = _octal(block, 108, 116)
+        member.gid = _octal(block, 116, 124)
+        member.size = _octal(block, 124, 136)
+        member.mtime = _octal(block, 136, 148)
+        member.chksum = chksum
+        member.type = block[156:157]
+        member.linkname = _text(block, 157, 257)
+        member.uname = _text(block, 265, 297)
+        member.gname = _text(block, 297, 329)
+        member.devmajor = _octal(block, 329, 337)
+        member.devminor = _octal(block, 337, 345)
+        prefix = _text(block, 345, 500)
+        if member.type == tarfile.AREGTYPE and member.name.endswith("/"):
+            member.type = tarfile.DIRTYPE
+        if member.isdir():
+            member.name = member.name.rstrip("/")
+        if prefix:
+            member.name = prefix + "/" + member.name
+        member.offset_data = self.fileobj.tell()
+        member.offset = member.offset_data - BLOCK
+        self._archive.offset = member.offset_data
+        if member.isreg():
+            self._archive.offset += -(-member.size // BLOCK) * BLOCK
+        if member.isdir():
+            member.name = member.name.rstrip("/")
+        return member
 
     def extractfile(self, member: tarfile.TarInfo) -> Readable | None:
         """The content of a regular member (or one of an unknown type), read in order; None otherwise."""

@@ -23,6 +23,8 @@ from scanner.image.tarstream import TarStream
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PIECE_SIZES = (1 << 20, 4096, 700, 512, 1)
 Outcome = tuple[list[tuple[Any, ...]], str, bool]
+# NUL, a whitespace only str.strip() strips, space, "-", "/", "0", "7", "8", "_", base-256 markers.
+BYTE_CHANGES = (0, 0x1C, 0x20, 0x2D, 0x2F, 0x30, 0x37, 0x38, 0x5F, 0x80, 0xFF)
 
 
 def _fields(member: tarfile.TarInfo) -> tuple[Any, ...]:
@@ -210,12 +212,12 @@ def _mutations(data: bytes, rng: random.Random) -> Iterator[tuple[str, bytes]]:
     for cut in sorted(c for c in cuts if 0 < c < len(data)):
         yield f"cut at {cut}", data[:cut]
     headers = [m[12] for m in reference(data)[0]] or [0]
-    for _ in range(24):
-        at = rng.choice(headers) + rng.choice([0, 99, 100, 107, 124, 130, 135, 148, 155, 156, 157, 257, 345, 500])
-        at += rng.randrange(8)
+    for _ in range(40):
+        field = rng.choice([0, 99, 100, 108, 116, 124, 130, 136, 142, 148, 155, 156, 157, 257, 265, 329, 337, 345, 500])
+        at = rng.choice(headers) + field + rng.randrange(8)
         if at < len(data):
             changed = bytearray(data)
-            changed[at] = rng.choice([0, 0x20, 0x30, 0x37, 0x38, 0x80, 0xFF, rng.randrange(256)])
+            changed[at] = rng.choice([*BYTE_CHANGES, rng.randrange(256)])
             yield f"byte {at} = {changed[at]}", bytes(changed)
     yield "doubled", data + data
 
@@ -271,3 +273,22 @@ def test_backwards_seek_is_refused_as_tarfile_does() -> None:
     expected = reference(data)
     assert expected[1] == "StreamError: seeking backwards is not allowed"
     assert ours(data, 512) == expected
+
+
+def test_plain_headers_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparisons above cover both paths: plain ustar/GNU headers are read here, the rest by tarfile."""
+    calls: list[int] = []
+    original = tarfile.TarInfo.fromtarfile.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[tarfile.TarInfo], archive: tarfile.TarFile) -> tarfile.TarInfo:
+        calls.append(1)
+        return original(cls, archive)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(tarfile.TarInfo, "fromtarfile", classmethod(counted))
+    layers = [data for name, data in fixture_tars().items() if "!" in name]
+    members = sum(len(ours(data, 4096)[0]) for data in layers)
+    assert members > 1000 and len(calls) < members // 10
+    calls.clear()
+    # 9 members, 4 of them behind pax headers: tarfile reads each of those and the header after it (8 calls),
+    # and the end-of-archive block (1); the 5 plain ones are read here.
+    assert len(ours(made_archives()["pax"], 4096)[0]) == len(calls) == 9
