@@ -10,7 +10,6 @@ stream mode copies every byte of the layer, wanted or not, through 64 KiB Python
 
 from __future__ import annotations
 
-import re
 import tarfile
 from collections.abc import Callable, Iterator
 from typing import cast
@@ -38,17 +37,29 @@ _SUBSEQUENT_HEADER = _HEADER_ERRORS["SubsequentHeaderError"]
 BLOCK = tarfile.BLOCKSIZE
 # Type flags whose header needs nothing but its own block (no pax, GNU long name or sparse records).
 _PLAIN_TYPES = frozenset(b"01234567\0")
-# A number field tarfile's `nti` reads as plain octal: spaces, octal digits, spaces, then NUL and anything.
-# Anything else (base-256, signs, underscores, other bytes) is left to tarfile itself.
-_OCTAL = re.compile(rb" *[0-7]* *(?:\0[\s\S]*)?")
 # (start, end) of mode, uid, gid, size, mtime, chksum, devmajor, devminor.
 _NUMBER_FIELDS = ((100, 108), (108, 116), (116, 124), (124, 136), (136, 148), (148, 156), (329, 337), (337, 345))
 
 
-def _octal(block: bytes, start: int, end: int) -> int:
-    field = block[start:end]
-    nul = field.find(b"\0")
-    return int((field if nul < 0 else field[:nul]).strip() or b"0", 8)
+def _numbers(block: bytes) -> list[int] | None:
+    """The number fields as tarfile's `nti` reads them, or None where this reading might differ from it.
+
+    `nti` decodes the field up to its first NUL as ASCII, strips str whitespace and reads octal. Here the bytes
+    go to int() as they are: it refuses every non-ASCII byte (so base-256 fields and what the ASCII decoding
+    refuses), and bytes.strip() strips less than str.strip(), so whatever int() accepts here reads the same
+    there. Negative numbers are left to tarfile too."""
+    numbers = []
+    for start, end in _NUMBER_FIELDS:
+        field = block[start:end]
+        nul = field.find(b"\0")
+        try:
+            value = int((field if nul < 0 else field[:nul]).strip() or b"0", 8)
+        except ValueError:
+            return None
+        if value < 0:
+            return None
+        numbers.append(value)
+    return numbers
 
 
 def _text(block: bytes, start: int, end: int) -> str:
@@ -221,26 +232,21 @@ class TarStream:
         block = self.fileobj.peek_block()
         if len(block) != BLOCK or block[156] not in _PLAIN_TYPES:
             return None
-        for start, end in _NUMBER_FIELDS:
-            if _OCTAL.fullmatch(block, start, end) is None:
-                return None
-        chksum = _octal(block, 148, 156)
+        numbers = _numbers(block)
+        if numbers is None:
+            return None
+        mode, uid, gid, size, mtime, chksum, devmajor, devminor = numbers
         if chksum != 256 + sum(block) - sum(block[148:156]):
             return None  # maybe the signed checksum, maybe a bad header: tarfile decides
         self.fileobj.skip_block()
         member = tarfile.TarInfo(_text(block, 0, 100))
-        member.mode = _octal(block, 100, 108)
-        member.uid = _octal(block, 108, 116)
-        member.gid = _octal(block, 116, 124)
-        member.size = _octal(block, 124, 136)
-        member.mtime = _octal(block, 136, 148)
+        member.mode, member.uid, member.gid, member.size, member.mtime = mode, uid, gid, size, mtime
         member.chksum = chksum
         member.type = block[156:157]
         member.linkname = _text(block, 157, 257)
         member.uname = _text(block, 265, 297)
         member.gname = _text(block, 297, 329)
-        member.devmajor = _octal(block, 329, 337)
-        member.devminor = _octal(block, 337, 345)
+        member.devmajor, member.devminor = devmajor, devminor
         prefix = _text(block, 345, 500)
         if member.type == tarfile.AREGTYPE and member.name.endswith("/"):
             member.type = tarfile.DIRTYPE
