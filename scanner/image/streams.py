@@ -8,14 +8,16 @@ output per call, so a decompression bomb is stopped by the image's byte budget, 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import hashlib
 import lzma
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import zstandard
 
@@ -156,10 +158,13 @@ class Budget:
         self.max_members = max_members
         self.bytes = 0
         self.members = 0
+        self._lock = threading.Lock()  # two layers' decompressing threads count at once (see `opened_ahead`)
 
     def add_bytes(self, n: int, what: str) -> None:
-        self.bytes += n
-        if self.bytes > self.max_bytes:
+        with self._lock:
+            self.bytes += n
+            total = self.bytes
+        if total > self.max_bytes:
             raise LimitExceededError(
                 f"{what}: more than {self.max_bytes} uncompressed bytes (decompression bomb?); "
                 "raise limit max_total_bytes if the image is genuine"
@@ -423,6 +428,36 @@ class LayerStream:
                 return extra
             if not extra and chunk.strip(b"\0"):
                 extra = True
+
+
+T = TypeVar("T")
+
+
+def opened_ahead(
+    openers: Sequence[Callable[[], T]], discard: Callable[[T], None], *, ahead: bool = True
+) -> Generator[T, None, None]:
+    """What each opener returns, in order; with `ahead`, the next one runs in a thread while the caller uses
+    the current one (the next layer is requested, and starts decompressing, while this one is parsed). An
+    opener's exception is raised when its turn comes, as if it had run then. Closing the iterator early hands
+    what the pending opener returned to `discard`. Without `ahead` (sources whose blobs share one file
+    handle), each opener runs when its turn comes."""
+    if not ahead:
+        for opener in openers:
+            yield opener()
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="acrguard-open") as pool:
+        pending: Future[T] | None = pool.submit(openers[0]) if openers else None
+        try:
+            for i in range(len(openers)):
+                assert pending is not None
+                current = pending.result()
+                pending = pool.submit(openers[i + 1]) if i + 1 < len(openers) else None
+                yield current
+        finally:
+            if pending is not None and not pending.cancel():
+                # Its failure no longer matters: the caller stopped before its turn.
+                with contextlib.suppress(Exception):
+                    discard(pending.result())
 
 
 def _sniff(head: bytes) -> str:

@@ -9,11 +9,11 @@ from scanner.image.base_image import annotated_base, base_image
 from scanner.image.containers import open_container
 from scanner.image.layers import display
 from scanner.image.local import DockerArchiveSource, OCILayoutSource
-from scanner.image.manifest import Platform
+from scanner.image.manifest import Descriptor, Platform
 from scanner.image.reference import LocalReference, RegistryReference, parse_reference
 from scanner.image.registry_options import RegistryOptions
 from scanner.image.resolve import ImageSource, ResolvedImage
-from scanner.image.streams import LayerStream
+from scanner.image.streams import LayerStream, VerifyingReader, opened_ahead
 from scanner.inventory.analysis import Analysis
 from scanner.inventory.detectors.plugins import DetectorRegistry, default_registry
 from scanner.inventory.rootfs import read_rootfs
@@ -142,13 +142,25 @@ def _inventory_image(
     hook("layers", len(layers))
     hook("bytes-total", sum(layer.size for layer in layers))
     analysis = Analysis(registry, limits, options.scratch_dir)
-    try:
-        for info, descriptor in zip(layers, image.layers, strict=True):
-            label = info.digest or f"#{info.index}"
-            raw = source.open_blob(descriptor, f"{image.reference}: layer {label}")
+
+    def opener(info: LayerInfo, descriptor: Descriptor) -> Callable[[], tuple[VerifyingReader, LayerStream]]:
+        def open_layer() -> tuple[VerifyingReader, LayerStream]:
+            raw = source.open_blob(descriptor, f"{image.reference}: layer {info.digest or f'#{info.index}'}")
             raw.on_chunk = lambda n: hook("bytes", n)
-            stream = LayerStream(raw, analysis.budget, f"layer {label}")
+            stream = LayerStream(raw, analysis.budget, f"layer {info.digest or f'#{info.index}'}")
             stream.start_background()
+            return raw, stream
+
+        return open_layer
+
+    # From a registry, the next layer is requested and starts decompressing while this one is parsed; a
+    # local archive's blobs share one file handle, so they are opened in turn.
+    openers = [opener(*pair) for pair in zip(layers, image.layers, strict=True)]
+    local = isinstance(source, OCILayoutSource | DockerArchiveSource)
+    opened = opened_ahead(openers, lambda o: o[1].close(), ahead=not local)
+    try:
+        for info, (raw, stream) in zip(layers, opened, strict=True):
+            label = info.digest or f"#{info.index}"
             try:
                 analysis.reader.read(stream, info.index, label)
             finally:
@@ -160,6 +172,7 @@ def _inventory_image(
             analysis.after_layer(info.index)
         os_info, packages, warnings = analysis.finish(layers)
     finally:
+        opened.close()
         analysis.close()
     status, reason = _status(os_info, packages, analysis.incomplete)
     return Inventory(
