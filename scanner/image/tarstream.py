@@ -5,7 +5,9 @@ Headers (ustar, GNU long names and sparse files, pax) are parsed by the standard
 `tarfile.TarInfo.fromtarfile`, the member loop follows `tarfile.TarFile.next` step by step and file data is
 read through `tarfile.ExFileObject`, so the members, their metadata, their content and the errors raised are
 those of `tarfile.open(mode="r|")` on the same bytes; only the buffering underneath differs (tarfile's
-stream mode copies every byte of the layer, wanted or not, through 64 KiB Python buffers).
+stream mode copies every byte of the layer, wanted or not, through 64 KiB Python buffers), and one bound is
+added: a member's header records (pax, GNU long names, sparse maps) may take MAX_HEADER_BYTES, where tarfile
+would read any size into memory.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ _SUBSEQUENT_HEADER = _HEADER_ERRORS["SubsequentHeaderError"]
 
 
 BLOCK = tarfile.BLOCKSIZE
+# The most one member's header records may take (pax records, GNU long names, sparse maps), as Go's archive/tar
+# (which Docker uses) allows: tarfile would read any size into memory, up to the whole layer.
+MAX_HEADER_BYTES = 1 << 20
 # Type flags whose header needs nothing but its own block (no pax, GNU long name or sparse records).
 _PLAIN_TYPES = frozenset(b"01234567\0")
 # (start, end) of mode, uid, gid, size, mtime, chksum, devmajor, devminor.
@@ -77,6 +82,7 @@ class PieceReader:
         self._at = 0  # offset of the next unread byte in _piece
         self._pos = 0  # offset of the next unread byte in the stream
         self._eof = False
+        self.limit: int | None = None  # reading past this offset is an error (while tarfile reads a header)
 
     def _fill(self) -> bool:
         """Make the current piece hold unread bytes; False at the end of the stream."""
@@ -91,6 +97,10 @@ class PieceReader:
         return True
 
     def read(self, size: int = -1, /) -> bytes:
+        if self.limit is not None and (size < 0 or self._pos + size > self.limit):
+            raise tarfile.ReadError(
+                f"tar header records over {MAX_HEADER_BYTES} bytes (pax, GNU long name or sparse map)"
+            )
         at = self._at
         if 0 <= size <= len(self._piece) - at:  # the common case: inside the current piece
             self._at = at + size
@@ -211,6 +221,7 @@ class TarStream:
         member = self._plain_member() if not archive.pax_headers else None
         if member is not None:
             return member
+        fileobj.limit = fileobj.tell() + BLOCK + MAX_HEADER_BYTES
         try:
             return tarfile.TarInfo.fromtarfile(self._tarfile)
         except _EOF_HEADER:
@@ -225,6 +236,8 @@ class TarStream:
             return None
         except _SUBSEQUENT_HEADER as exc:
             raise tarfile.ReadError(str(exc)) from None
+        finally:
+            fileobj.limit = None
 
     def _plain_member(self) -> tarfile.TarInfo | None:
         """The next member when its header is one plain block (the common case), read as `TarInfo.frombuf`

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import zstandard
 
-from scanner.image.tarstream import TarStream
+from scanner.image.tarstream import MAX_HEADER_BYTES, TarStream
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PIECE_SIZES = (1 << 20, 4096, 700, 512, 1)
@@ -128,7 +128,7 @@ def _info(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, linkname: str
 
 def _with_checksum(header: bytearray) -> bytearray:
     header[148:156] = b" " * 8
-    header[148:155] = b"%06o\0" % sum(header) + b" "
+    header[148:156] = b"%06o\0 " % sum(header)
     return header
 
 
@@ -292,3 +292,35 @@ def test_plain_headers_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> No
     # 9 members, 4 of them behind pax headers: tarfile reads each of those and the header after it (8 calls),
     # and the end-of-archive block (1); the 5 plain ones are read here.
     assert len(ours(made_archives()["pax"], 4096)[0]) == len(calls) == 9
+
+
+@pytest.mark.parametrize("kind", [tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK])
+def test_header_records_are_bounded(kind: bytes) -> None:
+    """A 64 MiB pax record or GNU long name (tarfile would read it all into memory) is refused in one line."""
+    header = bytearray(_info("././@LongLink", size=64 << 20).tobuf(tarfile.GNU_FORMAT))
+    header[156:157] = kind
+    size = 64 << 20
+
+    def pieces() -> Iterator[bytes]:
+        yield bytes(_with_checksum(header))
+        for _ in range(size // (64 << 10)):
+            yield b"9" * (64 << 10)  # made as they are read: nothing holds the 64 MiB
+
+    source = pieces()
+    archive = TarStream(lambda: next(source, b""))
+    tracemalloc.start()
+    try:
+        with pytest.raises(tarfile.ReadError, match=f"tar header records over {MAX_HEADER_BYTES} bytes"):
+            list(archive.members())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < MAX_HEADER_BYTES
+
+
+def test_header_records_under_the_bound_are_read() -> None:
+    info = _info("p", size=1)
+    info.pax_headers = {"comment": "c" * (MAX_HEADER_BYTES - 4096)}
+    data = _archive(tarfile.PAX_FORMAT, [(info, b"1")])
+    assert ours(data, 4096) == reference(data)
+    assert ours(data, 4096)[0][0][14]["comment"] == "c" * (MAX_HEADER_BYTES - 4096)
