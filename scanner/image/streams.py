@@ -302,8 +302,8 @@ class LayerStream:
 
     def _produce(self) -> bytes:
         """Next piece of uncompressed output; b"" at the end of the stream."""
-        if self.compression == "none":
-            data, self._pending = (self._pending or self._raw.read(PIECE)), b""
+        if self.compression == "none":  # the source's chunks as they come: joining them would copy every byte
+            data, self._pending = (self._pending or self._raw.read(CHUNK)), b""
             return data
         assert self._decoder is not None
         while True:
