@@ -10,14 +10,12 @@ import argparse
 import datetime as dt
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.cli.progress import feed_progress
 from scanner.model.errors import counted
 from scanner.model.settings import Settings, env_name
 from scanner.vulndb.location import scan_db_path, writable_db_path
-from scanner.vulndb.osv_import import ImportResult, import_sources
-from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 from scanner.vulndb.update import (
     DEFAULT_BASE_URL,
     DEFAULT_ECOSYSTEMS,
@@ -28,6 +26,9 @@ from scanner.vulndb.update import (
     SignalUrls,
     update,
 )
+
+if TYPE_CHECKING:  # the importers are loaded when a db command runs, not by every `acrguard` start
+    from scanner.vulndb.osv_import import ImportResult
 
 EXIT_OK, EXIT_ERROR = 0, 2
 PROGRESS_HELP = "a progress display on stderr (auto: when it is a terminal)"
@@ -123,6 +124,8 @@ def _enabled(args: argparse.Namespace) -> bool | None:
 
 
 def _run_import(args: argparse.Namespace, db: str | None) -> int:
+    from scanner.vulndb.osv_import import import_sources
+
     path = writable_db_path(db)
     empty = []
     with feed_progress(_enabled(args)) as shown:
@@ -184,6 +187,8 @@ def stale_feeds(sources: list[dict[str, Any]], max_age_days: int, now: dt.dateti
 
 
 def _run_info(chosen: str | None, output: str, max_age_days: int) -> int:
+    from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+
     with SqliteVulnDatabase.open(scan_db_path(chosen)) as db:
         facts = db.describe()
     stale = stale_feeds(facts["sources"], max_age_days, dt.datetime.now(dt.UTC))

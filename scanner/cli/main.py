@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from scanner import __version__
 from scanner.cli.options import EXIT_ERROR, EXIT_OK, Parser, add_image_arguments, read_inventories, write_output
@@ -17,29 +18,67 @@ from scanner.model.settings import Settings
 from scanner.report.inventory_json import inventory_dict
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_scan(sub: Any) -> None:
+    from scanner.cli.scan import add_scan_parser
+
+    add_scan_parser(sub)
+
+
+def _add_db(sub: Any) -> None:
+    from scanner.cli.db import add_db_parser
+
+    add_db_parser(sub)
+
+
+def _add_job(sub: Any) -> None:
+    from scanner.cli.job import add_job_parser
+
+    add_job_parser(sub)
+
+
+def _add_serve(sub: Any) -> None:
+    from scanner.cli.serve import add_serve_parser
+
+    add_serve_parser(sub)
+
+
+def _add_worker(sub: Any) -> None:
+    from scanner.cli.worker import add_worker_parser
+
+    add_worker_parser(sub)
+
+
+# Each subcommand's parser is built from its own module; importing them all costs every run a tenth of a
+# second (the database commands pull in the feed importers), so a run builds only the one it executes.
+_SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
+    "scan": _add_scan,
+    "db": _add_db,
+    "job": _add_job,
+    "serve": _add_serve,
+    "worker": _add_worker,
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `acrguard` parser; given the subcommand about to run, the others are left as bare names."""
     parser = Parser(prog="acrguard", description="Vulnerability assessment for container registries.")
     parser.add_argument("--version", action="version", version=f"acrguard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     sbom = sub.add_parser("sbom", help="inventory the packages in an image (SBOM)")
     add_image_arguments(sbom)
     sbom.add_argument("--format", choices=["json", "cyclonedx-json"], default="json")
-    from scanner.cli.scan import add_scan_parser
-
-    add_scan_parser(sub)
-    from scanner.cli.db import add_db_parser
-
-    add_db_parser(sub)
-    from scanner.cli.job import add_job_parser
-
-    add_job_parser(sub)
-    from scanner.cli.serve import add_serve_parser
-
-    add_serve_parser(sub)
-    from scanner.cli.worker import add_worker_parser
-
-    add_worker_parser(sub)
+    for name, add in _SUBCOMMANDS.items():
+        if command is None or command == name:
+            add(sub)
+        else:
+            sub.add_parser(name)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand `argv` runs (its first word not an option), if it is one acrguard has."""
+    first = next((word for word in argv if not word.startswith("-")), None)
+    return first if first == "sbom" or first in _SUBCOMMANDS else None
 
 
 def _run_sbom(args: argparse.Namespace, settings: Settings) -> int:
@@ -60,8 +99,9 @@ def _run_sbom(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    if not (sys.argv[1:] if argv is None else argv):
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_command(words))
+    if not words:
         # No command at all: what acrguard does and how to call it, not just "a command is required".
         parser.print_help(sys.stderr)
         return EXIT_ERROR

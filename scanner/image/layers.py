@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from scanner.image.content import ContentStore
 from scanner.image.streams import Budget, LayerStream, Readable
+from scanner.image.tarstream import TarStream
 from scanner.image.tree import Dir, File, Link, PathError, Tree, Unread, join
 from scanner.model.errors import LayerError, LimitExceededError
 from scanner.model.limits import Limits
@@ -100,14 +101,12 @@ class LayerReader:
     def read(self, stream: LayerStream, index: int, label: str) -> None:
         """Apply one layer. `label` names the layer in messages (its digest)."""
         current = ""
+        archive = TarStream(stream.next_piece)
         try:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=64 * 1024) as archive:  # type: ignore[call-overload]
-                for member in archive:
-                    current = member.name
-                    self.budget.add_member(f"layer {label}")
-                    self._member(archive, member, index, label)
-                # tarfile reads ahead: what it buffered past the end marker is not seen by drain().
-                read_ahead = bytes(getattr(archive.fileobj, "buf", b""))
+            for member in archive.members():
+                current = member.name
+                self.budget.add_member(f"layer {label}")
+                self._member(archive, member, index, label)
         except (tarfile.TarError, EOFError) as exc:
             where = f" after member '{display(current)}'" if current else ""
             raise LayerError(f"layer {label}: not a valid tar stream{where} ({exc})") from None
@@ -116,14 +115,14 @@ class LayerReader:
         except LayerError as exc:
             where = f" at member '{display(current)}'" if current else ""
             raise LayerError(f"{exc}{where}") from None
-        if stream.drain() or read_ahead.strip(b"\0"):
+        if archive.drain():
             self._warn(label, "", "data after the end of the tar archive was ignored")
 
     def _warn(self, label: str, member: str, message: str) -> None:
         where = f"layer {label}" + (f" member '{display(member)}'" if member else "")
         self.warnings.append(Warning_(where, message))
 
-    def _member(self, archive: tarfile.TarFile, member: tarfile.TarInfo, index: int, label: str) -> None:
+    def _member(self, archive: TarStream, member: tarfile.TarInfo, index: int, label: str) -> None:
         name = member.name
         if len(name) > self.limits.max_path_length:
             self._warn(label, name[:80] + "…", f"path longer than {self.limits.max_path_length}: skipped")
@@ -189,9 +188,7 @@ class LayerReader:
         if self.wanted(path) and join(target_parts) not in self.not_matching_magic:
             self._warn(label, member.name, "hard link to a file whose content was not kept: not read")
 
-    def _regular(
-        self, archive: tarfile.TarFile, parts: list[str], member: tarfile.TarInfo, index: int, label: str
-    ) -> None:
+    def _regular(self, archive: TarStream, parts: list[str], member: tarfile.TarInfo, index: int, label: str) -> None:
         real_parent, parent = self.tree.parent_for_write(parts, index)
         path = join([*real_parent, parts[-1]])
         if not self.wanted(path):

@@ -8,14 +8,16 @@ output per call, so a decompression bomb is stopped by the image's byte budget, 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import hashlib
 import lzma
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import zstandard
 
@@ -38,6 +40,10 @@ DATA_ERRORS: tuple[type[Exception], ...] = (
 )
 
 CHUNK = 1 << 20
+# Uncompressed bytes per decompressor call: each piece handed between the threads costs GIL hand-overs,
+# so pieces are large; the queue between them holds QUEUED of them (bounded memory whatever the layer).
+PIECE = 4 << 20
+QUEUED = 4
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 XZ_MAGIC = b"\xfd7zXZ\x00"
@@ -78,11 +84,19 @@ class VerifyingReader:
         self.on_chunk: Callable[[int], None] | None = None  # progress reporting
 
     def _pull(self) -> bool:
+        chunk = self._next_chunk()
+        if chunk is None:
+            return False
+        self._buf += chunk
+        return True
+
+    def _next_chunk(self) -> bytes | None:
+        """The next chunk, counted and hashed; None at the end."""
         try:
             chunk = next(self._chunks)
         except StopIteration:
             self._eof = True
-            return False
+            return None
         self.count += len(chunk)
         if self.count > self._max:
             if self._expected >= 0:
@@ -92,8 +106,7 @@ class VerifyingReader:
             self._hash.update(chunk)
         if self.on_chunk is not None:
             self.on_chunk(len(chunk))
-        self._buf += chunk
-        return True
+        return chunk
 
     def read(self, size: int = -1, /) -> bytes:
         if size is None or size < 0:
@@ -102,6 +115,13 @@ class VerifyingReader:
             out = bytes(self._buf)
             self._buf.clear()
             return out
+        if not self._buf and not self._eof:  # the common case: whole chunks, passed on without copying
+            first = self._next_chunk()
+            if first is None or len(first) >= size:
+                if first is not None and len(first) > size:
+                    self._buf += first[size:]
+                return first[:size] if first is not None else b""
+            self._buf += first
         while len(self._buf) < size and not self._eof and self._pull():
             pass
         out = bytes(self._buf[:size])
@@ -138,10 +158,13 @@ class Budget:
         self.max_members = max_members
         self.bytes = 0
         self.members = 0
+        self._lock = threading.Lock()  # two layers' decompressing threads count at once (see `opened_ahead`)
 
     def add_bytes(self, n: int, what: str) -> None:
-        self.bytes += n
-        if self.bytes > self.max_bytes:
+        with self._lock:
+            self.bytes += n
+            total = self.bytes
+        if total > self.max_bytes:
             raise LimitExceededError(
                 f"{what}: more than {self.max_bytes} uncompressed bytes (decompression bomb?); "
                 "raise limit max_total_bytes if the image is genuine"
@@ -262,13 +285,14 @@ class LayerStream:
         self._what = what
         self._buf = bytearray()
         self._eof = False
-        self.diff_hash = hashlib.sha256()
+        self._diff_hash = hashlib.sha256()
         self.count = 0
         head = raw.read(CHUNK)
         self.compression = _sniff(head)
         self._pending = head
         self._decoder: _Decoder | None = None
         self._thread: threading.Thread | None = None
+        self._hasher: threading.Thread | None = None
         if self.compression == "gzip":
             self._decoder = _Zlib()
         elif self.compression == "zstd":
@@ -278,7 +302,7 @@ class LayerStream:
 
     def _produce(self) -> bytes:
         """Next piece of uncompressed output; b"" at the end of the stream."""
-        if self.compression == "none":
+        if self.compression == "none":  # the source's chunks as they come: joining them would copy every byte
             data, self._pending = (self._pending or self._raw.read(CHUNK)), b""
             return data
         assert self._decoder is not None
@@ -290,7 +314,7 @@ class LayerStream:
                     if not self._decoder.finished():
                         raise EOFError(f"truncated {self.compression} stream")
                     return b""
-            out = self._decoder.feed(data, CHUNK)
+            out = self._decoder.feed(data, PIECE)
             if out:
                 return out
 
@@ -303,17 +327,20 @@ class LayerStream:
         if out:
             self.count += len(out)
             self._budget.add_bytes(len(out), self._what)
-            self.diff_hash.update(out)
         return out
 
     def start_background(self) -> None:
-        """Fetch, verify and decompress in a thread while the caller parses the tar stream.
+        """Fetch, verify and decompress in one thread and hash the output in another, while the caller
+        parses the tar stream.
 
-        zlib-ng, zlib, zstd and hashlib release the GIL, so on two cores decompression overlaps tar parsing.
-        The queue holds at most 8 pieces (8 MiB), so memory stays bounded whatever the layer size.
+        zlib-ng, zlib, zstd and hashlib release the GIL, so on two cores decompression, hashing and tar
+        parsing overlap. Each queue holds at most QUEUED pieces, so memory stays bounded whatever the layer.
         """
-        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=8)
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=QUEUED)
+        self._hash_queue: queue.Queue[bytes] = queue.Queue(maxsize=QUEUED)
         self._stop = threading.Event()
+        self._hasher = threading.Thread(target=self._hash_pieces, name="acrguard-layer-hash", daemon=True)
+        self._hasher.start()
         self._thread = threading.Thread(target=self._pump, name="acrguard-layer", daemon=True)
         self._thread.start()
 
@@ -321,34 +348,64 @@ class LayerStream:
         try:
             while not self._stop.is_set():
                 piece = self._next_piece()
-                self._put(piece)
+                self._put(self._hash_queue, piece)
+                self._put(self._queue, piece)
                 if not piece:
                     return
         except BaseException as exc:  # handed to the reading thread, which raises it
-            self._put(exc)
+            self._put(self._queue, exc)
 
-    def _put(self, item: bytes | BaseException) -> None:
+    def _hash_pieces(self) -> None:
+        while piece := self._hash_queue.get():
+            self._diff_hash.update(piece)
+
+    def _put(self, into: queue.Queue[Any], item: bytes | BaseException) -> None:
         while not self._stop.is_set():
             try:
-                self._queue.put(item, timeout=0.1)
+                into.put(item, timeout=0.1)
                 return
             except queue.Full:
                 continue
 
     def _fetch(self) -> bytes:
         if self._thread is None:
-            return self._next_piece()
+            piece = self._next_piece()
+            if self._hasher is None:
+                self._diff_hash.update(piece)
+            return piece
         item = self._queue.get()
         if isinstance(item, BaseException):
             raise item
         return item
 
+    @property
+    def diff_hash(self) -> hashlib._Hash:
+        """The SHA-256 of the uncompressed bytes produced so far (stops the background threads, if any)."""
+        self.close()
+        return self._diff_hash
+
+    def next_piece(self) -> bytes:
+        """The next piece of uncompressed data, whatever its size, without copying it; b"" at the end."""
+        if self._buf:
+            out = bytes(self._buf)
+            self._buf.clear()
+            return out
+        if self._eof:
+            return b""
+        out = self._fetch()
+        if not out:
+            self._eof = True
+        return out
+
     def close(self) -> None:
-        """Stop the background thread, if any (safe to call more than once)."""
+        """Stop the background threads, if any (safe to call more than once)."""
         if self._thread is not None:
             self._stop.set()
             self._thread.join()
             self._thread = None
+        if self._hasher is not None and self._hasher.is_alive():
+            self._hash_queue.put(b"")  # the producer has stopped: the hasher empties the queue, then ends
+            self._hasher.join()
 
     def read(self, size: int = -1, /) -> bytes:
         want = size if size is not None and size >= 0 else 1 << 62
@@ -371,6 +428,36 @@ class LayerStream:
                 return extra
             if not extra and chunk.strip(b"\0"):
                 extra = True
+
+
+T = TypeVar("T")
+
+
+def opened_ahead(
+    openers: Sequence[Callable[[], T]], discard: Callable[[T], None], *, ahead: bool = True
+) -> Generator[T, None, None]:
+    """What each opener returns, in order; with `ahead`, the next one runs in a thread while the caller uses
+    the current one (the next layer is requested, and starts decompressing, while this one is parsed). An
+    opener's exception is raised when its turn comes, as if it had run then. Closing the iterator early hands
+    what the pending opener returned to `discard`. Without `ahead` (sources whose blobs share one file
+    handle), each opener runs when its turn comes."""
+    if not ahead:
+        for opener in openers:
+            yield opener()
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="acrguard-open") as pool:
+        pending: Future[T] | None = pool.submit(openers[0]) if openers else None
+        try:
+            for i in range(len(openers)):
+                assert pending is not None
+                current = pending.result()
+                pending = pool.submit(openers[i + 1]) if i + 1 < len(openers) else None
+                yield current
+        finally:
+            if pending is not None and not pending.cancel():
+                # Its failure no longer matters: the caller stopped before its turn.
+                with contextlib.suppress(Exception):
+                    discard(pending.result())
 
 
 def _sniff(head: bytes) -> str:

@@ -9,11 +9,11 @@ from scanner.image.base_image import annotated_base, base_image
 from scanner.image.containers import open_container
 from scanner.image.layers import display
 from scanner.image.local import DockerArchiveSource, OCILayoutSource
-from scanner.image.manifest import Platform
+from scanner.image.manifest import Descriptor, Platform
 from scanner.image.reference import LocalReference, RegistryReference, parse_reference
 from scanner.image.registry_options import RegistryOptions
 from scanner.image.resolve import ImageSource, ResolvedImage
-from scanner.image.streams import LayerStream
+from scanner.image.streams import LayerStream, VerifyingReader, opened_ahead
 from scanner.image.tree_state import StateError
 from scanner.inventory import prefix_state
 from scanner.inventory.analysis import Analysis
@@ -183,16 +183,27 @@ def _replay(
     hook("layers", len(layers))
     hook("bytes-total", sum(layer.size for layer in layers[segment.start :]))
     analysis = Analysis(registry, limits, options.scratch_dir)
+
+    def opener(info: LayerInfo, descriptor: Descriptor) -> Callable[[], tuple[VerifyingReader, LayerStream]]:
+        def open_layer() -> tuple[VerifyingReader, LayerStream]:
+            raw = source.open_blob(descriptor, f"{image.reference}: layer {info.digest or f'#{info.index}'}")
+            raw.on_chunk = lambda n: hook("bytes", n)
+            stream = LayerStream(raw, analysis.budget, f"layer {info.digest or f'#{info.index}'}")
+            stream.start_background()
+            return raw, stream
+
+        return open_layer
+
+    # From a registry, the next layer is requested and starts decompressing while this one is parsed; a
+    # local archive's blobs share one file handle, so they are opened in turn.
+    replayed = layers[segment.start :]
+    openers = [opener(*pair) for pair in zip(replayed, image.layers[segment.start :], strict=True)]
+    local = isinstance(source, OCILayoutSource | DockerArchiveSource)
+    opened = opened_ahead(openers, lambda o: o[1].close(), ahead=not local)
     try:
         computed = _resume(analysis, image, segment)
-        for info, descriptor in zip(layers, image.layers, strict=True):
-            if info.index < segment.start:
-                continue
+        for info, (raw, stream) in zip(replayed, opened, strict=True):
             label = info.digest or f"#{info.index}"
-            raw = source.open_blob(descriptor, f"{image.reference}: layer {label}")
-            raw.on_chunk = lambda n: hook("bytes", n)
-            stream = LayerStream(raw, analysis.budget, f"layer {label}")
-            stream.start_background()
             try:
                 analysis.reader.read(stream, info.index, label)
             finally:
@@ -209,6 +220,7 @@ def _replay(
                     return state
         os_info, packages, warnings = analysis.finish(layers)
     finally:
+        opened.close()
         analysis.close()
     status, reason = _status(os_info, packages, analysis.incomplete)
     return Inventory(

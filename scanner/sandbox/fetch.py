@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scanner.image.local import DockerArchiveSource, OCILayoutSource
 from scanner.image.manifest import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor
 from scanner.image.reference import LocalReference
 from scanner.image.resolve import ImageSource, ResolvedImage
@@ -26,6 +28,10 @@ _CONFIG_TYPES = {
     OCI_MANIFEST: "application/vnd.oci.image.config.v1+json",
 }
 _VERIFIED = "acrguard.verified"
+# Layers copied at once from a registry: the next blob is fetched while the current one streams (per-blob
+# latency, redirects and TCP ramp-up overlap), without a connection per layer of a 100-layer image. Local
+# sources are copied one layer at a time: their blobs may share one file handle (an image archive).
+PARALLEL_COPIES = 2
 
 
 @dataclass(frozen=True)
@@ -117,12 +123,7 @@ def copy_image(opened: OpenedImage, dest: Path, skip_layers: int = 0) -> Fetched
     try:
         blobs = dest / "blobs"
         config = _config_descriptor(opened.recording, image, blobs)
-        layers = [
-            _copy_layer(opened.source, image, i, descriptor, blobs)
-            if i >= skip_layers
-            else {"mediaType": descriptor.media_type, "digest": descriptor.digest, "size": descriptor.size}
-            for i, descriptor in enumerate(image.layers)
-        ]
+        layers = _copy_layers(opened.source, image, blobs, skip_layers)
     except JobError:
         raise
     except AcrguardError as exc:
@@ -152,6 +153,24 @@ def _config_descriptor(recording: _Recording, image: ResolvedImage, blobs: Path)
     _write_blob(blobs, data)
     media_type = descriptor.media_type or _CONFIG_TYPES.get(image.media_type, _CONFIG_TYPES[OCI_MANIFEST])
     return {"mediaType": media_type, "digest": image.config_digest, "size": len(data)}
+
+
+def _copy_layers(source: ImageSource, image: ResolvedImage, blobs: Path, skip: int) -> list[dict[str, Any]]:
+    """Every layer of `image` from `skip` on, in manifest order, PARALLEL_COPIES at a time from a registry
+    (the first failure, in that order, is raised once the copies under way have ended, and the ones not started
+    are not); the first `skip` only listed."""
+    listed = [{"mediaType": d.media_type, "digest": d.digest, "size": d.size} for d in image.layers[:skip]]
+    wanted = list(enumerate(image.layers))[skip:]
+    if isinstance(source, OCILayoutSource | DockerArchiveSource):
+        return listed + [_copy_layer(source, image, i, d, blobs) for i, d in wanted]
+    with ThreadPoolExecutor(PARALLEL_COPIES, thread_name_prefix="acrguard-fetch") as pool:
+        futures = [pool.submit(_copy_layer, source, image, i, d, blobs) for i, d in wanted]
+        try:
+            return listed + [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _copy_layer(

@@ -5,6 +5,7 @@ the scratch area."""
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import tarfile
 from pathlib import Path
@@ -213,3 +214,18 @@ def test_bad_references_and_paths(acrguard: Any, sandbox: Path) -> None:
     not_tar.write_bytes(os.urandom(4096))
     assert "not a readable tar archive" in one_line_error(acrguard("sbom", f"docker-archive:{not_tar}"))
     not_tar.unlink()
+
+
+def test_oversized_pax_header_is_refused_in_one_line(acrguard: Any, sandbox: Path) -> None:
+    """A 64 MiB pax record (a few hundred KB of gzip) would be read into memory whole by tarfile."""
+    info = tarfile.TarInfo("etc/alpine-release")
+    info.size = 7
+    info.pax_headers = {"comment": "x" * (64 << 20)}
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(b"3.19.0\n"))
+    tar_bytes = out.getvalue()
+    write_layout(sandbox / "p", [Image([Layer(tar_bytes, "gzip", blob=gzip.compress(tar_bytes, 1))])])
+    line = one_line_error(acrguard("sbom", f"oci:{sandbox / 'p'}"))
+    assert "not a valid tar stream" in line and "tar header records over 1048576 bytes" in line
+    assert_nothing_escaped(sandbox)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import io
 import lzma
+import threading
+from collections.abc import Callable
 
 import pytest
 import zstandard
 
-from scanner.image.streams import Budget, LayerStream, VerifyingReader
+from scanner.image.streams import Budget, LayerStream, VerifyingReader, opened_ahead
 from scanner.model.errors import DigestMismatchError, LayerError, LimitExceededError
 
 DATA = b"layer bytes " * 50_000
@@ -78,3 +80,53 @@ def test_decompression_bomb_stops_at_budget(compress: object) -> None:
     with pytest.raises(LimitExceededError, match="decompression bomb"):
         stream.read(-1)
     assert stream.count <= 20_000_000 + 64 * 1024 * 1024
+
+
+def test_opened_ahead_opens_the_next_while_the_current_is_used() -> None:
+    started = [threading.Event() for _ in range(3)]
+
+    def opener(i: int) -> Callable[[], int]:
+        def run() -> int:
+            started[i].set()
+            return i
+
+        return run
+
+    opened = opened_ahead([opener(i) for i in range(3)], lambda _: None)
+    assert next(opened) == 0
+    assert started[1].wait(30)  # opened while 0 is in use
+    assert not started[2].is_set()
+    assert list(opened) == [1, 2]
+
+
+def test_opened_ahead_raises_an_openers_error_in_its_turn_and_discards_what_was_not_used() -> None:
+    def failing() -> int:
+        raise LayerError("layer 1: broken")
+
+    opened = opened_ahead([lambda: 0, failing], lambda _: None)
+    assert next(opened) == 0
+    with pytest.raises(LayerError, match="layer 1: broken"):
+        next(opened)
+    discarded: list[int] = []
+    second = threading.Event()
+
+    def one() -> int:
+        second.set()
+        return 1
+
+    stopped = opened_ahead([lambda: 0, one, lambda: 2], discarded.append)
+    assert next(stopped) == 0
+    assert second.wait(30)  # under way (one not yet started would just be cancelled)
+    stopped.close()
+    assert discarded == [1]
+
+
+def test_opened_in_turn_when_not_ahead() -> None:
+    calls: list[int] = []
+
+    def opener(i: int) -> Callable[[], int]:
+        return lambda: calls.append(i) or i
+
+    opened = opened_ahead([opener(i) for i in range(3)], lambda _: None, ahead=False)
+    assert next(opened) == 0 and calls == [0]
+    assert list(opened) == [1, 2] and calls == [0, 1, 2]
