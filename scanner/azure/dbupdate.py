@@ -58,7 +58,7 @@ def _rescan() -> None:
     """The recently pulled digests the update can change, re-matched; a failure waits for the next run (the
     mark it starts from stays where it was) or the rescan timer."""
     settings = clients.settings()
-    if not settings.rescan_after_update:
+    if settings.rescan_after_update != "true":
         return
     since = datetime.now(UTC) - timedelta(days=settings.rescan_days)
     try:

@@ -422,14 +422,23 @@ class DatabaseWriter:
             (e.cve, e.date_added, e.due_date, int(e.ransomware), e.vendor, e.product, e.name) for e in catalog.entries
         ]
         meta = {"kev_catalog_version": catalog.version, "kev_date_released": catalog.released}
-        # A finding reads date added, due date and ransomware use (`Kev`): a CVE whose of those changed is a change.
-        self._replace("kev", "INSERT INTO kev VALUES (?, ?, ?, ?, ?, ?, ?)", rows, meta, "cve, date_added, due_date, ransomware", 4)
+        # A finding reads date added, due date and ransomware use (`Kev`): a CVE where one of those changed is a change.
+        self._replace(
+            "kev",
+            "INSERT INTO kev VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+            meta,
+            "cve, date_added, due_date, ransomware",
+            4,
+        )
 
     def replace_epss(self, scores: EpssScores) -> None:
         """The whole set of EPSS scores, replacing the one stored, in one transaction (all or nothing)."""
         # A CVE listed twice (never in the real file): its last row counts.
         meta = {"epss_score_date": scores.score_date, "epss_model_version": scores.model_version}
-        self._replace("epss", "INSERT OR REPLACE INTO epss VALUES (?, ?, ?)", scores.rows, meta, "cve, score, percentile", 3)
+        self._replace(
+            "epss", "INSERT OR REPLACE INTO epss VALUES (?, ?, ?)", scores.rows, meta, "cve, score, percentile", 3
+        )
 
     def _replace(
         self, table: str, insert: str, rows: list[tuple[Any, ...]], meta: dict[str, str], read: str, width: int
