@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from delta_feed import ADDED, MODIFIED, WITHDRAWN, write_feed
+from tests.vulndb.delta_feed import ADDED, MODIFIED, WITHDRAWN, write_feed
 
 from scanner.vulndb import exploitation
 from scanner.vulndb.changes import ChangeSet, Unknown
