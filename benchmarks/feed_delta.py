@@ -20,7 +20,8 @@ found, re-assessed from stored inventories, events published to a local webhook 
 (`delta_rescan.full_rescan`, steady state: the same findings again). On SQLite, and on PostgreSQL when the test
 suite's server helper can start one (`tests/store/conftest.py`: Debian's postgresql package). Prints figures;
 asserts nothing about time, only that the delta re-assessed exactly the digests the update names.
-With `--affecting K`, K of the changed advisories are drawn from those behind the fleet's findings (the rest at
+Then `--random-runs` more updates whose 1 % is wholly at random, timed apart. With `--affecting K`, K of the
+changed advisories are drawn from those behind the fleet's findings (the rest at
 random): since the replicas of a kind share their packages, each such advisory affects every replica of a kind.
 Usage: `.venv/bin/python benchmarks/feed_delta.py [--images N] [--runs N] [--full-runs N] [--affecting K]
 [--no-postgres] [--no-sqlite]` (`--quick`: 2,000 images, 2 runs).
@@ -98,6 +99,8 @@ class Figures:
     full: list[float]
     affected: list[int]
     changed: list[int]
+    random_delta: list[float]  # updates whose 1 % is wholly at random
+    random_affected: list[int]
 
 
 def samples() -> list[Sample]:
@@ -221,7 +224,11 @@ def measure(
             ids = {f.finding.id for n in range(len(kinds)) for f in store.list_findings(REGISTRY, image_digest(n))}
             feed.choose(ids, args.affecting)
             delta, affected, changed = [], [], []
-            for run in range(1, runs + 1):
+            random_delta: list[float] = []
+            random_affected: list[int] = []
+            for run in range(1, runs + args.random_runs + 1):
+                if run == runs + 1:
+                    feed.choose(ids, 0)
                 with SqliteVulnDatabase.open(feed.db_path) as db:
                     previous = db.build()
                 assert previous is not None
@@ -235,8 +242,12 @@ def measure(
                 assert result.mode == "delta", result.reason
                 assert result.affected == result.counts.rematched == want, (result, want)
                 assert len(webhook.requests) - sent == result.changed
-                affected.append(result.affected)
-                changed.append(result.changed)
+                if run > runs:
+                    random_delta.append(delta.pop())
+                    random_affected.append(result.affected)
+                else:
+                    affected.append(result.affected)
+                    changed.append(result.changed)
                 print(
                     f"[{backend}] update {run}: import {imported:.1f} s; delta rescan {delta[-1]:.2f} s, "
                     f"{result.affected} affected, {result.changed} events",
@@ -250,7 +261,7 @@ def measure(
                     full.append(time.perf_counter() - started)
                 assert counts.rematched == count
                 print(f"[{backend}] full rescan: {full[-1]:.1f} s", flush=True)
-    return Figures(backend, seeded, first_full, delta, full, affected, changed)
+    return Figures(backend, seeded, first_full, delta, full, affected, changed, random_delta, random_affected)
 
 
 @contextlib.contextmanager
@@ -269,7 +280,7 @@ def report(figures: Sequence[Figures], kinds: Sequence[Sample], count: int, advi
         (
             "update",
             f"{round(advisories * SHARE)} of {advisories} advisories (1 %), withdrawn / restored in turn, "
-            f"{affecting} of them behind findings of the fleet",
+            f"{affecting} of them behind findings of the fleet (then: all at random)",
         ),
     ]
     for fig in figures:
@@ -288,6 +299,14 @@ def report(figures: Sequence[Figures], kinds: Sequence[Sample], count: int, advi
             ),
             (f"{fig.backend}: full / delta", f"{statistics.median(fig.full) / statistics.median(fig.delta):.0f}x"),
         ]
+        if fig.random_delta:
+            rows.append(
+                (
+                    f"{fig.backend}: delta, 1 % at random",
+                    f"{statistics.median(fig.random_delta):.2f} s median of {len(fig.random_delta)} "
+                    f"{spread(fig.random_delta)}; {statistics.median(fig.random_affected):,.0f} affected",
+                )
+            )
     print_rows(rows)
 
 
@@ -302,13 +321,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         help="how many of the changed advisories are behind findings of the fleet (default 0: all at random)",
     )
+    parser.add_argument(
+        "--random-runs", type=int, default=2, help="then updates whose 1 %% is wholly at random (default 2)"
+    )
     parser.add_argument("--quick", action="store_true", help="2,000 images, 2 updates")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args(argv)
     if args.quick:
         args.images, args.runs = 2000, 2
-    if args.images < 4 or args.runs < 1 or args.full_runs < 1 or args.affecting < 0:
+    if args.images < 4 or args.runs < 1 or args.full_runs < 1 or args.affecting < 0 or args.random_runs < 0:
         parser.error("--images must be at least 4, --runs and --full-runs at least 1, --affecting not negative")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the PostgreSQL server is stopped
     try:
