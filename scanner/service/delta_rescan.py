@@ -10,8 +10,9 @@ health-changed event, with `cause` naming the update.
 Everything else is a full rescan (`pipeline.rescan_recent`), which fails closed: no mark yet (the first
 rescan), another scanner or detector version than the mark's, a database that keeps no change record or
 whose record does not reach back to the mark (a file copied in by hand, a rebuild), a build whose changes are
-not keyed (EPSS scores of a new day). The daily rescan timer stays a full rescan, the safety net. The mark
-moves only when a rescan completed without a failed image, so a failure is retried by the next one.
+not keyed (EPSS scores of a new day), another severity order (`ACRGUARD_SEVERITY_SOURCES`). The daily rescan
+timer stays a full rescan, the safety net. The mark moves only when a rescan completed without a failed image,
+so a failure is retried by the next one.
 
 What the delta does not refresh: the coverage stored with the assessments of digests it leaves alone (feed
 dates and counts, which health does not read); the next full rescan does.
@@ -107,8 +108,15 @@ def full_rescan(
     store.index_unindexed()
     counts = rescan_recent(store, db, since, scanner_version, queue, policy, detectors)
     if build is not None and counts.failed == 0:
-        store.set_rescan_mark(MARK, RescanMark(build, scanner_version, detectors), datetime.now(UTC))
+        identity = _identity(scanner_version, policy or Policy())
+        store.set_rescan_mark(MARK, RescanMark(build, identity, detectors), datetime.now(UTC))
     return counts
+
+
+def _identity(scanner_version: str, policy: Policy) -> str:
+    """What the mark records as the scanner: its version and the severity order it trusts (a setting that
+    changes every finding's severity, as a new scanner version may)."""
+    return f"{scanner_version} severity:{','.join(policy.severity_order)}"
 
 
 def rescan_after_update(
@@ -126,7 +134,7 @@ def rescan_after_update(
     detectors = tuple(sorted(detector_versions)) if detector_versions is not None else current_detector_versions()
     build = database_build(db)
     mark = store.rescan_mark(MARK)
-    reason = _full_reason(build, mark, scanner_version, detectors)
+    reason = _full_reason(build, mark, _identity(scanner_version, policy), detectors)
     changes: ChangeSet | Unknown = Unknown(reason)
     if not reason and mark is not None:
         changes = _changes(db, mark.build)
@@ -138,7 +146,8 @@ def rescan_after_update(
     cause = {"kind": "database-update", "databaseBuild": changes.build, "delta": True}
     result = _delta(store, db, since, scanner_version, queue, _with_cause(policy, cause), detectors, changes)
     if result.counts.failed == 0:
-        store.set_rescan_mark(MARK, RescanMark(changes.build, scanner_version, detectors), datetime.now(UTC))
+        identity = _identity(scanner_version, policy)
+        store.set_rescan_mark(MARK, RescanMark(changes.build, identity, detectors), datetime.now(UTC))
     log.info(
         "rescan after the database update: %d digest(s) affected, %d re-matched, %d requeued, %d failed, %d changed",
         result.affected,
@@ -150,13 +159,14 @@ def rescan_after_update(
     return result
 
 
-def _full_reason(build: str | None, mark: RescanMark | None, scanner_version: str, detectors: tuple[str, ...]) -> str:
+def _full_reason(build: str | None, mark: RescanMark | None, identity: str, detectors: tuple[str, ...]) -> str:
     if build is None:
         return "the database keeps no change record"
     if mark is None:
         return "no rescan has completed against a known database build yet"
-    if mark.scanner_version != scanner_version:
-        return f"the scanner changed since the last rescan ({mark.scanner_version[:40]} → {scanner_version[:40]})"
+    if mark.scanner_version != identity:
+        was, now = mark.scanner_version[:80], identity[:80]
+        return f"the scanner or its severity order changed since the last rescan ({was} → {now})"
     if tuple(sorted(mark.detector_versions)) != detectors:
         return "the detector versions changed since the last rescan"
     return ""

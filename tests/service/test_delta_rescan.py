@@ -186,7 +186,17 @@ def test_falls_back_to_full_when_the_change_set_is_unknown(tmp_path: Path, store
     fleet.update()
     with fleet.db() as db:
         other = rescan_after_update(store, db, fleet.since, "another-version")
-    assert other.mode == "full" and "scanner changed" in other.reason
+    assert other.mode == "full" and "scanner or its severity order changed" in other.reason
+    with fleet.db() as db:  # back to this version: full again, then the mark is this version's
+        assert rescan_after_update(store, db, fleet.since, VERSION).mode == "full"
+    fleet.update()
+    with fleet.db() as db:
+        assert rescan_after_update(store, db, fleet.since, VERSION).mode == "delta"
+    # Another severity order: every finding's severity may change, as with another scanner.
+    fleet.update()
+    with fleet.db() as db:
+        reordered = rescan_after_update(store, db, fleet.since, VERSION, policy=Policy(severity_order=("nvd",)))
+    assert reordered.mode == "full" and "severity order" in reordered.reason
 
 
 def test_inventories_stored_before_the_index_are_indexed_first(store: FindingsStore, fleet: Fleet) -> None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.vulndb.delta_feed import ADDED, MODIFIED, WITHDRAWN, write_feed
-
 from scanner.vulndb import exploitation
 from scanner.vulndb.changes import ChangeSet, Unknown
 from scanner.vulndb.db_writer import DatabaseWriter
 from scanner.vulndb.osv_import import import_sources
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+from scanner.vulndb.update import update
+from tests.vulndb.delta_feed import ADDED, MODIFIED, WITHDRAWN, write_feed
+from tests.vulndb.feedtools import records_in, running_feed_server, zip_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -118,3 +119,22 @@ def test_unknown_when_the_record_cannot_account_for_the_change(tmp_path: Path) -
     with SqliteVulnDatabase.open(path) as db:
         assert db.build() is None
         assert isinstance(db.changes_since(first), Unknown)
+
+
+def test_db_update_keeps_the_chain_across_its_copy_aside(tmp_path: Path) -> None:
+    """`db update` builds a copy aside and renames it over the file: the copy's build follows the file's."""
+    feed, path = tmp_path / "feed", tmp_path / "db.sqlite"
+    with running_feed_server() as server:
+        write_feed(feed, updated=False)
+        server.publish("PyPI", zip_of(records_in(feed)))
+        assert update(path, ["PyPI"], base=server.url).replaced
+        first = _build(path)
+        write_feed(feed, updated=True)
+        server.publish("PyPI", zip_of(records_in(feed)))
+        assert update(path, ["PyPI"], base=server.url).replaced
+        second = _build(path)
+        changes = _changes(path, first)
+        assert isinstance(changes, ChangeSet) and changes.build == second
+        assert changes.packages == {("PyPI", "urllib3"), ("PyPI", "jinja2"), ("PyPI", "redis")}
+        assert not update(path, ["PyPI"], base=server.url).replaced  # 304: the file and its build stay
+        assert _changes(path, second) == ChangeSet(second)
