@@ -242,17 +242,17 @@ def measure(
                 assert result.mode == "delta", result.reason
                 assert result.affected == result.counts.rematched == want, (result, want)
                 assert len(webhook.requests) - sent == result.changed
+                print(
+                    f"[{backend}] update {run}: import {imported:.1f} s; delta rescan {delta[-1]:.2f} s, "
+                    f"{result.affected} affected, {result.changed} events",
+                    flush=True,
+                )
                 if run > runs:
                     random_delta.append(delta.pop())
                     random_affected.append(result.affected)
                 else:
                     affected.append(result.affected)
                     changed.append(result.changed)
-                print(
-                    f"[{backend}] update {run}: import {imported:.1f} s; delta rescan {delta[-1]:.2f} s, "
-                    f"{result.affected} affected, {result.changed} events",
-                    flush=True,
-                )
             full = []
             for _ in range(full_runs):
                 with SqliteVulnDatabase.open(feed.db_path) as db:
