@@ -186,6 +186,8 @@ def _delta(
         return UpdateRescan("delta", RescanCounts())
     store.index_unindexed()  # inventories stored before the index existed
     named = store.digests_affected(changes.packages, changes.ecosystems, changes.vuln_ids)
+    if not named:
+        return UpdateRescan("delta", RescanCounts())
     keys: list[ImageKey] = []
     seen: set[tuple[str, str]] = set()
     for key in store.recently_pulled(since):
