@@ -7,17 +7,24 @@ stays in use; on success `clients.db()` reopens the replaced file for the next s
 
 With `ACRGUARD_DB_BLOB_URL` the run starts from the published database (downloaded and verified, when this
 instance has no current copy) and ends by publishing the result there with its digest, for every other reader
-(`scanner.service.vulndb_blob`); a failed upload is logged and retried by the next run."""
+(`scanner.service.vulndb_blob`); a failed upload is logged and retried by the next run.
+
+Then, with `ACRGUARD_RESCAN_AFTER_UPDATE` (default on), the digests pulled within `ACRGUARD_RESCAN_DAYS` whose
+findings the update can change are re-matched (`scanner.service.delta_rescan`): only those, when the
+database's change record says what changed since the last rescan; all of them otherwise."""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 
+from scanner import __version__
 from scanner.model.errors import AcrguardError, one_line
 from scanner.model.settings import timer_schedule
 from scanner.service.config import clients
+from scanner.service.delta_rescan import rescan_after_update
 from scanner.vulndb.location import writable_db_path
 from scanner.vulndb.update import DEFAULT_SIGNAL_FEEDS, SignalUrls, update
 
@@ -30,7 +37,8 @@ log = logging.getLogger(__name__)
 def db_update(timer: func.TimerRequest) -> None:
     blob = clients.db_blob()
     if blob is None:
-        _update()
+        if _update():
+            _rescan()
         return
     try:
         blob.refresh(force=True)  # start from the published database, not from an instance's stale copy
@@ -43,6 +51,33 @@ def db_update(timer: func.TimerRequest) -> None:
             blob.publish()
         except AcrguardError as err:
             log.error("database update: not published, readers keep the previous database: %s", one_line(err))
+    _rescan()
+
+
+def _rescan() -> None:
+    """The recently pulled digests the update can change, re-matched; a failure waits for the next run (the
+    mark it starts from stays where it was) or the rescan timer."""
+    settings = clients.settings()
+    if settings.rescan_after_update != "true":
+        return
+    since = datetime.now(UTC) - timedelta(days=settings.rescan_days)
+    try:
+        result = rescan_after_update(
+            clients.store(), clients.db(), since, __version__, queue=clients.queue(), policy=clients.policy()
+        )
+    except Exception as err:  # the update itself succeeded; the timer must not fail for its rescan
+        log.error("rescan after the database update failed: %s", one_line(err))
+        return
+    counts = result.counts
+    log.info(
+        "rescan after the database update (%s%s): %d re-matched, %d requeued, %d failed, %d changed",
+        result.mode,
+        f": {result.reason}" if result.reason else f", {result.affected} affected",
+        counts.rematched,
+        counts.requeued,
+        counts.failed,
+        result.changed,
+    )
 
 
 def _update() -> bool:

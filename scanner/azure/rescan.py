@@ -1,5 +1,6 @@
 """The nightly rescan: digests pulled in the last `ACRGUARD_RESCAN_DAYS` (30) days are re-matched against
-the current database from their stored inventories, without pulling."""
+the current database from their stored inventories, without pulling. Always all of them: the safety net of
+the rescans after database updates, which re-match only what an update changed (`scanner.azure.dbupdate`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import azure.functions as func
 from scanner import __version__
 from scanner.model.settings import timer_schedule
 from scanner.service.config import clients
-from scanner.service.pipeline import rescan_recent
+from scanner.service.delta_rescan import full_rescan
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ def rescan(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.info("rescan timer is past due; running now")
     since = datetime.now(UTC) - timedelta(days=clients.settings().rescan_days)
-    counts = rescan_recent(
+    counts = full_rescan(
         clients.store(), clients.db(), since, __version__, queue=clients.queue(), policy=clients.policy()
     )
     log.info("rescan: %d re-matched, %d requeued, %d failed", counts.rematched, counts.requeued, counts.failed)

@@ -593,6 +593,13 @@ class Settings:
         "the rescan re-matches the digests pulled within this many days (default 30)",
         _window,
     )
+    rescan_after_update: str = _declare(
+        "ACRGUARD_RESCAN_AFTER_UPDATE",
+        "true",
+        "after each database update, re-match the recently pulled digests the update can change (`false`: only "
+        "the rescan timer re-matches; default `true`)",
+        _one_of("true", "false"),
+    )
     log_schedule: str = _declare(
         "ACRGUARD_LOG_SCHEDULE",
         "0 */15 * * * *",

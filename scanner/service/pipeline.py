@@ -339,6 +339,14 @@ def reassess_stored(
     )
 
 
+def reassess_inventory(
+    key: ImageKey, inventory: Inventory, store: Assessments, db: VulnDatabase, policy: Policy
+) -> AssessmentChange:
+    """Re-assesses one digest from an inventory already loaded, as `rescan_recent` does each (gates, events
+    and export included); the caller judges that the inventory is current."""
+    return _assess_and_save(key.registry, key.repository, key.digest, inventory, store, db, policy, datetime.now(UTC))
+
+
 def drain_queue(
     queue: ScanQueue,
     store: ScanWork,

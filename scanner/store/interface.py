@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from abc import abstractmethod
 
+from scanner.store.package_index import PackageIndex
 from scanner.store.ports import Assessments, ImageLedger, Lookups, RuleStore, ScanRecords, UsageMeter
 
 
-class FindingsStore(ImageLedger, ScanRecords, Assessments, UsageMeter, Lookups, RuleStore):
+class FindingsStore(ImageLedger, ScanRecords, Assessments, UsageMeter, Lookups, RuleStore, PackageIndex):
     """Images, tags, pulls, scans, inventories, layer cache, findings with history, usage, rules."""
 
     @abstractmethod

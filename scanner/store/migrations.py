@@ -132,6 +132,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX gate_verdicts_by_image ON gate_verdicts (registry, digest, decided_at)",
         ),
     ),
+    Migration(
+        7,
+        "package index: which stored inventories look up which packages, and the database build last rescanned",
+        (
+            # The (base ecosystem, normalised name) keys an inventory's packages are looked up by, stored once
+            # per distinct key set: successive builds of an image mostly share theirs (names, not versions).
+            # Inventories stored before this migration get theirs on the next rescan (`index_unindexed`).
+            """CREATE TABLE package_sets (
+                set_key TEXT NOT NULL, base_ecosystem TEXT NOT NULL, name_key TEXT NOT NULL,
+                PRIMARY KEY (set_key, base_ecosystem, name_key))""",
+            "CREATE INDEX package_sets_by_package ON package_sets (base_ecosystem, name_key, set_key)",
+            """CREATE TABLE inventory_package_sets (
+                registry TEXT NOT NULL, digest TEXT NOT NULL, set_key TEXT NOT NULL,
+                PRIMARY KEY (registry, digest))""",
+            "CREATE INDEX inventory_package_sets_by_set ON inventory_package_sets (set_key)",
+            # One row per kind of rescan: the database build, scanner and detector versions it last completed
+            # against (`scanner.service.delta_rescan`).
+            """CREATE TABLE rescan_marks (
+                name TEXT PRIMARY KEY, build_id TEXT NOT NULL, scanner_version TEXT NOT NULL,
+                detector_versions TEXT NOT NULL, marked_at TEXT NOT NULL)""",
+        ),
+    ),
 )
 
 _LEDGER = (

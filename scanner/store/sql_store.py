@@ -32,6 +32,7 @@ from scanner.store import gate_rows, lookups, rule_rows
 from scanner.store.errors import StoreError
 from scanner.store.interface import FindingsStore
 from scanner.store.migrations import apply
+from scanner.store.package_index import SqlPackageIndex
 from scanner.store.ports import BILLABLE_KIND
 from scanner.store.records import AssessmentChange, ScanStatus, StoredInventory, UsageCounts
 from scanner.store.sql import Dialect, Params, Row, Tx, dumps, loads, req_time, to_text
@@ -69,7 +70,7 @@ def _run_for_keys(tx: Tx, statement: str, params: Params, keys: Sequence[str]) -
         tx.run(f"{statement}({', '.join('?' * len(chunk))})", (*params, *chunk))
 
 
-class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, gate_rows.SqlGateVerdicts, FindingsStore):
+class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, gate_rows.SqlGateVerdicts, SqlPackageIndex, FindingsStore):
     dialect: Dialect
     _rule_write_stamp = 0
 
@@ -288,7 +289,7 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, gate_rows.SqlGateVerdicts
         at: datetime,
     ) -> None:
         with self._tx() as tx:
-            tx.run(
+            saved = tx.run(
                 "INSERT INTO inventories (registry, digest, scanner_version, detector_versions, inventory, saved_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (registry, digest) DO UPDATE SET"
                 " scanner_version = excluded.scanner_version, detector_versions = excluded.detector_versions,"
@@ -303,6 +304,8 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, gate_rows.SqlGateVerdicts
                     to_text(at),
                 ),
             )
+            if saved:  # an older save than the stored one changes nothing, its index neither
+                self.index_inventory(tx, registry, digest, inventory)
 
     def load_inventory(self, registry: str, digest: str) -> StoredInventory | None:
         rows = self._read_alone(

@@ -34,6 +34,7 @@ from typing import Any
 
 from scanner.ecosystems.catalog import base_ecosystem
 from scanner.vulndb import secdb
+from scanner.vulndb.changes import ChangeLog, coverage_state
 from scanner.vulndb.errors import FeedError
 from scanner.vulndb.exploitation import EpssScores, KevCatalog
 from scanner.vulndb.sqlite_db import (
@@ -95,6 +96,8 @@ class SourceSession:
     newest_record: str = ""
     newest_document: str = ""
     latest_plausible: str = field(default_factory=_latest_plausible)
+    # The build's change record (`scanner.vulndb.changes`); None records nothing.
+    changes: ChangeLog | None = None
 
     def note_item(self, date: str | None) -> None:
         """A document of the source was read, dated `date` (its file's mtime, its zip entry's time)."""
@@ -120,26 +123,33 @@ class SourceSession:
     def _store(self, record: dict[str, Any], modified: str, source: str, *, derived: bool) -> bool:
         conn = self.conn
         record_id: str = record["id"]
-        row = conn.execute("SELECT modified, source FROM records WHERE id = ?", (record_id,)).fetchone()
+        row = conn.execute("SELECT modified, source, json FROM records WHERE id = ?", (record_id,)).fetchone()
+        text = _compact(record)
+        withdrawn = record.get("withdrawn")
+        withdrawn = withdrawn if isinstance(withdrawn, str) and withdrawn else None
+        indexed = index_entries(record) if withdrawn is None else {}
+        aliases = {a for a in record.get("aliases") or () if isinstance(a, str) and a and a != record_id}
         if row is not None:
-            stored_modified, stored_source = row
+            stored_modified, stored_source, stored_text = row
             # A rebuilt secdb record always replaces the previous build of itself.
             if stored_modified > modified and not (derived and stored_source == SECDB_SOURCE):
                 if not derived:
                     self.stats.kept += 1
                 return False
+            if stored_text != text:  # the same JSON again changes no finding (its source is coverage's business)
+                self._note_removal(record_id)
             self._unindex(record_id)
             self.changed_sources.add(stored_source)
         self.changed_sources.add(source)
-        withdrawn = record.get("withdrawn")
-        withdrawn = withdrawn if isinstance(withdrawn, str) and withdrawn else None
+        if self.changes is not None and self.changes.keyed and (row is None or row[2] != text):
+            self.changes.packages(indexed)
+            self.changes.ids({record_id, *aliases})
         head = {key: value for key, value in record.items() if key != "affected"}
         conn.execute(
             "INSERT OR REPLACE INTO records (id, modified, withdrawn, source, json, head) VALUES (?, ?, ?, ?, ?, ?)",
-            (record_id, modified, withdrawn, source, _compact(record), _compact(head)),
+            (record_id, modified, withdrawn, source, text, _compact(head)),
         )
         if withdrawn is None:  # a withdrawn record is kept (by_id, db info) but never found by lookup or coverage
-            indexed = index_entries(record)
             conn.executemany(
                 "INSERT INTO affected_index (base_ecosystem, name_key, record_id, entries) VALUES (?, ?, ?, ?)",
                 [(eco, name, record_id, _compact(entries)) for (eco, name), entries in indexed.items()],
@@ -148,13 +158,24 @@ class SourceSession:
                 "INSERT INTO record_ecosystems (ecosystem, record_id) VALUES (?, ?)",
                 [(ecosystem, record_id) for ecosystem in record_ecosystems(indexed)],
             )
-        aliases = {a for a in record.get("aliases") or () if isinstance(a, str) and a and a != record_id}
         conn.executemany(
             "INSERT OR IGNORE INTO aliases (alias, record_id) VALUES (?, ?)", [(a, record_id) for a in aliases]
         )
         if not derived:
             self.stats.written += 1
         return True
+
+    def _note_removal(self, record_id: str) -> None:
+        """Records the keys and ids the stored copy of a record is found by, before it is replaced or removed."""
+        if self.changes is None or not self.changes.keyed:
+            return
+        self.changes.packages(
+            self.conn.execute(
+                "SELECT base_ecosystem, name_key FROM affected_index WHERE record_id = ?", (record_id,)
+            ).fetchall()
+        )
+        aliases = self.conn.execute("SELECT alias FROM aliases WHERE record_id = ?", (record_id,)).fetchall()
+        self.changes.ids([record_id, *(a for (a,) in aliases)])
 
     def _unindex(self, record_id: str) -> None:
         self.conn.execute("DELETE FROM affected_index WHERE record_id = ?", (record_id,))
@@ -165,6 +186,7 @@ class SourceSession:
         row = self.conn.execute("SELECT source FROM records WHERE id = ?", (record_id,)).fetchone()
         if row is not None:
             self.changed_sources.add(row[0])
+            self._note_removal(record_id)
         self._unindex(record_id)
         self.conn.execute("DELETE FROM records WHERE id = ?", (record_id,))
 
@@ -302,6 +324,7 @@ class DatabaseWriter:
         journal on disk and no fsync per commit (the caller syncs once before the rename)."""
         self.path = path
         self._session: SourceSession | None = None
+        self.changes: ChangeLog | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(path, isolation_level=None)
@@ -332,6 +355,10 @@ class DatabaseWriter:
             conn.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
         else:
             check_format(conn, self.path)
+        # Also in files of this format written before the change record was kept: their first build then
+        # has no predecessor, so readers rescan in full once.
+        ChangeLog.create_tables(conn)
+        self.changes = ChangeLog(conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -356,10 +383,12 @@ class DatabaseWriter:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise FeedError(f"{self.path}: cannot start a transaction ({exc})") from exc
-        session = self._session = SourceSession(self.conn, name)
+        session = self._session = SourceSession(self.conn, name, changes=self.changes)
         try:
+            before = self._begin_build()
             yield session
             session.finish()
+            self._end_build(before)
             self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
@@ -369,6 +398,18 @@ class DatabaseWriter:
             raise
         finally:
             self._session = None
+
+    def _begin_build(self) -> dict[str, Any] | None:
+        """Inside a write transaction: this writer's build is the file's current one; the coverage as it was."""
+        if self.changes is None:
+            return None
+        self.changes.begin(utc_now())
+        return coverage_state(self.conn) if self.changes.keyed else None
+
+    def _end_build(self, before: dict[str, Any] | None) -> None:
+        """Before COMMIT: the base ecosystems whose coverage changed in what health reads."""
+        if self.changes is not None and before is not None:
+            self.changes.coverage(before, coverage_state(self.conn))
 
     def _rollback(self) -> None:
         # After some hard errors SQLite has already rolled back: then there is nothing left to roll back.
@@ -381,21 +422,35 @@ class DatabaseWriter:
             (e.cve, e.date_added, e.due_date, int(e.ransomware), e.vendor, e.product, e.name) for e in catalog.entries
         ]
         meta = {"kev_catalog_version": catalog.version, "kev_date_released": catalog.released}
-        self._replace("kev", "INSERT INTO kev VALUES (?, ?, ?, ?, ?, ?, ?)", rows, meta)
+        # A finding reads date added, due date and ransomware use (`Kev`): a CVE where one of those changed is a change.
+        self._replace(
+            "kev",
+            "INSERT INTO kev VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+            meta,
+            "cve, date_added, due_date, ransomware",
+            4,
+        )
 
     def replace_epss(self, scores: EpssScores) -> None:
         """The whole set of EPSS scores, replacing the one stored, in one transaction (all or nothing)."""
         # A CVE listed twice (never in the real file): its last row counts.
         meta = {"epss_score_date": scores.score_date, "epss_model_version": scores.model_version}
-        self._replace("epss", "INSERT OR REPLACE INTO epss VALUES (?, ?, ?)", scores.rows, meta)
+        self._replace(
+            "epss", "INSERT OR REPLACE INTO epss VALUES (?, ?, ?)", scores.rows, meta, "cve, score, percentile", 3
+        )
 
-    def _replace(self, table: str, insert: str, rows: list[tuple[Any, ...]], meta: dict[str, str]) -> None:
+    def _replace(
+        self, table: str, insert: str, rows: list[tuple[Any, ...]], meta: dict[str, str], read: str, width: int
+    ) -> None:
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise FeedError(f"{self.path}: cannot start a transaction ({exc})") from exc
         try:
+            self._begin_build()
+            self._record_replacement(table, rows, meta, read, width)
             conn.execute(f"DELETE FROM {table}")
             conn.executemany(insert, rows)
             meta = {**meta, f"{table}_imported_at": utc_now()}
@@ -407,6 +462,25 @@ class DatabaseWriter:
         except BaseException:
             self._rollback()
             raise
+
+    def _record_replacement(
+        self, table: str, rows: list[tuple[Any, ...]], meta: dict[str, str], read: str, width: int
+    ) -> None:
+        """The CVE ids whose row (the columns findings read) differs between the stored table and `rows`."""
+        changes = self.changes
+        if changes is None or not changes.keyed:
+            return
+        if table == "epss":
+            stored = self.conn.execute("SELECT value FROM meta WHERE key = 'epss_score_date'").fetchone()
+            if (stored[0] if stored else "") != meta["epss_score_date"]:
+                # Every finding with a score carries the score date: all of them change.
+                changes.everything("EPSS scores of another day")
+                return
+        old = {row[0]: tuple(row) for row in self.conn.execute(f"SELECT {read} FROM {table}")}
+        new: dict[str, tuple[Any, ...]] = {}
+        for row in rows:
+            new[row[0]] = tuple(row[:width])  # the last row of a CVE counts, as in the table
+        changes.ids(cve for cve in old.keys() | new.keys() if old.get(cve) != new.get(cve))
 
     def record_source(self, row: SourceRow) -> None:
         """The sources row; call inside `source(...)`, after `session.finish()`, so that it commits with the

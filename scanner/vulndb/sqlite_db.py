@@ -49,6 +49,7 @@ import orjson
 
 from scanner.ecosystems.catalog import find, release_matches
 from scanner.model.types import Coverage, Epss, Kev
+from scanner.vulndb import changes
 from scanner.vulndb.errors import DatabaseMissingError, FeedError
 from scanner.vulndb.interface import OsvRecord, base_ecosystem, normalise_name
 
@@ -378,6 +379,16 @@ class SqliteVulnDatabase:
                 ):
                     found[cve] = (found.get(cve, (None, None))[0], Epss(score, percentile, score_date))
         return found
+
+    def build(self) -> str | None:
+        """The database build this file is (`scanner.vulndb.changes`); None when it keeps no change record."""
+        with self._lock:
+            return changes.current_build(self._conn)
+
+    def changes_since(self, build: str | None) -> changes.ChangeSet | changes.Unknown:
+        """What changed since database build `build` (`scanner.vulndb.changes.change_set`)."""
+        with self._lock:
+            return changes.change_set(self._conn, build)
 
     def coverage(self, ecosystem: str) -> Coverage:
         """From the `coverage` table (module docstring): the rows of the base ecosystem whose advisory ecosystem's

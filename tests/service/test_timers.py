@@ -188,6 +188,15 @@ def test_resource_log_timer_query_failure_is_one_line(
     assert ledger(env) == []
 
 
+def update_lines(caplog: pytest.LogCaptureFixture, level: int = logging.NOTSET) -> list[str]:
+    """The update's own log lines, without those of the rescan that follows it."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= level and r.name == "scanner.azure.dbupdate" and not r.getMessage().startswith("rescan after")
+    ]
+
+
 def test_db_update_timer_refreshes_the_database_the_service_reads(
     env: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -219,16 +228,18 @@ def test_db_update_timer_refreshes_the_database_the_service_reads(
 
         feed_server.publish("PyPI", zip_of(records_in(PYPA)))
         run("db_update")
-        assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO][-1] == (
-            f"database update of {own_db}: replaced (PyPI, kev, epss changed)"
+        assert (
+            update_lines(caplog, logging.INFO)[-1] == f"database update of {own_db}: replaced (PyPI, kev, epss changed)"
         )
+        # Then the rescan after the update: full, as no rescan has completed against a known build yet.
+        assert [r.getMessage() for r in caplog.records][-1].startswith("rescan after the database update (full: no ")
         assert len(clients.db().lookup("PyPI", "requests")) == 5  # the service's client reopened the new file
         facts = clients.db().describe()
         assert facts["kev"]["entries"] == kev.count(b'"cveID"') and facts["epss"]["scores"] > 0
         assert len(clients.db().lookup("Alpine:v3.10", "musl")) == alpine_before  # the held records stay
 
         run("db_update")  # unchanged feed: 304, nothing replaced
-        assert [r.getMessage() for r in caplog.records][-1] == f"database update of {own_db}: every feed unchanged"
+        assert update_lines(caplog)[-1] == f"database update of {own_db}: every feed unchanged"
         assert [path for path, _ in feed_server.requests] == [
             "/PyPI/all.zip",
             *(["/PyPI/all.zip", "/kev.json", "/epss.csv"] * 2),
