@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from scanner.assess.findings import category_of, find_vulnerabilities
+from scanner.assess.findings import MatchMemo, category_of, find_vulnerabilities
 from scanner.assess.image_health import health_of, summarise
 from scanner.assess.origin import with_origin
 from scanner.model.severity_order import DEFAULT_SEVERITY_ORDER
@@ -44,15 +44,17 @@ def assess(
     attach_remediation: AttachRemediation | None = None,
     summarise_remediation: SummariseRemediation | None = None,
     severity_order: tuple[str, ...] = DEFAULT_SEVERITY_ORDER,
+    memo: MatchMemo | None = None,
 ) -> Assessment:
     # An Incomplete inventory is matched too: what it holds is real, only more may be missing.
-    findings = find_vulnerabilities(inventory.packages, db, severity_order) if inventory.status != "Unsupported" else []
+    matched = inventory.status != "Unsupported"
+    findings = find_vulnerabilities(inventory.packages, db, severity_order, memo) if matched else []
     findings = with_origin(findings, inventory.image.base)  # before rules and gates: they may read it
     if apply_rules is not None:
         findings = apply_rules(findings, inventory)
     if attach_remediation is not None:
         findings = attach_remediation(findings, inventory)
-    coverage = coverage_of(inventory.packages, db) if inventory.status != "Unsupported" else ()
+    coverage = coverage_of(inventory.packages, db) if matched else ()
     health, reason = health_of(inventory, findings, coverage)
     text = summarise_remediation(findings, inventory) if summarise_remediation and findings else ""
     return Assessment(inventory, tuple(findings), health, reason, summarise(findings), text, coverage)

@@ -49,8 +49,33 @@ def lookup_keys(package: Package) -> list[tuple[str, str]]:
     return [(package.name, package.version)]
 
 
+class MatchMemo:
+    """The findings of each package (before exploitation signals, origin and rules), for one database and
+    severity order, shared by the assessments of one rescan: images built on one base carry equal packages
+    (the same name, version and layer), and a package's findings depend on nothing else, so each is matched
+    once per rescan. Bounded: when full it starts again."""
+
+    def __init__(self, db: VulnDatabase, severity_order: tuple[str, ...], max_packages: int = 100_000) -> None:
+        self.db = db
+        self.severity_order = severity_order
+        self.max_packages = max_packages
+        self.findings: dict[Package, tuple[Finding, ...]] = {}
+        self.hits = 0
+
+    def serves(self, db: VulnDatabase, severity_order: tuple[str, ...]) -> bool:
+        return db is self.db and severity_order == self.severity_order
+
+    def put(self, package: Package, findings: tuple[Finding, ...]) -> None:
+        if len(self.findings) >= self.max_packages:
+            self.findings.clear()
+        self.findings[package] = findings
+
+
 def find_vulnerabilities(
-    packages: Iterable[Package], db: VulnDatabase, severity_order: tuple[str, ...] = DEFAULT_SEVERITY_ORDER
+    packages: Iterable[Package],
+    db: VulnDatabase,
+    severity_order: tuple[str, ...] = DEFAULT_SEVERITY_ORDER,
+    memo: MatchMemo | None = None,
 ) -> list[Finding]:
     # Matching allocates tens of thousands of short-lived dicts and tuples next to the database's large
     # record cache; the cyclic collector would walk that cache again and again (measured: ~40% of the
@@ -58,37 +83,53 @@ def find_vulnerabilities(
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _find(packages, db, severity_order)
+        usable = memo if memo is not None and memo.serves(db, severity_order) else None
+        return _find(packages, db, severity_order, usable)
     finally:
         if paused:
             gc.enable()
 
 
-def _find(packages: Iterable[Package], db: VulnDatabase, severity_order: tuple[str, ...]) -> list[Finding]:
+def _find(
+    packages: Iterable[Package], db: VulnDatabase, severity_order: tuple[str, ...], memo: MatchMemo | None
+) -> list[Finding]:
     findings: list[Finding] = []
     packages = list(packages)
-    db.prefetch([(p.ecosystem, name) for p in packages if p.ecosystem for name, _ in lookup_keys(p)])
+    known = memo.findings if memo is not None else {}
+    db.prefetch([(p.ecosystem, n) for p in packages if p.ecosystem and p not in known for n, _ in lookup_keys(p)])
     for package in packages:
         if not package.ecosystem or not package.version:
             continue
         category = category_of(package)
         if category == "language" and package.os_owned:
             continue
-        matches: list[Match] = []
-        seen: set[str] = set()
-        for name, version in lookup_keys(package):
-            for record in db.lookup(package.ecosystem, name):
-                rid = str(record.get("id", ""))
-                if rid in seen:
-                    continue
-                match = match_record(record, package.ecosystem, name, version)
-                if match is not None:
-                    seen.add(rid)
-                    matches.append(match)
-        for group in _alias_groups(matches):
-            findings.append(_finding(package, category, group, db, severity_order))
+        if memo is not None and package in known:
+            memo.hits += 1
+            findings.extend(known[package])
+            continue
+        own = _package_findings(package, category, db, severity_order)
+        if memo is not None:
+            memo.put(package, tuple(own))
+        findings.extend(own)
     # The risk score reads the exploitation signals: it is set once they are.
     return with_risk(with_exploitation(findings, db))
+
+
+def _package_findings(
+    package: Package, category: Category, db: VulnDatabase, severity_order: tuple[str, ...]
+) -> list[Finding]:
+    matches: list[Match] = []
+    seen: set[str] = set()
+    for name, version in lookup_keys(package):
+        for record in db.lookup(package.ecosystem, name):
+            rid = str(record.get("id", ""))
+            if rid in seen:
+                continue
+            match = match_record(record, package.ecosystem, name, version)
+            if match is not None:
+                seen.add(rid)
+                matches.append(match)
+    return [_finding(package, category, group, db, severity_order) for group in _alias_groups(matches)]
 
 
 def with_exploitation(findings: list[Finding], db: VulnDatabase) -> list[Finding]:

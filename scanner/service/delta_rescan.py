@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from scanner.assess.findings import MatchMemo
 from scanner.model.errors import one_line
 from scanner.policy.gate_actions import Publisher
 from scanner.queue.interface import ScanQueue, ScanRequest
@@ -196,6 +197,7 @@ def _delta(
             seen.add(pair)
             keys.append(key)
     rematched = requeued = failed = changed = 0
+    memo = MatchMemo(db, policy.severity_order)  # affected images on one base share their packages' matching
     for start in range(0, len(keys), BATCH):
         for key in keys[start : start + BATCH]:
             stored = store.load_inventory(key.registry, key.digest)
@@ -211,7 +213,7 @@ def _delta(
                     requeued += 1
                 continue
             try:
-                change = reassess_inventory(key, stored.inventory, store, db, policy)
+                change = reassess_inventory(key, stored.inventory, store, db, policy, memo)
                 store.record_usage(key.registry, key.digest, "rescan", datetime.now(UTC))
                 rematched += 1
                 changed += int(change.changed)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from scanner.assess.assessment import ApplyRules, Assessment, AttachRemediation, SummariseRemediation, assess
+from scanner.assess.findings import MatchMemo
 from scanner.image.registry_options import RegistryAccess
 from scanner.inventory.detectors.plugins import default_registry
 from scanner.model.errors import one_line
@@ -298,6 +299,7 @@ def rescan_recent(
     detectors = tuple(sorted(detector_versions)) if detector_versions is not None else current_detector_versions()
     rematched = requeued = failed = 0
     seen: set[tuple[str, str]] = set()
+    memo = MatchMemo(db, policy.severity_order)  # images on one base share their packages' matching
     for key in store.recently_pulled(since):
         if (key.registry, key.digest) in seen:
             continue  # the same digest in several repositories is one image
@@ -316,7 +318,7 @@ def rescan_recent(
             continue
         try:
             now = datetime.now(UTC)
-            _assess_and_save(key.registry, key.repository, key.digest, stored.inventory, store, db, policy, now)
+            _assess_and_save(key.registry, key.repository, key.digest, stored.inventory, store, db, policy, now, memo)
             store.record_usage(key.registry, key.digest, "rescan", now)
             rematched += 1
         except Exception as err:  # one bad image must not stop the nightly run
@@ -340,11 +342,18 @@ def reassess_stored(
 
 
 def reassess_inventory(
-    key: ImageKey, inventory: Inventory, store: Assessments, db: VulnDatabase, policy: Policy
+    key: ImageKey,
+    inventory: Inventory,
+    store: Assessments,
+    db: VulnDatabase,
+    policy: Policy,
+    memo: MatchMemo | None = None,
 ) -> AssessmentChange:
     """Re-assesses one digest from an inventory already loaded, as `rescan_recent` does each (gates, events
-    and export included); the caller judges that the inventory is current."""
-    return _assess_and_save(key.registry, key.repository, key.digest, inventory, store, db, policy, datetime.now(UTC))
+    and export included); the caller judges that the inventory is current. `memo` shares packages' matching
+    between the digests of one rescan."""
+    now = datetime.now(UTC)
+    return _assess_and_save(key.registry, key.repository, key.digest, inventory, store, db, policy, now, memo)
 
 
 def drain_queue(
@@ -455,6 +464,7 @@ def _assess_and_save(
     db: VulnDatabase,
     policy: Policy,
     at: datetime,
+    memo: MatchMemo | None = None,
 ) -> AssessmentChange:
     result = assess(
         inventory,
@@ -463,6 +473,7 @@ def _assess_and_save(
         attach_remediation=policy.attach_remediation,
         summarise_remediation=policy.summarise_remediation,
         severity_order=policy.severity_order,
+        memo=memo,
     )
     change = store.save_assessment(
         registry, digest, result.findings, result.health, result.reason, result.summary, at, result.coverage

@@ -1,0 +1,75 @@
+"""Packages matched once per rescan: the memo gives the same findings as matching each image afresh.
+
+The Alpine sample image (samples/) against a database imported from the real Alpine secdb advisories in
+tests/fixtures, and a second image holding the same packages (as a rebuild on the same base does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from scanner.assess.findings import MatchMemo, category_of, find_vulnerabilities
+from scanner.inventory.build import ScanOptions, inventory
+from scanner.model.types import Inventory, Package
+from scanner.vulndb.osv_import import import_sources
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = f"docker-archive:{ROOT / 'samples' / 'alpine-3.10-app.tar'}"
+ORDER = ("vendor", "cvss")
+
+
+@pytest.fixture(scope="module")
+def sample() -> Inventory:
+    (only,) = inventory(SAMPLE, ScanOptions())
+    return only
+
+
+@pytest.fixture(scope="module")
+def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("memo") / "vulndb.sqlite"
+    import_sources(path, [str(ROOT / "tests/fixtures/osv/alpine-secdb/v3.10")])
+    return path
+
+
+def test_a_memo_gives_the_same_findings_and_matches_each_package_once(sample: Inventory, db_path: Path) -> None:
+    with SqliteVulnDatabase.open(db_path) as db:
+        fresh = find_vulnerabilities(sample.packages, db, ORDER)
+        assert fresh, "the sample has findings against Alpine 3.10's advisories"
+        memo = MatchMemo(db, ORDER)
+        first = find_vulnerabilities(sample.packages, db, ORDER, memo)
+        assert first == fresh and memo.hits == 0
+        again = find_vulnerabilities(sample.packages, db, ORDER, memo)
+        assert again == fresh
+        matched = [p for p in sample.packages if p.ecosystem and p.version and not _skipped(p)]
+        assert memo.hits == len(matched)  # every package the second time, with or without findings
+        # A package that differs in anything (here its version) is matched afresh, not served from the memo.
+        changed = [replace(p, version=p.version + "-r99") for p in sample.packages]
+        hits = memo.hits
+        other = find_vulnerabilities(changed, db, ORDER, memo)
+        assert memo.hits == hits
+        assert other == find_vulnerabilities(changed, db, ORDER)
+
+
+def _skipped(package: Package) -> bool:
+    return category_of(package) == "language" and package.os_owned
+
+
+def test_a_memo_of_another_database_or_order_is_not_used(sample: Inventory, db_path: Path) -> None:
+    with SqliteVulnDatabase.open(db_path) as db, SqliteVulnDatabase.open(db_path) as reopened:
+        memo = MatchMemo(db, ORDER)
+        find_vulnerabilities(sample.packages, db, ORDER, memo)
+        find_vulnerabilities(sample.packages, reopened, ORDER, memo)
+        find_vulnerabilities(sample.packages, db, ("cvss", "vendor"), memo)
+        assert memo.hits == 0
+
+
+def test_a_full_memo_starts_again(sample: Inventory, db_path: Path) -> None:
+    with SqliteVulnDatabase.open(db_path) as db:
+        memo = MatchMemo(db, ORDER, max_packages=3)
+        found = find_vulnerabilities(sample.packages, db, ORDER, memo)
+        assert 0 < len(memo.findings) <= 3
+        assert find_vulnerabilities(sample.packages, db, ORDER, memo) == found
