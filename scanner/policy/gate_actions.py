@@ -13,14 +13,15 @@ credential sent to it alone and only after it challenged, connections through th
 from __future__ import annotations
 
 import json
+import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
+
+import requests
 
 from scanner.image.reference import RegistryReference
 from scanner.image.registry_options import RegistryOptions
@@ -202,6 +203,11 @@ class PublishResult:
 _RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
+def _reason(exc: requests.RequestException) -> str:
+    """A failed request's reason on one line, bounded (requests names the pool, the URL and the cause)."""
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
 class _HttpPublisher:
     """JSON POST with bounded retries; `send` never raises, it returns what happened."""
 
@@ -223,22 +229,33 @@ class _HttpPublisher:
         self.backoff = backoff
         self.timeout = timeout
         self._sleep = sleep
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        # One kept-alive connection per thread: a rescan after an update publishes an event per changed
+        # image, and a new TCP (and TLS) connection for each cost more than the assessment itself.
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
 
     def _post(self, body: bytes, content_type: str) -> PublishResult:
         headers = {"Content-Type": content_type, **self.headers}
         status: int | None = None
         error = ""
         for attempt in range(1, self.attempts + 1):
-            request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return PublishResult(True, attempt, response.status)
-            except urllib.error.HTTPError as exc:
-                status, error = exc.code, f"HTTP {exc.code} {exc.reason}"
-                if exc.code not in _RETRYABLE:
-                    return PublishResult(False, attempt, status, f"POST {self.url}: {error}")
-            except (urllib.error.URLError, OSError) as exc:
-                status, error = None, str(getattr(exc, "reason", exc))
+                # No redirects: the endpoint is configured, and a redirect would carry its key elsewhere.
+                with self._session().post(
+                    self.url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
+                ) as response:
+                    if response.status_code < 300:
+                        return PublishResult(True, attempt, response.status_code)
+                    status, error = response.status_code, f"HTTP {response.status_code} {response.reason}"
+                    if status not in _RETRYABLE:
+                        return PublishResult(False, attempt, status, f"POST {self.url}: {error}")
+            except requests.RequestException as exc:
+                status, error = None, _reason(exc)
             if attempt < self.attempts:
                 self._sleep(self.backoff * 2 ** (attempt - 1))
         return PublishResult(False, self.attempts, status, f"POST {self.url}: {error} (after {self.attempts} attempts)")

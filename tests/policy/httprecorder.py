@@ -19,6 +19,7 @@ class Recorded:
     path: str
     headers: dict[str, str]  # lower-case names
     body: bytes
+    peer: tuple[str, int] = ("", 0)  # the client's address and port: which connection carried it
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -44,12 +45,20 @@ def recording_server(answers: list[tuple[int, Any]] | None = None) -> Iterator[R
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real endpoints: every answer has its Content-Length
+
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             with lock:
                 recorder.requests.append(
-                    Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    Recorded(
+                        self.command,
+                        self.path,
+                        {k.lower(): v for k, v in self.headers.items()},
+                        body,
+                        (str(self.client_address[0]), int(self.client_address[1])),
+                    )
                 )
                 index = min(len(recorder.requests), len(recorder.answers)) - 1
                 status, payload = recorder.answers[index]

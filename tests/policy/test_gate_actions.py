@@ -122,6 +122,22 @@ def test_event_grid_publisher_posts_an_array_with_the_key() -> None:
     assert request.json() == [event]
 
 
+def test_one_publisher_keeps_its_connection_between_events() -> None:
+    with recording_server() as server:
+        publisher = WebhookPublisher(f"{server.url}/hook", sleep=no_sleep)
+        for n in range(3):
+            assert publisher.send({"id": f"e{n}"}).ok
+    assert [r.json()["id"] for r in server.requests] == ["e0", "e1", "e2"]
+    assert len({r.peer for r in server.requests}) == 1
+
+
+def test_a_redirect_is_not_followed_and_not_retried() -> None:
+    with recording_server([(307, {})]) as server:
+        result = EventGridPublisher(f"{server.url}/api/events", "topic-key", sleep=no_sleep).send({"id": "x"})
+    assert not result.ok and result.attempts == 1 and result.status == 307
+    assert len(server.requests) == 1 and "HTTP 307" in result.error
+
+
 def test_failing_endpoint_is_retried_a_bounded_number_of_times_then_reported() -> None:
     sleeps: list[float] = []
     with recording_server([(503, {"error": "busy"})]) as server:
