@@ -46,6 +46,9 @@ def recording_server(answers: list[tuple[int, Any]] | None = None) -> Iterator[R
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real endpoints: every answer has its Content-Length
+        # The status line and headers, then the body, are two writes: with Nagle's algorithm the body waits
+        # for the client's delayed ACK of the first (40 ms) on a kept-alive connection.
+        disable_nagle_algorithm = True
 
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
