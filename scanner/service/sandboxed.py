@@ -7,6 +7,7 @@ layers with one scanned before fetches and parses only the layers above them."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,8 +42,9 @@ class SandboxedFetch(CachingFetch):
         self.options = options
         self.limits = limits
         self.prefixes = prefixes
-        # The last scan's use of the prefix cache (how many layers it reused), for the caller's timings.
-        self.last_prefix: LayerPrefixCache | None = None
+        # Each worker thread's last scan's use of the prefix cache (how many layers it reused), for that
+        # scan's timings: the service's workers share this object.
+        self._last = threading.local()
 
     def with_cache(self, request: ScanRequest, cache: LayerChainCache | None) -> Inventory:
         # Imported here: the job pulls in the registry SDK, which event handling never needs.
@@ -55,13 +57,14 @@ class SandboxedFetch(CachingFetch):
                 prefixes = LayerPrefixCache(self.prefixes, cache.scanner_version, cache.detector_versions)
             else:
                 prefixes = LayerPrefixCache(self.prefixes, __version__, current_detector_versions())
-        self.last_prefix = prefixes
+        self._last.prefix = prefixes
         reference = request_reference(request)
         return scan_job_inventory(reference, self.options, self.runner, self.limits, cache, prefixes)
 
     def cache_timings(self) -> dict[str, float]:
         # The layers of the longest cached prefix: neither fetched nor parsed by the last scan.
-        return {"layer_prefix_reused": float(self.last_prefix.reused)} if self.last_prefix is not None else {}
+        prefixes: LayerPrefixCache | None = getattr(self._last, "prefix", None)
+        return {"layer_prefix_reused": float(prefixes.reused)} if prefixes is not None else {}
 
 
 def sandboxed_fetch(
