@@ -39,6 +39,12 @@ param jobImage string = ''
 @description('Entra ID audiences accepted as bearer tokens by the HTTP API (the API app registration); empty: Entra tokens off')
 param apiAudience string = ''
 
+@description('The dashboard\'s app registration (client id) for sign-in with Microsoft; empty: sign-in by API key only')
+param dashboardClientId string = ''
+
+@description('Key Vault secret URI of that registration\'s client secret (the app reads it as a Key Vault reference with acrguard\'s identity, which needs Key Vault Secrets User on it)')
+param dashboardClientSecretUri string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -124,6 +130,8 @@ module functionApp 'modules/function-app.bicep' = {
     exportRuleId: monitoring.outputs.dataCollectionRuleImmutableId
     exportRegistryIds: join(monitoredRegistryIds, ',')
     apiAudience: apiAudience
+    dashboardClientId: dashboardClientId
+    dashboardClientSecretUri: dashboardClientSecretUri
   }
 }
 

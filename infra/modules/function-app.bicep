@@ -20,6 +20,9 @@ param exportEndpoint string
 param exportRuleId string
 param exportRegistryIds string
 param apiAudience string
+param dashboardClientId string
+@description('Key Vault secret URI of the dashboard registration\'s client secret; the setting holds only a reference to it')
+param dashboardClientSecretUri string
 
 @description('Instances Flex Consumption may scale out to')
 param maximumInstanceCount int = 40
@@ -69,6 +72,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    keyVaultReferenceIdentity: appIdentityId
     //checkov:skip=CKV_AZURE_222:Event Grid and the HTTP API's callers reach the app over its public endpoint; every route needs a function key, an Entra token or acrguard's key
     publicNetworkAccess: 'Enabled'
     functionAppConfig: {
@@ -167,11 +171,21 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         }
         {
           name: 'ACRGUARD_ENTRA_TENANT_ID'
-          value: empty(apiAudience) ? '' : subscription().tenantId
+          value: empty(apiAudience) && empty(dashboardClientId) ? '' : subscription().tenantId
         }
         {
+          // Without an API registration of its own, the API takes the dashboard registration's tokens (same app roles).
           name: 'ACRGUARD_ENTRA_AUDIENCE'
-          value: apiAudience
+          value: empty(apiAudience) ? dashboardClientId : apiAudience
+        }
+        {
+          name: 'ACRGUARD_ENTRA_CLIENT_ID'
+          value: dashboardClientId
+        }
+        {
+          // A Key Vault reference, resolved by the platform with acrguard's identity: the secret is not here.
+          name: 'ACRGUARD_ENTRA_CLIENT_SECRET'
+          value: empty(dashboardClientSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${dashboardClientSecretUri})'
         }
       ]
       minTlsVersion: '1.2'

@@ -36,6 +36,18 @@ def _secret_settings() -> frozenset[str]:
     return frozenset(SETTINGS[f.name].env for f in fields(Settings) if not f.repr)
 
 
+def _key_vault_reference(value: Any) -> bool:
+    """A setting's value that is `@Microsoft.KeyVault(SecretUri=…)` or empty, or a choice between those: never
+    a literal or a parameter holding the secret itself."""
+    if isinstance(value, str):  # pycep writes string literals and identifiers alike as strings
+        return value == "" or value.startswith("@Microsoft.KeyVault(SecretUri=")
+    operator = value.get("operator", {}) if isinstance(value, dict) else {}
+    if operator.get("type") != "conditional":
+        return False
+    branches = operator["operands"]
+    return _key_vault_reference(branches["true_value"]) and _key_vault_reference(branches["false_value"])
+
+
 def function_settings() -> dict[str, Any]:
     site = bicep.resources("modules/function-app.bicep")["site"]
     return bicep.name_values(site.body["properties"]["siteConfig"]["appSettings"])
@@ -81,7 +93,8 @@ def test_every_setting_set_is_declared_and_no_secret(process: str) -> None:
     set_there = SET_BY_PROCESS[process]()
     unknown = sorted(set(set_there) - DECLARED - PLATFORM)
     assert not unknown, f"{process}: settings nobody reads (a typo?): {unknown}"
-    secrets = sorted(set(set_there) & _secret_settings())
+    # A secret may be named only as a Key Vault reference, which the platform resolves with an identity.
+    secrets = sorted(n for n in set(set_there) & _secret_settings() if not _key_vault_reference(set_there[n]))
     assert not secrets, f"{process}: secrets in app settings (identity-based connections only): {secrets}"
 
 
@@ -404,3 +417,18 @@ def test_no_symbol_shadows_a_bicep_function() -> None:
             symbols |= set(document.get(section, {}))
         shadowing = sorted(symbols & BICEP_FUNCTIONS)
         assert not shadowing, f"{relative}: {shadowing}"
+
+
+def test_sign_in_with_microsoft_is_wired_with_the_secret_as_a_key_vault_reference() -> None:
+    values = function_settings()
+    assert values["ACRGUARD_ENTRA_CLIENT_ID"] == "dashboardClientId"
+    assert _key_vault_reference(values["ACRGUARD_ENTRA_CLIENT_SECRET"])
+    assert "@Microsoft.KeyVault(SecretUri=${dashboardClientSecretUri})" in bicep.atoms(
+        values["ACRGUARD_ENTRA_CLIENT_SECRET"]
+    )
+    # The tenant is set for either registration; the API then needs an audience: the dashboard's when it has none.
+    assert "dashboardClientId" in bicep.atoms(values["ACRGUARD_ENTRA_TENANT_ID"])
+    assert "dashboardClientId" in bicep.atoms(values["ACRGUARD_ENTRA_AUDIENCE"])
+    site = bicep.resources("modules/function-app.bicep")["site"]
+    assert site.body["properties"]["keyVaultReferenceIdentity"] == "appIdentityId"
+    assert not _key_vault_reference("dashboardClientSecret") and not _key_vault_reference("hunter2")
