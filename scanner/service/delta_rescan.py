@@ -21,20 +21,20 @@ dates and counts, which health does not read); the next full rescan does.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from scanner.assess.findings import MatchMemo
-from scanner.model.errors import one_line
 from scanner.policy.gate_actions import Publisher
-from scanner.queue.interface import ScanQueue, ScanRequest
+from scanner.queue.interface import ScanQueue
 from scanner.service.pipeline import (
     Policy,
     RescanCounts,
     current_detector_versions,
-    reassess_inventory,
+    rescan_digest,
     rescan_recent,
 )
 from scanner.store.package_index import PackageIndex, RescanMark
@@ -196,29 +196,13 @@ def _delta(
         if pair in named and pair not in seen:  # the same digest in several repositories is one image
             seen.add(pair)
             keys.append(key)
-    rematched = requeued = failed = changed = 0
+    counts: Counter[str] = Counter()
     memo = MatchMemo(db, policy.severity_order)  # affected images on one base share their packages' matching
     for start in range(0, len(keys), BATCH):
         for key in keys[start : start + BATCH]:
-            stored = store.load_inventory(key.registry, key.digest)
-            fresh = (
-                stored is not None
-                and stored.scanner_version == scanner_version
-                and tuple(sorted(stored.detector_versions)) == detectors
-            )
-            if stored is None or not fresh:
-                if queue is not None:
-                    request = ScanRequest.create(key.registry, key.repository, key.digest, reason="rescan")
-                    queue.send(request, request.dedupe_key(scanner_version))
-                    requeued += 1
-                continue
-            try:
-                change = reassess_inventory(key, stored.inventory, store, db, policy, memo)
-                store.record_usage(key.registry, key.digest, "rescan", datetime.now(UTC))
-                rematched += 1
-                changed += int(change.changed)
-            except Exception as err:  # one bad image must not stop the others
-                log.warning("rescan of %s@%s failed: %s", key.registry, key.digest, one_line(err))
-                failed += 1
+            outcome, change = rescan_digest(key, store, db, scanner_version, detectors, queue, policy, memo)
+            counts[outcome] += 1
+            counts["changed"] += int(change is not None and change.changed)
         log.debug("rescan after the database update: %d of %d digests", min(start + BATCH, len(keys)), len(keys))
-    return UpdateRescan("delta", RescanCounts(rematched, requeued, failed), affected=len(keys), changed=changed)
+    rescanned = RescanCounts(counts["rematched"], counts["requeued"], counts["failed"])
+    return UpdateRescan("delta", rescanned, affected=len(keys), changed=counts["changed"])

@@ -13,10 +13,11 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from scanner.assess.assessment import ApplyRules, Assessment, AttachRemediation, SummariseRemediation, assess
 from scanner.assess.findings import MatchMemo
@@ -297,34 +298,56 @@ def rescan_recent(
     detector versions is queued for a full scan (when a queue is given)."""
     policy = policy or Policy()
     detectors = tuple(sorted(detector_versions)) if detector_versions is not None else current_detector_versions()
-    rematched = requeued = failed = 0
+    counts: Counter[str] = Counter()
     seen: set[tuple[str, str]] = set()
     memo = MatchMemo(db, policy.severity_order)  # images on one base share their packages' matching
     for key in store.recently_pulled(since):
         if (key.registry, key.digest) in seen:
             continue  # the same digest in several repositories is one image
         seen.add((key.registry, key.digest))
-        stored = store.load_inventory(key.registry, key.digest)
-        fresh = (
-            stored is not None
-            and stored.scanner_version == scanner_version
-            and tuple(sorted(stored.detector_versions)) == detectors
+        outcome, _ = rescan_digest(key, store, db, scanner_version, detectors, queue, policy, memo)
+        counts[outcome] += 1
+    return RescanCounts(counts["rematched"], counts["requeued"], counts["failed"])
+
+
+RescanOutcome = Literal["rematched", "requeued", "skipped", "failed"]
+
+
+def rescan_digest(
+    key: ImageKey,
+    store: RescanWork,
+    db: VulnDatabase,
+    scanner_version: str,
+    detectors: tuple[str, ...],
+    queue: ScanQueue | None,
+    policy: Policy,
+    memo: MatchMemo | None = None,
+) -> tuple[RescanOutcome, AssessmentChange | None]:
+    """One digest of a rescan: re-assessed from its stored inventory when that is current (made by this
+    scanner and these detector versions), else queued for a full scan when a queue is given ("skipped"
+    without one). A failure is logged and counted, never raised: one bad image must not stop the others."""
+    stored = store.load_inventory(key.registry, key.digest)
+    fresh = (
+        stored is not None
+        and stored.scanner_version == scanner_version
+        and tuple(sorted(stored.detector_versions)) == detectors
+    )
+    if stored is None or not fresh:
+        if queue is None:
+            return "skipped", None
+        request = ScanRequest.create(key.registry, key.repository, key.digest, reason="rescan")
+        queue.send(request, request.dedupe_key(scanner_version))
+        return "requeued", None
+    try:
+        now = datetime.now(UTC)
+        change = _assess_and_save(
+            key.registry, key.repository, key.digest, stored.inventory, store, db, policy, now, memo
         )
-        if stored is None or not fresh:
-            if queue is not None:
-                request = ScanRequest.create(key.registry, key.repository, key.digest, reason="rescan")
-                queue.send(request, request.dedupe_key(scanner_version))
-                requeued += 1
-            continue
-        try:
-            now = datetime.now(UTC)
-            _assess_and_save(key.registry, key.repository, key.digest, stored.inventory, store, db, policy, now, memo)
-            store.record_usage(key.registry, key.digest, "rescan", now)
-            rematched += 1
-        except Exception as err:  # one bad image must not stop the nightly run
-            log.warning("rescan of %s@%s failed: %s", key.registry, key.digest, one_line(err))
-            failed += 1
-    return RescanCounts(rematched, requeued, failed)
+        store.record_usage(key.registry, key.digest, "rescan", now)
+    except Exception as err:
+        log.warning("rescan of %s@%s failed: %s", key.registry, key.digest, one_line(err))
+        return "failed", None
+    return "rematched", change
 
 
 def reassess_stored(
@@ -339,21 +362,6 @@ def reassess_stored(
     return _assess_and_save(
         key.registry, key.repository, key.digest, stored.inventory, store, db, policy or Policy(), now
     )
-
-
-def reassess_inventory(
-    key: ImageKey,
-    inventory: Inventory,
-    store: Assessments,
-    db: VulnDatabase,
-    policy: Policy,
-    memo: MatchMemo | None = None,
-) -> AssessmentChange:
-    """Re-assesses one digest from an inventory already loaded, as `rescan_recent` does each (gates, events
-    and export included); the caller judges that the inventory is current. `memo` shares packages' matching
-    between the digests of one rescan."""
-    now = datetime.now(UTC)
-    return _assess_and_save(key.registry, key.repository, key.digest, inventory, store, db, policy, now, memo)
 
 
 def drain_queue(
