@@ -1,6 +1,6 @@
 """Registry source: the OCI distribution /v2/ API through azure-containerregistry's client.
 
-Only `get_manifest` and `download_blob` are used: the `/acr/v1/` calls answer 404 on a plain
+Only `get_manifest` and the blob GET are used: the `/acr/v1/` calls answer 404 on a plain
 distribution registry. Library errors are translated here, so callers see only RegistryError and
 DigestMismatchError.
 
@@ -128,9 +128,14 @@ class RegistrySource(ImageSource):
 
     def open_blob(self, descriptor: Descriptor, what: str) -> VerifyingReader:
         try:
-            stream = self.client.download_blob(self.ref.repository, descriptor.digest)
+            # One streamed GET through the client's own pipeline (its auth, retries, redirects and our policies):
+            # `download_blob` asks in sequential 4 MiB ranges, a round trip each, and hashes the blob a second
+            # time, where VerifyingReader already bounds it and checks its size and digest as it streams.
+            stream = self.client._client.container_registry_blob.get_blob(self.ref.repository, descriptor.digest)
         except (AzureError, ValueError, KeyError) as exc:
             raise translate_error(exc, what, self.has_credentials) from None
+        if stream is None:  # a 307 the pipeline did not follow
+            raise RegistryError(f"{what}: the registry redirected the blob elsewhere and it was not followed")
         return VerifyingReader(
             self._chunks(stream, what),
             descriptor.digest,
