@@ -62,9 +62,8 @@ def paths(seeded: Any, store_path: Path, rng: random.Random, per_page: int) -> d
 
 
 def measure(port: int, targets: Sequence[str]) -> list[float]:
-    """Milliseconds per request, each read to its end, a connection each: on a kept-alive connection every
-    answer of serve after the first waits ~40 ms for the client's delayed ACK (its /api/health too), which
-    would hide the pages' own cost."""
+    """Milliseconds per request, each read to its end, a connection each (the connection's set-up counted, the
+    worst case for a page)."""
     timings = []
     for target in targets:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

@@ -423,6 +423,10 @@ def bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart right after a stop (TIME_WAIT)
+        # Accepted connections inherit it (asyncio sets it only on sockets it makes): an answer is written as
+        # headers then body, and with Nagle's algorithm the body waited ~40 ms for the client's delayed ACK
+        # on every request after the first of a kept-alive connection (a browser's, the notifier's).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(address)
         sock.listen(128)
     except OSError as err:

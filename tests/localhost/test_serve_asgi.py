@@ -209,3 +209,22 @@ def _wait(check: Callable[[], bool], timeout: float = 60) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def test_connections_serve_accepts_send_without_nagle_delay() -> None:
+    """serve binds its socket itself (asyncio sets TCP_NODELAY only on sockets it makes): the listening socket
+    has it, so every accepted connection does, and an answer's body is not held back for the client's delayed
+    ACK of its headers on a kept-alive connection."""
+    import socket
+
+    from scanner.localhost.serve import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        with socket.create_connection(sock.getsockname()[:2], timeout=5):
+            accepted, _ = sock.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        sock.close()
