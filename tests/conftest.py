@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from scanner.cli.main import main
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_prefix_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The services tests build in process keep their layer-prefix states in this run's own directory, never
+    in the user's cache: a state left by an earlier run would change what a scan does."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ACRGUARD_PREFIX_CACHE_DIR", str(tmp_path_factory.mktemp("layer-prefixes")))
+        yield
 
 
 class Run:

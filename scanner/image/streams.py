@@ -83,6 +83,11 @@ class VerifyingReader:
         self.count = 0
         self.on_chunk: Callable[[int], None] | None = None  # progress reporting
 
+    @property
+    def checked_digest(self) -> str:
+        """The digest `verify()` checks the content against; "" when there is none to check."""
+        return self._digest if self._hash is not None else ""
+
     def _pull(self) -> bool:
         chunk = self._next_chunk()
         if chunk is None:

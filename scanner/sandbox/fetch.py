@@ -176,22 +176,24 @@ def _copy_layers(source: ImageSource, image: ResolvedImage, blobs: Path, skip: i
 def _copy_layer(
     source: ImageSource, image: ResolvedImage, i: int, descriptor: Descriptor, blobs: Path
 ) -> dict[str, Any]:
-    """Stream one layer blob to the layout. The source's VerifyingReader checks size and digest; the
-    copy is hashed again because legacy docker-save layers have no digest to check against."""
+    """Stream one layer blob to the layout. The source's VerifyingReader checks size and digest; a blob
+    without a sha256 digest to check (legacy docker-save layers; sha512) is hashed here for its layout name."""
     what = f"{image.reference}: layer {descriptor.digest or f'#{i}'}"
     reader = source.open_blob(descriptor, what)
-    hasher = hashlib.sha256()
+    checked = reader.checked_digest
+    hasher = None if checked.startswith("sha256:") else hashlib.sha256()
     blobs.joinpath("sha256").mkdir(parents=True, exist_ok=True)
     partial = blobs / "sha256" / f".partial-{i}"
     size = 0
     with partial.open("wb") as out:
         while chunk := reader.read(1 << 20):
-            hasher.update(chunk)
+            if hasher is not None:
+                hasher.update(chunk)
             out.write(chunk)
             size += len(chunk)
         reader.verify()
-    digest = "sha256:" + hasher.hexdigest()
-    os.replace(partial, blobs / "sha256" / hasher.hexdigest())
+    digest = checked if hasher is None else "sha256:" + hasher.hexdigest()
+    os.replace(partial, blobs / "sha256" / digest.removeprefix("sha256:"))
     entry: dict[str, Any] = {"mediaType": descriptor.media_type, "digest": digest, "size": size}
     if dict(descriptor.annotations).get(_VERIFIED) == "no":
         # The inventory names such layers by diff_id (as `acrguard sbom` does); carry the mark over.

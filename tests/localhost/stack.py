@@ -124,7 +124,10 @@ def start_serve(
     LANG and TMPDIR. `ready_timeout` bounds the wait against a hang; it is no speed requirement."""
     workdir.mkdir(parents=True, exist_ok=True)
     keys = {"ACRGUARD_FUNCTION_KEY": FUNCTION_KEY, "ACRGUARD_API_KEY": API_KEY, "ACRGUARD_EVENTS_TOKEN": EVENTS_TOKEN}
-    environment = minimal_env({**keys, **(env or {})})
+    # Its own layer-prefix cache: a state another test or an earlier run left in the user's cache would turn
+    # a cold scan into a warm one.
+    own = {"ACRGUARD_PREFIX_CACHE_DIR": str(workdir / "layer-prefixes")}
+    environment = minimal_env({**keys, **own, **(env or {})})
     args = [
         *(sys.executable, "-m", "scanner", "serve", "--port", str(port), "--runner", runner),
         *("--store", store or str(workdir / "store.sqlite"), "--queue", queue or str(workdir / "queue.sqlite")),
