@@ -15,8 +15,9 @@ that directory with 1 % of its advisories changed (a fixed random choice): withd
 even ones, so every run changes findings and publishes events.
 
 Timed: `delta_rescan.rescan_after_update` right after the update is applied (change set read, affected digests
-found, re-assessed from stored inventories, events published to a local webhook through the real
-`WebhookPublisher`), median of several runs; beside it a full rescan of the same store
+found, re-assessed from stored inventories, events published to a local receiver through the real
+`EventGridPublisher`, as arrays the way a topic takes them; `--publisher webhook`: the real `WebhookPublisher`,
+one POST per event), median of several runs; beside it a full rescan of the same store
 (`delta_rescan.full_rescan`, steady state: the same findings again). On SQLite, and on PostgreSQL when the test
 suite's server helper can start one (`tests/store/conftest.py`: Debian's postgresql package). Prints figures;
 asserts nothing about time, only that the delta re-assessed exactly the digests the update names.
@@ -55,7 +56,7 @@ from benchmarks.common import print_rows, spread  # noqa: E402
 from scanner import __version__  # noqa: E402
 from scanner.inventory.build import inventory  # noqa: E402
 from scanner.model.types import Inventory  # noqa: E402
-from scanner.policy.gate_actions import WebhookPublisher  # noqa: E402
+from scanner.policy.gate_actions import EventGridPublisher, WebhookPublisher  # noqa: E402
 from scanner.service.delta_rescan import full_rescan, rescan_after_update  # noqa: E402
 from scanner.service.pipeline import Policy, current_detector_versions  # noqa: E402
 from scanner.store import FindingsStore, open_store  # noqa: E402
@@ -212,7 +213,12 @@ def measure(
         feed.apply(0)
         since = datetime.now(UTC) - timedelta(days=30)
         with open_store(url) as store, recording_server() as webhook:
-            policy = Policy(publisher=WebhookPublisher(f"{webhook.url}/hook", attempts=1))
+            publisher = (
+                EventGridPublisher(f"{webhook.url}/api/events", "bench-key", attempts=1)
+                if args.publisher == "eventgrid"
+                else WebhookPublisher(f"{webhook.url}/hook", attempts=1)
+            )
+            policy = Policy(publisher=publisher)
             print(f"[{backend}] seeding {count} images", flush=True)
             seeded = seed(store, kinds, count)
             with SqliteVulnDatabase.open(feed.db_path) as db:
@@ -234,14 +240,14 @@ def measure(
                 assert previous is not None
                 imported = feed.apply(run)
                 want = expected_affected(store, kinds, count, feed.db_path, previous)
-                sent = len(webhook.requests)
+                sent = events_received(webhook.requests)
                 with SqliteVulnDatabase.open(feed.db_path) as db:
                     started = time.perf_counter()
                     result = rescan_after_update(store, db, since, __version__, policy=policy)
                     delta.append(time.perf_counter() - started)
                 assert result.mode == "delta", result.reason
                 assert result.affected == result.counts.rematched == want, (result, want)
-                assert len(webhook.requests) - sent == result.changed
+                assert events_received(webhook.requests) - sent == result.changed
                 print(
                     f"[{backend}] update {run}: import {imported:.1f} s; delta rescan {delta[-1]:.2f} s, "
                     f"{result.affected} affected, {result.changed} events",
@@ -264,6 +270,11 @@ def measure(
     return Figures(backend, seeded, first_full, delta, full, affected, changed, random_delta, random_affected)
 
 
+def events_received(requests: Sequence[Any]) -> int:
+    """Events the receiver got: one per webhook POST, an array's length per Event Grid POST."""
+    return sum(len(body) if isinstance(body := request.json(), list) else 1 for request in requests)
+
+
 @contextlib.contextmanager
 def postgres_url() -> Iterator[str]:
     """A fresh schema on a throw-away PostgreSQL server, started by the store tests' own helper."""
@@ -272,7 +283,9 @@ def postgres_url() -> Iterator[str]:
         yield server.fresh_url()
 
 
-def report(figures: Sequence[Figures], kinds: Sequence[Sample], count: int, advisories: int, affecting: int) -> None:
+def report(
+    figures: Sequence[Figures], kinds: Sequence[Sample], count: int, advisories: int, affecting: int, publisher: str
+) -> None:
     described = "; ".join(f"{s.name} {len(s.inventory.packages)} packages" for s in kinds)
     rows = [
         ("inventories", described),
@@ -282,6 +295,7 @@ def report(figures: Sequence[Figures], kinds: Sequence[Sample], count: int, advi
             f"{round(advisories * SHARE)} of {advisories} advisories (1 %), withdrawn / restored in turn, "
             f"{affecting} of them behind findings of the fleet (then: all at random)",
         ),
+        ("events to", "an Event Grid topic (arrays)" if publisher == "eventgrid" else "a webhook (one POST each)"),
     ]
     for fig in figures:
         rows += [
@@ -324,6 +338,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--random-runs", type=int, default=2, help="then updates whose 1 %% is wholly at random (default 2)"
     )
+    parser.add_argument(
+        "--publisher",
+        choices=("eventgrid", "webhook"),
+        default="eventgrid",
+        help="where events go: an Event Grid topic's API (arrays, the default) or a webhook (one POST each)",
+    )
     parser.add_argument("--quick", action="store_true", help="2,000 images, 2 updates")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
@@ -346,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_postgres:
         with postgres_url() as url:
             figures.append(measure("postgresql", url, kinds, records, args))
-    report(figures, kinds, args.images, len(records), args.affecting)
+    report(figures, kinds, args.images, len(records), args.affecting, args.publisher)
     return 0
 
 

@@ -16,7 +16,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -231,23 +231,34 @@ class _HttpPublisher:
         self._sleep = sleep
         self._local = threading.local()
 
-    def _session(self) -> requests.Session:
+    def _session(self) -> tuple[requests.Session, dict[str, Any]]:
         # One kept-alive connection per thread: a rescan after an update publishes an event per changed
-        # image, and a new TCP (and TLS) connection for each cost more than the assessment itself.
+        # image, and a new TCP (and TLS) connection for each cost more than the assessment itself. The
+        # proxy and CA settings of the environment are read once per session, not per request (requests
+        # walks the whole environment for them on every request: half the cost of a local POST).
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = requests.Session()
-        return session
+            session = requests.Session()
+            self._local.environment = session.merge_environment_settings(self.url, {}, None, None, None)
+            session.trust_env = False
+            self._local.session = session
+        return session, self._local.environment
 
     def _post(self, body: bytes, content_type: str) -> PublishResult:
         headers = {"Content-Type": content_type, **self.headers}
         status: int | None = None
         error = ""
+        session, environment = self._session()
         for attempt in range(1, self.attempts + 1):
             try:
                 # No redirects: the endpoint is configured, and a redirect would carry its key elsewhere.
-                with self._session().post(
-                    self.url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
+                with session.post(
+                    self.url,
+                    data=body,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    **environment,
                 ) as response:
                     if response.status_code < 300:
                         return PublishResult(True, attempt, response.status_code)
@@ -269,6 +280,10 @@ class _HttpPublisher:
     def send(self, event: Mapping[str, Any]) -> PublishResult:
         raise NotImplementedError
 
+    def send_many(self, events: Sequence[Mapping[str, Any]]) -> list[PublishResult]:
+        """Each of `events` sent, in order: what happened to each (a receiver takes one event per POST)."""
+        return [self.send(event) for event in events]
+
 
 class WebhookPublisher(_HttpPublisher):
     """POSTs the event object as JSON (CloudEvents structured mode when it is a CloudEvent)."""
@@ -287,6 +302,33 @@ class EventGridPublisher(_HttpPublisher):
     def send(self, event: Mapping[str, Any]) -> PublishResult:
         # A topic takes an array of events even for one.
         return self._post(json.dumps([event]).encode(), "application/json")
+
+    def send_many(self, events: Sequence[Mapping[str, Any]]) -> list[PublishResult]:
+        """`events` in as few POSTs as the topic takes: arrays of at most EVENTGRID_BATCH_BYTES (an event
+        larger than that goes alone, and the topic's answer says so)."""
+        results: list[PublishResult] = []
+        for body, count in _arrays((json.dumps(event).encode() for event in events), EVENTGRID_BATCH_BYTES):
+            results += [self._post(body, "application/json")] * count
+        return results
+
+
+# What one POST to an Event Grid topic may carry: the array's whole body is limited to 1 MB.
+EVENTGRID_BATCH_BYTES = 1_000_000
+
+
+def _arrays(encoded: Iterable[bytes], limit: int) -> Iterator[tuple[bytes, int]]:
+    """JSON arrays of the encoded items, each at most `limit` bytes unless one item alone is larger; with
+    how many items each holds."""
+    batch: list[bytes] = []
+    size = 2
+    for item in encoded:
+        if batch and size + len(item) + 1 > limit:
+            yield b"[" + b",".join(batch) + b"]", len(batch)
+            batch, size = [], 2
+        batch.append(item)
+        size += len(item) + (1 if len(batch) > 1 else 0)
+    if batch:
+        yield b"[" + b",".join(batch) + b"]", len(batch)
 
 
 class Publisher(Protocol):

@@ -28,9 +28,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from scanner.assess.findings import MatchMemo
-from scanner.policy.gate_actions import Publisher
+from scanner.policy.gate_actions import Publisher, PublishResult
 from scanner.queue.interface import ScanQueue
+from scanner.service.event_batch import EventBatch, send_each
 from scanner.service.pipeline import (
+    EVENT_BATCH,
     Policy,
     RescanCounts,
     current_detector_versions,
@@ -46,7 +48,6 @@ from scanner.vulndb.interface import VulnDatabase
 log = logging.getLogger(__name__)
 
 MARK = "database"  # the rescan mark this module keeps
-BATCH = 500  # digests re-assessed between progress lines
 
 
 class DeltaStore(RescanWork, PackageIndex, Protocol):
@@ -69,11 +70,15 @@ class _CausePublisher:
         self.inner = inner
         self.cause = dict(cause)
 
-    def publish(self, event: Mapping[str, Any]) -> None:
+    def _caused(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
         data = event.get("data")
-        if isinstance(data, Mapping):
-            event = {**event, "data": {**data, "cause": self.cause}}
-        self.inner.publish(event)
+        return {**event, "data": {**data, "cause": self.cause}} if isinstance(data, Mapping) else event
+
+    def publish(self, event: Mapping[str, Any]) -> None:
+        self.inner.publish(self._caused(event))
+
+    def send_many(self, events: Sequence[Mapping[str, Any]]) -> list[PublishResult]:
+        return send_each(self.inner, [self._caused(event) for event in events])
 
 
 def _with_cause(policy: Policy, cause: Mapping[str, Any]) -> Policy:
@@ -198,11 +203,20 @@ def _delta(
             keys.append(key)
     counts: Counter[str] = Counter()
     memo = MatchMemo(db, policy.severity_order)  # affected images on one base share their packages' matching
-    for start in range(0, len(keys), BATCH):
-        for key in keys[start : start + BATCH]:
-            outcome, change = rescan_digest(key, store, db, scanner_version, detectors, queue, policy, memo)
-            counts[outcome] += 1
-            counts["changed"] += int(change is not None and change.changed)
-        log.debug("rescan after the database update: %d of %d digests", min(start + BATCH, len(keys)), len(keys))
+    events = EventBatch(policy.publisher) if policy.publisher is not None else None
+    batched = replace(policy, publisher=events) if events is not None else policy
+    try:
+        for start in range(0, len(keys), EVENT_BATCH):
+            for key in keys[start : start + EVENT_BATCH]:
+                outcome, change = rescan_digest(key, store, db, scanner_version, detectors, queue, batched, memo)
+                counts[outcome] += 1
+                counts["changed"] += int(change is not None and change.changed)
+            if events is not None:
+                events.flush()
+            done = min(start + EVENT_BATCH, len(keys))
+            log.debug("rescan after the database update: %d of %d digests", done, len(keys))
+    finally:
+        if events is not None:
+            events.flush()  # what an interrupted batch changed is stored: its events go out too
     rescanned = RescanCounts(counts["rematched"], counts["requeued"], counts["failed"])
     return UpdateRescan("delta", rescanned, affected=len(keys), changed=counts["changed"])

@@ -33,6 +33,7 @@ from scanner.policy.rule_reports import hides_kev_reports
 from scanner.queue.errors import LeaseLostError
 from scanner.queue.interface import Message, Reason, ScanQueue, ScanRequest
 from scanner.service import gate_history
+from scanner.service.event_batch import EventBatch
 from scanner.service.events import RegistryEvent
 from scanner.service.retry import RetrySettings
 from scanner.store.errors import StoreError
@@ -60,6 +61,8 @@ log = logging.getLogger(__name__)
 # The real implementation runs `scanner.sandbox.job` in the sandbox; it must return the image's inventory.
 FetchAndInventory = Callable[[ScanRequest], Inventory]
 PULL_SOURCE = "registry-notification"
+# Images a rescan re-assesses before publishing their health-changed events together (`event_batch`).
+EVENT_BATCH = 500
 
 
 class CachingFetch(ABC):
@@ -301,12 +304,20 @@ def rescan_recent(
     counts: Counter[str] = Counter()
     seen: set[tuple[str, str]] = set()
     memo = MatchMemo(db, policy.severity_order)  # images on one base share their packages' matching
-    for key in store.recently_pulled(since):
-        if (key.registry, key.digest) in seen:
-            continue  # the same digest in several repositories is one image
-        seen.add((key.registry, key.digest))
-        outcome, _ = rescan_digest(key, store, db, scanner_version, detectors, queue, policy, memo)
-        counts[outcome] += 1
+    events = EventBatch(policy.publisher) if policy.publisher is not None else None
+    batched = replace(policy, publisher=events) if events is not None else policy
+    try:
+        for key in store.recently_pulled(since):
+            if (key.registry, key.digest) in seen:
+                continue  # the same digest in several repositories is one image
+            seen.add((key.registry, key.digest))
+            outcome, _ = rescan_digest(key, store, db, scanner_version, detectors, queue, batched, memo)
+            counts[outcome] += 1
+            if events is not None and len(seen) % EVENT_BATCH == 0:
+                events.flush()
+    finally:
+        if events is not None:
+            events.flush()  # what an interrupted rescan changed is stored: its events go out too
     return RescanCounts(counts["rematched"], counts["requeued"], counts["failed"])
 
 

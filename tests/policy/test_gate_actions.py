@@ -13,6 +13,7 @@ from urllib.parse import unquote
 import pytest
 
 from scanner.image.registry_options import Registry, RegistryAccess, RegistryOptions
+from scanner.policy import gate_actions
 from scanner.policy.gate_actions import (
     EVENT_TYPE,
     AcrActions,
@@ -377,3 +378,49 @@ def test_plain_registry_lock_degrades_to_one_line_gate_error(
         assert all("ACR-only /acr/v1/ call" in e and "\n" not in e for e in report.errors)
     finally:
         actions.close()
+
+
+def test_event_grid_publisher_sends_many_events_as_arrays_within_the_topic_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gate_actions, "EVENTGRID_BATCH_BYTES", 2000)
+    events = [health_changed_event(IMAGE, CHANGE, event_id=f"e{n}", now=NOW) for n in range(12)]
+    big = {"id": "big", "data": "x" * 5000}  # larger than a batch alone: sent alone, the topic judges it
+    with recording_server() as server:
+        results = EventGridPublisher(f"{server.url}/api/events", "k", sleep=no_sleep).send_many([*events, big])
+    assert len(results) == 13 and all(r.ok for r in results)
+    arrays = [request.json() for request in server.requests]
+    assert [event for array in arrays for event in array] == [*events, big]
+    assert len(arrays) > 2 and arrays[-1] == [big]
+    assert all(len(request.body) <= 2000 for request in server.requests[:-1])
+    assert len({r.peer for r in server.requests}) == 1  # one kept-alive connection
+
+
+def test_a_failed_array_fails_each_of_its_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gate_actions, "EVENTGRID_BATCH_BYTES", 260)
+    events = [{"id": f"e{n}", "data": "y" * 100} for n in range(6)]
+    with recording_server([(200, {}), (413, {}), (200, {})]) as server:
+        results = EventGridPublisher(server.url, "k", sleep=no_sleep).send_many(events)
+    sizes = [len(request.json()) for request in server.requests]
+    assert sum(sizes) == 6 and len(sizes) == 3
+    assert [r.ok for r in results] == [True] * sizes[0] + [False] * sizes[1] + [True] * sizes[2]
+    assert "HTTP 413" in results[sizes[0]].error
+
+
+def test_webhook_publisher_sends_many_one_post_each() -> None:
+    with recording_server() as server:
+        results = WebhookPublisher(f"{server.url}/hook", sleep=no_sleep).send_many([{"id": "a"}, {"id": "b"}])
+    assert [r.ok for r in results] == [True, True]
+    assert [r.json() for r in server.requests] == [{"id": "a"}, {"id": "b"}]
+
+
+def test_the_environment_s_proxy_still_applies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proxy settings are read once per connection, not per request: still read, and still used."""
+    with recording_server() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        publisher = WebhookPublisher("http://receiver.example.invalid/hook", attempts=1, sleep=no_sleep)
+        assert publisher.send({"id": "p1"}).ok and publisher.send({"id": "p2"}).ok
+    assert [r.path for r in proxy.requests] == ["http://receiver.example.invalid/hook"] * 2
+    assert [r.json()["id"] for r in proxy.requests] == ["p1", "p2"]

@@ -17,7 +17,7 @@ import pytest
 from scanner.inventory.build import inventory
 from scanner.model.codec import finding_to_dict
 from scanner.model.types import Inventory
-from scanner.policy.gate_actions import WebhookPublisher
+from scanner.policy.gate_actions import EventGridPublisher, WebhookPublisher
 from scanner.service.delta_rescan import full_rescan, rescan_after_update
 from scanner.service.pipeline import Policy, current_detector_versions
 from scanner.store import FindingsStore, open_store
@@ -209,3 +209,39 @@ def test_inventories_stored_before_the_index_are_indexed_first(store: FindingsSt
     with fleet.db() as db:
         result = rescan_after_update(store, db, fleet.since, VERSION)
     assert result.mode == "delta" and result.affected == 2
+
+
+def test_an_event_grid_topic_gets_the_events_of_a_rescan_as_arrays(store: FindingsStore, fleet: Fleet) -> None:
+    """A rescan holds its images' events until the batch is re-assessed; a topic takes them as one array."""
+    with recording_server() as topic:
+        policy = Policy(publisher=EventGridPublisher(f"{topic.url}/api/events", "topic-key", attempts=1))
+        with fleet.db() as db:
+            assert rescan_after_update(store, db, fleet.since, VERSION, policy=policy).counts.rematched == 4
+        [first] = topic.requests
+        assert first.headers["aeg-sas-key"] == "topic-key"
+        assert sorted(e["subject"] for e in first.json()) == sorted(f"team/{n}@{digest(n)}" for n in RECENT)
+        assert all(e["data"]["cause"]["delta"] is False for e in first.json())
+        fleet.update()
+        with fleet.db() as db:
+            result = rescan_after_update(store, db, fleet.since, VERSION, policy=policy)
+        assert result.mode == "delta" and result.changed == 2
+        [_, second] = topic.requests
+        events = second.json()
+        assert sorted(e["subject"] for e in events) == [f"team/all@{digest('all')}", f"team/jinja@{digest('jinja')}"]
+        assert all(e["data"]["cause"]["delta"] is True and e["data"]["removedFindings"] for e in events)
+
+
+def test_a_rescan_whose_topic_fails_logs_each_image_and_keeps_its_findings(
+    store: FindingsStore, fleet: Fleet, caplog: pytest.LogCaptureFixture
+) -> None:
+    with recording_server([(400, {"error": "bad"})]) as topic:
+        policy = Policy(publisher=EventGridPublisher(f"{topic.url}/api/events", "k", attempts=1))
+        with fleet.db() as db:
+            counts = full_rescan(store, db, fleet.since, VERSION, policy=policy)
+    assert counts.rematched == 4 and counts.failed == 0 and len(topic.requests) == 1
+    unpublished = [r.getMessage() for r in caplog.records if "not published" in r.getMessage()]
+    assert sorted(m.split(" not published")[0] for m in unpublished) == sorted(
+        f"health-changed event for team/{n}@{digest(n)}" for n in RECENT
+    )
+    assert all("HTTP 400" in m for m in unpublished)
+    assert all(store.get_image(REGISTRY, digest(n)).health is not None for n in RECENT)  # type: ignore[union-attr]
