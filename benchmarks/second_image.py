@@ -233,7 +233,7 @@ def report(runs: Sequence[Run], image: dict[str, Any]) -> None:
             ("  layers from the prefix cache", f"{sum(r.reused for r in chosen)} in {len(chosen)} scans"),
         ]
     if "cold" in p50s and "second" in p50s:
-        rows.append(("second / cold p50", f"{p50s['second'] / p50s['cold'] * 100:.0f} % (target: at most 10 %)"))
+        rows.append(("second / cold p50", f"{p50s['second'] / p50s['cold'] * 100:.1f} % (target: at most 10 %)"))
     print_rows(rows)
 
 

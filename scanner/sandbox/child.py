@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -70,4 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    status = main()
+    # Single-use: the output is complete once flushed. Tearing the interpreter down (freeing every module
+    # and object) kept the pipe open about 18 ms longer, on the push-to-findings path of every scan.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
