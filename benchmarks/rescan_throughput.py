@@ -5,7 +5,7 @@ mmdebstrap + umoci through the test harness, cached) and the Alpine 3.10 sample 
 findings store with N images (default 2,000, half of each kind, each with its own digest, tag and repository
 among 50) as a scan would have left them: push recorded, inventory saved by the current scanner and detector
 versions, first assessment saved, pulled within the last day. Then times
-`scanner.service.pipeline.rescan_recent` against the database of the bundled vulnerability snapshot (median of
+`scanner.service.rescan.rescan_recent` against the database of the bundled vulnerability snapshot (median of
 several runs on the same store; each run re-assesses every image and saves the assessment), twice: with no
 policy (re-match and store only) and with the policy the rescan timer uses (`policy_from_settings`: the
 repository's rules, remediation templates and gates).
@@ -46,8 +46,9 @@ from scanner.assess.findings import find_vulnerabilities  # noqa: E402
 from scanner.inventory.build import inventory  # noqa: E402
 from scanner.model.settings import Settings  # noqa: E402
 from scanner.model.types import Inventory  # noqa: E402
-from scanner.service.pipeline import Policy, current_detector_versions, rescan_recent  # noqa: E402
+from scanner.service.pipeline import Policy, current_detector_versions  # noqa: E402
 from scanner.service.policy import policy_from_settings  # noqa: E402
+from scanner.service.rescan import rescan_recent  # noqa: E402
 from scanner.store import FindingsStore, open_store  # noqa: E402
 from scanner.vulndb.snapshot import default_db_path  # noqa: E402
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase  # noqa: E402

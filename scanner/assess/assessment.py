@@ -48,16 +48,33 @@ def assess(
 ) -> Assessment:
     # An Incomplete inventory is matched too: what it holds is real, only more may be missing.
     matched = inventory.status != "Unsupported"
-    findings = find_vulnerabilities(inventory.packages, db, severity_order, memo) if matched else []
-    findings = with_origin(findings, inventory.image.base)  # before rules and gates: they may read it
+    findings, coverage = _matched(inventory, db, severity_order, memo) if matched else ([], ())
     if apply_rules is not None:
         findings = apply_rules(findings, inventory)
     if attach_remediation is not None:
         findings = attach_remediation(findings, inventory)
-    coverage = coverage_of(inventory.packages, db) if matched else ()
     health, reason = health_of(inventory, findings, coverage)
     text = summarise_remediation(findings, inventory) if summarise_remediation and findings else ""
     return Assessment(inventory, tuple(findings), health, reason, summarise(findings), text, coverage)
+
+
+def _matched(
+    inventory: Inventory, db: VulnDatabase, severity_order: tuple[str, ...], memo: MatchMemo | None
+) -> tuple[list[Finding], tuple[Coverage, ...]]:
+    """The image's findings before rules and remediation (with their origin: rules and gates may read it),
+    and the database's coverage of its ecosystems; what depends only on its packages and base, shared by the
+    images of one rescan whose packages are the very same tuple (`MatchMemo.for_packages`)."""
+    base = inventory.image.base
+    usable = memo if memo is not None and memo.serves(db, severity_order) else None
+    cached = usable.for_packages(inventory.packages, base) if usable is not None else None
+    if cached is not None:
+        findings, coverage = cached
+        return list(findings), coverage
+    found = with_origin(find_vulnerabilities(inventory.packages, db, severity_order, memo), base)
+    coverage = coverage_of(inventory.packages, db)
+    if usable is not None:
+        usable.put_for_packages(inventory.packages, base, (tuple(found), coverage))
+    return found, coverage
 
 
 def coverage_of(packages: Iterable[Package], db: VulnDatabase) -> tuple[Coverage, ...]:

@@ -10,7 +10,7 @@ their files are the distribution's patched copies.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -61,6 +61,8 @@ class MatchMemo:
         self.max_packages = max_packages
         self.findings: dict[Package, tuple[Finding, ...]] = {}
         self.hits = 0
+        self.max_images = 10_000
+        self._images: dict[tuple[int, Hashable], tuple[tuple[Package, ...], Any]] = {}
 
     def serves(self, db: VulnDatabase, severity_order: tuple[str, ...]) -> bool:
         return db is self.db and severity_order == self.severity_order
@@ -69,6 +71,18 @@ class MatchMemo:
         if len(self.findings) >= self.max_packages:
             self.findings.clear()
         self.findings[package] = findings
+
+    # Whole images: inventories decoded from equal stored package lists share one tuple of packages
+    # (`model.codec.InventoryDecoder`); what an assessment derived from that very tuple is kept with it.
+    # Keyed by the tuple's identity and held with it, so a key never outlives its tuple.
+    def for_packages(self, packages: tuple[Package, ...], extra: Hashable) -> Any | None:
+        found = self._images.get((id(packages), extra))
+        return found[1] if found is not None and found[0] is packages else None
+
+    def put_for_packages(self, packages: tuple[Package, ...], extra: Hashable, value: Any) -> None:
+        if len(self._images) >= self.max_images:
+            self._images.clear()
+        self._images[(id(packages), extra)] = (packages, value)
 
 
 def find_vulnerabilities(

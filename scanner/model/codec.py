@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from scanner.model.shapes import FINDING, IMAGE, INVENTORY, LAYER, PACKAGE
-from scanner.model.types import Finding, Inventory, LayerInfo
+from scanner.model.types import Finding, Inventory, LayerInfo, Package
 
 # Bumped when the shape changes incompatibly; readers refuse a version they do not know.
 CODEC_VERSION = 1
@@ -57,6 +59,31 @@ def inventory_from_dict(data: dict[str, Any]) -> Inventory:
         image=IMAGE.loader(layers=layers.many),
         packages=lambda items: tuple([package(item) for item in items]),
     )(data)
+
+
+class InventoryDecoder:
+    """`inventory_from_dict` for many stored inventories in a row (a rescan's batch). Inventories whose
+    package lists are equal (one image's replicas under several digests, rebuilds that changed no package)
+    get one shared tuple of packages: decoded once, frozen, so sharing is safe, and an assessment can know it
+    has matched that very tuple already (`assess.findings.MatchMemo`). Keyed by the package list's exact
+    JSON, so what comes back is always equal to what `inventory_from_dict` makes. Bounded: when full it
+    starts again."""
+
+    def __init__(self, max_lists: int = 256) -> None:
+        self.max_lists = max_lists
+        self._packages: dict[bytes, tuple[Package, ...]] = {}
+
+    def __call__(self, data: dict[str, Any]) -> Inventory:
+        _check_version(data, "inventory")
+        key = orjson.dumps(data.get("packages"))
+        shared = self._packages.get(key)
+        if shared is None:
+            inventory = inventory_from_dict(data)
+            if len(self._packages) >= self.max_lists:
+                self._packages.clear()
+            self._packages[key] = inventory.packages
+            return inventory
+        return INVENTORY.loader(image=IMAGE.loader(layers=_SharedLayers().many), packages=lambda _: shared)(data)
 
 
 def finding_to_dict(finding: Finding) -> dict[str, Any]:

@@ -7,7 +7,7 @@ says which digests look those packages up or have open findings naming those ids
 re-assessed from their stored inventories. An image whose findings or health change gets its one
 health-changed event, with `cause` naming the update.
 
-Everything else is a full rescan (`pipeline.rescan_recent`), which fails closed: no mark yet (the first
+Everything else is a full rescan (`rescan.rescan_recent`), which fails closed: no mark yet (the first
 rescan), another scanner or detector version than the mark's, a database that keeps no change record or
 whose record does not reach back to the mark (a file copied in by hand, a rebuild), a build whose changes are
 not keyed (EPSS scores of a new day), another severity order (`ACRGUARD_SEVERITY_SOURCES`). The daily rescan
@@ -21,24 +21,16 @@ dates and counts, which health does not read); the next full rescan does.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from scanner.assess.findings import MatchMemo
 from scanner.policy.gate_actions import Publisher, PublishResult
 from scanner.queue.interface import ScanQueue
-from scanner.service.event_batch import EventBatch, send_each
-from scanner.service.pipeline import (
-    EVENT_BATCH,
-    Policy,
-    RescanCounts,
-    current_detector_versions,
-    rescan_digest,
-    rescan_recent,
-)
+from scanner.service.event_batch import send_each
+from scanner.service.pipeline import Policy, current_detector_versions
+from scanner.service.rescan import RescanCounts, rescan_keys, rescan_recent
 from scanner.store.package_index import PackageIndex, RescanMark
 from scanner.store.ports import RescanWork
 from scanner.store.records import ImageKey
@@ -201,22 +193,5 @@ def _delta(
         if pair in named and pair not in seen:  # the same digest in several repositories is one image
             seen.add(pair)
             keys.append(key)
-    counts: Counter[str] = Counter()
-    memo = MatchMemo(db, policy.severity_order)  # affected images on one base share their packages' matching
-    events = EventBatch(policy.publisher) if policy.publisher is not None else None
-    batched = replace(policy, publisher=events) if events is not None else policy
-    try:
-        for start in range(0, len(keys), EVENT_BATCH):
-            for key in keys[start : start + EVENT_BATCH]:
-                outcome, change = rescan_digest(key, store, db, scanner_version, detectors, queue, batched, memo)
-                counts[outcome] += 1
-                counts["changed"] += int(change is not None and change.changed)
-            if events is not None:
-                events.flush()
-            done = min(start + EVENT_BATCH, len(keys))
-            log.debug("rescan after the database update: %d of %d digests", done, len(keys))
-    finally:
-        if events is not None:
-            events.flush()  # what an interrupted batch changed is stored: its events go out too
-    rescanned = RescanCounts(counts["rematched"], counts["requeued"], counts["failed"])
-    return UpdateRescan("delta", rescanned, affected=len(keys), changed=counts["changed"])
+    counts, changed = rescan_keys(keys, store, db, scanner_version, queue, policy, detectors)
+    return UpdateRescan("delta", counts, affected=len(keys), changed=changed)

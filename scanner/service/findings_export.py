@@ -20,8 +20,8 @@ from scanner.assess.assessment import Assessment
 from scanner.model.errors import AcrguardError
 from scanner.report.defender_export import export_record
 from scanner.report.subassessments import MDVM_KEY, Scope, image_sub_assessments
+from scanner.store.assessment_rows import finding_key
 from scanner.store.records import AssessmentChange, ImageKey, ImageSummary, StoredFinding
-from scanner.store.sql_store import finding_key
 
 log = logging.getLogger(__name__)
 

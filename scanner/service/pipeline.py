@@ -13,11 +13,10 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from scanner.assess.assessment import ApplyRules, Assessment, AttachRemediation, SummariseRemediation, assess
 from scanner.assess.findings import MatchMemo
@@ -33,7 +32,6 @@ from scanner.policy.rule_reports import hides_kev_reports
 from scanner.queue.errors import LeaseLostError
 from scanner.queue.interface import Message, Reason, ScanQueue, ScanRequest
 from scanner.service import gate_history
-from scanner.service.event_batch import EventBatch
 from scanner.service.events import RegistryEvent
 from scanner.service.retry import RetrySettings
 from scanner.store.errors import StoreError
@@ -43,7 +41,6 @@ from scanner.store.ports import (
     EventIntake,
     ImageLedger,
     Reassessment,
-    RescanWork,
     ScanRecords,
     ScanWork,
 )
@@ -61,8 +58,6 @@ log = logging.getLogger(__name__)
 # The real implementation runs `scanner.sandbox.job` in the sandbox; it must return the image's inventory.
 FetchAndInventory = Callable[[ScanRequest], Inventory]
 PULL_SOURCE = "registry-notification"
-# Images a rescan re-assesses before publishing their health-changed events together (`event_batch`).
-EVENT_BATCH = 500
 
 
 class CachingFetch(ABC):
@@ -98,13 +93,6 @@ class Policy:
     export: Export | None = None
     # The order the severity sources are trusted in (`ACRGUARD_SEVERITY_SOURCES`).
     severity_order: tuple[str, ...] = DEFAULT_SEVERITY_ORDER
-
-
-@dataclass(frozen=True)
-class RescanCounts:
-    rematched: int = 0  # re-assessed from the stored inventory, nothing pulled
-    requeued: int = 0  # stored inventory missing or made by other scanner/detector versions
-    failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -287,80 +275,6 @@ def _close_abandoned_attempt(
     )
 
 
-def rescan_recent(
-    store: RescanWork,
-    db: VulnDatabase,
-    since: datetime,
-    scanner_version: str,
-    queue: ScanQueue | None = None,
-    policy: Policy | None = None,
-    detector_versions: Sequence[str] | None = None,
-) -> RescanCounts:
-    """Re-matches every digest pulled since `since` against the current database from its stored
-    inventory, without pulling. Only a digest whose inventory is missing or came from other scanner or
-    detector versions is queued for a full scan (when a queue is given)."""
-    policy = policy or Policy()
-    detectors = tuple(sorted(detector_versions)) if detector_versions is not None else current_detector_versions()
-    counts: Counter[str] = Counter()
-    seen: set[tuple[str, str]] = set()
-    memo = MatchMemo(db, policy.severity_order)  # images on one base share their packages' matching
-    events = EventBatch(policy.publisher) if policy.publisher is not None else None
-    batched = replace(policy, publisher=events) if events is not None else policy
-    try:
-        for key in store.recently_pulled(since):
-            if (key.registry, key.digest) in seen:
-                continue  # the same digest in several repositories is one image
-            seen.add((key.registry, key.digest))
-            outcome, _ = rescan_digest(key, store, db, scanner_version, detectors, queue, batched, memo)
-            counts[outcome] += 1
-            if events is not None and len(seen) % EVENT_BATCH == 0:
-                events.flush()
-    finally:
-        if events is not None:
-            events.flush()  # what an interrupted rescan changed is stored: its events go out too
-    return RescanCounts(counts["rematched"], counts["requeued"], counts["failed"])
-
-
-RescanOutcome = Literal["rematched", "requeued", "skipped", "failed"]
-
-
-def rescan_digest(
-    key: ImageKey,
-    store: RescanWork,
-    db: VulnDatabase,
-    scanner_version: str,
-    detectors: tuple[str, ...],
-    queue: ScanQueue | None,
-    policy: Policy,
-    memo: MatchMemo | None = None,
-) -> tuple[RescanOutcome, AssessmentChange | None]:
-    """One digest of a rescan: re-assessed from its stored inventory when that is current (made by this
-    scanner and these detector versions), else queued for a full scan when a queue is given ("skipped"
-    without one). A failure is logged and counted, never raised: one bad image must not stop the others."""
-    stored = store.load_inventory(key.registry, key.digest)
-    fresh = (
-        stored is not None
-        and stored.scanner_version == scanner_version
-        and tuple(sorted(stored.detector_versions)) == detectors
-    )
-    if stored is None or not fresh:
-        if queue is None:
-            return "skipped", None
-        request = ScanRequest.create(key.registry, key.repository, key.digest, reason="rescan")
-        queue.send(request, request.dedupe_key(scanner_version))
-        return "requeued", None
-    try:
-        now = datetime.now(UTC)
-        change = _assess_and_save(
-            key.registry, key.repository, key.digest, stored.inventory, store, db, policy, now, memo
-        )
-        store.record_usage(key.registry, key.digest, "rescan", now)
-    except Exception as err:
-        log.warning("rescan of %s@%s failed: %s", key.registry, key.digest, one_line(err))
-        return "failed", None
-    return "rematched", change
-
-
 def reassess_stored(
     key: ImageKey, store: Reassessment, db: VulnDatabase, policy: Policy | None = None
 ) -> AssessmentChange | None:
@@ -485,7 +399,19 @@ def _assess_and_save(
     at: datetime,
     memo: MatchMemo | None = None,
 ) -> AssessmentChange:
-    result = assess(
+    result = assess_inventory(inventory, db, policy, memo)
+    change = store.save_assessment(
+        registry, digest, result.findings, result.health, result.reason, result.summary, at, result.coverage
+    )
+    after_save(ImageKey(registry, repository, digest), inventory, result, change, store, policy, at)
+    return change
+
+
+def assess_inventory(
+    inventory: Inventory, db: VulnDatabase, policy: Policy, memo: MatchMemo | None = None
+) -> Assessment:
+    """The image's assessment under `policy` (rules, remediation, severity order), not yet stored."""
+    return assess(
         inventory,
         db,
         apply_rules=policy.apply_rules,
@@ -494,9 +420,20 @@ def _assess_and_save(
         severity_order=policy.severity_order,
         memo=memo,
     )
-    change = store.save_assessment(
-        registry, digest, result.findings, result.health, result.reason, result.summary, at, result.coverage
-    )
+
+
+def after_save(
+    key: ImageKey,
+    inventory: Inventory,
+    result: Assessment,
+    change: AssessmentChange,
+    store: Assessments,
+    policy: Policy,
+    at: datetime,
+) -> None:
+    """What follows a stored assessment: warnings for hidden known-exploited findings, the gates (verdicts,
+    actions, their record), the health-changed event, the export."""
+    registry, repository, digest = key.registry, key.repository, key.digest
     for hidden in hides_kev_reports(result.findings, where=f"on {registry}/{repository}@{digest}"):
         log.warning("%s", hidden.message)  # allowed, but a known-exploited finding must not be hidden silently
     # Gates judge only images that were assessed (an Unsupported image has no findings, and passing it would
@@ -527,8 +464,7 @@ def _assess_and_save(
         except Exception as err:  # the findings are stored; a dead webhook must not fail the scan
             log.warning("health-changed event for %s@%s not published: %s", registry, digest, one_line(err))
     if policy.export is not None:
-        policy.export(ImageKey(registry, repository, digest), result, change, image.tags, at)
-    return change
+        policy.export(key, result, change, image.tags, at)
 
 
 def _record_verdicts(store: Assessments, verdicts: list[GateVerdictRecord]) -> None:

@@ -25,6 +25,7 @@ from scanner.store.records import (
     ImageDetail,
     ImageKey,
     ImageSummary,
+    NewAssessment,
     Occurrence,
     Page,
     RuleSnapshot,
@@ -116,6 +117,10 @@ class ScanRecords(Protocol):
         """The last inventory of a digest, for rescans without pulling."""
 
     @abstractmethod
+    def load_inventories(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredInventory]:
+        """`load_inventory` for many (registry, digest) keys in one read; a key without one is absent."""
+
+    @abstractmethod
     def save_layer_chain(self, chain_key: str, inventory: Inventory, at: datetime) -> None:
         """Cache the inventory of a full layer chain (`scanner.inventory.chain_cache.chain_key`). The key is
         content-addressed: the first inventory saved under it stays."""
@@ -145,6 +150,11 @@ class Assessments(Protocol):
         `coverage` (what the database held for each of the image's ecosystems) is stored with the health."""
 
     @abstractmethod
+    def save_assessments(self, assessments: Sequence[NewAssessment]) -> list[AssessmentChange]:
+        """`save_assessment` for several digests, each at most once, in one transaction (a rescan's batch);
+        their changes in the same order."""
+
+    @abstractmethod
     def record_gate_verdicts(self, verdicts: Sequence[GateVerdictRecord]) -> None:
         """What the gates decided about an assessed image and the actions taken; a replay overwrites. The
         history is bounded (the newest verdicts of each gate, none very old)."""
@@ -156,6 +166,11 @@ class UsageMeter(Protocol):
     @abstractmethod
     def record_usage(self, registry: str, digest: str, kind: str, at: datetime) -> bool:
         """Meter one event; True when this call created the digest's one charge (its first "scan")."""
+
+    @abstractmethod
+    def record_usages(self, keys: Sequence[tuple[str, str]], kind: str, at: datetime) -> None:
+        """Meter one event of `kind` for each (registry, digest), in one write; not the charging kind (its
+        charge is decided per digest by `record_usage`)."""
 
     @abstractmethod
     def usage(self, registry: str, since: datetime) -> UsageCounts: ...
@@ -312,7 +327,7 @@ class ScanWork(ScanRecords, Assessments, UsageMeter, Lookups, Protocol):
 
 
 class RescanWork(ImageLedger, ScanRecords, Assessments, UsageMeter, Protocol):
-    """The rescan timer (`scanner.service.pipeline.rescan_recent`): pulled digests re-matched from their
+    """The rescan timer (`scanner.service.rescan.rescan_recent`): pulled digests re-matched from their
     stored inventories."""
 
 

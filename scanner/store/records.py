@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -70,6 +71,20 @@ class StoredFinding:
     @property
     def active(self) -> bool:
         return self.resolved_at is None and not self.finding.disabled
+
+
+@dataclass(frozen=True)
+class NewAssessment:
+    """One digest's assessment to store (`save_assessments`)."""
+
+    registry: str
+    digest: str
+    findings: Sequence[Finding]
+    health: Health
+    reason: str
+    summary: dict[str, Any]
+    at: datetime
+    coverage: Sequence[Coverage] = ()
 
 
 @dataclass(frozen=True)

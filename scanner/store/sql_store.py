@@ -12,65 +12,51 @@ rescan costs a few server round trips per image instead of tens (benchmarks/READ
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import uuid
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
-from scanner.model.codec import (
-    finding_to_dict,
-    inventory_from_dict,
-    inventory_to_dict,
-)
-from scanner.model.shapes import COVERAGE
-from scanner.model.types import Coverage, Finding, Health, Inventory
+from scanner.model.codec import InventoryDecoder, inventory_from_dict, inventory_to_dict
+from scanner.model.types import Inventory
 from scanner.store import gate_rows, lookups, rule_rows
+from scanner.store.assessment_rows import READ_CHUNK, SqlAssessments
 from scanner.store.errors import StoreError
 from scanner.store.interface import FindingsStore
 from scanner.store.migrations import apply
 from scanner.store.package_index import SqlPackageIndex
 from scanner.store.ports import BILLABLE_KIND
-from scanner.store.records import AssessmentChange, ScanStatus, StoredInventory, UsageCounts
+from scanner.store.records import ScanStatus, StoredInventory, UsageCounts
 from scanner.store.sql import Dialect, Params, Row, Tx, dumps, loads, req_time, to_text
 
 # Stamps for `SqlStore.rule_writes`: unique across store objects, taken atomically under the GIL.
 _RULE_WRITE_STAMPS = itertools.count(1)
 
-# Keys per `IN (…)` list: far below SQLite's and PostgreSQL's limits on parameters per statement.
-IN_CHUNK = 500
+
+_USAGE_EVENT = "INSERT INTO usage_events (registry, digest, kind, event_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
 
 
-def finding_key(finding: Finding) -> str:
-    """Identity of a finding across rescans: the vulnerability and the package instance it is in."""
-    pkg = finding.package
-    parts = [finding.id, pkg.kind, pkg.ecosystem, pkg.name, pkg.version, pkg.arch, *pkg.locations]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+def _stored_inventory(
+    doc: Any,
+    version: str,
+    detectors: Any,
+    saved: str,
+    decode: Callable[[dict[str, Any]], Inventory] = inventory_from_dict,
+) -> StoredInventory:
+    return StoredInventory(decode(loads(doc)), version, tuple(loads(detectors)), req_time(saved))
 
 
-# New, changed or reopened findings. A reopened one (resolved until now) counts one more reopening; SET
-# expressions read the row as it was before the update in both dialects.
-_UPSERT_FINDING = (
-    "INSERT INTO findings (registry, digest, finding_key, vuln_id, severity, fix_status, disabled, finding,"
-    " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (registry, digest, finding_key) DO UPDATE SET severity = excluded.severity,"
-    " fix_status = excluded.fix_status, disabled = excluded.disabled, finding = excluded.finding,"
-    " last_seen = excluded.last_seen, resolved_at = NULL,"
-    " reopened = CASE WHEN findings.resolved_at IS NULL THEN findings.reopened ELSE findings.reopened + 1 END"
-)
-
-
-def _run_for_keys(tx: Tx, statement: str, params: Params, keys: Sequence[str]) -> None:
-    """`statement` ends in `finding_key IN `; runs it once per chunk of keys."""
-    for start in range(0, len(keys), IN_CHUNK):
-        chunk = keys[start : start + IN_CHUNK]
-        tx.run(f"{statement}({', '.join('?' * len(chunk))})", (*params, *chunk))
-
-
-class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, gate_rows.SqlGateVerdicts, SqlPackageIndex, FindingsStore):
+class SqlStore(
+    lookups.SqlLookups,
+    rule_rows.SqlRules,
+    gate_rows.SqlGateVerdicts,
+    SqlAssessments,
+    SqlPackageIndex,
+    FindingsStore,
+):
     dialect: Dialect
     _rule_write_stamp = 0
 
@@ -120,6 +106,11 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, gate_rows.SqlGateVerdicts
             return
         tx.run("INSERT INTO store_locks (scope, name) VALUES (?, ?) ON CONFLICT DO NOTHING", (scope, name))
         tx.rows(f"SELECT 1 FROM store_locks WHERE scope = ? AND name = ?{self.dialect.lock_suffix}", (scope, name))
+
+    def _lock_many(self, tx: Tx, scope: str, names: Sequence[str]) -> None:
+        """Each lock of `names`, in the order given (callers sort, so two writers never wait in a cycle)."""
+        for name in names:
+            self._lock(tx, scope, name)
 
     # --- registry events -------------------------------------------------------------------------------
     def _ensure_image(self, tx: Tx, registry: str, repository: str, digest: str) -> None:
@@ -313,10 +304,24 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, gate_rows.SqlGateVerdicts
             " WHERE registry = ? AND digest = ?",
             (registry, digest),
         )
-        if not rows:
-            return None
-        doc, version, detectors, saved = rows[0]
-        return StoredInventory(inventory_from_dict(loads(doc)), version, tuple(loads(detectors)), req_time(saved))
+        return _stored_inventory(*rows[0]) if rows else None
+
+    def load_inventories(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredInventory]:
+        found: dict[tuple[str, str], StoredInventory] = {}
+        decode = InventoryDecoder()  # replicas of one image share their decoded packages
+        with self._tx(write=False) as tx:
+            for start in range(0, len(keys), READ_CHUNK):
+                chunk = keys[start : start + READ_CHUNK]
+                values = ", ".join(["(CAST(? AS TEXT), CAST(? AS TEXT))"] * len(chunk))
+                rows = tx.rows(
+                    f"WITH k (registry, digest) AS (VALUES {values})"
+                    " SELECT i.registry, i.digest, i.inventory, i.scanner_version, i.detector_versions, i.saved_at"
+                    " FROM k JOIN inventories i ON i.registry = k.registry AND i.digest = k.digest",
+                    [part for key in chunk for part in key],
+                )
+                for registry, digest, doc, version, detectors, saved in rows:
+                    found[(registry, digest)] = _stored_inventory(doc, version, detectors, saved, decode)
+        return found
 
     def save_layer_chain(self, chain_key: str, inventory: Inventory, at: datetime) -> None:
         # Content-addressed: the same chain, detectors, scanner and platform always yield the same inventory,
@@ -334,106 +339,10 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, gate_rows.SqlGateVerdicts
         return inventory_from_dict(loads(rows[0][0])) if rows else None
 
     # --- assessments -----------------------------------------------------------------------------------
-    def save_assessment(
-        self,
-        registry: str,
-        digest: str,
-        findings: Sequence[Finding],
-        health: Health,
-        reason: str,
-        summary: dict[str, Any],
-        at: datetime,
-        coverage: Sequence[Coverage] = (),
-    ) -> AssessmentChange:
-        when = to_text(at)
-        incoming = {finding_key(f): f for f in findings}
-        documents = {key: dumps(finding_to_dict(f)) for key, f in incoming.items()}
-        with self._tx() as tx:
-            self._lock(tx, "digest", f"{registry}@{digest}")
-            # The previous assessment and the findings in one read: a row per finding, or one row of NULL
-            # finding columns, each carrying the assessment (NULL when there is none yet).
-            rows = tx.rows(
-                "SELECT a.health, a.assessed_at, f.finding_key, f.resolved_at, f.disabled, f.finding"
-                " FROM (SELECT CAST(? AS TEXT) AS registry, CAST(? AS TEXT) AS digest) k"
-                " LEFT JOIN assessments a ON a.registry = k.registry AND a.digest = k.digest"
-                " LEFT JOIN findings f ON f.registry = k.registry AND f.digest = k.digest",
-                (registry, digest),
-            )
-            previous_health, previous_at = rows[0][:2]
-            if previous_at is not None and when < previous_at:
-                return AssessmentChange(previous_health, previous_health, stale=True)
-            existing = {
-                key: (resolved, disabled, document)
-                for _, _, key, resolved, disabled, document in rows
-                if key is not None
-            }
-            before = {k for k, (resolved, disabled, _) in existing.items() if resolved is None and not disabled}
-            # A rescan mostly finds the same findings again: an open one stored with the same document (which
-            # holds severity, fix state and disabled too) only moves its last_seen, in one statement.
-            unchanged = {
-                key
-                for key, (resolved, _, document) in existing.items()
-                if resolved is None and documents.get(key) == document
-            }
-            written = [key for key in incoming if key not in unchanged]
-            _run_for_keys(
-                tx,
-                "UPDATE findings SET last_seen = ? WHERE registry = ? AND digest = ? AND finding_key IN ",
-                (when, registry, digest),
-                sorted(unchanged),
-            )
-            self._run_many(
-                tx,
-                _UPSERT_FINDING,
-                [self._finding_row(registry, digest, k, incoming[k], documents[k], when) for k in written],
-            )
-            # An unchanged finding has its ids already. A written one (new, changed or reopened) records all of
-            # them: the key covers the id, but a database update may add aliases.
-            self._run_many(
-                tx,
-                "INSERT INTO finding_ids (vuln_id, registry, digest, finding_key) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                [
-                    (vuln_id, registry, digest, key)
-                    for key in written
-                    for vuln_id in dict.fromkeys((incoming[key].id, *incoming[key].aliases))
-                ],
-            )
-            _run_for_keys(
-                tx,
-                "UPDATE findings SET resolved_at = ? WHERE registry = ? AND digest = ? AND finding_key IN ",
-                (when, registry, digest),
-                sorted(k for k, (resolved, _, _) in existing.items() if resolved is None and k not in incoming),
-            )
-            tx.run(
-                "INSERT INTO assessments (registry, digest, health, reason, summary, assessed_at, coverage)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (registry, digest) DO UPDATE SET health = excluded.health,"
-                " reason = excluded.reason, summary = excluded.summary, assessed_at = excluded.assessed_at,"
-                " coverage = excluded.coverage",
-                (registry, digest, health, reason, dumps(summary), when, dumps([COVERAGE.dump(c) for c in coverage])),
-            )
-        after = {k for k, f in incoming.items() if not f.disabled}
-        return AssessmentChange(previous_health, health, tuple(sorted(after - before)), tuple(sorted(before - after)))
-
-    @staticmethod
-    def _finding_row(registry: str, digest: str, key: str, finding: Finding, document: str, when: str) -> Params:
-        return (
-            registry,
-            digest,
-            key,
-            finding.id,
-            finding.severity,
-            finding.fix_status,
-            int(finding.disabled),
-            document,
-            when,
-            when,
-        )
-
     # --- usage -----------------------------------------------------------------------------------------
     def record_usage(self, registry: str, digest: str, kind: str, at: datetime) -> bool:
         when = to_text(at)
-        event = "INSERT INTO usage_events (registry, digest, kind, event_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        event = _USAGE_EVENT
         if kind != BILLABLE_KIND:  # a rescan's or a push's event: one statement, nothing read first
             self._run_alone(event, (registry, digest, kind, when))
             return False
@@ -451,6 +360,17 @@ class SqlStore(lookups.SqlLookups, rule_rows.SqlRules, gate_rows.SqlGateVerdicts
                     (when, registry, digest, when),
                 )
         return bool(created)
+
+    def record_usages(self, keys: Sequence[tuple[str, str]], kind: str, at: datetime) -> None:
+        if kind == BILLABLE_KIND:
+            raise ValueError(f"record_usages: {kind!r} events are charges, recorded one at a time (record_usage)")
+        rows = [(registry, digest, kind, to_text(at)) for registry, digest in keys]
+        with self._tx() as tx:
+            self._run_many(
+                tx,
+                _USAGE_EVENT,
+                rows,
+            )
 
     def usage(self, registry: str, since: datetime) -> UsageCounts:
         when = to_text(since)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
@@ -33,6 +33,9 @@ class _SqliteTx:
 
     def run(self, sql: str, params: Params = ()) -> int:
         return self._conn.execute(sql, tuple(params)).rowcount
+
+    def many(self, sql: str, rows: Sequence[Params]) -> None:
+        self._conn.executemany(sql, [tuple(p) for p in rows])
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:
@@ -127,6 +130,14 @@ class SqliteStore(SqlStore):
 
     def _migration_tx(self) -> AbstractContextManager[Tx]:
         return self._begin("BEGIN IMMEDIATE", write=True)
+
+    def _run_many(self, tx: Tx, sql: str, rows: Sequence[Params]) -> None:
+        if not rows:
+            return
+        if isinstance(tx, _SqliteTx):
+            tx.many(sql, rows)  # the driver's own loop, not one Python call per row
+        else:
+            super()._run_many(tx, sql, rows)
 
     def close(self) -> None:
         # Connections in use close when their transaction ends (`_release`).

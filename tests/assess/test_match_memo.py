@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from scanner.assess.assessment import assess
 from scanner.assess.findings import MatchMemo, category_of, find_vulnerabilities
 from scanner.inventory.build import ScanOptions, inventory
-from scanner.model.types import Inventory, Package
+from scanner.model.codec import InventoryDecoder, inventory_to_dict
+from scanner.model.types import BaseImage, Inventory, Package
 from scanner.vulndb.osv_import import import_sources
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
 
@@ -73,3 +75,27 @@ def test_a_full_memo_starts_again(sample: Inventory, db_path: Path) -> None:
         found = find_vulnerabilities(sample.packages, db, ORDER, memo)
         assert 0 < len(memo.findings) <= 3
         assert find_vulnerabilities(sample.packages, db, ORDER, memo) == found
+
+
+def test_images_sharing_one_decoded_package_tuple_share_their_assessment(sample: Inventory, db_path: Path) -> None:
+    """Two stored copies of the image under other digests decode to one shared tuple of packages; the second
+    is assessed from what the first left in the memo, equal to assessing it afresh; another base is not."""
+    document = inventory_to_dict(sample)
+    decode = InventoryDecoder()
+    first, second = (decode({**document, "image": {**document["image"], "digest": f"sha256:{n * 64}"}}) for n in "ab")
+    assert first.packages is second.packages and first.packages == sample.packages
+    assert first == replace(sample, image=replace(sample.image, digest="sha256:" + "a" * 64))
+    rebased = replace(second, image=replace(second.image, base=BaseImage("alpine:3.10", "sha256:" + "c" * 64, 1)))
+    with SqliteVulnDatabase.open(db_path) as db:
+        memo = MatchMemo(db, ORDER)
+        assess(first, db, severity_order=ORDER, memo=memo)
+        hits = memo.hits
+        shared = assess(second, db, severity_order=ORDER, memo=memo)
+        assert memo.hits == hits  # not even looked up per package: the whole image came from the memo
+        assert shared == assess(second, db, severity_order=ORDER)
+        assert shared.findings and shared.coverage
+        assert assess(rebased, db, severity_order=ORDER, memo=memo) == assess(rebased, db, severity_order=ORDER)
+        assert memo.hits > hits  # another base: matched again (from the package memo), origin set afresh
+    # A list of other packages is decoded afresh, never mistaken for a shared one.
+    other = decode({**document, "packages": document["packages"][:1]})
+    assert other.packages is not first.packages and len(other.packages) == 1

@@ -27,7 +27,8 @@ from scanner.queue import ScanQueue
 from scanner.report.defender_export import EXPORT_COLUMNS
 from scanner.report.subassessments import MDVM_KEY
 from scanner.service.findings_export import FindingsExporter, registry_scopes
-from scanner.service.pipeline import Policy, drain_queue, handle_event, handle_push, rescan_recent
+from scanner.service.pipeline import Policy, drain_queue, handle_event, handle_push
+from scanner.service.rescan import rescan_recent
 from scanner.store import FindingsStore
 from scanner.vulndb.osv_import import import_sources
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase

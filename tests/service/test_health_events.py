@@ -14,7 +14,8 @@ from test_pipeline import VERSION, push_event
 from scanner.policy.gate_actions import WebhookPublisher
 from scanner.policy.gates import load_gates
 from scanner.queue import ScanQueue
-from scanner.service.pipeline import Policy, drain_queue, handle_event, handle_push, rescan_recent
+from scanner.service.pipeline import Policy, drain_queue, handle_event, handle_push
+from scanner.service.rescan import rescan_recent
 from scanner.store import FindingsStore
 from scanner.vulndb.osv_import import import_sources
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase

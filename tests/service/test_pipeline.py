@@ -12,7 +12,8 @@ from service_support import CountingFetch, allowing, load_event
 
 from scanner.queue import ScanQueue, ScanRequest
 from scanner.service.events import RegistryEvent, parse_event, parse_notifications
-from scanner.service.pipeline import drain_queue, handle_event, handle_push, process_scan, rescan_recent
+from scanner.service.pipeline import drain_queue, handle_event, handle_push, process_scan
+from scanner.service.rescan import rescan_recent
 from scanner.service.retry import RetrySettings
 from scanner.service.sandboxed import request_reference
 from scanner.store import FindingsStore

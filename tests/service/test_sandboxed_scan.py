@@ -17,7 +17,8 @@ from scanner.inventory.build import ScanOptions, inventory
 from scanner.queue import ScanQueue
 from scanner.sandbox.bubblewrap import BubblewrapRunner
 from scanner.service.events import RegistryEvent
-from scanner.service.pipeline import drain_queue, handle_event, rescan_recent
+from scanner.service.pipeline import drain_queue, handle_event
+from scanner.service.rescan import rescan_recent
 from scanner.service.retry import RetrySettings
 from scanner.service.sandboxed import sandboxed_fetch
 from scanner.store import FindingsStore

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from scanner.model.types import Finding, Inventory
 from scanner.store import FindingsStore
-from scanner.store.sql_store import finding_key
+from scanner.store.assessment_rows import finding_key
 from tests.store.rows import all_rows, digest
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

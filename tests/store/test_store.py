@@ -13,8 +13,8 @@ import pytest
 
 from scanner.model.types import Finding, Inventory
 from scanner.store import FindingsStore, ImageKey, StoreError, open_store
+from scanner.store.assessment_rows import finding_key
 from scanner.store.sql import dumps, from_text, loads, to_text
-from scanner.store.sql_store import IN_CHUNK, finding_key
 from tests.store.rows import all_rows
 from tests.store.rows import digest as _digest
 
@@ -326,9 +326,9 @@ def test_one_assessment_with_unchanged_new_changed_resolved_and_reopened_finding
 def test_many_findings_unchanged_then_resolved(
     store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]
 ) -> None:
-    """More keys than one `IN (…)` list takes (IN_CHUNK), in each of the batched statements."""
+    """A thousand findings on one digest, each statement over all of them."""
     base = alpine_image[1][0]
-    many = [replace(base, package=replace(base.package, name=f"pkg{i}")) for i in range(2 * IN_CHUNK + 1)]
+    many = [replace(base, package=replace(base.package, name=f"pkg{i}")) for i in range(1001)]
     assert len({finding_key(f) for f in many}) == len(many)
     first = store.save_assessment(REG, D1, many, "Unhealthy", "", {}, t(0))
     assert len(first.added) == len(many)

@@ -1,0 +1,215 @@
+"""Assessments and their findings' history in the SQL store, one digest or a batch of digests per transaction.
+
+A rescan after a database update may re-assess thousands of digests; written one transaction each, the
+store's round trips and commits cost more than the assessing. `save_assessments` writes a batch in one
+transaction with the same per-digest rules as `save_assessment` (which is a batch of one): each digest's
+lock (taken in a fixed order, so two batches never wait on each other in a cycle), one read of every
+digest's previous assessment and findings, then each statement once over all the batch's rows.
+
+Per digest: an assessment older than the stored one is ignored (`stale`); an open finding stored with the
+same document only moves its `last_seen`; a new, changed or reopened one is upserted with all its ids (a
+database update may add aliases); one no longer found is resolved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from scanner.model.codec import finding_to_dict
+from scanner.model.shapes import COVERAGE
+from scanner.model.types import Coverage, Finding, Health
+from scanner.store.records import AssessmentChange, NewAssessment
+from scanner.store.sql import Params, Tx, dumps, to_text
+
+
+def finding_key(finding: Finding) -> str:
+    """Identity of a finding across rescans: the vulnerability and the package instance it is in."""
+    pkg = finding.package
+    parts = [finding.id, pkg.kind, pkg.ecosystem, pkg.name, pkg.version, pkg.arch, *pkg.locations]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+# Digests per read of previous assessments (two parameters each): far below both dialects' limits.
+READ_CHUNK = 200
+
+# New, changed or reopened findings. A reopened one (resolved until now) counts one more reopening; SET
+# expressions read the row as it was before the update in both dialects.
+_UPSERT_FINDING = (
+    "INSERT INTO findings (registry, digest, finding_key, vuln_id, severity, fix_status, disabled, finding,"
+    " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (registry, digest, finding_key) DO UPDATE SET vuln_id = excluded.vuln_id,"
+    " severity = excluded.severity,"
+    " fix_status = excluded.fix_status, disabled = excluded.disabled, finding = excluded.finding,"
+    " last_seen = excluded.last_seen, resolved_at = NULL,"
+    " reopened = CASE WHEN findings.resolved_at IS NULL THEN findings.reopened ELSE findings.reopened + 1 END"
+)
+_TOUCH = "UPDATE findings SET last_seen = ? WHERE registry = ? AND digest = ? AND finding_key = ?"
+_RESOLVE = "UPDATE findings SET resolved_at = ? WHERE registry = ? AND digest = ? AND finding_key = ?"
+_IDS = "INSERT INTO finding_ids (vuln_id, registry, digest, finding_key) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+_ASSESSMENT = (
+    "INSERT INTO assessments (registry, digest, health, reason, summary, assessed_at, coverage)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (registry, digest) DO UPDATE SET health = excluded.health,"
+    " reason = excluded.reason, summary = excluded.summary, assessed_at = excluded.assessed_at,"
+    " coverage = excluded.coverage"
+)
+
+
+@dataclass
+class _Stored:
+    """A digest's previous assessment as read: health and time (None: never assessed) and each finding's
+    (resolved_at, disabled, document) by key."""
+
+    health: Health | None = None
+    at: str | None = None
+    findings: dict[str, tuple[Any, Any, str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Writes:
+    """The batch's statements, each with all its rows."""
+
+    touch: list[Params] = field(default_factory=list)
+    upsert: list[Params] = field(default_factory=list)
+    ids: list[Params] = field(default_factory=list)
+    resolve: list[Params] = field(default_factory=list)
+    assessments: list[Params] = field(default_factory=list)
+
+
+class SqlAssessments:
+    """`save_assessment` and `save_assessments` of `SqlStore`."""
+
+    @abstractmethod
+    def _tx(self, write: bool = True) -> AbstractContextManager[Tx]: ...
+
+    @abstractmethod
+    def _run_many(self, tx: Tx, sql: str, rows: Sequence[Params]) -> None: ...
+
+    @abstractmethod
+    def _lock_many(self, tx: Tx, scope: str, names: Sequence[str]) -> None: ...
+
+    def save_assessment(
+        self,
+        registry: str,
+        digest: str,
+        findings: Sequence[Finding],
+        health: Health,
+        reason: str,
+        summary: dict[str, Any],
+        at: datetime,
+        coverage: Sequence[Coverage] = (),
+    ) -> AssessmentChange:
+        return self.save_assessments(
+            [NewAssessment(registry, digest, findings, health, reason, summary, at, coverage)]
+        )[0]
+
+    def save_assessments(self, assessments: Sequence[NewAssessment]) -> list[AssessmentChange]:
+        keys = [(a.registry, a.digest) for a in assessments]
+        if len(set(keys)) != len(keys):
+            raise ValueError("save_assessments: a digest may appear only once per batch")
+        if not keys:
+            return []
+        prepared = []
+        # Images with the same packages share Finding objects (`assess.findings.MatchMemo`): each one's key
+        # and stored document is computed once per batch (held with the finding, so its id stays its own).
+        encoded: dict[int, tuple[Finding, str, str]] = {}
+        for a in assessments:
+            incoming: dict[str, Finding] = {}
+            documents: dict[str, str] = {}
+            for f in a.findings:
+                known = encoded.get(id(f))
+                if known is None or known[0] is not f:
+                    known = encoded[id(f)] = (f, finding_key(f), dumps(finding_to_dict(f)))
+                incoming[known[1]] = f
+                documents[known[1]] = known[2]
+            prepared.append((a, to_text(a.at), incoming, documents))
+        writes = _Writes()
+        changes = []
+        with self._tx() as tx:
+            self._lock_many(tx, "digest", sorted(f"{registry}@{digest}" for registry, digest in keys))
+            stored = _read(tx, keys)
+            for a, when, incoming, documents in prepared:
+                changes.append(_plan(a, when, incoming, documents, stored[(a.registry, a.digest)], writes))
+            self._run_many(tx, _TOUCH, writes.touch)
+            self._run_many(tx, _UPSERT_FINDING, writes.upsert)
+            self._run_many(tx, _IDS, writes.ids)
+            self._run_many(tx, _RESOLVE, writes.resolve)
+            self._run_many(tx, _ASSESSMENT, writes.assessments)
+        return changes
+
+
+def _read(tx: Tx, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], _Stored]:
+    """Each digest's previous assessment and findings, READ_CHUNK digests per statement: a row per finding,
+    or one row of NULL finding columns, each carrying the assessment (NULL when there is none yet)."""
+    stored = {key: _Stored() for key in keys}
+    for start in range(0, len(keys), READ_CHUNK):
+        chunk = keys[start : start + READ_CHUNK]
+        values = ", ".join(["(CAST(? AS TEXT), CAST(? AS TEXT))"] * len(chunk))
+        rows = tx.rows(
+            f"WITH k (registry, digest) AS (VALUES {values})"
+            " SELECT k.registry, k.digest, a.health, a.assessed_at, f.finding_key, f.resolved_at, f.disabled,"
+            " f.finding FROM k"
+            " LEFT JOIN assessments a ON a.registry = k.registry AND a.digest = k.digest"
+            " LEFT JOIN findings f ON f.registry = k.registry AND f.digest = k.digest",
+            [part for key in chunk for part in key],
+        )
+        for registry, digest, health, at, key, resolved, disabled, document in rows:
+            entry = stored[(registry, digest)]
+            entry.health, entry.at = health, at
+            if key is not None:
+                entry.findings[key] = (resolved, disabled, document)
+    return stored
+
+
+def _plan(
+    a: NewAssessment,
+    when: str,
+    incoming: dict[str, Finding],
+    documents: dict[str, str],
+    stored: _Stored,
+    writes: _Writes,
+) -> AssessmentChange:
+    """One digest's rows added to `writes`; what its assessment changes."""
+    if stored.at is not None and when < stored.at:
+        kept = stored.health if stored.health is not None else a.health  # a stored time has its health
+        return AssessmentChange(stored.health, kept, stale=True)
+    existing = stored.findings
+    before = {k for k, (resolved, disabled, _) in existing.items() if resolved is None and not disabled}
+    # A rescan mostly finds the same findings again: an open one stored with the same document (which holds
+    # severity, fix state and disabled too) only moves its last_seen.
+    unchanged = {
+        k for k, (resolved, _, document) in existing.items() if resolved is None and documents.get(k) == document
+    }
+    registry, digest = a.registry, a.digest
+    writes.touch += [(when, registry, digest, k) for k in sorted(unchanged)]
+    for k, finding in incoming.items():
+        if k in unchanged:
+            continue
+        writes.upsert.append(
+            (
+                registry,
+                digest,
+                k,
+                finding.id,
+                finding.severity,
+                finding.fix_status,
+                int(finding.disabled),
+                documents[k],
+                when,
+                when,
+            )
+        )
+        # An unchanged finding has its ids already. A written one (new, changed or reopened) records all of
+        # them: the key covers the id, but a database update may add aliases.
+        writes.ids += [(vuln_id, registry, digest, k) for vuln_id in dict.fromkeys((finding.id, *finding.aliases))]
+    gone = sorted(k for k, (resolved, _, _) in existing.items() if resolved is None and k not in incoming)
+    writes.resolve += [(when, registry, digest, k) for k in gone]
+    coverage = dumps([COVERAGE.dump(c) for c in a.coverage])
+    writes.assessments.append((registry, digest, a.health, a.reason, dumps(a.summary), when, coverage))
+    after = {k for k, f in incoming.items() if not f.disabled}
+    return AssessmentChange(stored.health, a.health, tuple(sorted(after - before)), tuple(sorted(before - after)))

@@ -1,0 +1,104 @@
+"""Rescans a batch at a time (`scanner.service.rescan`): replicas of a real image under several digests, in
+batches smaller than the fleet, store exactly what re-assessing each digest alone stores; a digest the store
+cannot write with its batch is written alone, and only its own failure counts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from scanner.inventory.build import ScanOptions, inventory
+from scanner.model.codec import finding_to_dict
+from scanner.model.types import Inventory
+from scanner.service import rescan
+from scanner.service.pipeline import Policy, current_detector_versions, reassess_stored
+from scanner.store import FindingsStore, open_store
+from scanner.store.records import ImageKey
+from scanner.vulndb.osv_import import import_sources
+from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = f"docker-archive:{ROOT / 'samples' / 'alpine-3.10-app.tar'}"
+REG, VERSION = "batches.azurecr.io", "batch-test"
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+def sample() -> Inventory:
+    (only,) = inventory(SAMPLE, ScanOptions())
+    return only
+
+
+@pytest.fixture(scope="module")
+def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("batches") / "vulndb.sqlite"
+    import_sources(path, [str(ROOT / "tests/fixtures/osv/alpine-secdb/v3.10")])
+    return path
+
+
+def _digest(n: int) -> str:
+    return f"sha256:{n:064x}"
+
+
+def _seed(store: FindingsStore, sample: Inventory, count: int) -> None:
+    """`count` replicas of the sample (every third with one package less: another package list)."""
+    for n in range(count):
+        packages = sample.packages[1:] if n % 3 == 2 else sample.packages
+        image = replace(sample.image, digest=_digest(n))
+        store.record_push(REG, f"team/app{n % 2}", _digest(n), f"v{n}", "application/json", NOW - timedelta(days=2))
+        store.save_inventory(
+            REG, _digest(n), replace(sample, image=image, packages=packages), VERSION, current_detector_versions(), NOW
+        )
+        store.record_pull(REG, f"team/app{n % 2}", _digest(n), NOW - timedelta(hours=1), "registry-notification")
+
+
+def _stored(store: FindingsStore, count: int) -> list[object]:
+    out = []
+    for n in range(count):
+        detail = store.get_image(REG, _digest(n))
+        assert detail is not None
+        findings = sorted((f.key, str(finding_to_dict(f.finding))) for f in store.list_findings(REG, _digest(n)))
+        out.append((detail.health, detail.reason, findings))
+    return out
+
+
+def test_batches_store_what_each_digest_alone_stores(
+    tmp_path: Path, sample: Inventory, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rescan, "BATCH", 4)  # 10 digests: batches of 4, 4 and 2
+    count = 10
+    with open_store(str(tmp_path / "batched.sqlite")) as batched, open_store(str(tmp_path / "alone.sqlite")) as alone:
+        _seed(batched, sample, count)
+        _seed(alone, sample, count)
+        with SqliteVulnDatabase.open(db_path) as db:
+            counts = rescan.rescan_recent(batched, db, NOW - timedelta(days=1), VERSION)
+            assert (counts.rematched, counts.failed) == (count, 0)
+            for n in range(count):
+                assert reassess_stored(ImageKey(REG, f"team/app{n % 2}", _digest(n)), alone, db, Policy()) is not None
+        got, want = _stored(batched, count), _stored(alone, count)
+        assert got == want
+        assert any(findings for _, _, findings in got) and got[0] != got[2]  # findings, and two package lists
+        assert batched.usage(REG, NOW - timedelta(days=1)).events == {"rescan": count}
+
+
+def test_a_digest_the_batch_cannot_store_fails_alone(
+    tmp_path: Path, sample: Inventory, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_store(str(tmp_path / "store.sqlite")) as store:
+        _seed(store, sample, 3)
+        save = store.save_assessments
+
+        def refuse_one(assessments):  # type: ignore[no-untyped-def]
+            if any(a.digest == _digest(1) for a in assessments):
+                raise RuntimeError("disk full\nfor this one")
+            return save(assessments)
+
+        monkeypatch.setattr(store, "save_assessments", refuse_one)
+        with SqliteVulnDatabase.open(db_path) as db:
+            counts = rescan.rescan_recent(store, db, NOW - timedelta(days=1), VERSION)
+        assert (counts.rematched, counts.failed) == (2, 1)
+        assert store.get_image(REG, _digest(1)).health is None  # type: ignore[union-attr]
+        assert all(store.get_image(REG, _digest(n)).health is not None for n in (0, 2))  # type: ignore[union-attr]
