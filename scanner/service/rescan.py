@@ -12,9 +12,11 @@ digest at a time.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
@@ -78,7 +80,9 @@ def rescan_keys(
     batched = replace(policy, publisher=events) if events is not None else policy
     try:
         for batch in _batches(keys):
-            for outcome, change in rescan_batch(batch, store, db, scanner_version, detectors, queue, batched, memo):
+            with _collector_paused():
+                outcomes = rescan_batch(batch, store, db, scanner_version, detectors, queue, batched, memo)
+            for outcome, change in outcomes:
                 counts[outcome] += 1
                 counts["changed"] += int(change is not None and change.changed)
             if events is not None:
@@ -87,6 +91,20 @@ def rescan_keys(
         if events is not None:
             events.flush()  # what an interrupted rescan changed is stored: its events go out too
     return RescanCounts(counts["rematched"], counts["requeued"], counts["failed"]), counts["changed"]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A batch allocates hundreds of thousands of short-lived objects next to the database's record cache and
+    the match memo; the cyclic collector walked those again and again (a tenth of a batch's time, measured),
+    and a batch makes no cycles worth collecting before it ends. Collected between batches as usual."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _batches(keys: Iterable[ImageKey]) -> Iterator[list[ImageKey]]:
