@@ -7,8 +7,10 @@ lock (taken in a fixed order, so two batches never wait on each other in a cycle
 digest's previous assessment and findings, then each statement once over all the batch's rows.
 
 Per digest: an assessment older than the stored one is ignored (`stale`); an open finding stored with the
-same document only moves its `last_seen`; a new, changed or reopened one is upserted with all its ids (a
-database update may add aliases); one no longer found is resolved.
+same document is not written at all; a new, changed or reopened one is upserted with all its ids (a
+database update may add aliases); one no longer found is resolved, its `last_seen` the previous assessment's
+time. An open finding's `last_seen` is its image's latest assessment (`lookups` reads it so): a rescan that
+finds what it found before writes the assessment's row and nothing else, whatever the number of findings.
 """
 
 from __future__ import annotations
@@ -79,18 +81,14 @@ FINDING_IDS = Rows(
 )
 
 
-def _set_time(column: str) -> Rows:
-    """`column` of each finding (time, registry, digest, key) set to the time."""
-    return Rows(
-        f"UPDATE findings SET {column} = ? WHERE registry = ? AND digest = ? AND finding_key = ?",
-        f"UPDATE findings SET {column} = k.at FROM {_unnest('text', 'text', 'text', 'text')}"
-        " AS k (at, registry, digest, finding_key) WHERE findings.registry = k.registry"
-        " AND findings.digest = k.digest AND findings.finding_key = k.finding_key",
-    )
-
-
-TOUCH_FINDINGS = _set_time("last_seen")
-RESOLVE_FINDINGS = _set_time("resolved_at")
+# Each finding no longer found (resolved at, last seen, registry, digest, key): its last_seen, until now its
+# image's latest assessment, stored as it was.
+RESOLVE_FINDINGS = Rows(
+    "UPDATE findings SET resolved_at = ?, last_seen = ? WHERE registry = ? AND digest = ? AND finding_key = ?",
+    f"UPDATE findings SET resolved_at = k.at, last_seen = k.seen FROM {_unnest('text', 'text', 'text', 'text', 'text')}"
+    " AS k (at, seen, registry, digest, finding_key) WHERE findings.registry = k.registry"
+    " AND findings.digest = k.digest AND findings.finding_key = k.finding_key",
+)
 _ASSESSMENT_COLUMNS = "registry, digest, health, reason, summary, assessed_at, coverage"
 _ON_ASSESSMENT_CONFLICT = (
     " ON CONFLICT (registry, digest) DO UPDATE SET health = excluded.health,"
@@ -117,7 +115,6 @@ class _Stored:
 class _Writes:
     """The batch's statements, each with all its rows."""
 
-    touch: list[Params] = field(default_factory=list)
     upsert: list[Params] = field(default_factory=list)
     ids: list[Params] = field(default_factory=list)
     resolve: list[Params] = field(default_factory=list)
@@ -178,7 +175,6 @@ class SqlAssessments:
             stored = _read(tx, keys)
             for a, when, incoming, documents in prepared:
                 changes.append(_plan(a, when, incoming, documents, stored[(a.registry, a.digest)], writes))
-            self._write_rows(tx, TOUCH_FINDINGS, writes.touch)
             self._write_rows(tx, UPSERT_FINDINGS, writes.upsert)
             self._write_rows(tx, FINDING_IDS, writes.ids)
             self._write_rows(tx, RESOLVE_FINDINGS, writes.resolve)
@@ -228,12 +224,11 @@ def _plan(
     existing = stored.findings
     before = {k for k, (resolved, disabled, _) in existing.items() if resolved is None and not disabled}
     # A rescan mostly finds the same findings again: an open one stored with the same document (which holds
-    # severity, fix state and disabled too) only moves its last_seen.
+    # severity, fix state and disabled too) is left as it is.
     unchanged = {
         k for k, (resolved, _, document) in existing.items() if resolved is None and documents.get(k) == document
     }
     registry, digest = a.registry, a.digest
-    writes.touch += [(when, registry, digest, k) for k in sorted(unchanged)]
     for k, finding in incoming.items():
         if k in unchanged:
             continue
@@ -255,7 +250,7 @@ def _plan(
         # them: the key covers the id, but a database update may add aliases.
         writes.ids += [(vuln_id, registry, digest, k) for vuln_id in dict.fromkeys((finding.id, *finding.aliases))]
     gone = sorted(k for k, (resolved, _, _) in existing.items() if resolved is None and k not in incoming)
-    writes.resolve += [(when, registry, digest, k) for k in gone]
+    writes.resolve += [(when, stored.at or when, registry, digest, k) for k in gone]
     coverage = dumps([COVERAGE.dump(c) for c in a.coverage])
     writes.assessments.append((registry, digest, a.health, a.reason, dumps(a.summary), when, coverage))
     after = {k for k, f in incoming.items() if not f.disabled}

@@ -40,7 +40,21 @@ _IMAGE_COLUMNS = (
     " a.health, a.reason, a.summary, a.assessed_at, a.coverage"
 )
 _IMAGE_FROM = "images i LEFT JOIN assessments a ON a.registry = i.registry AND a.digest = i.digest"
-_FINDING_COLUMNS = "finding_key, finding, first_seen, last_seen, resolved_at, reopened"
+
+
+def _finding_columns(table: str) -> str:
+    """A `StoredFinding`'s columns from `table` (the findings table or its alias). An open finding was seen
+    last by its image's latest assessment, which does not write it again (`assessment_rows`); a resolved
+    one's `last_seen` is stored."""
+    return (
+        f"{table}.finding_key, {table}.finding, {table}.first_seen, CASE WHEN {table}.resolved_at IS NULL"
+        f" THEN COALESCE((SELECT seen.assessed_at FROM assessments seen WHERE seen.registry = {table}.registry"
+        f" AND seen.digest = {table}.digest), {table}.last_seen) ELSE {table}.last_seen END, {table}.resolved_at,"
+        f" {table}.reopened"
+    )
+
+
+_FINDING_COLUMNS = _finding_columns("findings")
 # Healths whose images give a sub-assessment row per active finding (an Incomplete one an image row too).
 _WITH_FINDING_ROWS = ("Unhealthy", "Incomplete")
 # Assessed live images of a registry in keyset order, with the rows each gives after the cursor
@@ -68,7 +82,7 @@ _LIVE_ACTIVE = (
     "f.resolved_at IS NULL AND f.disabled = 0 AND EXISTS (SELECT 1 FROM images i"
     " WHERE i.registry = f.registry AND i.digest = f.digest AND i.deleted = 0)"
 )
-_F_COLUMNS = ", ".join("f." + column for column in _FINDING_COLUMNS.split(", "))
+_F_COLUMNS = _finding_columns("f")
 _SEVERITY_RANK = "CASE f.severity " + " ".join(f"WHEN '{s}' THEN {n}" for n, s in enumerate(SEVERITY_ORDER)) + " END"
 _CURSOR_SECRET = "page-cursor"
 _SECRET_SELECT = "SELECT secret FROM store_secrets WHERE name = ?"

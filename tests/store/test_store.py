@@ -266,11 +266,13 @@ def test_migrate_is_repeatable_and_open_store_urls(store_url: str, tmp_path) -> 
 
 
 def _history(store: FindingsStore, digest: str) -> dict[str, tuple[str, str, str | None, int]]:
-    """Every finding row of a digest, resolved ones too: key → (first_seen, last_seen, resolved_at, reopened)."""
+    """Every finding row of a digest, resolved ones too: key → (first_seen, last_seen, resolved_at, reopened);
+    an open finding's last_seen is its image's latest assessment, as the lookups read it."""
     with store._tx(write=False) as tx:  # type: ignore[attr-defined]
         rows = tx.rows(
-            "SELECT finding_key, first_seen, last_seen, resolved_at, reopened FROM findings"
-            " WHERE registry = ? AND digest = ?",
+            "SELECT f.finding_key, f.first_seen, CASE WHEN f.resolved_at IS NULL THEN a.assessed_at"
+            " ELSE f.last_seen END, f.resolved_at, f.reopened FROM findings f JOIN assessments a"
+            " ON a.registry = f.registry AND a.digest = f.digest WHERE f.registry = ? AND f.digest = ?",
             (REG, digest),
         )
     return {key: (first, last, resolved, int(reopened)) for key, first, last, resolved, reopened in rows}
