@@ -188,9 +188,9 @@ def _delta(
         return UpdateRescan("delta", RescanCounts())
     keys: list[ImageKey] = []
     seen: set[tuple[str, str]] = set()
-    for key in store.recently_pulled(since):
+    for key in store.recently_pulled(since, among=named):
         pair = (key.registry, key.digest)
-        if pair in named and pair not in seen:  # the same digest in several repositories is one image
+        if pair not in seen:  # the same digest in several repositories is one image
             seen.add(pair)
             keys.append(key)
     counts, changed = rescan_keys(keys, store, db, scanner_version, queue, policy, detectors)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence, Sized
+from collections.abc import Container, Iterator, Sequence, Sized
 from contextlib import AbstractContextManager
 from datetime import datetime
 from itertools import islice
@@ -120,14 +120,16 @@ class SqlLookups(ABC):
     def _after(self, purpose: str, cursor: str | None, size: int) -> list[str] | None:
         return None if cursor is None else decode_cursor(self._cursor_key(), purpose, cursor, size)
 
-    def recently_pulled(self, since: datetime) -> list[ImageKey]:
+    def recently_pulled(self, since: datetime, among: Container[tuple[str, str]] | None = None) -> list[ImageKey]:
         with self._tx(write=False) as tx:
             rows = tx.rows(
                 "SELECT registry, repository, digest FROM images WHERE last_pull >= ? AND deleted = 0"
                 " ORDER BY registry, repository, digest",
                 (to_text(since),),
             )
-        return [ImageKey(*row) for row in rows]
+        if among is None:
+            return [ImageKey(*row) for row in rows]
+        return [ImageKey(r, repository, d) for r, repository, d in rows if (r, d) in among]
 
     def list_images(
         self,

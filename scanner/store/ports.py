@@ -10,7 +10,7 @@ ignored). Times are timezone-aware datetimes, stored as UTC.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -64,8 +64,9 @@ class ImageLedger(Protocol):
         """A pull from the ledger (`source`: registry-notification, log-analytics…); keeps `last_pull`."""
 
     @abstractmethod
-    def recently_pulled(self, since: datetime) -> list[ImageKey]:
-        """Images (not deleted) pulled at or after `since`: the rescan timer's work list."""
+    def recently_pulled(self, since: datetime, among: Container[tuple[str, str]] | None = None) -> list[ImageKey]:
+        """Images (not deleted) pulled at or after `since`: the rescan timer's work list; with `among`, only
+        those whose (registry, digest) it holds (a rescan after an update: the digests the update names)."""
 
 
 class ScanRecords(Protocol):

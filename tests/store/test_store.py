@@ -88,6 +88,8 @@ def test_pulls_and_recently_pulled(store: FindingsStore) -> None:
     assert store.recently_pulled(t(10)) == [ImageKey(REG, REPO, D1)]
     assert store.recently_pulled(t(0)) == [ImageKey(REG, REPO, D1), ImageKey(REG, "other", D2)]
     assert store.recently_pulled(t(31)) == []
+    assert store.recently_pulled(t(0), among={(REG, D2), ("elsewhere.io", D1)}) == [ImageKey(REG, "other", D2)]
+    assert store.recently_pulled(t(0), among=set()) == []
     detail = store.get_image(REG, D1)
     assert detail is not None and detail.repositories[0].last_pull == t(30)
 
