@@ -27,7 +27,7 @@ from scanner.model.codec import finding_to_dict
 from scanner.model.shapes import COVERAGE
 from scanner.model.types import Coverage, Finding, Health
 from scanner.store.records import AssessmentChange, NewAssessment
-from scanner.store.sql import Params, Tx, dumps, to_text
+from scanner.store.sql import Params, Tx, dumps, key_lists, to_text
 
 
 def finding_key(finding: Finding) -> str:
@@ -35,10 +35,6 @@ def finding_key(finding: Finding) -> str:
     pkg = finding.package
     parts = [finding.id, pkg.kind, pkg.ecosystem, pkg.name, pkg.version, pkg.arch, *pkg.locations]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
-
-
-# Digests per read of previous assessments (two parameters each): far below both dialects' limits.
-READ_CHUNK = 200
 
 
 @dataclass(frozen=True)
@@ -187,19 +183,16 @@ class SqlAssessments:
 
 
 def _read(tx: Tx, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], _Stored]:
-    """Each digest's previous assessment and findings, READ_CHUNK digests per statement: a row per finding,
+    """Each digest's previous assessment and findings, a key list per statement: a row per finding,
     or one row of NULL finding columns, each carrying the assessment (NULL when there is none yet)."""
     stored = {key: _Stored() for key in keys}
-    for start in range(0, len(keys), READ_CHUNK):
-        chunk = keys[start : start + READ_CHUNK]
-        values = ", ".join(["(CAST(? AS TEXT), CAST(? AS TEXT))"] * len(chunk))
+    for with_keys, params in key_lists(keys):
         rows = tx.rows(
-            f"WITH k (registry, digest) AS (VALUES {values})"
-            " SELECT k.registry, k.digest, a.health, a.assessed_at, f.finding_key, f.resolved_at, f.disabled,"
-            " f.finding FROM k"
+            f"{with_keys} SELECT k.registry, k.digest, a.health, a.assessed_at, f.finding_key, f.resolved_at,"
+            " f.disabled, f.finding FROM k"
             " LEFT JOIN assessments a ON a.registry = k.registry AND a.digest = k.digest"
             " LEFT JOIN findings f ON f.registry = k.registry AND f.digest = k.digest",
-            [part for key in chunk for part in key],
+            params,
         )
         for registry, digest, health, at, key, resolved, disabled, document in rows:
             entry = stored[(registry, digest)]

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -110,3 +110,16 @@ def decode_cursor(secret: bytes, purpose: str, cursor: str, size: int) -> list[s
     if not isinstance(key, list) or len(key) != size or not all(isinstance(k, str) for k in key):
         raise CursorError("invalid page cursor")
     return key
+
+
+# Keys per `WITH k AS (VALUES …)` list (`key_lists`): two parameters each, far below both dialects' limits.
+KEY_LIST_SIZE = 200
+
+
+def key_lists(keys: Sequence[tuple[str, str]]) -> Iterator[tuple[str, list[str]]]:
+    """(registry, digest) keys as `WITH k (registry, digest) AS (VALUES …)` prefixes with their parameters,
+    KEY_LIST_SIZE keys each: a join with the list uses the tables' primary keys in both dialects."""
+    for start in range(0, len(keys), KEY_LIST_SIZE):
+        chunk = keys[start : start + KEY_LIST_SIZE]
+        values = ", ".join(["(CAST(? AS TEXT), CAST(? AS TEXT))"] * len(chunk))
+        yield f"WITH k (registry, digest) AS (VALUES {values})", [part for key in chunk for part in key]

@@ -23,14 +23,14 @@ from typing import Any
 from scanner.model.codec import InventoryDecoder, inventory_from_dict, inventory_to_dict
 from scanner.model.types import Inventory
 from scanner.store import gate_rows, lookups, rule_rows
-from scanner.store.assessment_rows import READ_CHUNK, SqlAssessments
+from scanner.store.assessment_rows import SqlAssessments
 from scanner.store.errors import StoreError
 from scanner.store.interface import FindingsStore
 from scanner.store.migrations import apply
 from scanner.store.package_index import SqlPackageIndex
 from scanner.store.ports import BILLABLE_KIND
 from scanner.store.records import ScanStatus, StoredInventory, UsageCounts
-from scanner.store.sql import Dialect, Params, Row, Tx, dumps, loads, req_time, to_text
+from scanner.store.sql import Dialect, Params, Row, Tx, dumps, key_lists, loads, req_time, to_text
 
 # Stamps for `SqlStore.rule_writes`: unique across store objects, taken atomically under the GIL.
 _RULE_WRITE_STAMPS = itertools.count(1)
@@ -310,14 +310,11 @@ class SqlStore(
         found: dict[tuple[str, str], StoredInventory] = {}
         decode = InventoryDecoder()  # replicas of one image share their decoded packages
         with self._tx(write=False) as tx:
-            for start in range(0, len(keys), READ_CHUNK):
-                chunk = keys[start : start + READ_CHUNK]
-                values = ", ".join(["(CAST(? AS TEXT), CAST(? AS TEXT))"] * len(chunk))
+            for with_keys, params in key_lists(keys):
                 rows = tx.rows(
-                    f"WITH k (registry, digest) AS (VALUES {values})"
-                    " SELECT i.registry, i.digest, i.inventory, i.scanner_version, i.detector_versions, i.saved_at"
-                    " FROM k JOIN inventories i ON i.registry = k.registry AND i.digest = k.digest",
-                    [part for key in chunk for part in key],
+                    f"{with_keys} SELECT i.registry, i.digest, i.inventory, i.scanner_version, i.detector_versions,"
+                    " i.saved_at FROM k JOIN inventories i ON i.registry = k.registry AND i.digest = k.digest",
+                    params,
                 )
                 for registry, digest, doc, version, detectors, saved in rows:
                     found[(registry, digest)] = _stored_inventory(doc, version, detectors, saved, decode)
