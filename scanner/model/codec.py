@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from scanner.model.shapes import FINDING, IMAGE, INVENTORY, LAYER, PACKAGE
 from scanner.model.types import Finding, Inventory, LayerInfo, Package
 
@@ -75,6 +73,10 @@ class InventoryDecoder:
 
     def __call__(self, data: dict[str, Any]) -> Inventory:
         _check_version(data, "inventory")
+        # Imported here: the sandboxed child imports this module, never decodes a stored inventory, and runs
+        # under an address-space limit that loading one more extension module can cross (a crash, not an error).
+        import orjson
+
         key = orjson.dumps(data.get("packages"))
         shared = self._packages.get(key)
         if shared is None:
