@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol
 from scanner.policy.gate_actions import Publisher, PublishResult
 from scanner.queue.interface import ScanQueue
 from scanner.service.event_batch import send_each
-from scanner.service.pipeline import Policy, current_detector_versions
+from scanner.service.pipeline import Policy, detector_set
 from scanner.service.rescan import RescanCounts, rescan_keys, rescan_recent
 from scanner.store.package_index import PackageIndex, RescanMark
 from scanner.store.ports import RescanWork
@@ -101,7 +101,7 @@ def full_rescan(
     detector_versions: Sequence[str] | None = None,
 ) -> RescanCounts:
     """`rescan_recent`, then the mark (database build, versions) the next rescan after an update starts from."""
-    detectors = tuple(sorted(detector_versions)) if detector_versions is not None else current_detector_versions()
+    detectors = detector_set(detector_versions)
     build = database_build(db)  # before: an update meanwhile leaves the mark behind, never ahead
     store.index_unindexed()
     counts = rescan_recent(store, db, since, scanner_version, queue, policy, detectors)
@@ -129,7 +129,7 @@ def rescan_after_update(
     """Re-assesses the recently pulled digests the update can change, or all of them when that cannot be
     told (module docstring)."""
     policy = policy or Policy()
-    detectors = tuple(sorted(detector_versions)) if detector_versions is not None else current_detector_versions()
+    detectors = detector_set(detector_versions)
     build = database_build(db)
     mark = store.rescan_mark(MARK)
     reason = _full_reason(build, mark, _identity(scanner_version, policy), detectors)

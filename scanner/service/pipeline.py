@@ -106,6 +106,11 @@ def current_detector_versions() -> tuple[str, ...]:
     return tuple(sorted(f"{d.name}@{d.version}" for d in default_registry()))
 
 
+def detector_set(versions: Sequence[str] | None) -> tuple[str, ...]:
+    """The detector set an inventory is judged against: `versions` as given (sorted), else this process's."""
+    return tuple(sorted(versions)) if versions is not None else current_detector_versions()
+
+
 def handle_push(event: RegistryEvent, store: EventIntake, queue: ScanQueue, scanner_version: str) -> ScanRequest | None:
     """Records the push (and tag) and queues one scan per (registry, digest). None when nothing was
     queued: a chart, a digest already scanned by this scanner version, or a scan already pending."""
@@ -174,7 +179,7 @@ def process_scan(
     attempts and the gaps between them stay visible). On error the record is `failed` with the cause in
     one line and the error is re-raised so that the queue retries the message."""
     policy = policy or Policy()
-    detectors = tuple(sorted(detector_versions)) if detector_versions is not None else current_detector_versions()
+    detectors = detector_set(detector_versions)
     if attempt > 1:
         _close_abandoned_attempt(request, store, attempt, scanner_version, db, detectors)
     scan_id = store.start_scan(

@@ -27,7 +27,7 @@ from scanner.model.errors import one_line
 from scanner.model.types import Inventory
 from scanner.queue.interface import ScanQueue, ScanRequest
 from scanner.service.event_batch import EventBatch
-from scanner.service.pipeline import Policy, after_save, assess_inventory, current_detector_versions
+from scanner.service.pipeline import Policy, after_save, assess_inventory, detector_set
 from scanner.store.ports import RescanWork
 from scanner.store.records import AssessmentChange, ImageKey, NewAssessment
 from scanner.vulndb.interface import VulnDatabase
@@ -73,7 +73,7 @@ def rescan_keys(
     """`keys` rescanned in batches (the same digest in several repositories is one image, rescanned once):
     the counts, and how many images' findings or health changed."""
     policy = policy or Policy()
-    detectors = tuple(sorted(detector_versions)) if detector_versions is not None else current_detector_versions()
+    detectors = detector_set(detector_versions)
     counts: Counter[str] = Counter()
     memo = MatchMemo(db, policy.severity_order)  # images on one base share their packages' matching
     events = EventBatch(policy.publisher) if policy.publisher is not None else None

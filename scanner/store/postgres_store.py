@@ -185,14 +185,6 @@ class PostgresStore(SqlStore):
             cur.execute(_sql(sql), tuple(params))
             return cur.rowcount
 
-    def _run_many(self, tx: Tx, sql: str, rows: Sequence[Params]) -> None:
-        if not rows:
-            return
-        if isinstance(tx, _PostgresTx):
-            tx.many(sql, rows)
-        else:
-            super()._run_many(tx, sql, rows)
-
     def _lock(self, tx: Tx, scope: str, name: str) -> None:
         # A transaction-scoped advisory lock: one statement where a row lock on store_locks took an INSERT and
         # a SELECT … FOR UPDATE, and released at COMMIT or ROLLBACK the same way. The two-key form keeps these
@@ -200,11 +192,8 @@ class PostgresStore(SqlStore):
         tx.run("SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))", (scope, name))
 
     def _write_rows(self, tx: Tx, statement: Rows, rows: Sequence[Params]) -> None:
-        if not rows:
-            return
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        if isinstance(tx, _PostgresTx):  # one array a column: one statement for the batch, whatever its size
-            tx.arrays(statement.arrays, columns)
+        if rows and isinstance(tx, _PostgresTx):  # one array a column: one statement a batch, whatever its size
+            tx.arrays(statement.arrays, [list(column) for column in zip(*rows, strict=True)])
         else:
             super()._write_rows(tx, statement, rows)
 

@@ -30,6 +30,10 @@ class Tx(Protocol):
         """Execute; the number of rows changed."""
         ...
 
+    def many(self, sql: str, rows: Sequence[Params]) -> None:
+        """Execute once per parameter row, in order, in the driver's own loop (PostgreSQL: pipelined)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Dialect:

@@ -5,9 +5,10 @@ repository or digest (`_lock`: a row lock on `store_locks` here, an advisory loc
 instances upserting the same image serialise instead of interleaving. SQLite gets the same effect from
 BEGIN IMMEDIATE.
 
-A statement that stands alone (`_read_alone`, `_run_alone`) and a statement repeated over many rows
-(`_run_many`) are hooks: PostgreSQL runs the first without BEGIN and COMMIT and pipelines the second, so a
-rescan costs a few server round trips per image instead of tens (benchmarks/README.md, rescan_throughput).
+A statement that stands alone (`_read_alone`, `_run_alone`) is a hook: PostgreSQL runs it without BEGIN and
+COMMIT. A statement repeated over many rows (`_run_many`) goes to the transaction's `many`: SQLite's
+executemany, PostgreSQL's pipelined one; so a rescan costs a few server round trips per image instead of tens
+(benchmarks/README.md, rescan_throughput).
 """
 
 from __future__ import annotations
@@ -98,8 +99,8 @@ class SqlStore(
 
     def _run_many(self, tx: Tx, sql: str, rows: Sequence[Params]) -> None:
         """One statement over many parameter rows, in order."""
-        for params in rows:
-            tx.run(sql, params)
+        if rows:
+            tx.many(sql, rows)
 
     def _lock(self, tx: Tx, scope: str, name: str) -> None:
         if not self.dialect.lock_suffix:

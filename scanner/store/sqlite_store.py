@@ -131,14 +131,6 @@ class SqliteStore(SqlStore):
     def _migration_tx(self) -> AbstractContextManager[Tx]:
         return self._begin("BEGIN IMMEDIATE", write=True)
 
-    def _run_many(self, tx: Tx, sql: str, rows: Sequence[Params]) -> None:
-        if not rows:
-            return
-        if isinstance(tx, _SqliteTx):
-            tx.many(sql, rows)  # the driver's own loop, not one Python call per row
-        else:
-            super()._run_many(tx, sql, rows)
-
     def close(self) -> None:
         # Connections in use close when their transaction ends (`_release`).
         with self._pool_lock:

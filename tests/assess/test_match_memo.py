@@ -13,28 +13,22 @@ import pytest
 
 from scanner.assess.assessment import assess
 from scanner.assess.findings import MatchMemo, category_of, find_vulnerabilities
-from scanner.inventory.build import ScanOptions, inventory
 from scanner.model.codec import InventoryDecoder, inventory_to_dict
 from scanner.model.types import BaseImage, Inventory, Package
-from scanner.vulndb.osv_import import import_sources
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+from tests.alpine310 import sample_inventory, secdb_database
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = f"docker-archive:{ROOT / 'samples' / 'alpine-3.10-app.tar'}"
 ORDER = ("vendor", "cvss")
 
 
 @pytest.fixture(scope="module")
 def sample() -> Inventory:
-    (only,) = inventory(SAMPLE, ScanOptions())
-    return only
+    return sample_inventory()
 
 
 @pytest.fixture(scope="module")
 def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("memo") / "vulndb.sqlite"
-    import_sources(path, [str(ROOT / "tests/fixtures/osv/alpine-secdb/v3.10")])
-    return path
+    return secdb_database(tmp_path_factory.mktemp("memo") / "vulndb.sqlite")
 
 
 def test_a_memo_gives_the_same_findings_and_matches_each_package_once(sample: Inventory, db_path: Path) -> None:

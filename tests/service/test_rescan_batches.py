@@ -10,33 +10,27 @@ from pathlib import Path
 
 import pytest
 
-from scanner.inventory.build import ScanOptions, inventory
 from scanner.model.codec import finding_to_dict
 from scanner.model.types import Inventory
 from scanner.service import rescan
 from scanner.service.pipeline import Policy, current_detector_versions, reassess_stored
 from scanner.store import FindingsStore, open_store
 from scanner.store.records import ImageKey
-from scanner.vulndb.osv_import import import_sources
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
+from tests.alpine310 import sample_inventory, secdb_database
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = f"docker-archive:{ROOT / 'samples' / 'alpine-3.10-app.tar'}"
 REG, VERSION = "batches.azurecr.io", "batch-test"
 NOW = datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
 def sample() -> Inventory:
-    (only,) = inventory(SAMPLE, ScanOptions())
-    return only
+    return sample_inventory()
 
 
 @pytest.fixture(scope="module")
 def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("batches") / "vulndb.sqlite"
-    import_sources(path, [str(ROOT / "tests/fixtures/osv/alpine-secdb/v3.10")])
-    return path
+    return secdb_database(tmp_path_factory.mktemp("batches") / "vulndb.sqlite")
 
 
 def _digest(n: int) -> str:
