@@ -9,26 +9,45 @@ how whiteouts in a layer remove only what lower layers made.
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable, Iterator
 
 from scanner.model.errors import LimitExceededError
+
+# Bytes a detector may parse without copying them: the bytes themselves, or a read-only map of a spilled file
+# (indexing, slicing, `find`, `struct.unpack_from` and `memoryview` behave as on bytes).
+ByteView = bytes | mmap.mmap
 
 
 class Content:
     """Captured bytes of one file: held in memory or spilled to a scratch file by the content store."""
 
-    __slots__ = ("_data", "_reader", "size")
+    __slots__ = ("_data", "_reader", "_viewer", "size")
 
-    def __init__(self, size: int, data: bytes | None = None, reader: Callable[[], bytes] | None = None):
+    def __init__(
+        self,
+        size: int,
+        data: bytes | None = None,
+        reader: Callable[[], bytes] | None = None,
+        viewer: Callable[[], ByteView] | None = None,
+    ):
         self.size = size
         self._data = data
         self._reader = reader
+        self._viewer = viewer
 
     def read(self) -> bytes:
         if self._data is not None:
             return self._data
         assert self._reader is not None
         return self._reader()
+
+    def view(self) -> ByteView:
+        """The content without copying it where it was spilled: a program's detectors look at a few sections
+        of a file that may be tens of megabytes."""
+        if self._data is None and self._viewer is not None:
+            return self._viewer()
+        return self.read()
 
 
 class Unread(Content):
@@ -39,7 +58,7 @@ class Unread(Content):
     HEAD = 64
 
     def __init__(self, size: int, head: bytes) -> None:
-        super().__init__(size, data=None, reader=None)
+        super().__init__(size, data=None, reader=None, viewer=None)
         self.head = head
 
     def read(self) -> bytes:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from scanner.image.content import ContentStore
 from scanner.image.layers import LayerReader
 from scanner.image.streams import Budget
-from scanner.image.tree import Content, Dir, Tree, Unread
+from scanner.image.tree import ByteView, Content, Dir, Tree, Unread
 from scanner.inventory.detectors.base import (
     PARSE_ERRORS,
     BoundExceeded,
@@ -51,9 +51,15 @@ class TreeFileSet:
             raise BoundExceeded(path, f"{content.size} bytes is over max_file_size: not read")
         return content.read()
 
+    def view(self, path: str) -> ByteView:
+        content = self._files[path]
+        if isinstance(content, Unread):
+            raise BoundExceeded(path, f"{content.size} bytes is over max_file_size: not read")
+        return content.view()
+
     def head(self, path: str, size: int) -> bytes:
         content = self._files[path]
-        return content.head[:size] if isinstance(content, Unread) else content.read()[:size]
+        return content.head[:size] if isinstance(content, Unread) else bytes(content.view()[:size])
 
     def size(self, path: str) -> int:
         return self._files[path].size

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import mmap
+from pathlib import Path
+
 import pytest
 
 from scanner.image.content import ContentStore
@@ -86,10 +90,45 @@ def test_file_replacing_directory_drops_its_subtree() -> None:
     assert tree.take_touched() == {"/opt/app/package.json"}
 
 
-def test_large_captured_content_spills_to_scratch(tmp_path: object) -> None:
-    import io
-
+def test_large_captured_content_spills_to_scratch(tmp_path: Path) -> None:
     store = ContentStore(Limits(spill_threshold=10), scratch_dir=str(tmp_path))
     content = store.capture(io.BytesIO(b"0123456789abcdef"), 16, "test")
     assert content.read() == b"0123456789abcdef"
+    store.close()
+
+
+def test_spilled_contents_share_one_unnamed_scratch_file_and_map_without_copying(tmp_path: Path) -> None:
+    """Hundreds of programs spilled cost one file, which no name in the scratch directory points to; each
+    content reads back exactly, and a view of it is a read-only map (not a copy) that behaves like the bytes."""
+    store = ContentStore(Limits(spill_threshold=10), scratch_dir=str(tmp_path))
+    payloads = [bytes([n]) * (5000 + n * 777) for n in range(1, 40)] + [b"", b"\x7fELF" + b"z" * 70_000]
+    contents = [store.capture(io.BytesIO(p + b"trailing bytes of the next member"), len(p), f"f{i}", spill=True)
+                for i, p in enumerate(payloads)]  # fmt: skip
+    assert list(tmp_path.iterdir()) == []  # one file, unlinked (O_TMPFILE) and never named after a member
+    for payload, content in zip(payloads, contents, strict=True):
+        assert content.size == len(payload)
+        assert content.read() == payload
+        view = content.view()
+        assert len(view) == len(payload) and view[:] == payload
+        if payload:
+            assert isinstance(view, mmap.mmap)
+            assert view[0] == payload[0] and view.find(payload[-1:]) == payload.find(payload[-1:])
+    assert contents[-1].view()[:4] == b"\x7fELF"
+    store.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_spilled_view_falls_back_to_reading_where_the_kernel_refuses_the_map(tmp_path: Path) -> None:
+    store = ContentStore(Limits(spill_threshold=10), scratch_dir=str(tmp_path))
+    content = store.capture(io.BytesIO(b"a" * 5000), 5000, "f", spill=True)
+
+    def refuse(*_args: object, **_kwargs: object) -> mmap.mmap:
+        raise OSError(12, "Cannot allocate memory")
+
+    real = mmap.mmap
+    mmap.mmap = refuse  # type: ignore[misc,assignment]
+    try:
+        assert content.view() == b"a" * 5000
+    finally:
+        mmap.mmap = real  # type: ignore[misc]
     store.close()

@@ -20,14 +20,17 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, overload
 
 from packageurl import PackageURL
 
 from scanner.ecosystems.record import Ecosystem
+from scanner.image.tree import ByteView
 from scanner.model.errors import AcrguardError
 from scanner.model.limits import Limits
 from scanner.model.types import Evidence, OSInfo, RawPackage, Warning_
+
+_Data = TypeVar("_Data", bound=ByteView)
 
 Group = Literal["os", "os-packages", "language"]
 
@@ -83,6 +86,11 @@ class FileSet(Protocol):
     def read(self, path: str) -> bytes:
         """The whole content of one file from `paths()`; BoundExceeded if it was too large to be kept
         (`max_file_size`)."""
+        ...
+
+    def view(self, path: str) -> ByteView:
+        """What `read` gives, without copying a large file's bytes into memory (a read-only map of it): for
+        detectors that look at a few parts of a large file."""
         ...
 
     def size(self, path: str) -> int: ...
@@ -178,9 +186,16 @@ class Detector(ABC):
         """This detector's files, in order: the FileSet may also hold files other detectors asked for."""
         return (path for path in files.paths() if self.required(path))
 
+    @overload
+    def read_each(self, files: FileSet, out: Extraction) -> Iterator[tuple[str, bytes]]: ...
+    @overload
     def read_each(
-        self, files: FileSet, out: Extraction, read: Callable[[str], bytes] | None = None
-    ) -> Iterator[tuple[str, bytes]]:
+        self, files: FileSet, out: Extraction, read: Callable[[str], _Data]
+    ) -> Iterator[tuple[str, _Data]]: ...
+
+    def read_each(
+        self, files: FileSet, out: Extraction, read: Callable[[str], ByteView] | None = None
+    ) -> Iterator[tuple[str, ByteView]]:
         """Each of this detector's files with its bytes (`read`, default `files.read`). A file that could not
         be read makes `out` incomplete where `unread_matters` says it could have held packages."""
         for path in self.own_paths(files):
@@ -225,6 +240,9 @@ class MemoryFileSet:
         return sorted(self._files)
 
     def read(self, path: str) -> bytes:
+        return self._files[path]
+
+    def view(self, path: str) -> ByteView:
         return self._files[path]
 
     def size(self, path: str) -> int:

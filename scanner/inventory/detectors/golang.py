@@ -49,6 +49,7 @@ import struct
 from dataclasses import dataclass, replace
 
 from scanner.ecosystems.languages import GO
+from scanner.image.tree import ByteView
 from scanner.inventory.detectors.base import (
     BoundExceeded,
     DetectContext,
@@ -134,8 +135,8 @@ class GoBinaryDetector(Detector):
 
     def extract(self, files: FileSet, ctx: DetectContext) -> Extraction:
         out = Extraction()
-        for path, data in self.read_each(files, out):
-            if not data.startswith(_ELF):
+        for path, data in self.read_each(files, out, files.view):
+            if data[: len(_ELF)] != _ELF:
                 continue  # scripts, text, other formats: not a Go binary, nothing to say
             try:
                 info = _build_info(path, data, out.warnings, ctx.limits.max_package_db_bytes)
@@ -151,7 +152,7 @@ class GoBinaryDetector(Detector):
         return out
 
 
-def _section(data: bytes, wanted: bytes) -> tuple[int, int] | None:
+def _section(data: ByteView, wanted: bytes) -> tuple[int, int] | None:
     """(file offset, size) of the ELF section named `wanted`; `_NO_SECTION` if the section headers were
     read and name no such section; None if there are no usable section headers. Every offset is checked
     against the data: headers are hostile input."""
@@ -221,7 +222,7 @@ def _inline_strings(blob: memoryview, path: str, limit: int) -> tuple[str, str] 
     return version.decode("utf-8", errors="replace"), modinfo.decode("utf-8", errors="replace")
 
 
-def _build_info(path: str, data: bytes, warnings: list[Warning_], limit: int) -> tuple[str, str] | None:
+def _build_info(path: str, data: ByteView, warnings: list[Warning_], limit: int) -> tuple[str, str] | None:
     section = _section(data, b".go.buildinfo")
     if section == _NO_SECTION:
         # Every Go toolchain since 1.13 emits the section: a file with readable section headers and no

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from scanner.ecosystems.languages import CRATES_IO
+from scanner.image.tree import ByteView
 from scanner.inventory.detectors.base import (
     BoundExceeded,
     DetectContext,
@@ -97,14 +98,14 @@ class RustDetector(Detector):
         out = Extraction()
 
         # A lockfile is bounded like any package database; a program only by the capture limit, as Go's are.
-        def read(path: str) -> bytes:
-            return ctx.read_database(files, path) if path.endswith(_LOCKFILE) else files.read(path)
+        def read(path: str) -> ByteView:
+            return ctx.read_database(files, path) if path.endswith(_LOCKFILE) else files.view(path)
 
         for path, data in self.read_each(files, out, read):
             try:
                 if path.endswith(_LOCKFILE):
-                    packages = list(_from_lockfile(path, data, out.warnings))
-                elif data.startswith(_ELF):
+                    packages = list(_from_lockfile(path, bytes(data), out.warnings))
+                elif data[: len(_ELF)] == _ELF:
                     packages = list(_from_binary(path, data, out.warnings, ctx.limits.max_package_db_bytes))
                 else:
                     continue  # scripts, text: not a program, nothing to say
@@ -178,7 +179,7 @@ def _name_version(entry: dict[str, Any], path: str, warnings: list[Warning_]) ->
     return None
 
 
-def _from_binary(path: str, data: bytes, warnings: list[Warning_], limit: int) -> Iterator[RawPackage]:
+def _from_binary(path: str, data: ByteView, warnings: list[Warning_], limit: int) -> Iterator[RawPackage]:
     section = elf_section(data, _SECTION)
     if section is None or section[1] <= 0:
         return  # no section headers, or no .dep-v0: not an auditable program
