@@ -59,8 +59,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-import yaml
-
 from scanner.ecosystems.languages import NPM
 from scanner.inventory.detectors.base import (
     BoundExceeded,
@@ -89,7 +87,6 @@ _MAX_FIELD = 214
 MAX_YAML_BYTES = 32 * 1024 * 1024
 # A registry version as pnpm writes it in a package key (semver, with prerelease and build parts).
 _PNPM_VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?\Z")
-_YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -375,8 +372,12 @@ def _unplaced(root: str, name: str, version: str, flags: tuple[str, ...] = ()) -
 def _load_yaml(path: str, data: bytes) -> Any:
     if len(data) > MAX_YAML_BYTES:
         raise BoundExceeded(path, f"{len(data)} bytes of YAML, over the limit of {MAX_YAML_BYTES}; not read")
+    # Imported here: few images hold a pnpm lockfile, and PyYAML is a sixth of every scan's start-up.
+    import yaml
+
+    loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(data, Loader=_YamlLoader)  # a safe loader: plain data only
+        return yaml.load(data, Loader=loader)  # a safe loader: plain data only
     except RecursionError:
         raise BoundExceeded(path, "YAML nested deeper than the parser's recursion limit; not read") from None
     except (yaml.YAMLError, ValueError) as err:
