@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from cyclonedx.model import Property
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
@@ -31,6 +32,7 @@ def to_cyclonedx(inv: Inventory) -> str:
     bom.metadata.component = root
     bom.metadata.properties.add(Property(name="acrguard:version", value=__version__))
     seen: set[str] = set()
+    components: list[Component] = []
     for pkg in sorted(inv.packages, key=lambda p: (p.purl, p.locations)):
         ref = pkg.purl + ("#" + pkg.locations[0] if pkg.locations else "")
         if ref in seen:
@@ -55,5 +57,7 @@ def to_cyclonedx(inv: Inventory) -> str:
         for location in pkg.locations:
             component.properties.add(Property(name="acrguard:location", value=location))
         bom.components.add(component)
-        bom.register_dependency(root, [component])
-    return JsonV1Dot6(bom).output_as_string(indent=2)
+        components.append(component)
+    bom.register_dependency(root, components)
+    # Indented by orjson: the library's indent=2 goes through json's pure-Python encoder, a third of its time.
+    return orjson.dumps(orjson.loads(JsonV1Dot6(bom).output_as_string()), option=orjson.OPT_INDENT_2).decode()
