@@ -19,7 +19,8 @@ found, re-assessed from stored inventories, events published to a local receiver
 `EventGridPublisher`, as arrays the way a topic takes them; `--publisher webhook`: the real `WebhookPublisher`,
 one POST per event), median of several runs; beside it a full rescan of the same store
 (`delta_rescan.full_rescan`, steady state: the same findings again). On SQLite, and on PostgreSQL when the test
-suite's server helper can start one (`tests/store/conftest.py`: Debian's postgresql package). Prints figures;
+suite's server helper can start one (`tests/store/pg_server.py`: Debian's postgresql package), its buffer
+cache sized like a deployed server's (`POSTGRES_SETTINGS`, printed). Prints figures;
 asserts nothing about time, only that the delta re-assessed exactly the digests the update names.
 Then `--random-runs` more updates whose 1 % is wholly at random, timed apart. With `--affecting K`, K of the
 changed advisories are drawn from those behind the fleet's findings (the rest at
@@ -275,11 +276,17 @@ def events_received(requests: Sequence[Any]) -> int:
     return sum(len(body) if isinstance(body := request.json(), list) else 1 for request in requests)
 
 
+# The server's buffer cache as a deployed server sizes it (PostgreSQL's guidance: a quarter of a dedicated
+# server's memory; managed servers size it to their SKU), not initdb's 128 MB: a 100,000-image store's findings
+# and inventories are a few GB, and at 128 MB each batch's reads evicted and wrote back pages.
+POSTGRES_SETTINGS = {"shared_buffers": "1GB"}
+
+
 @contextlib.contextmanager
 def postgres_url() -> Iterator[str]:
     """A fresh schema on a throw-away PostgreSQL server, started by the store tests' own helper."""
-    conftest: Any = importlib.import_module("tests.store.conftest")
-    with contextlib.contextmanager(conftest.pg_server.__wrapped__)() as server:
+    pg_server: Any = importlib.import_module("tests.store.pg_server")
+    with pg_server.running_postgres(settings=POSTGRES_SETTINGS) as server:
         yield server.fresh_url()
 
 
@@ -297,6 +304,8 @@ def report(
         ),
         ("events to", "an Event Grid topic (arrays)" if publisher == "eventgrid" else "a webhook (one POST each)"),
     ]
+    if any(fig.backend == "postgresql" for fig in figures):
+        rows.append(("postgresql server", ", ".join(f"{k}={v}" for k, v in POSTGRES_SETTINGS.items())))
     for fig in figures:
         rows += [
             (f"{fig.backend}: seeding", f"{fig.seeded_in:.1f} s"),

@@ -47,7 +47,8 @@ class Rows:
     arrays: str
 
 
-def _unnest(*types: str) -> str:
+def unnested(*types: str) -> str:
+    """`unnest` of one array parameter a column, for `Rows.arrays`."""
     return "unnest(" + ", ".join(f"CAST(? AS {t}[])" for t in types) + ")"
 
 
@@ -67,13 +68,13 @@ _ON_FINDING_CONFLICT = (
 UPSERT_FINDINGS = Rows(
     f"INSERT INTO findings ({_FINDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?){_ON_FINDING_CONFLICT}",
     f"INSERT INTO findings ({_FINDING_COLUMNS}) SELECT * FROM"
-    f" {_unnest('text', 'text', 'text', 'text', 'text', 'text', 'integer', 'text', 'text', 'text')}"
+    f" {unnested('text', 'text', 'text', 'text', 'text', 'text', 'integer', 'text', 'text', 'text')}"
     f"{_ON_FINDING_CONFLICT}",
 )
 FINDING_IDS = Rows(
     "INSERT INTO finding_ids (vuln_id, registry, digest, finding_key) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
     "INSERT INTO finding_ids (vuln_id, registry, digest, finding_key) SELECT * FROM"
-    f" {_unnest('text', 'text', 'text', 'text')} ON CONFLICT DO NOTHING",
+    f" {unnested('text', 'text', 'text', 'text')} ON CONFLICT DO NOTHING",
 )
 
 
@@ -81,7 +82,7 @@ FINDING_IDS = Rows(
 # image's latest assessment, stored as it was.
 RESOLVE_FINDINGS = Rows(
     "UPDATE findings SET resolved_at = ?, last_seen = ? WHERE registry = ? AND digest = ? AND finding_key = ?",
-    f"UPDATE findings SET resolved_at = k.at, last_seen = k.seen FROM {_unnest('text', 'text', 'text', 'text', 'text')}"
+    f"UPDATE findings SET resolved_at = k.at, last_seen = k.seen FROM {unnested(*['text'] * 5)}"
     " AS k (at, seen, registry, digest, finding_key) WHERE findings.registry = k.registry"
     " AND findings.digest = k.digest AND findings.finding_key = k.finding_key",
 )
@@ -93,14 +94,14 @@ _ON_ASSESSMENT_CONFLICT = (
 )
 UPSERT_ASSESSMENTS = Rows(
     f"INSERT INTO assessments ({_ASSESSMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?){_ON_ASSESSMENT_CONFLICT}",
-    f"INSERT INTO assessments ({_ASSESSMENT_COLUMNS}) SELECT * FROM {_unnest(*['text'] * 7)}{_ON_ASSESSMENT_CONFLICT}",
+    f"INSERT INTO assessments ({_ASSESSMENT_COLUMNS}) SELECT * FROM {unnested(*['text'] * 7)}{_ON_ASSESSMENT_CONFLICT}",
 )
 
 
 @dataclass
 class _Stored:
     """A digest's previous assessment as read: health and time (None: never assessed) and each finding's
-    (resolved_at, disabled, document) by key."""
+    (resolved_at, disabled, document's fingerprint) by key."""
 
     health: Health | None = None
     at: str | None = None
@@ -129,6 +130,15 @@ class SqlAssessments:
     @abstractmethod
     def _run_many(self, tx: Tx, sql: str, rows: Sequence[Params]) -> None: ...
 
+    # How a stored finding's document is read to compare it with the new one: whole (SQLite reads it in
+    # process), or a digest the server computes (PostgreSQL: a rescan reads every open finding of thousands of
+    # images, and shipping each document cost more than the comparison saves). `_fingerprint` makes the same
+    # of a new document.
+    _DOCUMENT = "f.finding"
+
+    def _fingerprint(self, document: str) -> str:
+        return document
+
     def save_assessment(
         self,
         registry: str,
@@ -153,24 +163,28 @@ class SqlAssessments:
         prepared = []
         # Images with the same packages share Finding objects (`assess.findings.MatchMemo`): each one's key
         # and stored document is computed once per batch (held with the finding, so its id stays its own).
-        encoded: dict[int, tuple[Finding, str, str]] = {}
+        encoded: dict[int, tuple[Finding, str, str, str]] = {}
         for a in assessments:
             incoming: dict[str, Finding] = {}
             documents: dict[str, str] = {}
+            fingerprints: dict[str, str] = {}
             for f in a.findings:
                 known = encoded.get(id(f))
                 if known is None or known[0] is not f:
-                    known = encoded[id(f)] = (f, finding_key(f), dumps(finding_to_dict(f)))
+                    document = dumps(finding_to_dict(f))
+                    known = encoded[id(f)] = (f, finding_key(f), document, self._fingerprint(document))
                 incoming[known[1]] = f
                 documents[known[1]] = known[2]
-            prepared.append((a, to_text(a.at), incoming, documents))
+                fingerprints[known[1]] = known[3]
+            prepared.append((a, to_text(a.at), incoming, documents, fingerprints))
         writes = _Writes()
         changes = []
         with self._tx() as tx:
             self._lock_many(tx, "digest", sorted(f"{registry}@{digest}" for registry, digest in keys))
-            stored = _read(tx, keys)
-            for a, when, incoming, documents in prepared:
-                changes.append(_plan(a, when, incoming, documents, stored[(a.registry, a.digest)], writes))
+            stored = _read(tx, keys, self._DOCUMENT)
+            for a, when, incoming, documents, fingerprints in prepared:
+                plan = _plan(a, when, incoming, documents, fingerprints, stored[(a.registry, a.digest)], writes)
+                changes.append(plan)
             self._write_rows(tx, UPSERT_FINDINGS, writes.upsert)
             self._write_rows(tx, FINDING_IDS, writes.ids)
             self._write_rows(tx, RESOLVE_FINDINGS, writes.resolve)
@@ -182,14 +196,15 @@ class SqlAssessments:
         self._run_many(tx, statement.one, rows)
 
 
-def _read(tx: Tx, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], _Stored]:
+def _read(tx: Tx, keys: Sequence[tuple[str, str]], read_document: str) -> dict[tuple[str, str], _Stored]:
     """Each digest's previous assessment and findings, a key list per statement: a row per finding,
-    or one row of NULL finding columns, each carrying the assessment (NULL when there is none yet)."""
+    or one row of NULL finding columns, each carrying the assessment (NULL when there is none yet).
+    `read_document`: how each finding's document is read (`SqlAssessments._DOCUMENT`)."""
     stored = {key: _Stored() for key in keys}
     for with_keys, params in key_lists(keys):
         rows = tx.rows(
             f"{with_keys} SELECT k.registry, k.digest, a.health, a.assessed_at, f.finding_key, f.resolved_at,"
-            " f.disabled, f.finding FROM k"
+            f" f.disabled, {read_document} FROM k"
             " LEFT JOIN assessments a ON a.registry = k.registry AND a.digest = k.digest"
             " LEFT JOIN findings f ON f.registry = k.registry AND f.digest = k.digest",
             params,
@@ -207,6 +222,7 @@ def _plan(
     when: str,
     incoming: dict[str, Finding],
     documents: dict[str, str],
+    fingerprints: dict[str, str],
     stored: _Stored,
     writes: _Writes,
 ) -> AssessmentChange:
@@ -219,7 +235,9 @@ def _plan(
     # A rescan mostly finds the same findings again: an open one stored with the same document (which holds
     # severity, fix state and disabled too) is left as it is.
     unchanged = {
-        k for k, (resolved, _, document) in existing.items() if resolved is None and documents.get(k) == document
+        k
+        for k, (resolved, _, stored_print) in existing.items()
+        if resolved is None and fingerprints.get(k) == stored_print
     }
     registry, digest = a.registry, a.digest
     for k, finding in incoming.items():

@@ -16,6 +16,7 @@ password only when connecting.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -197,9 +198,22 @@ class PostgresStore(SqlStore):
         else:
             super()._write_rows(tx, statement, rows)
 
+    _DOCUMENT = "md5(f.finding)"
+
+    def _fingerprint(self, document: str) -> str:
+        return hashlib.md5(document.encode(), usedforsecurity=False).hexdigest()  # what md5(text) gives
+
     def _lock_many(self, tx: Tx, scope: str, names: Sequence[str]) -> None:
-        # Pipelined: one round trip for a batch's locks, taken in the order given.
-        self._run_many(tx, "SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))", [(scope, n) for n in names])
+        # One statement for a batch's locks, taken in the order given (a function scan of unnest yields the
+        # array in order); the pipelined form still cost the driver a prepared execution per lock.
+        if not names or not isinstance(tx, _PostgresTx):
+            super()._lock_many(tx, scope, names)
+            return
+        tx.arrays(
+            "SELECT count(pg_advisory_xact_lock(hashtext(s), hashtext(n)))"
+            " FROM unnest(CAST(? AS text[]), CAST(? AS text[])) AS k (s, n)",
+            [[scope] * len(names), list(names)],
+        )
 
     def _tx(self, write: bool = True) -> AbstractContextManager[Tx]:
         return self._begin(advisory_lock=False, write=write)

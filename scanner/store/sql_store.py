@@ -24,7 +24,7 @@ from typing import Any
 from scanner.model.codec import InventoryDecoder, inventory_from_dict, inventory_to_dict
 from scanner.model.types import Inventory
 from scanner.store import gate_rows, lookups, rule_rows
-from scanner.store.assessment_rows import SqlAssessments
+from scanner.store.assessment_rows import Rows, SqlAssessments, unnested
 from scanner.store.errors import StoreError
 from scanner.store.interface import FindingsStore
 from scanner.store.migrations import apply
@@ -38,6 +38,11 @@ _RULE_WRITE_STAMPS = itertools.count(1)
 
 
 _USAGE_EVENT = "INSERT INTO usage_events (registry, digest, kind, event_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+_USAGE_EVENTS = Rows(
+    _USAGE_EVENT,
+    "INSERT INTO usage_events (registry, digest, kind, event_at) SELECT * FROM"
+    f" {unnested('text', 'text', 'text', 'text')} ON CONFLICT DO NOTHING",
+)
 
 
 def _stored_inventory(
@@ -364,11 +369,7 @@ class SqlStore(
             raise ValueError(f"record_usages: {kind!r} events are charges, recorded one at a time (record_usage)")
         rows = [(registry, digest, kind, to_text(at)) for registry, digest in keys]
         with self._tx() as tx:
-            self._run_many(
-                tx,
-                _USAGE_EVENT,
-                rows,
-            )
+            self._write_rows(tx, _USAGE_EVENTS, rows)
 
     def usage(self, registry: str, since: datetime) -> UsageCounts:
         when = to_text(since)

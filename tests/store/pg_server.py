@@ -13,10 +13,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -62,7 +63,13 @@ def _as_postgres() -> dict[str, Any]:
 
 
 def _start(
-    bindir: Path, data: Path, sockets: Path, port: int, log_path: Path, run: dict[str, Any]
+    bindir: Path,
+    data: Path,
+    sockets: Path,
+    port: int,
+    log_path: Path,
+    run: dict[str, Any],
+    settings: Mapping[str, str] = MappingProxyType({}),
 ) -> tuple[subprocess.Popen[bytes], Any]:
     log = open(log_path, "wb")  # noqa: SIM115 - open for the server's whole life
     # Durability off: a throw-away cluster; the store's own transactions still behave the same.
@@ -83,6 +90,7 @@ def _start(
             "synchronous_commit=off",
             "-c",
             "full_page_writes=off",
+            *(word for name, value in settings.items() for word in ("-c", f"{name}={value}")),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -118,9 +126,12 @@ def _listening(
 
 
 @contextmanager
-def running_postgres(password: str | None = None) -> Iterator[PgServer]:
+def running_postgres(
+    password: str | None = None, settings: Mapping[str, str] = MappingProxyType({})
+) -> Iterator[PgServer]:
     """A throw-away PostgreSQL cluster on 127.0.0.1 (user `acrguard`), removed afterwards: trust auth, or with
-    `password` every connection must give it (SCRAM), as a managed server asks for an Entra token."""
+    `password` every connection must give it (SCRAM), as a managed server asks for an Entra token. `settings`:
+    server parameters besides the defaults (a benchmark sizes the buffer cache like a deployed server's)."""
     binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not binaries:
         pytest.fail(INSTALL_HINT)
@@ -163,7 +174,7 @@ def running_postgres(password: str | None = None) -> Iterator[PgServer]:
     attempts = 5
     for attempt in range(1, attempts + 1):
         port = _free_port()
-        server, log = _start(bindir, data, sockets, port, root / f"postgres-{attempt}.log", run)
+        server, log = _start(bindir, data, sockets, port, root / f"postgres-{attempt}.log", run, settings)
         if _listening(server, port, log.name, password=password):
             break
         log.close()

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from scanner.model.types import Finding, Inventory
-from scanner.store import FindingsStore, open_store
+from scanner.store import FindingsStore, open_store, sql
 from scanner.store.records import NewAssessment
+from scanner.store.sql import KEY_LIST_SIZE
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 REG = "batch.azurecr.io"
@@ -61,9 +62,15 @@ def two_stores(store_url: str, tmp_path) -> tuple[FindingsStore, FindingsStore]:
     return open_store(store_url), open_store(str(tmp_path / "one-at-a-time.sqlite"))
 
 
+@pytest.mark.parametrize("key_list_size", [KEY_LIST_SIZE, 2], ids=["one-key-list", "key-lists-of-two"])
 def test_a_batch_stores_what_one_at_a_time_stores(
-    two_stores: tuple[FindingsStore, FindingsStore], alpine_image: tuple[Inventory, list[Finding]]
+    two_stores: tuple[FindingsStore, FindingsStore],
+    alpine_image: tuple[Inventory, list[Finding]],
+    key_list_size: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Also when the batch's keys span several key lists (a batch of 500 is three), each list read alike."""
+    monkeypatch.setattr(sql, "KEY_LIST_SIZE", key_list_size)
     batched, single = two_stores
     with batched, single:
         for store in (batched, single):
