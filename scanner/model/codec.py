@@ -59,6 +59,21 @@ def inventory_from_dict(data: dict[str, Any]) -> Inventory:
     )(data)
 
 
+def packages_from_list(items: list[dict[str, Any]]) -> tuple[Package, ...]:
+    """A package list stored on its own (`inventory_with_packages` joins it to its inventory again)."""
+    layers = _SharedLayers()
+    package = PACKAGE.loader(layer=layers.optional)
+    return tuple([package(item) for item in items])
+
+
+def inventory_with_packages(data: dict[str, Any], packages: tuple[Package, ...]) -> Inventory:
+    """`inventory_from_dict` of a document stored without its package list, given that list decoded
+    (`packages_from_list`): lists are stored once however many images have them, and decoded once."""
+    _check_version(data, "inventory")
+    load = INVENTORY.loader(image=IMAGE.loader(layers=_SharedLayers().many), packages=lambda _: packages)
+    return load({**data, "packages": None})
+
+
 class InventoryDecoder:
     """`inventory_from_dict` for many stored inventories in a row (a rescan's batch). Inventories whose
     package lists are equal (one image's replicas under several digests, rebuilds that changed no package)

@@ -154,6 +154,18 @@ MIGRATIONS: tuple[Migration, ...] = (
                 detector_versions TEXT NOT NULL, marked_at TEXT NOT NULL)""",
         ),
     ),
+    Migration(
+        8,
+        "package lists stored once per distinct list",
+        (
+            # Named by the SHA-256 of their JSON: the builds of an image that changed no package, its tags and
+            # the images on one base mostly share their lists, read and decoded once per rescan instead of
+            # once per digest. An inventory with a list_key is stored without its packages; one stored before
+            # this migration (list_key NULL) still holds them.
+            "CREATE TABLE package_lists (list_key TEXT PRIMARY KEY, packages TEXT NOT NULL)",
+            "ALTER TABLE inventories ADD COLUMN list_key TEXT",
+        ),
+    ),
 )
 
 _LEDGER = (

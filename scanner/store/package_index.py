@@ -25,9 +25,10 @@ from typing import Protocol
 
 from scanner.assess.findings import category_of, lookup_keys
 from scanner.ecosystems.catalog import base_ecosystem, normalise_name
-from scanner.model.codec import inventory_from_dict
+from scanner.model.codec import inventory_from_dict, packages_from_list
 from scanner.model.errors import one_line
 from scanner.model.types import Inventory
+from scanner.store.inventory_rows import assemble
 from scanner.store.sql import Tx, dumps, loads, to_text
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,9 @@ class SqlPackageIndex:
         while True:
             with self._tx(write=False) as tx:
                 rows = tx.rows(
-                    "SELECT i.registry, i.digest, i.inventory FROM inventories i LEFT JOIN inventory_package_sets s"
+                    "SELECT i.registry, i.digest, i.inventory, i.list_key, p.packages FROM inventories i"
+                    " LEFT JOIN package_lists p ON p.list_key = i.list_key"
+                    " LEFT JOIN inventory_package_sets s"
                     " ON s.registry = i.registry AND s.digest = i.digest WHERE s.set_key IS NULL"
                     " AND (i.registry > ? OR (i.registry = ? AND i.digest > ?))"
                     " ORDER BY i.registry, i.digest LIMIT ?",
@@ -127,9 +130,12 @@ class SqlPackageIndex:
                 return indexed
             after = (str(rows[-1][0]), str(rows[-1][1]))
             parsed = []
-            for registry, digest, document in rows:
+            for registry, digest, document, list_key, packages in rows:
                 try:
-                    parsed.append((registry, digest, inventory_from_dict(loads(document))))
+                    data = loads(document)
+                    listed = packages_from_list(loads(packages)) if packages is not None else None
+                    inventory = inventory_from_dict(data) if list_key is None else assemble(data, list_key, listed)
+                    parsed.append((registry, digest, inventory))
                 except Exception as err:  # left unindexed: its rescan fails or requeues it, as any other's
                     log.warning("package index: inventory of %s@%s unreadable: %s", registry, digest, one_line(err))
             with self._tx() as tx:

@@ -14,6 +14,7 @@ executemany, PostgreSQL's pipelined one; so a rescan costs a few server round tr
 from __future__ import annotations
 
 import itertools
+import logging
 import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -21,17 +22,20 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
-from scanner.model.codec import InventoryDecoder, inventory_from_dict, inventory_to_dict
-from scanner.model.types import Inventory
+from scanner.model.codec import InventoryDecoder, inventory_from_dict, inventory_to_dict, packages_from_list
+from scanner.model.types import Inventory, Package
 from scanner.store import gate_rows, lookups, rule_rows
 from scanner.store.assessment_rows import Rows, SqlAssessments, unnested
 from scanner.store.errors import StoreError
 from scanner.store.interface import FindingsStore
+from scanner.store.inventory_rows import SAVE_LIST, MissingPackageList, PackageLists, assemble, read_lists, split
 from scanner.store.migrations import apply
 from scanner.store.package_index import SqlPackageIndex
 from scanner.store.ports import BILLABLE_KIND
 from scanner.store.records import ScanStatus, StoredInventory, UsageCounts
 from scanner.store.sql import Dialect, Params, Row, Tx, dumps, key_lists, loads, req_time, to_text
+
+log = logging.getLogger(__name__)
 
 # Stamps for `SqlStore.rule_writes`: unique across store objects, taken atomically under the GIL.
 _RULE_WRITE_STAMPS = itertools.count(1)
@@ -43,16 +47,6 @@ _USAGE_EVENTS = Rows(
     "INSERT INTO usage_events (registry, digest, kind, event_at) SELECT * FROM"
     f" {unnested('text', 'text', 'text', 'text')} ON CONFLICT DO NOTHING",
 )
-
-
-def _stored_inventory(
-    doc: Any,
-    version: str,
-    detectors: Any,
-    saved: str,
-    decode: Callable[[dict[str, Any]], Inventory] = inventory_from_dict,
-) -> StoredInventory:
-    return StoredInventory(decode(loads(doc)), version, tuple(loads(detectors)), req_time(saved))
 
 
 class SqlStore(
@@ -285,19 +279,23 @@ class SqlStore(
         detector_versions: Sequence[str],
         at: datetime,
     ) -> None:
+        parts = split(inventory)
         with self._tx() as tx:
+            tx.run(SAVE_LIST, (parts.list_key, parts.packages))  # content-addressed: an older save's is harmless
             saved = tx.run(
-                "INSERT INTO inventories (registry, digest, scanner_version, detector_versions, inventory, saved_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (registry, digest) DO UPDATE SET"
+                "INSERT INTO inventories"
+                " (registry, digest, scanner_version, detector_versions, inventory, list_key, saved_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (registry, digest) DO UPDATE SET"
                 " scanner_version = excluded.scanner_version, detector_versions = excluded.detector_versions,"
-                " inventory = excluded.inventory, saved_at = excluded.saved_at"
+                " inventory = excluded.inventory, list_key = excluded.list_key, saved_at = excluded.saved_at"
                 " WHERE excluded.saved_at >= inventories.saved_at",
                 (
                     registry,
                     digest,
                     scanner_version,
                     dumps(list(detector_versions)),
-                    dumps(inventory_to_dict(inventory)),
+                    parts.document,
+                    parts.list_key,
                     to_text(at),
                 ),
             )
@@ -306,25 +304,66 @@ class SqlStore(
 
     def load_inventory(self, registry: str, digest: str) -> StoredInventory | None:
         rows = self._read_alone(
-            "SELECT inventory, scanner_version, detector_versions, saved_at FROM inventories"
-            " WHERE registry = ? AND digest = ?",
+            "SELECT i.inventory, i.list_key, p.packages, i.scanner_version, i.detector_versions, i.saved_at"
+            " FROM inventories i LEFT JOIN package_lists p ON p.list_key = i.list_key"
+            " WHERE i.registry = ? AND i.digest = ?",
             (registry, digest),
         )
-        return _stored_inventory(*rows[0]) if rows else None
+        if not rows:
+            return None
+        doc, list_key, packages, version, detectors, saved = rows[0]
+        listed = packages_from_list(loads(packages)) if packages is not None else None
+        return self._stored((registry, digest), doc, list_key, listed, version, detectors, saved, inventory_from_dict)
 
     def load_inventories(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredInventory]:
         found: dict[tuple[str, str], StoredInventory] = {}
-        decode = InventoryDecoder()  # replicas of one image share their decoded packages
+        decode = InventoryDecoder()  # inventories stored with their packages: replicas share the decoded ones
         with self._tx(write=False) as tx:
+            rows = []
             for with_keys, params in key_lists(keys):
-                rows = tx.rows(
-                    f"{with_keys} SELECT i.registry, i.digest, i.inventory, i.scanner_version, i.detector_versions,"
-                    " i.saved_at FROM k JOIN inventories i ON i.registry = k.registry AND i.digest = k.digest",
+                rows += tx.rows(
+                    f"{with_keys} SELECT i.registry, i.digest, i.inventory, i.list_key, i.scanner_version,"
+                    " i.detector_versions, i.saved_at"
+                    " FROM k JOIN inventories i ON i.registry = k.registry AND i.digest = k.digest",
                     params,
                 )
-                for registry, digest, doc, version, detectors, saved in rows:
-                    found[(registry, digest)] = _stored_inventory(doc, version, detectors, saved, decode)
+            # Each distinct package list once, and none this store has decoded already.
+            lists = self._package_lists
+            fetched = read_lists(tx, lists.missing(row[3] for row in rows), lists)
+        for registry, digest, doc, list_key, version, detectors, saved in rows:
+            listed = (fetched.get(list_key) or lists.get(list_key)) if list_key is not None else None
+            stored = self._stored((registry, digest), doc, list_key, listed, version, detectors, saved, decode)
+            if stored is not None:
+                found[(registry, digest)] = stored
         return found
+
+    @property
+    def _package_lists(self) -> PackageLists:
+        lists: PackageLists | None = self.__dict__.get("_lists")
+        if lists is None:
+            lists = self.__dict__["_lists"] = PackageLists()
+        return lists
+
+    def _stored(
+        self,
+        key: tuple[str, str],
+        doc: Any,
+        list_key: str | None,
+        listed: tuple[Package, ...] | None,
+        version: str,
+        detectors: Any,
+        saved: str,
+        decode: Callable[[dict[str, Any]], Inventory],
+    ) -> StoredInventory | None:
+        """One stored inventory; None (with a warning) when its package list is missing: the digest is then
+        scanned again like one without an inventory, never assessed as if it had no packages."""
+        data = loads(doc)
+        try:
+            inventory = decode(data) if list_key is None else assemble(data, list_key, listed)
+        except MissingPackageList as err:
+            log.warning("inventory of %s@%s not read: %s", key[0], key[1], err)
+            return None
+        return StoredInventory(inventory, version, tuple(loads(detectors)), req_time(saved))
 
     def save_layer_chain(self, chain_key: str, inventory: Inventory, at: datetime) -> None:
         # Content-addressed: the same chain, detectors, scanner and platform always yield the same inventory,
