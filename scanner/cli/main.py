@@ -12,7 +12,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from scanner import __version__
-from scanner.cli.options import EXIT_ERROR, EXIT_OK, Parser, add_image_arguments, read_inventories, write_output
+from scanner.cli.options import (
+    EXIT_ERROR,
+    EXIT_OK,
+    Parser,
+    add_image_arguments,
+    incomplete_exit,
+    output_limit,
+    read_inventories,
+    write_output,
+)
 from scanner.model.errors import AcrguardError, os_error
 from scanner.model.settings import Settings
 from scanner.report.inventory_json import inventory_dict
@@ -82,7 +91,6 @@ def _command(argv: Sequence[str]) -> str | None:
 
 
 def _run_sbom(args: argparse.Namespace, settings: Settings) -> int:
-    from scanner.cli.scan import incomplete_exit, output_limit
     from scanner.report.bounded_output import bounded_json, bounded_text
 
     limit = output_limit(args, settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from scanner.model.errors import ImageError
 from scanner.model.limits import option_pairs
 from scanner.model.settings import Settings
 from scanner.model.types import Inventory
+
+EXIT_INCOMPLETE = 2  # the same code as an error: a pipeline must not take a partial result for a pass
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -95,3 +98,19 @@ def write_output(path: str | None, text: str) -> None:
             out.write(text + "\n")
     else:
         sys.stdout.write(text + "\n")
+
+
+def output_limit(args: argparse.Namespace, settings: Settings) -> int:
+    """`max_output_bytes` as the command line and the settings give it."""
+    return settings.limits.with_overrides(option_pairs(args.limit, "--limit")).max_output_bytes
+
+
+def incomplete_exit(inventories: Sequence[Inventory], code: int) -> int:
+    """`code`, or EXIT_INCOMPLETE with the first Incomplete inventory's reason as one line on stderr."""
+    incomplete = [inv for inv in inventories if inv.status == "Incomplete"]
+    if not incomplete:
+        return code
+    first = incomplete[0]
+    more = f" (and {len(incomplete) - 1} more images)" if len(incomplete) > 1 else ""
+    sys.stderr.write(f"acrguard: {first.image.reference}: {first.reason}{more}\n")
+    return EXIT_INCOMPLETE

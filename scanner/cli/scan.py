@@ -19,17 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from scanner import __version__
 from scanner.assess.assessment import Assessment, assess
-from scanner.model.limits import option_pairs
 from scanner.model.settings import Settings
 from scanner.model.severity_order import SeverityOrderError, parse_severity_order
-from scanner.model.types import INCOMPLETE_POLICIES, SEVERITY_ORDER, IncompletePolicy, Inventory, Severity
+from scanner.model.types import INCOMPLETE_POLICIES, SEVERITY_ORDER, IncompletePolicy, Severity
 
 if TYPE_CHECKING:
     from scanner.policy.rule_reports import RuleReport
     from scanner.policy.rules import Rule
 
 EXIT_GATE_FAILED = 1
-EXIT_INCOMPLETE = 2  # the same code as an error: a pipeline must not take a partial result for a pass
 
 
 def add_scan_parser(sub: Any) -> None:
@@ -71,7 +69,7 @@ def _severity_order(text: str) -> tuple[str, ...]:
 
 def run_scan(args: argparse.Namespace, settings: Settings) -> int:
     from scanner.assess.image_health import gate_fails
-    from scanner.cli.options import EXIT_OK, read_inventories, write_output
+    from scanner.cli.options import EXIT_OK, incomplete_exit, output_limit, read_inventories, write_output
     from scanner.policy.remediation import make_environment
     from scanner.policy.rules import load_rules
     from scanner.service.policy import build_policy
@@ -136,22 +134,6 @@ def _one_line(text: str, limit: int = 300) -> str:
 
     line = clean(" ".join(text.split()))
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def output_limit(args: argparse.Namespace, settings: Settings) -> int:
-    """`max_output_bytes` as the command line and the settings give it."""
-    return settings.limits.with_overrides(option_pairs(args.limit, "--limit")).max_output_bytes
-
-
-def incomplete_exit(inventories: Sequence[Inventory], code: int) -> int:
-    """`code`, or EXIT_INCOMPLETE with the first Incomplete inventory's reason as one line on stderr."""
-    incomplete = [inv for inv in inventories if inv.status == "Incomplete"]
-    if not incomplete:
-        return code
-    first = incomplete[0]
-    more = f" (and {len(incomplete) - 1} more images)" if len(incomplete) > 1 else ""
-    sys.stderr.write(f"acrguard: {first.image.reference}: {first.reason}{more}\n")
-    return EXIT_INCOMPLETE
 
 
 def _render(fmt: str, results: list[Assessment], as_list: bool, limit: int, reports: Sequence[RuleReport] = ()) -> str:
