@@ -4,7 +4,10 @@ kill classification. Neither Docker nor Azure is reachable here; these never tou
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from scanner.model.codec import inventory_to_dict
 from scanner.model.limits import GiB, Limits, option_pairs
 from scanner.model.types import ImageInfo, Inventory, LayerInfo, OSInfo, Package, Warning_
 from scanner.report.inventory_json import inventory_dict
+from scanner.sandbox import runner as runner_module
 from scanner.sandbox.container_apps import ContainerAppsRunner, ContainerAppsSettings, ScanRequest
 from scanner.sandbox.docker_runner import DockerRunner
 from scanner.sandbox.errors import JobError
@@ -203,3 +207,26 @@ def test_job_limit_overrides() -> None:
         JobLimits().with_overrides({"nope": "1"})
     with pytest.raises(JobError):
         JobLimits().with_overrides({"cpu_seconds": "0"})
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polling-fallback"])
+def test_a_child_is_seen_to_exit_or_to_outlive_its_time(pidfd: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wait behind the wall-time limit: the exit is noticed through a pidfd (no polling sleeps), or by
+    polling where the kernel has none; a child still running at the deadline is reported so."""
+    if not pidfd:
+
+        def no_pidfd(pid: int) -> int:
+            raise OSError(38, "Function not implemented")
+
+        monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    quick = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    assert runner_module._exited_within(quick, 30) is True
+    assert quick.returncode == 3
+    assert runner_module._exited_within(quick, 30) is True  # reaped already: not waited on again
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        assert runner_module._exited_within(sleeper, 0.2) is False
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
