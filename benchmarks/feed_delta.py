@@ -20,13 +20,13 @@ found, re-assessed from stored inventories, events published to a local receiver
 one POST per event), median of several runs; beside it a full rescan of the same store
 (`delta_rescan.full_rescan`, steady state: the same findings again). On SQLite, and on PostgreSQL when the test
 suite's server helper can start one (`tests/store/pg_server.py`: Debian's postgresql package), its buffer
-cache sized like a deployed server's (`POSTGRES_SETTINGS`, printed). Prints figures;
+cache sized like a deployed server's (`--shared-buffers`, default 1GB, printed). Prints figures;
 asserts nothing about time, only that the delta re-assessed exactly the digests the update names.
 Then `--random-runs` more updates whose 1 % is wholly at random, timed apart. With `--affecting K`, K of the
 changed advisories are drawn from those behind the fleet's findings (the rest at
 random): since the replicas of a kind share their packages, each such advisory affects every replica of a kind.
 Usage: `.venv/bin/python benchmarks/feed_delta.py [--images N] [--runs N] [--full-runs N] [--affecting K]
-[--no-postgres] [--no-sqlite]` (`--quick`: 2,000 images, 2 runs).
+[--no-postgres] [--no-sqlite] [--shared-buffers SIZE]` (`--quick`: 2,000 images, 2 runs).
 """
 
 from __future__ import annotations
@@ -279,19 +279,25 @@ def events_received(requests: Sequence[Any]) -> int:
 # The server's buffer cache as a deployed server sizes it (PostgreSQL's guidance: a quarter of a dedicated
 # server's memory; managed servers size it to their SKU), not initdb's 128 MB: a 100,000-image store's findings
 # and inventories are a few GB, and at 128 MB each batch's reads evicted and wrote back pages.
-POSTGRES_SETTINGS = {"shared_buffers": "1GB"}
+SHARED_BUFFERS = "1GB"
 
 
 @contextlib.contextmanager
-def postgres_url() -> Iterator[str]:
+def postgres_url(shared_buffers: str) -> Iterator[str]:
     """A fresh schema on a throw-away PostgreSQL server, started by the store tests' own helper."""
     pg_server: Any = importlib.import_module("tests.store.pg_server")
-    with pg_server.running_postgres(settings=POSTGRES_SETTINGS) as server:
+    with pg_server.running_postgres(settings={"shared_buffers": shared_buffers}) as server:
         yield server.fresh_url()
 
 
 def report(
-    figures: Sequence[Figures], kinds: Sequence[Sample], count: int, advisories: int, affecting: int, publisher: str
+    figures: Sequence[Figures],
+    kinds: Sequence[Sample],
+    count: int,
+    advisories: int,
+    affecting: int,
+    publisher: str,
+    shared_buffers: str | None,
 ) -> None:
     described = "; ".join(f"{s.name} {len(s.inventory.packages)} packages" for s in kinds)
     rows = [
@@ -304,8 +310,8 @@ def report(
         ),
         ("events to", "an Event Grid topic (arrays)" if publisher == "eventgrid" else "a webhook (one POST each)"),
     ]
-    if any(fig.backend == "postgresql" for fig in figures):
-        rows.append(("postgresql server", ", ".join(f"{k}={v}" for k, v in POSTGRES_SETTINGS.items())))
+    if shared_buffers is not None:
+        rows.append(("postgresql server", f"shared_buffers={shared_buffers}"))
     for fig in figures:
         rows += [
             (f"{fig.backend}: seeding", f"{fig.seeded_in:.1f} s"),
@@ -356,6 +362,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2,000 images, 2 updates")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument(
+        "--shared-buffers",
+        default=SHARED_BUFFERS,
+        help=f"the PostgreSQL server's buffer cache (default {SHARED_BUFFERS}; initdb's own is 128MB)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.images, args.runs = 2000, 2
@@ -373,9 +384,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="acrguard-bench-") as tmp:
             figures.append(measure("sqlite", str(Path(tmp) / "store.sqlite"), kinds, records, args))
     if not args.no_postgres:
-        with postgres_url() as url:
+        with postgres_url(args.shared_buffers) as url:
             figures.append(measure("postgresql", url, kinds, records, args))
-    report(figures, kinds, args.images, len(records), args.affecting, args.publisher)
+    shared_buffers = None if args.no_postgres else args.shared_buffers
+    report(figures, kinds, args.images, len(records), args.affecting, args.publisher, shared_buffers)
     return 0
 
 
