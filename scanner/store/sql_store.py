@@ -331,18 +331,22 @@ class SqlStore(
             lists = self._package_lists
             fetched = read_lists(tx, lists.missing(row[3] for row in rows), lists)
         for registry, digest, doc, list_key, version, detectors, saved in rows:
-            listed = (fetched.get(list_key) or lists.get(list_key)) if list_key is not None else None
+            listed = None
+            if list_key is not None:  # fetched first: the store's own may have started again meanwhile
+                listed = fetched[list_key] if list_key in fetched else lists.get(list_key)
             stored = self._stored((registry, digest), doc, list_key, listed, version, detectors, saved, decode)
             if stored is not None:
                 found[(registry, digest)] = stored
         return found
 
+    _decoded_lists: PackageLists | None = None
+
     @property
     def _package_lists(self) -> PackageLists:
-        lists: PackageLists | None = self.__dict__.get("_lists")
-        if lists is None:
-            lists = self.__dict__["_lists"] = PackageLists()
-        return lists
+        """The package lists this store decoded (content-addressed, so shared by every read of it)."""
+        if self._decoded_lists is None:
+            self._decoded_lists = PackageLists()
+        return self._decoded_lists
 
     def _stored(
         self,

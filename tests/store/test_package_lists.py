@@ -13,6 +13,7 @@ import pytest
 from scanner.model.codec import inventory_to_dict
 from scanner.model.types import Finding, Inventory
 from scanner.store import FindingsStore, open_store
+from scanner.store.inventory_rows import PackageLists
 from scanner.store.sql import dumps, to_text
 
 REG = "lists.azurecr.io"
@@ -92,3 +93,18 @@ def test_a_missing_package_list_reads_as_no_inventory(
         assert store.load_inventory(REG, digest(1)) is None
         assert store.load_inventories([(REG, digest(1))]) == {}
     assert "package list" in caplog.text and digest(1) in caplog.text
+
+
+def test_an_image_without_packages_reads_back_even_when_the_decoded_lists_start_again(
+    store: FindingsStore, alpine_image: tuple[Inventory, list[Finding]]
+) -> None:
+    """An empty list is a list (a distroless image's), not a missing one, also when the store's decoded lists
+    were cleared for room during the read (one list of room here)."""
+    empty = replace(_replica(alpine_image[0], 1), packages=())
+    full = _replica(alpine_image[0], 2)
+    store.save_inventory(REG, digest(1), empty, "1.0", ["apk@1"], AT)
+    store.save_inventory(REG, digest(2), full, "1.0", ["apk@1"], AT)
+    store._decoded_lists = PackageLists(max_lists=1)  # type: ignore[attr-defined]
+    found = store.load_inventories([(REG, digest(1)), (REG, digest(2))])
+    assert found[(REG, digest(1))].inventory == empty
+    assert found[(REG, digest(2))].inventory == full
