@@ -21,10 +21,12 @@ from scanner.model.errors import LimitExceededError
 from scanner.model.limits import Limits
 
 
-def _read_at(fd: int, size: int, offset: int) -> bytes:
+def _read_at(file: BinaryIO, size: int, offset: int) -> bytes:
     """`size` bytes at `offset`; pread returns at most about 2 GiB at a time, so a larger content takes
-    several calls."""
+    several calls. Given the file, not its descriptor: once the store is closed, `fileno()` raises instead of
+    reading whatever file reused the number."""
     parts: list[bytes] = []
+    fd = file.fileno()
     while size:
         part = os.pread(fd, size, offset)
         if not part:
@@ -35,15 +37,15 @@ def _read_at(fd: int, size: int, offset: int) -> bytes:
     return b"".join(parts) if len(parts) != 1 else parts[0]
 
 
-def _map_at(fd: int, size: int, offset: int) -> ByteView:
+def _map_at(file: BinaryIO, size: int, offset: int) -> ByteView:
     """A read-only map of `size` bytes at `offset` (page-aligned by the store); read like `_read_at` where the
     kernel refuses the map (an address-space limit)."""
     if size == 0:
         return b""
     try:
-        return mmap.mmap(fd, size, access=mmap.ACCESS_READ, offset=offset)
-    except (OSError, ValueError, OverflowError):
-        return _read_at(fd, size, offset)
+        return mmap.mmap(file.fileno(), size, access=mmap.ACCESS_READ, offset=offset)
+    except (OSError, OverflowError):
+        return _read_at(file, size, offset)
 
 
 class ContentStore:
@@ -89,9 +91,8 @@ class ContentStore:
                 view = view[done or 0 :]
             written += len(chunk)
         self._end = start + written
-        fd = out.fileno()
         return Content(
-            written, reader=partial(_read_at, fd, written, start), viewer=partial(_map_at, fd, written, start)
+            written, reader=partial(_read_at, out, written, start), viewer=partial(_map_at, out, written, start)
         )
 
     def close(self) -> None:

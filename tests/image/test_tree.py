@@ -132,3 +132,17 @@ def test_a_spilled_view_falls_back_to_reading_where_the_kernel_refuses_the_map(t
     finally:
         mmap.mmap = real  # type: ignore[misc]
     store.close()
+
+
+def test_a_spilled_content_is_not_read_once_its_store_is_closed(tmp_path: Path) -> None:
+    """Its scratch file is gone: reading raises rather than reading whatever file reused the descriptor."""
+    store = ContentStore(Limits(spill_threshold=10), scratch_dir=str(tmp_path))
+    content = store.capture(io.BytesIO(b"b" * 5000), 5000, "f", spill=True)
+    store.close()
+    with open(tmp_path / "other", "wb+") as other:  # likely to get the closed file's descriptor number
+        other.write(b"not the content" * 400)
+        other.flush()
+        with pytest.raises(ValueError):
+            content.read()
+        with pytest.raises(ValueError):
+            content.view()
