@@ -1,14 +1,18 @@
-"""What tests in every folder share: the `acrguard` command run in process, with its exit code and output."""
+"""What tests in every folder share: the `acrguard` command run in process, with its exit code and output;
+the Alpine 3.10 sample with a database of its real advisories."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from scanner.cli.main import main
+from scanner.model.types import Inventory
+from tests.alpine310 import sample_inventory, secdb_database
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,3 +42,15 @@ def acrguard(capsys: pytest.CaptureFixture[str]) -> Any:
         return Run(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def alpine310_sample() -> Inventory:
+    """The Alpine 3.10 sample image's inventory (`tests.alpine310`)."""
+    return sample_inventory()
+
+
+@pytest.fixture(scope="session")
+def alpine310_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database of the real Alpine 3.10 secdb advisories the sample is matched against."""
+    return secdb_database(tmp_path_factory.mktemp("alpine310") / "vulndb.sqlite")

@@ -10,7 +10,7 @@ their files are the distribution's patched copies.
 from __future__ import annotations
 
 import gc
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -20,7 +20,7 @@ from scanner.assess.severity import assess
 from scanner.ecosystems import sort_key
 from scanner.ecosystems.catalog import advisory_names, advisory_prefixes, category_of_kind
 from scanner.model.severity_order import DEFAULT_SEVERITY_ORDER
-from scanner.model.types import Category, Finding, FixStatus, Package
+from scanner.model.types import BaseImage, Category, Coverage, Finding, FixStatus, Package
 from scanner.vulndb.interface import VulnDatabase
 
 # The ids of the distributions' own advisories, and of the language ecosystems' own databases (PYSEC, GO…).
@@ -49,6 +49,11 @@ def lookup_keys(package: Package) -> list[tuple[str, str]]:
     return [(package.name, package.version)]
 
 
+# An image's findings (with their origin) and the database's coverage of its ecosystems: what depends only on
+# its packages and its base image.
+ImageMatch = tuple[tuple[Finding, ...], tuple[Coverage, ...]]
+
+
 class MatchMemo:
     """The findings of each package (before exploitation signals, origin and rules), for one database and
     severity order, shared by the assessments of one rescan: images built on one base carry equal packages
@@ -62,7 +67,7 @@ class MatchMemo:
         self.findings: dict[Package, tuple[Finding, ...]] = {}
         self.hits = 0
         self.max_images = 10_000
-        self._images: dict[tuple[int, Hashable], tuple[tuple[Package, ...], Any]] = {}
+        self._images: dict[tuple[int, BaseImage | None], tuple[tuple[Package, ...], ImageMatch]] = {}
 
     def serves(self, db: VulnDatabase, severity_order: tuple[str, ...]) -> bool:
         return db is self.db and severity_order == self.severity_order
@@ -72,17 +77,17 @@ class MatchMemo:
             self.findings.clear()
         self.findings[package] = findings
 
-    # Whole images: inventories decoded from equal stored package lists share one tuple of packages
-    # (`model.codec.InventoryDecoder`); what an assessment derived from that very tuple is kept with it.
-    # Keyed by the tuple's identity and held with it, so a key never outlives its tuple.
-    def for_packages(self, packages: tuple[Package, ...], extra: Hashable) -> Any | None:
-        found = self._images.get((id(packages), extra))
+    # Whole images: inventories read with one stored package list share one tuple of packages
+    # (`store.inventory_rows`, `model.codec.InventoryDecoder`); what an assessment derived from that very tuple
+    # and base is kept with it. Keyed by the tuple's identity and held with it, so a key never outlives its tuple.
+    def for_packages(self, packages: tuple[Package, ...], base: BaseImage | None) -> ImageMatch | None:
+        found = self._images.get((id(packages), base))
         return found[1] if found is not None and found[0] is packages else None
 
-    def put_for_packages(self, packages: tuple[Package, ...], extra: Hashable, value: Any) -> None:
+    def put_for_packages(self, packages: tuple[Package, ...], base: BaseImage | None, value: ImageMatch) -> None:
         if len(self._images) >= self.max_images:
             self._images.clear()
-        self._images[(id(packages), extra)] = (packages, value)
+        self._images[(id(packages), base)] = (packages, value)
 
 
 def find_vulnerabilities(

@@ -100,7 +100,7 @@ class InventoryDecoder:
                 self._packages.clear()
             self._packages[key] = inventory.packages
             return inventory
-        return INVENTORY.loader(image=IMAGE.loader(layers=_SharedLayers().many), packages=lambda _: shared)(data)
+        return inventory_with_packages(data, shared)
 
 
 def finding_to_dict(finding: Finding) -> dict[str, Any]:

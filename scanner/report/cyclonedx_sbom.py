@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import orjson
 from cyclonedx.model import Property
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
@@ -59,5 +58,4 @@ def to_cyclonedx(inv: Inventory) -> str:
         bom.components.add(component)
         components.append(component)
     bom.register_dependency(root, components)
-    # Indented by orjson: the library's indent=2 goes through json's pure-Python encoder, a third of its time.
-    return orjson.dumps(orjson.loads(JsonV1Dot6(bom).output_as_string()), option=orjson.OPT_INDENT_2).decode()
+    return JsonV1Dot6(bom).output_as_string(indent=2)

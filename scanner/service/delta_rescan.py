@@ -33,7 +33,6 @@ from scanner.service.pipeline import Policy, detector_set
 from scanner.service.rescan import RescanCounts, rescan_keys, rescan_recent
 from scanner.store.package_index import PackageIndex, RescanMark
 from scanner.store.ports import RescanWork
-from scanner.store.records import ImageKey
 from scanner.vulndb.changes import ChangeSet, Unknown
 from scanner.vulndb.interface import VulnDatabase
 
@@ -186,12 +185,6 @@ def _delta(
     named = store.digests_affected(changes.packages, changes.ecosystems, changes.vuln_ids)
     if not named:
         return UpdateRescan("delta", RescanCounts())
-    keys: list[ImageKey] = []
-    seen: set[tuple[str, str]] = set()
-    for key in store.recently_pulled(since, among=named):
-        pair = (key.registry, key.digest)
-        if pair not in seen:  # the same digest in several repositories is one image
-            seen.add(pair)
-            keys.append(key)
-    counts, changed = rescan_keys(keys, store, db, scanner_version, queue, policy, detectors)
-    return UpdateRescan("delta", counts, affected=len(keys), changed=changed)
+    keys = store.recently_pulled(since, among=named)
+    done = rescan_keys(keys, store, db, scanner_version, queue, policy, detectors)
+    return UpdateRescan("delta", done.counts, affected=done.images, changed=done.changed)

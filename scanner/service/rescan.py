@@ -47,6 +47,13 @@ class RescanCounts:
     failed: int = 0
 
 
+@dataclass(frozen=True)
+class KeysRescanned:
+    counts: RescanCounts
+    images: int  # distinct digests among the keys, whatever their outcome (skipped ones too)
+    changed: int  # images whose findings or health changed
+
+
 def rescan_recent(
     store: RescanWork,
     db: VulnDatabase,
@@ -58,7 +65,8 @@ def rescan_recent(
 ) -> RescanCounts:
     """Re-matches every digest pulled since `since` against the current database from its stored
     inventory, without pulling (module docstring)."""
-    return rescan_keys(store.recently_pulled(since), store, db, scanner_version, queue, policy, detector_versions)[0]
+    keys = store.recently_pulled(since)
+    return rescan_keys(keys, store, db, scanner_version, queue, policy, detector_versions).counts
 
 
 def rescan_keys(
@@ -69,12 +77,12 @@ def rescan_keys(
     queue: ScanQueue | None = None,
     policy: Policy | None = None,
     detector_versions: Sequence[str] | None = None,
-) -> tuple[RescanCounts, int]:
-    """`keys` rescanned in batches (the same digest in several repositories is one image, rescanned once):
-    the counts, and how many images' findings or health changed."""
+) -> KeysRescanned:
+    """`keys` rescanned in batches (the same digest in several repositories is one image, rescanned once)."""
     policy = policy or Policy()
     detectors = detector_set(detector_versions)
-    counts: Counter[str] = Counter()
+    counts: Counter[RescanOutcome] = Counter()
+    changed = 0
     memo = MatchMemo(db, policy.severity_order)  # images on one base share their packages' matching
     events = EventBatch(policy.publisher) if policy.publisher is not None else None
     batched = replace(policy, publisher=events) if events is not None else policy
@@ -84,13 +92,14 @@ def rescan_keys(
                 outcomes = rescan_batch(batch, store, db, scanner_version, detectors, queue, batched, memo)
             for outcome, change in outcomes:
                 counts[outcome] += 1
-                counts["changed"] += int(change is not None and change.changed)
+                changed += int(change is not None and change.changed)
             if events is not None:
                 events.flush()
     finally:
         if events is not None:
             events.flush()  # what an interrupted rescan changed is stored: its events go out too
-    return RescanCounts(counts["rematched"], counts["requeued"], counts["failed"]), counts["changed"]
+    rescanned = RescanCounts(counts["rematched"], counts["requeued"], counts["failed"])
+    return KeysRescanned(rescanned, images=counts.total(), changed=changed)
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from scanner.model.codec import finding_to_dict
 from scanner.model.shapes import COVERAGE
 from scanner.model.types import Coverage, Finding, Health
 from scanner.store.records import AssessmentChange, NewAssessment
-from scanner.store.sql import Params, Tx, dumps, key_lists, to_text
+from scanner.store.sql import Dialect, Params, Rows, Tx, dumps, key_lists, to_text, unnested
 
 
 def finding_key(finding: Finding) -> str:
@@ -35,21 +35,6 @@ def finding_key(finding: Finding) -> str:
     pkg = finding.package
     parts = [finding.id, pkg.kind, pkg.ecosystem, pkg.name, pkg.version, pkg.arch, *pkg.locations]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class Rows:
-    """A statement over many rows. `one` takes one row's parameters (run once a row: SQLite's executemany is
-    the driver's own loop); `arrays` (PostgreSQL) takes one array a column and all the rows at once through
-    `unnest`, one statement a batch (the pipelined executemany still paid ~25 µs of driver time a row)."""
-
-    one: str
-    arrays: str
-
-
-def unnested(*types: str) -> str:
-    """`unnest` of one array parameter a column, for `Rows.arrays`."""
-    return "unnest(" + ", ".join(f"CAST(? AS {t}[])" for t in types) + ")"
 
 
 _FINDING_COLUMNS = (
@@ -108,6 +93,17 @@ class _Stored:
     findings: dict[str, tuple[Any, Any, str]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Encoded:
+    """A new finding as the batch writes and compares it: its key, stored document and that document's
+    fingerprint (`Dialect.fingerprint`)."""
+
+    finding: Finding
+    key: str
+    document: str
+    fingerprint: str
+
+
 @dataclass
 class _Writes:
     """The batch's statements, each with all its rows."""
@@ -124,20 +120,10 @@ class SqlAssessments:
     @abstractmethod
     def _tx(self, write: bool = True) -> AbstractContextManager[Tx]: ...
 
+    dialect: Dialect
+
     @abstractmethod
     def _lock_many(self, tx: Tx, scope: str, names: Sequence[str]) -> None: ...
-
-    @abstractmethod
-    def _run_many(self, tx: Tx, sql: str, rows: Sequence[Params]) -> None: ...
-
-    # How a stored finding's document is read to compare it with the new one: whole (SQLite reads it in
-    # process), or a digest the server computes (PostgreSQL: a rescan reads every open finding of thousands of
-    # images, and shipping each document cost more than the comparison saves). `_fingerprint` makes the same
-    # of a new document.
-    _DOCUMENT = "f.finding"
-
-    def _fingerprint(self, document: str) -> str:
-        return document
 
     def save_assessment(
         self,
@@ -163,43 +149,34 @@ class SqlAssessments:
         prepared = []
         # Images with the same packages share Finding objects (`assess.findings.MatchMemo`): each one's key
         # and stored document is computed once per batch (held with the finding, so its id stays its own).
-        encoded: dict[int, tuple[Finding, str, str, str]] = {}
+        encoded: dict[int, _Encoded] = {}
         for a in assessments:
-            incoming: dict[str, Finding] = {}
-            documents: dict[str, str] = {}
-            fingerprints: dict[str, str] = {}
+            incoming: dict[str, _Encoded] = {}
             for f in a.findings:
                 known = encoded.get(id(f))
-                if known is None or known[0] is not f:
+                if known is None or known.finding is not f:
                     document = dumps(finding_to_dict(f))
-                    known = encoded[id(f)] = (f, finding_key(f), document, self._fingerprint(document))
-                incoming[known[1]] = f
-                documents[known[1]] = known[2]
-                fingerprints[known[1]] = known[3]
-            prepared.append((a, to_text(a.at), incoming, documents, fingerprints))
+                    known = encoded[id(f)] = _Encoded(f, finding_key(f), document, self.dialect.fingerprint(document))
+                incoming[known.key] = known
+            prepared.append((a, to_text(a.at), incoming))
         writes = _Writes()
         changes = []
         with self._tx() as tx:
             self._lock_many(tx, "digest", sorted(f"{registry}@{digest}" for registry, digest in keys))
-            stored = _read(tx, keys, self._DOCUMENT)
-            for a, when, incoming, documents, fingerprints in prepared:
-                plan = _plan(a, when, incoming, documents, fingerprints, stored[(a.registry, a.digest)], writes)
-                changes.append(plan)
-            self._write_rows(tx, UPSERT_FINDINGS, writes.upsert)
-            self._write_rows(tx, FINDING_IDS, writes.ids)
-            self._write_rows(tx, RESOLVE_FINDINGS, writes.resolve)
-            self._write_rows(tx, UPSERT_ASSESSMENTS, writes.assessments)
+            stored = _read(tx, keys, self.dialect.stored_document)
+            for a, when, incoming in prepared:
+                changes.append(_plan(a, when, incoming, stored[(a.registry, a.digest)], writes))
+            tx.write(UPSERT_FINDINGS, writes.upsert)
+            tx.write(FINDING_IDS, writes.ids)
+            tx.write(RESOLVE_FINDINGS, writes.resolve)
+            tx.write(UPSERT_ASSESSMENTS, writes.assessments)
         return changes
-
-    def _write_rows(self, tx: Tx, statement: Rows, rows: Sequence[Params]) -> None:
-        """`statement` over `rows`, in order (PostgreSQL: all at once, `Rows.arrays`)."""
-        self._run_many(tx, statement.one, rows)
 
 
 def _read(tx: Tx, keys: Sequence[tuple[str, str]], read_document: str) -> dict[tuple[str, str], _Stored]:
     """Each digest's previous assessment and findings, a key list per statement: a row per finding,
     or one row of NULL finding columns, each carrying the assessment (NULL when there is none yet).
-    `read_document`: how each finding's document is read (`SqlAssessments._DOCUMENT`)."""
+    `read_document`: how each finding's document is read (`Dialect.stored_document`)."""
     stored = {key: _Stored() for key in keys}
     for with_keys, params in key_lists(keys):
         rows = tx.rows(
@@ -220,9 +197,7 @@ def _read(tx: Tx, keys: Sequence[tuple[str, str]], read_document: str) -> dict[t
 def _plan(
     a: NewAssessment,
     when: str,
-    incoming: dict[str, Finding],
-    documents: dict[str, str],
-    fingerprints: dict[str, str],
+    incoming: dict[str, _Encoded],
     stored: _Stored,
     writes: _Writes,
 ) -> AssessmentChange:
@@ -237,12 +212,13 @@ def _plan(
     unchanged = {
         k
         for k, (resolved, _, stored_print) in existing.items()
-        if resolved is None and fingerprints.get(k) == stored_print
+        if resolved is None and k in incoming and incoming[k].fingerprint == stored_print
     }
     registry, digest = a.registry, a.digest
-    for k, finding in incoming.items():
+    for k, new in incoming.items():
         if k in unchanged:
             continue
+        finding = new.finding
         writes.upsert.append(
             (
                 registry,
@@ -252,7 +228,7 @@ def _plan(
                 finding.severity,
                 finding.fix_status,
                 int(finding.disabled),
-                documents[k],
+                new.document,
                 when,
                 when,
             )
@@ -264,5 +240,5 @@ def _plan(
     writes.resolve += [(when, stored.at or when, registry, digest, k) for k in gone]
     coverage = dumps([COVERAGE.dump(c) for c in a.coverage])
     writes.assessments.append((registry, digest, a.health, a.reason, dumps(a.summary), when, coverage))
-    after = {k for k, f in incoming.items() if not f.disabled}
+    after = {k for k, new in incoming.items() if not new.finding.disabled}
     return AssessmentChange(stored.health, a.health, tuple(sorted(after - before)), tuple(sorted(before - after)))

@@ -12,11 +12,11 @@ kept between reads (`PackageLists`) can never be stale. Inventories stored befor
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.model.codec import inventory_to_dict, inventory_with_packages, packages_from_list
+from scanner.model.codec import inventory_from_dict, inventory_to_dict, inventory_with_packages, packages_from_list
 from scanner.model.types import Inventory, Package
 from scanner.store.sql import Tx, dumps, loads
 
@@ -75,8 +75,23 @@ def read_lists(tx: Tx, keys: list[str], into: PackageLists) -> dict[str, tuple[P
     return found
 
 
-def assemble(document: dict[str, Any], list_key: str, packages: tuple[Package, ...] | None) -> Inventory:
-    """An inventory from its document stored without packages and its decoded list (None: not found)."""
-    if packages is None:
+def decode_list(packages: str | None) -> tuple[Package, ...] | None:
+    """A package list as read with its inventory (None: the store does not hold it)."""
+    return packages_from_list(loads(packages)) if packages is not None else None
+
+
+def inventory_of(
+    document: str,
+    list_key: str | None,
+    listed: tuple[Package, ...] | None,
+    with_packages: Callable[[dict[str, Any]], Inventory] = inventory_from_dict,
+) -> Inventory:
+    """A stored inventory from its row: a document stored with its packages (no `list_key`) by
+    `with_packages`, one stored without them joined to its decoded list; MissingPackageList when the list
+    was not found (`listed` None)."""
+    data = loads(document)
+    if list_key is None:
+        return with_packages(data)
+    if listed is None:
         raise MissingPackageList(f"package list {list_key[:12]} is missing from the store")
-    return inventory_with_packages(document, packages)
+    return inventory_with_packages(data, listed)

@@ -25,10 +25,9 @@ from typing import Protocol
 
 from scanner.assess.findings import category_of, lookup_keys
 from scanner.ecosystems.catalog import base_ecosystem, normalise_name
-from scanner.model.codec import inventory_from_dict, packages_from_list
 from scanner.model.errors import one_line
 from scanner.model.types import Inventory
-from scanner.store.inventory_rows import assemble
+from scanner.store.inventory_rows import decode_list, inventory_of
 from scanner.store.sql import Tx, dumps, loads, to_text
 
 log = logging.getLogger(__name__)
@@ -134,10 +133,7 @@ class SqlPackageIndex:
             parsed = []
             for registry, digest, document, list_key, packages in rows:
                 try:
-                    data = loads(document)
-                    listed = packages_from_list(loads(packages)) if packages is not None else None
-                    inventory = inventory_from_dict(data) if list_key is None else assemble(data, list_key, listed)
-                    parsed.append((registry, digest, inventory))
+                    parsed.append((registry, digest, inventory_of(document, list_key, decode_list(packages))))
                 except Exception as err:  # left unindexed: its rescan fails or requeues it, as any other's
                     log.warning("package index: inventory of %s@%s unreadable: %s", registry, digest, one_line(err))
             with self._tx() as tx:

@@ -6,7 +6,7 @@ advisory locks.
 
 The connection is in autocommit mode and every round trip counts (a rescan makes several per image): a
 statement that stands alone runs without BEGIN and COMMIT, a read-only transaction opens with one
-`BEGIN READ ONLY`, and a statement over many rows goes out as one pipelined `executemany`.
+`BEGIN READ ONLY`, and a statement over many rows (`sql.Rows`) goes out once, one binary array a column.
 
 With Entra authentication (Azure Database for PostgreSQL), the password is an access token that expires
 within the hour: `password` is then a function asked again for every new connection (a reconnect after a
@@ -26,9 +26,8 @@ from typing import Any
 import psycopg
 
 from scanner.model.errors import one_line
-from scanner.store.assessment_rows import Rows
 from scanner.store.errors import StoreError
-from scanner.store.sql import Dialect, Params, Row, Tx
+from scanner.store.sql import Dialect, Params, Row, Rows, Tx
 from scanner.store.sql_store import SqlStore
 
 # Arbitrary but fixed: every acrguard instance contends on the same advisory lock while migrating.
@@ -62,6 +61,17 @@ class EntraPassword:
         return str(self.credential.get_token(ENTRA_SCOPE).token)
 
 
+def _md5_text(document: str) -> str:
+    return hashlib.md5(document.encode(), usedforsecurity=False).hexdigest()  # what md5(text) gives
+
+
+_ADVISORY_LOCKS = Rows(
+    "SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))",
+    "SELECT count(pg_advisory_xact_lock(hashtext(s), hashtext(n))) FROM unnest(CAST(? AS text[]),"
+    " CAST(? AS text[])) AS k (s, n)",
+)
+
+
 def _sql(statement: str) -> str:
     return statement.replace("?", "%s")
 
@@ -78,14 +88,12 @@ class _PostgresTx:
         self._cur.execute(_sql(sql), tuple(params))
         return self._cur.rowcount
 
-    def arrays(self, sql: str, columns: Sequence[list[Any]]) -> None:
-        """One array parameter a column, sent in binary: the text format escapes every element in Python
-        (a regular expression a string), which cost more than the statement."""
-        self._cur.execute(sql.replace("?", "%b"), tuple(columns))
-
-    def many(self, sql: str, rows: Sequence[Params]) -> None:
-        # psycopg 3 pipelines executemany (libpq 14+): one round trip for all the rows.
-        self._cur.executemany(_sql(sql), [tuple(p) for p in rows])
+    def write(self, statement: Rows, rows: Sequence[Params]) -> None:
+        # One array parameter a column, sent in binary: the text format escapes every element in Python (a
+        # regular expression a string), which cost more than the statement.
+        if rows:
+            columns = tuple(list(column) for column in zip(*rows, strict=True))
+            self._cur.execute(statement.arrays.replace("?", "%b"), columns)
 
 
 def _redacted(url: str) -> str:
@@ -98,7 +106,9 @@ def _redacted(url: str) -> str:
 
 
 class PostgresStore(SqlStore):
-    dialect = Dialect(name="postgresql", lock_suffix=" FOR UPDATE")
+    dialect = Dialect(
+        name="postgresql", lock_suffix=" FOR UPDATE", stored_document="md5(f.finding)", fingerprint=_md5_text
+    )
 
     def __init__(self, url: str, password: PasswordProvider | None = None) -> None:
         """`password`: asked for the password of every new connection (Entra tokens); None: the URL's, or
@@ -192,28 +202,10 @@ class PostgresStore(SqlStore):
         # apart from the migration lock's one-key space; a hash collision only serialises two unrelated writes.
         tx.run("SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))", (scope, name))
 
-    def _write_rows(self, tx: Tx, statement: Rows, rows: Sequence[Params]) -> None:
-        if rows and isinstance(tx, _PostgresTx):  # one array a column: one statement a batch, whatever its size
-            tx.arrays(statement.arrays, [list(column) for column in zip(*rows, strict=True)])
-        else:
-            super()._write_rows(tx, statement, rows)
-
-    _DOCUMENT = "md5(f.finding)"
-
-    def _fingerprint(self, document: str) -> str:
-        return hashlib.md5(document.encode(), usedforsecurity=False).hexdigest()  # what md5(text) gives
-
     def _lock_many(self, tx: Tx, scope: str, names: Sequence[str]) -> None:
         # One statement for a batch's locks, taken in the order given (a function scan of unnest yields the
         # array in order); the pipelined form still cost the driver a prepared execution per lock.
-        if not names or not isinstance(tx, _PostgresTx):
-            super()._lock_many(tx, scope, names)
-            return
-        tx.arrays(
-            "SELECT count(pg_advisory_xact_lock(hashtext(s), hashtext(n)))"
-            " FROM unnest(CAST(? AS text[]), CAST(? AS text[])) AS k (s, n)",
-            [[scope] * len(names), list(names)],
-        )
+        tx.write(_ADVISORY_LOCKS, [(scope, name) for name in names])
 
     def _tx(self, write: bool = True) -> AbstractContextManager[Tx]:
         return self._begin(advisory_lock=False, write=write)

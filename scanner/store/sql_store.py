@@ -6,9 +6,9 @@ instances upserting the same image serialise instead of interleaving. SQLite get
 BEGIN IMMEDIATE.
 
 A statement that stands alone (`_read_alone`, `_run_alone`) is a hook: PostgreSQL runs it without BEGIN and
-COMMIT. A statement repeated over many rows (`_run_many`) goes to the transaction's `many`: SQLite's
-executemany, PostgreSQL's pipelined one; so a rescan costs a few server round trips per image instead of tens
-(benchmarks/README.md, rescan_throughput).
+COMMIT. A statement repeated over many rows (`sql.Rows`) goes to the transaction's `write`: SQLite's
+executemany, PostgreSQL's one statement over an array a column; so a rescan's batch costs a few statements
+whatever its size (benchmarks/README.md, rescan_throughput and feed_delta).
 """
 
 from __future__ import annotations
@@ -22,18 +22,26 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
-from scanner.model.codec import InventoryDecoder, inventory_from_dict, inventory_to_dict, packages_from_list
+from scanner.model.codec import InventoryDecoder, inventory_from_dict, inventory_to_dict
 from scanner.model.types import Inventory, Package
 from scanner.store import gate_rows, lookups, rule_rows
-from scanner.store.assessment_rows import Rows, SqlAssessments, unnested
+from scanner.store.assessment_rows import SqlAssessments
 from scanner.store.errors import StoreError
 from scanner.store.interface import FindingsStore
-from scanner.store.inventory_rows import SAVE_LIST, MissingPackageList, PackageLists, assemble, read_lists, split
+from scanner.store.inventory_rows import (
+    SAVE_LIST,
+    MissingPackageList,
+    PackageLists,
+    decode_list,
+    inventory_of,
+    read_lists,
+    split,
+)
 from scanner.store.migrations import apply
 from scanner.store.package_index import SqlPackageIndex
 from scanner.store.ports import BILLABLE_KIND
 from scanner.store.records import ScanStatus, StoredInventory, UsageCounts
-from scanner.store.sql import Dialect, Params, Row, Tx, dumps, key_lists, loads, req_time, to_text
+from scanner.store.sql import Dialect, Params, Row, Rows, Tx, dumps, key_lists, loads, req_time, to_text, unnested
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,26 @@ _USAGE_EVENTS = Rows(
     "INSERT INTO usage_events (registry, digest, kind, event_at) SELECT * FROM"
     f" {unnested('text', 'text', 'text', 'text')} ON CONFLICT DO NOTHING",
 )
+
+
+def _stored(
+    key: tuple[str, str],
+    doc: str,
+    list_key: str | None,
+    listed: tuple[Package, ...] | None,
+    version: str,
+    detectors: str,
+    saved: str,
+    with_packages: Callable[[dict[str, Any]], Inventory] = inventory_from_dict,
+) -> StoredInventory | None:
+    """One stored inventory; None (with a warning) when its package list is missing: the digest is then
+    scanned again like one without an inventory, never assessed as if it had no packages."""
+    try:
+        inventory = inventory_of(doc, list_key, listed, with_packages)
+    except MissingPackageList as err:
+        log.warning("inventory of %s@%s not read: %s", key[0], key[1], err)
+        return None
+    return StoredInventory(inventory, version, tuple(loads(detectors)), req_time(saved))
 
 
 class SqlStore(
@@ -95,11 +123,6 @@ class SqlStore(
         """One write statement that reads nothing before it: atomic by itself. The number of rows changed."""
         with self._tx() as tx:
             return tx.run(sql, params)
-
-    def _run_many(self, tx: Tx, sql: str, rows: Sequence[Params]) -> None:
-        """One statement over many parameter rows, in order."""
-        if rows:
-            tx.many(sql, rows)
 
     def _lock(self, tx: Tx, scope: str, name: str) -> None:
         if not self.dialect.lock_suffix:
@@ -312,8 +335,7 @@ class SqlStore(
         if not rows:
             return None
         doc, list_key, packages, version, detectors, saved = rows[0]
-        listed = packages_from_list(loads(packages)) if packages is not None else None
-        return self._stored((registry, digest), doc, list_key, listed, version, detectors, saved, inventory_from_dict)
+        return _stored((registry, digest), doc, list_key, decode_list(packages), version, detectors, saved)
 
     def load_inventories(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredInventory]:
         found: dict[tuple[str, str], StoredInventory] = {}
@@ -334,7 +356,7 @@ class SqlStore(
             listed = None
             if list_key is not None:  # fetched first: the store's own may have started again meanwhile
                 listed = fetched[list_key] if list_key in fetched else lists.get(list_key)
-            stored = self._stored((registry, digest), doc, list_key, listed, version, detectors, saved, decode)
+            stored = _stored((registry, digest), doc, list_key, listed, version, detectors, saved, decode)
             if stored is not None:
                 found[(registry, digest)] = stored
         return found
@@ -347,27 +369,6 @@ class SqlStore(
         if self._decoded_lists is None:
             self._decoded_lists = PackageLists()
         return self._decoded_lists
-
-    def _stored(
-        self,
-        key: tuple[str, str],
-        doc: Any,
-        list_key: str | None,
-        listed: tuple[Package, ...] | None,
-        version: str,
-        detectors: Any,
-        saved: str,
-        decode: Callable[[dict[str, Any]], Inventory],
-    ) -> StoredInventory | None:
-        """One stored inventory; None (with a warning) when its package list is missing: the digest is then
-        scanned again like one without an inventory, never assessed as if it had no packages."""
-        data = loads(doc)
-        try:
-            inventory = decode(data) if list_key is None else assemble(data, list_key, listed)
-        except MissingPackageList as err:
-            log.warning("inventory of %s@%s not read: %s", key[0], key[1], err)
-            return None
-        return StoredInventory(inventory, version, tuple(loads(detectors)), req_time(saved))
 
     def save_layer_chain(self, chain_key: str, inventory: Inventory, at: datetime) -> None:
         # Content-addressed: the same chain, detectors, scanner and platform always yield the same inventory,
@@ -412,7 +413,7 @@ class SqlStore(
             raise ValueError(f"record_usages: {kind!r} events are charges, recorded one at a time (record_usage)")
         rows = [(registry, digest, kind, to_text(at)) for registry, digest in keys]
         with self._tx() as tx:
-            self._write_rows(tx, _USAGE_EVENTS, rows)
+            tx.write(_USAGE_EVENTS, rows)
 
     def usage(self, registry: str, since: datetime) -> UsageCounts:
         when = to_text(since)

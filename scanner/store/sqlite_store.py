@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from scanner.store.errors import StoreError
-from scanner.store.sql import Dialect, Params, Row, Tx
+from scanner.store.sql import Dialect, Params, Row, Rows, Tx
 from scanner.store.sql_store import SqlStore
 
 BUSY_TIMEOUT_MS = 30_000
@@ -34,8 +34,9 @@ class _SqliteTx:
     def run(self, sql: str, params: Params = ()) -> int:
         return self._conn.execute(sql, tuple(params)).rowcount
 
-    def many(self, sql: str, rows: Sequence[Params]) -> None:
-        self._conn.executemany(sql, [tuple(p) for p in rows])
+    def write(self, statement: Rows, rows: Sequence[Params]) -> None:
+        if rows:
+            self._conn.executemany(statement.one, [tuple(p) for p in rows])
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:

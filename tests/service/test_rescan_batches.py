@@ -17,20 +17,9 @@ from scanner.service.pipeline import Policy, current_detector_versions, reassess
 from scanner.store import FindingsStore, open_store
 from scanner.store.records import ImageKey
 from scanner.vulndb.sqlite_db import SqliteVulnDatabase
-from tests.alpine310 import sample_inventory, secdb_database
 
 REG, VERSION = "batches.azurecr.io", "batch-test"
 NOW = datetime.now(UTC)
-
-
-@pytest.fixture(scope="module")
-def sample() -> Inventory:
-    return sample_inventory()
-
-
-@pytest.fixture(scope="module")
-def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return secdb_database(tmp_path_factory.mktemp("batches") / "vulndb.sqlite")
 
 
 def _digest(n: int) -> str:
@@ -44,7 +33,12 @@ def _seed(store: FindingsStore, sample: Inventory, count: int) -> None:
         image = replace(sample.image, digest=_digest(n))
         store.record_push(REG, f"team/app{n % 2}", _digest(n), f"v{n}", "application/json", NOW - timedelta(days=2))
         store.save_inventory(
-            REG, _digest(n), replace(sample, image=image, packages=packages), VERSION, current_detector_versions(), NOW
+            REG,
+            _digest(n),
+            replace(sample, image=image, packages=packages),
+            VERSION,
+            current_detector_versions(),
+            NOW,
         )
         store.record_pull(REG, f"team/app{n % 2}", _digest(n), NOW - timedelta(hours=1), "registry-notification")
 
@@ -60,14 +54,14 @@ def _stored(store: FindingsStore, count: int) -> list[object]:
 
 
 def test_batches_store_what_each_digest_alone_stores(
-    tmp_path: Path, sample: Inventory, db_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, alpine310_sample: Inventory, alpine310_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(rescan, "BATCH", 4)  # 10 digests: batches of 4, 4 and 2
     count = 10
     with open_store(str(tmp_path / "batched.sqlite")) as batched, open_store(str(tmp_path / "alone.sqlite")) as alone:
-        _seed(batched, sample, count)
-        _seed(alone, sample, count)
-        with SqliteVulnDatabase.open(db_path) as db:
+        _seed(batched, alpine310_sample, count)
+        _seed(alone, alpine310_sample, count)
+        with SqliteVulnDatabase.open(alpine310_db) as db:
             counts = rescan.rescan_recent(batched, db, NOW - timedelta(days=1), VERSION)
             assert (counts.rematched, counts.failed) == (count, 0)
             for n in range(count):
@@ -79,19 +73,18 @@ def test_batches_store_what_each_digest_alone_stores(
 
 
 def test_a_digest_the_batch_cannot_store_fails_alone(
-    tmp_path: Path, sample: Inventory, db_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, alpine310_sample: Inventory, alpine310_db: Path
 ) -> None:
+    """The database itself refuses one digest's assessment (a trigger): the batch is written digest by digest
+    and only that one fails."""
     with open_store(str(tmp_path / "store.sqlite")) as store:
-        _seed(store, sample, 3)
-        save = store.save_assessments
-
-        def refuse_one(assessments):  # type: ignore[no-untyped-def]
-            if any(a.digest == _digest(1) for a in assessments):
-                raise RuntimeError("disk full\nfor this one")
-            return save(assessments)
-
-        monkeypatch.setattr(store, "save_assessments", refuse_one)
-        with SqliteVulnDatabase.open(db_path) as db:
+        _seed(store, alpine310_sample, 3)
+        with store._tx() as tx:  # type: ignore[attr-defined]
+            tx.run(
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON assessments"
+                f" WHEN NEW.digest = '{_digest(1)}' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        with SqliteVulnDatabase.open(alpine310_db) as db:
             counts = rescan.rescan_recent(store, db, NOW - timedelta(days=1), VERSION)
         assert (counts.rematched, counts.failed) == (2, 1)
         assert store.get_image(REG, _digest(1)).health is None  # type: ignore[union-attr]
