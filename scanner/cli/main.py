@@ -7,7 +7,9 @@ The settings are read from the environment here, once, and passed to the subcomm
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -94,6 +96,10 @@ def _run_sbom(args: argparse.Namespace, settings: Settings) -> int:
     from scanner.report.bounded_output import bounded_json, bounded_text
 
     limit = output_limit(args, settings)
+    if args.format == "cyclonedx-json":
+        # Imported on a thread while the image is read: the layers' digests are computed outside the
+        # interpreter lock, and the import takes the time the reading thread would spend waiting for them.
+        threading.Thread(target=importlib.import_module, args=("scanner.report.cyclonedx_sbom",), daemon=True).start()
     inventories = read_inventories(args, settings)
     if args.format == "cyclonedx-json":
         from scanner.report.cyclonedx_sbom import to_cyclonedx  # heavy import, only when asked for

@@ -5,6 +5,11 @@ detectors of programs): no name taken from the image ever reaches the file syste
 cannot place anything outside the scratch area, and an image with hundreds of programs costs one file
 creation instead of hundreds (creating a file costs about half a millisecond on an ordinary disk, more than
 copying a small program into it).
+
+A file of a layer read where it lies in a local file (`filerange.RangeLayer`) is not copied at all when it is
+large or a program: its content is read (or mapped) from that file when a detector asks, so the programs of a
+Debian image, which its OS packages own and no detector reads past their headers, cost nothing to capture.
+The store keeps such files open until it is closed.
 """
 
 from __future__ import annotations
@@ -13,15 +18,16 @@ import mmap
 import os
 import tempfile
 from functools import partial
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
+from scanner.image.filerange import FileRange
 from scanner.image.streams import Readable
 from scanner.image.tree import ByteView, Content
-from scanner.model.errors import LimitExceededError
+from scanner.model.errors import LayerError, LimitExceededError
 from scanner.model.limits import Limits
 
 
-def _read_at(file: BinaryIO, size: int, offset: int) -> bytes:
+def _read_at(file: IO[bytes], size: int, offset: int) -> bytes:
     """`size` bytes at `offset`; pread returns at most about 2 GiB at a time, so a larger content takes
     several calls. Given the file, not its descriptor: once the store is closed, `fileno()` raises instead of
     reading whatever file reused the number."""
@@ -30,11 +36,24 @@ def _read_at(file: BinaryIO, size: int, offset: int) -> bytes:
     while size:
         part = os.pread(fd, size, offset)
         if not part:
-            raise OSError(f"scratch file ended {size} bytes early at offset {offset}")
+            raise OSError(f"file ended {size} bytes early at offset {offset}")
         parts.append(part)
         size -= len(part)
         offset += len(part)
     return b"".join(parts) if len(parts) != 1 else parts[0]
+
+
+def _map_range(data: FileRange) -> ByteView:
+    """A read-only view of the range without copying it: a map from the page boundary below it, sliced where
+    the range does not start on one; read like `_read_at` where the kernel refuses the map."""
+    if data.size == 0:
+        return b""
+    delta = data.offset % mmap.ALLOCATIONGRANULARITY
+    try:
+        mapped = mmap.mmap(data.file.fileno(), delta + data.size, access=mmap.ACCESS_READ, offset=data.offset - delta)
+    except (OSError, OverflowError, ValueError):  # ValueError: the file is now shorter than the range
+        return _read_at(data.file, data.size, data.offset)
+    return mapped if delta == 0 else memoryview(mapped)[delta:]
 
 
 def _map_at(file: BinaryIO, size: int, offset: int) -> ByteView:
@@ -55,6 +74,7 @@ class ContentStore:
         self._file: BinaryIO | None = None
         self._end = 0
         self.captured_bytes = 0
+        self._kept: list[IO[bytes]] = []
 
     def _scratch(self) -> BinaryIO:
         if self._file is None:
@@ -63,23 +83,36 @@ class ContentStore:
             self._file = tempfile.TemporaryFile(prefix="acrguard-", dir=self._parent, buffering=0)  # noqa: SIM115 (closed by close())
         return self._file
 
-    def capture(self, handle: Readable, size: int, what: str, *, spill: bool = False) -> Content:
-        """Read `size` bytes of one file; the caller has checked `size` against max_file_size. `spill` keeps it
-        in the scratch file whatever its size: files wanted by kind (every program of the image) would
-        otherwise make memory grow with the image."""
+    def _count(self, size: int, what: str) -> None:
         self.captured_bytes += size
         if self.captured_bytes > self._limits.max_captured_bytes:
             raise LimitExceededError(
                 f"{what}: captured files exceed {self._limits.max_captured_bytes} bytes (limit max_captured_bytes)"
             )
+
+    def _spilled(self, start: int, written: int) -> Content:
+        out = self._scratch()
+        self._end = start + written
+        return Content(
+            written, reader=partial(_read_at, out, written, start), viewer=partial(_map_at, out, written, start)
+        )
+
+    def _next_start(self) -> int:
+        """Where the next spilled content starts: on a page boundary, where a map of it may begin (the gap
+        stays a hole)."""
+        return -(-self._end // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY
+
+    def capture(self, handle: Readable, size: int, what: str, *, spill: bool = False) -> Content:
+        """Read `size` bytes of one file; the caller has checked `size` against max_file_size. `spill` keeps it
+        in the scratch file whatever its size: files wanted by kind (every program of the image) would
+        otherwise make memory grow with the image."""
+        self._count(size, what)
         if size <= self._limits.spill_threshold and not spill:
             data = handle.read(size)
             return Content(len(data), data=data)
         out = self._scratch()
-        # Each content starts on a page boundary, where a map of it may begin; the gap stays a hole.
-        start = -(-self._end // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY
-        if start != self._end:
-            out.seek(start)
+        start = self._next_start()
+        out.seek(start)  # the kernel's copies write at their offsets and leave the file position where it was
         written = 0
         while written < size:
             chunk = handle.read(min(1 << 20, size - written))
@@ -90,12 +123,30 @@ class ContentStore:
                 done = out.write(view)
                 view = view[done or 0 :]
             written += len(chunk)
-        self._end = start + written
+        return self._spilled(start, written)
+
+    def capture_range(self, data: FileRange, what: str, *, spill: bool = False) -> Content:
+        """`capture` of a file that lies in a file range: a small one read now, the others (what `capture` would
+        spill) read or mapped from the range when asked for; the caller keeps the range's file open
+        (`keep_open`) as long as this store is."""
+        self._count(data.size, what)
+        if data.size <= self._limits.spill_threshold and not spill:
+            content = data.pread(data.size, 0)
+            if len(content) != data.size:
+                raise LayerError(f"{what}: the file ended {data.size - len(content)} bytes early")
+            return Content(len(content), data=content)
         return Content(
-            written, reader=partial(_read_at, out, written, start), viewer=partial(_map_at, out, written, start)
+            data.size, reader=partial(_read_at, data.file, data.size, data.offset), viewer=partial(_map_range, data)
         )
 
+    def keep_open(self, file: IO[bytes]) -> None:
+        """Close `file` with the store: contents captured in place are read from it."""
+        self._kept.append(file)
+
     def close(self) -> None:
+        for file in self._kept:
+            file.close()
+        self._kept.clear()
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -12,6 +12,7 @@ import tarfile
 from collections.abc import Callable
 
 from scanner.image.content import ContentStore
+from scanner.image.filerange import RangeLayer
 from scanner.image.streams import Budget, LayerStream, Readable
 from scanner.image.tarstream import TarStream
 from scanner.image.tree import Dir, File, Link, PathError, Tree, Unread, join
@@ -97,11 +98,18 @@ class LayerReader:
         self.warnings: list[Warning_] = []
         # Files not kept because they lack their detectors' magic: a hard link to one is not worth a warning.
         self.not_matching_magic: set[str] = set()
+        self._in_file: RangeLayer | None = None  # the layer being read, when it lies in a local file
 
-    def read(self, stream: LayerStream, index: int, label: str) -> None:
+    def read(self, stream: LayerStream | RangeLayer, index: int, label: str) -> None:
         """Apply one layer. `label` names the layer in messages (its digest)."""
+        self._in_file = stream if isinstance(stream, RangeLayer) else None
+        archive = TarStream(stream.next_piece, self._in_file.skip if self._in_file is not None else None)
+        if self._in_file is not None and (file := self._in_file.hand_over_file()) is not None:
+            self.store.keep_open(file)  # its large files are read from it when asked for
+        self._members(archive, index, label)
+
+    def _members(self, archive: TarStream, index: int, label: str) -> None:
         current = ""
-        archive = TarStream(stream.next_piece)
         try:
             for member in archive.members():
                 current = member.name
@@ -202,18 +210,28 @@ class LayerReader:
             self.tree.place(real_parent, parent, parts[-1], File(index, Unread(member.size, head)), index)
             self._warn(label, member.name, f"{member.size} bytes is over max_file_size: not read")
             return
-        extracted = archive.extractfile(member)
-        if extracted is None:
-            return
-        reader: Readable = extracted
         magic = self.magic(path) if self.magic is not None else b""
+        what = f"layer {label} member '{display(member.name)}'"
+        # In a local file, the content is read where it lies and the walk then skips its data unread.
+        located = self._in_file.at(member.offset_data, member.size) if self._in_file and not member.sparse else None
+        extracted = archive.extractfile(member) if located is None else None
+        if located is None and extracted is None:
+            return
+        head = b""
         if magic:
-            head = extracted.read(len(magic))
+            if located is not None:
+                head = located.pread(len(magic), 0)
+            elif extracted is not None:
+                head = extracted.read(len(magic))
             if head != magic:
                 self.tree.place(real_parent, parent, parts[-1], None, index)  # not what its detectors read
                 self.not_matching_magic.add(path)
                 return
-            reader = _Prefixed(head, extracted)  # a streamed archive cannot seek back
-        what = f"layer {label} member '{display(member.name)}'"
-        content = self.store.capture(reader, member.size, what, spill=bool(magic))
+        if located is not None:
+            content = self.store.capture_range(located, what, spill=bool(magic))
+        else:
+            assert extracted is not None
+            # A streamed archive cannot seek back: the magic already read goes first.
+            reader: Readable = _Prefixed(head, extracted) if head else extracted
+            content = self.store.capture(reader, member.size, what, spill=bool(magic))
         self.tree.place(real_parent, parent, parts[-1], File(index, content), index)

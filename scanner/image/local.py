@@ -7,8 +7,9 @@ import re
 from typing import Any
 
 from scanner.image.containers import Container
+from scanner.image.filerange import FileRange
 from scanner.image.manifest import DOCKER_MANIFEST, Descriptor, load_json
-from scanner.image.resolve import MEMBER_ANNOTATION, ImageSource
+from scanner.image.resolve import MEMBER_ANNOTATION, ImageSource, checked_range
 from scanner.image.streams import VerifyingReader, file_chunks
 from scanner.model.errors import ImageError, counted
 
@@ -102,6 +103,12 @@ class OCILayoutSource(_LocalSource):
             raise ImageError(f"{what}: missing from the layout")
         handle = self.container.open(name)
         return VerifyingReader(file_chunks(handle), descriptor.digest, descriptor.size, self.max_blob, what)
+
+    def blob_range(self, descriptor: Descriptor) -> tuple[FileRange, str] | None:
+        name = _blob_name(descriptor.digest)
+        if not _BLOB_PATH.match(name) or not self.container.exists(name):
+            return None  # open_blob says what is wrong
+        return checked_range(self.container.locate(name), descriptor.digest, self.max_blob)
 
 
 class DockerArchiveSource(_LocalSource):
@@ -200,3 +207,13 @@ class DockerArchiveSource(_LocalSource):
         digest = descriptor.digest if annotations.get("acrguard.verified") == "yes" else ""
         handle = self.container.open(member)
         return VerifyingReader(file_chunks(handle), digest, descriptor.size, self.max_blob, what)
+
+    def blob_range(self, descriptor: Descriptor) -> tuple[FileRange, str] | None:
+        if self._oci is not None:
+            return self._oci.blob_range(descriptor)
+        annotations = dict(descriptor.annotations)
+        member = annotations.get(MEMBER_ANNOTATION)
+        if member is None:
+            return None
+        digest = descriptor.digest if annotations.get("acrguard.verified") == "yes" else ""
+        return checked_range(self.container.locate(member), digest, self.max_blob)

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+from scanner.image.filerange import FileRange
 from scanner.image.manifest import (
     Descriptor,
     ImageConfig,
@@ -35,6 +36,19 @@ class ResolvedImage:
     annotations: tuple[tuple[str, str], ...] = ()
 
 
+def checked_range(data: FileRange | None, digest: str, max_size: int) -> tuple[FileRange, str] | None:
+    """`data` with the digest to check, if it can be read in place: a sha256 digest or none (the content's own
+    digest is the SHA-256 computed while it is read), and within `max_size` (a larger one is streamed, and
+    refused there with the stream's own error)."""
+    if data is None:
+        return None
+    if (digest and not digest.startswith("sha256:")) or data.size > max_size:
+        if data.owned:
+            data.file.close()
+        return None
+    return data, digest
+
+
 class ImageSource(ABC):
     """An adapter that can fetch an image's documents and blobs, each verified against its digest."""
 
@@ -51,6 +65,11 @@ class ImageSource(ABC):
     @abstractmethod
     def open_blob(self, descriptor: Descriptor, what: str) -> VerifyingReader:
         """A blob stream; the caller reads it and calls verify()."""
+
+    def blob_range(self, descriptor: Descriptor) -> tuple[FileRange, str] | None:
+        """Where a blob lies in a local file, with the sha256 digest its content must have ("" where the source
+        names none); None where it is not stored so, or has a digest of another algorithm (then: `open_blob`)."""
+        return None
 
     def read_blob(self, descriptor: Descriptor, what: str, max_size: int) -> bytes:
         if descriptor.size > max_size:

@@ -293,7 +293,7 @@ class LayerStream:
         self._diff_hash = hashlib.sha256()
         self.count = 0
         head = raw.read(CHUNK)
-        self.compression = _sniff(head)
+        self.compression = sniff_compression(head)
         self._pending = head
         self._decoder: _Decoder | None = None
         self._thread: threading.Thread | None = None
@@ -465,7 +465,8 @@ def opened_ahead(
                     discard(pending.result())
 
 
-def _sniff(head: bytes) -> str:
+def sniff_compression(head: bytes) -> str:
+    """gzip, zstd, xz, bzip2 or none, from a blob's first bytes."""
     if head.startswith(GZIP_MAGIC):
         return "gzip"
     if head.startswith(ZSTD_MAGIC):

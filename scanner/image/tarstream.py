@@ -74,10 +74,14 @@ def _text(block: bytes, start: int, end: int) -> str:
 
 
 class PieceReader:
-    """A forward-only file object (read, tell, seek forward) over pieces from `next_piece` (b"" at the end)."""
+    """A forward-only file object (read, tell, seek forward) over pieces from `next_piece` (b"" at the end).
 
-    def __init__(self, next_piece: Callable[[], bytes]) -> None:
+    `skip(n)`, where the source has it, moves the source on by up to n bytes without producing them and
+    returns how many it skipped (a layer read where it lies in a file: skipped data is never read)."""
+
+    def __init__(self, next_piece: Callable[[], bytes], skip: Callable[[int], int] | None = None) -> None:
         self._next_piece = next_piece
+        self._skip = skip
         self._piece = b""
         self._at = 0  # offset of the next unread byte in _piece
         self._pos = 0  # offset of the next unread byte in the stream
@@ -143,6 +147,14 @@ class PieceReader:
         if whence != 0 or pos < self._pos:
             raise tarfile.StreamError("seeking backwards is not allowed")
         skip = pos - self._pos
+        if skip > len(self._piece) - self._at and self._skip is not None and not self._eof:
+            # Past the current piece: drop its rest, then let the source skip the remainder unread.
+            skip -= len(self._piece) - self._at
+            self._pos += len(self._piece) - self._at
+            self._piece, self._at = b"", 0
+            skipped = self._skip(skip)
+            self._pos += skipped
+            skip -= skipped
         while skip > 0 and self._fill():
             take = min(skip, len(self._piece) - self._at)
             self._at += take
@@ -198,8 +210,8 @@ class _Archive:
 class TarStream:
     """The members of one tar stream, in order, as `tarfile.open(fileobj=..., mode="r|")` yields them."""
 
-    def __init__(self, next_piece: Callable[[], bytes]) -> None:
-        self.fileobj = PieceReader(next_piece)
+    def __init__(self, next_piece: Callable[[], bytes], skip: Callable[[int], int] | None = None) -> None:
+        self.fileobj = PieceReader(next_piece, skip)
         self._archive = _Archive(self.fileobj)
         self._tarfile = cast(tarfile.TarFile, self._archive)
 

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator
 
 from scanner.model.errors import LimitExceededError
 
-# Bytes a detector may parse without copying them: the bytes themselves, or a read-only map of a spilled file
-# (indexing, slicing, `find`, `struct.unpack_from` and `memoryview` behave as on bytes).
-ByteView = bytes | mmap.mmap
+# Bytes a detector may parse without copying them: the bytes themselves, a read-only map of a spilled file, or
+# a view into a map of a file read where it lies (indexing, slicing, comparing, `struct.unpack_from`, `re` and
+# `memoryview` behave as on bytes; `find` and the other bytes methods are not there on a memoryview).
+ByteView = bytes | mmap.mmap | memoryview
 
 
 class Content:

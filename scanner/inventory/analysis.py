@@ -75,13 +75,15 @@ class Run:
 
 
 class Analysis:
-    def __init__(self, registry: DetectorRegistry, limits: Limits, scratch_dir: str | None = None) -> None:
+    def __init__(
+        self, registry: DetectorRegistry, limits: Limits, scratch_dir: str | None = None, budget: Budget | None = None
+    ) -> None:
         self.registry = registry
         self.detectors = list(registry)
         self.limits = limits
         self.tree = Tree(limits.max_symlink_depth)
         self.store = ContentStore(limits, scratch_dir)
-        self.budget = Budget(limits.max_total_bytes, limits.max_members)
+        self.budget = budget or Budget(limits.max_total_bytes, limits.max_members)
         self.reader = LayerReader(self.tree, self.wanted, self.store, self.budget, limits, magic=self.magic)
         self.os: OSInfo | None = None
         self.first_seen: dict[str, dict[tuple[str, str, str, str, tuple[str, ...]], int]] = {}

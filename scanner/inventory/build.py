@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from scanner.image.base_image import annotated_base, base_image
 from scanner.image.containers import open_container
+from scanner.image.filerange import RangeLayer
 from scanner.image.layers import display
 from scanner.image.local import DockerArchiveSource, OCILayoutSource
 from scanner.image.manifest import Descriptor, Platform
 from scanner.image.reference import LocalReference, RegistryReference, parse_reference
 from scanner.image.registry_options import RegistryOptions
 from scanner.image.resolve import ImageSource, ResolvedImage
-from scanner.image.streams import LayerStream, VerifyingReader, opened_ahead
+from scanner.image.streams import Budget, LayerStream, opened_ahead, sniff_compression
 from scanner.image.tree_state import StateError
 from scanner.inventory import prefix_state
 from scanner.inventory.analysis import Analysis
@@ -56,6 +60,14 @@ def open_source(reference: str, options: ScanOptions) -> ImageSource | LocalRefe
     return OCILayoutSource(container, reference, ref.ref, limits.max_document_size, limits.max_blob_size)
 
 
+# The detectors, loaded when first asked for: a replay asks once its first layer is on its way.
+Detectors = Callable[[], DetectorRegistry]
+
+
+def _loader(registry: DetectorRegistry | None) -> Detectors:
+    return functools.cache(default_registry) if registry is None else lambda: registry
+
+
 def inventory(
     reference: str,
     options: ScanOptions | None = None,
@@ -63,17 +75,17 @@ def inventory(
     progress: ProgressHook | None = None,
 ) -> list[Inventory]:
     options = options or ScanOptions()
-    registry = registry or default_registry()
+    detectors = _loader(registry)
     hook = progress or (lambda _event, _amount: None)
     source = open_source(reference, options)
     if isinstance(source, LocalReference):
-        return [_inventory_rootfs(source, options, registry)]
+        return [_inventory_rootfs(source, options, detectors())]
     try:
         wanted = None if options.all_platforms else (options.platform or DEFAULT_PLATFORM)
         images = source.images(wanted, options.limits.max_document_size, options.limits.max_platforms)
         for image in images:
             _check_platform(reference, options.platform, image)
-        return [_inventory_image(source, image, options, registry, hook) for image in images]
+        return [_inventory_image(source, image, options, detectors, hook) for image in images]
     finally:
         source.close()
 
@@ -124,6 +136,10 @@ def image_info(image: ResolvedImage, os_info: OSInfo | None, layers: tuple[Layer
     )
 
 
+class _Blob(Protocol):
+    def verify(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Segment:
     """Which layers one replay reads (the layer-prefix cache, `scanner.inventory.prefix_cache`): from `start`
@@ -141,7 +157,7 @@ def inventory_or_state(
     reference: str, options: ScanOptions, segment: Segment, registry: DetectorRegistry | None = None
 ) -> Inventory | bytes:
     """One image's replay of `segment`: its inventory, or the prefix state at `segment.stop`."""
-    registry = registry or default_registry()
+    detectors = _loader(registry)
     source = open_source(reference, options)
     if isinstance(source, LocalReference):
         raise ImageError(f"{reference}: a directory has no layers to replay in segments")
@@ -149,15 +165,15 @@ def inventory_or_state(
         wanted = options.platform or DEFAULT_PLATFORM
         image = source.images(wanted, options.limits.max_document_size, options.limits.max_platforms)[0]
         _check_platform(reference, options.platform, image)
-        return _replay(source, image, options, registry, lambda _event, _amount: None, segment)
+        return _replay(source, image, options, detectors, lambda _event, _amount: None, segment)
     finally:
         source.close()
 
 
 def _inventory_image(
-    source: ImageSource, image: ResolvedImage, options: ScanOptions, registry: DetectorRegistry, hook: ProgressHook
+    source: ImageSource, image: ResolvedImage, options: ScanOptions, detectors: Detectors, hook: ProgressHook
 ) -> Inventory:
-    found = _replay(source, image, options, registry, hook, Segment())
+    found = _replay(source, image, options, detectors, hook, Segment())
     assert isinstance(found, Inventory)  # no stop: the replay goes to the end
     return found
 
@@ -166,7 +182,7 @@ def _replay(
     source: ImageSource,
     image: ResolvedImage,
     options: ScanOptions,
-    registry: DetectorRegistry,
+    detectors: Detectors,
     hook: ProgressHook,
     segment: Segment,
 ) -> Inventory | bytes:
@@ -182,30 +198,30 @@ def _replay(
         raise ImageError(f"{image.reference}: config lists {len(diff_ids)} diff_ids for {len(layers)} layers")
     hook("layers", len(layers))
     hook("bytes-total", sum(layer.size for layer in layers[segment.start :]))
-    analysis = Analysis(registry, limits, options.scratch_dir)
-
-    def opener(info: LayerInfo, descriptor: Descriptor) -> Callable[[], tuple[VerifyingReader, LayerStream]]:
-        def open_layer() -> tuple[VerifyingReader, LayerStream]:
-            raw = source.open_blob(descriptor, f"{image.reference}: layer {info.digest or f'#{info.index}'}")
-            raw.on_chunk = lambda n: hook("bytes", n)
-            stream = LayerStream(raw, analysis.budget, f"layer {info.digest or f'#{info.index}'}")
-            stream.start_background()
-            return raw, stream
-
-        return open_layer
-
+    budget = Budget(limits.max_total_bytes, limits.max_members)
+    replayed = layers[segment.start :]
+    openers = [
+        _opener(source, image.reference, pair, budget, hook)
+        for pair in zip(replayed, image.layers[segment.start :], strict=True)
+    ]
     # From a registry, the next layer is requested and starts decompressing while this one is parsed; a
     # local archive's blobs share one file handle, so they are opened in turn.
-    replayed = layers[segment.start :]
-    openers = [opener(*pair) for pair in zip(replayed, image.layers[segment.start :], strict=True)]
     local = isinstance(source, OCILayoutSource | DockerArchiveSource)
     opened = opened_ahead(openers, lambda o: o[1].close(), ahead=not local)
+    first: list[tuple[_Blob, LayerStream | RangeLayer]] = []
+    analysis: Analysis | None = None
     try:
+        # The first layer is opened (fetched, inflated or hashed on its own threads) while the detectors load.
+        first = [next(opened)] if openers else []
+        analysis = Analysis(detectors(), limits, options.scratch_dir, budget)
         computed = _resume(analysis, image, segment)
-        for info, (raw, stream) in zip(replayed, opened, strict=True):
+        for info, (raw, stream) in zip(replayed, itertools.chain(first, opened), strict=True):
             label = info.digest or f"#{info.index}"
             try:
                 analysis.reader.read(stream, info.index, label)
+                # The detectors run while the layer's digests are still being computed on their own thread; if
+                # the digests do not match, what they found is discarded with the error.
+                analysis.after_layer(info.index)
             finally:
                 stream.close()
             raw.verify()
@@ -213,19 +229,51 @@ def _replay(
             if info.diff_id and info.diff_id.startswith("sha256:") and actual != info.diff_id:
                 raise ImageError(f"layer {label}: uncompressed content {actual} does not match diff_id {info.diff_id}")
             computed.append(actual)
-            analysis.after_layer(info.index)
             if segment.stop == info.index + 1 < len(layers):
                 state = prefix_state.dump(analysis, [d.digest for d in image.layers[: len(computed)]], computed)
                 if len(state) <= segment.max_state_bytes:
                     return state
         os_info, packages, warnings = analysis.finish(layers)
     finally:
+        for _, stream in first:
+            stream.close()  # not replayed if the detectors failed to load (safe to close twice)
         opened.close()
-        analysis.close()
+        if analysis is not None:
+            analysis.close()
     status, reason = _status(os_info, packages, analysis.incomplete)
     return Inventory(
         image_info(image, os_info, layers), status, reason, tuple(packages), _with(warnings, analysis.incomplete)
     )
+
+
+def _opener(
+    source: ImageSource,
+    reference: str,
+    layer: tuple[LayerInfo, Descriptor],
+    budget: Budget,
+    hook: ProgressHook,
+) -> Callable[[], tuple[_Blob, LayerStream | RangeLayer]]:
+    """Opens one layer: read where it lies when it is a plain tar in a local file, else streamed (fetched,
+    verified and decompressed on background threads)."""
+    info, descriptor = layer
+
+    def open_layer() -> tuple[_Blob, LayerStream | RangeLayer]:
+        what = f"{reference}: layer {info.digest or f'#{info.index}'}"
+        located = source.blob_range(descriptor)
+        if located is not None:
+            data, digest = located
+            if sniff_compression(data.pread(8, 0)) == "none":
+                layer = RangeLayer(data, digest, descriptor.size, budget, what, lambda n: hook("bytes", n))
+                return layer, layer
+            if data.owned:
+                data.file.close()
+        raw = source.open_blob(descriptor, what)
+        raw.on_chunk = lambda n: hook("bytes", n)
+        stream = LayerStream(raw, budget, f"layer {info.digest or f'#{info.index}'}")
+        stream.start_background()
+        return raw, stream
+
+    return open_layer
 
 
 def _resume(analysis: Analysis, image: ResolvedImage, segment: Segment) -> list[str]:

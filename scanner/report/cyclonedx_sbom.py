@@ -5,6 +5,7 @@ from __future__ import annotations
 from cyclonedx.model import Property
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model.dependency import Dependency
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
@@ -57,5 +58,12 @@ def to_cyclonedx(inv: Inventory) -> str:
             component.properties.add(Property(name="acrguard:location", value=location))
         bom.components.add(component)
         components.append(component)
-    bom.register_dependency(root, components)
+    # What `Bom.register_dependency(root, components)` records, built at once: it looks each component up
+    # among the dependencies registered so far, quadratic in the number of packages.
+    bom.dependencies.update(
+        [
+            Dependency(ref=root.bom_ref, dependencies=[Dependency(ref=c.bom_ref) for c in components]),
+            *(Dependency(ref=c.bom_ref) for c in components),
+        ]
+    )
     return JsonV1Dot6(bom).output_as_string(indent=2)

@@ -48,14 +48,16 @@ def _fields(member: tarfile.TarInfo) -> tuple[Any, ...]:
     )
 
 
-def reference(data: bytes) -> Outcome:
-    """What acrguard's layer reader saw with tarfile.open(mode="r|"): members, end, data after the end."""
+def reference(data: bytes, every_other: bool = False) -> Outcome:
+    """What acrguard's layer reader saw with tarfile.open(mode="r|"): members, end, data after the end. With
+    `every_other`, only the content of every other member is read (the others' is None)."""
     members: list[tuple[Any, ...]] = []
     source = io.BytesIO(data)
     try:
         with tarfile.open(fileobj=source, mode="r|") as archive:  # type: ignore[call-overload]
-            for member in archive:
-                handle = archive.extractfile(member) if member.isreg() else None
+            for i, member in enumerate(archive):
+                read = member.isreg() and (not every_other or i % 2 == 0)
+                handle = archive.extractfile(member) if read else None
                 members.append((*_fields(member), handle.read() if handle is not None else None))
             read_ahead = bytes(getattr(archive.fileobj, "buf", b""))
     except tarfile.TarError as exc:
@@ -74,6 +76,39 @@ def ours(data: bytes, piece_size: int) -> Outcome:
     except tarfile.TarError as exc:
         return members, f"{type(exc).__name__}: {exc}", False
     return members, "end", archive.drain()
+
+
+class Skipping:
+    """Pieces of `data` from a position the reader can move on without reading (a layer read in place)."""
+
+    def __init__(self, data: bytes, piece_size: int) -> None:
+        self.data, self.piece_size, self.pos, self.skipped = data, piece_size, 0, 0
+
+    def next_piece(self) -> bytes:
+        piece = self.data[self.pos : self.pos + self.piece_size]
+        self.pos += len(piece)
+        return piece
+
+    def skip(self, size: int) -> int:
+        skipped = max(0, min(size, len(self.data) - self.pos))
+        self.pos += skipped
+        self.skipped += skipped
+        return skipped
+
+
+def ours_skipping(data: bytes, piece_size: int) -> tuple[Outcome, int]:
+    """`ours` over a source that can skip, reading the content of every other regular member only (the others'
+    content is None); and how many bytes the source skipped unread."""
+    source = Skipping(data, piece_size)
+    archive = TarStream(source.next_piece, source.skip)
+    members: list[tuple[Any, ...]] = []
+    try:
+        for i, member in enumerate(archive.members()):
+            handle = archive.extractfile(member) if member.isreg() and i % 2 == 0 else None
+            members.append((*_fields(member), handle.read() if handle is not None else None))
+    except tarfile.TarError as exc:
+        return (members, f"{type(exc).__name__}: {exc}", False), source.skipped
+    return (members, "end", archive.drain()), source.skipped
 
 
 def _unpacked(data: bytes) -> bytes:
@@ -203,6 +238,7 @@ def test_members_contents_and_end_match_tarfile(name: str) -> None:
     expected = reference(data)
     for size in PIECE_SIZES if len(data) < 1 << 20 else PIECE_SIZES[:2]:
         assert ours(data, size) == expected, f"{name} in pieces of {size}"
+        assert ours_skipping(data, size)[0] == reference(data, every_other=True), f"{name}, skipping, pieces of {size}"
 
 
 def _mutations(data: bytes, rng: random.Random) -> Iterator[tuple[str, bytes]]:
@@ -231,9 +267,10 @@ def test_truncated_and_corrupted_copies_match_tarfile(name: str) -> None:
     data = all_archives()[name]
     rng = random.Random(name)
     for what, mutated in _mutations(data, rng):
-        expected = reference(mutated)
+        expected, skipped = reference(mutated), reference(mutated, every_other=True)
         for size in (4096, 512, 333):
             assert ours(mutated, size) == expected, f"{name}, {what}, in pieces of {size}"
+            assert ours_skipping(mutated, size)[0] == skipped, f"{name}, {what}, skipping, in pieces of {size}"
 
 
 def test_skipped_data_is_not_copied() -> None:
@@ -256,6 +293,23 @@ def test_skipped_data_is_not_copied() -> None:
         tracemalloc.stop()
     assert names == ["huge", "after"]
     assert peak < 256 << 10
+
+
+def test_a_source_that_can_skip_is_not_read_for_skipped_data() -> None:
+    """With a source that skips (a layer read where it lies in a file), a member's data the reader does not
+    want is passed over without being produced: only the headers and the wanted content are read."""
+    big = b"\1" * (8 << 20)
+    data = _archive(tarfile.GNU_FORMAT, [(_info("big", size=len(big)), big), (_info("small", size=2), b"ok")])
+    source = Skipping(data, 64 << 10)
+    archive = TarStream(source.next_piece, source.skip)
+    contents = {}
+    for member in archive.members():
+        if member.name == "small":
+            handle = archive.extractfile(member)
+            assert handle is not None
+            contents[member.name] = handle.read()
+    assert contents == {"small": b"ok"} and not archive.drain()
+    assert source.skipped >= len(big) - (64 << 10)
 
 
 def test_reads_past_a_short_member_fail_as_tarfile_does() -> None:

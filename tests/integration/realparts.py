@@ -859,11 +859,18 @@ class Pushed:
 def push(registry: Registry, source: str, repo: str, tag: str, *extra: str) -> Pushed:
     """skopeo copy SOURCE docker://HOST/REPO:TAG, then check the registry serves what skopeo pushed."""
     reference = f"{registry.host}/{repo}:{tag}"
+    # Exactly the layout's manifest unless a format conversion is asked for: skopeo's blob-info cache (machine-wide,
+    # /var/lib/containers/cache for root) remembers which blobs hold the same uncompressed layer, and once it
+    # has seen the zstd variant's layer decompressed, it would push the gzip blob already in the registry in its
+    # place. `--preserve-digests` forbids such substitutions, so the pushed set never depends on what skopeo did
+    # on this machine before.
+    preserve = () if "--format" in extra else ("--preserve-digests",)
     with tempfile.TemporaryDirectory() as tmp:
         digest_file = Path(tmp) / "digest"
         run(
             [
                 *("skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--digestfile", str(digest_file)),
+                *preserve,
                 *extra,
                 source,
                 f"docker://{reference}",

@@ -95,6 +95,8 @@ _SKIP_PARTS = (
 
 _ELF = b"\x7fELF"
 _MAGIC = b"\xff Go buildinf:"
+# The magic does not overlap itself (its first byte occurs once in it): non-overlapping matches are every match.
+_MAGIC_PATTERN = re.compile(re.escape(_MAGIC))
 _HEADER_SIZE = 32
 _ALIGN = 16
 _FLAG_INLINE = 0x2
@@ -237,14 +239,13 @@ def _build_info(path: str, data: ByteView, warnings: list[Warning_], limit: int)
         # Stripped section headers: look for the header where Go's reader would, 16-byte aligned (the
         # section is aligned in memory, and file offsets match memory addresses modulo the page size).
         candidates = []
-        start = data.find(_MAGIC)
-        while start >= 0:
+        for found in _MAGIC_PATTERN.finditer(data):  # `re`, not `find`: a view may be a memoryview
+            start = found.start()
             if start % _ALIGN == 0:
                 if len(candidates) == _MAX_CANDIDATES:
                     more = True
                     break
                 candidates.append(view[start:])
-            start = data.find(_MAGIC, start + 1)
     old_format = False
     for blob in candidates:
         if len(blob) < _HEADER_SIZE or blob[: len(_MAGIC)] != _MAGIC:

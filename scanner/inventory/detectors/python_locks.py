@@ -23,7 +23,6 @@ the PEP 503 name. A file that does not parse as TOML/JSON at all is Incomplete; 
 from __future__ import annotations
 
 import json
-import tomllib
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -42,6 +41,8 @@ def parse_lockfile(
     file does not parse at all."""
     try:
         text = data.decode("utf-8")
+        import tomllib  # imported when a lockfile is read: most images have none, and every scan loads the detectors
+
         document = json.loads(text) if path.endswith("/Pipfile.lock") else tomllib.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         kind = "JSON" if path.endswith("/Pipfile.lock") else "TOML"

@@ -34,7 +34,6 @@ Pure: parses the bytes handed over in a FileSet, never touches the filesystem.
 from __future__ import annotations
 
 import json
-import tomllib
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -128,6 +127,8 @@ def _usable(value: str, limit: int) -> bool:
 
 def _from_lockfile(path: str, data: bytes, warnings: list[Warning_]) -> Iterator[RawPackage]:
     try:
+        import tomllib  # imported when a lockfile is read: most images have none, and every scan loads the detectors
+
         lock = tomllib.loads(data.decode("utf-8"))
     except RecursionError:
         raise BoundExceeded(path, "TOML nested deeper than the parser's recursion limit; not read") from None

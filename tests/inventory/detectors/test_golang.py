@@ -11,6 +11,7 @@ follow the format in Go's src/debug/buildinfo/buildinfo.go and src/runtime/debug
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from scanner.inventory.detectors.base import DetectContext, MemoryFileSet
 from scanner.inventory.detectors.golang import GoBinaryDetector, stdlib_version
 from scanner.model.limits import Limits
 from scanner.model.types import RawPackage
+from tests.inventory.detectors.in_place import in_place
 
 UMOCI_BUILDINFO = bytes.fromhex(
     "ff20476f206275696c64696e663a08020000000000000000000000000000000008676f312e31392e38c0013077af0c92"
@@ -361,3 +363,27 @@ def test_packages_past_the_image_budget_are_incomplete() -> None:
     out = DETECTOR.extract(MemoryFileSet({"/app/server": binary}), DetectContext(limits=Limits(max_packages=3)))
     assert len(out.packages) == 3
     assert [w.message for w in out.incomplete] == ["more than 3 packages in the image (limit max_packages)"]
+
+
+def test_programs_read_in_place_give_what_their_bytes_give(tmp_path: Path) -> None:
+    """A program of a layer read in place is a view into a map of the layer's file (a memoryview): the same
+    packages, warnings and incompleteness as from its bytes, with and without section headers."""
+    decoys = MAGIC + b"\x08\x02" + b"\0" * 16 + b"\x7f" + b"\0" * 11 + b"x" + MAGIC + b"\0" * 15
+    fake = MAGIC + bytes([8, 0x2]) + b"\0" * 16
+    files = {
+        "/usr/local/bin/tool": elf(buildinfo("go1.22.5", MODINFO)),
+        "/usr/local/bin/stripped": elf(buildinfo("go1.22.5", MODINFO), headers=False, prefix=decoys),
+        "/usr/local/bin/be32": elf(buildinfo("go1.22.5", MODINFO), bits=32, big=True),
+        "/usr/local/bin/c": elf(b"", prefix=buildinfo("go1.22.5", MODINFO), name=b".data"),
+        "/app/server": b"\x7fELF\x02\x01" + b"\0" * 58 + fake * 70,
+        "/usr/local/bin/umoci": elf(UMOCI_BUILDINFO),
+    }
+    viewed, store = in_place(files, tmp_path)
+    try:
+        assert all(isinstance(viewed.view(path), memoryview) for path in files)
+        mapped = DETECTOR.extract(viewed, DetectContext())
+    finally:
+        store.close()
+    plain = DETECTOR.extract(MemoryFileSet(files), DetectContext())
+    assert mapped == plain
+    assert len(plain.packages) >= 15 and plain.incomplete

@@ -12,6 +12,7 @@ from scanner.inventory.detectors.base import DetectContext, Extraction, MemoryFi
 from scanner.inventory.detectors.golang import elf_section
 from scanner.inventory.detectors.rust import RustDetector
 from scanner.model.limits import Limits
+from tests.inventory.detectors.in_place import in_place
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "rust"
 DETECTOR = RustDetector()
@@ -237,3 +238,23 @@ def test_build_dependencies_and_bad_entries() -> None:
     out = extract({"/app/x": _with_section(zlib.compress(document))})
     assert crates(out) == [("libc", "0.2.1")]
     assert len(out.warnings) == 2
+
+
+def test_programs_read_in_place_give_what_their_bytes_give(tmp_path: Path) -> None:
+    """A program of a layer read in place is a view into a map of the layer's file (a memoryview): the same
+    crates, warnings and incompleteness as from its bytes."""
+    files = {
+        "/usr/local/bin/uses_json": fixture("auditable-serde-json"),
+        "/app/no_deps": fixture("auditable-no-deps"),
+        "/app/truncated": fixture("auditable-serde-json")[:4096],
+        "/app/hostile": _with_section(b"not zlib at all"),
+    }
+    viewed, store = in_place(files, tmp_path)
+    try:
+        assert all(isinstance(viewed.view(path), memoryview) for path in files)
+        mapped = DETECTOR.extract(viewed, DetectContext())
+    finally:
+        store.close()
+    plain = extract(files)
+    assert mapped == plain
+    assert crates(plain) == SERDE_JSON_CRATES and plain.incomplete
