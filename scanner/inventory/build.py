@@ -151,6 +151,8 @@ class Segment:
     state: bytes | None = None
     stop: int | None = None
     max_state_bytes: int = 0
+    # `state` already decoded and checked (a warm sandboxed child decodes the state it expects while it waits).
+    decoded: prefix_state.Decoded | None = None
 
 
 def inventory_or_state(
@@ -282,10 +284,12 @@ def _resume(analysis: Analysis, image: ResolvedImage, segment: Segment) -> list[
         return []
     if segment.state is None or segment.start >= len(image.layers):
         raise ImageError(f"{image.reference}: cannot start at layer {segment.start} without its prefix state")
-    try:
-        decoded = prefix_state.decode(segment.state, analysis.registry, analysis.limits.max_symlink_depth)
-    except StateError as exc:
-        raise ImageError(f"{image.reference}: prefix state: {exc}") from None
+    decoded = segment.decoded
+    if decoded is None:
+        try:
+            decoded = prefix_state.decode(segment.state, analysis.registry, analysis.limits.max_symlink_depth)
+        except StateError as exc:
+            raise ImageError(f"{image.reference}: prefix state: {exc}") from None
     expected = tuple(d.digest for d in image.layers[: segment.start])
     if decoded.header.layers != expected:
         raise ImageError(f"{image.reference}: the prefix state is not of this image's first {segment.start} layers")

@@ -14,10 +14,16 @@ with `scanner.inventory.prefix_state.MAGIC`), which the parent checks before kee
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scanner.inventory.detectors.plugins import DetectorRegistry
+    from scanner.inventory.prefix_state import Decoded
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -36,18 +42,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from scanner.model.limits import Limits, option_pairs
     from scanner.sandbox.segment import EXIT_PREFIX_MISSING, read_segment
 
+    preloaded: tuple[bytes, Decoded] | None = None
     if args.wait:
-        # Started ahead of its job (`scanner.sandbox.warm`): everything above is imported; the layout arrives
-        # with the go. Anything else (the parent closing the pipe) means the child is not needed.
+        # Started ahead of its job (`scanner.sandbox.warm`): everything above is imported, and the state the
+        # job will probably start from is decoded; the layout arrives with the go. Anything else (the parent
+        # closing the pipe) means the child is not needed.
         from scanner.inventory.detectors.plugins import default_registry
 
-        default_registry()
+        preloaded = _preloaded(args.image, args.limit, default_registry())
         if sys.stdin.buffer.readline() != b"go\n":
             return EXIT_OK
     try:
         # The limits come as options: the child's environment is an allow-list that carries no settings.
         limits = Limits().with_overrides(option_pairs(args.limit, "--limit"))
         segment = read_segment(args.image)
+        if segment is not None and preloaded is not None and segment.state == preloaded[0]:
+            segment = dataclasses.replace(segment, decoded=preloaded[1])
         if segment is None:
             found = inventory(args.image, ScanOptions(limits=limits))[0]
         else:
@@ -68,6 +78,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"acrguard: {type(exc).__name__}: {exc}\n")
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _preloaded(image: str, limit_options: list[str], registry: DetectorRegistry) -> tuple[bytes, Decoded] | None:
+    """The state a warm child was given ahead, decoded; None if there is none or it does not decode (the job
+    then decodes its own state, and says what is wrong with it)."""
+    from scanner.image.tree_state import StateError
+    from scanner.inventory import prefix_state
+    from scanner.model.errors import AcrguardError
+    from scanner.model.limits import Limits, option_pairs
+    from scanner.sandbox.segment import read_preload
+
+    data = read_preload(image)
+    if data is None:
+        return None
+    try:
+        limits = Limits().with_overrides(option_pairs(limit_options, "--limit"))
+        return data, prefix_state.decode(data, registry, limits.max_symlink_depth)
+    except (StateError, AcrguardError, OSError):
+        return None
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from scanner.inventory.build import Segment
 
 SEGMENT_FILE = "acrguard-segment.json"
 STATE_FILE = "acrguard-prefix.state"
+# Beside a warm child's layout, in its inbox: the state it decodes while it waits (`scanner.sandbox.warm`).
+PRELOAD_FILE = "acrguard-preload.state"
 # The child's exit status when a restored state cannot replay this image (`prefix_state.PrefixContentMissing`):
 # the parent replays from the first layer instead.
 EXIT_PREFIX_MISSING = 3
@@ -47,3 +49,11 @@ def read_segment(image: str) -> Segment | None:
         return None
     state = (layout / STATE_FILE).read_bytes() if (layout / STATE_FILE).exists() else None
     return Segment(int(doc["start"]), state, doc["stop"], int(doc["max_state_bytes"]))
+
+
+def read_preload(image: str) -> bytes | None:
+    """The state a warm child was given to decode ahead, beside the layout `image` names; None if none."""
+    if not image.startswith("oci:"):
+        return None
+    preload = Path(image.removeprefix("oci:")).parent / PRELOAD_FILE
+    return preload.read_bytes() if preload.is_file() else None

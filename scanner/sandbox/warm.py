@@ -2,9 +2,12 @@
 blocked on its stdin until a job arrives. A long-lived runner (the service's) then pays for starting the
 sandbox and the interpreter between scans instead of on the push-to-findings path.
 
-Each warm child is still single-use and sees nothing of any other scan: it is started over an empty inbox
-directory of its own (bound read-only at the sandbox's /input), the job's layout is renamed into that inbox
-only when the job arrives, and a child that served (or failed) one job is never used again. The inbox is a
+Each warm child is still single-use and sees nothing of any other scan: it is started over an inbox directory
+of its own (bound read-only at the sandbox's /input), the job's layout is renamed into that inbox only when
+the job arrives, and a child that served (or failed) one job is never used again. The inbox holds one thing
+before the job: the prefix state the last job started from (`segment.PRELOAD_FILE`, from the layer-prefix cache, as
+the parent wrote it for that job), which the child decodes while it waits; if the job starts from that same
+state (a CI registry pushes image after image on one base), the child skips decoding it again. The inbox is a
 scratch directory (`scanner.sandbox.scratch`): locked while it lives, swept at start-up if the process died.
 A child started with other job limits than the job's, or one that has exited, is discarded and the job
 starts a child of its own as before.
@@ -25,6 +28,7 @@ from pathlib import Path
 
 from scanner.sandbox.runner import JobLimits, SandboxResult, Started, finish_limited
 from scanner.sandbox.scratch import scratch_directory
+from scanner.sandbox.segment import PRELOAD_FILE, STATE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +40,13 @@ Spawn = Callable[[Path, JobLimits], Started]
 
 
 class _Warm:
-    def __init__(self, spawn: Spawn, limits: JobLimits) -> None:
+    def __init__(self, spawn: Spawn, limits: JobLimits, preload: bytes | None = None) -> None:
         self.limits = limits
         self._scratch = contextlib.ExitStack()
         self.inbox = self._scratch.enter_context(scratch_directory())
         try:
+            if preload is not None:
+                (self.inbox / PRELOAD_FILE).write_bytes(preload)
             self.started = spawn(self.inbox, limits)
         except BaseException:
             self._scratch.close()
@@ -71,7 +77,7 @@ class WarmChildren:
         self._delay = delay
         self._lock = threading.Lock()
         self._ready: _Warm | None = None
-        self._requests: queue.SimpleQueue[JobLimits | None] = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[tuple[JobLimits, bytes | None] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         atexit.register(self.close)  # the waiting child and its inbox go with the process
 
@@ -85,11 +91,13 @@ class WarmChildren:
             warm = None
         if warm is None:
             warm = _Warm(self._spawn, limits)
+        state = layout_dir / STATE_FILE
+        preload = state.read_bytes() if state.is_file() else None  # the parent's own file, bounded by the cache
         try:
             result = self._serve(warm, layout_dir, limits)
         finally:
             warm.close()
-        self._prepare(limits)
+        self._prepare(limits, preload)
         return result
 
     def _serve(self, warm: _Warm, layout_dir: Path, limits: JobLimits) -> SandboxResult | None:
@@ -111,17 +119,17 @@ class WarmChildren:
         finally:
             _move(target, layout_dir)
 
-    def _prepare(self, limits: JobLimits) -> None:
+    def _prepare(self, limits: JobLimits, preload: bytes | None) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._starter, name="acrguard-warm-child", daemon=True)
                 self._thread.start()
-        self._requests.put(limits)
+        self._requests.put((limits, preload))
 
     def _starter(self) -> None:
         while True:
-            limits = self._requests.get()
-            if limits is None:
+            request = self._requests.get()
+            if request is None:
                 return
             time.sleep(self._delay)
             with contextlib.suppress(queue.Empty):
@@ -129,9 +137,10 @@ class WarmChildren:
                     newer = self._requests.get_nowait()
                     if newer is None:
                         return
-                    limits = newer
+                    request = newer
+            limits, preload = request
             try:
-                warm = _Warm(self._spawn, limits)
+                warm = _Warm(self._spawn, limits, preload)
             except Exception as exc:  # the next job starts its own child, and says why if that fails too
                 log.warning("sandbox: no warm child for the next scan: %s", exc)
                 continue
