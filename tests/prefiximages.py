@@ -16,6 +16,9 @@ import json
 import tarfile
 from pathlib import Path
 
+from scanner.model.codec import inventory_to_dict
+from scanner.model.types import Inventory
+from scanner.report.inventory_json import inventory_dict
 from tests import ocibuild
 from tests.integration import realparts
 from tests.rpmimages import Rpm, rpm_image
@@ -119,3 +122,18 @@ def write(root: Path, layers: list[ocibuild.Layer]) -> str:
     """An `oci:` reference to a layout of one image with `layers`."""
     ocibuild.write_layout(root, [ocibuild.Image(layers)])
     return f"oci:{root}"
+
+
+def suite_images(debian_images: realparts.BuiltImages, root: Path, tags: tuple[str, ...]) -> dict[str, str]:
+    """The suite's images with `tags`, and the three multi-layer images above written under `root`, each as an
+    `oci:` reference by name."""
+    found = {tag: debian_images.oci(tag) for tag in tags}
+    found["debian-whiteouts"] = write(root / "deb", debian_layers(debian_images))
+    found["program-links"] = write(root / "prog", program_link_layers(debian_images))
+    found["rpm-whiteouts"] = write(root / "rpm", rpm_layers())
+    return found
+
+
+def both_documents(inv: Inventory) -> str:
+    """Both documents: the exact (codec) form the service stores and the inventory JSON users get."""
+    return json.dumps(inventory_to_dict(inv), sort_keys=True) + json.dumps(inventory_dict(inv), sort_keys=True)

@@ -9,7 +9,6 @@ one layer and followed in another, hard links to lower files, programs of the ba
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +17,6 @@ import pytest
 from scanner.image import filerange
 from scanner.image.local import DockerArchiveSource, OCILayoutSource
 from scanner.inventory.build import inventory
-from scanner.model.codec import inventory_to_dict
-from scanner.model.types import Inventory
-from scanner.report.inventory_json import inventory_dict
 from tests import prefiximages
 from tests.integration import realparts
 
@@ -30,19 +26,13 @@ TAGS = ("bookworm", "two-layer", "multi", "broken")
 MADE = ("debian-whiteouts", "program-links", "rpm-whiteouts")
 
 
-def _json(inv: Inventory) -> str:
-    return json.dumps(inventory_to_dict(inv), sort_keys=True) + json.dumps(inventory_dict(inv), sort_keys=True)
+_json = prefiximages.both_documents
 
 
 @pytest.fixture(scope="module")
 def sources(debian_images: realparts.BuiltImages, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Each test image as an `oci:` reference skopeo can copy from."""
-    root = tmp_path_factory.mktemp("in-place-images")
-    found = {tag: debian_images.oci(tag) for tag in TAGS}
-    found["debian-whiteouts"] = prefiximages.write(root / "deb", prefiximages.debian_layers(debian_images))
-    found["program-links"] = prefiximages.write(root / "prog", prefiximages.program_link_layers(debian_images))
-    found["rpm-whiteouts"] = prefiximages.write(root / "rpm", prefiximages.rpm_layers())
-    return found
+    return prefiximages.suite_images(debian_images, tmp_path_factory.mktemp("in-place-images"), TAGS)
 
 
 def _plain_copies(source: str, root: Path) -> Iterator[str]:

@@ -8,7 +8,6 @@ links made in one layer and followed in another, hard links to lower files.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -17,10 +16,8 @@ import pytest
 from scanner.inventory.build import ScanOptions, Segment, inventory, inventory_or_state
 from scanner.inventory.prefix_cache import LayerPrefixCache, PrefixStore
 from scanner.inventory.prefix_state import PrefixContentMissing
-from scanner.model.codec import inventory_to_dict
 from scanner.model.errors import AcrguardError
 from scanner.model.types import Inventory
-from scanner.report.inventory_json import inventory_dict
 from scanner.sandbox.bubblewrap import BubblewrapRunner
 from scanner.sandbox.errors import JobError
 from scanner.sandbox.job import scan_job_inventory
@@ -32,19 +29,12 @@ BIG = 1 << 40
 TAGS = ("bookworm", "two-layer", "bookworm-zstd", "multi", "broken")
 
 
-def _json(inv: Inventory) -> str:
-    """Both documents: the exact (codec) form the service stores and the inventory JSON users get."""
-    return json.dumps(inventory_to_dict(inv), sort_keys=True) + json.dumps(inventory_dict(inv), sort_keys=True)
+_json = prefiximages.both_documents
 
 
 @pytest.fixture(scope="module")
 def refs(debian_images: realparts.BuiltImages, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("prefix-images")
-    found = {tag: debian_images.oci(tag) for tag in TAGS}
-    found["debian-whiteouts"] = prefiximages.write(root / "deb", prefiximages.debian_layers(debian_images))
-    found["program-links"] = prefiximages.write(root / "prog", prefiximages.program_link_layers(debian_images))
-    found["rpm-whiteouts"] = prefiximages.write(root / "rpm", prefiximages.rpm_layers())
-    return found
+    return prefiximages.suite_images(debian_images, tmp_path_factory.mktemp("prefix-images"), TAGS)
 
 
 def test_the_fixture_set_has_what_the_cache_must_carry(refs: dict[str, str]) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from scanner.image.content import ContentStore
 from scanner.image.filerange import FileRange
 from scanner.inventory.analysis import TreeFileSet
+from scanner.inventory.detectors.base import DetectContext, Detector, Extraction, MemoryFileSet
 from scanner.model.limits import Limits
 
 
@@ -28,3 +29,14 @@ def in_place(files: dict[str, bytes], directory: Path) -> tuple[TreeFileSet, Con
         if offset % 4096 == 0:
             offset += 512
     return TreeFileSet(contents), store
+
+
+def both_ways(detector: Detector, files: dict[str, bytes], directory: Path) -> tuple[Extraction, Extraction]:
+    """What `detector` extracts from the files captured in place (each a memoryview), then from their bytes."""
+    viewed, store = in_place(files, directory)
+    try:
+        assert all(isinstance(viewed.view(path), memoryview) for path in files)
+        mapped = detector.extract(viewed, DetectContext())
+    finally:
+        store.close()
+    return mapped, detector.extract(MemoryFileSet(files), DetectContext())

@@ -19,7 +19,7 @@ from scanner.inventory.detectors.base import DetectContext, MemoryFileSet
 from scanner.inventory.detectors.golang import GoBinaryDetector, stdlib_version
 from scanner.model.limits import Limits
 from scanner.model.types import RawPackage
-from tests.inventory.detectors.in_place import in_place
+from tests.inventory.detectors.in_place import both_ways
 
 UMOCI_BUILDINFO = bytes.fromhex(
     "ff20476f206275696c64696e663a08020000000000000000000000000000000008676f312e31392e38c0013077af0c92"
@@ -378,12 +378,6 @@ def test_programs_read_in_place_give_what_their_bytes_give(tmp_path: Path) -> No
         "/app/server": b"\x7fELF\x02\x01" + b"\0" * 58 + fake * 70,
         "/usr/local/bin/umoci": elf(UMOCI_BUILDINFO),
     }
-    viewed, store = in_place(files, tmp_path)
-    try:
-        assert all(isinstance(viewed.view(path), memoryview) for path in files)
-        mapped = DETECTOR.extract(viewed, DetectContext())
-    finally:
-        store.close()
-    plain = DETECTOR.extract(MemoryFileSet(files), DetectContext())
+    mapped, plain = both_ways(DETECTOR, files, tmp_path)
     assert mapped == plain
     assert len(plain.packages) >= 15 and plain.incomplete

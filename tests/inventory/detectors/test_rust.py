@@ -12,7 +12,7 @@ from scanner.inventory.detectors.base import DetectContext, Extraction, MemoryFi
 from scanner.inventory.detectors.golang import elf_section
 from scanner.inventory.detectors.rust import RustDetector
 from scanner.model.limits import Limits
-from tests.inventory.detectors.in_place import in_place
+from tests.inventory.detectors.in_place import both_ways
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "rust"
 DETECTOR = RustDetector()
@@ -249,12 +249,6 @@ def test_programs_read_in_place_give_what_their_bytes_give(tmp_path: Path) -> No
         "/app/truncated": fixture("auditable-serde-json")[:4096],
         "/app/hostile": _with_section(b"not zlib at all"),
     }
-    viewed, store = in_place(files, tmp_path)
-    try:
-        assert all(isinstance(viewed.view(path), memoryview) for path in files)
-        mapped = DETECTOR.extract(viewed, DetectContext())
-    finally:
-        store.close()
-    plain = extract(files)
+    mapped, plain = both_ways(DETECTOR, files, tmp_path)
     assert mapped == plain
     assert crates(plain) == SERDE_JSON_CRATES and plain.incomplete
