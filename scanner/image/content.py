@@ -112,7 +112,8 @@ class ContentStore:
             return Content(len(data), data=data)
         out = self._scratch()
         start = self._next_start()
-        out.seek(start)  # the kernel's copies write at their offsets and leave the file position where it was
+        if start != self._end:
+            out.seek(start)
         written = 0
         while written < size:
             chunk = handle.read(min(1 << 20, size - written))

@@ -2,13 +2,15 @@
 blob), read where it lies instead of streamed.
 
 Streamed, every byte of such a layer passes through Python twice (the archive's reader, then the tar walk),
-and every program a detector wants is copied through memory into the scratch file. Here the tar walk reads
-headers and the small files it keeps with `pread`, skips everything else without reading it, and the
-kernel copies large captured files into the scratch file (`ContentStore.capture_range`); the layer's
-SHA-256 (its diff_id, and its digest where the source names one) is computed on a thread of its own over
-the same range, outside the interpreter lock. The file is the user's own local image: it is read, never
-trusted: the digest and size are checked as a streamed blob's would be, and every captured file is copied,
-so nothing refers back to the file once the layer is read.
+and every program a detector wants is copied into the scratch file. Here the tar walk reads headers and the
+small files it keeps with `pread` and skips everything else without reading it; large files and programs are
+captured in place (`ContentStore.capture_range`: read or mapped from this file when a detector asks, the file
+kept open until the analysis ends); the layer's SHA-256 (its diff_id, and its digest where the source names
+one) is computed on a thread of its own through a map of the same range, outside the interpreter lock.
+
+The file is checked as a streamed blob would be (digest, size, the image's byte budget). It is the user's own
+local image, or a layout the trusted side of a scan job wrote: a file cut short while it is read is an error
+where it is read with `pread`, and ends the process (SIGBUS) where it is mapped, never a silently short read.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from scanner.model.errors import DigestMismatchError, LayerError
 # Bytes a piece of the tar walk reads at a time: enough for the headers and small files of a run of
 # members in one call, small enough that a large file the walk skips is mostly never read.
 PIECE = 64 << 10
-# Bytes the digest thread reads at a time into its one buffer.
+# Bytes the digest thread hashes at a time through the map, each chunk's pages released after it.
 HASH_CHUNK = 4 << 20
 
 
@@ -83,8 +85,10 @@ class RangeLayer:
         self._thread.start()
 
     def _hash_range(self) -> None:
+        if not self._data.size:
+            return  # an empty layer: the digest of nothing (and a map of nothing cannot be made)
         try:
-            self._hash_mapped() if self._data.size else None
+            self._hash_mapped()
         except (OSError, ValueError, LayerError) as exc:
             self._error = exc
 

@@ -172,11 +172,39 @@ def _split(data: bytes) -> tuple[Header, int]:
 
 @dataclass
 class Decoded:
-    """A checked state, ready to be put into an `Analysis` (`restore`)."""
+    """A checked state, ready to be put into an `Analysis` (`restore`); `built` once `build` has made its
+    detector results into objects."""
 
     header: Header
     body: dict[str, Any]
     contents: list[Content]
+    built: _Built | None = None
+
+
+@dataclass
+class _Built:
+    runs: dict[str, Run]
+    first_seen: dict[str, dict[tuple[str, str, str, str, tuple[str, ...]], int]]
+    per_file: dict[str, dict[str, tuple[Content, Extraction]]]
+
+
+def build(decoded: Decoded) -> Decoded:
+    """Make the state's detector results into the objects `restore` puts in place (a Debian base's are some
+    thousands of packages and their owned files): a warm sandboxed child does it while it waits for its job. The
+    objects go to one `Analysis`: restore a built state once."""
+    body = decoded.body
+    decoded.built = _Built(
+        runs={name: Run(_extraction_from(e), _os_from(o)) for name, (e, o) in body["runs"].items()},
+        first_seen={
+            name: {(k[0], k[1], k[2], k[3], tuple(locations)): index for k, locations, index in seen}
+            for name, seen in body["first_seen"].items()
+        },
+        per_file={
+            name: {path: (decoded.contents[n], _extraction_from(e)) for path, n, e in entries}
+            for name, entries in body["per_file"].items()
+        },
+    )
+    return decoded
 
 
 def decode(data: bytes, registry: DetectorRegistry, max_symlink_depth: int) -> Decoded:
@@ -208,15 +236,10 @@ def restore(analysis: Analysis, decoded: Decoded) -> None:
     analysis.tree = tree
     analysis.reader.tree = tree
     analysis.os = _os_from(body["os"])
-    analysis.runs = {name: Run(_extraction_from(e), _os_from(o)) for name, (e, o) in body["runs"].items()}
-    analysis.first_seen = {
-        name: {(k[0], k[1], k[2], k[3], tuple(locations)): index for k, locations, index in seen}
-        for name, seen in body["first_seen"].items()
-    }
-    analysis.per_file = {
-        name: {path: (decoded.contents[n], _extraction_from(e)) for path, n, e in entries}
-        for name, entries in body["per_file"].items()
-    }
+    built = decoded.built or build(decoded).built
+    assert built is not None
+    analysis.runs, analysis.first_seen, analysis.per_file = built.runs, built.first_seen, built.per_file
+    decoded.built = None  # the objects now belong to `analysis`
     analysis.wanted_links = set(body["wanted_links"])
     analysis.warnings = [Warning_(w, m) for w, m in body["warnings"]]
     analysis.reader.warnings = [Warning_(w, m) for w, m in body["reader_warnings"]]

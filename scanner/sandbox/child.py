@@ -94,7 +94,7 @@ def _preloaded(image: str, limit_options: list[str], registry: DetectorRegistry)
         return None
     try:
         limits = Limits().with_overrides(option_pairs(limit_options, "--limit"))
-        return data, prefix_state.decode(data, registry, limits.max_symlink_depth)
+        return data, prefix_state.build(prefix_state.decode(data, registry, limits.max_symlink_depth))
     except (StateError, AcrguardError, OSError):
         return None
 

@@ -15,6 +15,7 @@ from scanner.inventory.build import ScanOptions, Segment, inventory, inventory_o
 from scanner.inventory.detectors.plugins import default_registry
 from scanner.model.codec import inventory_to_dict
 from scanner.model.errors import ImageError
+from scanner.model.limits import Limits
 from tests import ocibuild
 
 E = ocibuild.Entry
@@ -115,3 +116,19 @@ def test_a_program_kept_as_its_size_alone_cannot_be_read(tmp_path: Path) -> None
     tool = decoded.body["tree"].files["/usr/bin/tool"].content
     with pytest.raises(prefix_state.PrefixContentMissing):
         tool.read()
+
+
+def test_a_state_decoded_and_built_ahead_replays_as_its_bytes(tmp_path: Path) -> None:
+    """What a warm sandboxed child does with the state it expects: decoded and its detector results made into
+    objects before the job; the replay from it is the replay from the bytes."""
+    ref = _image(tmp_path)
+    whole = _doc(ref)
+    for stop in (1, 2):
+        state = _state(ref, stop)
+        decoded = prefix_state.decode(state, default_registry(), Limits().max_symlink_depth)
+        built = prefix_state.build(decoded)
+        assert built is decoded and decoded.built is not None
+        found = inventory_or_state(ref, ScanOptions(), Segment(stop, state, decoded=decoded))
+        assert not isinstance(found, bytes)
+        assert json.dumps(inventory_to_dict(found), sort_keys=True) == whole
+        assert decoded.built is None  # the objects went to that replay's analysis
