@@ -9,7 +9,8 @@ copying a small program into it).
 A file of a layer read where it lies in a local file (`filerange.RangeLayer`) is not copied at all when it is
 large or a program: its content is read (or mapped) from that file when a detector asks, so the programs of a
 Debian image, which its OS packages own and no detector reads past their headers, cost nothing to capture.
-The store keeps such files open until it is closed.
+Such a file stays open until the store is closed; past MAX_FILES_IN_PLACE of them, contents are copied
+into the scratch file as streamed ones are.
 """
 
 from __future__ import annotations
@@ -67,6 +68,23 @@ def _map_at(file: BinaryIO, size: int, offset: int) -> ByteView:
         return _read_at(file, size, offset)
 
 
+# Files whose contents may be captured in place at once (each stays open until the store closes).
+MAX_FILES_IN_PLACE = 64
+
+
+class _RangeReader:
+    """A file range read from its start, for `capture`."""
+
+    def __init__(self, data: FileRange) -> None:
+        self._data = data
+        self._at = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        chunk = self._data.pread(self._data.size - self._at if size < 0 else size, self._at)
+        self._at += len(chunk)
+        return chunk
+
+
 class ContentStore:
     def __init__(self, limits: Limits, scratch_dir: str | None = None) -> None:
         self._limits = limits
@@ -74,7 +92,8 @@ class ContentStore:
         self._file: BinaryIO | None = None
         self._end = 0
         self.captured_bytes = 0
-        self._kept: list[IO[bytes]] = []
+        self._kept: list[IO[bytes]] = []  # files this store closes
+        self._in_place: dict[int, IO[bytes]] = {}  # the files contents captured in place are read from, by id
 
     def _scratch(self) -> BinaryIO:
         if self._file is None:
@@ -136,9 +155,19 @@ class ContentStore:
             if len(content) != data.size:
                 raise LayerError(f"{what}: the file ended {data.size - len(content)} bytes early")
             return Content(len(content), data=content)
+        if id(data.file) not in self._in_place:
+            if len(self._in_place) >= MAX_FILES_IN_PLACE:
+                # Every file referred to stays open: past the bound (a sandboxed child's descriptors are few, an
+                # image may have hundreds of plain layers), contents are copied as streamed ones are.
+                return self.capture(_RangeReader(data), data.size, what, spill=True)
+            self._in_place[id(data.file)] = data.file
         return Content(
             data.size, reader=partial(_read_at, data.file, data.size, data.offset), viewer=partial(_map_range, data)
         )
+
+    def refers_to(self, file: IO[bytes]) -> bool:
+        """Whether contents captured in place are read from `file` (which must then stay open)."""
+        return id(file) in self._in_place
 
     def keep_open(self, file: IO[bytes]) -> None:
         """Close `file` with the store: contents captured in place are read from it."""
@@ -148,6 +177,7 @@ class ContentStore:
         for file in self._kept:
             file.close()
         self._kept.clear()
+        self._in_place.clear()
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -133,6 +133,10 @@ class RangeLayer:
             return None
         return self._data.sub(offset, size)
 
+    @property
+    def file(self) -> IO[bytes]:
+        return self._data.file
+
     def hand_over_file(self) -> IO[bytes] | None:
         """The file if the range owns it, for the content store to keep open (and close) once contents refer
         to it: the layer no longer closes it."""

@@ -104,9 +104,11 @@ class LayerReader:
         """Apply one layer. `label` names the layer in messages (its digest)."""
         self._in_file = stream if isinstance(stream, RangeLayer) else None
         archive = TarStream(stream.next_piece, self._in_file.skip if self._in_file is not None else None)
-        if self._in_file is not None and (file := self._in_file.hand_over_file()) is not None:
-            self.store.keep_open(file)  # its large files are read from it when asked for
         self._members(archive, index, label)
+        # Files captured in place are read from the layer's file when a detector asks: it stays open with the store.
+        layer = self._in_file
+        if layer is not None and self.store.refers_to(layer.file) and (owned := layer.hand_over_file()) is not None:
+            self.store.keep_open(owned)
 
     def _members(self, archive: TarStream, index: int, label: str) -> None:
         current = ""

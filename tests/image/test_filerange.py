@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import mmap
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from scanner.image import content as content_module
 from scanner.image.content import ContentStore
 from scanner.image.filerange import FileRange, RangeLayer
 from scanner.image.local import DockerArchiveSource, OCILayoutSource
@@ -152,3 +154,54 @@ def test_the_digest_thread_reports_progress_and_the_whole_size(tmp_path: Path) -
     layer.close()
     assert sum(seen) == len(data) and len(seen) == 3 and budget.bytes == len(data)
     assert layer.hand_over_file() is not None and layer.hand_over_file() is None  # handed over once
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_files_kept_open_for_contents_in_place_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each layer file a content is captured in place from stays open until the analysis ends; past
+    MAX_FILES_IN_PLACE files (an image may have hundreds of plain layers, a sandboxed child few descriptors)
+    contents are copied instead. A layer nothing was captured in place from is closed at once. The inventory
+    is the same either way, and nothing stays open after it."""
+    monkeypatch.setattr(content_module, "MAX_FILES_IN_PLACE", 2)
+    seen: list[int] = []
+    original = content_module.ContentStore.close
+
+    def close(self: ContentStore) -> None:
+        seen.append(_open_descriptors())
+        original(self)
+
+    monkeypatch.setattr(content_module.ContentStore, "close", close)
+    layers = [
+        ocibuild.Layer(
+            ocibuild.layer_tar([E(f"usr/local/bin/tool{n}", b"\x7fELF" + bytes([n]) * 200_000)]), compression="none"
+        )
+        for n in range(5)
+    ]
+    layers.append(ocibuild.Layer(ocibuild.layer_tar(ENTRIES[:2]), compression="none"))  # small files only
+    ocibuild.write_layout(tmp_path, [ocibuild.Image(layers)])
+    before = _open_descriptors()
+    in_place, streamed = _both(f"oci:{tmp_path}")
+    assert in_place == streamed and isinstance(in_place, str) and '"tool"' in in_place
+    # At the end of the in-place analysis: two layer files kept (the bound), the four others closed.
+    assert seen[0] == before + 2 + 1  # and the scratch file the copied programs went to
+    assert _open_descriptors() == before
+
+
+def test_a_copied_content_reads_as_an_in_place_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(content_module, "MAX_FILES_IN_PLACE", 1)
+    data = bytes(range(256)) * 300
+    first, second = _file(tmp_path, data), FileRange((tmp_path / "other").open("w+b"), 0, len(data), owned=True)
+    second.file.write(data)
+    second.file.flush()
+    store = ContentStore(Limits())
+    store.keep_open(first.file)
+    store.keep_open(second.file)
+    kept = store.capture_range(first.sub(512, 4096), "a", spill=True)
+    copied = store.capture_range(second.sub(512, 4096), "b", spill=True)
+    assert store.refers_to(first.file) and not store.refers_to(second.file)
+    assert isinstance(kept.view(), memoryview) and isinstance(copied.view(), mmap.mmap)  # the scratch file's map
+    assert kept.read() == copied.read() == data[512 : 512 + 4096]
+    store.close()
