@@ -2,13 +2,16 @@
 blocked on its stdin until a job arrives. A long-lived runner (the service's) then pays for starting the
 sandbox and the interpreter between scans instead of on the push-to-findings path.
 
-Each warm child is still single-use and sees nothing of any other scan: it is started over an inbox directory
-of its own (bound read-only at the sandbox's /input), the job's layout is renamed into that inbox only when
-the job arrives, and a child that served (or failed) one job is never used again. The inbox holds one thing
-before the job: the prefix state the last job started from (`segment.PRELOAD_FILE`, from the layer-prefix cache, as
-the parent wrote it for that job), which the child decodes while it waits; if the job starts from that same
-state (a CI registry pushes image after image on one base), the child skips decoding it again. The inbox is a
-scratch directory (`scanner.sandbox.scratch`): locked while it lives, swept at start-up if the process died.
+Each warm child is still single-use: it is started over an inbox directory of its own (bound read-only at the
+sandbox's /input), the job's layout is renamed into that inbox only when the job arrives, and a child that
+served (or failed) one job is never used again. The inbox holds one thing before the job: the prefix state the
+last job started from (`segment.PRELOAD_FILE`, from the layer-prefix cache, as the parent wrote it for that
+job), which the child decodes while it waits; if the job starts from that same state (a CI registry pushes
+image after image on one base), the child skips decoding it again. That state is all a child may see of
+another scan: a base image's replay (its tree, the package databases detectors read, their results), which
+every reader of acrguard's findings can read as that image's inventory anyway; the sandbox keeps the rest
+(network, host files, other scans' layers) out of reach. The inbox is a scratch directory
+(`scanner.sandbox.scratch`): locked while it lives, swept at start-up if the process died.
 A child started with other job limits than the job's, or one that has exited, is discarded and the job
 starts a child of its own as before.
 """
