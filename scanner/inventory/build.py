@@ -264,9 +264,14 @@ def _opener(
         located = source.blob_range(descriptor)
         if located is not None:
             data, digest = located
-            if sniff_compression(data.pread(8, 0)) == "none":
-                layer = RangeLayer(data, digest, descriptor.size, budget, what, lambda n: hook("bytes", n))
-                return layer, layer
+            try:
+                if sniff_compression(data.pread(8, 0)) == "none":
+                    layer = RangeLayer(data, digest, descriptor.size, budget, what, lambda n: hook("bytes", n))
+                    return layer, layer
+            except BaseException:
+                if data.owned:
+                    data.file.close()  # refused (its size, the byte budget): nothing will read it
+                raise
             if data.owned:
                 data.file.close()
         raw = source.open_blob(descriptor, what)

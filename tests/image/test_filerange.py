@@ -99,8 +99,10 @@ def test_data_after_the_tar_is_the_same_warning(tmp_path: Path) -> None:
 def test_the_byte_budget_holds_in_place(tmp_path: Path) -> None:
     tar = ocibuild.layer_tar(ENTRIES)
     options = ScanOptions(limits=Limits(max_total_bytes=len(tar) - 1))
+    before = _open_descriptors()
     in_place, streamed = _both(_layout(tmp_path, tar), options)
     assert in_place[0] is streamed[0] is LimitExceededError  # type: ignore[index]
+    assert _open_descriptors() == before  # the refused layer's file is closed
 
 
 def _file(tmp_path: Path, data: bytes) -> FileRange:
