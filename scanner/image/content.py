@@ -28,14 +28,14 @@ from scanner.model.errors import LayerError, LimitExceededError
 from scanner.model.limits import Limits
 
 
-def _read_at(file: IO[bytes], size: int, offset: int) -> bytes:
-    """`size` bytes at `offset`; pread returns at most about 2 GiB at a time, so a larger content takes
-    several calls. Given the file, not its descriptor: once the store is closed, `fileno()` raises instead of
+def _read_all(data: FileRange) -> bytes:
+    """The range's bytes; pread returns at most about 2 GiB at a time, so a larger content takes several calls.
+    Read through the file object, not a descriptor number: once the file is closed, `fileno()` raises instead of
     reading whatever file reused the number."""
     parts: list[bytes] = []
-    fd = file.fileno()
+    size, offset = data.size, data.offset
     while size:
-        part = os.pread(fd, size, offset)
+        part = os.pread(data.file.fileno(), size, offset)
         if not part:
             raise OSError(f"file ended {size} bytes early at offset {offset}")
         parts.append(part)
@@ -44,28 +44,22 @@ def _read_at(file: IO[bytes], size: int, offset: int) -> bytes:
     return b"".join(parts) if len(parts) != 1 else parts[0]
 
 
-def _map_range(data: FileRange) -> ByteView:
-    """A read-only view of the range without copying it: a map from the page boundary below it, sliced where
-    the range does not start on one; read like `_read_at` where the kernel refuses the map."""
+def _view(data: FileRange) -> ByteView:
+    """The range without copying it: a read-only map (a view into one where the range does not start on a page
+    boundary); read like `_read_all` where the kernel refuses the map (an address-space limit, a file now shorter
+    than the range)."""
     if data.size == 0:
         return b""
-    delta = data.offset % mmap.ALLOCATIONGRANULARITY
     try:
-        mapped = mmap.mmap(data.file.fileno(), delta + data.size, access=mmap.ACCESS_READ, offset=data.offset - delta)
-    except (OSError, OverflowError, ValueError):  # ValueError: the file is now shorter than the range
-        return _read_at(data.file, data.size, data.offset)
+        mapped, delta = data.mapped()
+    except (OSError, OverflowError, ValueError):
+        return _read_all(data)
     return mapped if delta == 0 else memoryview(mapped)[delta:]
 
 
-def _map_at(file: BinaryIO, size: int, offset: int) -> ByteView:
-    """A read-only map of `size` bytes at `offset` (page-aligned by the store); read like `_read_at` where the
-    kernel refuses the map (an address-space limit)."""
-    if size == 0:
-        return b""
-    try:
-        return mmap.mmap(file.fileno(), size, access=mmap.ACCESS_READ, offset=offset)
-    except (OSError, OverflowError):
-        return _read_at(file, size, offset)
+def _in(data: FileRange) -> Content:
+    """A content that lies in `data` (the scratch file, or a layer's file read in place), read when asked for."""
+    return Content(data.size, reader=partial(_read_all, data), viewer=partial(_view, data))
 
 
 # Files whose contents may be captured in place at once (each stays open until the store closes).
@@ -110,11 +104,8 @@ class ContentStore:
             )
 
     def _spilled(self, start: int, written: int) -> Content:
-        out = self._scratch()
         self._end = start + written
-        return Content(
-            written, reader=partial(_read_at, out, written, start), viewer=partial(_map_at, out, written, start)
-        )
+        return _in(FileRange(self._scratch(), start, written))
 
     def _next_start(self) -> int:
         """Where the next spilled content starts: on a page boundary, where a map of it may begin (the gap
@@ -151,19 +142,17 @@ class ContentStore:
         (`keep_open`) as long as this store is."""
         self._count(data.size, what)
         if data.size <= self._limits.spill_threshold and not spill:
-            content = data.pread(data.size, 0)
-            if len(content) != data.size:
-                raise LayerError(f"{what}: the file ended {data.size - len(content)} bytes early")
-            return Content(len(content), data=content)
+            try:
+                return Content(data.size, data=_read_all(data))
+            except OSError as exc:
+                raise LayerError(f"{what}: {exc}") from None
         if id(data.file) not in self._in_place:
             if len(self._in_place) >= MAX_FILES_IN_PLACE:
                 # Every file referred to stays open: past the bound (a sandboxed child's descriptors are few, an
                 # image may have hundreds of plain layers), contents are copied as streamed ones are.
                 return self.capture(_RangeReader(data), data.size, what, spill=True)
             self._in_place[id(data.file)] = data.file
-        return Content(
-            data.size, reader=partial(_read_at, data.file, data.size, data.offset), viewer=partial(_map_range, data)
-        )
+        return _in(data)
 
     def refers_to(self, file: IO[bytes]) -> bool:
         """Whether contents captured in place are read from `file` (which must then stay open)."""

@@ -51,6 +51,19 @@ class FileRange:
         """The part of this range at `at`, `size` bytes long (the caller checked it lies inside)."""
         return FileRange(self.file, self.offset + at, size)
 
+    def mapped(self) -> tuple[mmap.mmap, int]:
+        """A read-only map of the file from the page boundary at or below the range's start (where a map must
+        begin), and where the range starts in it. Raises what mmap raises: OSError, OverflowError, and
+        ValueError where the file is shorter than the range."""
+        delta = self.offset % mmap.ALLOCATIONGRANULARITY
+        size = delta + self.size
+        return mmap.mmap(self.file.fileno(), size, access=mmap.ACCESS_READ, offset=self.offset - delta), delta
+
+    def release(self) -> None:
+        """Close the file if the range owns it (a range no one will read)."""
+        if self.owned:
+            self.file.close()
+
 
 class RangeLayer:
     """A layer's uncompressed tar in a file range, with the interface the layer reader and the replay use of a
@@ -96,17 +109,15 @@ class RangeLayer:
         """Hash the range through a read-only map of the file, a chunk at a time, each chunk's pages released
         once hashed (a map's pages count as the process's memory): no copy, and hashlib leaves the interpreter
         lock for each chunk."""
-        fd = self._data.file.fileno()
-        if os.fstat(fd).st_size < self._data.offset + self._data.size:
+        if os.fstat(self._data.file.fileno()).st_size < self._data.offset + self._data.size:
             raise LayerError(f"{self._what}: the file ends before the end of the layer")
-        start = self._data.offset - self._data.offset % mmap.ALLOCATIONGRANULARITY
-        end = self._data.offset + self._data.size
-        with mmap.mmap(fd, end - start, access=mmap.ACCESS_READ, offset=start) as mapped:
+        mapped, at = self._data.mapped()
+        end = at + self._data.size
+        with mapped:
             view = memoryview(mapped)
             try:
-                at = self._data.offset - start
-                while at < end - start:
-                    stop = min(at + HASH_CHUNK, end - start)
+                while at < end:
+                    stop = min(at + HASH_CHUNK, end)
                     self._hash.update(view[at:stop])
                     mapped.madvise(mmap.MADV_DONTNEED, at - at % mmap.PAGESIZE, stop - at + at % mmap.PAGESIZE)
                     if self._on_chunk is not None:

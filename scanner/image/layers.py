@@ -216,24 +216,21 @@ class LayerReader:
         what = f"layer {label} member '{display(member.name)}'"
         # In a local file, the content is read where it lies and the walk then skips its data unread.
         located = self._in_file.at(member.offset_data, member.size) if self._in_file and not member.sparse else None
-        extracted = archive.extractfile(member) if located is None else None
-        if located is None and extracted is None:
+        extracted: Readable | None = None
+        if located is not None:
+            head = located.pread(len(magic), 0)
+        elif (extracted := archive.extractfile(member)) is not None:
+            head = extracted.read(len(magic)) if magic else b""
+        else:
             return
-        head = b""
-        if magic:
-            if located is not None:
-                head = located.pread(len(magic), 0)
-            elif extracted is not None:
-                head = extracted.read(len(magic))
-            if head != magic:
-                self.tree.place(real_parent, parent, parts[-1], None, index)  # not what its detectors read
-                self.not_matching_magic.add(path)
-                return
+        if head != magic:
+            self.tree.place(real_parent, parent, parts[-1], None, index)  # not what its detectors read
+            self.not_matching_magic.add(path)
+            return
         if located is not None:
             content = self.store.capture_range(located, what, spill=bool(magic))
         else:
             assert extracted is not None
             # A streamed archive cannot seek back: the magic already read goes first.
-            reader: Readable = _Prefixed(head, extracted) if head else extracted
-            content = self.store.capture(reader, member.size, what, spill=bool(magic))
+            content = self.store.capture(_Prefixed(head, extracted), member.size, what, spill=bool(magic))
         self.tree.place(real_parent, parent, parts[-1], File(index, content), index)

@@ -43,8 +43,7 @@ def checked_range(data: FileRange | None, digest: str, max_size: int) -> tuple[F
     if data is None:
         return None
     if (digest and not digest.startswith("sha256:")) or data.size > max_size:
-        if data.owned:
-            data.file.close()
+        data.release()
         return None
     return data, digest
 

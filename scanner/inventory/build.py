@@ -269,11 +269,9 @@ def _opener(
                     layer = RangeLayer(data, digest, descriptor.size, budget, what, lambda n: hook("bytes", n))
                     return layer, layer
             except BaseException:
-                if data.owned:
-                    data.file.close()  # refused (its size, the byte budget): nothing will read it
+                data.release()  # refused (its size, the byte budget): nothing will read it
                 raise
-            if data.owned:
-                data.file.close()
+            data.release()  # compressed: streamed below
         raw = source.open_blob(descriptor, what)
         raw.on_chunk = lambda n: hook("bytes", n)
         stream = LayerStream(raw, budget, f"layer {info.digest or f'#{info.index}'}")
