@@ -6,12 +6,13 @@ import gzip
 import io
 import lzma
 import threading
+import zlib
 from collections.abc import Callable
 
 import pytest
 import zstandard
 
-from scanner.image.streams import Budget, LayerStream, VerifyingReader, opened_ahead
+from scanner.image.streams import Budget, LayerStream, VerifyingReader, inflate, opened_ahead
 from scanner.model.errors import DigestMismatchError, LayerError, LimitExceededError
 
 DATA = b"layer bytes " * 50_000
@@ -130,3 +131,13 @@ def test_opened_in_turn_when_not_ahead() -> None:
     opened = opened_ahead([opener(i) for i in range(3)], lambda _: None, ahead=False)
     assert next(opened) == 0 and calls == [0]
     assert list(opened) == [1, 2] and calls == [0, 1, 2]
+
+
+def test_gzip_layers_are_inflated_by_isa_l_with_the_standard_librarys_output() -> None:
+    # ISA-L is a dependency: a regression to the slower fallback would pass every other test unnoticed
+    assert inflate.__name__ == "isal.isal_zlib"
+    layer = b"".join(bytes([i % 251]) * (i % 4000) + DATA for i in range(300))
+    for level in (1, 6, 9):
+        blob = gzip.compress(layer, level)
+        stream = LayerStream(io.BytesIO(blob), Budget(10**9, 10), "layer")
+        assert stream.read(-1) == zlib.decompress(blob, wbits=31) == layer
