@@ -41,6 +41,8 @@ class ScanOptions:
     platform: Platform | None = None  # None: linux/amd64 unless all_platforms
     all_platforms: bool = False
     scratch_dir: str | None = None
+    # Only for an OCI layout whose writer verified every blob's digest: the sandboxed child's input.
+    blobs_verified: bool = False
 
 
 def open_source(reference: str, options: ScanOptions) -> ImageSource | LocalReference:
@@ -57,7 +59,9 @@ def open_source(reference: str, options: ScanOptions) -> ImageSource | LocalRefe
     container = open_container(ref.path, limits, options.scratch_dir)
     if ref.transport == "docker-archive":
         return DockerArchiveSource(container, reference, ref.ref, limits.max_document_size, limits.max_blob_size)
-    return OCILayoutSource(container, reference, ref.ref, limits.max_document_size, limits.max_blob_size)
+    return OCILayoutSource(
+        container, reference, ref.ref, limits.max_document_size, limits.max_blob_size, options.blobs_verified
+    )
 
 
 # The detectors, loaded when first asked for: a replay asks once its first layer is on its way.

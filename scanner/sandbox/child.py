@@ -55,13 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # The limits come as options: the child's environment is an allow-list that carries no settings.
         limits = Limits().with_overrides(option_pairs(args.limit, "--limit"))
+        # The layout is the job's: its trusted half checked each blob against its digest as it wrote it.
+        options = ScanOptions(limits=limits, blobs_verified=True)
         segment = read_segment(args.image)
         if segment is not None and preloaded is not None and segment.state == preloaded[0]:
             segment = dataclasses.replace(segment, decoded=preloaded[1])
         if segment is None:
-            found = inventory(args.image, ScanOptions(limits=limits))[0]
+            found = inventory(args.image, options)[0]
         else:
-            result = inventory_or_state(args.image, ScanOptions(limits=limits), segment)
+            result = inventory_or_state(args.image, options, segment)
             if isinstance(result, bytes):
                 sys.stdout.buffer.write(result)
                 return EXIT_OK

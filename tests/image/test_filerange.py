@@ -19,7 +19,7 @@ from scanner.image.local import DockerArchiveSource, OCILayoutSource
 from scanner.image.streams import Budget
 from scanner.inventory.build import ScanOptions, inventory
 from scanner.model.codec import inventory_to_dict
-from scanner.model.errors import AcrguardError, DigestMismatchError, LayerError, LimitExceededError
+from scanner.model.errors import AcrguardError, DigestMismatchError, ImageError, LayerError, LimitExceededError
 from scanner.model.limits import Limits
 from tests import ocibuild
 
@@ -72,6 +72,30 @@ def test_changed_content_fails_its_digest_both_ways(tmp_path: Path) -> None:
     in_place, streamed = _both(ref)
     assert in_place == streamed
     assert in_place[0] is DigestMismatchError and "does not match" in in_place[1]  # type: ignore[index]
+
+
+def test_a_layout_its_writer_verified_is_not_hashed_again_but_its_diff_ids_are_checked(tmp_path: Path) -> None:
+    # The sandboxed child's input: the job's trusted half checked each blob as it wrote it. Content changed
+    # after that (the same size) is still refused, by the diff_id the child computes from what it reads.
+    tar = ocibuild.layer_tar(ENTRIES)
+    ref = _layout(tmp_path, tar)
+    blob = _blob(tmp_path, ocibuild.sha(tar))
+    data = bytearray(blob.read_bytes())
+    data[data.index(b"Version: 1.0") + 9] = ord("2")
+    blob.write_bytes(bytes(data))
+    in_place, streamed = _both(ref, ScanOptions(blobs_verified=True))
+    assert in_place == streamed
+    assert in_place[0] is ImageError and "does not match diff_id" in in_place[1]  # type: ignore[index]
+    assert _both(ref)[0][0] is DigestMismatchError  # type: ignore[index]  # read by anyone else: its digest
+
+
+@pytest.mark.parametrize("change", [1, -1])
+def test_a_verified_layouts_declared_sizes_are_still_checked(tmp_path: Path, change: int) -> None:
+    tar = ocibuild.layer_tar(ENTRIES)
+    ref = _layout(tmp_path, tar, declared_size=len(tar) + change)
+    in_place, streamed = _both(ref, ScanOptions(blobs_verified=True))
+    assert in_place[0] is streamed[0] is DigestMismatchError  # type: ignore[index]
+    assert "the manifest declares" in in_place[1]  # type: ignore[index]
 
 
 @pytest.mark.parametrize("change", [1, -1])
