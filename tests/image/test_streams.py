@@ -141,3 +141,25 @@ def test_gzip_layers_are_inflated_by_isa_l_with_the_standard_librarys_output() -
         blob = gzip.compress(layer, level)
         stream = LayerStream(io.BytesIO(blob), Budget(10**9, 10), "layer")
         assert stream.read(-1) == zlib.decompress(blob, wbits=31) == layer
+
+
+def _gzip_with_header_fields(data: bytes) -> bytes:
+    """A gzip member with FEXTRA and FCOMMENT set (eStargz and other writers use header fields)."""
+    header = b"\x1f\x8b\x08" + bytes([0x04 | 0x10]) + b"\0\0\0\0\0\xff" + (4).to_bytes(2, "little") + b"AB\0\0"
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = deflate.compress(data) + deflate.flush()
+    return header + b"comment\0" + body + zlib.crc32(data).to_bytes(4, "little") + len(data).to_bytes(4, "little")
+
+
+def test_gzip_header_fields_are_read_past() -> None:
+    stream = LayerStream(io.BytesIO(_gzip_with_header_fields(DATA)), Budget(10**9, 10), "layer")
+    assert stream.read(-1) == DATA
+
+
+@pytest.mark.parametrize("at", [-6, -2])  # the trailer's CRC-32, then its length
+def test_a_gzip_trailer_that_does_not_match_the_data_fails(at: int) -> None:
+    blob = bytearray(gzip.compress(DATA))
+    blob[at] ^= 1
+    stream = LayerStream(io.BytesIO(bytes(blob)), Budget(10**9, 10), "layer sha256:feed")
+    with pytest.raises(LayerError, match="layer sha256:feed: corrupt or truncated"):
+        stream.read(-1)
