@@ -15,6 +15,7 @@ import io
 import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 from scanner.model.codec import inventory_to_dict
 from scanner.model.types import Inventory
@@ -134,6 +135,11 @@ def suite_images(debian_images: realparts.BuiltImages, root: Path, tags: tuple[s
     return found
 
 
-def both_documents(inv: Inventory) -> str:
+def documents(inv: Inventory) -> list[Any]:
     """Both documents: the exact (codec) form the service stores and the inventory JSON users get."""
-    return json.dumps(inventory_to_dict(inv), sort_keys=True) + json.dumps(inventory_dict(inv), sort_keys=True)
+    return [inventory_to_dict(inv), inventory_dict(inv)]
+
+
+def both_documents(inv: Inventory) -> str:
+    """`documents` as one string, to compare byte for byte."""
+    return "".join(json.dumps(document, sort_keys=True) for document in documents(inv))

@@ -216,23 +216,25 @@ class DockerArchiveSource(_LocalSource):
     def open_blob(self, descriptor: Descriptor, what: str) -> VerifyingReader:
         if self._oci is not None:
             return self._oci.open_blob(descriptor, what)
-        annotations = dict(descriptor.annotations)
         if self._config is not None and descriptor.digest == self._config[0]:
             config = self._config[1]
             return VerifyingReader(iter([config]), descriptor.digest, len(config), self.max_document, what)
-        member = annotations.get(MEMBER_ANNOTATION)
+        member, digest = _member(descriptor)
         if member is None:
             raise ImageError(f"{what}: unknown blob {descriptor.digest}")
-        digest = descriptor.digest if annotations.get("acrguard.verified") == "yes" else ""
         handle = self.container.open(member)
         return VerifyingReader(file_chunks(handle), digest, descriptor.size, self.max_blob, what)
 
     def blob_range(self, descriptor: Descriptor) -> tuple[FileRange, str] | None:
         if self._oci is not None:
             return self._oci.blob_range(descriptor)
-        annotations = dict(descriptor.annotations)
-        member = annotations.get(MEMBER_ANNOTATION)
-        if member is None:
-            return None
-        digest = descriptor.digest if annotations.get("acrguard.verified") == "yes" else ""
-        return checked_range(self.container.locate(member), digest, self.max_blob)
+        member, digest = _member(descriptor)
+        return None if member is None else checked_range(self.container.locate(member), digest, self.max_blob)
+
+
+def _member(descriptor: Descriptor) -> tuple[str | None, str]:
+    """The archive member holding a layer, and the digest its content must have ("" where the archive does not
+    name its blob digest, only the config's diff_id)."""
+    annotations = dict(descriptor.annotations)
+    digest = descriptor.digest if annotations.get("acrguard.verified") == "yes" else ""
+    return annotations.get(MEMBER_ANNOTATION), digest

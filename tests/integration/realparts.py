@@ -451,7 +451,7 @@ def _remove_dpkg_package(rootfs: Path, package: str) -> list[str]:
 # OCI layouts
 
 
-def _blob_path(layout: Path, digest: str) -> Path:
+def blob_path(layout: Path, digest: str) -> Path:
     algorithm, _, hexdigest = digest.partition(":")
     return layout / "blobs" / algorithm / hexdigest
 
@@ -471,13 +471,13 @@ def layout_descriptor(layout: Path, tag: str) -> dict[str, Any]:
 
 
 def layout_document(layout: Path, digest: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(_blob_path(layout, digest).read_bytes())
+    document: dict[str, Any] = json.loads(blob_path(layout, digest).read_bytes())
     return document
 
 
 def _write_blob(layout: Path, data: bytes) -> str:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    path = _blob_path(layout, digest)
+    path = blob_path(layout, digest)
     if not path.exists():
         path.write_bytes(data)
     return digest
@@ -514,7 +514,7 @@ def add_zstd_variant(layout: Path, source_tag: str, tag: str) -> str:
             raise RealPartsError(f"{layout}:{source_tag}: layer {layer['digest']} is not gzip")
         tmp = layout / "blobs" / "zstd.tmp"
         with tmp.open("wb") as out:
-            gunzip = subprocess.Popen(["gzip", "-dc", str(_blob_path(layout, layer["digest"]))], stdout=subprocess.PIPE)
+            gunzip = subprocess.Popen(["gzip", "-dc", str(blob_path(layout, layer["digest"]))], stdout=subprocess.PIPE)
             assert gunzip.stdout is not None
             compress = subprocess.run(["zstd", "-q", "-c", "-3", "-T0"], stdin=gunzip.stdout, stdout=out)
             gunzip.stdout.close()
@@ -527,7 +527,7 @@ def add_zstd_variant(layout: Path, source_tag: str, tag: str) -> str:
         layer["digest"] = "sha256:" + sha.hexdigest()
         layer["size"] = tmp.stat().st_size
         layer["mediaType"] = OCI_LAYER_ZSTD
-        tmp.rename(_blob_path(layout, layer["digest"]))
+        tmp.rename(blob_path(layout, layer["digest"]))
     data = json.dumps(manifest, separators=(",", ":")).encode()
     return _tag_document(layout, tag, OCI_MANIFEST, data)
 

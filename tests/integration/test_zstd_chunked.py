@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -22,13 +21,12 @@ import pytest
 
 from scanner.image.registry_options import Registry, RegistryAccess, RegistryOptions
 from scanner.inventory.build import ScanOptions, inventory
-from scanner.model.codec import inventory_to_dict
 from scanner.model.errors import ImageError
 from scanner.model.types import Inventory
-from scanner.report.inventory_json import inventory_dict
 from tests import prefiximages
 from tests.integration import realparts
 
+TAG = "chunked"
 TAGS = ("bookworm", "two-layer")
 MADE = ("rpm-whiteouts",)  # written by Python's tarfile: see the refusal below
 CHECKSUM = "io.containers.zstd-chunked.manifest-checksum"
@@ -59,34 +57,15 @@ def chunked(sources: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _chunked_copy(source: str, layout: Path) -> str:
-    reference = f"oci:{layout}:chunked"
+    reference = f"oci:{layout}:{TAG}"
     realparts.run(
-        [
-            "skopeo",
-            "copy",
-            "--quiet",
-            "--all",
-            "--dest-compress",
-            "--dest-compress-format",
-            "zstd:chunked",
-            source,
-            reference,
-        ]
+        ["skopeo", "copy", "--quiet", "--dest-compress", "--dest-compress-format", "zstd:chunked", source, reference]
     )
     return reference
 
 
-def _manifests(layout: Path) -> list[dict[str, Any]]:
-    """The image manifests of the copy (those of an index's platforms too)."""
-    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
-    document: dict[str, Any] = json.loads(_blob(layout, entry["digest"]))
-    if "manifests" in document:
-        return [json.loads(_blob(layout, platform["digest"])) for platform in document["manifests"]]
-    return [document]
-
-
-def _blob(layout: Path, digest: str) -> bytes:
-    return (layout / "blobs" / "sha256" / digest.removeprefix("sha256:")).read_bytes()
+def _manifest(layout: Path) -> dict[str, Any]:
+    return realparts.layout_document(layout, realparts.layout_descriptor(layout, TAG)["digest"])
 
 
 def _unzstd(path: Path) -> bytes:
@@ -111,29 +90,22 @@ def _as_source(chunked: Inventory, source: Inventory) -> list[Any]:
             return found | {key: value for key, value in known.items() if key in found}
         if isinstance(node, list):
             return [relabel(value) for value in node]
-        if isinstance(node, str) and node:
-            return theirs.digest if node == ours.digest else theirs.index_digest if node == ours.index_digest else node
-        return node
+        return theirs.digest if node == ours.digest else node
 
     image = dataclasses.replace(ours, reference=theirs.reference)
-    documents: list[Any] = relabel(_documents(dataclasses.replace(chunked, image=image)))
+    documents: list[Any] = relabel(prefiximages.documents(dataclasses.replace(chunked, image=image)))
     return documents
-
-
-def _documents(found: Inventory) -> list[Any]:
-    """Both documents: the exact (codec) form the service stores and the inventory JSON users get."""
-    return [inventory_to_dict(found), inventory_dict(found)]
 
 
 def _chunked_layers(layout: Path) -> list[dict[str, Any]]:
     """The layers of the copy, checked to be what skopeo makes of zstd:chunked: the table's annotations, its
     footer, and the table in a skippable frame where the annotation says (so no test passes on plain zstd)."""
-    layers = [layer for manifest in _manifests(layout) for layer in manifest["layers"]]
+    layers: list[dict[str, Any]] = _manifest(layout)["layers"]
     assert layers
     for layer in layers:
         assert layer["mediaType"] == realparts.OCI_LAYER_ZSTD
         assert {CHECKSUM, POSITION} <= set(layer.get("annotations", {})), layer
-        blob = _blob(layout, layer["digest"])
+        blob = realparts.blob_path(layout, layer["digest"]).read_bytes()
         assert blob.endswith(FOOTER_MAGIC)
         offset, length = (int(n) for n in layer["annotations"][POSITION].split(":")[:2])
         assert int.from_bytes(blob[offset - 8 : offset - 4], "little") in ZSTD_SKIPPABLE
@@ -150,7 +122,7 @@ def test_a_zstd_chunked_copy_gives_the_inventory_of_the_original(
     source = inventory(sources[name])[0]
     found = inventory(reference)[0]
     assert found.packages, f"{name}: nothing found in the chunked copy"
-    assert _as_source(found, source) == _documents(source)
+    assert _as_source(found, source) == prefiximages.documents(source)
 
 
 @pytest.mark.parametrize("name", MADE)
@@ -162,11 +134,9 @@ def test_a_chunked_stream_that_is_not_the_configs_layer_is_refused(
     # Here is what a reader of the table alone would miss; the whole stream read, the image is refused.
     reference, layout = chunked(name)
     layers = _chunked_layers(layout)
-    (manifest,) = _manifests(layout)
-    config = json.loads(_blob(layout, manifest["config"]["digest"]))
-    blobs = layout / "blobs" / "sha256"
+    config = realparts.layout_document(layout, _manifest(layout)["config"]["digest"])
     unpacked = [  # by zstd's own tool, as a runtime would
-        "sha256:" + hashlib.sha256(_unzstd(blobs / layer["digest"].removeprefix("sha256:"))).hexdigest()
+        "sha256:" + hashlib.sha256(_unzstd(realparts.blob_path(layout, layer["digest"]))).hexdigest()
         for layer in layers
     ]
     differing = [i for i, diff_id in enumerate(config["rootfs"]["diff_ids"]) if unpacked[i] != diff_id]
@@ -186,4 +156,4 @@ def test_a_zstd_chunked_image_pushed_to_a_registry_is_read_whole(
     from_registry = inventory(f"docker://{pushed.by_digest}", options)[0]
     source = inventory(sources["bookworm"])[0]
     assert from_registry.packages
-    assert _as_source(from_registry, source) == _documents(source)
+    assert _as_source(from_registry, source) == prefiximages.documents(source)
